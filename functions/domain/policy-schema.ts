@@ -1,0 +1,274 @@
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+/**
+ * The policy file's schema: the one source of truth for targets, access levels and rules. Validated at
+ * synth time (cdk/), at Lambda cold start (functions/shared/config.ts) and by `jitdb policy check`.
+ * Everything that ends up in SQL is structured data rendered with the driver's identifier quoting; the
+ * schema additionally refuses control characters and over-long names so a policy typo fails early.
+ */
+
+/** Hard ceiling on any grant, whatever a policy says. */
+export const MAX_GRANT_SECONDS = 12 * 3600;
+export const MAX_APPROVAL_WINDOW_SECONDS = 7 * 86400;
+
+const durationField = (max: number, maxText: string) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const seconds = parseDuration(value);
+    if (seconds === undefined) {
+      ctx.addIssue({ code: 'custom', message: `'${String(value)}' is not a duration (use 30m, 4h, 1h30m)` });
+      return z.NEVER;
+    }
+    if (seconds > max) {
+      ctx.addIssue({ code: 'custom', message: `must be ≤ ${maxText}` });
+      return z.NEVER;
+    }
+    return seconds;
+  });
+
+/** A database identifier (schema, table, database, role): quoted when rendered, so only sanity limits here. */
+export const Identifier = z
+  .string()
+  .min(1)
+  .max(63)
+  .refine((s) => !hasControlCharacters(s), 'must not contain control characters');
+
+/** True if the text holds a C0 control character or DEL (NUL bytes included). */
+export function hasControlCharacters(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}
+
+export const ID_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
+const Id = z
+  .string()
+  .regex(ID_PATTERN, 'must be lowercase letters, digits and dashes, starting with a letter');
+
+export const TablePrivilege = z.enum([
+  'SELECT',
+  'INSERT',
+  'UPDATE',
+  'DELETE',
+  'TRUNCATE',
+  'REFERENCES',
+  'TRIGGER',
+]);
+export type TablePrivilege = z.infer<typeof TablePrivilege>;
+
+/** Built-in PostgreSQL roles a level may grant. Anything else must be spelled out as schema privileges. */
+export const BuiltInRole = z.enum([
+  'pg_read_all_data',
+  'pg_write_all_data',
+  'pg_read_all_stats',
+  'pg_stat_scan_tables',
+  'pg_monitor',
+  'pg_signal_backend',
+]);
+export type BuiltInRole = z.infer<typeof BuiltInRole>;
+
+export const SchemaGrant = z.strictObject({
+  /** PostgreSQL schema, or MySQL database. */
+  name: Identifier,
+  /** `'*'` means every table in the schema (and, with defaultPrivileges, future ones). */
+  tables: z.union([z.literal('*'), z.array(Identifier).min(1)]).default('*'),
+  privileges: z.array(TablePrivilege).min(1),
+  /** PostgreSQL: also `ALTER DEFAULT PRIVILEGES` so tables created during the grant are covered. */
+  defaultPrivileges: z.boolean().default(false),
+});
+export type SchemaGrant = z.infer<typeof SchemaGrant>;
+
+export const Privileges = z
+  .strictObject({
+    roles: z.array(BuiltInRole).default([]),
+    schemas: z.array(SchemaGrant).default([]),
+  })
+  .refine(
+    (p) => p.roles.length + p.schemas.length > 0,
+    'an access level must grant at least one role or schema',
+  );
+export type Privileges = z.infer<typeof Privileges>;
+
+/** An approver: an email address, or an IAM principal ARN pattern where `*` matches any run of characters. */
+export const ApproverPattern = z
+  .string()
+  .min(3)
+  .max(256)
+  .refine(
+    (s) => /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(s) || s.startsWith('arn:'),
+    'must be an email address or an IAM principal ARN pattern (arn:aws:…)',
+  );
+
+export const AccessLevel = z
+  .strictObject({
+    description: z.string().max(500).optional(),
+    privileges: Privileges,
+    maxDuration: durationField(MAX_GRANT_SECONDS, '12h'),
+    approvers: z.array(ApproverPattern).default([]),
+    approvalsRequired: z.number().int().min(1).max(10).default(1),
+    allowSelfApproval: z.boolean().default(false),
+    approvalWindow: durationField(MAX_APPROVAL_WINDOW_SECONDS, '7d').default(3600),
+    /** Requests matching every condition here skip approval. Absent: never auto-approved. */
+    autoApprove: z
+      .strictObject({
+        maxDuration: durationField(MAX_GRANT_SECONDS, '12h').optional(),
+        requesters: z.array(ApproverPattern).optional(),
+      })
+      .optional(),
+    /** A regular expression the request's ticket must match; absent: no ticket required. */
+    ticketPattern: z
+      .string()
+      .max(200)
+      .refine((p) => {
+        try {
+          new RegExp(p);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'must be a valid regular expression')
+      .optional(),
+    requireReason: z.boolean().default(true),
+    /** Break-glass: the requester may skip approval; the named people are told and the request is flagged for review. */
+    breakGlass: z
+      .strictObject({
+        allowed: z.boolean().default(false),
+        notify: z.array(z.email()).default([]),
+        maxDuration: durationField(MAX_GRANT_SECONDS, '12h').optional(),
+      })
+      .optional(),
+    /** After `after` without a decision, `approvers` are told too and may decide. */
+    escalation: z
+      .strictObject({
+        after: durationField(MAX_APPROVAL_WINDOW_SECONDS, '7d'),
+        approvers: z.array(ApproverPattern).min(1),
+      })
+      .optional(),
+    /** Extensions within `autoApproveUpTo` in total are approved without asking; beyond, approvers decide. */
+    extension: z
+      .strictObject({
+        allowed: z.boolean().default(true),
+        autoApproveUpTo: durationField(MAX_GRANT_SECONDS, '12h').default(0),
+        /** Total time from grant to final expiry, extensions included. Defaults to maxDuration. */
+        maxTotal: durationField(MAX_GRANT_SECONDS, '12h').optional(),
+      })
+      .default({ allowed: true, autoApproveUpTo: 0 }),
+    connectionLimit: z.number().int().min(1).max(100).default(5),
+  })
+  .superRefine((rule, ctx) => {
+    const autoApproves = rule.autoApprove !== undefined || rule.breakGlass?.allowed === true;
+    if (rule.approvers.length === 0 && !autoApproves) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['approvers'],
+        message: 'a rule without auto-approve needs approvers',
+      });
+    }
+    if (
+      rule.approvers.length > 0 &&
+      rule.approvalsRequired > rule.approvers.length + (rule.escalation?.approvers.length ?? 0)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['approvalsRequired'],
+        message: `needs ${rule.approvalsRequired} approvals but only ${rule.approvers.length} approvers are listed`,
+      });
+    }
+    if (rule.autoApprove?.maxDuration !== undefined && rule.autoApprove.maxDuration > rule.maxDuration) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['autoApprove', 'maxDuration'],
+        message: 'must be ≤ the rule maxDuration',
+      });
+    }
+    if (rule.extension.maxTotal !== undefined && rule.extension.maxTotal < rule.maxDuration) {
+      ctx.addIssue({ code: 'custom', path: ['extension', 'maxTotal'], message: 'must be ≥ maxDuration' });
+    }
+  });
+export type AccessLevel = z.infer<typeof AccessLevel>;
+
+/** How to reach a target: an RDS instance or cluster (endpoint resolved with the RDS API), or a host and port. */
+export const Connection = z.union([
+  z.strictObject({ rdsInstanceId: z.string().min(1).max(63), region: z.string().optional() }),
+  z.strictObject({ rdsClusterId: z.string().min(1).max(63), region: z.string().optional() }),
+  z.strictObject({
+    host: z.string().min(1).max(253),
+    port: z.number().int().min(1).max(65535),
+    region: z.string().optional(),
+    /** For IAM tokens on host/port targets, the DbiResourceId the token's policy is scoped to. */
+    resourceId: z.string().optional(),
+  }),
+]);
+export type Connection = z.infer<typeof Connection>;
+
+export const Target = z
+  .strictObject({
+    id: Id,
+    description: z.string().max(500).optional(),
+    engine: z.enum(['postgres', 'mysql']),
+    /** Free-form label (production, staging, dev) shown to approvers and usable in reviews. */
+    environment: z.string().max(40).default('production'),
+    connection: Connection,
+    database: Identifier,
+    credentialKind: z.enum(['iam', 'password']),
+    /** TLS from clients and from the admin connection. `disable` is for local runs only. */
+    tls: z.enum(['require', 'verify-full', 'disable']).default('require'),
+    /** Secrets Manager ARN of the admin credentials (RDS-managed master secret or a dedicated CREATEROLE user). */
+    adminSecretArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager ARN')
+      .optional(),
+    /** On RDS MySQL, sessions are killed with `CALL mysql.rds_kill` instead of `KILL CONNECTION`. */
+    rds: z.boolean().optional(),
+    levels: z
+      .record(Id, AccessLevel)
+      .refine((l) => Object.keys(l).length > 0, 'a target needs at least one level'),
+  })
+  .superRefine((target, ctx) => {
+    for (const [name, level] of Object.entries(target.levels)) {
+      if (target.engine === 'mysql' && level.privileges.roles.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['levels', name, 'privileges', 'roles'],
+          message: 'built-in roles are PostgreSQL only; use schemas on MySQL',
+        });
+      }
+    }
+  });
+export type Target = z.infer<typeof Target>;
+
+export const Policy = z
+  .strictObject({
+    version: z.literal(1),
+    targets: z.array(Target).min(1),
+  })
+  .superRefine((policy, ctx) => {
+    const seen = new Set<string>();
+    policy.targets.forEach((t, i) => {
+      if (seen.has(t.id))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['targets', i, 'id'],
+          message: `duplicate target id '${t.id}'`,
+        });
+      seen.add(t.id);
+    });
+  });
+export type Policy = z.infer<typeof Policy>;
+export type PolicyInput = z.input<typeof Policy>;
+
+/** Renders zod issues as `targets[2].levels.read.rule.maxDuration: must be ≤ 12h`, one per line. */
+export function formatPolicyIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`);
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out === '' ? String(key) : `.${String(key)}`;
+  }
+  return out === '' ? '(root)' : out;
+}

@@ -1,0 +1,184 @@
+import type { Privileges, TablePrivilege } from './policy-schema.js';
+
+export const REQUEST_STATUSES = [
+  'PENDING',
+  'APPROVED',
+  'ACTIVE',
+  'DENIED',
+  'EXPIRED',
+  'CANCELLED',
+  'FAILED',
+  'REVOKE_FAILED',
+  'REVOKED',
+] as const;
+export type RequestStatus = (typeof REQUEST_STATUSES)[number];
+
+/** States from which nothing moves any more. */
+export const TERMINAL_STATUSES: readonly RequestStatus[] = [
+  'DENIED',
+  'EXPIRED',
+  'CANCELLED',
+  'FAILED',
+  'REVOKED',
+];
+
+/**
+ * Who is acting. `principal` is the stable id: the caller's IAM ARN behind API Gateway, the approver's
+ * email for an email link, the `--user` value locally. `email` is set when known (used to match approvers
+ * listed by email and to send mail).
+ */
+export interface Identity {
+  principal: string;
+  email?: string;
+  /** How the identity was established, recorded in audit events. */
+  via: 'iam' | 'approval-link' | 'local' | 'system';
+}
+
+/** The system itself (workflow steps, sweeper, reconciler) acting. */
+export const SYSTEM: Identity = { principal: 'system', via: 'system' };
+
+export interface Decision {
+  by: string;
+  at: string;
+  comment?: string;
+  via: Identity['via'];
+}
+
+/** A narrowing of the level, asked for by the requester: a subset of its schemas, tables and privileges. */
+export interface RequestedScope {
+  schemas: { name: string; tables?: string[]; privileges?: TablePrivilege[] }[];
+}
+
+/** An approval link handed to one approver: only the SHA-256 of its secret is kept. */
+export interface ApprovalLink {
+  approver: string;
+  tokenHash: string;
+  purpose: 'request' | 'extension';
+  expiresAt: string;
+  usedAt?: string;
+  /** Set when the link stopped working because the request was decided by someone else. */
+  retiredAt?: string;
+}
+
+/** The non-secret facts of a grant, kept on the request. Passwords and tokens are never stored. */
+export interface GrantRecord {
+  dbUser: string;
+  engine: 'postgres' | 'mysql';
+  kind: 'iam' | 'password';
+  host: string;
+  port: number;
+  database: string;
+  grantedAt: string;
+  expiresAt: string;
+}
+
+export interface PendingExtension {
+  id: string;
+  durationSeconds: number;
+  reason: string;
+  requestedBy: string;
+  requestedAt: string;
+  approvalsRequired: number;
+  approvals: Decision[];
+  /** The `expiresAt` this extension would set. */
+  newExpiresAt: string;
+}
+
+export interface AccessRequest {
+  id: string;
+  requester: string;
+  requesterEmail?: string;
+  targetId: string;
+  level: string;
+  /** The effective privileges: the level's, narrowed by the requested scope. What grant applies. */
+  privileges: Privileges;
+  scope?: RequestedScope;
+  reason: string;
+  ticket?: string;
+  durationSeconds: number;
+  breakGlass: boolean;
+  autoApproved: boolean;
+  status: RequestStatus;
+  /** Bumped by every write; writes are conditional on it. */
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+  /** Set while PENDING: when the approval window closes. */
+  approvalDeadline?: string;
+  /** When escalation approvers join, if the rule has escalation. */
+  escalateAt?: string;
+  escalated?: boolean;
+  approvalsRequired: number;
+  approvals: Decision[];
+  denial?: Decision;
+  cancellation?: Decision;
+  /** The database user this request owns: `jit_` + the request id. Derived, stored for the reconciler. */
+  dbUser: string;
+  grant?: GrantRecord;
+  /** Mirrors grant.expiresAt while ACTIVE/REVOKE_FAILED; the sweeper GSI's sort key. */
+  expiresAt?: string;
+  extension?: PendingExtension;
+  extensions: { durationSeconds: number; approvedAt: string; newExpiresAt: string; by: string }[];
+  revokedAt?: string;
+  revokeReason?: RevokeReason;
+  revokeAttempts: number;
+  lastError?: { code: string; message: string; at: string };
+  idempotencyKey?: string;
+  /** Step Functions task token of the RequestApproval state while waiting. Server-side only, never returned. */
+  taskToken?: string;
+  executionArn?: string;
+  approvalLinks: ApprovalLink[];
+  /** Head of this request's audit hash chain. */
+  auditSeq: number;
+  auditHead: string;
+}
+
+export type RevokeReason = 'expired' | 'early' | 'execution-ended' | 'reconciler' | 'sweeper';
+
+/**
+ * What happened, recorded append-only and hash-chained per request. Never holds a secret: no password,
+ * no IAM token, no link token, no task token.
+ */
+export interface AuditEvent {
+  requestId: string;
+  seq: number;
+  at: string;
+  actor: string;
+  via: Identity['via'];
+  action: AuditAction;
+  fromStatus?: RequestStatus;
+  toStatus?: RequestStatus;
+  comment?: string;
+  /** Extra non-secret facts: error codes, approval counts, expiresAt, sessions terminated. */
+  details?: Record<string, string | number | boolean | null>;
+  prevHash: string;
+  hash: string;
+}
+
+/** An audit event before the store numbers and chains it. */
+export type AuditDraft = Omit<AuditEvent, 'requestId' | 'seq' | 'prevHash' | 'hash'>;
+
+export type AuditAction =
+  | 'requested'
+  | 'auto-approved'
+  | 'break-glass'
+  | 'approval-recorded'
+  | 'approved'
+  | 'denied'
+  | 'cancelled'
+  | 'approval-expired'
+  | 'escalated'
+  | 'granted'
+  | 'grant-failed'
+  | 'credentials-issued'
+  | 'extension-requested'
+  | 'extension-approved'
+  | 'extension-denied'
+  | 'revoked'
+  | 'revoke-failed'
+  | 'orphan-dropped'
+  | 'refused'
+  | 'link-refused';
+
+/** The chain's genesis value: the prevHash of a request's first event. */
+export const GENESIS_HASH = '0'.repeat(64);

@@ -1,0 +1,150 @@
+/**
+ * The interfaces the domain needs from the outside world. Adapters in functions/adapters/ implement them
+ * (DynamoDB, PostgreSQL, MySQL, SES, Step Functions); local/ wires local implementations of the same.
+ * The domain imports types from here and nothing from adapters.
+ */
+import type { Policy, Privileges, Target } from './domain/policy-schema.js';
+import type { AccessRequest, AuditDraft, AuditEvent, RequestStatus } from './domain/types.js';
+
+export interface Clock {
+  now(): Date;
+}
+
+export interface Ids {
+  /** A new request id: 26 lowercase Crockford base32 characters, time-ordered (a ULID). */
+  requestId(): string;
+  /** 32 bytes from a CSPRNG, base64url. Used for approval links and CSRF secrets. */
+  secret(): string;
+}
+
+export interface Page<T> {
+  items: T[];
+  cursor?: string;
+}
+
+export interface RequestStore {
+  /**
+   * Stores a new request with its first audit event in one transaction. Refuses (ConflictError) if the id
+   * exists. If the requester already used `request.idempotencyKey`, returns the earlier request instead.
+   */
+  create(request: AccessRequest, audit: AuditDraft): Promise<{ request: AccessRequest; created: boolean }>;
+  get(id: string): Promise<AccessRequest | undefined>;
+  /**
+   * Replaces `previous` by `next` and appends `audit`, in one transaction, only if the stored request is
+   * still at `previous.version`; throws ConflictError otherwise. Sets version, updatedAt and the audit
+   * chain head on the returned request. Also used with next = previous to record a refused attempt.
+   */
+  transition(previous: AccessRequest, next: AccessRequest, audit: AuditDraft): Promise<AccessRequest>;
+  /** Requests in a status, oldest `expiresAt` first, optionally only those expiring at or before `expiresBefore`. */
+  listByStatus(
+    status: RequestStatus,
+    options?: { expiresBefore?: string; limit?: number; cursor?: string },
+  ): Promise<Page<AccessRequest>>;
+  /** A requester's requests, newest first. */
+  listByRequester(
+    requester: string,
+    options?: { status?: RequestStatus; limit?: number; cursor?: string },
+  ): Promise<Page<AccessRequest>>;
+}
+
+export interface AuditLog {
+  list(requestId: string): Promise<AuditEvent[]>;
+  /** Recomputes the chain; `ok: false` names the first event that does not verify. */
+  verify(requestId: string): Promise<{ ok: boolean; events: number; brokenAt?: number; problem?: string }>;
+  /** For security events not tied to a stored request (forged link tokens): chained under `stream`. */
+  appendLoose(stream: string, audit: AuditDraft): Promise<AuditEvent>;
+}
+
+/** What a provisioner needs to create, rotate, extend or drop one request's database user. */
+export interface GrantSpec {
+  requestId: string;
+  dbUser: string;
+  target: Target;
+  privileges: Privileges;
+  expiresAt: Date;
+  connectionLimit: number;
+}
+
+/** Secret material, returned once to the requester and never stored or logged. */
+export interface Credentials {
+  engine: 'postgres' | 'mysql';
+  kind: 'iam' | 'password';
+  host: string;
+  port: number;
+  database: string;
+  username: string;
+  /** The password, or the IAM auth token. */
+  password: string;
+  /** Ready to use, percent-encoded: postgres://…?sslmode=require or mysql://… */
+  uri: string;
+  /** When the grant ends. */
+  expiresAt: string;
+  /** When this credential stops working for new logins (an IAM token lives 15 minutes). */
+  credentialExpiresAt: string;
+}
+
+export interface RevokeReport {
+  /** false when the user was already gone (a retry, or a grant that never got created). */
+  dropped: boolean;
+  sessionsTerminated: number;
+}
+
+export interface CredentialProvisioner {
+  /** Creates the user with the level's privileges. Safe to retry: an existing user is brought to the spec. */
+  grant(spec: GrantSpec): Promise<{ host: string; port: number; database: string }>;
+  /** Rotates the password (or mints an IAM token) and returns it once. */
+  credentials(spec: GrantSpec): Promise<Credentials>;
+  /** Moves in-database expiry (VALID UNTIL) to the new expiresAt. */
+  extend(spec: GrantSpec, expiresAt: Date): Promise<void>;
+  /** Ordered, idempotent: block logins → kill sessions → reassign/drop owned → drop user. */
+  revoke(spec: Pick<GrantSpec, 'requestId' | 'dbUser' | 'target'>): Promise<RevokeReport>;
+  /** Every `jit_` user on the target, for the reconciler. */
+  listManagedUsers(): Promise<string[]>;
+}
+
+export interface Provisioners {
+  for(target: Target): CredentialProvisioner;
+}
+
+export interface Email {
+  to: string[];
+  subject: string;
+  text: string;
+  html: string;
+}
+
+export interface Mailer {
+  send(email: Email): Promise<void>;
+}
+
+export interface Workflow {
+  /** Starts the access-request execution named after the request id; starting it twice is harmless. */
+  start(requestId: string, input: Record<string, unknown>): Promise<{ executionArn: string }>;
+  sendTaskSuccess(taskToken: string, output: Record<string, unknown>): Promise<void>;
+  sendTaskFailure(taskToken: string, error: string, cause: string): Promise<void>;
+  stop(executionArn: string, cause: string): Promise<void>;
+}
+
+export interface PolicySource {
+  policy(): Policy;
+}
+
+/** Counters for alarms (RevokeFailed, SweeperErrors…). */
+export interface Metrics {
+  count(name: string, value?: number): void;
+}
+
+/** Everything the domain's use cases take. */
+export interface Deps {
+  clock: Clock;
+  ids: Ids;
+  requests: RequestStore;
+  audit: AuditLog;
+  provisioners: Provisioners;
+  mailer: Mailer;
+  workflow: Workflow;
+  policy: PolicySource;
+  metrics: Metrics;
+  /** Base URL of the API, for approval links in emails (`https://…/prod`). */
+  publicBaseUrl: string;
+}

@@ -264,7 +264,8 @@ export function formatPolicyIssues(issues: readonly z.core.$ZodIssue[]): string[
   return issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`);
 }
 
-function formatPath(path: readonly PropertyKey[]): string {
+/** Renders an issue path as `targets[2].levels.read`; `(root)` for the empty path. */
+export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const key of path) {
     if (typeof key === 'number') out += `[${key}]`;

@@ -1,0 +1,120 @@
+import { type ZodError, type ZodType, z } from 'zod';
+import { parseDuration } from './duration.js';
+import { ValidationError } from './errors.js';
+import { formatPath, hasControlCharacters, ID_PATTERN, Identifier, TablePrivilege } from './policy-schema.js';
+import { REQUEST_STATUSES } from './types.js';
+
+/**
+ * The API's request bodies and query strings. Objects are strict (an unknown field is refused, so a typo
+ * like `duraton` never silently falls back to a default) and error messages never echo the input.
+ */
+
+const MAX_SCOPE_ENTRIES = 50;
+
+/** Free text shown to approvers and kept in audit: trimmed, no control characters at all (no newlines). */
+const text = (max: number) =>
+  z
+    .string()
+    .trim()
+    .max(max)
+    .refine((s) => !hasControlCharacters(s), 'must not contain control characters');
+
+const id = z
+  .string()
+  .regex(ID_PATTERN, 'must be lowercase letters, digits and dashes, starting with a letter');
+
+/** `30m`, `1h30m`, `2h` or a whole number of seconds; the result is seconds. The level's maximum is policy's job. */
+export const DurationInput = z.union([z.string().max(32), z.number()]).transform((value, ctx) => {
+  const seconds = parseDuration(value);
+  if (seconds === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'must be a duration like 30m, 1h30m, or a number of seconds' });
+    return z.NEVER;
+  }
+  return seconds;
+});
+
+export const RequestedScopeBody = z.strictObject({
+  schemas: z
+    .array(
+      z.strictObject({
+        name: Identifier,
+        tables: z.array(Identifier).min(1).max(MAX_SCOPE_ENTRIES).optional(),
+        privileges: z.array(TablePrivilege).min(1).optional(),
+      }),
+    )
+    .min(1)
+    .max(MAX_SCOPE_ENTRIES),
+});
+
+export const NewRequestBody = z.strictObject({
+  target: id,
+  level: id,
+  duration: DurationInput,
+  /** Optional here so a level with `requireReason: false` can omit it; a blank reason counts as missing. */
+  reason: text(1000).optional(),
+  ticket: text(64).optional(),
+  scope: RequestedScopeBody.optional(),
+  breakGlass: z.boolean().optional(),
+  idempotencyKey: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9._:-]+$/, 'must be letters, digits and . _ : -')
+    .optional(),
+});
+export type NewRequestBody = z.output<typeof NewRequestBody>;
+
+export const DecisionBody = z.strictObject({
+  comment: text(1000).optional(),
+});
+export type DecisionBody = z.output<typeof DecisionBody>;
+
+export const ExtendBody = z.strictObject({
+  duration: DurationInput,
+  reason: text(1000).pipe(z.string().min(1, 'is required')),
+});
+export type ExtendBody = z.output<typeof ExtendBody>;
+
+/** GET /requests: query string values arrive as strings. */
+export const ListQuery = z.strictObject({
+  view: z.enum(['mine', 'to-approve']).default('mine'),
+  status: z.enum(REQUEST_STATUSES).optional(),
+  limit: z.coerce.number().int().min(1).max(100).optional(),
+  cursor: z.string().min(1).max(2048).optional(),
+});
+export type ListQuery = z.output<typeof ListQuery>;
+
+/** Keys safe to repeat back in an error: short and plain. Anything else is reported without its name. */
+const PLAIN_KEY = /^[A-Za-z0-9_-]{1,40}$/;
+
+/** Renders zod issues as `path: message` lines; unknown keys are named only when plain, never the values. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  const lines: string[] = [];
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        lines.push(
+          PLAIN_KEY.test(key)
+            ? `${formatPath([...issue.path, key])}: unknown field`
+            : `${formatPath(issue.path)}: unknown field`,
+        );
+      }
+      continue;
+    }
+    lines.push(`${formatPath(issue.path)}: ${issue.message}`);
+  }
+  return [...new Set(lines)];
+}
+
+/** A ZodError as the API's ValidationError, with `details.problems` listing each `path: message`. */
+export function validationErrorFrom(error: ZodError): ValidationError {
+  const problems = formatIssues(error.issues);
+  return new ValidationError(`invalid input: ${problems.join('; ')}`, { problems });
+}
+
+/** Parses with `schema` or throws a ValidationError. */
+export function parseInput<S extends ZodType>(schema: S, input: unknown): z.output<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw validationErrorFrom(result.error);
+  return result.data;
+}

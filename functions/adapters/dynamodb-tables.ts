@@ -1,0 +1,131 @@
+/**
+ * The two tables as data: CDK builds them from these specs, local runs and tests create them with
+ * `createTables`. Key and index names are shared names other code relies on; change them nowhere else.
+ */
+import {
+  CreateTableCommand,
+  type CreateTableCommandInput,
+  type DynamoDBClient,
+  ResourceInUseException,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
+
+export type AttributeType = 'S' | 'N';
+
+export interface KeySpec {
+  name: string;
+  type: AttributeType;
+}
+
+export interface IndexSpec {
+  indexName: string;
+  partitionKey: KeySpec;
+  sortKey: KeySpec;
+}
+
+export interface TableSpec {
+  partitionKey: KeySpec;
+  sortKey?: KeySpec;
+  globalSecondaryIndexes: readonly IndexSpec[];
+  /** Attribute holding an epoch-seconds expiry, for DynamoDB TTL (only idempotency records carry it). */
+  timeToLiveAttribute?: string;
+}
+
+export const BY_STATUS_INDEX = 'by-status';
+export const BY_REQUESTER_INDEX = 'by-requester';
+
+/** Requests: one item per request (`id`), plus `idem#…` idempotency records that no index sees. */
+export const REQUESTS_TABLE: TableSpec = {
+  partitionKey: { name: 'id', type: 'S' },
+  globalSecondaryIndexes: [
+    {
+      indexName: BY_STATUS_INDEX,
+      partitionKey: { name: 'status', type: 'S' },
+      // expiresAt while ACTIVE/REVOKE_FAILED, approvalDeadline while PENDING, else updatedAt
+      sortKey: { name: 'sortAt', type: 'S' },
+    },
+    {
+      indexName: BY_REQUESTER_INDEX,
+      partitionKey: { name: 'requester', type: 'S' },
+      sortKey: { name: 'createdAt', type: 'S' },
+    },
+  ],
+  timeToLiveAttribute: 'ttl',
+};
+
+/** Audit: append-only, hash-chained per partition (a request id, or a loose stream like `security#2026-11-23`). */
+export const AUDIT_TABLE: TableSpec = {
+  partitionKey: { name: 'requestId', type: 'S' },
+  sortKey: { name: 'seq', type: 'N' },
+  globalSecondaryIndexes: [],
+};
+
+export interface TableNames {
+  requestsTable: string;
+  auditTable: string;
+}
+
+/** Table names from REQUESTS_TABLE and AUDIT_TABLE; throws naming the missing variable. */
+export function tableNamesFromEnv(env: NodeJS.ProcessEnv = process.env): TableNames {
+  const requestsTable = env.REQUESTS_TABLE;
+  const auditTable = env.AUDIT_TABLE;
+  if (!requestsTable) throw new Error('REQUESTS_TABLE is not set');
+  if (!auditTable) throw new Error('AUDIT_TABLE is not set');
+  return { requestsTable, auditTable };
+}
+
+/** The CreateTable input for a spec: on-demand billing, every index projecting all attributes. */
+export function createTableInput(tableName: string, spec: TableSpec): CreateTableCommandInput {
+  const attributes = new Map<string, AttributeType>();
+  const keys = [
+    spec.partitionKey,
+    spec.sortKey,
+    ...spec.globalSecondaryIndexes.flatMap((i) => [i.partitionKey, i.sortKey]),
+  ];
+  for (const key of keys) if (key) attributes.set(key.name, key.type);
+  return {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [...attributes].map(([AttributeName, AttributeType]) => ({
+      AttributeName,
+      AttributeType,
+    })),
+    KeySchema: [
+      { AttributeName: spec.partitionKey.name, KeyType: 'HASH' },
+      ...(spec.sortKey ? [{ AttributeName: spec.sortKey.name, KeyType: 'RANGE' as const }] : []),
+    ],
+    ...(spec.globalSecondaryIndexes.length > 0
+      ? {
+          GlobalSecondaryIndexes: spec.globalSecondaryIndexes.map((index) => ({
+            IndexName: index.indexName,
+            KeySchema: [
+              { AttributeName: index.partitionKey.name, KeyType: 'HASH' as const },
+              { AttributeName: index.sortKey.name, KeyType: 'RANGE' as const },
+            ],
+            Projection: { ProjectionType: 'ALL' as const },
+          })),
+        }
+      : {}),
+  };
+}
+
+/** Creates both tables unless they exist, and waits until they are ACTIVE. For local runs and tests. */
+export async function createTables(client: DynamoDBClient, names: TableNames): Promise<void> {
+  const wanted: [string, TableSpec][] = [
+    [names.requestsTable, REQUESTS_TABLE],
+    [names.auditTable, AUDIT_TABLE],
+  ];
+  await Promise.all(
+    wanted.map(async ([tableName, spec]) => {
+      try {
+        await client.send(new CreateTableCommand(createTableInput(tableName, spec)));
+      } catch (error) {
+        if (!(error instanceof ResourceInUseException)) throw error;
+      }
+      await waitUntilTableExists(
+        { client, maxWaitTime: 60, minDelay: 1, maxDelay: 2 },
+        { TableName: tableName },
+      );
+    }),
+  );
+}

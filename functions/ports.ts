@@ -25,9 +25,14 @@ export interface Page<T> {
 export interface RequestStore {
   /**
    * Stores a new request with its first audit event in one transaction. Refuses (ConflictError) if the id
-   * exists. If the requester already used `request.idempotencyKey`, returns the earlier request instead.
+   * exists. If the requester already used `request.idempotencyKey`, returns the earlier request instead,
+   * with the `bodyHash` stored by that first call, so the caller can refuse a key reused for another body.
    */
-  create(request: AccessRequest, audit: AuditDraft): Promise<{ request: AccessRequest; created: boolean }>;
+  create(
+    request: AccessRequest,
+    audit: AuditDraft,
+    options?: { bodyHash?: string },
+  ): Promise<{ request: AccessRequest; created: boolean; bodyHash?: string }>;
   get(id: string): Promise<AccessRequest | undefined>;
   /**
    * Replaces `previous` by `next` and appends `audit`, in one transaction, only if the stored request is

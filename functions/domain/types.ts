@@ -39,6 +39,8 @@ export const SYSTEM: Identity = { principal: 'system', via: 'system' };
 
 export interface Decision {
   by: string;
+  /** The decider's email when known, so one person approving by IAM and by email link counts once. */
+  email?: string;
   at: string;
   comment?: string;
   via: Identity['via'];

@@ -1,0 +1,245 @@
+import { ForbiddenError, PolicyRefusedError } from './errors.js';
+import type { AccessLevel, Policy, Privileges } from './policy-schema.js';
+import { privilegeNames } from './scope.js';
+import type { AccessRequest, Decision, Identity } from './types.js';
+
+/**
+ * Who may do what to a request. Pure: the caller passes the identity (already authenticated), the request,
+ * its level from the current policy and the clock.
+ */
+
+/**
+ * True if `pattern` names `identity`. An email pattern matches the identity's email or an email principal,
+ * case-insensitively. An ARN pattern matches the principal, anchored, where `*` is any run of characters
+ * and everything else is literal (no regex syntax leaks in from the policy file).
+ */
+export function matchesPrincipal(pattern: string, identity: Identity): boolean {
+  if (pattern.startsWith('arn:')) return globMatches(pattern, identity.principal);
+  const wanted = pattern.toLowerCase();
+  return emailsOf(identity).has(wanted);
+}
+
+function globMatches(pattern: string, value: string): boolean {
+  const source = pattern
+    .split('*')
+    .map((part) => part.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'))
+    .join('.*');
+  return new RegExp(`^${source}$`, 's').test(value);
+}
+
+/** The lowercase email addresses an identity is known by (its email, and its principal when it is one). */
+function emailsOf(identity: { principal: string; email?: string | undefined }): Set<string> {
+  const emails = new Set<string>();
+  if (identity.email) emails.add(identity.email.toLowerCase());
+  if (identity.principal.includes('@') && !identity.principal.startsWith('arn:')) {
+    emails.add(identity.principal.toLowerCase());
+  }
+  return emails;
+}
+
+function sharesEmail(a: Set<string>, b: Set<string>): boolean {
+  for (const e of a) if (b.has(e)) return true;
+  return false;
+}
+
+/** True if the identity is the request's requester: same principal, or the same email. */
+export function isRequester(identity: Identity, request: AccessRequest): boolean {
+  if (identity.principal === request.requester) return true;
+  return sharesEmail(
+    emailsOf(identity),
+    emailsOf({ principal: request.requester, email: request.requesterEmail }),
+  );
+}
+
+/** True if the decision was made by this identity (same principal, or the same email). */
+export function isDecisionBy(decision: Decision, identity: Identity): boolean {
+  if (decision.by === identity.principal) return true;
+  return sharesEmail(emailsOf(identity), emailsOf({ principal: decision.by, email: decision.email }));
+}
+
+/** Two decisions by the same person (so they count as one approval). */
+export function sameDecider(a: Decision, b: Decision): boolean {
+  return isDecisionBy(a, { principal: b.by, ...(b.email ? { email: b.email } : {}), via: b.via });
+}
+
+/** Whether escalation approvers have joined: escalateAt has passed, or the escalation was recorded. */
+export function isEscalated(request: AccessRequest, now: Date): boolean {
+  if (request.escalated === true) return true;
+  return request.escalateAt !== undefined && now.getTime() >= Date.parse(request.escalateAt);
+}
+
+/** The approver patterns that may decide the request now: the rule's, plus escalation's once it is due. */
+export function approversOf(request: AccessRequest, level: AccessLevel, now: Date): string[] {
+  const approvers = [...level.approvers];
+  if (level.escalation && isEscalated(request, now)) approvers.push(...level.escalation.approvers);
+  return [...new Set(approvers)];
+}
+
+export function isApprover(
+  identity: Identity,
+  request: AccessRequest,
+  level: AccessLevel,
+  now: Date,
+): boolean {
+  return approversOf(request, level, now).some((pattern) => matchesPrincipal(pattern, identity));
+}
+
+/**
+ * Refuses unless the identity may approve (or deny) the request — or its pending extension, when the
+ * request is ACTIVE with one. Self-approval is checked first so it is recorded as such.
+ */
+export function assertMayApprove(
+  identity: Identity,
+  request: AccessRequest,
+  level: AccessLevel,
+  now: Date,
+): void {
+  if (!level.allowSelfApproval && isRequester(identity, request)) {
+    throw new ForbiddenError('SELF_APPROVAL_FORBIDDEN', 'you cannot approve your own request');
+  }
+  if (!isApprover(identity, request, level, now)) {
+    throw new ForbiddenError('NOT_AN_APPROVER', 'you are not an approver of this request');
+  }
+  const decisions =
+    request.status === 'ACTIVE' && request.extension ? request.extension.approvals : request.approvals;
+  if (decisions.some((d) => isDecisionBy(d, identity))) {
+    throw new ForbiddenError('ALREADY_APPROVED_BY_YOU', 'you already approved this request');
+  }
+}
+
+/** Denying needs the same standing as approving, except that an earlier approval does not stop a deny. */
+export function assertMayDeny(
+  identity: Identity,
+  request: AccessRequest,
+  level: AccessLevel,
+  now: Date,
+): void {
+  if (!level.allowSelfApproval && isRequester(identity, request)) {
+    throw new ForbiddenError('SELF_APPROVAL_FORBIDDEN', 'you cannot decide your own request');
+  }
+  if (!isApprover(identity, request, level, now)) {
+    throw new ForbiddenError('NOT_AN_APPROVER', 'you are not an approver of this request');
+  }
+}
+
+/** Early revocation: the requester (giving access back) or any approver (taking it away). */
+export function assertMayRevoke(
+  identity: Identity,
+  request: AccessRequest,
+  level: AccessLevel | undefined,
+  now: Date,
+): void {
+  if (identity.via === 'system' || isRequester(identity, request)) return;
+  if (level && isApprover(identity, request, level, now)) return;
+  throw new ForbiddenError('NOT_ALLOWED', 'only the requester or an approver may revoke this request');
+}
+
+/** Credentials go to the requester only, and only while the grant is ACTIVE. */
+export function assertMayFetchCredentials(identity: Identity, request: AccessRequest): void {
+  if (!isRequester(identity, request)) {
+    throw new ForbiddenError('NOT_REQUESTER', 'only the requester may fetch credentials');
+  }
+  if (request.status !== 'ACTIVE') {
+    throw new PolicyRefusedError('REQUEST_NOT_ACTIVE', `the request is ${request.status}, not ACTIVE`, {
+      details: { status: request.status },
+    });
+  }
+}
+
+/** Viewing: the requester, anyone who may approve, and anyone who already decided it. */
+export function assertMayView(
+  identity: Identity,
+  request: AccessRequest,
+  level: AccessLevel | undefined,
+  now: Date,
+): void {
+  if (identity.via === 'system' || isRequester(identity, request)) return;
+  if (level && isApprover(identity, request, level, now)) return;
+  const decisions = [...request.approvals, ...(request.denial ? [request.denial] : [])];
+  if (decisions.some((d) => isDecisionBy(d, identity))) return;
+  throw new ForbiddenError('NOT_ALLOWED', 'you may not view this request');
+}
+
+export function assertMayCancel(identity: Identity, request: AccessRequest): void {
+  if (!isRequester(identity, request)) {
+    throw new ForbiddenError('NOT_REQUESTER', 'only the requester may cancel this request');
+  }
+}
+
+export function assertMayExtend(identity: Identity, request: AccessRequest): void {
+  if (!isRequester(identity, request)) {
+    throw new ForbiddenError('NOT_REQUESTER', 'only the requester may extend this request');
+  }
+}
+
+/** True if the level's auto-approve conditions all hold for this requester and duration. */
+export function autoApproves(level: AccessLevel, requester: Identity, durationSeconds: number): boolean {
+  const rule = level.autoApprove;
+  if (!rule) return false;
+  if (rule.maxDuration !== undefined && durationSeconds > rule.maxDuration) return false;
+  if (rule.requesters !== undefined && !rule.requesters.some((p) => matchesPrincipal(p, requester)))
+    return false;
+  return true;
+}
+
+export interface RequestableLevel {
+  name: string;
+  description?: string;
+  /** Seconds. */
+  maxDuration: number;
+  approvers: string[];
+  approvalsRequired: number;
+  /** Auto-approved for this caller up to this many seconds; absent when never. */
+  autoApproveUpTo?: number;
+  ticketPattern?: string;
+  requireReason: boolean;
+  breakGlass: boolean;
+  extensionAutoApproveUpTo: number;
+  privileges: string[];
+  schemas: string[];
+}
+
+export interface RequestableTarget {
+  id: string;
+  description?: string;
+  engine: 'postgres' | 'mysql';
+  environment: string;
+  credentialKind: 'iam' | 'password';
+  levels: RequestableLevel[];
+}
+
+/** Targets and levels with the facts a requester needs to choose (GET /targets). No connection details. */
+export function requestableTargets(policy: Policy, identity: Identity): RequestableTarget[] {
+  return policy.targets.map((target) => ({
+    id: target.id,
+    ...(target.description ? { description: target.description } : {}),
+    engine: target.engine,
+    environment: target.environment,
+    credentialKind: target.credentialKind,
+    levels: Object.entries(target.levels).map(([name, level]) => describeLevel(name, level, identity)),
+  }));
+}
+
+function describeLevel(name: string, level: AccessLevel, identity: Identity): RequestableLevel {
+  const autoApproveUpTo = autoApproves(level, identity, 1)
+    ? (level.autoApprove?.maxDuration ?? level.maxDuration)
+    : undefined;
+  return {
+    name,
+    ...(level.description ? { description: level.description } : {}),
+    maxDuration: level.maxDuration,
+    approvers: level.approvers,
+    approvalsRequired: level.approvalsRequired,
+    ...(autoApproveUpTo !== undefined ? { autoApproveUpTo } : {}),
+    ...(level.ticketPattern ? { ticketPattern: level.ticketPattern } : {}),
+    requireReason: level.requireReason,
+    breakGlass: level.breakGlass?.allowed === true,
+    extensionAutoApproveUpTo: level.extension.allowed ? level.extension.autoApproveUpTo : 0,
+    privileges: privilegeNames(level.privileges),
+    schemas: schemaNames(level.privileges),
+  };
+}
+
+function schemaNames(privileges: Privileges): string[] {
+  return [...new Set(privileges.schemas.map((s) => s.name))];
+}

@@ -1,5 +1,4 @@
 import { type CliConfig, isAwsEndpoint } from './config.js';
-import { signForApiGateway } from './sigv4.js';
 
 /** The server said no (4xx): exit code 2, with the server's code and message. */
 export class ApiRefusedError extends Error {
@@ -66,7 +65,15 @@ export class ApiClient {
       if (!this.config.region) {
         throw new UsageError('cannot tell the AWS region of the endpoint: set AWS_REGION');
       }
-      headers = await signForApiGateway({ method, url, headers, body: text }, this.config.region);
+      // The AWS credential chain is heavy to load; only https (AWS) endpoints need it.
+      const { signForApiGateway } = await import('./sigv4.js');
+      try {
+        headers = await signForApiGateway({ method, url, headers, body: text }, this.config.region);
+      } catch (error) {
+        throw new UsageError(
+          `cannot sign the request for AWS (${error instanceof Error ? error.message : String(error)}) — log in (aws sso login) or set AWS_PROFILE`,
+        );
+      }
     } else if (this.config.user) {
       headers['x-jitdb-user'] = this.config.user;
     }

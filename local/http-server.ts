@@ -27,7 +27,8 @@ export interface LocalRoute {
 }
 
 export interface LocalHttpServerOptions {
-  routes: readonly LocalRoute[];
+  /** The routes, or a function giving them (the handlers may be wired after the port is known). */
+  routes: readonly LocalRoute[] | (() => readonly LocalRoute[]);
   /** Default 3000; 0 picks a free port. */
   port?: number;
   host?: string;
@@ -59,7 +60,17 @@ export class PortInUseError extends Error {
 export async function startHttpServer(options: LocalHttpServerOptions): Promise<RunningHttpServer> {
   const host = options.host ?? '127.0.0.1';
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const compiled = options.routes.map((route) => ({ route, ...compileResource(route.resource) }));
+  const routes = () => (typeof options.routes === 'function' ? options.routes() : options.routes);
+  let compiledFrom: readonly LocalRoute[] | undefined;
+  let compiled: { route: LocalRoute; pattern: RegExp; names: string[] }[] = [];
+  const compiledRoutes = () => {
+    const current = routes();
+    if (current !== compiledFrom) {
+      compiled = current.map((route) => ({ route, ...compileResource(route.resource) }));
+      compiledFrom = current;
+    }
+    return compiled;
+  };
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
   const server = createServer((req, res) => {
@@ -84,12 +95,12 @@ export async function startHttpServer(options: LocalHttpServerOptions): Promise<
     if (method === 'GET' && url.pathname === '/') {
       return sendJson(res, 200, {
         service: 'jit-db-access (local)',
-        routes: options.routes.map((r) => `${r.method} ${r.resource}`),
+        routes: routes().map((r) => `${r.method} ${r.resource}`),
         outbox: '/outbox',
       });
     }
 
-    const candidates = compiled
+    const candidates = compiledRoutes()
       .map((c) => ({ ...c, params: matchPath(c.pattern, c.names, url.pathname) }))
       .filter((c) => c.params !== undefined);
     if (candidates.length === 0) {

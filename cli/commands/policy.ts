@@ -1,4 +1,3 @@
-import { loadPolicyFile, PolicyFileError } from '../../functions/shared/config.js';
 import { UsageError } from '../client.js';
 import type { Command } from '../command.js';
 
@@ -10,6 +9,8 @@ export const policyCommand: Command = {
   async run(context, positionals) {
     const [sub, file, ...rest] = positionals;
     if (sub !== 'check' || !file || rest.length > 0) throw new UsageError(`usage: ${this.usage}`);
+    // Loaded on demand: zod and yaml are not worth their start-up time for the other commands.
+    const { loadPolicyFile, PolicyFileError } = await import('../../functions/shared/config.js');
     try {
       const policy = loadPolicyFile(file);
       const levels = policy.targets.reduce((n, t) => n + Object.keys(t.levels).length, 0);

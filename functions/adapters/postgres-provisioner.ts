@@ -1,0 +1,411 @@
+import { createHash, createHmac, pbkdf2, randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import type { SignerConfig } from '@aws-sdk/rds-signer';
+import pg from 'pg';
+import { DomainError, TargetNotConfiguredForIamError, TargetUnavailableError } from '../domain/errors.js';
+import type { Target } from '../domain/policy-schema.js';
+import type { CredentialProvisioner, Credentials, GrantSpec, RevokeReport } from '../ports.js';
+import { connectionUri, driverTls, randomPassword } from './connection-uri.js';
+import type { Endpoint, EndpointResolver } from './rds-endpoint.js';
+import { mintIamToken } from './rds-iam-token.js';
+import type { AdminCredentials, AdminCredentialsSource } from './secrets-admin.js';
+import { postgresGrantStatements } from './sql-privileges.js';
+
+const pbkdf2Async = promisify(pbkdf2);
+
+/** What every provisioner is built from: admin credentials and endpoints are injected, never read from env. */
+export interface ProvisionerDeps {
+  admin: AdminCredentialsSource;
+  endpoints: EndpointResolver;
+  /** Region for IAM tokens when the target's connection names none. */
+  region?: string;
+  /** Signs IAM tokens; defaults to the SDK provider chain (the Lambda role). */
+  awsCredentials?: SignerConfig['credentials'];
+  now?: () => Date;
+  /** Admin connections kept open per database. */
+  poolSize?: number;
+  connectTimeoutMs?: number;
+}
+
+/** One step of a revoke; each is safe to run again after a crash at any point. */
+export interface RevokeStep {
+  name: string;
+  run(): Promise<void>;
+}
+
+/** The ordered steps of one revoke and the report they fill in. */
+export interface RevokePlan {
+  steps: RevokeStep[];
+  report(): RevokeReport;
+}
+
+export const IAM_TOKEN_MINUTES = 15;
+
+/** The credential kinds and their refusal when the grant has already ended. */
+export function assertGrantCurrent(spec: GrantSpec, now: Date): void {
+  if (spec.expiresAt.getTime() <= now.getTime()) {
+    throw new DomainError(
+      'REQUEST_NOT_ACTIVE',
+      `the grant of ${spec.requestId} ended at ${spec.expiresAt.toISOString()}`,
+      {
+        details: { requestId: spec.requestId },
+      },
+    );
+  }
+}
+
+export function missingUserError(spec: Pick<GrantSpec, 'requestId' | 'dbUser'>): DomainError {
+  return new DomainError(
+    'REQUEST_NOT_ACTIVE',
+    `database user ${spec.dbUser} does not exist (never granted, or revoked)`,
+    {
+      details: { requestId: spec.requestId },
+    },
+  );
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'EPIPE',
+  'PROTOCOL_CONNECTION_LOST',
+]);
+
+/** Errors that mean "the database cannot be used right now", as opposed to a refused statement. */
+export function isUnavailableError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string') {
+    if (NETWORK_CODES.has(code)) return true;
+    // 08: connection exception; 57P0x: shutdown; 53300: too many connections; 28: admin login refused.
+    if (/^(08|28)/.test(code) || ['57P01', '57P02', '57P03', '53300'].includes(code)) return true;
+  }
+  const message = error instanceof Error ? error.message : '';
+  return /timeout|Connection terminated|connection error|ECONNREFUSED/i.test(message);
+}
+
+function isAuthFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return code === '28P01' || code === '28000';
+}
+
+function sqlState(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * PostgreSQL provisioner for `password` and `iam` targets. One pool of admin connections per database,
+ * reused across requests; every identifier is quoted with `pg.escapeIdentifier`, every literal with
+ * `pg.escapeLiteral`, and passwords are sent as SCRAM verifiers so the plain text never reaches the server.
+ */
+export class PostgresProvisioner implements CredentialProvisioner {
+  private readonly pools = new Map<string, pg.Pool>();
+  private access: Promise<{ admin: AdminCredentials; endpoint: Endpoint }> | undefined;
+
+  constructor(
+    readonly target: Target,
+    private readonly deps: ProvisionerDeps,
+  ) {}
+
+  async grant(spec: GrantSpec): Promise<{ host: string; port: number; database: string }> {
+    const { endpoint } = await this.connectionInfo();
+    const user = pg.escapeIdentifier(spec.dbUser);
+    const validUntil = pg.escapeLiteral(spec.expiresAt.toISOString());
+    const limit = Math.max(1, Math.trunc(spec.connectionLimit));
+    const iam = this.target.credentialKind === 'iam';
+    // A password nobody knows: the requester gets one only from credentials(), which rotates it.
+    const password = iam ? '' : ` PASSWORD ${pg.escapeLiteral(await scramVerifier(randomPassword()))}`;
+    await this.withClient(this.target.database, async (client, admin) => {
+      const privileges = [
+        ...(iam ? [`GRANT rds_iam TO ${user}`] : []),
+        ...postgresGrantStatements(spec.privileges, spec.dbUser, admin.username, this.target.database),
+      ];
+      // Several statements in one simple query run as one implicit transaction: all or nothing, one round trip.
+      const create = [
+        `CREATE ROLE ${user} LOGIN${password} VALID UNTIL ${validUntil} CONNECTION LIMIT ${limit}`,
+      ];
+      const bringToSpec = [`ALTER ROLE ${user} LOGIN VALID UNTIL ${validUntil} CONNECTION LIMIT ${limit}`];
+      try {
+        try {
+          await client.query([...create, ...privileges].join(';\n'));
+        } catch (error) {
+          // 42710: the role exists (a retried grant, or a concurrent one): bring it to the spec instead.
+          if (sqlState(error) !== '42710') throw error;
+          await client.query([...bringToSpec, ...privileges].join(';\n'));
+        }
+      } catch (error) {
+        if (iam && sqlState(error) === '42704' && String((error as Error).message).includes('"rds_iam"')) {
+          throw new TargetNotConfiguredForIamError(this.target.id, error);
+        }
+        throw error;
+      }
+    });
+    return { host: endpoint.host, port: endpoint.port, database: this.target.database };
+  }
+
+  async credentials(spec: GrantSpec): Promise<Credentials> {
+    const now = this.now();
+    assertGrantCurrent(spec, now);
+    const { endpoint } = await this.connectionInfo();
+    let password: string;
+    let credentialExpiresAt: Date;
+    if (this.target.credentialKind === 'iam') {
+      const region = this.target.connection.region ?? this.deps.region;
+      if (region === undefined)
+        throw new TargetNotConfiguredForIamError(this.target.id, new Error('no AWS region'));
+      const minted = await mintIamToken(
+        {
+          host: endpoint.host,
+          port: endpoint.port,
+          username: spec.dbUser,
+          region,
+          ...(this.deps.awsCredentials === undefined ? {} : { credentials: this.deps.awsCredentials }),
+        },
+        now,
+      );
+      password = minted.token;
+      credentialExpiresAt = new Date(Math.min(minted.expiresAt.getTime(), spec.expiresAt.getTime()));
+    } else {
+      password = randomPassword();
+      const verifier = pg.escapeLiteral(await scramVerifier(password));
+      await this.withClient(this.target.database, async (client) => {
+        try {
+          await client.query(`ALTER ROLE ${pg.escapeIdentifier(spec.dbUser)} PASSWORD ${verifier}`);
+        } catch (error) {
+          if (sqlState(error) === '42704') throw missingUserError(spec);
+          throw error;
+        }
+      });
+      credentialExpiresAt = spec.expiresAt;
+    }
+    return {
+      engine: 'postgres',
+      kind: this.target.credentialKind,
+      host: endpoint.host,
+      port: endpoint.port,
+      database: this.target.database,
+      username: spec.dbUser,
+      password,
+      uri: connectionUri({
+        engine: 'postgres',
+        host: endpoint.host,
+        port: endpoint.port,
+        database: this.target.database,
+        username: spec.dbUser,
+        password,
+        tls: this.target.tls,
+      }),
+      expiresAt: spec.expiresAt.toISOString(),
+      credentialExpiresAt: credentialExpiresAt.toISOString(),
+    };
+  }
+
+  async extend(spec: GrantSpec, expiresAt: Date): Promise<void> {
+    await this.withClient(this.target.database, async (client) => {
+      try {
+        await client.query(
+          `ALTER ROLE ${pg.escapeIdentifier(spec.dbUser)} VALID UNTIL ${pg.escapeLiteral(expiresAt.toISOString())}`,
+        );
+      } catch (error) {
+        if (sqlState(error) === '42704') throw missingUserError(spec);
+        throw error;
+      }
+    });
+  }
+
+  async revoke(spec: Pick<GrantSpec, 'requestId' | 'dbUser' | 'target'>): Promise<RevokeReport> {
+    const plan = this.revokePlan(spec);
+    for (const step of plan.steps) await step.run();
+    return plan.report();
+  }
+
+  /**
+   * The revoke as ordered, individually re-runnable steps: block logins → end sessions → reassign and drop
+   * what the role owns in every database it touched → drop the role.
+   */
+  revokePlan(spec: Pick<GrantSpec, 'dbUser'>): RevokePlan {
+    const role = spec.dbUser;
+    const user = pg.escapeIdentifier(role);
+    let sessionsTerminated = 0;
+    let dropped = false;
+    const ignoreMissingRole = (error: unknown) => {
+      if (sqlState(error) !== '42704') throw error;
+    };
+    const steps: RevokeStep[] = [
+      {
+        name: 'block-logins',
+        run: () =>
+          this.withClient(this.target.database, async (client) => {
+            await client.query(`ALTER ROLE ${user} NOLOGIN`).catch(ignoreMissingRole);
+          }),
+      },
+      {
+        name: 'terminate-sessions',
+        run: () =>
+          this.withClient(this.target.database, async (client) => {
+            // pg_stat_activity covers every database of the server; the timeout waits until each backend is gone.
+            const result = await client.query<{ n: number }>(
+              `SELECT count(*)::int AS n FROM (
+                 SELECT pg_terminate_backend(pid, 5000) AS ended FROM pg_stat_activity
+                 WHERE usename = $1 AND pid <> pg_backend_pid()) AS t
+               WHERE ended`,
+              [role],
+            );
+            sessionsTerminated += result.rows[0]?.n ?? 0;
+          }),
+      },
+      {
+        name: 'reassign-and-drop-owned',
+        run: async () => {
+          // Connectable databases where pg_shdepend says the role owns or was granted something, plus the target's.
+          const databases = await this.withClient(this.target.database, async (client) => {
+            const result = await client.query<{ datname: string }>(
+              `SELECT d.datname FROM pg_database d
+               WHERE d.datallowconn AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
+                 AND (d.datname = $2 OR EXISTS (
+                   SELECT 1 FROM pg_shdepend s JOIN pg_roles r ON r.oid = s.refobjid
+                   WHERE s.refclassid = 'pg_authid'::regclass AND r.rolname = $1 AND s.dbid = d.oid))
+               ORDER BY d.datname = $2 DESC, d.datname`,
+              [role, this.target.database],
+            );
+            return result.rows.map((row) => row.datname);
+          });
+          for (const database of databases) {
+            await this.withClient(database, async (client) => {
+              await client
+                .query(`REASSIGN OWNED BY ${user} TO CURRENT_USER;\nDROP OWNED BY ${user}`)
+                .catch((error: unknown) => {
+                  // 3D000: the database was dropped meanwhile; nothing of the role is left there.
+                  if (sqlState(error) !== '3D000') ignoreMissingRole(error);
+                });
+            });
+          }
+        },
+      },
+      {
+        name: 'drop-role',
+        run: () =>
+          this.withClient(this.target.database, async (client) => {
+            const existed = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+            await client.query(`DROP ROLE IF EXISTS ${user}`);
+            if ((existed.rowCount ?? 0) > 0) dropped = true;
+          }),
+      },
+    ];
+    return { steps, report: () => ({ dropped, sessionsTerminated }) };
+  }
+
+  async listManagedUsers(): Promise<string[]> {
+    return this.withClient(this.target.database, async (client) => {
+      // `_` is a LIKE wildcard: escaped so only names starting with the literal `jit_` match.
+      const result = await client.query<{ rolname: string }>(
+        `SELECT rolname FROM pg_roles WHERE rolname LIKE 'jit\\_%' ORDER BY rolname`,
+      );
+      return result.rows.map((row) => row.rolname);
+    });
+  }
+
+  /** Ends every admin connection; the provisioner reconnects on next use. */
+  async close(): Promise<void> {
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.allSettled(pools.map((pool) => pool.end()));
+  }
+
+  private now(): Date {
+    return this.deps.now?.() ?? new Date();
+  }
+
+  private connectionInfo(refresh = false): Promise<{ admin: AdminCredentials; endpoint: Endpoint }> {
+    if (refresh || this.access === undefined) {
+      const loading = Promise.all([
+        this.deps.admin.get(this.target, { refresh }),
+        this.deps.endpoints.resolve(this.target),
+      ]).then(([admin, endpoint]) => ({ admin, endpoint }));
+      this.access = loading;
+      // A failed lookup is not cached: the next call tries again.
+      loading.catch(() => {
+        if (this.access === loading) this.access = undefined;
+      });
+    }
+    return this.access;
+  }
+
+  private async pool(database: string): Promise<{ pool: pg.Pool; admin: AdminCredentials }> {
+    const { admin, endpoint } = await this.connectionInfo();
+    let pool = this.pools.get(database);
+    if (pool === undefined) {
+      pool = new pg.Pool({
+        host: endpoint.host,
+        port: endpoint.port,
+        user: admin.username,
+        password: admin.password,
+        database,
+        ssl: driverTls(this.target.tls),
+        max: this.deps.poolSize ?? 4,
+        idleTimeoutMillis: 60_000,
+        connectionTimeoutMillis: this.deps.connectTimeoutMs ?? 5_000,
+        allowExitOnIdle: true,
+        application_name: 'jit-db-access',
+        statement_timeout: 30_000,
+      });
+      // An idle admin connection dropped by the server must not crash the process.
+      pool.on('error', () => undefined);
+      this.pools.set(database, pool);
+    }
+    return { pool, admin };
+  }
+
+  private async withClient<T>(
+    database: string,
+    work: (client: pg.PoolClient, admin: AdminCredentials) => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      let client: pg.PoolClient;
+      let admin: AdminCredentials;
+      try {
+        const opened = await this.pool(database);
+        admin = opened.admin;
+        client = await opened.pool.connect();
+      } catch (error) {
+        if (error instanceof DomainError) throw error;
+        if (attempt === 0 && isAuthFailure(error)) {
+          // The admin secret may have rotated: drop the cached password and pools, then try once more.
+          await this.close();
+          await this.connectionInfo(true).catch(() => undefined);
+          continue;
+        }
+        throw new TargetUnavailableError(this.target.id, error);
+      }
+      let broken = false;
+      try {
+        return await work(client, admin);
+      } catch (error) {
+        if (error instanceof DomainError) throw error;
+        broken = isUnavailableError(error);
+        if (broken) throw new TargetUnavailableError(this.target.id, error);
+        throw error;
+      } finally {
+        client.release(broken);
+      }
+    }
+  }
+}
+
+/**
+ * The SCRAM-SHA-256 verifier PostgreSQL stores for a password (as `\password` in psql computes it), so
+ * `ALTER ROLE … PASSWORD` never carries the plain text into server logs or pg_stat_statements.
+ */
+export async function scramVerifier(password: string, iterations = 4096): Promise<string> {
+  const salt = randomBytes(16);
+  const salted = await pbkdf2Async(password.normalize('NFKC'), salt, iterations, 32, 'sha256');
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+  const storedKey = createHash('sha256').update(clientKey).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}

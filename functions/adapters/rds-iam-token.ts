@@ -1,0 +1,32 @@
+import { Signer, type SignerConfig } from '@aws-sdk/rds-signer';
+
+/** RDS IAM auth tokens are presigned for 15 minutes; AWS fixes this, callers cannot change it. */
+export const IAM_TOKEN_LIFETIME_SECONDS = 900;
+
+export interface IamTokenRequest {
+  host: string;
+  port: number;
+  username: string;
+  region: string;
+  /** Defaults to the SDK's provider chain (the Lambda role). */
+  credentials?: SignerConfig['credentials'];
+}
+
+/**
+ * Mints an RDS IAM authentication token: a SigV4-presigned `connect` URL, computed locally without any
+ * network call. The token is a secret: return it to the requester, never log or store it.
+ */
+export async function mintIamToken(
+  request: IamTokenRequest,
+  now: Date = new Date(),
+): Promise<{ token: string; expiresAt: Date }> {
+  const signer = new Signer({
+    hostname: request.host,
+    port: request.port,
+    username: request.username,
+    region: request.region,
+    ...(request.credentials === undefined ? {} : { credentials: request.credentials }),
+  });
+  const token = await signer.getAuthToken();
+  return { token, expiresAt: new Date(now.getTime() + IAM_TOKEN_LIFETIME_SECONDS * 1000) };
+}

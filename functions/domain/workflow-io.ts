@@ -1,0 +1,121 @@
+/**
+ * The contract between state-machines/access-request.asl.json and the Lambda handlers it invokes: each
+ * task's payload and result as zod schemas, the ASL's placeholders and which handler runs each Task state.
+ * CDK (definitionSubstitutions), the local runner (task overrides) and the handlers all read this file.
+ */
+import { z } from 'zod';
+import { isRequestId } from './naming.js';
+
+const RequestId = z.string().refine(isRequestId, 'must be a lowercase ULID request id');
+const Timestamp = z.iso.datetime({ offset: true });
+
+/** Execution input: `StartExecution({ name: requestId, input: JSON.stringify({ requestId }) })`. */
+export const ExecutionInput = z.object({ requestId: RequestId });
+export type ExecutionInput = z.infer<typeof ExecutionInput>;
+
+export const EvaluatePolicyInput = z.object({ requestId: RequestId });
+export type EvaluatePolicyInput = z.infer<typeof EvaluatePolicyInput>;
+
+export const EVALUATION_DECISIONS = ['auto-approved', 'needs-approval', 'closed'] as const;
+export const EvaluatePolicyOutput = z.object({
+  decision: z.enum(EVALUATION_DECISIONS),
+  /** TimeoutSecondsPath of RequestApproval: Step Functions wants a positive integer. */
+  approvalWindowSeconds: z.number().int().min(1),
+});
+export type EvaluatePolicyOutput = z.infer<typeof EvaluatePolicyOutput>;
+
+export const RequestApprovalInput = z.object({ requestId: RequestId, taskToken: z.string().min(1) });
+export type RequestApprovalInput = z.infer<typeof RequestApprovalInput>;
+
+/** What the API sends with SendTaskSuccess when the N-th approval lands. */
+export const ApprovalOutcome = z.object({ outcome: z.literal('approved') });
+export type ApprovalOutcome = z.infer<typeof ApprovalOutcome>;
+
+/** SendTaskFailure error names the ASL catches as "the API already closed the request". */
+export const APPROVAL_FAILURE_ERRORS = ['Denied', 'Cancelled'] as const;
+export type ApprovalFailureError = (typeof APPROVAL_FAILURE_ERRORS)[number];
+
+export const GrantInput = z.object({ requestId: RequestId });
+export type GrantInput = z.infer<typeof GrantInput>;
+
+export const GrantOutput = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('ACTIVE'), expiresAt: Timestamp }),
+  z.object({ status: z.literal('SKIPPED') }),
+]);
+export type GrantOutput = z.infer<typeof GrantOutput>;
+
+export const REVOKE_REASONS = ['expired', 'early', 'execution-ended'] as const;
+export const RevokeInput = z.object({ requestId: RequestId, reason: z.enum(REVOKE_REASONS) });
+export type RevokeInput = z.infer<typeof RevokeInput>;
+
+/** revoked:false with a later expiresAt means an extension moved expiry: the workflow waits again. */
+export const RevokeOutput = z.object({ revoked: z.boolean(), expiresAt: Timestamp.optional() });
+export type RevokeOutput = z.infer<typeof RevokeOutput>;
+
+export const WORKFLOW_OUTCOMES = ['approval-expired', 'grant-failed', 'revoke-failed'] as const;
+/** The Catch output of Step Functions: Cause is a string (for a Lambda error, its JSON error object). */
+export const TaskError = z.object({ Error: z.string(), Cause: z.string().optional() });
+export type TaskError = z.infer<typeof TaskError>;
+export const RecordOutcomeInput = z.object({
+  requestId: RequestId,
+  outcome: z.enum(WORKFLOW_OUTCOMES),
+  error: TaskError.optional(),
+});
+export type RecordOutcomeInput = z.infer<typeof RecordOutcomeInput>;
+export const RecordOutcomeOutput = z.object({});
+export type RecordOutcomeOutput = z.infer<typeof RecordOutcomeOutput>;
+
+/** Every `${…}` placeholder in the ASL; CDK passes each as a definitionSubstitution (a Lambda ARN). */
+export const ASL_SUBSTITUTIONS = [
+  'EvaluatePolicyFunctionArn',
+  'RequestApprovalFunctionArn',
+  'GrantFunctionArn',
+  'RevokeFunctionArn',
+  'RecordOutcomeFunctionArn',
+] as const;
+export type AslSubstitution = (typeof ASL_SUBSTITUTIONS)[number];
+
+/** The Lambda handlers (functions/handlers/<name>.ts) the workflow invokes. */
+export type WorkflowHandlerName =
+  | 'evaluate-policy'
+  | 'request-approval'
+  | 'grant'
+  | 'revoke'
+  | 'record-outcome';
+
+/** Which placeholder names which handler's function ARN. */
+export const SUBSTITUTION_HANDLERS: Record<AslSubstitution, WorkflowHandlerName> = {
+  EvaluatePolicyFunctionArn: 'evaluate-policy',
+  RequestApprovalFunctionArn: 'request-approval',
+  GrantFunctionArn: 'grant',
+  RevokeFunctionArn: 'revoke',
+  RecordOutcomeFunctionArn: 'record-outcome',
+};
+
+/**
+ * Every Task state of the ASL and the handler it invokes, so the local runner overrides each state with
+ * the right handler. `callback` marks the `.waitForTaskToken` state that waits for SendTask* calls.
+ */
+export const TASK_STATES = {
+  EvaluatePolicy: { handler: 'evaluate-policy', callback: false },
+  RequestApproval: { handler: 'request-approval', callback: true },
+  RecordApprovalExpired: { handler: 'record-outcome', callback: false },
+  Grant: { handler: 'grant', callback: false },
+  RecordGrantFailed: { handler: 'record-outcome', callback: false },
+  Revoke: { handler: 'revoke', callback: false },
+  RecordRevokeFailed: { handler: 'record-outcome', callback: false },
+} as const satisfies Record<string, { handler: WorkflowHandlerName; callback: boolean }>;
+export type TaskStateName = keyof typeof TASK_STATES;
+
+/**
+ * States entered on the auto-approved happy path (Standard workflows bill per state transition):
+ * EvaluatePolicy → RouteDecision → Grant → CheckGrant → WaitUntilExpiry → Revoke → CheckRevoke → Revoked.
+ * Each retry and each extension loop (ApplyExtension → WaitUntilExpiry → Revoke → CheckRevoke) adds more.
+ */
+export const HAPPY_PATH_TRANSITIONS = 8;
+
+/** The approval path enters one state more: RequestApproval, between RouteDecision and Grant. */
+export const APPROVAL_PATH_TRANSITIONS = HAPPY_PATH_TRANSITIONS + 1;
+
+/** Where the ASL lives, relative to the repository root (CDK and the local runner read the same file). */
+export const ASL_PATH = 'state-machines/access-request.asl.json';

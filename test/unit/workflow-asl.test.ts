@@ -1,0 +1,171 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  ASL_PATH,
+  ASL_SUBSTITUTIONS,
+  EvaluatePolicyOutput,
+  GrantOutput,
+  RecordOutcomeInput,
+  RevokeOutput,
+  SUBSTITUTION_HANDLERS,
+  TASK_STATES,
+} from '../../functions/domain/workflow-io.js';
+
+interface AslState {
+  Type: string;
+  Resource?: string;
+  Parameters?: { FunctionName?: string };
+  TimeoutSeconds?: number;
+  TimeoutSecondsPath?: string;
+  Next?: string;
+  Retry?: { ErrorEquals: string[]; IntervalSeconds?: number; BackoffRate?: number; MaxAttempts?: number }[];
+  Catch?: { ErrorEquals: string[]; Next: string }[];
+}
+interface Asl {
+  StartAt: string;
+  QueryLanguage?: string;
+  States: Record<string, AslState>;
+}
+type AslValidator = (
+  definition: unknown,
+  options?: { checkPaths?: boolean; checkArn?: boolean },
+) => { isValid: boolean; errorsText: (separator?: string) => string };
+
+// asl-validator ships CommonJS without types; it is the validator aws-local-stepfunctions runs too.
+const aslValidator = createRequire(import.meta.url)('asl-validator') as AslValidator;
+const text = readFileSync(join(import.meta.dirname, '../..', ASL_PATH), 'utf8');
+const asl = JSON.parse(text) as Asl;
+const states = Object.entries(asl.States);
+const tasks = states.filter(([, state]) => state.Type === 'Task');
+
+function substituted(): unknown {
+  let filled = text;
+  for (const name of ASL_SUBSTITUTIONS) {
+    filled = filled.replaceAll(
+      `\${${name}}`,
+      `arn:aws:lambda:eu-west-1:123456789012:function:jitdb-${SUBSTITUTION_HANDLERS[name]}`,
+    );
+  }
+  return JSON.parse(filled);
+}
+
+describe('the access-request state machine definition', () => {
+  it('is valid Amazon States Language once the function ARNs are substituted', () => {
+    const result = aslValidator(substituted(), { checkPaths: true, checkArn: true });
+    expect(result.errorsText('\n')).toBe('');
+    expect(result.isValid).toBe(true);
+  });
+
+  it('uses exactly the placeholders listed in ASL_SUBSTITUTIONS', () => {
+    const placeholders = new Set([...text.matchAll(/\$\{(\w+)\}/g)].map((match) => match[1]));
+    expect([...placeholders].sort()).toEqual([...ASL_SUBSTITUTIONS].sort());
+  });
+
+  it('lists every Task state in TASK_STATES, each invoking the placeholder of its handler', () => {
+    expect(tasks.map(([name]) => name).sort()).toEqual(Object.keys(TASK_STATES).sort());
+    for (const [name, state] of tasks) {
+      const spec = TASK_STATES[name as keyof typeof TASK_STATES];
+      const resource = spec.callback ? state.Parameters?.FunctionName : state.Resource;
+      const placeholder = ASL_SUBSTITUTIONS.find((s) => resource === `\${${s}}`);
+      expect(placeholder, name).toBeDefined();
+      expect(placeholder && SUBSTITUTION_HANDLERS[placeholder], name).toBe(spec.handler);
+    }
+  });
+
+  it('gives every Task an explicit timeout (the local runner defaults to 60 s, AWS to a year)', () => {
+    for (const [name, state] of tasks) {
+      expect(state.TimeoutSeconds !== undefined || state.TimeoutSecondsPath !== undefined, name).toBe(true);
+    }
+  });
+
+  it('bounds the approval wait by the approval window and catches its timeout', () => {
+    const approval = asl.States.RequestApproval;
+    expect(approval?.Resource).toBe('arn:aws:states:::lambda:invoke.waitForTaskToken');
+    expect(approval?.TimeoutSecondsPath).toBe('$.evaluation.approvalWindowSeconds');
+    expect(approval?.Catch).toEqual([
+      { ErrorEquals: ['States.Timeout'], ResultPath: '$.error', Next: 'RecordApprovalExpired' },
+      { ErrorEquals: ['Denied', 'Cancelled'], ResultPath: '$.error', Next: 'ApprovalClosed' },
+    ]);
+  });
+
+  it('retries Grant on an unavailable target with backoff 2 s × 2, 4 attempts, full jitter', () => {
+    const retry = asl.States.Grant?.Retry?.[0];
+    expect(retry).toMatchObject({
+      IntervalSeconds: 2,
+      BackoffRate: 2,
+      MaxAttempts: 4,
+      JitterStrategy: 'FULL',
+    });
+    expect(retry?.ErrorEquals).toContain('TargetUnavailableError');
+    expect(retry?.ErrorEquals).toContain('Lambda.ServiceException');
+    expect(asl.States.Grant?.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'RecordGrantFailed' },
+    ]);
+    expect(asl.States.RecordGrantFailed?.Next).toBe('GrantFailed');
+    expect(asl.States.GrantFailed?.Type).toBe('Fail');
+  });
+
+  it('hands a revoke whose retries are spent to the sweeper instead of failing the execution', () => {
+    expect(asl.States.Revoke?.Retry?.[0]?.ErrorEquals).toContain('TargetUnavailableError');
+    expect(asl.States.Revoke?.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'RecordRevokeFailed' },
+    ]);
+    expect(asl.States.RecordRevokeFailed?.Next).toBe('RevokeHandedToSweeper');
+  });
+
+  it('uses JSONPath only: no JSONata, Variables, Assign or Arguments anywhere', () => {
+    const found: string[] = [];
+    const visit = (value: unknown, at: string): void => {
+      if (typeof value === 'string' && value.trim().startsWith('{%')) found.push(`${at}: JSONata expression`);
+      if (typeof value !== 'object' || value === null) return;
+      for (const [key, child] of Object.entries(value)) {
+        if (['QueryLanguage', 'Assign', 'Arguments', 'Output', 'Variables'].includes(key))
+          found.push(`${at}.${key}`);
+        visit(child, `${at}.${key}`);
+      }
+    };
+    visit(asl, '$');
+    expect(found).toEqual([]);
+  });
+});
+
+describe('the task payload schemas', () => {
+  it('accept the results the handlers return', () => {
+    expect(EvaluatePolicyOutput.parse({ decision: 'needs-approval', approvalWindowSeconds: 3600 })).toEqual({
+      decision: 'needs-approval',
+      approvalWindowSeconds: 3600,
+    });
+    expect(GrantOutput.parse({ status: 'ACTIVE', expiresAt: '2030-01-01T10:00:00.000Z' })).toEqual({
+      status: 'ACTIVE',
+      expiresAt: '2030-01-01T10:00:00.000Z',
+    });
+    expect(RevokeOutput.parse({ revoked: false, expiresAt: '2030-01-01T11:00:00Z' }).expiresAt).toBe(
+      '2030-01-01T11:00:00Z',
+    );
+  });
+
+  it('refuse an approval window that Step Functions could not use as TimeoutSecondsPath', () => {
+    expect(EvaluatePolicyOutput.safeParse({ decision: 'closed', approvalWindowSeconds: 0 }).success).toBe(
+      false,
+    );
+    expect(EvaluatePolicyOutput.safeParse({ decision: 'closed', approvalWindowSeconds: 1.5 }).success).toBe(
+      false,
+    );
+  });
+
+  it('refuse a request id that is not a lowercase ULID', () => {
+    expect(
+      RecordOutcomeInput.safeParse({ requestId: '01HZZZZZZZZZZZZZZZZZZZZZZZ', outcome: 'grant-failed' })
+        .success,
+    ).toBe(false);
+    expect(
+      RecordOutcomeInput.parse({
+        requestId: '01hzzzzzzzzzzzzzzzzzzzzzzz',
+        outcome: 'grant-failed',
+        error: { Error: 'TargetUnavailableError', Cause: '{}' },
+      }).error,
+    ).toEqual({ Error: 'TargetUnavailableError', Cause: '{}' });
+  });
+});

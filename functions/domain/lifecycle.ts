@@ -1,0 +1,434 @@
+import { sameDecider } from './authz.js';
+import { type DomainError, ForbiddenError, InvalidTransitionError, PolicyRefusedError } from './errors.js';
+import type { AccessLevel } from './policy-schema.js';
+import {
+  type AccessRequest,
+  type ApprovalLink,
+  type AuditAction,
+  type AuditDraft,
+  type Decision,
+  type GrantRecord,
+  type Identity,
+  type PendingExtension,
+  type RequestStatus,
+  type RevokeReason,
+  SYSTEM,
+} from './types.js';
+
+/**
+ * The request lifecycle as a pure function of (request, event, level, clock). Storage applies the result
+ * with a conditional write on `version`, so of two racing events only one can win; the loser re-reads and
+ * gets INVALID_TRANSITION here.
+ */
+
+export type LifecycleEvent =
+  | { type: 'approve'; by: Identity; comment?: string }
+  | { type: 'deny'; by: Identity; comment?: string }
+  | { type: 'cancel'; by: Identity; comment?: string }
+  | { type: 'approval-expired' }
+  | { type: 'escalated' }
+  | { type: 'granted'; grant: Pick<GrantRecord, 'engine' | 'kind' | 'host' | 'port' | 'database'> }
+  | { type: 'grant-failed'; error: { code: string; message: string } }
+  | { type: 'extension-requested'; by: Identity; extension: PendingExtension; autoApproved: boolean }
+  | { type: 'extension-approve'; by: Identity; comment?: string }
+  | { type: 'extension-deny'; by: Identity; comment?: string }
+  | { type: 'revoked'; reason: RevokeReason; by?: Identity; sessionsTerminated?: number }
+  | { type: 'revoke-failed'; error: { code: string; message: string } };
+
+export type LifecycleEventType = LifecycleEvent['type'];
+
+export const LIFECYCLE_EVENT_TYPES = [
+  'approve',
+  'deny',
+  'cancel',
+  'approval-expired',
+  'escalated',
+  'granted',
+  'grant-failed',
+  'extension-requested',
+  'extension-approve',
+  'extension-deny',
+  'revoked',
+  'revoke-failed',
+] as const satisfies readonly LifecycleEventType[];
+
+/**
+ * Every allowed (status, event) pair and the statuses it may lead to; anything absent is
+ * INVALID_TRANSITION. This is the diagram in ARCHITECTURE.md, plus the self-loops (a partial approval,
+ * escalation, extensions, a repeated revoke failure) and cancelling an approval not yet granted.
+ */
+export const TRANSITIONS: Readonly<
+  Record<LifecycleEventType, Readonly<Partial<Record<RequestStatus, readonly RequestStatus[]>>>>
+> = {
+  approve: { PENDING: ['PENDING', 'APPROVED'] },
+  deny: { PENDING: ['DENIED'] },
+  cancel: { PENDING: ['CANCELLED'], APPROVED: ['CANCELLED'] },
+  'approval-expired': { PENDING: ['EXPIRED'] },
+  escalated: { PENDING: ['PENDING'] },
+  granted: { APPROVED: ['ACTIVE'] },
+  'grant-failed': { APPROVED: ['FAILED'] },
+  'extension-requested': { ACTIVE: ['ACTIVE'] },
+  'extension-approve': { ACTIVE: ['ACTIVE'] },
+  'extension-deny': { ACTIVE: ['ACTIVE'] },
+  revoked: { ACTIVE: ['REVOKED'], REVOKE_FAILED: ['REVOKED'] },
+  'revoke-failed': { ACTIVE: ['REVOKE_FAILED'], REVOKE_FAILED: ['REVOKE_FAILED'] },
+};
+
+/** True if `event` may be applied to a request in `status`. */
+export function canApply(status: RequestStatus, event: LifecycleEventType): boolean {
+  return TRANSITIONS[event][status] !== undefined;
+}
+
+export interface TransitionContext {
+  level: AccessLevel;
+  now: Date;
+}
+
+export interface TransitionResult {
+  next: AccessRequest;
+  audit: AuditDraft;
+}
+
+export function applyEvent(
+  request: AccessRequest,
+  event: LifecycleEvent,
+  { level, now }: TransitionContext,
+): TransitionResult {
+  const allowed = TRANSITIONS[event.type][request.status];
+  if (!allowed) throw new InvalidTransitionError(request.status, event.type);
+  const result = transition(request, event, level, now.toISOString());
+  // A guard on the table itself: a handler below can never lead somewhere the table does not allow.
+  if (!allowed.includes(result.next.status)) throw new InvalidTransitionError(request.status, event.type);
+  return result;
+}
+
+function transition(
+  request: AccessRequest,
+  event: LifecycleEvent,
+  level: AccessLevel,
+  at: string,
+): TransitionResult {
+  const base: AccessRequest = { ...request, updatedAt: at };
+  switch (event.type) {
+    case 'approve': {
+      const decision = decisionOf(event.by, at, event.comment);
+      if (request.approvals.some((d) => sameDecider(d, decision))) {
+        throw new ForbiddenError('ALREADY_APPROVED_BY_YOU', 'you already approved this request');
+      }
+      const approvals = [...request.approvals, decision];
+      const count = distinctCount(approvals);
+      const done = count >= request.approvalsRequired;
+      const next: AccessRequest = {
+        ...base,
+        approvals,
+        status: done ? 'APPROVED' : 'PENDING',
+        ...(done ? { approvalLinks: retire(request.approvalLinks, 'request', at) } : {}),
+      };
+      return result(
+        next,
+        audit(at, event.by, done ? 'approved' : 'approval-recorded', request, next, {
+          comment: event.comment,
+          details: { approvals: count, approvalsRequired: request.approvalsRequired },
+        }),
+      );
+    }
+    case 'deny': {
+      const next: AccessRequest = {
+        ...base,
+        status: 'DENIED',
+        denial: decisionOf(event.by, at, event.comment),
+        approvalLinks: retire(request.approvalLinks, 'request', at),
+      };
+      return result(next, audit(at, event.by, 'denied', request, next, { comment: event.comment }));
+    }
+    case 'cancel': {
+      const next: AccessRequest = {
+        ...base,
+        status: 'CANCELLED',
+        cancellation: decisionOf(event.by, at, event.comment),
+        approvalLinks: retire(request.approvalLinks, 'request', at),
+      };
+      return result(next, audit(at, event.by, 'cancelled', request, next, { comment: event.comment }));
+    }
+    case 'approval-expired': {
+      const next: AccessRequest = {
+        ...base,
+        status: 'EXPIRED',
+        approvalLinks: retire(request.approvalLinks, 'request', at),
+      };
+      return result(
+        next,
+        audit(at, SYSTEM, 'approval-expired', request, next, {
+          details: {
+            approvals: distinctCount(request.approvals),
+            approvalsRequired: request.approvalsRequired,
+          },
+        }),
+      );
+    }
+    case 'escalated': {
+      const next: AccessRequest = { ...base, escalated: true };
+      return result(
+        next,
+        audit(at, SYSTEM, 'escalated', request, next, {
+          details: { approvers: (level.escalation?.approvers ?? []).join(',') },
+        }),
+      );
+    }
+    case 'granted': {
+      const expiresAt = new Date(Date.parse(at) + request.durationSeconds * 1000).toISOString();
+      const grant: GrantRecord = { ...event.grant, dbUser: request.dbUser, grantedAt: at, expiresAt };
+      const next: AccessRequest = { ...base, status: 'ACTIVE', grant, expiresAt };
+      return result(
+        next,
+        audit(at, SYSTEM, 'granted', request, next, {
+          details: { dbUser: request.dbUser, engine: grant.engine, kind: grant.kind, expiresAt },
+        }),
+      );
+    }
+    case 'grant-failed': {
+      const next: AccessRequest = { ...base, status: 'FAILED', lastError: { ...event.error, at } };
+      return result(
+        next,
+        audit(at, SYSTEM, 'grant-failed', request, next, {
+          details: { code: event.error.code, message: event.error.message },
+        }),
+      );
+    }
+    case 'extension-requested': {
+      if (request.extension) {
+        throw new PolicyRefusedError('EXTENSION_PENDING', 'an extension is already waiting for approval', {
+          details: { extensionId: request.extension.id },
+        });
+      }
+      const { extension } = event;
+      if (event.autoApproved) {
+        const next = applyExtension(base, extension, SYSTEM.principal, at);
+        return result(
+          next,
+          audit(at, event.by, 'extension-approved', request, next, {
+            comment: extension.reason,
+            details: {
+              extensionId: extension.id,
+              durationSeconds: extension.durationSeconds,
+              expiresAt: extension.newExpiresAt,
+              autoApproved: true,
+            },
+          }),
+        );
+      }
+      const next: AccessRequest = { ...base, extension };
+      return result(
+        next,
+        audit(at, event.by, 'extension-requested', request, next, {
+          comment: extension.reason,
+          details: {
+            extensionId: extension.id,
+            durationSeconds: extension.durationSeconds,
+            expiresAt: extension.newExpiresAt,
+            approvalsRequired: extension.approvalsRequired,
+          },
+        }),
+      );
+    }
+    case 'extension-approve': {
+      const extension = pendingExtension(request, event.type);
+      const decision = decisionOf(event.by, at, event.comment);
+      if (extension.approvals.some((d) => sameDecider(d, decision))) {
+        throw new ForbiddenError('ALREADY_APPROVED_BY_YOU', 'you already approved this extension');
+      }
+      const approvals = [...extension.approvals, decision];
+      const count = distinctCount(approvals);
+      const details = {
+        extensionId: extension.id,
+        approvals: count,
+        approvalsRequired: extension.approvalsRequired,
+      };
+      if (count < extension.approvalsRequired) {
+        const next: AccessRequest = { ...base, extension: { ...extension, approvals } };
+        return result(
+          next,
+          audit(at, event.by, 'approval-recorded', request, next, {
+            comment: event.comment,
+            details,
+          }),
+        );
+      }
+      const next = applyExtension(base, extension, event.by.principal, at);
+      return result(
+        next,
+        audit(at, event.by, 'extension-approved', request, next, {
+          comment: event.comment,
+          details: { ...details, expiresAt: extension.newExpiresAt },
+        }),
+      );
+    }
+    case 'extension-deny': {
+      const extension = pendingExtension(request, event.type);
+      const { extension: _dropped, ...rest } = base;
+      const next: AccessRequest = { ...rest, approvalLinks: retire(request.approvalLinks, 'extension', at) };
+      return result(
+        next,
+        audit(at, event.by, 'extension-denied', request, next, {
+          comment: event.comment,
+          details: { extensionId: extension.id },
+        }),
+      );
+    }
+    case 'revoked': {
+      const { extension: _dropped, ...rest } = base;
+      const next: AccessRequest = {
+        ...rest,
+        status: 'REVOKED',
+        revokedAt: at,
+        revokeReason: event.reason,
+        approvalLinks: retire(retire(request.approvalLinks, 'request', at), 'extension', at),
+      };
+      return result(
+        next,
+        audit(at, event.by ?? SYSTEM, 'revoked', request, next, {
+          details: {
+            reason: event.reason,
+            attempts: request.revokeAttempts + 1,
+            ...(event.sessionsTerminated !== undefined
+              ? { sessionsTerminated: event.sessionsTerminated }
+              : {}),
+          },
+        }),
+      );
+    }
+    case 'revoke-failed': {
+      const revokeAttempts = request.revokeAttempts + 1;
+      const next: AccessRequest = {
+        ...base,
+        status: 'REVOKE_FAILED',
+        revokeAttempts,
+        lastError: { ...event.error, at },
+      };
+      return result(
+        next,
+        audit(at, SYSTEM, 'revoke-failed', request, next, {
+          details: { code: event.error.code, message: event.error.message, attempts: revokeAttempts },
+        }),
+      );
+    }
+  }
+}
+
+function result(next: AccessRequest, draft: AuditDraft): TransitionResult {
+  return { next, audit: draft };
+}
+
+function pendingExtension(request: AccessRequest, event: LifecycleEventType): PendingExtension {
+  if (!request.extension) throw new InvalidTransitionError(`${request.status} (no extension pending)`, event);
+  return request.extension;
+}
+
+function applyExtension(
+  request: AccessRequest,
+  extension: PendingExtension,
+  by: string,
+  at: string,
+): AccessRequest {
+  const { extension: _done, ...rest } = request;
+  return {
+    ...rest,
+    expiresAt: extension.newExpiresAt,
+    ...(request.grant ? { grant: { ...request.grant, expiresAt: extension.newExpiresAt } } : {}),
+    extensions: [
+      ...request.extensions,
+      {
+        durationSeconds: extension.durationSeconds,
+        approvedAt: at,
+        newExpiresAt: extension.newExpiresAt,
+        by,
+      },
+    ],
+    approvalLinks: retire(request.approvalLinks, 'extension', at),
+  };
+}
+
+function decisionOf(by: Identity, at: string, comment: string | undefined): Decision {
+  return {
+    by: by.principal,
+    ...(by.email ? { email: by.email } : {}),
+    at,
+    ...(comment ? { comment } : {}),
+    via: by.via,
+  };
+}
+
+/** Approvals by distinct people: the same person by IAM and by email link counts once. */
+function distinctCount(decisions: readonly Decision[]): number {
+  const distinct: Decision[] = [];
+  for (const d of decisions) if (!distinct.some((seen) => sameDecider(seen, d))) distinct.push(d);
+  return distinct.length;
+}
+
+/** Unused links of a purpose stop working once that purpose is decided. */
+function retire(
+  links: readonly ApprovalLink[],
+  purpose: ApprovalLink['purpose'],
+  at: string,
+): ApprovalLink[] {
+  return links.map((link) =>
+    link.purpose === purpose && link.usedAt === undefined && link.retiredAt === undefined
+      ? { ...link, retiredAt: at }
+      : link,
+  );
+}
+
+function audit(
+  at: string,
+  actor: Identity,
+  action: AuditAction,
+  previous: AccessRequest,
+  next: AccessRequest,
+  extra: { comment?: string | undefined; details?: AuditDraft['details'] },
+): AuditDraft {
+  return {
+    at,
+    actor: actor.principal,
+    via: actor.via,
+    action,
+    fromStatus: previous.status,
+    toStatus: next.status,
+    ...(extra.comment ? { comment: extra.comment } : {}),
+    ...(extra.details ? { details: extra.details } : {}),
+  };
+}
+
+/** The audit event of a refused attempt that matters (self-approval, unauthorised approver…). No state change. */
+export function refusalAudit(
+  request: AccessRequest,
+  actor: Identity,
+  error: DomainError,
+  now: Date,
+): AuditDraft {
+  return {
+    at: now.toISOString(),
+    actor: actor.principal,
+    via: actor.via,
+    action: 'refused',
+    fromStatus: request.status,
+    toStatus: request.status,
+    comment: error.message,
+    details: { code: error.code },
+  };
+}
+
+/**
+ * The `by-status` GSI sort key: expiresAt while a grant may be live (the sweeper's order), approvalDeadline
+ * while PENDING (the approval-expiry order), else updatedAt.
+ */
+export function sortAtFor(request: AccessRequest): string {
+  switch (request.status) {
+    case 'ACTIVE':
+    case 'REVOKE_FAILED':
+      return request.expiresAt ?? request.grant?.expiresAt ?? request.updatedAt;
+    case 'PENDING':
+      return request.approvalDeadline ?? request.updatedAt;
+    default:
+      return request.updatedAt;
+  }
+}

@@ -1,0 +1,450 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresProvisioner, type ProvisionerDeps } from '../../functions/adapters/postgres-provisioner.js';
+import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
+import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
+import { TargetNotConfiguredForIamError, TargetUnavailableError } from '../../functions/domain/errors.js';
+import { Privileges, Target } from '../../functions/domain/policy-schema.js';
+import type { GrantSpec } from '../../functions/ports.js';
+import { freePort, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
+import { services } from '../support/services.js';
+
+const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
+/** `jit_` + a fresh 26-character lowercase base32 id, as the domain names request users. */
+function newDbUser(): { requestId: string; dbUser: string } {
+  const bytes = randomBytes(26);
+  const requestId = [...bytes].map((b) => CROCKFORD[b % 32]).join('');
+  return { requestId, dbUser: `jit_${requestId}` };
+}
+
+const HOSTILE_TABLES = ['odd"name', 'x; DROP TABLE y', "Robert'); --"];
+const fakeAwsCredentials = {
+  accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+};
+
+let adminUrl: string;
+let port: number;
+let database: string;
+let otherDatabase: string;
+let admin: pg.Client;
+const provisioners: PostgresProvisioner[] = [];
+
+function target(
+  overrides: Partial<{ credentialKind: 'iam' | 'password'; port: number; database: string }> = {},
+) {
+  return Target.parse({
+    id: 'pg-test',
+    engine: 'postgres',
+    connection: { host: '127.0.0.1', port: overrides.port ?? port, region: 'eu-west-1' },
+    database: overrides.database ?? database,
+    credentialKind: overrides.credentialKind ?? 'password',
+    tls: 'disable',
+    levels: {
+      read: {
+        privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] },
+        maxDuration: '1h',
+        autoApprove: {},
+      },
+    },
+  });
+}
+
+function provisioner(t: Target, url = adminUrl, extra: Partial<ProvisionerDeps> = {}): PostgresProvisioner {
+  const created = new PostgresProvisioner(t, {
+    admin: new StaticAdminCredentials(url),
+    endpoints: hostPortEndpoints,
+    awsCredentials: fakeAwsCredentials,
+    connectTimeoutMs: 3_000,
+    ...extra,
+  });
+  provisioners.push(created);
+  return created;
+}
+
+function spec(t: Target, privileges: unknown, expiresInSeconds = 3600): GrantSpec {
+  return {
+    ...newDbUser(),
+    target: t,
+    privileges: Privileges.parse(privileges),
+    expiresAt: new Date(Date.now() + expiresInSeconds * 1000),
+    connectionLimit: 3,
+  };
+}
+
+const READ_APP = { schemas: [{ name: 'app', privileges: ['SELECT'] }] };
+
+async function login(uri: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: uri, connectionTimeoutMillis: 5_000 });
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}
+
+async function loginRefusal(uri: string): Promise<string | undefined> {
+  try {
+    const client = await login(uri);
+    await client.end();
+    return undefined;
+  } catch (error) {
+    return (error as { code?: string }).code;
+  }
+}
+
+async function sqlError(client: pg.Client, sql: string): Promise<string | undefined> {
+  try {
+    await client.query(sql);
+    return undefined;
+  } catch (error) {
+    return (error as { code?: string }).code;
+  }
+}
+
+async function roleExists(name: string): Promise<boolean> {
+  return ((await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount ?? 0) > 0;
+}
+
+function inDatabase(url: string, db: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${db}`;
+  return parsed.toString();
+}
+
+beforeAll(async () => {
+  const base = services().pgAdminUrl;
+  const suffix = randomBytes(4).toString('hex');
+  database = `prov_pg_${suffix}`;
+  otherDatabase = `prov_pg_other_${suffix}`;
+  const bootstrap = new pg.Client({ connectionString: base });
+  await bootstrap.connect();
+  await bootstrap.query(`CREATE DATABASE ${database}`);
+  await bootstrap.query(`CREATE DATABASE ${otherDatabase}`);
+  // Stands in for RDS's built-in rds_iam role, which a plain PostgreSQL does not have.
+  await bootstrap.query(`DO $$ BEGIN CREATE ROLE rds_iam; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
+  await bootstrap.end();
+  adminUrl = inDatabase(base, database);
+  port = Number(new URL(base).port);
+  admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`
+    CREATE SCHEMA app;
+    CREATE TABLE app.orders (id int PRIMARY KEY, item text);
+    CREATE TABLE app.customers (id int PRIMARY KEY, name text);
+    INSERT INTO app.orders VALUES (1, 'book');
+    INSERT INTO app.customers VALUES (1, 'ada');
+    CREATE SCHEMA other;
+    CREATE TABLE other.hidden (id int);
+    CREATE SCHEMA weird;
+    CREATE TABLE weird.y (id int);
+    INSERT INTO weird.y VALUES (42);
+  `);
+  for (const name of HOSTILE_TABLES) {
+    await admin.query(`CREATE TABLE weird.${pg.escapeIdentifier(name)} (id int)`);
+    await admin.query(`INSERT INTO weird.${pg.escapeIdentifier(name)} VALUES (7)`);
+  }
+});
+
+afterAll(async () => {
+  await Promise.allSettled(provisioners.map((p) => p.close()));
+  await admin?.end();
+  const bootstrap = new pg.Client({ connectionString: services().pgAdminUrl });
+  await bootstrap.connect();
+  await bootstrap.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await bootstrap.query(`DROP DATABASE IF EXISTS ${otherDatabase} WITH (FORCE)`);
+  await bootstrap.end();
+});
+
+describe('PostgreSQL password provisioner', () => {
+  it('grants a user who logs in with the returned URI and may only read the level’s tables', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const s = spec(t, READ_APP);
+    expect(await p.grant(s)).toEqual({ host: '127.0.0.1', port, database });
+    const credentials = await p.credentials(s);
+    expect(credentials).toMatchObject({
+      engine: 'postgres',
+      kind: 'password',
+      host: '127.0.0.1',
+      port,
+      database,
+      username: s.dbUser,
+      expiresAt: s.expiresAt.toISOString(),
+      credentialExpiresAt: s.expiresAt.toISOString(),
+    });
+    expect(credentials.password).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(credentials.uri).toBe(
+      `postgres://${s.dbUser}:${credentials.password}@127.0.0.1:${port}/${database}?sslmode=disable`,
+    );
+    const user = await login(credentials.uri);
+    expect((await user.query('SELECT item FROM app.orders')).rows).toEqual([{ item: 'book' }]);
+    expect((await user.query('SELECT name FROM app.customers')).rows).toEqual([{ name: 'ada' }]);
+    expect(await sqlError(user, "INSERT INTO app.orders VALUES (2, 'pen')")).toBe('42501');
+    expect(await sqlError(user, 'SELECT * FROM other.hidden')).toBe('42501');
+    await user.end();
+    const role = await admin.query('SELECT rolconnlimit, rolvaliduntil FROM pg_roles WHERE rolname = $1', [
+      s.dbUser,
+    ]);
+    expect(role.rows[0]).toEqual({ rolconnlimit: 3, rolvaliduntil: s.expiresAt });
+    await p.revoke(s);
+  });
+
+  it('limits a narrowed level to its named tables', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const s = spec(t, { schemas: [{ name: 'app', tables: ['orders'], privileges: ['SELECT'] }] });
+    await p.grant(s);
+    const user = await login((await p.credentials(s)).uri);
+    expect((await user.query('SELECT id FROM app.orders')).rows).toEqual([{ id: 1 }]);
+    expect(await sqlError(user, 'SELECT * FROM app.customers')).toBe('42501');
+    await user.end();
+    await p.revoke(s);
+  });
+
+  it('rotates the password on every credentials fetch', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const s = spec(t, READ_APP);
+    await p.grant(s);
+    const first = await p.credentials(s);
+    const second = await p.credentials(s);
+    expect(second.password).not.toBe(first.password);
+    expect(await loginRefusal(first.uri)).toBe('28P01');
+    expect(await loginRefusal(second.uri)).toBeUndefined();
+    await p.revoke(s);
+  });
+
+  it('brings an existing role to the spec when a grant is retried', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const s = spec(t, READ_APP);
+    await p.grant(s);
+    await admin.query(`ALTER ROLE ${pg.escapeIdentifier(s.dbUser)} NOLOGIN CONNECTION LIMIT 1`);
+    await p.grant({ ...s, connectionLimit: 4 });
+    const role = await admin.query('SELECT rolcanlogin, rolconnlimit FROM pg_roles WHERE rolname = $1', [
+      s.dbUser,
+    ]);
+    expect(role.rows[0]).toEqual({ rolcanlogin: true, rolconnlimit: 4 });
+    expect(await loginRefusal((await p.credentials(s)).uri)).toBeUndefined();
+    await p.revoke(s);
+  });
+
+  it('moves VALID UNTIL on extend, and an expired password cannot log in even before revoke', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const s = spec(t, READ_APP);
+    await p.grant(s);
+    const credentials = await p.credentials(s);
+    const later = new Date(s.expiresAt.getTime() + 1800_000);
+    await p.extend(s, later);
+    const extended = await admin.query('SELECT rolvaliduntil FROM pg_roles WHERE rolname = $1', [s.dbUser]);
+    expect(extended.rows[0]?.rolvaliduntil).toEqual(later);
+    await p.extend(s, new Date(Date.now() - 60_000));
+    expect(await loginRefusal(credentials.uri)).toBe('28P01');
+    await p.revoke(s);
+  });
+
+  it('refuses credentials once the grant has ended', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const s = { ...spec(t, READ_APP), expiresAt: new Date(Date.now() - 1000) };
+    await expect(p.credentials(s)).rejects.toMatchObject({ code: 'REQUEST_NOT_ACTIVE' });
+  });
+
+  it('quotes hostile table names and grants exactly those tables', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const s = spec(t, { schemas: [{ name: 'weird', tables: HOSTILE_TABLES, privileges: ['SELECT'] }] });
+    await p.grant(s);
+    const user = await login((await p.credentials(s)).uri);
+    for (const name of HOSTILE_TABLES) {
+      expect((await user.query(`SELECT id FROM weird.${pg.escapeIdentifier(name)}`)).rows).toEqual([
+        { id: 7 },
+      ]);
+    }
+    expect(await sqlError(user, 'SELECT * FROM weird.y')).toBe('42501');
+    await user.end();
+    expect((await admin.query('SELECT id FROM weird.y')).rows).toEqual([{ id: 42 }]);
+    const tables = await admin.query(
+      'SELECT tablename FROM pg_tables WHERE schemaname = \'weird\' ORDER BY tablename COLLATE "C"',
+    );
+    expect(tables.rows.map((row) => row.tablename)).toEqual([...HOSTILE_TABLES, 'y'].sort());
+    await p.revoke(s);
+  });
+
+  it('lists only roles whose name starts with the literal jit_', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const s = spec(t, READ_APP);
+    await p.grant(s);
+    const lookalike = `jitx${randomBytes(4).toString('hex')}`;
+    await admin.query(`CREATE ROLE ${lookalike}`);
+    const users = await p.listManagedUsers();
+    expect(users).toContain(s.dbUser);
+    expect(users).not.toContain(lookalike);
+    expect(users.every((u) => u.startsWith('jit_'))).toBe(true);
+    await admin.query(`DROP ROLE ${lookalike}`);
+    await p.revoke(s);
+  });
+});
+
+describe('PostgreSQL revoke', () => {
+  /** A granted user with an open session that owns a table here and one in another database. */
+  async function grantedUserWithObjects(p: PostgresProvisioner, t: Target) {
+    const s = spec(t, { schemas: [{ name: 'app', privileges: ['SELECT'], defaultPrivileges: true }] });
+    await p.grant(s);
+    const quoted = pg.escapeIdentifier(s.dbUser);
+    // Test setup, not the level: lets the user own objects that revoke must clean up.
+    await admin.query(`GRANT CREATE ON SCHEMA app TO ${quoted}`);
+    const other = new pg.Client({ connectionString: inDatabase(services().pgAdminUrl, otherDatabase) });
+    await other.connect();
+    await other.query(`GRANT CREATE ON SCHEMA public TO ${quoted}`);
+    await other.end();
+    const credentials = await p.credentials(s);
+    const session = await login(credentials.uri);
+    const table = `made_by_${s.requestId}`;
+    await session.query(`CREATE TABLE app.${table} (id int)`);
+    const otherUri = credentials.uri.replace(`/${database}?`, `/${otherDatabase}?`);
+    const otherSession = await login(otherUri);
+    await otherSession.query(`CREATE TABLE public.${table} (id int)`);
+    await otherSession.end();
+    return { s, credentials, session, table };
+  }
+
+  it('blocks logins, ends a session mid-query, reassigns what the user created and drops it', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const { s, credentials, session, table } = await grantedUserWithObjects(p, t);
+    const sleeping = session.query('SELECT pg_sleep(30)').then(
+      () => 'finished',
+      (error: { code?: string; message: string }) => error.code ?? error.message,
+    );
+    await waitFor(async () => {
+      const active = await admin.query(
+        "SELECT 1 FROM pg_stat_activity WHERE usename = $1 AND query LIKE 'SELECT pg_sleep%'",
+        [s.dbUser],
+      );
+      return (active.rowCount ?? 0) > 0;
+    });
+    const started = Date.now();
+    const report = await p.revoke(s);
+    expect(report).toEqual({ dropped: true, sessionsTerminated: 1 });
+    expect(await sleeping).toBe('57P01');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(await roleExists(s.dbUser)).toBe(false);
+    expect(await loginRefusal(credentials.uri)).toBe('28P01');
+    const owner = await admin.query('SELECT tableowner FROM pg_tables WHERE tablename = $1', [table]);
+    expect(owner.rows).toEqual([{ tableowner: new URL(adminUrl).username }]);
+  });
+
+  it('succeeds twice, and on a user that was never created, reporting dropped: false', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const s = spec(t, READ_APP);
+    await p.grant(s);
+    expect(await p.revoke(s)).toEqual({ dropped: true, sessionsTerminated: 0 });
+    expect(await p.revoke(s)).toEqual({ dropped: false, sessionsTerminated: 0 });
+    expect(await p.revoke(spec(t, READ_APP))).toEqual({ dropped: false, sessionsTerminated: 0 });
+  });
+
+  it('exposes its steps in order', () => {
+    const t = target();
+    expect(
+      provisioner(t)
+        .revokePlan(spec(t, READ_APP))
+        .steps.map((step) => step.name),
+    ).toEqual(['block-logins', 'terminate-sessions', 'reassign-and-drop-owned', 'drop-role']);
+  });
+
+  it('completes after a crash between any two of its steps', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const stepCount = p.revokePlan(spec(t, READ_APP)).steps.length;
+    for (let k = 0; k <= stepCount; k++) {
+      const { s, credentials, session } = await grantedUserWithObjects(p, t);
+      for (const step of p.revokePlan(s).steps.slice(0, k)) await step.run();
+      const report = await p.revoke(s);
+      expect(report.dropped, `after ${k} steps`).toBe(k < stepCount);
+      expect(await roleExists(s.dbUser), `after ${k} steps`).toBe(false);
+      expect(await loginRefusal(credentials.uri)).toBe('28P01');
+      await session.end().catch(() => undefined);
+    }
+  });
+});
+
+describe('PostgreSQL target down', () => {
+  it('raises TargetUnavailableError on grant, credentials and revoke', async () => {
+    const t = target({ port: await freePort() });
+    const p = provisioner(t, adminUrl.replace(`:${port}/`, `:${t.connection.port}/`));
+    const s = spec(t, READ_APP);
+    await expect(p.grant(s)).rejects.toBeInstanceOf(TargetUnavailableError);
+    await expect(p.credentials(s)).rejects.toBeInstanceOf(TargetUnavailableError);
+    await expect(p.revoke(s)).rejects.toBeInstanceOf(TargetUnavailableError);
+  });
+
+  it('raises TargetUnavailableError when the admin password is refused', async () => {
+    const t = target();
+    const wrong = new URL(adminUrl);
+    wrong.password = 'not-the-password';
+    const p = provisioner(t, wrong.toString());
+    await expect(p.revoke(spec(t, READ_APP))).rejects.toMatchObject({ code: 'TARGET_UNAVAILABLE' });
+  });
+});
+
+describe('PostgreSQL IAM provisioner', () => {
+  it('grants rds_iam and mints a 15-minute token for the user, new on each fetch', async () => {
+    const t = target({ credentialKind: 'iam' });
+    const p = provisioner(t);
+    const s = spec(t, READ_APP);
+    await p.grant(s);
+    const member = await admin.query(
+      "SELECT pg_has_role($1, 'rds_iam', 'MEMBER') AS member, rolpassword IS NULL AS no_password FROM pg_authid WHERE rolname = $1",
+      [s.dbUser],
+    );
+    expect(member.rows[0]).toEqual({ member: true, no_password: true });
+    const before = Date.now();
+    const first = await p.credentials(s);
+    const url = new URL(`https://${first.password}`);
+    expect(url.host).toBe(`127.0.0.1:${port}`);
+    expect(url.searchParams.get('Action')).toBe('connect');
+    expect(url.searchParams.get('DBUser')).toBe(s.dbUser);
+    expect(url.searchParams.get('X-Amz-Expires')).toBe('900');
+    expect(url.searchParams.get('X-Amz-Credential')).toMatch(
+      /^AKIAIOSFODNN7EXAMPLE\/\d{8}\/eu-west-1\/rds-db\/aws4_request$/,
+    );
+    expect(first.kind).toBe('iam');
+    expect(new URL(first.uri).password).toBe(encodeURIComponent(first.password));
+    const credentialExpiresAt = Date.parse(first.credentialExpiresAt);
+    expect(credentialExpiresAt).toBeGreaterThanOrEqual(before + 900_000 - 1000);
+    expect(credentialExpiresAt).toBeLessThanOrEqual(Date.now() + 900_000);
+    // SigV4 signs with one-second resolution: a fetch in a later second yields a different token.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await p.credentials(s)).password).not.toBe(first.password);
+    await p.revoke(s);
+    expect(await roleExists(s.dbUser)).toBe(false);
+  });
+
+  it('refuses with TargetNotConfiguredForIamError on a server without rds_iam, leaving no user behind', async () => {
+    // A separate server: rds_iam is cluster-wide, and the shared one has the stand-in role.
+    const bare = await startEmbeddedPostgres();
+    try {
+      const t = target({ credentialKind: 'iam', port: bare.port, database: 'postgres' });
+      const p = provisioner(t, bare.url);
+      const s = spec(t, { roles: ['pg_read_all_data'] });
+      await expect(p.grant(s)).rejects.toBeInstanceOf(TargetNotConfiguredForIamError);
+      expect(await p.listManagedUsers()).toEqual([]);
+      await p.close();
+    } finally {
+      await bare.stop();
+    }
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('condition not met in time');
+}

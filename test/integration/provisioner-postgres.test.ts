@@ -374,8 +374,9 @@ describe('PostgreSQL revoke', () => {
 
 describe('PostgreSQL target down', () => {
   it('raises TargetUnavailableError on grant, credentials and revoke', async () => {
-    const t = target({ port: await freePort() });
-    const p = provisioner(t, adminUrl.replace(`:${port}/`, `:${t.connection.port}/`));
+    const closedPort = await freePort();
+    const t = target({ port: closedPort });
+    const p = provisioner(t, adminUrl.replace(`:${port}/`, `:${closedPort}/`));
     const s = spec(t, READ_APP);
     await expect(p.grant(s)).rejects.toBeInstanceOf(TargetUnavailableError);
     await expect(p.credentials(s)).rejects.toBeInstanceOf(TargetUnavailableError);

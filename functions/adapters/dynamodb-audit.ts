@@ -1,0 +1,136 @@
+/**
+ * AuditLog on DynamoDB: per-partition hash chains. Request events are written by DynamoRequestStore inside
+ * its transactions; this reads and verifies them, and appends loose security events (no request to lock).
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type ChainHead, chainEvent, verifyChain } from '../domain/audit-chain.js';
+import { type AuditDraft, type AuditEvent, GENESIS_HASH } from '../domain/types.js';
+import type { AuditLog } from '../ports.js';
+import { StoreUnavailableError } from './dynamodb-requests.js';
+import type { TableNames } from './dynamodb-tables.js';
+
+const APPEND_ATTEMPTS = 10;
+const VERIFY_ATTEMPTS = 5;
+
+/** Two writers kept taking the same seq of a loose stream; the caller may retry later. */
+export class AuditAppendContendedError extends StoreUnavailableError {}
+
+export interface DynamoAuditLogOptions extends TableNames {
+  client: DynamoDBDocumentClient;
+}
+
+export class DynamoAuditLog implements AuditLog {
+  private readonly client: DynamoDBDocumentClient;
+  private readonly requestsTable: string;
+  private readonly auditTable: string;
+
+  constructor(options: DynamoAuditLogOptions) {
+    this.client = options.client;
+    this.requestsTable = options.requestsTable;
+    this.auditTable = options.auditTable;
+  }
+
+  async list(requestId: string): Promise<AuditEvent[]> {
+    const events: AuditEvent[] = [];
+    let start: Record<string, unknown> | undefined;
+    try {
+      do {
+        const page = await this.client.send(
+          new QueryCommand({
+            TableName: this.auditTable,
+            KeyConditionExpression: 'requestId = :requestId',
+            ExpressionAttributeValues: { ':requestId': requestId },
+            ConsistentRead: true,
+            ScanIndexForward: true,
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        );
+        events.push(...((page.Items ?? []) as AuditEvent[]));
+        start = page.LastEvaluatedKey;
+      } while (start);
+    } catch (error) {
+      throw new StoreUnavailableError('audit query', error);
+    }
+    return events;
+  }
+
+  /**
+   * Verifies a request's chain against the head recorded on the request (which catches a deleted last
+   * event). Reads the request before and after the events, so a transition in between is not a false alarm.
+   */
+  async verify(
+    requestId: string,
+  ): Promise<{ ok: boolean; events: number; brokenAt?: number; problem?: string }> {
+    for (let attempt = 1; ; attempt++) {
+      const before = await this.head(requestId);
+      const events = await this.list(requestId);
+      const after = await this.head(requestId);
+      const stable = before?.seq === after?.seq && before?.hash === after?.hash;
+      if (stable || attempt >= VERIFY_ATTEMPTS) return verifyChain(events, after);
+    }
+  }
+
+  async appendLoose(stream: string, audit: AuditDraft): Promise<AuditEvent> {
+    for (let attempt = 1; attempt <= APPEND_ATTEMPTS; attempt++) {
+      const last = await this.last(stream);
+      const event = chainEvent(audit, {
+        requestId: stream,
+        seq: (last?.seq ?? 0) + 1,
+        prevHash: last?.hash ?? GENESIS_HASH,
+      });
+      try {
+        await this.client.send(
+          new PutCommand({
+            TableName: this.auditTable,
+            Item: event,
+            ConditionExpression: 'attribute_not_exists(requestId)',
+          }),
+        );
+        return event;
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException))
+          throw new StoreUnavailableError('audit put', error);
+        // Someone else took this seq: re-read the tail and chain after it.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * attempt));
+      }
+    }
+    throw new AuditAppendContendedError('audit put', new Error(`seq contention on ${stream}`));
+  }
+
+  private async head(requestId: string): Promise<ChainHead | undefined> {
+    try {
+      const result = await this.client.send(
+        new GetCommand({
+          TableName: this.requestsTable,
+          Key: { id: requestId },
+          ConsistentRead: true,
+          ProjectionExpression: 'auditSeq, auditHead',
+        }),
+      );
+      const item = result.Item;
+      if (!item || typeof item.auditSeq !== 'number' || typeof item.auditHead !== 'string') return undefined;
+      return { seq: item.auditSeq, hash: item.auditHead };
+    } catch (error) {
+      throw new StoreUnavailableError('get', error);
+    }
+  }
+
+  private async last(stream: string): Promise<AuditEvent | undefined> {
+    try {
+      const result = await this.client.send(
+        new QueryCommand({
+          TableName: this.auditTable,
+          KeyConditionExpression: 'requestId = :stream',
+          ExpressionAttributeValues: { ':stream': stream },
+          ConsistentRead: true,
+          ScanIndexForward: false,
+          Limit: 1,
+        }),
+      );
+      return result.Items?.[0] as AuditEvent | undefined;
+    } catch (error) {
+      throw new StoreUnavailableError('audit query', error);
+    }
+  }
+}

@@ -1,0 +1,143 @@
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { ZodError } from 'zod';
+import { type ErrorCode, httpStatusFor, isDomainError } from '../domain/errors.js';
+import { validationErrorFrom } from '../domain/schemas.js';
+import type { Identity } from '../domain/types.js';
+
+/** Bodies above this are refused before parsing (API Gateway allows 10 MB; nothing we take needs more than a few KiB). */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** The local caller header; honoured only when the deps say local mode (API Gateway owns identity otherwise). */
+export const LOCAL_USER_HEADER = 'x-jitdb-user';
+
+/** Sent on every response, JSON or HTML: nothing is cacheable, sniffable or frameable. */
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'cache-control': 'no-store',
+  pragma: 'no-cache',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'strict-transport-security': 'max-age=63072000; includeSubDomains',
+  'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+};
+
+/** The confirmation pages need inline styles and a same-origin form post, still no scripts and no framing. */
+export const HTML_CSP =
+  "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+
+export function jsonResponse(
+  statusCode: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): APIGatewayProxyResult {
+  return {
+    statusCode,
+    headers: { ...SECURITY_HEADERS, 'content-type': 'application/json; charset=utf-8', ...headers },
+    body: JSON.stringify(body),
+  };
+}
+
+export function htmlResponse(statusCode: number, html: string): APIGatewayProxyResult {
+  return {
+    statusCode,
+    headers: {
+      ...SECURITY_HEADERS,
+      'content-type': 'text/html; charset=utf-8',
+      'content-security-policy': HTML_CSP,
+    },
+    body: html,
+  };
+}
+
+export function errorBody(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+  return { error: { code, message, ...(details ? { details } : {}) } };
+}
+
+/** A refusal as the API returns it: `{error:{code,message}}` with the code's status. */
+export function errorResponse(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+  return jsonResponse(httpStatusFor(code), errorBody(code, message, details));
+}
+
+export interface MappedError {
+  statusCode: number;
+  code: ErrorCode;
+  message: string;
+  details?: Record<string, unknown>;
+  /** Set for unexpected errors: the id to quote to an operator, who finds the stack in the logs. */
+  correlationId?: string;
+}
+
+/** DomainError → its code; ZodError → VALIDATION_FAILED; anything else → INTERNAL with no internal message. */
+export function mapError(error: unknown, correlationId: string): MappedError {
+  const known = error instanceof ZodError ? validationErrorFrom(error) : error;
+  if (isDomainError(known)) {
+    return {
+      statusCode: httpStatusFor(known.code),
+      code: known.code,
+      message: known.message,
+      ...(known.details ? { details: known.details } : {}),
+    };
+  }
+  return {
+    statusCode: 500,
+    code: 'INTERNAL',
+    message: `internal error; quote correlation id ${correlationId}`,
+    correlationId,
+  };
+}
+
+/** The API Gateway request id, else the Lambda request id: what an operator searches the logs for. */
+export function correlationIdOf(
+  event: Pick<APIGatewayProxyEvent, 'requestContext'> | undefined,
+  fallback: string,
+) {
+  const id = event?.requestContext?.requestId;
+  return typeof id === 'string' && id !== '' ? id : fallback;
+}
+
+/** Case-insensitive header lookup (API Gateway keeps the client's casing). */
+export function headerOf(event: Pick<APIGatewayProxyEvent, 'headers'>, name: string): string | undefined {
+  const wanted = name.toLowerCase();
+  for (const [key, value] of Object.entries(event.headers ?? {})) {
+    if (key.toLowerCase() === wanted && typeof value === 'string') return value;
+  }
+  return undefined;
+}
+
+/**
+ * The email in an assumed-role session name (`arn:aws:sts::1:assumed-role/Role/alice@example.com`), as set by
+ * IAM Identity Center and most SSO setups; undefined for any other ARN.
+ */
+export function emailFromArn(arn: string): string | undefined {
+  const match = /^arn:aws[a-z-]*:sts::\d{12}:assumed-role\/[^/]+\/(.+)$/.exec(arn);
+  const session = match?.[1];
+  return session && EMAIL.test(session) && session.length <= 254 ? session.toLowerCase() : undefined;
+}
+
+/**
+ * The caller behind API Gateway's AWS_IAM auth: the signed principal's ARN (email from the session name). In
+ * local mode only, the `x-jitdb-user` header, or the `local:<email>` identity the local server sets from it.
+ */
+export function identityFromEvent(
+  event: Pick<APIGatewayProxyEvent, 'headers' | 'requestContext'>,
+  options: { localMode: boolean },
+): Identity | undefined {
+  const identity = event.requestContext?.identity;
+  if (options.localMode) {
+    const header = headerOf(event, LOCAL_USER_HEADER)?.trim().toLowerCase();
+    const local = header ?? localUser(identity?.userArn ?? undefined);
+    if (local !== undefined && EMAIL.test(local) && local.length <= 254) {
+      return { principal: local, email: local, via: 'local' };
+    }
+  }
+  const arn = identity?.userArn;
+  if (typeof arn !== 'string' || !arn.startsWith('arn:') || arn.length > 2048) return undefined;
+  const email = emailFromArn(arn);
+  return { principal: arn, ...(email ? { email } : {}), via: 'iam' };
+}
+
+function localUser(userArn: string | undefined): string | undefined {
+  return userArn?.startsWith('local:') ? userArn.slice('local:'.length) : undefined;
+}

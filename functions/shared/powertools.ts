@@ -1,0 +1,31 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, Metrics as PowertoolsMetrics } from '@aws-lambda-powertools/metrics';
+import type { Metrics } from '../ports.js';
+
+const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'jit-db-access';
+
+/** The one logger every handler shares; `injectLambdaContext` adds the invocation's context to each line. */
+export const logger = new Logger({ serviceName });
+
+/** The one Powertools metrics instance (EMF); flushed by each handler's `logMetrics` middleware. */
+export const powertoolsMetrics = new PowertoolsMetrics({ serviceName, namespace: 'JitDbAccess' });
+
+/** The domain's `Metrics` port over Powertools: every counter is a Count metric. */
+export function powertoolsMetricsPort(metrics: PowertoolsMetrics = powertoolsMetrics): Metrics {
+  return {
+    count: (name, value = 1) => metrics.addMetric(name, MetricUnit.Count, value),
+  };
+}
+
+/** Where the domain's log lines go; a function so tests and local/ can capture or silence them. */
+export interface LogSink {
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+  error(message: string, extra?: Record<string, unknown>): void;
+}
+
+export const powertoolsLogSink: LogSink = {
+  info: (message, extra) => logger.info(message, extra ?? {}),
+  warn: (message, extra) => logger.warn(message, extra ?? {}),
+  error: (message, extra) => logger.error(message, extra ?? {}),
+};

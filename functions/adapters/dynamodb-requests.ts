@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { chainEvent } from '../domain/audit-chain.js';
 import { ConflictError, DomainError, ValidationError } from '../domain/errors.js';
+import { sortAtFor } from '../domain/lifecycle.js';
 import {
   type AccessRequest,
   type AuditDraft,
@@ -54,15 +55,6 @@ interface IdempotencyItem {
 
 export interface DynamoRequestStoreOptions extends TableNames {
   client: DynamoDBDocumentClient;
-}
-
-/** The by-status sort key: what the sweeper and the approval-window check order by. */
-export function sortAtFor(request: AccessRequest): string {
-  if ((request.status === 'ACTIVE' || request.status === 'REVOKE_FAILED') && request.expiresAt) {
-    return request.expiresAt;
-  }
-  if (request.status === 'PENDING' && request.approvalDeadline) return request.approvalDeadline;
-  return request.updatedAt;
 }
 
 /** The id of a requester's idempotency record; hashed so neither the key nor the requester is spelt out. */

@@ -152,4 +152,12 @@ export interface Deps {
   metrics: Metrics;
   /** Base URL of the API, for approval links in emails (`https://…/prod`). */
   publicBaseUrl: string;
+  /** Where use cases report what they survived (an email that failed to send); never given a secret. */
+  log?: UseCaseLog;
+}
+
+/** Structured log lines from the application layer (Powertools in Lambda, captured in tests). */
+export interface UseCaseLog {
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
 }

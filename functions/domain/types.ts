@@ -165,6 +165,7 @@ export type AuditAction =
   | 'auto-approved'
   | 'break-glass'
   | 'approval-recorded'
+  | 'approval-requested'
   | 'approved'
   | 'denied'
   | 'cancelled'

@@ -1,0 +1,87 @@
+import { isAbsolute, resolve } from 'node:path';
+import type { Node } from 'constructs';
+import type { Policy } from '../functions/domain/policy-schema.js';
+import { loadPolicyFile } from '../functions/shared/config.js';
+import { PROJECT_ROOT } from './bundling.js';
+
+/** Everything the app is configured with: the policy file plus a few context values (cdk.json or `-c`). */
+export interface DeploymentConfig {
+  /** Absolute path of the policy YAML. Context `policyFile`, default examples/policy.aws.yaml. */
+  policyFile: string;
+  /** The validated policy (loadPolicyFile throws PolicyFileError listing every problem). */
+  policy: Policy;
+  /** Context `senderEmail`: the SES identity approval emails come from. */
+  senderEmail: string;
+  /** Context `linkBaseUrl`: base of approval links when a custom domain fronts the API. */
+  linkBaseUrl?: string;
+  /** Context `vpcId` + `subnetIds` (+ optional `availabilityZones`): where the database functions run. */
+  vpc?: { vpcId: string; subnetIds: string[]; availabilityZones?: string[] };
+  /** Context `targetSecurityGroupIds`: the targets' security groups, opened to the functions on the targets' ports. */
+  targetSecurityGroupIds: string[];
+  /** Context `targetResourceIds` (target id → DbiResourceId) for `rds-db:connect` on RDS targets. */
+  targetResourceIds: Record<string, string>;
+}
+
+export const DEFAULT_POLICY_FILE = 'examples/policy.aws.yaml';
+export const DEFAULT_SENDER_EMAIL = 'jit-db-access@example.com';
+
+/** A context value given as a JSON array, a comma-separated string, or absent. */
+function list(value: unknown, name: string): string[] {
+  if (value === undefined || value === null || value === '') return [];
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value;
+  if (typeof value === 'string') {
+    return value
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+  }
+  throw new Error(`context ${name} must be a list of strings or a comma-separated string`);
+}
+
+function optionalString(value: unknown, name: string): string | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw new Error(`context ${name} must be a string`);
+  return value;
+}
+
+function record(value: unknown, name: string): Record<string, string> {
+  if (value === undefined || value === null || value === '') return {};
+  const parsed: unknown = typeof value === 'string' ? JSON.parse(value) : value;
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new Error(`context ${name} must be an object of strings`);
+  }
+  const out: Record<string, string> = {};
+  for (const [key, v] of Object.entries(parsed)) {
+    if (typeof v !== 'string') throw new Error(`context ${name}.${key} must be a string`);
+    out[key] = v;
+  }
+  return out;
+}
+
+/** Reads and validates the configuration from a construct node's context (the App's). */
+export function configFromContext(node: Node): DeploymentConfig {
+  const file = optionalString(node.tryGetContext('policyFile'), 'policyFile') ?? DEFAULT_POLICY_FILE;
+  const policyFile = isAbsolute(file) ? file : resolve(PROJECT_ROOT, file);
+  const policy = loadPolicyFile(policyFile);
+  const vpcId = optionalString(node.tryGetContext('vpcId'), 'vpcId');
+  const subnetIds = list(node.tryGetContext('subnetIds'), 'subnetIds');
+  const availabilityZones = list(node.tryGetContext('availabilityZones'), 'availabilityZones');
+  if (vpcId && subnetIds.length === 0) {
+    throw new Error('context vpcId needs subnetIds too (the private subnets the database functions run in)');
+  }
+  const linkBaseUrl = optionalString(node.tryGetContext('linkBaseUrl'), 'linkBaseUrl');
+  if (linkBaseUrl && !/^https:\/\/[^\s/]+/.test(linkBaseUrl)) {
+    throw new Error(`context linkBaseUrl must be an https:// URL, got '${linkBaseUrl}'`);
+  }
+  return {
+    policyFile,
+    policy,
+    senderEmail: optionalString(node.tryGetContext('senderEmail'), 'senderEmail') ?? DEFAULT_SENDER_EMAIL,
+    ...(linkBaseUrl ? { linkBaseUrl } : {}),
+    ...(vpcId
+      ? { vpc: { vpcId, subnetIds, ...(availabilityZones.length > 0 ? { availabilityZones } : {}) } }
+      : {}),
+    targetSecurityGroupIds: list(node.tryGetContext('targetSecurityGroupIds'), 'targetSecurityGroupIds'),
+    targetResourceIds: record(node.tryGetContext('targetResourceIds'), 'targetResourceIds'),
+  };
+}

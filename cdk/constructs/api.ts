@@ -1,0 +1,217 @@
+import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { z } from 'zod';
+import { ROUTES, type Route } from '../../functions/handlers/routes.js';
+import type { HandlerName } from '../bundling.js';
+import type { TargetFacts } from '../policy-facts.js';
+import {
+  allowIamDatabaseConnect,
+  allowSendEmail,
+  bindStateMachine,
+  bindTables,
+  bindTargetAdmin,
+  type Tables,
+} from './bindings.js';
+import { type DatabaseNetwork, JitFunction } from './jit-function.js';
+import type { NotificationsConstruct } from './notifications.js';
+
+/** The stage every URL and approval link lives under. */
+export const STAGE_NAME = 'prod';
+
+export interface ApiRoute {
+  method: 'GET' | 'POST';
+  path: string;
+  handler: Extract<HandlerName, 'api' | 'approval-links' | 'credentials'>;
+  /** `iam`: SigV4 (AWS_IAM); `link`: the approval-link token in the path; `none`: public document. */
+  auth: 'iam' | 'link' | 'none';
+  /** Also validated by API Gateway: only JSON bodies with required fields (an optional body cannot be modelled). */
+  body?: z.ZodType;
+}
+
+/** The REST routes, derived from the one route table in functions/handlers/routes.ts. */
+export const API_ROUTES: readonly ApiRoute[] = ROUTES.map((route: Route) => {
+  const validated = route.body && route.bodyType === 'json' && hasRequiredFields(route.body);
+  return {
+    method: route.method,
+    path: route.path,
+    handler: route.handler,
+    auth: route.auth,
+    ...(validated && route.body ? { body: route.body } : {}),
+  };
+});
+
+function hasRequiredFields(schema: z.ZodType): boolean {
+  const required = apiGatewaySchema(schema).required;
+  return Array.isArray(required) && required.length > 0;
+}
+
+export interface ApiConstructProps {
+  readonly tables: Tables;
+  readonly policyFile: string;
+  readonly targets: TargetFacts;
+  readonly stateMachine: sfn.StateMachine;
+  readonly notifications: NotificationsConstruct;
+  /**
+   * The targets' VPC for the functions that connect to databases (api, credentials).
+   * @default - not in a VPC
+   */
+  readonly network?: DatabaseNetwork;
+  /**
+   * Base URL for approval links when the API sits behind a custom domain (`https://access.example.com`).
+   * @default - the execute-api URL of the prod stage
+   */
+  readonly linkBaseUrl?: string;
+  /** @default { rateLimit: 50, burstLimit: 100 } */
+  readonly throttling?: { rateLimit: number; burstLimit: number };
+  /** @default API_ROUTES */
+  readonly routes?: readonly ApiRoute[];
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/** The REST API (IAM-authenticated except approval links and the OpenAPI document) and its three functions. */
+export class ApiConstruct extends Construct {
+  public readonly restApi: apigateway.RestApi;
+  public readonly accessLogGroup: logs.LogGroup;
+  /** api, approval-links, credentials. */
+  public readonly functions: ReadonlyMap<HandlerName, JitFunction>;
+  /** What approval links start with (PUBLIC_BASE_URL), without a trailing slash. */
+  public readonly publicBaseUrl: string;
+
+  constructor(scope: Construct, id: string, props: ApiConstructProps) {
+    super(scope, id);
+    const retention = props.logRetention ? { logRetention: props.logRetention } : {};
+    const network = props.network ? { network: props.network } : {};
+    const api = new JitFunction(this, 'ApiFunction', {
+      handlerName: 'api',
+      policyFile: props.policyFile,
+      ...network,
+      ...retention,
+    });
+    const approvalLinks = new JitFunction(this, 'ApprovalLinksFunction', {
+      handlerName: 'approval-links',
+      policyFile: props.policyFile,
+      ...retention,
+    });
+    const credentials = new JitFunction(this, 'CredentialsFunction', {
+      handlerName: 'credentials',
+      policyFile: props.policyFile,
+      ...network,
+      ...retention,
+    });
+    this.functions = new Map<HandlerName, JitFunction>([
+      ['api', api],
+      ['approval-links', approvalLinks],
+      ['credentials', credentials],
+    ]);
+    for (const fn of this.functions.values()) bindTables(fn, props.tables);
+    bindStateMachine(api, props.stateMachine, { start: true, decide: true, stop: true });
+    bindStateMachine(approvalLinks, props.stateMachine, { decide: true });
+    bindTargetAdmin(api, props.targets); // early revoke and extensions (VALID UNTIL) touch the database
+    bindTargetAdmin(credentials, props.targets); // password rotation
+    allowIamDatabaseConnect(credentials, props.targets);
+    allowSendEmail(api, props.notifications); // extension approvals mail approvers
+
+    this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const throttling = props.throttling ?? { rateLimit: 50, burstLimit: 100 };
+    this.restApi = new apigateway.RestApi(this, 'RestApi', {
+      restApiName: 'jit-db-access',
+      description: 'Just-in-time database access',
+      endpointTypes: [apigateway.EndpointType.REGIONAL],
+      cloudWatchRole: true,
+      cloudWatchRoleRemovalPolicy: RemovalPolicy.DESTROY,
+      deployOptions: {
+        stageName: STAGE_NAME,
+        tracingEnabled: true,
+        throttlingRateLimit: throttling.rateLimit,
+        throttlingBurstLimit: throttling.burstLimit,
+        loggingLevel: apigateway.MethodLoggingLevel.ERROR,
+        dataTraceEnabled: false, // bodies carry credentials; never log them
+        accessLogDestination: new apigateway.LogGroupLogDestination(this.accessLogGroup),
+        accessLogFormat: apigateway.AccessLogFormat.jsonWithStandardFields(),
+      },
+    });
+    const restApi = this.restApi;
+    // Built by hand: restApi.url would make every function depend on the stage, which depends on them.
+    this.publicBaseUrl =
+      props.linkBaseUrl?.replace(/\/+$/, '') ??
+      `https://${restApi.restApiId}.execute-api.${Stack.of(this).region}.${Stack.of(this).urlSuffix}/${STAGE_NAME}`;
+    for (const fn of this.functions.values()) fn.addEnvironment('PUBLIC_BASE_URL', this.publicBaseUrl);
+
+    const bodyValidator = new apigateway.RequestValidator(this, 'BodyValidator', {
+      restApi,
+      requestValidatorName: 'body-and-parameters',
+      validateRequestBody: true,
+      validateRequestParameters: true,
+    });
+    const integrations = new Map<HandlerName, apigateway.LambdaIntegration>();
+    for (const [name, fn] of this.functions) integrations.set(name, new apigateway.LambdaIntegration(fn));
+    const models = new Map<z.ZodType, apigateway.Model>();
+
+    for (const route of props.routes ?? API_ROUTES) {
+      const resource = restApi.root.resourceForPath(route.path);
+      const integration = integrations.get(route.handler);
+      if (!integration) throw new Error(`no function for route ${route.method} ${route.path}`);
+      let model = route.body ? models.get(route.body) : undefined;
+      if (route.body && !model) {
+        model = restApi.addModel(`Model${models.size + 1}`, {
+          contentType: 'application/json',
+          schema: apiGatewaySchema(route.body),
+        });
+        models.set(route.body, model);
+      }
+      const method = resource.addMethod(route.method, integration, {
+        authorizationType:
+          route.auth === 'iam' ? apigateway.AuthorizationType.IAM : apigateway.AuthorizationType.NONE,
+        ...(model ? { requestValidator: bodyValidator, requestModels: { 'application/json': model } } : {}),
+      });
+      if (route.auth !== 'iam') {
+        Validations.of(method).acknowledge(
+          {
+            id: 'AwsSolutions-APIG4',
+            reason:
+              route.auth === 'link'
+                ? 'Approval links are opened from email by approvers without AWS credentials; the single-use, hashed, expiring token in the path is the authentication.'
+                : 'The OpenAPI document is public by design: it describes the API and holds no data.',
+          },
+          {
+            id: 'AwsSolutions-COG4',
+            reason:
+              'No Cognito: callers authenticate with SigV4 (AWS_IAM) or, on this route, not at all (see APIG4).',
+          },
+        );
+      }
+    }
+    Validations.of(restApi).acknowledge(
+      {
+        id: 'AwsSolutions-COG4',
+        reason:
+          'Every other route uses AWS_IAM authorization (SigV4): callers are IAM principals, not Cognito users.',
+      },
+      {
+        id: 'AwsSolutions-APIG3',
+        reason:
+          'No WAF web ACL by default: IAM auth plus stage throttling guard the API; attach an ACL per account policy.',
+      },
+      {
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+        reason:
+          "API Gateway's account-level CloudWatch role needs AmazonAPIGatewayPushToCloudWatchLogs; AWS documents no narrower policy.",
+      },
+    );
+  }
+}
+
+/** The zod body schema as the draft-04 JSON schema API Gateway models accept (input side of transforms). */
+export function apiGatewaySchema(schema: z.ZodType): apigateway.JsonSchema {
+  const json = z.toJSONSchema(schema, { target: 'draft-04', io: 'input', unrepresentable: 'any' });
+  // API Gateway rejects models naming a $schema it does not know; drop it like every other tool would.
+  const { $schema: _ignored, ...rest } = json;
+  return rest as apigateway.JsonSchema;
+}

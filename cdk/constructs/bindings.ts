@@ -1,0 +1,194 @@
+import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js';
+import type { IConstruct } from 'constructs';
+import { BY_REQUESTER_INDEX, BY_STATUS_INDEX } from '../../functions/adapters/dynamodb-tables.js';
+import type { RdsResource, TargetFacts } from '../policy-facts.js';
+import type { JitFunction } from './jit-function.js';
+
+/**
+ * Helpers that grant a permission and set the environment variable that goes with it, in one call, so a
+ * function never holds a permission it has no name for (or a name it has no permission for).
+ */
+
+export interface Tables {
+  requests: dynamodb.ITable;
+  audit: dynamodb.ITable;
+}
+
+/** Item-level actions a request transition needs on the requests table (TransactWriteItems is authorised per item). */
+export const REQUESTS_TABLE_ACTIONS = [
+  'dynamodb:ConditionCheckItem',
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:Query',
+  'dynamodb:UpdateItem',
+];
+/** The audit table is write-once: put new events, read them back; never update or delete. */
+export const AUDIT_TABLE_ACTIONS = [
+  'dynamodb:ConditionCheckItem',
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:Query',
+];
+
+/** REQUESTS_TABLE + AUDIT_TABLE and exactly the item actions the stores use. */
+export function bindTables(fn: JitFunction, tables: Tables): void {
+  fn.addEnvironment('REQUESTS_TABLE', tables.requests.tableName);
+  fn.addEnvironment('AUDIT_TABLE', tables.audit.tableName);
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({ actions: REQUESTS_TABLE_ACTIONS, resources: [tables.requests.tableArn] }),
+  );
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['dynamodb:Query'],
+      resources: [BY_STATUS_INDEX, BY_REQUESTER_INDEX].map(
+        (index) => `${tables.requests.tableArn}/index/${index}`,
+      ),
+    }),
+  );
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({ actions: AUDIT_TABLE_ACTIONS, resources: [tables.audit.tableArn] }),
+  );
+}
+
+export interface WorkflowAccess {
+  /** states:StartExecution (creating a request starts its workflow). */
+  start?: boolean;
+  /** states:SendTaskSuccess/SendTaskFailure (deciding an approval completes the waiting task). */
+  decide?: boolean;
+  /** states:StopExecution (cancel, early revoke). */
+  stop?: boolean;
+}
+
+/** STATE_MACHINE_ARN and only the Step Functions actions asked for. */
+export function bindStateMachine(
+  fn: JitFunction,
+  stateMachine: sfn.StateMachine,
+  access: WorkflowAccess,
+): void {
+  fn.addEnvironment('STATE_MACHINE_ARN', stateMachine.stateMachineArn);
+  if (access.start) {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['states:StartExecution'],
+        resources: [stateMachine.stateMachineArn],
+      }),
+    );
+  }
+  if (access.decide) {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['states:SendTaskFailure', 'states:SendTaskSuccess'],
+        resources: [stateMachine.stateMachineArn],
+      }),
+    );
+  }
+  if (access.stop) {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['states:StopExecution'],
+        resources: [executionsArn(fn, stateMachine)],
+      }),
+    );
+    acknowledgeWildcardResource(
+      fn.executionRole,
+      executionsArn(fn, stateMachine),
+      'Executions are named after request ids, unknown at deploy time; the ARN is limited to this state machine.',
+    );
+  }
+}
+
+function executionsArn(fn: JitFunction, stateMachine: sfn.StateMachine): string {
+  return Stack.of(fn).formatArn({
+    service: 'states',
+    resource: 'execution',
+    resourceName: `${stateMachine.stateMachineName}:*`,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
+}
+
+/**
+ * Acknowledges cdk-nag's wildcard finding for exactly one resource string (rendered the way cdk-nag renders
+ * it, `<Logical.Attr>` for references), so any other wildcard on the same role is still reported.
+ */
+export function acknowledgeWildcardResource(scope: IConstruct, resource: string, reason: string): void {
+  const rendered = flattenCfnReference(Stack.of(scope).resolve(resource));
+  Validations.of(scope).acknowledge({ id: `AwsSolutions-IAM5[Resource::${rendered}]`, reason });
+}
+
+/**
+ * The targets' admin secrets and the RDS describe calls that resolve endpoints: for functions that create,
+ * alter or drop database users.
+ */
+export function bindTargetAdmin(fn: JitFunction, facts: TargetFacts): void {
+  const stack = Stack.of(fn);
+  if (facts.adminSecretArns.length > 0) {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: facts.adminSecretArns,
+      }),
+    );
+  }
+  const describe = (action: string, resource: 'db' | 'cluster', targets: RdsResource[]) => {
+    if (targets.length === 0) return;
+    const resources = targets.map((t) =>
+      stack.formatArn({
+        service: 'rds',
+        resource,
+        resourceName: t.id,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        ...(t.region ? { region: t.region } : {}),
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: [action], resources: [...new Set(resources)].sort() }),
+    );
+  };
+  describe('rds:DescribeDBInstances', 'db', facts.rdsInstances);
+  describe('rds:DescribeDBClusters', 'cluster', facts.rdsClusters);
+}
+
+/**
+ * `rds-db:connect` as the request users only (`dbuser:<resourceId>/jit_*`), for IAM-auth targets. A target
+ * whose DbiResourceId is not known at synth (no `targetResourceIds` context) gets `*` in that position.
+ */
+export function allowIamDatabaseConnect(fn: JitFunction, facts: TargetFacts): void {
+  if (facts.iamTargets.length === 0) return;
+  const stack = Stack.of(fn);
+  const resources = [
+    ...new Set(
+      facts.iamTargets.map((t) =>
+        stack.formatArn({
+          service: 'rds-db',
+          resource: 'dbuser',
+          resourceName: `${t.resourceId ?? '*'}/jit_*`,
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          ...(t.region ? { region: t.region } : {}),
+        }),
+      ),
+    ),
+  ].sort();
+  fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['rds-db:connect'], resources }));
+  for (const resource of resources) {
+    acknowledgeWildcardResource(
+      fn.executionRole,
+      resource,
+      resource.includes('dbuser:*/')
+        ? 'Only database users named jit_* (one per request, created at grant). The target is an RDS instance or ' +
+            'cluster named by identifier, whose DbiResourceId is unknown at synth: pass context targetResourceIds to pin it.'
+        : 'Only database users named jit_* (one per request, created at grant) on this one database resource.',
+    );
+  }
+}
+
+/** SENDER_EMAIL and ses:SendEmail from that one verified identity. */
+export function allowSendEmail(fn: JitFunction, sender: { senderEmail: string; identityArn: string }): void {
+  fn.addEnvironment('SENDER_EMAIL', sender.senderEmail);
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ['ses:SendEmail'], resources: [sender.identityArn] }),
+  );
+}

@@ -1,0 +1,158 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import type { TargetFacts } from '../policy-facts.js';
+import { allowSendEmail, bindTables, bindTargetAdmin, type Tables } from './bindings.js';
+import { type DatabaseNetwork, JitFunction, SERVICE_NAME } from './jit-function.js';
+import type { NotificationsConstruct } from './notifications.js';
+
+/** Execution statuses after which a grant may have been left behind. */
+export const ENDED_EXECUTION_STATUSES = ['FAILED', 'TIMED_OUT', 'ABORTED'];
+
+export interface ExpiryConstructProps {
+  readonly tables: Tables;
+  readonly policyFile: string;
+  readonly targets: TargetFacts;
+  readonly stateMachine: sfn.StateMachine;
+  readonly notifications: NotificationsConstruct;
+  /** Where alarms go. */
+  readonly alarmTopic: sns.ITopic;
+  /**
+   * The targets' VPC (both functions revoke grants).
+   * @default - not in a VPC
+   */
+  readonly network?: DatabaseNetwork;
+  /** @default Duration.minutes(1) */
+  readonly sweepEvery?: Duration;
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * The two revocation triggers besides the workflow's own Wait: a sweeper on a schedule and a reaction to
+ * executions that ended badly. Plus the alarms that say when revocation is not keeping up.
+ */
+export class ExpiryConstruct extends Construct {
+  public readonly sweeper: JitFunction;
+  public readonly executionStatusChange: JitFunction;
+  public readonly sweepRule: events.Rule;
+  public readonly executionEndedRule: events.Rule;
+  public readonly sweeperDeadLetterQueue: sqs.Queue;
+  public readonly executionEndedDeadLetterQueue: sqs.Queue;
+  public readonly revokeFailedAlarm: cloudwatch.Alarm;
+  public readonly sweeperErrorsAlarm: cloudwatch.Alarm;
+  public readonly deadLetterAlarms: cloudwatch.Alarm[];
+
+  constructor(scope: Construct, id: string, props: ExpiryConstructProps) {
+    super(scope, id);
+    const common = {
+      policyFile: props.policyFile,
+      timeout: Duration.seconds(55), // under the one-minute period, so sweeps do not pile up
+      ...(props.network ? { network: props.network } : {}),
+      ...(props.logRetention ? { logRetention: props.logRetention } : {}),
+    };
+    this.sweeper = new JitFunction(this, 'SweeperFunction', { handlerName: 'expiry-sweeper', ...common });
+    this.executionStatusChange = new JitFunction(this, 'ExecutionStatusChangeFunction', {
+      handlerName: 'execution-status-change',
+      ...common,
+    });
+    for (const fn of [this.sweeper, this.executionStatusChange]) {
+      bindTables(fn, props.tables);
+      bindTargetAdmin(fn, props.targets);
+    }
+    allowSendEmail(this.sweeper, props.notifications); // escalation mails go out when a sweep notices them
+
+    this.sweeperDeadLetterQueue = deadLetterQueue(this, 'SweeperDeadLetterQueue');
+    this.executionEndedDeadLetterQueue = deadLetterQueue(this, 'ExecutionEndedDeadLetterQueue');
+
+    this.sweepRule = new events.Rule(this, 'SweepRule', {
+      description: 'Revokes grants past expiresAt and retries REVOKE_FAILED ones',
+      schedule: events.Schedule.rate(props.sweepEvery ?? Duration.minutes(1)),
+      targets: [
+        new targets.LambdaFunction(this.sweeper, {
+          deadLetterQueue: this.sweeperDeadLetterQueue,
+          retryAttempts: 2,
+          maxEventAge: Duration.minutes(5),
+        }),
+      ],
+    });
+    this.executionEndedRule = new events.Rule(this, 'ExecutionEndedRule', {
+      description: 'Revokes the grant of an access-request execution that failed, timed out or was stopped',
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { status: ENDED_EXECUTION_STATUSES, stateMachineArn: [props.stateMachine.stateMachineArn] },
+      },
+      targets: [
+        new targets.LambdaFunction(this.executionStatusChange, {
+          deadLetterQueue: this.executionEndedDeadLetterQueue,
+          retryAttempts: 8,
+          maxEventAge: Duration.hours(2),
+        }),
+      ],
+    });
+
+    const alarmAction = new actions.SnsAction(props.alarmTopic);
+    this.revokeFailedAlarm = new cloudwatch.Alarm(this, 'RevokeFailedAlarm', {
+      alarmDescription:
+        'A grant could not be revoked: the request is REVOKE_FAILED and access may outlive its expiry',
+      metric: new cloudwatch.Metric({
+        namespace: SERVICE_NAME,
+        metricName: 'RevokeFailed',
+        dimensionsMap: { service: SERVICE_NAME },
+        statistic: cloudwatch.Stats.SUM,
+        period: Duration.minutes(1),
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.sweeperErrorsAlarm = new cloudwatch.Alarm(this, 'SweeperErrorsAlarm', {
+      alarmDescription:
+        'The expiry sweeper is failing: expired grants are not being revoked by the safety net',
+      metric: this.sweeper.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+      threshold: 3,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.deadLetterAlarms = [this.sweeperDeadLetterQueue, this.executionEndedDeadLetterQueue].map(
+      (queue) =>
+        new cloudwatch.Alarm(queue, 'DepthAlarm', {
+          alarmDescription: 'An EventBridge revocation trigger could not reach its function',
+          metric: queue.metricApproximateNumberOfMessagesVisible({
+            period: Duration.minutes(5),
+            statistic: cloudwatch.Stats.MAXIMUM,
+          }),
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+    );
+    for (const alarm of [this.revokeFailedAlarm, this.sweeperErrorsAlarm, ...this.deadLetterAlarms]) {
+      alarm.addAlarmAction(alarmAction);
+    }
+  }
+}
+
+function deadLetterQueue(scope: Construct, id: string): sqs.Queue {
+  const queue = new sqs.Queue(scope, id, {
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+    retentionPeriod: Duration.days(14),
+  });
+  Validations.of(queue).acknowledge({
+    id: 'AwsSolutions-SQS3',
+    reason: 'This queue is itself the dead-letter queue of an EventBridge target; its depth is alarmed.',
+  });
+  return queue;
+}

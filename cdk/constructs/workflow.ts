@@ -1,0 +1,96 @@
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { ASL_SUBSTITUTIONS, SUBSTITUTION_HANDLERS } from '../../functions/domain/workflow-io.js';
+import { type HandlerName, PROJECT_ROOT } from '../bundling.js';
+import type { TargetFacts } from '../policy-facts.js';
+import { allowSendEmail, bindTables, bindTargetAdmin, type Tables } from './bindings.js';
+import { type DatabaseNetwork, JitFunction } from './jit-function.js';
+import type { NotificationsConstruct } from './notifications.js';
+
+/** The ASL file CDK deploys and the local runtime executes. */
+export const ASL_FILE = `${PROJECT_ROOT}state-machines/access-request.asl.json`;
+
+export interface WorkflowConstructProps {
+  readonly tables: Tables;
+  readonly policyFile: string;
+  readonly targets: TargetFacts;
+  readonly notifications: NotificationsConstruct;
+  /**
+   * The targets' VPC for the functions that connect to databases (grant, revoke, record-outcome).
+   * @default - not in a VPC
+   */
+  readonly network?: DatabaseNetwork;
+  /** @default state-machines/access-request.asl.json */
+  readonly definitionFile?: string;
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/** The access-request state machine (Standard) and the five task functions its placeholders name. */
+export class WorkflowConstruct extends Construct {
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly logGroup: logs.LogGroup;
+  /** Task functions by handler name: evaluate-policy, request-approval, grant, revoke, record-outcome. */
+  public readonly functions: ReadonlyMap<HandlerName, JitFunction>;
+
+  constructor(scope: Construct, id: string, props: WorkflowConstructProps) {
+    super(scope, id);
+    const functions = new Map<HandlerName, JitFunction>();
+    const substitutions: Record<string, string> = {};
+    for (const placeholder of ASL_SUBSTITUTIONS) {
+      const handlerName = SUBSTITUTION_HANDLERS[placeholder];
+      const talksToDatabase =
+        handlerName === 'grant' || handlerName === 'revoke' || handlerName === 'record-outcome';
+      const fn = new JitFunction(this, placeholder.replace(/Arn$/, ''), {
+        handlerName,
+        policyFile: props.policyFile,
+        // Grant and revoke retry inside the state machine; a slow database must not hit the Lambda limit first.
+        timeout: Duration.seconds(talksToDatabase ? 60 : 30),
+        ...(talksToDatabase && props.network ? { network: props.network } : {}),
+        ...(props.logRetention ? { logRetention: props.logRetention } : {}),
+      });
+      bindTables(fn, props.tables);
+      if (talksToDatabase) bindTargetAdmin(fn, props.targets);
+      // evaluate-policy tells break-glass watchers; request-approval mails approvers.
+      if (handlerName === 'request-approval' || handlerName === 'evaluate-policy') {
+        allowSendEmail(fn, props.notifications);
+      }
+      functions.set(handlerName, fn);
+      substitutions[placeholder] = fn.functionArn;
+    }
+    this.functions = functions;
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('states.amazonaws.com'),
+      description: 'jit-db-access access-request state machine',
+    });
+    // Exactly the five task functions, unqualified (the ASL invokes $LATEST by ARN).
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['lambda:InvokeFunction'],
+        resources: [...functions.values()].map((fn) => fn.functionArn),
+      }),
+    );
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromFile(props.definitionFile ?? ASL_FILE),
+      definitionSubstitutions: substitutions,
+      role,
+      tracingEnabled: true,
+      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+    });
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Only the CloudWatch Logs vended-delivery actions (logs:CreateLogDelivery, …) and X-Ray PutTraceSegments ' +
+        'carry Resource * here: AWS offers no resource-level permissions for them.',
+    });
+  }
+}

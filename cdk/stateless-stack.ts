@@ -1,0 +1,93 @@
+import { Stack, type StackProps } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type { Construct } from 'constructs';
+import type { DeploymentConfig } from './config.js';
+import { ApiConstruct } from './constructs/api.js';
+import { ExpiryConstruct } from './constructs/expiry.js';
+import type { DatabaseNetwork, JitFunction } from './constructs/jit-function.js';
+import { NotificationsConstruct } from './constructs/notifications.js';
+import { WorkflowConstruct } from './constructs/workflow.js';
+import { targetFacts } from './policy-facts.js';
+
+export interface StatelessStackProps extends StackProps {
+  readonly config: DeploymentConfig;
+  readonly requestsTable: dynamodb.ITable;
+  readonly auditTable: dynamodb.ITable;
+}
+
+/** Everything that can be torn down and redeployed freely: functions, API, workflow, schedules, alarms. */
+export class StatelessStack extends Stack {
+  public readonly notifications: NotificationsConstruct;
+  public readonly workflow: WorkflowConstruct;
+  public readonly api: ApiConstruct;
+  public readonly expiry: ExpiryConstruct;
+  /** The database functions' security group, when they run in a VPC. */
+  public readonly databaseClientSecurityGroup: ec2.SecurityGroup | undefined;
+  /** All ten functions. */
+  public readonly functions: JitFunction[];
+
+  constructor(scope: Construct, id: string, props: StatelessStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const tables = { requests: props.requestsTable, audit: props.auditTable };
+    const facts = targetFacts(config.policy, config.targetResourceIds);
+    const network = config.vpc ? this.databaseNetwork(config, facts.ports) : undefined;
+    this.databaseClientSecurityGroup = network?.securityGroups[0] as ec2.SecurityGroup | undefined;
+    const shared = { tables, policyFile: config.policyFile, targets: facts, ...(network ? { network } : {}) };
+
+    this.notifications = new NotificationsConstruct(this, 'Notifications', {
+      senderEmail: config.senderEmail,
+    });
+    this.workflow = new WorkflowConstruct(this, 'Workflow', { ...shared, notifications: this.notifications });
+    this.api = new ApiConstruct(this, 'Api', {
+      ...shared,
+      stateMachine: this.workflow.stateMachine,
+      notifications: this.notifications,
+      ...(config.linkBaseUrl ? { linkBaseUrl: config.linkBaseUrl } : {}),
+    });
+    this.expiry = new ExpiryConstruct(this, 'Expiry', {
+      ...shared,
+      stateMachine: this.workflow.stateMachine,
+      notifications: this.notifications,
+      alarmTopic: this.notifications.alarmTopic,
+    });
+    // Mail with approval links is sent from these too; the API's URL is only known once it exists.
+    for (const fn of [...this.workflow.functions.values(), this.expiry.sweeper]) {
+      if (fn.handlerName === 'request-approval' || fn.handlerName === 'expiry-sweeper') {
+        fn.addEnvironment('PUBLIC_BASE_URL', this.api.publicBaseUrl);
+      }
+    }
+    this.functions = [
+      ...this.api.functions.values(),
+      ...this.workflow.functions.values(),
+      this.expiry.sweeper,
+      this.expiry.executionStatusChange,
+    ];
+  }
+
+  /** The targets' VPC, imported without lookups, and a security group the targets admit on their ports. */
+  private databaseNetwork(config: DeploymentConfig, ports: number[]): DatabaseNetwork {
+    const vpcConfig = config.vpc;
+    if (!vpcConfig) throw new Error('no vpc configured');
+    const vpc = ec2.Vpc.fromVpcAttributes(this, 'TargetsVpc', {
+      vpcId: vpcConfig.vpcId,
+      availabilityZones: vpcConfig.availabilityZones ?? this.availabilityZones,
+    });
+    const subnets = vpcConfig.subnetIds.map((subnetId, i) =>
+      ec2.Subnet.fromSubnetId(this, `Subnet${i}`, subnetId),
+    );
+    const clients = new ec2.SecurityGroup(this, 'DatabaseClients', {
+      vpc,
+      description: 'jit-db-access functions that connect to target databases',
+      allowAllOutbound: true,
+    });
+    config.targetSecurityGroupIds.forEach((groupId, i) => {
+      const target = ec2.SecurityGroup.fromSecurityGroupId(this, `TargetSecurityGroup${i}`, groupId);
+      for (const port of ports) {
+        target.addIngressRule(clients, ec2.Port.tcp(port), `jit-db-access functions to target port ${port}`);
+      }
+    });
+    return { vpc, subnets, securityGroups: [clients] };
+  }
+}

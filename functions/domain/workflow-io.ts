@@ -4,6 +4,7 @@
  * CDK (definitionSubstitutions), the local runner (task overrides) and the handlers all read this file.
  */
 import { z } from 'zod';
+import { DomainError } from './errors.js';
 import { isRequestId } from './naming.js';
 
 const RequestId = z.string().refine(isRequestId, 'must be a lowercase ULID request id');
@@ -119,3 +120,29 @@ export const APPROVAL_PATH_TRANSITIONS = HAPPY_PATH_TRANSITIONS + 1;
 
 /** Where the ASL lives, relative to the repository root (CDK and the local runner read the same file). */
 export const ASL_PATH = 'state-machines/access-request.asl.json';
+
+/**
+ * The ARN Step Functions gives an execution: the state machine ARN with `stateMachine` → `execution` and the
+ * execution name appended. Lets StartExecution's "already exists" answer be mapped back to its ARN.
+ */
+export function executionArnFor(stateMachineArn: string, executionName: string): string {
+  const parts = stateMachineArn.split(':');
+  if (parts.length !== 7 || parts[5] !== 'stateMachine') {
+    throw new RangeError(`not a state machine ARN: ${stateMachineArn}`);
+  }
+  parts[5] = 'execution';
+  return [...parts, executionName].join(':');
+}
+
+/**
+ * The workflow no longer waits on this task token: it was completed already, timed out, or its execution
+ * ended (Step Functions answers TaskTimedOut / TaskDoesNotExist / InvalidToken). A late or second decision.
+ */
+export class WorkflowTaskClosedError extends DomainError {
+  constructor(reason: string, cause?: unknown) {
+    super('CONFLICT', `the workflow is no longer waiting for this decision (${reason})`, {
+      details: { reason },
+      cause,
+    });
+  }
+}

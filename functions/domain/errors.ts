@@ -43,6 +43,8 @@ export const ERROR_CODES = {
   TARGET_UNAVAILABLE: 503,
   TARGET_NOT_CONFIGURED_FOR_IAM: 500,
   INTERNAL: 500,
+  // configuration
+  POLICY_INVALID: 500,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

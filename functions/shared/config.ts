@@ -1,0 +1,112 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import YAML from 'yaml';
+import { DomainError } from '../domain/errors.js';
+import { formatPath, formatPolicyIssues, Policy } from '../domain/policy-schema.js';
+import type { PolicySource } from '../ports.js';
+
+/**
+ * Loads and validates the policy file (YAML, schema in functions/domain/policy-schema.ts). Used at Lambda
+ * cold start, by `npm start`, by `jitdb policy check` and at synth time; every caller gets the same
+ * problems, one `path: message` line each.
+ */
+
+/** The policy file is unusable. `problems` lists each issue: `targets[0].levels.read.maxDuration: must be ≤ 12h`. */
+export class PolicyFileError extends DomainError {
+  readonly problems: string[];
+  readonly source: string;
+
+  constructor(source: string, problems: string[], cause?: unknown) {
+    super('POLICY_INVALID', `${source}: invalid policy\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
+      details: { source, problems },
+      cause,
+    });
+    this.problems = problems;
+    this.source = source;
+  }
+}
+
+/** Aliases let a tiny file expand hugely ("billion laughs"); a policy needs few if any. */
+const MAX_ALIAS_COUNT = 100;
+
+/** Parses and validates policy YAML. `source` names the file in messages. */
+export function parsePolicy(yamlText: string, source = 'policy'): Policy {
+  const doc = YAML.parseDocument(yamlText, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new PolicyFileError(source, doc.errors.map(yamlProblem));
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    throw new PolicyFileError(
+      source,
+      [`(root): ${error instanceof Error ? error.message : String(error)}`],
+      error,
+    );
+  }
+  if (data === null || data === undefined) throw new PolicyFileError(source, ['(root): the file is empty']);
+  const reserved = reservedKeys(data, []);
+  if (reserved.length > 0) throw new PolicyFileError(source, reserved);
+  const result = Policy.safeParse(data);
+  if (!result.success)
+    throw new PolicyFileError(source, formatPolicyIssues(result.error.issues), result.error);
+  return result.data;
+}
+
+/** zod silently drops a `__proto__` key; a policy that says one should be told, not half-read. */
+function reservedKeys(value: unknown, path: PropertyKey[]): string[] {
+  if (Array.isArray(value)) return value.flatMap((item, i) => reservedKeys(item, [...path, i]));
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([key, child]) =>
+    key === '__proto__'
+      ? [`${formatPath([...path, key])}: reserved key`]
+      : reservedKeys(child, [...path, key]),
+  );
+}
+
+function yamlProblem(error: YAML.YAMLError): string {
+  // prettyErrors appends " at line N, column M:" and a code frame; the position is reported up front instead.
+  const message = error.message.split(' at line ')[0] ?? error.message;
+  const position = error.linePos?.[0];
+  return position ? `line ${position.line}, column ${position.col}: ${message}` : message;
+}
+
+const cache = new Map<string, Policy>();
+
+/** Reads, validates and caches a policy file; a second call for the same path does no I/O. */
+export function loadPolicyFile(path: string): Policy {
+  const absolute = resolve(path);
+  const cached = cache.get(absolute);
+  if (cached) return cached;
+  let text: string;
+  try {
+    text = readFileSync(absolute, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new PolicyFileError(path, [`(file): cannot read ${path} (${code})`], error);
+  }
+  const policy = parsePolicy(text, path);
+  cache.set(absolute, policy);
+  return policy;
+}
+
+/** The policy named by JITDB_POLICY_FILE (in Lambda, the bundled policy.yaml), read once per process. */
+export function policyFromEnv(env: NodeJS.ProcessEnv = process.env): Policy {
+  return loadPolicyFile(policyPathFromEnv(env));
+}
+
+export function policyPathFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  const configured = env.JITDB_POLICY_FILE;
+  if (configured) return configured;
+  if (env.LAMBDA_TASK_ROOT) return join(env.LAMBDA_TASK_ROOT, 'policy.yaml');
+  throw new PolicyFileError('JITDB_POLICY_FILE', ['(env): JITDB_POLICY_FILE is not set']);
+}
+
+/** The PolicySource port over policyFromEnv. */
+export const envPolicySource: PolicySource = { policy: () => policyFromEnv() };
+
+/** Forgets cached policies (tests, and `jitdb policy check --watch`). */
+export function clearPolicyCache(): void {
+  cache.clear();
+}

@@ -1,0 +1,250 @@
+import { describe, expect, it } from 'vitest';
+import { formatPolicyIssues, Policy } from '../../functions/domain/policy-schema.js';
+import { validPolicy } from './support/policy-samples.js';
+
+type Change = [path: string, value: unknown];
+
+/** The sample with values set at dotted paths (`targets.0.levels.read.maxDuration`), shapes the types forbid included. */
+function changed(changes: Change[]): unknown {
+  const policy: unknown = validPolicy();
+  for (const [path, value] of changes) {
+    const keys = path.split('.');
+    const last = keys.pop() ?? '';
+    let node = policy as Record<string, unknown>;
+    for (const key of keys) node = node[key] as Record<string, unknown>;
+    node[last] = value;
+  }
+  return policy;
+}
+
+function problemsAfter(...changes: Change[]): string[] {
+  const result = Policy.safeParse(changed(changes));
+  return result.success ? [] : formatPolicyIssues(result.error.issues);
+}
+
+const READ = 'targets.0.levels.read';
+const readLevel = () => validPolicy().targets[0]?.levels.read;
+
+describe('Policy schema', () => {
+  it('accepts the minimal policy and fills in the defaults', () => {
+    const policy = Policy.parse(validPolicy());
+    expect(policy.targets[0]?.environment).toBe('production');
+    expect(policy.targets[0]?.tls).toBe('require');
+    expect(policy.targets[0]?.levels.read).toEqual({
+      privileges: {
+        roles: [],
+        schemas: [{ name: 'public', tables: '*', privileges: ['SELECT'], defaultPrivileges: false }],
+      },
+      maxDuration: 3600,
+      approvers: ['alice@example.com'],
+      approvalsRequired: 1,
+      allowSelfApproval: false,
+      approvalWindow: 3600,
+      requireReason: true,
+      extension: { allowed: true, autoApproveUpTo: 0 },
+      connectionLimit: 5,
+    });
+  });
+
+  it.each<[string, Change[], string[]]>([
+    [
+      'a maxDuration over 12h',
+      [[`${READ}.maxDuration`, '13h']],
+      ['targets[0].levels.read.maxDuration: must be ≤ 12h'],
+    ],
+    [
+      'a duration that is not one',
+      [[`${READ}.maxDuration`, 'soon']],
+      ["targets[0].levels.read.maxDuration: 'soon' is not a duration (use 30m, 4h, 1h30m)"],
+    ],
+    [
+      'an approval window over 7d',
+      [[`${READ}.approvalWindow`, '8d']],
+      ['targets[0].levels.read.approvalWindow: must be ≤ 7d'],
+    ],
+    [
+      'an auto-approve maxDuration past the rule maxDuration',
+      [[`${READ}.autoApprove`, { maxDuration: '2h' }]],
+      ['targets[0].levels.read.autoApprove.maxDuration: must be ≤ the rule maxDuration'],
+    ],
+    [
+      'an extension maxTotal below maxDuration',
+      [[`${READ}.extension`, { maxTotal: '30m' }]],
+      ['targets[0].levels.read.extension.maxTotal: must be ≥ maxDuration'],
+    ],
+    [
+      'a level without approvers or auto-approve',
+      [[`${READ}.approvers`, []]],
+      ['targets[0].levels.read.approvers: a rule without auto-approve needs approvers'],
+    ],
+    [
+      'more approvals required than approvers',
+      [[`${READ}.approvalsRequired`, 2]],
+      ['targets[0].levels.read.approvalsRequired: needs 2 approvals but only 1 approvers are listed'],
+    ],
+    [
+      'an approver that is neither email nor ARN',
+      [[`${READ}.approvers`, ['alice']]],
+      [
+        'targets[0].levels.read.approvers[0]: must be an email address or an IAM principal ARN pattern (arn:aws:…)',
+      ],
+    ],
+    [
+      'an invalid ticket pattern',
+      [[`${READ}.ticketPattern`, '([']],
+      ['targets[0].levels.read.ticketPattern: must be a valid regular expression'],
+    ],
+    [
+      'a level granting nothing',
+      [[`${READ}.privileges`, {}]],
+      ['targets[0].levels.read.privileges: an access level must grant at least one role or schema'],
+    ],
+    [
+      'built-in roles on MySQL',
+      [
+        ['targets.0.engine', 'mysql'],
+        [`${READ}.privileges`, { roles: ['pg_read_all_data'] }],
+      ],
+      ['targets[0].levels.read.privileges.roles: built-in roles are PostgreSQL only; use schemas on MySQL'],
+    ],
+    [
+      'a target without levels',
+      [['targets.0.levels', {}]],
+      ['targets[0].levels: a target needs at least one level'],
+    ],
+    [
+      'a level name that is not an id',
+      [['targets.0.levels', { 'Read Only': readLevel() }]],
+      [
+        'targets[0].levels.Read Only: invalid key: must be lowercase letters, digits and dashes, starting with a letter',
+      ],
+    ],
+    [
+      'a target id that is not an id',
+      [['targets.0.id', 'App_DB']],
+      ['targets[0].id: must be lowercase letters, digits and dashes, starting with a letter'],
+    ],
+    [
+      'a duplicate target id',
+      [['targets.1', validPolicy().targets[0]]],
+      ["targets[1].id: duplicate target id 'app-db'"],
+    ],
+    [
+      'an admin secret that is not a Secrets Manager ARN',
+      [['targets.0.adminSecretArn', 'arn:aws:s3:::bucket']],
+      ['targets[0].adminSecretArn: must be a Secrets Manager ARN'],
+    ],
+    [
+      'a NUL byte in a schema name',
+      [[`${READ}.privileges.schemas.0.name`, 'a\u0000b']],
+      ['targets[0].levels.read.privileges.schemas[0].name: must not contain control characters'],
+    ],
+    [
+      'a NUL byte in a table name',
+      [[`${READ}.privileges.schemas.0.tables`, ['t\u0000']]],
+      ['targets[0].levels.read.privileges.schemas[0].tables[0]: must not contain control characters'],
+    ],
+    [
+      'a newline in the database name',
+      [['targets.0.database', 'a\nb']],
+      ['targets[0].database: must not contain control characters'],
+    ],
+    [
+      'an identifier over 63 characters',
+      [['targets.0.database', 'x'.repeat(64)]],
+      ['targets[0].database: Too big: expected string to have <=63 characters'],
+    ],
+    [
+      'an unknown table privilege',
+      [[`${READ}.privileges.schemas.0.privileges`, ['ALL']]],
+      [
+        'targets[0].levels.read.privileges.schemas[0].privileges[0]: Invalid option: expected one of "SELECT"|"INSERT"|"UPDATE"|"DELETE"|"TRUNCATE"|"REFERENCES"|"TRIGGER"',
+      ],
+    ],
+    [
+      'an unknown built-in role',
+      [[`${READ}.privileges.roles`, ['superuser']]],
+      [
+        'targets[0].levels.read.privileges.roles[0]: Invalid option: expected one of "pg_read_all_data"|"pg_write_all_data"|"pg_read_all_stats"|"pg_stat_scan_tables"|"pg_monitor"|"pg_signal_backend"',
+      ],
+    ],
+    [
+      'unknown keys, each with its path',
+      [
+        [`${READ}.maxDurration`, '1h'],
+        ['extra', 1],
+      ],
+      ['targets[0].levels.read.maxDurration: unknown key', 'extra: unknown key'],
+    ],
+    [
+      'a host connection without a port (the closest connection shape is reported)',
+      [['targets.0.connection', { host: 'db' }]],
+      ['targets[0].connection.port: Invalid input: expected number, received undefined'],
+    ],
+    [
+      'a port on an RDS instance connection',
+      [['targets.0.connection', { rdsInstanceId: 'db', port: 5432 }]],
+      ['targets[0].connection.port: unknown key'],
+    ],
+    ['another version', [['version', 2]], ['version: Invalid input: expected 1']],
+    ['no targets', [['targets', []]], ['targets: Too small: expected array to have >=1 items']],
+    [
+      'a break-glass notify that is not an email',
+      [[`${READ}.breakGlass`, { allowed: true, notify: ['security'] }]],
+      ['targets[0].levels.read.breakGlass.notify[0]: Invalid email address'],
+    ],
+    [
+      'an escalation without approvers',
+      [[`${READ}.escalation`, { after: '30m', approvers: [] }]],
+      ['targets[0].levels.read.escalation.approvers: Too small: expected array to have >=1 items'],
+    ],
+    [
+      'a connection limit of 0',
+      [[`${READ}.connectionLimit`, 0]],
+      ['targets[0].levels.read.connectionLimit: Too small: expected number to be >=1'],
+    ],
+  ])('refuses %s', (_label, changes, expected) => {
+    expect(problemsAfter(...changes)).toEqual(expected);
+  });
+
+  it('counts escalation approvers towards approvalsRequired', () => {
+    expect(
+      problemsAfter(
+        [`${READ}.approvalsRequired`, 2],
+        [`${READ}.escalation`, { after: '30m', approvers: ['oncall@example.com'] }],
+      ),
+    ).toEqual([]);
+  });
+
+  it('accepts a level without approvers when it auto-approves or allows break-glass', () => {
+    expect(problemsAfter([`${READ}.approvers`, []], [`${READ}.autoApprove`, {}])).toEqual([]);
+    expect(problemsAfter([`${READ}.approvers`, []], [`${READ}.breakGlass`, { allowed: true }])).toEqual([]);
+  });
+
+  it('keeps identifiers with quotes and SQL text literally (they are quoted when rendered, never spliced)', () => {
+    const parsed = Policy.parse(
+      changed([
+        [
+          `${READ}.privileges.schemas.0`,
+          { name: 'we"ird', tables: ['x; DROP TABLE y', "it's"], privileges: ['SELECT'] },
+        ],
+      ]),
+    );
+    expect(parsed.targets[0]?.levels.read?.privileges.schemas[0]).toEqual({
+      name: 'we"ird',
+      tables: ['x; DROP TABLE y', "it's"],
+      privileges: ['SELECT'],
+      defaultPrivileges: false,
+    });
+  });
+
+  it('reads durations as seconds', () => {
+    const policy = changed([
+      [`${READ}.maxDuration`, '1h30m'],
+      [`${READ}.approvalWindow`, 900],
+    ]);
+    const level = Policy.parse(policy).targets[0]?.levels.read;
+    expect(level?.maxDuration).toBe(5400);
+    expect(level?.approvalWindow).toBe(900);
+  });
+});

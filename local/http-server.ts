@@ -33,6 +33,8 @@ export interface LocalHttpServerOptions {
   port?: number;
   host?: string;
   outbox?: OutboxMailer;
+  /** While true, API routes answer 503 (the runtime is still starting its databases). */
+  notReady?: () => boolean;
   maxBodyBytes?: number;
   /** One line per failed invocation (never request bodies). Default stderr. */
   log?: (line: string) => void;
@@ -100,6 +102,12 @@ export async function startHttpServer(options: LocalHttpServerOptions): Promise<
       });
     }
 
+    if (options.notReady?.()) {
+      res.setHeader('retry-after', '2');
+      return sendJson(res, 503, {
+        error: { code: 'STARTING', message: 'the local runtime is still starting' },
+      });
+    }
     const candidates = compiledRoutes()
       .map((c) => ({ ...c, params: matchPath(c.pattern, c.names, url.pathname) }))
       .filter((c) => c.params !== undefined);

@@ -1,0 +1,89 @@
+import { parseArgs } from 'node:util';
+import { describeStartupError, type Runtime, startRuntime } from './runtime.js';
+
+const USAGE = `usage: npm start -- [--port 3000] [--policy examples/policy.yaml] [--ephemeral] [--state-dir .jitdb] [--user you@example.com] [--sweep-interval 5s]`;
+
+function parseFlags(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string', default: '3000' },
+      policy: { type: 'string', default: process.env.JITDB_POLICY_FILE ?? 'examples/policy.yaml' },
+      ephemeral: { type: 'boolean', default: false },
+      'state-dir': { type: 'string', default: '.jitdb' },
+      user: { type: 'string', default: process.env.JITDB_USER ?? 'alice@example.com' },
+      'sweep-interval': { type: 'string', default: '5' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`--port '${values.port}' is not a port`);
+  const sweepSeconds = Number(values['sweep-interval'].replace(/s$/, ''));
+  if (!Number.isFinite(sweepSeconds) || sweepSeconds <= 0) {
+    throw new Error(`--sweep-interval '${values['sweep-interval']}' is not a number of seconds`);
+  }
+  return { ...values, port, sweepIntervalMs: sweepSeconds * 1000 };
+}
+
+async function main(): Promise<void> {
+  let flags: ReturnType<typeof parseFlags>;
+  try {
+    flags = parseFlags(process.argv.slice(2));
+  } catch (error) {
+    console.error(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+    process.exit(1);
+  }
+  if (flags.help) {
+    console.log(USAGE);
+    return;
+  }
+
+  const startedAt = performance.now();
+  let runtime: Runtime;
+  try {
+    runtime = await startRuntime({
+      port: flags.port,
+      policyFile: flags.policy,
+      ephemeral: flags.ephemeral,
+      stateDir: flags['state-dir'],
+      sweepIntervalMs: flags.sweepIntervalMs,
+      ...(process.env.JITDB_PG_URL ? { pgUrl: process.env.JITDB_PG_URL } : {}),
+    });
+  } catch (error) {
+    console.error(describeStartupError(error));
+    process.exit(1);
+  }
+  const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
+  const user = flags.user;
+  console.log(
+    [
+      `jit-db-access is running (started in ${seconds}s${flags.ephemeral ? ', ephemeral' : ''})`,
+      ...runtime.describe(),
+      '',
+      'try this:',
+      `  export JITDB_USER=${user}`,
+      `  npm run jitdb -- request ${runtime.firstTargetId ?? '<target>'} --level read --for 30m --reason "look at an order" --wait`,
+      `  open ${runtime.url}/outbox, approve as an approver, then: npm run jitdb -- connect <id>`,
+    ].join('\n'),
+  );
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping…`);
+    try {
+      await runtime.stop();
+      process.exit(0);
+    } catch (error) {
+      console.error(`shutdown was not clean: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    }
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+await main();

@@ -1,0 +1,510 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { DynamoAuditLog } from '../functions/adapters/dynamodb-audit.js';
+import { createDocumentClient, createDynamoDbClient } from '../functions/adapters/dynamodb-client.js';
+import { DynamoRequestStore } from '../functions/adapters/dynamodb-requests.js';
+import { createTables } from '../functions/adapters/dynamodb-tables.js';
+import { createProvisioners, type ProvisionerFactory } from '../functions/adapters/provisioners.js';
+import { hostPortEndpoints } from '../functions/adapters/rds-endpoint.js';
+import { type AdminCredentialsSource, StaticAdminCredentials } from '../functions/adapters/secrets-admin.js';
+import { TargetUnavailableError } from '../functions/domain/errors.js';
+import type { Policy } from '../functions/domain/policy-schema.js';
+import type { WorkflowHandlerName } from '../functions/domain/workflow-io.js';
+import { type HandlerName, ROUTES } from '../functions/handlers/routes.js';
+import type { Deps, Metrics, Workflow } from '../functions/ports.js';
+import { loadPolicyFile, PolicyFileError } from '../functions/shared/config.js';
+import { cryptoIds } from '../functions/shared/ids.js';
+import { DynamoDbLocalError, startDynamoDbLocal } from './dynamodb-local.js';
+import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { type LocalRoute, PortInUseError, type ProxyHandler, startHttpServer } from './http-server.js';
+import { OutboxMailer } from './outbox.js';
+import {
+  openStateDir,
+  readState,
+  releaseStateDir,
+  type StateDir,
+  StateDirLockedError,
+  writeState,
+} from './state-dir.js';
+import {
+  type ExecutionStatusChangeEvent,
+  handlersByState,
+  LocalWorkflow,
+  type TaskHandler,
+} from './workflow-runner.js';
+
+export const DEMO_DATABASE = 'demo';
+export const DEFAULT_PG_PORT = 54329;
+const SAMPLE_DATA = fileURLToPath(new URL('./sample-data.sql', import.meta.url));
+
+export interface RuntimeOptions {
+  /** HTTP port; default 3000, 0 picks a free one. */
+  port?: number;
+  policyFile: string;
+  /** Nothing on disk: DynamoDB in memory, a throw-away PostgreSQL, no outbox file. */
+  ephemeral?: boolean;
+  /** Default .jitdb */
+  stateDir?: string;
+  /** A PostgreSQL superuser URL to use instead of starting the embedded server (JITDB_PG_URL). */
+  pgUrl?: string;
+  /** Port of the embedded PostgreSQL; default 54329, 0 picks a free one. */
+  pgPort?: number;
+  /** An admin URL for MySQL/MariaDB targets (JITDB_MYSQL_URL). */
+  mysqlUrl?: string;
+  /** An already running DynamoDB (Local) to use instead of starting one; tables are created if missing. */
+  dynamodbEndpoint?: string;
+  /** Table names are `<prefix>-requests` and `<prefix>-audit`; default `jitdb`. */
+  tablePrefix?: string;
+  /** The demo database created on the PostgreSQL server and filled with sample-data.sql; default `demo`. */
+  demoDatabase?: string;
+  /** How often the expiry sweeper runs; default 5 s. */
+  sweepIntervalMs?: number;
+  /** Print each email's compact block to stdout; default true. */
+  printEmails?: boolean;
+  /** Operational lines (sweeper errors, resumed requests); default stderr. */
+  log?: (line: string) => void;
+}
+
+export interface Runtime {
+  url: string;
+  port: number;
+  outbox: OutboxMailer;
+  policy: Policy;
+  dynamodbEndpoint: string;
+  tables: { requestsTable: string; auditTable: string };
+  /** Superuser URL of the PostgreSQL that hosts the demo database. */
+  pgAdminUrl: string;
+  firstTargetId: string | undefined;
+  app: WiredApplication;
+  /** One line per running part, for the startup banner. */
+  describe(): string[];
+  /** Runs the expiry sweeper once now (the timer does it every sweepIntervalMs). */
+  sweep(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A startup failure worth one friendly line: what went wrong and the fix. */
+export class LocalStartupError extends Error {
+  constructor(
+    readonly code: 'POLICY_INVALID' | 'POSTGRES_FAILED' | 'DYNAMODB_FAILED' | 'MYSQL_UNREACHABLE',
+    message: string,
+    readonly problems: string[] = [],
+    cause?: unknown,
+  ) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'LocalStartupError';
+  }
+}
+
+/** The text `npm start` prints for a failed start: one line (plus policy problems), never a stack trace. */
+export function describeStartupError(error: unknown): string {
+  if (error instanceof LocalStartupError) {
+    return [`✗ ${error.message}`, ...error.problems.map((p) => `    ${p}`)].join('\n');
+  }
+  if (
+    error instanceof PortInUseError ||
+    error instanceof StateDirLockedError ||
+    error instanceof DynamoDbLocalError
+  ) {
+    return `✗ ${error.message}`;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return `✗ could not start: ${message.split('\n')[0] ?? message}`;
+}
+
+/** Starts everything `npm start` runs; stops what already started if a later part fails. */
+export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    stops.length = 0;
+  };
+
+  try {
+    const policy = loadPolicy(options.policyFile);
+    let dir: StateDir | undefined;
+    if (!options.ephemeral) {
+      const opened = openStateDir(options.stateDir ?? '.jitdb');
+      dir = opened;
+      stops.push(async () => releaseStateDir(opened));
+    }
+
+    const outbox = new OutboxMailer({
+      ...(dir ? { file: dir.outbox } : {}),
+      ...(options.printEmails === false ? { print: false as const } : {}),
+    });
+    // The server binds first: a taken port fails in a second, and approval links learn the real port.
+    const lateBound: { app?: WiredApplication } = {};
+    const server = await startHttpServer({
+      port: options.port ?? 3000,
+      outbox,
+      log,
+      routes: () => lateBound.app?.routes ?? [],
+      notReady: () => lateBound.app === undefined,
+    });
+    stops.push(server.close);
+
+    const [dynamo, postgres] = await Promise.all([
+      startDynamo(options, dir).then((d) => {
+        stops.push(d.stop);
+        return d;
+      }),
+      startPostgres(options, dir).then((p) => {
+        stops.push(p.stop);
+        return p;
+      }),
+    ]);
+
+    const tables = {
+      requestsTable: `${options.tablePrefix ?? 'jitdb'}-requests`,
+      auditTable: `${options.tablePrefix ?? 'jitdb'}-audit`,
+    };
+    const admin = createDynamoDbClient({ endpoint: dynamo.url, region: 'us-east-1' }, {});
+    try {
+      await createTables(admin, tables);
+    } finally {
+      admin.destroy();
+    }
+    await loadSampleData(postgres.url, options.demoDatabase ?? DEMO_DATABASE, dir);
+
+    const app = await wireApplication({
+      policy,
+      dynamodbEndpoint: dynamo.url,
+      tables,
+      pgAdminUrl: postgres.url,
+      ...(options.mysqlUrl ? { mysqlAdminUrl: options.mysqlUrl } : {}),
+      outbox,
+      publicBaseUrl: server.url,
+      log,
+    });
+    lateBound.app = app;
+    stops.push(app.stop);
+
+    await app.resume();
+    const sweepIntervalMs = options.sweepIntervalMs ?? 5000;
+    let sweeping: Promise<void> | undefined;
+    const sweep = async () => {
+      // One sweep at a time: a slow revoke must not stack sweeps up.
+      if (sweeping) return sweeping;
+      sweeping = app.sweep().catch((error: unknown) => {
+        log(`sweeper: ${error instanceof Error ? error.message : String(error)}`);
+      });
+      try {
+        await sweeping;
+      } finally {
+        sweeping = undefined;
+      }
+    };
+    const timer = setInterval(() => void sweep(), sweepIntervalMs);
+    stops.push(async () => {
+      clearInterval(timer);
+      await sweeping;
+    });
+
+    const firstTargetId = policy.targets[0]?.id;
+    return {
+      url: server.url,
+      port: server.port,
+      outbox,
+      policy,
+      dynamodbEndpoint: dynamo.url,
+      tables,
+      pgAdminUrl: postgres.url,
+      firstTargetId,
+      app,
+      describe: () => [
+        `  api        ${server.url}   (local identity: x-jitdb-user header, set by jitdb --user / JITDB_USER)`,
+        `  outbox     ${server.url}/outbox`,
+        `  dynamodb   ${dynamo.url}   ${dynamo.describe}`,
+        `  postgres   ${redact(postgres.url)}   ${postgres.describe}, database ${options.demoDatabase ?? DEMO_DATABASE}`,
+        `  policy     ${options.policyFile}   (${policy.targets.map((t) => t.id).join(', ')})`,
+        `  sweeper    every ${sweepIntervalMs / 1000}s`,
+        ...(dir ? [`  state      ${dir.root}`] : ['  state      ephemeral (nothing kept)']),
+      ],
+      sweep,
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+function loadPolicy(file: string): Policy {
+  try {
+    return loadPolicyFile(file);
+  } catch (error) {
+    if (error instanceof PolicyFileError) {
+      throw new LocalStartupError(
+        'POLICY_INVALID',
+        `policy file ${file} is not valid — fix these and start again (check with: npm run jitdb -- policy check ${file}):`,
+        error.problems,
+        error,
+      );
+    }
+    throw error;
+  }
+}
+
+interface StartedPart {
+  url: string;
+  describe: string;
+  stop(): Promise<void>;
+}
+
+async function startDynamo(options: RuntimeOptions, dir: StateDir | undefined): Promise<StartedPart> {
+  if (options.dynamodbEndpoint) {
+    return { url: options.dynamodbEndpoint, describe: '(given)', stop: async () => undefined };
+  }
+  const started = await startDynamoDbLocal({ ...(dir ? { dataDir: dir.dynamodb } : {}) });
+  return {
+    url: started.url,
+    describe: dir ? `(DynamoDB Local, ${dir.dynamodb})` : '(DynamoDB Local, in memory)',
+    stop: started.stop,
+  };
+}
+
+async function startPostgres(options: RuntimeOptions, dir: StateDir | undefined): Promise<StartedPart> {
+  if (options.pgUrl) {
+    await assertReachable(options.pgUrl);
+    return { url: options.pgUrl, describe: '(JITDB_PG_URL)', stop: async () => undefined };
+  }
+  const port = options.pgPort ?? DEFAULT_PG_PORT;
+  try {
+    const started = await startEmbeddedPostgres({
+      ...(port === 0 ? {} : { port }),
+      ...(dir ? { dataDir: dir.postgres, persistent: true } : { persistent: false }),
+    });
+    return {
+      url: started.url,
+      describe: dir ? `(embedded, ${dir.postgres})` : '(embedded, throw-away)',
+      stop: started.stop,
+    };
+  } catch (error) {
+    const first = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
+    throw new LocalStartupError(
+      'POSTGRES_FAILED',
+      `PostgreSQL will not start (${first}) — free port ${port}, delete ${dir?.postgres ?? 'the data dir'} to start afresh, or set JITDB_PG_URL to a server of yours`,
+      [],
+      error,
+    );
+  }
+}
+
+async function assertReachable(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (error) {
+    throw new LocalStartupError(
+      'POSTGRES_FAILED',
+      `JITDB_PG_URL ${redact(url)} does not answer (${error instanceof Error ? error.message : String(error)}) — start that server or unset JITDB_PG_URL to use the embedded one`,
+      [],
+      error,
+    );
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Creates database `demo` with customers and orders, once (remembered in state.json; the SQL is idempotent). */
+async function loadSampleData(adminUrl: string, database: string, dir: StateDir | undefined): Promise<void> {
+  const state = dir ? readState(dir) : {};
+  const admin = new pg.Client({ connectionString: adminUrl });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  let created = false;
+  try {
+    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (exists.rowCount === 0) {
+      await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
+      created = true;
+    }
+  } finally {
+    await admin.end();
+  }
+  if (!created && state.sampleDataLoadedAt) return;
+  const demoUrl = new URL(adminUrl);
+  demoUrl.pathname = `/${encodeURIComponent(database)}`;
+  const demo = new pg.Client({ connectionString: demoUrl.toString() });
+  demo.on('error', () => undefined);
+  await demo.connect();
+  try {
+    await demo.query(readFileSync(SAMPLE_DATA, 'utf8'));
+  } finally {
+    await demo.end();
+  }
+  if (dir) writeState(dir, { ...state, sampleDataLoadedAt: new Date().toISOString() });
+}
+
+/** A URL without its password, for printing. */
+export function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unprintable url)';
+  }
+}
+
+/** What the runtime wired: the routes the server serves, and the workflow and sweeper behind them. */
+export interface WiredApplication {
+  deps: Deps;
+  routes: readonly LocalRoute[];
+  /** Re-starts executions of requests a previous run left PENDING or APPROVED (the runner is in memory). */
+  resume(): Promise<void>;
+  sweep(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+interface WiringOptions {
+  policy: Policy;
+  dynamodbEndpoint: string;
+  tables: { requestsTable: string; auditTable: string };
+  pgAdminUrl: string;
+  mysqlAdminUrl?: string;
+  outbox: OutboxMailer;
+  publicBaseUrl: string;
+  log: (line: string) => void;
+}
+
+/** Admin logins of the local servers, by engine, instead of Secrets Manager. */
+export function localAdminCredentials(
+  pgAdminUrl: string,
+  mysqlAdminUrl: string | undefined,
+): AdminCredentialsSource {
+  const postgres = new StaticAdminCredentials(pgAdminUrl);
+  const mysql = mysqlAdminUrl ? new StaticAdminCredentials(mysqlAdminUrl) : undefined;
+  return {
+    get(target) {
+      if (target.engine === 'postgres') return postgres.get();
+      if (mysql) return mysql.get();
+      return Promise.reject(
+        new TargetUnavailableError(target.id, new Error('no MySQL server configured: set JITDB_MYSQL_URL')),
+      );
+    },
+  };
+}
+
+/** Counts in memory: locally an alarm is a line on stderr. */
+function localMetrics(log: (line: string) => void): Metrics & { counts: Map<string, number> } {
+  const counts = new Map<string, number>();
+  return {
+    counts,
+    count(name, value = 1) {
+      counts.set(name, (counts.get(name) ?? 0) + value);
+      if (/Failed|Errors?$/.test(name)) log(`metric ${name} +${value}`);
+    },
+  };
+}
+
+async function wireApplication(options: WiringOptions): Promise<WiredApplication> {
+  const document = createDocumentClient(
+    createDynamoDbClient({ endpoint: options.dynamodbEndpoint, region: 'us-east-1' }, {}),
+  );
+  const provisioners: ProvisionerFactory = createProvisioners({
+    admin: localAdminCredentials(options.pgAdminUrl, options.mysqlAdminUrl),
+    endpoints: hostPortEndpoints,
+    region: 'us-east-1',
+  });
+  const policy = options.policy;
+  const workflowRef: { current?: Workflow } = {};
+  const deps: Deps = {
+    clock: { now: () => new Date() },
+    ids: cryptoIds(),
+    requests: new DynamoRequestStore({ client: document, ...options.tables }),
+    audit: new DynamoAuditLog({ client: document, ...options.tables }),
+    provisioners,
+    mailer: options.outbox,
+    workflow: {
+      start: (id, input) => required(workflowRef.current).start(id, input),
+      sendTaskSuccess: (token, output) => required(workflowRef.current).sendTaskSuccess(token, output),
+      sendTaskFailure: (token, error, cause) =>
+        required(workflowRef.current).sendTaskFailure(token, error, cause),
+      stop: (arn, cause) => required(workflowRef.current).stop(arn, cause),
+    },
+    policy: { policy: () => policy },
+    metrics: localMetrics(options.log),
+    publicBaseUrl: options.publicBaseUrl,
+    log: {
+      info: () => undefined,
+      warn: (message, extra) => options.log(`warning: ${message}${extra ? ` ${JSON.stringify(extra)}` : ''}`),
+    },
+  };
+  const handlers = createHandlers(deps);
+  const workflow = createWorkflow(handlers, options.log);
+  workflowRef.current = workflow.workflow;
+  const routes: LocalRoute[] = ROUTES.map((route) => ({
+    method: route.method,
+    resource: route.path,
+    handlerName: route.handler,
+    handler: handlers.http[route.handler],
+  }));
+  return {
+    deps,
+    routes,
+    resume: () => resumeRequests(deps, options.log),
+    sweep: handlers.sweep,
+    async stop() {
+      await workflow.stop();
+      await provisioners.close();
+      document.destroy();
+    },
+  };
+}
+
+function required<T>(value: T | undefined): T {
+  if (value === undefined) throw new Error('the local workflow is not wired yet');
+  return value;
+}
+
+/** Executions live in the runner's memory: a restart re-starts those of requests still waiting or approved. */
+async function resumeRequests(deps: Deps, log: (line: string) => void): Promise<void> {
+  for (const status of ['PENDING', 'APPROVED'] as const) {
+    let cursor: string | undefined;
+    do {
+      const page = await deps.requests.listByStatus(status, { limit: 100, ...(cursor ? { cursor } : {}) });
+      for (const request of page.items) {
+        await deps.workflow.start(request.id, { requestId: request.id });
+        log(`resumed ${status} request ${request.id}`);
+      }
+      cursor = page.cursor;
+    } while (cursor);
+  }
+}
+
+/** The handlers the runtime calls: HTTP ones by route-table name, workflow tasks, sweeper, status change. */
+export interface LocalHandlers {
+  http: Record<HandlerName, ProxyHandler>;
+  tasks: Record<WorkflowHandlerName, TaskHandler>;
+  sweep(): Promise<void>;
+  executionStatusChange(event: ExecutionStatusChangeEvent): Promise<void>;
+}
+
+function createWorkflow(
+  handlers: LocalHandlers,
+  log: (line: string) => void,
+): { workflow: LocalWorkflow; stop(): Promise<void> } {
+  const workflow = new LocalWorkflow({
+    handlers: handlersByState(handlers.tasks),
+    onListenerError: (error) => log(`execution status change: ${errorMessage(error)}`),
+  });
+  // FAILED / TIMED_OUT / ABORTED executions revoke, as the EventBridge rule does on AWS.
+  const unsubscribe = workflow.onStatusChange((event) => handlers.executionStatusChange(event));
+  return {
+    workflow,
+    async stop() {
+      // A shutdown aborts executions; that must not revoke grants the next start will still honour.
+      unsubscribe();
+      await workflow.close();
+    },
+  };
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,115 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const MAIN = path.resolve('local/main.ts');
+// The subprocess runs in a temp dir, so tsx is named by its resolved URL.
+const TSX = pathToFileURL(path.resolve('node_modules/tsx/dist/loader.mjs')).href;
+let workDir: string;
+
+function npmStart(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', TSX, MAIN, ...args],
+      { cwd: workDir, env: { PATH: process.env.PATH, HOME: workDir }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        resolve({
+          code: error && typeof error.code === 'number' ? error.code : error ? 1 : 0,
+          stdout,
+          stderr,
+        });
+      },
+    );
+  });
+}
+
+const VALID_POLICY = `version: 1
+targets:
+  - id: demo
+    engine: postgres
+    connection: { host: 127.0.0.1, port: 54329 }
+    database: demo
+    credentialKind: password
+    tls: disable
+    levels:
+      read:
+        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
+        maxDuration: 1h
+        approvers: [carol@example.com]
+`;
+
+beforeAll(() => {
+  workDir = mkdtempSync(path.join(tmpdir(), 'jitdb-start-'));
+  writeFileSync(path.join(workDir, 'policy.yaml'), VALID_POLICY);
+  writeFileSync(
+    path.join(workDir, 'broken.yaml'),
+    VALID_POLICY.replace('maxDuration: 1h', 'maxDuration: 13h').replace('engine: postgres', 'engine: oracle'),
+  );
+});
+
+afterAll(() => {
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+describe('npm start refuses to start with one friendly line and the fix', () => {
+  it('lists every problem of a broken policy file, without a stack trace', async () => {
+    const result = await npmStart(['--policy', 'broken.yaml', '--ephemeral', '--port', '0']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    const lines = result.stderr.trimEnd().split('\n');
+    expect(lines[0]).toBe(
+      '✗ policy file broken.yaml is not valid — fix these and start again (check with: npm run jitdb -- policy check broken.yaml):',
+    );
+    expect(lines.slice(1).map((l) => l.trim())).toContain(
+      'targets[0].levels.read.maxDuration: must be ≤ 12h',
+    );
+    expect(lines.slice(1).some((l) => l.trim().startsWith('targets[0].engine:'))).toBe(true);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('says which port is taken and how to choose another', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const address = blocker.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const started = Date.now();
+      const result = await npmStart(['--policy', 'policy.yaml', '--ephemeral', '--port', String(port)]);
+      expect(result).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `✗ port ${port} is already in use — stop whatever listens there, or start with --port <another>\n`,
+      });
+      // Checked before any database starts, so the answer is quick.
+      expect(Date.now() - started).toBeLessThan(15_000);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
+
+  it('refuses a state directory another live runtime holds', async () => {
+    const stateDir = path.join(workDir, 'held');
+    mkdirSync(stateDir, { recursive: true });
+    // This test process is alive, so its pid makes the lock current.
+    writeFileSync(path.join(stateDir, 'runtime.pid'), `${process.pid}\n`);
+    const result = await npmStart(['--policy', 'policy.yaml', '--state-dir', stateDir, '--port', '0']);
+    expect(result).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `✗ ${stateDir} is in use by another jit-db-access runtime (pid ${process.pid}) — stop it first, or start with --state-dir <another> or --ephemeral\n`,
+    });
+  });
+
+  it('rejects a malformed flag with the usage line', async () => {
+    const result = await npmStart(['--port', 'abc']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      "--port 'abc' is not a port\nusage: npm start -- [--port 3000] [--policy examples/policy.yaml] [--ephemeral] [--state-dir .jitdb] [--user you@example.com] [--sweep-interval 5s]\n",
+    );
+  });
+});

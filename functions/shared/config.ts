@@ -17,7 +17,9 @@ export class PolicyFileError extends DomainError {
   readonly source: string;
 
   constructor(source: string, problems: string[], cause?: unknown) {
-    super('POLICY_INVALID', `${source}: invalid policy\n${problems.map((p) => `  - ${p}`).join('\n')}`, {
+    // One line: callers (cdk, npm start, jitdb) print `problems` below it themselves.
+    const count = `${problems.length} problem${problems.length === 1 ? '' : 's'}`;
+    super('POLICY_INVALID', `${source} is not a valid policy (${count}: ${problems[0] ?? 'unknown'})`, {
       details: { source, problems },
       cause,
     });

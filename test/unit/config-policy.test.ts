@@ -65,13 +65,13 @@ describe('parsePolicy', () => {
     ]);
   });
 
-  it('names the source and lists the problems in the message', () => {
+  it('names the source, the count and the first problem in a one-line message', () => {
     try {
       parsePolicy('version: 2\ntargets: []\n', 'my-policy.yaml');
       expect.unreachable();
     } catch (error) {
       expect((error as Error).message).toBe(
-        'my-policy.yaml: invalid policy\n  - version: Invalid input: expected 1\n  - targets: Too small: expected array to have >=1 items',
+        'my-policy.yaml is not a valid policy (2 problems: version: Invalid input: expected 1)',
       );
       expect((error as PolicyFileError).source).toBe('my-policy.yaml');
     }

@@ -1,0 +1,243 @@
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Runtime, startRuntime } from '../../local/runtime.js';
+import { services } from '../support/services.js';
+
+const BIN = path.resolve('cli/bin.js');
+const suffix = randomBytes(4).toString('hex');
+let workDir: string;
+let fakeBin: string;
+let runtime: Runtime | undefined;
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function env(user: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: workDir,
+    JITDB_ENDPOINT: runtime?.url,
+    JITDB_USER: user,
+    JITDB_POLL_MS: '200',
+    ...extra,
+  };
+}
+
+function jitdb(user: string, args: string[], extra: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: env(user, extra), timeout: 60_000 },
+      (error, stdout, stderr) => {
+        resolve({
+          code: error && typeof error.code === 'number' ? error.code : error ? 1 : 0,
+          stdout,
+          stderr,
+        });
+      },
+    );
+  });
+}
+
+async function requestAs(user: string, extraArgs: string[] = []): Promise<string> {
+  const result = await jitdb(user, [
+    'request',
+    'demo',
+    '--level',
+    'read',
+    '--for',
+    '20m',
+    '--reason',
+    'cli flow',
+    '--json',
+    ...extraArgs,
+  ]);
+  expect(result.code).toBe(0);
+  return (JSON.parse(result.stdout) as { id: string }).id;
+}
+
+async function statusOf(id: string): Promise<string> {
+  const result = await jitdb('alice@example.com', ['show', id, '--json']);
+  return (JSON.parse(result.stdout) as { status: string }).status;
+}
+
+beforeAll(async () => {
+  const { dynamodbEndpoint, pgAdminUrl } = services();
+  const admin = new URL(pgAdminUrl);
+  workDir = mkdtempSync(path.join(tmpdir(), 'jitdb-cli-flow-'));
+  fakeBin = path.join(workDir, 'bin');
+  mkdirSync(fakeBin);
+  // A stand-in psql: prints its argv and the NAMES of the PG* variables it was given, never their values.
+  writeFileSync(
+    path.join(fakeBin, 'psql'),
+    `#!/bin/sh
+echo "argv: $*"
+env | grep '^PG' | cut -d= -f1 | sort | tr '\\n' ' '
+echo
+`,
+  );
+  chmodSync(path.join(fakeBin, 'psql'), 0o755);
+  const policyFile = path.join(workDir, 'policy.yaml');
+  writeFileSync(
+    policyFile,
+    `version: 1
+targets:
+  - id: demo
+    engine: postgres
+    environment: local
+    connection: { host: ${admin.hostname}, port: ${admin.port} }
+    database: demo_cli_${suffix}
+    credentialKind: password
+    tls: disable
+    levels:
+      read:
+        description: Read the public schema
+        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
+        maxDuration: 1h
+        approvers: [carol@example.com]
+`,
+  );
+  runtime = await startRuntime({
+    port: 0,
+    policyFile,
+    ephemeral: true,
+    pgUrl: pgAdminUrl,
+    dynamodbEndpoint,
+    tablePrefix: `cli-${suffix}`,
+    demoDatabase: `demo_cli_${suffix}`,
+    printEmails: false,
+    log: () => undefined,
+  });
+});
+
+afterAll(async () => {
+  await runtime?.stop();
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+describe('jitdb against the local runtime', () => {
+  it('lists targets and levels as a table', async () => {
+    const result = await jitdb('alice@example.com', ['targets']);
+    expect(result.code).toBe(0);
+    const [header, row] = result.stdout.trimEnd().split('\n');
+    expect(header?.split(/\s{2,}/)).toEqual([
+      'TARGET',
+      'ENGINE',
+      'ENV',
+      'LEVEL',
+      'MAX',
+      'APPROVAL',
+      'DESCRIPTION',
+    ]);
+    expect(row?.split(/\s{2,}/)).toEqual([
+      'demo',
+      'postgres',
+      'local',
+      'read',
+      '1h',
+      '1 approver(s)',
+      'Read the public schema',
+    ]);
+  });
+
+  it('requests, is approved by the approver, and connects with the password only in the environment', async () => {
+    const id = await requestAs('alice@example.com');
+    expect(await statusOf(id)).toBe('PENDING');
+
+    const toApprove = await jitdb('carol@example.com', ['list', '--to-approve']);
+    expect(toApprove.code).toBe(0);
+    expect(toApprove.stdout).toContain(id);
+
+    const approved = await jitdb('carol@example.com', ['approve', id, '--comment', 'ok']);
+    expect(approved.code).toBe(0);
+    expect(approved.stdout).toMatch(new RegExp(`^${id} is (APPROVED|ACTIVE)\\n$`));
+
+    const deadline = Date.now() + 20_000;
+    while ((await statusOf(id)) !== 'ACTIVE') {
+      if (Date.now() > deadline) throw new Error('never became ACTIVE');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+
+    const uri = await jitdb('alice@example.com', ['creds', id, '--uri']);
+    expect(uri.code).toBe(0);
+    expect(uri.stdout).toMatch(new RegExp(`^postgres://jit_${id}:[^@]+@`));
+
+    const connect = await jitdb('alice@example.com', ['connect', id], {
+      PATH: `${fakeBin}:${process.env.PATH}`,
+    });
+    expect(connect.code).toBe(0);
+    const [argvLine, envLine] = connect.stdout.trimEnd().split('\n');
+    expect(argvLine).toBe('argv: ');
+    expect(envLine?.trim().split(' ')).toEqual([
+      'PGDATABASE',
+      'PGHOST',
+      'PGPASSWORD',
+      'PGPORT',
+      'PGSSLMODE',
+      'PGUSER',
+    ]);
+    expect(connect.stderr).toContain(`connecting as jit_${id} to`);
+
+    const audit = await jitdb('alice@example.com', ['audit', id, '--verify']);
+    expect(audit.code).toBe(0);
+    expect(audit.stdout).toMatch(/\nchain verified: \d+ events\n$/);
+
+    const revoked = await jitdb('alice@example.com', ['revoke', id]);
+    expect(revoked.code).toBe(0);
+  });
+
+  it('exits 4 when a request waited on with --wait is denied', async () => {
+    const child = spawn(
+      process.execPath,
+      [BIN, 'request', 'demo', '--level', 'read', '--for', '10m', '--reason', 'wait for me', '--wait'],
+      { env: env('alice@example.com') },
+    );
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+    const deadline = Date.now() + 20_000;
+    let id: string | undefined;
+    while (!id) {
+      if (Date.now() > deadline) throw new Error(`no request id printed: ${stdout}`);
+      id = /^([0-7][0-9a-hjkmnp-tv-z]{25}) is PENDING$/m.exec(stdout)?.[1];
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const denied = await jitdb('carol@example.com', ['deny', id, '--comment', 'not today']);
+    expect(denied.code).toBe(0);
+    expect(await exited).toBe(4);
+    expect(stdout.trimEnd().split('\n').at(-1)).toBe(`${id} is DENIED`);
+  });
+
+  it('exits 2 with the code when the server refuses', async () => {
+    const unknown = await jitdb('alice@example.com', [
+      'request',
+      'demo',
+      '--level',
+      'admin',
+      '--for',
+      '5m',
+      '--reason',
+      'x',
+    ]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^refused: UNKNOWN_LEVEL: /);
+
+    const id = await requestAs('alice@example.com');
+    const notMine = await jitdb('bob@example.com', ['cancel', id]);
+    expect(notMine.code).toBe(2);
+    expect(notMine.stderr).toMatch(/^refused: [A-Z_]+: /);
+
+    const cancelled = await jitdb('alice@example.com', ['cancel', id]);
+    expect(cancelled).toEqual({ code: 0, stdout: `${id} is CANCELLED\n`, stderr: '' });
+  });
+});

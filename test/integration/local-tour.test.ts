@@ -1,0 +1,228 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditEvent } from '../../functions/domain/types.js';
+import type { Credentials } from '../../functions/ports.js';
+import { type Runtime, type RuntimeOptions, startRuntime } from '../../local/runtime.js';
+import { services } from '../support/services.js';
+
+interface RequestBody {
+  id: string;
+  status: string;
+  expiresAt?: string;
+  revokeReason?: string;
+}
+
+const suffix = randomBytes(4).toString('hex');
+const demoDatabase = `demo_tour_${suffix}`;
+let workDir: string;
+let policyFile: string;
+let runtime: Runtime | undefined;
+
+function runtimeOptions(): RuntimeOptions {
+  const { dynamodbEndpoint, pgAdminUrl } = services();
+  return {
+    port: 0,
+    policyFile,
+    ephemeral: true,
+    pgUrl: pgAdminUrl,
+    dynamodbEndpoint,
+    tablePrefix: `tour-${suffix}`,
+    demoDatabase,
+    sweepIntervalMs: 500,
+    printEmails: false,
+    log: () => undefined,
+  };
+}
+
+async function call<T>(
+  method: string,
+  url: string,
+  user: string | undefined,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
+  const response = await fetch(url, {
+    method,
+    headers: {
+      ...(user ? { 'x-jitdb-user': user } : {}),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: response.status, body: (await response.json()) as T };
+}
+
+async function waitForStatus(
+  base: string,
+  id: string,
+  wanted: string,
+  timeoutMs = 20_000,
+): Promise<RequestBody> {
+  const deadline = Date.now() + timeoutMs;
+  let last: RequestBody | undefined;
+  while (Date.now() < deadline) {
+    last = (await call<RequestBody>('GET', `${base}/requests/${id}`, 'alice@example.com')).body;
+    if (last.status === wanted) return last;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`request ${id} is ${last?.status ?? 'unknown'}, not ${wanted}, after ${timeoutMs} ms`);
+}
+
+beforeAll(async () => {
+  const admin = new URL(services().pgAdminUrl);
+  workDir = mkdtempSync(path.join(tmpdir(), 'jitdb-tour-'));
+  policyFile = path.join(workDir, 'policy.yaml');
+  writeFileSync(
+    policyFile,
+    `version: 1
+targets:
+  - id: demo
+    engine: postgres
+    environment: local
+    connection: { host: ${admin.hostname}, port: ${admin.port} }
+    database: ${demoDatabase}
+    credentialKind: password
+    tls: disable
+    levels:
+      read:
+        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
+        maxDuration: 1h
+        approvers: [carol@example.com]
+        approvalWindow: 1h
+`,
+  );
+  runtime = await startRuntime(runtimeOptions());
+});
+
+afterAll(async () => {
+  await runtime?.stop();
+  rmSync(workDir, { recursive: true, force: true });
+});
+
+describe('the five-minute tour, over HTTP', () => {
+  it('goes request → email → link page → approve → ACTIVE → creds → query → expiry kills the session → REVOKED → audit verifies', async () => {
+    const rt = runtime;
+    if (!rt) throw new Error('runtime did not start');
+    const base = rt.url;
+
+    const created = await call<RequestBody>('POST', `${base}/requests`, 'alice@example.com', {
+      target: 'demo',
+      level: 'read',
+      duration: '6s',
+      reason: 'look at order 101',
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.status).toBe('PENDING');
+    const id = created.body.id;
+
+    const email = await rt.outbox.waitFor((e) => e.to.includes('carol@example.com') && e.text.includes(id));
+    const link = email.links.find((l) => l.startsWith(`${base}/approvals/`));
+    if (!link) throw new Error(`no approval link in ${JSON.stringify(email.links)}`);
+
+    // A GET shows the facts and decides nothing (mail scanners follow links).
+    const pageResponse = await fetch(link);
+    expect(pageResponse.status).toBe(200);
+    const pageHtml = await pageResponse.text();
+    expect(pageHtml).toContain('alice@example.com');
+    expect(pageHtml).toContain('look at order 101');
+    expect((await call<RequestBody>('GET', `${base}/requests/${id}`, 'alice@example.com')).body.status).toBe(
+      'PENDING',
+    );
+    const csrf = /name="csrf" value="([^"]+)"/.exec(pageHtml)?.[1];
+    if (!csrf) throw new Error('no csrf field on the confirmation page');
+
+    const decided = await fetch(link, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ decision: 'approve', csrf }).toString(),
+    });
+    expect(decided.status).toBe(200);
+    expect(await decided.text()).toContain('Your approval was recorded');
+
+    const active = await waitForStatus(base, id, 'ACTIVE');
+    expect(active.expiresAt).toBeDefined();
+
+    const creds = await call<Credentials>('GET', `${base}/requests/${id}/credentials`, 'alice@example.com');
+    expect(creds.status).toBe(200);
+    expect(creds.body.username).toBe(`jit_${id}`);
+    expect(creds.body.database).toBe(demoDatabase);
+
+    const session = new pg.Client({ connectionString: creds.body.uri });
+    const sessionErrors: Error[] = [];
+    session.on('error', (error) => sessionErrors.push(error));
+    await session.connect();
+    const orders = await session.query('SELECT count(*)::int AS n FROM public.orders');
+    expect(orders.rows).toEqual([{ n: 4 }]);
+    await expect(session.query('DELETE FROM public.orders')).rejects.toThrow(/permission denied/);
+
+    const revoked = await waitForStatus(base, id, 'REVOKED', 30_000);
+    expect(revoked.revokeReason).toBe('expired');
+
+    // The open session was ended, and a new login is refused.
+    await expect(session.query('SELECT 1')).rejects.toThrow();
+    await session.end().catch(() => undefined);
+    const again = new pg.Client({ connectionString: creds.body.uri });
+    again.on('error', () => undefined);
+    await expect(again.connect()).rejects.toThrow();
+    await again.end().catch(() => undefined);
+
+    const audit = await call<{ events: AuditEvent[]; verification: { ok: boolean; events: number } }>(
+      'GET',
+      `${base}/requests/${id}/audit`,
+      'alice@example.com',
+    );
+    expect(audit.status).toBe(200);
+    expect(audit.body.verification.ok).toBe(true);
+    expect(audit.body.verification.events).toBe(audit.body.events.length);
+    const actions = audit.body.events.map((e) => e.action);
+    expect(actions[0]).toBe('requested');
+    expect(actions).toContain('approved');
+    expect(actions).toContain('granted');
+    expect(actions).toContain('credentials-issued');
+    expect(actions.at(-1)).toBe('revoked');
+  });
+
+  it('does not strand a PENDING request across a restart', async () => {
+    const first = runtime;
+    if (!first) throw new Error('runtime did not start');
+    const created = await call<RequestBody>('POST', `${first.url}/requests`, 'alice@example.com', {
+      target: 'demo',
+      level: 'read',
+      duration: '30m',
+      reason: 'restart check',
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id;
+    await first.outbox.waitFor((e) => e.text.includes(id));
+
+    await first.stop();
+    runtime = undefined;
+    const second = await startRuntime(runtimeOptions());
+    runtime = second;
+
+    // The new run re-starts the execution, which asks the approver again.
+    await second.outbox.waitFor((e) => e.to.includes('carol@example.com') && e.text.includes(id), 15_000);
+    const approved = await call<RequestBody>(
+      'POST',
+      `${second.url}/requests/${id}/approve`,
+      'carol@example.com',
+      {
+        comment: 'after restart',
+      },
+    );
+    expect(approved.status).toBe(200);
+    await waitForStatus(second.url, id, 'ACTIVE');
+
+    const revoke = await call<RequestBody>(
+      'POST',
+      `${second.url}/requests/${id}/revoke`,
+      'alice@example.com',
+      {},
+    );
+    expect(revoke.status).toBe(200);
+    await waitForStatus(second.url, id, 'REVOKED');
+  });
+});

@@ -66,7 +66,15 @@ export type RecordOutcomeInput = z.infer<typeof RecordOutcomeInput>;
 export const RecordOutcomeOutput = z.object({});
 export type RecordOutcomeOutput = z.infer<typeof RecordOutcomeOutput>;
 
-/** Every `${…}` placeholder in the ASL; CDK passes each as a definitionSubstitution (a Lambda ARN). */
+/**
+ * Every `${…}` placeholder in the ASL; CDK passes each as a definitionSubstitution (a Lambda ARN).
+ *
+ * Plain tasks use the function ARN as Resource (not `lambda:invoke` + Payload + ResultSelector): AWS then
+ * passes the effective input as the event and the function's return value as the result, which is exactly
+ * what aws-local-stepfunctions does with a state override, so the ASL runs unchanged in both places.
+ * Only RequestApproval needs `lambda:invoke.waitForTaskToken` (the only way to get `$$.Task.Token`); its
+ * result is the SendTaskSuccess output on AWS and in the local runner alike.
+ */
 export const ASL_SUBSTITUTIONS = [
   'EvaluatePolicyFunctionArn',
   'RequestApprovalFunctionArn',

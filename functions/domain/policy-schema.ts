@@ -186,6 +186,21 @@ export const AccessLevel = z
     if (rule.extension.maxTotal !== undefined && rule.extension.maxTotal < rule.maxDuration) {
       ctx.addIssue({ code: 'custom', path: ['extension', 'maxTotal'], message: 'must be ≥ maxDuration' });
     }
+    if (rule.breakGlass?.maxDuration !== undefined && rule.breakGlass.maxDuration > rule.maxDuration) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['breakGlass', 'maxDuration'],
+        message: 'must be ≤ the rule maxDuration',
+      });
+    }
+    // An escalation due after the window closes would never happen: the request has EXPIRED by then.
+    if (rule.escalation !== undefined && rule.escalation.after >= rule.approvalWindow) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['escalation', 'after'],
+        message: 'must be shorter than approvalWindow',
+      });
+    }
   });
 export type AccessLevel = z.infer<typeof AccessLevel>;
 

@@ -73,6 +73,16 @@ describe('Policy schema', () => {
       ['targets[0].levels.read.extension.maxTotal: must be ≥ maxDuration'],
     ],
     [
+      'a break-glass maxDuration past the rule maxDuration',
+      [[`${READ}.breakGlass`, { allowed: true, maxDuration: '2h' }]],
+      ['targets[0].levels.read.breakGlass.maxDuration: must be ≤ the rule maxDuration'],
+    ],
+    [
+      'an escalation due after the approval window closes',
+      [[`${READ}.escalation`, { after: '1h', approvers: ['oncall@example.com'] }]],
+      ['targets[0].levels.read.escalation.after: must be shorter than approvalWindow'],
+    ],
+    [
       'a level without approvers or auto-approve',
       [[`${READ}.approvers`, []]],
       ['targets[0].levels.read.approvers: a rule without auto-approve needs approvers'],

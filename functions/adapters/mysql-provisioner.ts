@@ -63,8 +63,9 @@ export class MysqlProvisioner implements CredentialProvisioner {
           `IDENTIFIED BY ${mysql.escape(randomPassword())}`;
     const grants = mysqlGrantStatements(spec.privileges, spec.dbUser);
     const endpoint = await this.withConnection(async (connection) => {
+      let created: mysql.ResultSetHeader;
       try {
-        await connection.query(
+        [created] = await connection.query<mysql.ResultSetHeader>(
           `CREATE USER IF NOT EXISTS ${account} ${identified} ${requireSsl} WITH MAX_USER_CONNECTIONS ${limit}`,
         );
       } catch (error) {
@@ -73,10 +74,12 @@ export class MysqlProvisioner implements CredentialProvisioner {
         }
         throw withoutSql(error);
       }
-      // Brings an existing user (a retried grant) to the spec; a no-op right after CREATE.
-      await connection.query(
-        `ALTER USER ${account} ${requireSsl} WITH MAX_USER_CONNECTIONS ${limit} ACCOUNT UNLOCK`,
-      );
+      if (created.warningStatus > 0) {
+        // IF NOT EXISTS warned: the user exists (a retried grant), so bring it to the spec.
+        await connection.query(
+          `ALTER USER ${account} ${requireSsl} WITH MAX_USER_CONNECTIONS ${limit} ACCOUNT UNLOCK`,
+        );
+      }
       for (const grant of grants) await connection.query(grant);
     });
     return { host: endpoint.host, port: endpoint.port, database: this.target.database };
@@ -195,9 +198,9 @@ export class MysqlProvisioner implements CredentialProvisioner {
         name: 'drop-user',
         run: async () => {
           await this.withConnection(async (connection) => {
-            const existed = await this.userExists(connection, spec.dbUser);
-            await connection.query(`DROP USER IF EXISTS ${account}`);
-            if (existed.value) dropped = true;
+            // IF EXISTS answers with a warning, not an error, when there was no such user.
+            const [result] = await connection.query<mysql.ResultSetHeader>(`DROP USER IF EXISTS ${account}`);
+            if (result.warningStatus === 0) dropped = true;
           });
         },
       },

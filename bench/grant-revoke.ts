@@ -1,0 +1,280 @@
+/**
+ * grant → credentials → revoke cycles through the provisioners, next to the same SQL sent raw on one admin
+ * connection, on PostgreSQL and MariaDB/MySQL. Prints medians, p99s and the ratio (target ≤ 1.5).
+ *   npx tsx bench/grant-revoke.ts [--cycles 200]
+ * Servers: JITDB_PG_URL / JITDB_MYSQL_URL if set, else private ones started like the test harness does.
+ */
+import { randomBytes } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { randomPassword } from '../functions/adapters/connection-uri.js';
+import { MysqlProvisioner } from '../functions/adapters/mysql-provisioner.js';
+import { PostgresProvisioner, scramVerifier } from '../functions/adapters/postgres-provisioner.js';
+import { hostPortEndpoints } from '../functions/adapters/rds-endpoint.js';
+import { StaticAdminCredentials } from '../functions/adapters/secrets-admin.js';
+import {
+  mysqlAccount,
+  mysqlGrantStatements,
+  postgresGrantStatements,
+} from '../functions/adapters/sql-privileges.js';
+import {
+  type Privileges,
+  Privileges as PrivilegesSchema,
+  Target,
+} from '../functions/domain/policy-schema.js';
+import type { GrantSpec } from '../functions/ports.js';
+import { startMysql } from '../test/support/mysql-server.js';
+import { startPostgres } from '../test/support/postgres-server.js';
+
+export interface Timing {
+  medianMs: number;
+  p99Ms: number;
+}
+
+export interface EngineResult {
+  cycles: number;
+  provisioner: Timing;
+  raw: Timing;
+  /** provisioner median / raw median. */
+  ratio: number;
+}
+
+export interface BenchResult {
+  postgres: EngineResult;
+  mysql: EngineResult;
+  /** The worse of the two engines' ratios. */
+  ratio: number;
+}
+
+export interface BenchOptions {
+  cycles?: number;
+  pgUrl?: string;
+  mysqlUrl?: string;
+  log?: (line: string) => void;
+}
+
+const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
+function newUser(): { requestId: string; dbUser: string } {
+  const requestId = [...randomBytes(26)].map((b) => CROCKFORD[b % 32]).join('');
+  return { requestId, dbUser: `jit_${requestId}` };
+}
+
+function timing(samples: number[]): Timing {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) =>
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? 0;
+  return { medianMs: round(at(0.5)), p99Ms: round(at(0.99)) };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+/** Runs both variants alternately in small blocks so drift on a shared machine hits both alike. */
+async function measure(cycles: number, viaProvisioner: () => Promise<void>, raw: () => Promise<void>) {
+  const warmup = Math.min(10, Math.max(2, Math.floor(cycles / 10)));
+  for (let i = 0; i < warmup; i++) {
+    await viaProvisioner();
+    await raw();
+  }
+  const provisionerSamples: number[] = [];
+  const rawSamples: number[] = [];
+  const block = 10;
+  while (provisionerSamples.length < cycles) {
+    const n = Math.min(block, cycles - provisionerSamples.length);
+    for (const [fn, samples] of [
+      [viaProvisioner, provisionerSamples],
+      [raw, rawSamples],
+    ] as const) {
+      for (let i = 0; i < n; i++) {
+        const started = performance.now();
+        await fn();
+        samples.push(performance.now() - started);
+      }
+    }
+  }
+  const provisioner = timing(provisionerSamples);
+  const rawTiming = timing(rawSamples);
+  return {
+    cycles,
+    provisioner,
+    raw: rawTiming,
+    ratio: Math.round((provisioner.medianMs / Math.max(rawTiming.medianMs, 0.001)) * 100) / 100,
+  };
+}
+
+function spec(target: Target, privileges: Privileges): GrantSpec {
+  return { ...newUser(), target, privileges, expiresAt: new Date(Date.now() + 3600_000), connectionLimit: 3 };
+}
+
+async function benchPostgres(adminUrl: string, cycles: number): Promise<EngineResult> {
+  const database = `bench_pg_${randomBytes(4).toString('hex')}`;
+  const bootstrap = new pg.Client({ connectionString: adminUrl });
+  await bootstrap.connect();
+  await bootstrap.query(`CREATE DATABASE ${database}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  const raw = new pg.Client({ connectionString: url.toString() });
+  await raw.connect();
+  await raw.query('CREATE SCHEMA app; CREATE TABLE app.orders (id int); CREATE TABLE app.customers (id int)');
+  const target = Target.parse({
+    id: 'bench-pg',
+    engine: 'postgres',
+    connection: { host: url.hostname, port: Number(url.port || 5432) },
+    database,
+    credentialKind: 'password',
+    tls: 'disable',
+    levels: {
+      read: {
+        privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] },
+        maxDuration: '1h',
+        autoApprove: {},
+      },
+    },
+  });
+  const privileges = PrivilegesSchema.parse({ schemas: [{ name: 'app', privileges: ['SELECT'] }] });
+  const provisioner = new PostgresProvisioner(target, {
+    admin: new StaticAdminCredentials(url.toString()),
+    endpoints: hostPortEndpoints,
+  });
+  const admin = decodeURIComponent(url.username);
+  try {
+    return await measure(
+      cycles,
+      async () => {
+        const s = spec(target, privileges);
+        await provisioner.grant(s);
+        await provisioner.credentials(s);
+        await provisioner.revoke(s);
+      },
+      async () => {
+        const { dbUser } = newUser();
+        const user = pg.escapeIdentifier(dbUser);
+        const until = pg.escapeLiteral(new Date(Date.now() + 3600_000).toISOString());
+        await raw.query(
+          `CREATE ROLE ${user} LOGIN PASSWORD ${pg.escapeLiteral(await scramVerifier(randomPassword()))} VALID UNTIL ${until} CONNECTION LIMIT 3`,
+        );
+        for (const statement of postgresGrantStatements(privileges, dbUser, admin, database))
+          await raw.query(statement);
+        await raw.query(
+          `ALTER ROLE ${user} PASSWORD ${pg.escapeLiteral(await scramVerifier(randomPassword()))}`,
+        );
+        await raw.query(`ALTER ROLE ${user} NOLOGIN`);
+        await raw.query('SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = $1', [
+          dbUser,
+        ]);
+        await raw.query(`REASSIGN OWNED BY ${user} TO CURRENT_USER`);
+        await raw.query(`DROP OWNED BY ${user}`);
+        await raw.query(`DROP ROLE ${user}`);
+      },
+    );
+  } finally {
+    await provisioner.close();
+    await raw.end();
+    await bootstrap.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await bootstrap.end();
+  }
+}
+
+async function benchMysql(adminUrl: string, cycles: number): Promise<EngineResult> {
+  const database = `bench_my_${randomBytes(4).toString('hex')}`;
+  const raw = await mysql.createConnection({ uri: adminUrl });
+  await raw.query(`CREATE DATABASE ${mysql.escapeId(database, true)}`);
+  await raw.query(`CREATE TABLE ${mysql.escapeId(database, true)}.orders (id int)`);
+  const url = new URL(adminUrl);
+  const target = Target.parse({
+    id: 'bench-mysql',
+    engine: 'mysql',
+    connection: { host: url.hostname, port: Number(url.port || 3306) },
+    database,
+    credentialKind: 'password',
+    tls: 'disable',
+    levels: {
+      read: {
+        privileges: { schemas: [{ name: database, privileges: ['SELECT'] }] },
+        maxDuration: '1h',
+        autoApprove: {},
+      },
+    },
+  });
+  const privileges = PrivilegesSchema.parse({ schemas: [{ name: database, privileges: ['SELECT'] }] });
+  const provisioner = new MysqlProvisioner(target, {
+    admin: new StaticAdminCredentials(adminUrl),
+    endpoints: hostPortEndpoints,
+  });
+  try {
+    return await measure(
+      cycles,
+      async () => {
+        const s = spec(target, privileges);
+        await provisioner.grant(s);
+        await provisioner.credentials(s);
+        await provisioner.revoke(s);
+      },
+      async () => {
+        const { dbUser } = newUser();
+        const account = mysqlAccount(dbUser);
+        await raw.query(
+          `CREATE USER ${account} IDENTIFIED BY ${mysql.escape(randomPassword())} REQUIRE NONE WITH MAX_USER_CONNECTIONS 3`,
+        );
+        for (const statement of mysqlGrantStatements(privileges, dbUser)) await raw.query(statement);
+        await raw.query(`ALTER USER ${account} IDENTIFIED BY ${mysql.escape(randomPassword())}`);
+        await raw.query(`ALTER USER ${account} ACCOUNT LOCK`);
+        await raw.query('SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?', [dbUser]);
+        await raw.query(`DROP USER ${account}`);
+      },
+    );
+  } finally {
+    await provisioner.close();
+    await raw.query(`DROP DATABASE IF EXISTS ${mysql.escapeId(database, true)}`);
+    await raw.end();
+  }
+}
+
+export async function run(options: BenchOptions = {}): Promise<BenchResult> {
+  const cycles = options.cycles ?? 200;
+  const log = options.log ?? (() => undefined);
+  const pgServer = options.pgUrl
+    ? { url: options.pgUrl, stop: async () => undefined }
+    : await startPostgres();
+  const mysqlServer = options.mysqlUrl
+    ? { url: options.mysqlUrl, stop: async () => undefined }
+    : await startMysql();
+  try {
+    const postgres = await benchPostgres(pgServer.url, cycles);
+    log(formatEngine('postgres', postgres));
+    const mysqlResult = await benchMysql(mysqlServer.url, cycles);
+    log(formatEngine('mysql', mysqlResult));
+    return { postgres, mysql: mysqlResult, ratio: Math.max(postgres.ratio, mysqlResult.ratio) };
+  } finally {
+    await Promise.allSettled([pgServer.stop(), mysqlServer.stop()]);
+  }
+}
+
+function formatEngine(name: string, result: EngineResult): string {
+  return (
+    `${name.padEnd(8)} ${result.cycles} cycles  provisioner median ${result.provisioner.medianMs} ms p99 ${result.provisioner.p99Ms} ms` +
+    `  raw median ${result.raw.medianMs} ms p99 ${result.raw.p99Ms} ms  ratio ${result.ratio}`
+  );
+}
+
+function argument(name: string): string | undefined {
+  const index = process.argv.indexOf(name);
+  return index >= 0 ? process.argv[index + 1] : undefined;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const cycles = Number(argument('--cycles') ?? 200);
+  if (!Number.isInteger(cycles) || cycles < 1) {
+    console.error('usage: npx tsx bench/grant-revoke.ts [--cycles 200]');
+    process.exit(2);
+  }
+  const result = await run({
+    cycles,
+    log: (line) => console.log(line),
+    ...(process.env.JITDB_PG_URL ? { pgUrl: process.env.JITDB_PG_URL } : {}),
+    ...(process.env.JITDB_MYSQL_URL ? { mysqlUrl: process.env.JITDB_MYSQL_URL } : {}),
+  });
+  console.log(`grant-revoke ratio ${result.ratio} (provisioner / raw median, worst engine; target ≤ 1.5)`);
+}

@@ -248,7 +248,7 @@ export class LocalWorkflow implements Workflow {
   async stop(executionArn: string, cause: string): Promise<void> {
     const execution = this.executions.get(executionArn);
     if (execution?.description.status !== 'RUNNING') return;
-    this.finish(execution, { status: 'ABORTED', error: 'ExecutionStopped', cause });
+    this.finish(execution, { status: 'ABORTED', cause });
     execution.abort();
     for (const token of execution.tokens) {
       const pending = this.pending.get(token);

@@ -344,7 +344,12 @@ describe('the access-request workflow, run locally', () => {
     expect(end).toMatchObject({ status: 'ABORTED', cause: 'requester ended access early' });
     expect(states()).toEqual(['EvaluatePolicy', 'Grant']);
     await vi.waitFor(() => expect(statusChanges).toHaveLength(1));
-    expect(statusChanges[0]?.detail).toMatchObject({ status: 'ABORTED', name: REQUEST_ID });
+    expect(statusChanges[0]?.detail).toMatchObject({
+      status: 'ABORTED',
+      name: REQUEST_ID,
+      error: null,
+      cause: 'requester ended access early',
+    });
   });
 
   it('closes the waiting task token when an execution waiting for approval is stopped', async () => {

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Where `npm start` keeps what survives a restart (default .jitdb/, git-ignored). */
@@ -42,10 +42,12 @@ export function stateDir(root: string): StateDir {
   };
 }
 
-/** Creates the directory (owner-only: it holds the demo database's admin password) and takes its pid lock. */
+/** Creates the directory and takes its pid lock. Files holding secrets inside are owner-only (0600). */
 export function openStateDir(root: string): StateDir {
   const dir = stateDir(root);
-  mkdirSync(dir.root, { recursive: true, mode: 0o700 });
+  mkdirSync(dir.root, { recursive: true });
+  // Traversable but not listable: PostgreSQL runs as its own OS user when we are root and must reach postgres/.
+  chmodSync(dir.root, 0o711);
   const holder = readPid(dir.pidFile);
   if (holder !== undefined && holder !== process.pid && isAlive(holder)) {
     throw new StateDirLockedError(dir.root, holder);

@@ -17,11 +17,11 @@ export const auditCommand: Command = {
   options: { verify: { type: 'boolean' } },
   async run(context, positionals, values) {
     const id = requireId(positionals, this.usage);
-    const body = await context.client.get<{ events: AuditEvent[] } | AuditEvent[]>(requestPath(id, 'audit'));
-    const events = Array.isArray(body) ? body : body.events;
-    const verification = booleanOption(values, 'verify')
-      ? await context.client.get<AuditVerification>(requestPath(id, 'audit'), { verify: 'true' })
-      : undefined;
+    const body = await context.client.get<{ events: AuditEvent[]; verification: AuditVerification }>(
+      requestPath(id, 'audit'),
+    );
+    const events = body.events;
+    const verification = booleanOption(values, 'verify') ? body.verification : undefined;
     if (context.config.json) {
       context.output.out(
         JSON.stringify(verification === undefined ? events : { events, verification }, null, 2),

@@ -1,23 +1,11 @@
+import type { RequestableTarget } from '../../functions/domain/authz.js';
 import { formatDuration } from '../../functions/domain/duration.js';
 import { UsageError } from '../client.js';
 import type { Command } from '../command.js';
 import { table } from '../output.js';
 
-/** One row of GET /targets: a target's public facts and its levels, never its admin secret. */
-export interface TargetView {
-  id: string;
-  description?: string;
-  engine: string;
-  environment?: string;
-  levels: {
-    name: string;
-    description?: string;
-    maxDurationSeconds?: number;
-    approvalsRequired?: number;
-    autoApprove?: boolean;
-    breakGlass?: boolean;
-  }[];
-}
+/** One entry of GET /targets: a target's public facts and its levels, never how to reach it. */
+export type TargetView = RequestableTarget;
 
 export const targetsCommand: Command = {
   name: 'targets',
@@ -41,12 +29,14 @@ export const targetsCommand: Command = {
         { header: 'LEVEL', value: (r) => r.level.name },
         {
           header: 'MAX',
-          value: (r) =>
-            r.level.maxDurationSeconds === undefined ? undefined : formatDuration(r.level.maxDurationSeconds),
+          value: (r) => formatDuration(r.level.maxDuration),
         },
         {
           header: 'APPROVAL',
-          value: (r) => (r.level.autoApprove ? 'auto' : `${r.level.approvalsRequired ?? 1} approver(s)`),
+          value: (r) =>
+            r.level.autoApproveUpTo === undefined
+              ? `${r.level.approvalsRequired} approver(s)`
+              : `auto ≤ ${formatDuration(r.level.autoApproveUpTo)}, else ${r.level.approvalsRequired} approver(s)`,
         },
         { header: 'DESCRIPTION', value: (r) => r.level.description ?? r.target.description },
       ]),

@@ -1,9 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MysqlProvisioner } from '../../functions/adapters/mysql-provisioner.js';
 import { PostgresProvisioner, type ProvisionerDeps } from '../../functions/adapters/postgres-provisioner.js';
+import { createProvisioners } from '../../functions/adapters/provisioners.js';
 import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
-import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
+import {
+  type AdminCredentialsSource,
+  StaticAdminCredentials,
+} from '../../functions/adapters/secrets-admin.js';
 import { TargetNotConfiguredForIamError, TargetUnavailableError } from '../../functions/domain/errors.js';
 import { Privileges, Target } from '../../functions/domain/policy-schema.js';
 import type { GrantSpec } from '../../functions/ports.js';
@@ -285,6 +290,49 @@ describe('PostgreSQL password provisioner', () => {
     expect(users.every((u) => u.startsWith('jit_'))).toBe(true);
     await admin.query(`DROP ROLE ${lookalike}`);
     await p.revoke(s);
+  });
+});
+
+describe('PostgreSQL built-in roles, admin rotation and the factory', () => {
+  it('grants a built-in role such as pg_read_all_data', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const s = spec(t, { roles: ['pg_read_all_data'] });
+    await p.grant(s);
+    const user = await login((await p.credentials(s)).uri);
+    expect((await user.query('SELECT count(*)::int AS n FROM other.hidden')).rows).toEqual([{ n: 0 }]);
+    expect(await sqlError(user, 'INSERT INTO other.hidden VALUES (1)')).toBe('42501');
+    await user.end();
+    await p.revoke(s);
+  });
+
+  it('refetches the admin secret once when the cached password is refused (rotation)', async () => {
+    const t = target();
+    const right = await new StaticAdminCredentials(adminUrl).get();
+    const requests: boolean[] = [];
+    const rotating: AdminCredentialsSource = {
+      async get(_target, options) {
+        requests.push(options?.refresh === true);
+        return options?.refresh ? right : { ...right, password: 'before-rotation' };
+      },
+    };
+    const p = new PostgresProvisioner(t, { admin: rotating, endpoints: hostPortEndpoints });
+    provisioners.push(p);
+    expect(await p.listManagedUsers()).toEqual(expect.any(Array));
+    expect(requests).toEqual([false, true]);
+  });
+
+  it('keeps one provisioner per target and replaces it when the connection changes', async () => {
+    const factory = createProvisioners({
+      admin: new StaticAdminCredentials(adminUrl),
+      endpoints: hostPortEndpoints,
+    });
+    const t = target();
+    const first = factory.for(t);
+    expect(factory.for(target())).toBe(first);
+    expect(factory.for(target({ port: port + 1 }))).not.toBe(first);
+    expect(factory.for({ ...t, engine: 'mysql' })).toBeInstanceOf(MysqlProvisioner);
+    await factory.close();
   });
 });
 

@@ -47,6 +47,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
   // PostgreSQL refuses to run as root: hand the data directory to the `postgres` OS user (created if missing).
   const hasPostgresUser = runsAsRoot && osUserExists(SUPERUSER);
   if (runsAsRoot && hasPostgresUser) {
+    await assertTraversable(path.dirname(dataDir));
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const { uid, gid } = osUserIds(SUPERUSER);
     await chown(dataDir, uid, gid);
@@ -145,6 +146,19 @@ export function freePort(): Promise<number> {
       probe.close(() => (port > 0 ? resolve(port) : reject(new Error('no free port'))));
     });
   });
+}
+
+/** The `postgres` OS user must reach the data dir: every existing ancestor needs the others' x bit. */
+async function assertTraversable(dir: string): Promise<void> {
+  for (let current = dir; ; current = path.dirname(current)) {
+    const info = await stat(current).catch(() => undefined);
+    if (info && (info.mode & 0o001) === 0) {
+      throw new Error(
+        `the postgres OS user cannot reach ${dir}: ${current} is not traversable by others (chmod o+x ${current})`,
+      );
+    }
+    if (path.dirname(current) === current) return;
+  }
 }
 
 async function readPassword(dataDir: string): Promise<string> {

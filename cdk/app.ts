@@ -11,14 +11,22 @@ export interface JitApp {
   config: DeploymentConfig;
 }
 
-/** Builds both stacks; tests call this with context instead of going through the CLI. */
-export function buildApp(context: Record<string, unknown> = {}): JitApp {
-  const app = new App({ context });
-  const config = configFromContext(app.node);
-  const env = {
+/** Feature flags this app is written against (cdk.json context may repeat them; these are the floor). */
+export const FEATURE_FLAGS = {
+  '@aws-cdk/core:enablePartitionLiterals': true,
+  '@aws-cdk/core:checkSecretUsage': true,
+};
+
+/** Builds both stacks; tests call this with context (and a fixed env) instead of going through the CLI. */
+export function buildApp(
+  context: Record<string, unknown> = {},
+  env: { account?: string; region?: string } = {
     ...(process.env.CDK_DEFAULT_ACCOUNT ? { account: process.env.CDK_DEFAULT_ACCOUNT } : {}),
     ...(process.env.CDK_DEFAULT_REGION ? { region: process.env.CDK_DEFAULT_REGION } : {}),
-  };
+  },
+): JitApp {
+  const app = new App({ context: { ...FEATURE_FLAGS, ...context } });
+  const config = configFromContext(app.node);
   const stateful = new StatefulStack(app, 'JitDbAccessStateful', {
     env,
     description: 'jit-db-access: requests and audit tables',

@@ -1,0 +1,47 @@
+import { Validations } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
+import { buildApp, type JitApp } from '../../cdk/app.js';
+import { TemplateView } from './template-view.js';
+
+export const ACCOUNT = '123456789012';
+export const REGION = 'eu-west-1';
+
+export interface Synthesized extends JitApp {
+  stateful: JitApp['stateful'];
+  statefulView: TemplateView;
+  view: TemplateView;
+  nag: AwsSolutionsChecks;
+}
+
+/** Builds the app with cdk-nag's AwsSolutions pack registered, synthesizes once, and names what tests look at. */
+export function synthesize(context: Record<string, unknown> = {}): Synthesized {
+  const built = buildApp(context, { account: ACCOUNT, region: REGION });
+  const nag = new AwsSolutionsChecks(built.app);
+  Validations.of(built.app).addPlugins(nag);
+  const { stateful, stateless } = built;
+  const tables = { RequestsTable: stateful.requestsTable, AuditTable: stateful.auditTable };
+  const named: Record<string, IConstruct> = {
+    StateMachine: stateless.workflow.stateMachine,
+    RestApi: stateless.api.restApi,
+    SweeperDeadLetterQueue: stateless.expiry.sweeperDeadLetterQueue,
+    ExecutionEndedDeadLetterQueue: stateless.expiry.executionEndedDeadLetterQueue,
+    AlarmTopic: stateless.notifications.alarmTopic,
+  };
+  for (const fn of stateless.functions) {
+    named[`fn:${fn.handlerName}`] = fn;
+    named[`logs:${fn.handlerName}`] = fn.logGroup;
+  }
+  if (stateless.databaseClientSecurityGroup) named.DatabaseClients = stateless.databaseClientSecurityGroup;
+  const known = [
+    { stack: stateful, constructs: tables },
+    { stack: stateless, constructs: named },
+  ];
+  return {
+    ...built,
+    nag,
+    statefulView: new TemplateView(Template.fromStack(stateful), known),
+    view: new TemplateView(Template.fromStack(stateless), known),
+  };
+}

@@ -1,0 +1,484 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Asset } from 'aws-cdk-lib/aws-s3-assets';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { HANDLER_NAMES, type HandlerName, PROJECT_ROOT } from '../../cdk/bundling.js';
+import { ASL_SUBSTITUTIONS, SUBSTITUTION_HANDLERS } from '../../functions/domain/workflow-io.js';
+import { ACCOUNT, REGION, type Synthesized, synthesize } from './fixture.js';
+import type { Resource, Statement } from './template-view.js';
+
+let s: Synthesized;
+beforeAll(() => {
+  s = synthesize();
+}, 240_000);
+
+const arn = (service: string, resource: string) => `arn:aws:${service}:${REGION}:${ACCOUNT}:${resource}`;
+const byJson = (a: Statement, b: Statement) => JSON.stringify(a).localeCompare(JSON.stringify(b));
+
+const TABLES: Statement[] = [
+  {
+    actions: [
+      'dynamodb:ConditionCheckItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+    ],
+    resources: ['<RequestsTable.Arn>'],
+  },
+  {
+    actions: ['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+    resources: ['<AuditTable.Arn>'],
+  },
+  {
+    actions: ['dynamodb:Query'],
+    resources: ['<RequestsTable.Arn>/index/by-requester', '<RequestsTable.Arn>/index/by-status'],
+  },
+];
+const XRAY: Statement = { actions: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], resources: ['*'] };
+const logsOf = (name: HandlerName): Statement => ({
+  actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+  resources: [`<logs:${name}.Arn>`],
+});
+// examples/policy.aws.yaml: orders-pg (RDS instance orders-prod) and billing-mysql (Aurora cluster billing-prod).
+const TARGET_ADMIN: Statement[] = [
+  {
+    actions: ['secretsmanager:GetSecretValue'],
+    resources: [
+      arn('secretsmanager', 'secret:billing-admin-XyZ123'),
+      arn('secretsmanager', 'secret:rds!db-orders-prod-AbCdEf'),
+    ],
+  },
+  { actions: ['rds:DescribeDBInstances'], resources: [arn('rds', 'db:orders-prod')] },
+  { actions: ['rds:DescribeDBClusters'], resources: [arn('rds', 'cluster:billing-prod')] },
+];
+const SEND_EMAIL: Statement = {
+  actions: ['ses:SendEmail'],
+  resources: [arn('ses', 'identity/jit-db-access@example.com')],
+};
+const DECIDE: Statement = {
+  actions: ['states:SendTaskFailure', 'states:SendTaskSuccess'],
+  resources: ['<StateMachine>'],
+};
+
+/** Exactly what each function's role may do; anything more is a finding. */
+const EXPECTED_STATEMENTS: Record<HandlerName, Statement[]> = {
+  api: [
+    ...TABLES,
+    ...TARGET_ADMIN,
+    SEND_EMAIL,
+    DECIDE,
+    { actions: ['states:StartExecution'], resources: ['<StateMachine>'] },
+    { actions: ['states:StopExecution'], resources: [`${arn('states', 'execution')}:<StateMachine.Name>:*`] },
+  ],
+  'approval-links': [...TABLES, DECIDE],
+  credentials: [
+    ...TABLES,
+    ...TARGET_ADMIN,
+    // Both targets are named by RDS identifier only, so the DbiResourceId position is open; the user is not.
+    { actions: ['rds-db:connect'], resources: [arn('rds-db', 'dbuser:*/jit_*')] },
+  ],
+  'evaluate-policy': [...TABLES, SEND_EMAIL],
+  'request-approval': [...TABLES, SEND_EMAIL],
+  grant: [...TABLES, ...TARGET_ADMIN],
+  revoke: [...TABLES, ...TARGET_ADMIN],
+  'record-outcome': [...TABLES, ...TARGET_ADMIN],
+  'expiry-sweeper': [...TABLES, ...TARGET_ADMIN, SEND_EMAIL],
+  'execution-status-change': [...TABLES, ...TARGET_ADMIN],
+};
+
+type RawStatement = { Action: string | string[]; Resource: never };
+
+function fnNamed(name: HandlerName) {
+  const fn = s.stateless.functions.find((f) => f.handlerName === name);
+  if (!fn) throw new Error(`no ${name} function`);
+  return fn;
+}
+
+function functionResource(name: HandlerName): Resource {
+  const fn = fnNamed(name);
+  return s.view.resource(s.stateless.resolve(s.stateless.getLogicalId(fn.node.defaultChild as never)));
+}
+
+function roleOf(name: HandlerName): string {
+  return s.view.roleByDescription(`jit-db-access ${name} function`);
+}
+
+describe('the stateful stack', () => {
+  it.each([
+    ['RequestsTable', [{ AttributeName: 'id', KeyType: 'HASH' }]],
+    [
+      'AuditTable',
+      [
+        { AttributeName: 'requestId', KeyType: 'HASH' },
+        { AttributeName: 'seq', KeyType: 'RANGE' },
+      ],
+    ],
+  ])('keeps %s on demand, encrypted, recoverable, deletion-protected and retained', (name, keySchema) => {
+    const table = s.stateful.node.findChild(name).node.defaultChild;
+    const logicalId = s.stateful.resolve(s.stateful.getLogicalId(table as never));
+    const resource = s.statefulView.template.toJSON().Resources[logicalId];
+    expect(resource.DeletionPolicy).toBe('Retain');
+    expect(resource.UpdateReplacePolicy).toBe('Retain');
+    expect(resource.Properties.KeySchema).toEqual(keySchema);
+    expect(resource.Properties.BillingMode).toBe('PAY_PER_REQUEST');
+    expect(resource.Properties.SSESpecification).toEqual({ SSEEnabled: true });
+    expect(resource.Properties.PointInTimeRecoverySpecification).toEqual({
+      PointInTimeRecoveryEnabled: true,
+    });
+    expect(resource.Properties.DeletionProtectionEnabled).toBe(true);
+  });
+
+  it('indexes requests by status (sortAt) and by requester (createdAt), projecting everything', () => {
+    const table = s.statefulView
+      .resources('AWS::DynamoDB::Table')
+      .find(
+        ([, r]) => JSON.stringify(r.Properties?.KeySchema) === '[{"AttributeName":"id","KeyType":"HASH"}]',
+      )?.[1];
+    expect(table?.Properties?.GlobalSecondaryIndexes).toEqual([
+      {
+        IndexName: 'by-status',
+        KeySchema: [
+          { AttributeName: 'status', KeyType: 'HASH' },
+          { AttributeName: 'sortAt', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      },
+      {
+        IndexName: 'by-requester',
+        KeySchema: [
+          { AttributeName: 'requester', KeyType: 'HASH' },
+          { AttributeName: 'createdAt', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      },
+    ]);
+  });
+});
+
+describe('the functions', () => {
+  it('creates exactly one function per handler file', () => {
+    expect(s.stateless.functions.map((f) => f.handlerName).sort()).toEqual([...HANDLER_NAMES].sort());
+    expect(
+      s.view
+        .resources('AWS::Lambda::Function')
+        .map(([id]) => s.view.nameOf(id))
+        .sort(),
+    ).toEqual(HANDLER_NAMES.map((n) => `fn:${n}`).sort());
+  });
+
+  it.each(HANDLER_NAMES)(
+    'runs %s on Node.js 24 / arm64 with active tracing and the bundled policy',
+    (name) => {
+      const props = functionResource(name).Properties ?? {};
+      expect(props.Runtime).toBe('nodejs24.x');
+      expect(props.Architectures).toEqual(['arm64']);
+      expect(props.Handler).toBe('index.handler');
+      expect(props.TracingConfig).toEqual({ Mode: 'Active' });
+      expect(props.VpcConfig).toBeUndefined();
+      expect(s.view.render((props.LoggingConfig as { LogGroup: never }).LogGroup)).toBe(`<logs:${name}>`);
+      const env = (props.Environment as { Variables: Record<string, never> }).Variables;
+      expect(env.POWERTOOLS_SERVICE_NAME).toBe('jit-db-access');
+      expect(env.POWERTOOLS_LOG_LEVEL).toBe('INFO');
+      expect(env.JITDB_POLICY_FILE).toBe('/var/task/policy.yaml');
+      expect(s.view.render(env.REQUESTS_TABLE)).toBe('<RequestsTable>');
+      expect(s.view.render(env.AUDIT_TABLE)).toBe('<AuditTable>');
+    },
+  );
+
+  it('ships the policy file inside every bundle as policy.yaml, next to a minified ESM index.mjs', () => {
+    const policy = readFileSync(join(PROJECT_ROOT, 'examples/policy.aws.yaml'), 'utf8');
+    for (const name of HANDLER_NAMES) {
+      const dir = join(s.app.outdir, (fnNamed(name).node.findChild('Code') as Asset).assetPath);
+      expect(readFileSync(join(dir, 'policy.yaml'), 'utf8')).toBe(policy);
+      expect(existsSync(join(dir, 'index.mjs'))).toBe(true);
+      expect(readFileSync(join(dir, 'index.mjs'), 'utf8')).toContain('createRequire');
+    }
+  });
+
+  it('sets the variables each function needs and no other function gets', () => {
+    const env = (name: HandlerName) =>
+      ((functionResource(name).Properties ?? {}).Environment as { Variables: Record<string, never> })
+        .Variables;
+    expect(s.view.render(env('api').STATE_MACHINE_ARN)).toBe('<StateMachine>');
+    expect(s.view.render(env('approval-links').STATE_MACHINE_ARN)).toBe('<StateMachine>');
+    expect(env('grant').STATE_MACHINE_ARN).toBeUndefined();
+    const base = `https://<RestApi>.execute-api.${REGION}.<AWS::URLSuffix>/prod`;
+    for (const name of [
+      'api',
+      'approval-links',
+      'credentials',
+      'request-approval',
+      'expiry-sweeper',
+    ] as const) {
+      expect(s.view.render(env(name).PUBLIC_BASE_URL), name).toBe(base);
+    }
+    for (const name of ['api', 'evaluate-policy', 'request-approval', 'expiry-sweeper'] as const) {
+      expect(env(name).SENDER_EMAIL, name).toBe('jit-db-access@example.com');
+    }
+    expect(env('grant').SENDER_EMAIL).toBeUndefined();
+  });
+});
+
+describe('IAM, least privilege', () => {
+  it.each(HANDLER_NAMES)('gives the %s function exactly its statements', (name) => {
+    const expected = [...EXPECTED_STATEMENTS[name], logsOf(name), XRAY].sort(byJson);
+    expect(s.view.statementsOfRole(roleOf(name))).toEqual(expected);
+    expect(s.view.managedPoliciesOfRole(roleOf(name))).toEqual([]);
+  });
+
+  it('never lets any role update, delete or batch-write the audit table', () => {
+    const auditWrites = s.view
+      .resources('AWS::IAM::Policy')
+      .flatMap(([, p]) => ((p.Properties ?? {}).PolicyDocument as { Statement: RawStatement[] }).Statement)
+      .filter((st) => s.view.render(st.Resource).includes('<AuditTable'))
+      .flatMap((st) => (Array.isArray(st.Action) ? st.Action : [st.Action]));
+    expect(auditWrites.length).toBeGreaterThan(0);
+    expect(
+      auditWrites.filter((a) => !/^dynamodb:(PutItem|ConditionCheckItem|GetItem|Query)$/.test(a)),
+    ).toEqual([]);
+  });
+
+  it('lets only the credentials function connect to databases, and only as jit_ users', () => {
+    const connectors = HANDLER_NAMES.filter((n) =>
+      s.view.statementsOfRole(roleOf(n)).some((st) => st.actions.includes('rds-db:connect')),
+    );
+    expect(connectors).toEqual(['credentials']);
+  });
+
+  it('lets only the api start or stop executions, and only api and approval-links complete tasks', () => {
+    const holders = (action: string) =>
+      HANDLER_NAMES.filter((n) =>
+        s.view.statementsOfRole(roleOf(n)).some((st) => st.actions.includes(action)),
+      );
+    expect(holders('states:StartExecution')).toEqual(['api']);
+    expect(holders('states:StopExecution')).toEqual(['api']);
+    expect(holders('states:SendTaskSuccess')).toEqual(['api', 'approval-links']);
+    expect(holders('states:SendTaskFailure')).toEqual(['api', 'approval-links']);
+  });
+
+  it('lets the state machine invoke exactly its five task functions', () => {
+    const role = s.view.roleByDescription('jit-db-access access-request state machine');
+    const invoke = s.view.statementsOfRole(role).filter((st) => st.actions.includes('lambda:InvokeFunction'));
+    expect(invoke).toEqual([
+      {
+        actions: ['lambda:InvokeFunction'],
+        resources: [
+          '<fn:evaluate-policy.Arn>',
+          '<fn:grant.Arn>',
+          '<fn:record-outcome.Arn>',
+          '<fn:request-approval.Arn>',
+          '<fn:revoke.Arn>',
+        ],
+      },
+    ]);
+  });
+});
+
+describe('the state machine', () => {
+  it('is a Standard workflow with ALL logging to its log group and tracing on', () => {
+    const machine = s.view.only('AWS::StepFunctions::StateMachine');
+    const props = machine?.Properties ?? {};
+    expect(props.StateMachineType).toBe('STANDARD');
+    expect(props.TracingConfiguration).toEqual({ Enabled: true });
+    const logging = props.LoggingConfiguration as { Level: string; IncludeExecutionData: boolean };
+    expect(logging.Level).toBe('ALL');
+    expect(logging.IncludeExecutionData).toBe(false);
+  });
+
+  it('deploys the ASL file with every placeholder substituted by a task function of this stack', () => {
+    const machine = s.view.only('AWS::StepFunctions::StateMachine');
+    const props = machine?.Properties ?? {};
+    const substitutions = Object.fromEntries(
+      Object.entries(props.DefinitionSubstitutions as Record<string, never>).map(([k, v]) => [
+        k,
+        s.view.render(v),
+      ]),
+    );
+    expect(substitutions).toEqual(
+      Object.fromEntries(ASL_SUBSTITUTIONS.map((p) => [p, `<fn:${SUBSTITUTION_HANDLERS[p]}.Arn>`])),
+    );
+    // The definition ships as an asset: the ASL file byte for byte, with placeholders CloudFormation fills.
+    expect(s.view.render((props.DefinitionS3Location as { Bucket: never }).Bucket)).toContain('cdk-');
+    const asl = readFileSync(join(PROJECT_ROOT, 'state-machines/access-request.asl.json'), 'utf8');
+    const filled = asl.replace(
+      /\$\{(\w+)\}/g,
+      (_m, name: string) => substitutions[name] ?? `MISSING ${name}`,
+    );
+    expect(filled).not.toMatch(/\$\{|MISSING/);
+    const definition = JSON.parse(filled) as { States: Record<string, Record<string, unknown>> };
+    const invoked = Object.values(definition.States)
+      .filter((state) => state.Type === 'Task')
+      .map((state) =>
+        state.Resource === 'arn:aws:states:::lambda:invoke.waitForTaskToken'
+          ? (state.Parameters as { FunctionName: string }).FunctionName
+          : state.Resource,
+      );
+    expect([...new Set(invoked)].sort()).toEqual(Object.values(substitutions).sort());
+  });
+});
+
+describe('the REST API', () => {
+  function methodTable(): Record<string, { auth: string; target: string; validated: boolean }> {
+    const resources = new Map(s.view.resources('AWS::ApiGateway::Resource'));
+    const pathOf = (parent: unknown): string => {
+      const rendered = s.view.render(parent as never);
+      if (rendered === '<RestApi.RootResourceId>') return '';
+      const id = rendered.slice(1, -1);
+      const resource = [...resources].find(([logicalId]) => s.view.nameOf(logicalId) === id)?.[1];
+      if (!resource) throw new Error(`unknown resource ${rendered}`);
+      return `${pathOf(resource.Properties?.ParentId)}/${String(resource.Properties?.PathPart)}`;
+    };
+    const table: Record<string, { auth: string; target: string; validated: boolean }> = {};
+    for (const [, method] of s.view.resources('AWS::ApiGateway::Method')) {
+      const p = method.Properties ?? {};
+      if (p.HttpMethod === 'OPTIONS') continue;
+      const uri = s.view.render((p.Integration as { Uri: never }).Uri);
+      table[`${String(p.HttpMethod)} ${pathOf(p.ResourceId) || '/'}`] = {
+        auth: String(p.AuthorizationType),
+        target: /<fn:([a-z-]+)\.Arn>/.exec(uri)?.[1] ?? uri,
+        validated: p.RequestValidatorId !== undefined,
+      };
+    }
+    return table;
+  }
+
+  it('authorizes every route with AWS_IAM except approval links and the OpenAPI document', () => {
+    const iam = (target: string, validated = false) => ({ auth: 'AWS_IAM', target, validated });
+    expect(methodTable()).toEqual({
+      'POST /requests': iam('api', true),
+      'GET /requests': iam('api'),
+      'GET /requests/{id}': iam('api'),
+      'POST /requests/{id}/approve': iam('api'),
+      'POST /requests/{id}/deny': iam('api'),
+      'POST /requests/{id}/cancel': iam('api'),
+      'POST /requests/{id}/revoke': iam('api'),
+      'POST /requests/{id}/extend': iam('api', true),
+      'GET /requests/{id}/credentials': iam('credentials'),
+      'GET /requests/{id}/audit': iam('api'),
+      'GET /targets': iam('api'),
+      'GET /openapi.json': { auth: 'NONE', target: 'api', validated: false },
+      'GET /approvals/{token}': { auth: 'NONE', target: 'approval-links', validated: false },
+      'POST /approvals/{token}': { auth: 'NONE', target: 'approval-links', validated: false },
+    });
+  });
+
+  it('logs access as JSON, traces, and throttles the prod stage', () => {
+    const stage = s.view.only('AWS::ApiGateway::Stage');
+    const p = stage?.Properties ?? {};
+    expect(p.StageName).toBe('prod');
+    expect(p.TracingEnabled).toBe(true);
+    expect(s.view.render((p.AccessLogSetting as { DestinationArn: never }).DestinationArn)).toMatch(
+      /^<.*\.Arn>$/,
+    );
+    expect(p.MethodSettings).toEqual([
+      {
+        DataTraceEnabled: false,
+        HttpMethod: '*',
+        LoggingLevel: 'ERROR',
+        ResourcePath: '/*',
+        ThrottlingBurstLimit: 100,
+        ThrottlingRateLimit: 50,
+      },
+    ]);
+  });
+});
+
+describe('EventBridge rules, queues and alarms', () => {
+  function rule(match: (p: Record<string, unknown>) => boolean) {
+    const found = s.view.resources('AWS::Events::Rule').filter(([, r]) => match(r.Properties ?? {}));
+    expect(found).toHaveLength(1);
+    const props = found[0]?.[1].Properties ?? {};
+    const [target] = props.Targets as { Arn: never; DeadLetterConfig: { Arn: never } }[];
+    return { props, target: s.view.render(target?.Arn), dlq: s.view.render(target?.DeadLetterConfig.Arn) };
+  }
+
+  it('sweeps every minute with the expiry sweeper, failures to its dead-letter queue', () => {
+    const sweep = rule((p) => p.ScheduleExpression !== undefined);
+    expect(sweep.props.ScheduleExpression).toBe('rate(1 minute)');
+    expect(sweep.target).toBe('<fn:expiry-sweeper.Arn>');
+    expect(sweep.dlq).toBe('<SweeperDeadLetterQueue.Arn>');
+  });
+
+  it('sends FAILED, TIMED_OUT and ABORTED executions of this state machine to execution-status-change', () => {
+    const ended = rule((p) => p.EventPattern !== undefined);
+    const pattern = ended.props.EventPattern as { detail: { stateMachineArn: never[] } };
+    expect({
+      ...pattern,
+      detail: {
+        ...pattern.detail,
+        stateMachineArn: pattern.detail.stateMachineArn.map((a) => s.view.render(a)),
+      },
+    }).toEqual({
+      source: ['aws.states'],
+      'detail-type': ['Step Functions Execution Status Change'],
+      detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: ['<StateMachine>'] },
+    });
+    expect(ended.target).toBe('<fn:execution-status-change.Arn>');
+    expect(ended.dlq).toBe('<ExecutionEndedDeadLetterQueue.Arn>');
+  });
+
+  it('encrypts the dead-letter queues and refuses them over plain HTTP', () => {
+    for (const [logicalId, queue] of s.view.resources('AWS::SQS::Queue')) {
+      expect(queue.Properties?.SqsManagedSseEnabled, logicalId).toBe(true);
+    }
+    const policies = s.view.resources('AWS::SQS::QueuePolicy').map(([, p]) => JSON.stringify(p.Properties));
+    for (const name of ['SweeperDeadLetterQueue', 'ExecutionEndedDeadLetterQueue']) {
+      const policy = s.view
+        .resources('AWS::SQS::QueuePolicy')
+        .find(([, p]) => s.view.render(p.Properties?.Queues as never).includes(`<${name}>`));
+      expect(JSON.stringify(policy?.[1].Properties), name).toContain('"aws:SecureTransport":"false"');
+    }
+    expect(policies).toHaveLength(2);
+  });
+
+  it('alarms to the encrypted SNS topic on RevokeFailed, sweeper errors and each dead-letter queue', () => {
+    const alarms = s.view.resources('AWS::CloudWatch::Alarm').map(([, a]) => {
+      const p = a.Properties ?? {};
+      const dims = (p.Dimensions as { Name: string; Value: never }[] | undefined) ?? [];
+      return {
+        metric: `${String(p.Namespace)}/${String(p.MetricName)}`,
+        dimensions: dims.map((d) => `${d.Name}=${s.view.render(d.Value)}`),
+        actions: (p.AlarmActions as never[]).map((x) => s.view.render(x)),
+      };
+    });
+    const topic = ['<AlarmTopic>'];
+    expect(alarms.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))).toEqual([
+      { metric: 'AWS/Lambda/Errors', dimensions: ['FunctionName=<fn:expiry-sweeper>'], actions: topic },
+      {
+        metric: 'AWS/SQS/ApproximateNumberOfMessagesVisible',
+        dimensions: ['QueueName=<ExecutionEndedDeadLetterQueue.QueueName>'],
+        actions: topic,
+      },
+      {
+        metric: 'AWS/SQS/ApproximateNumberOfMessagesVisible',
+        dimensions: ['QueueName=<SweeperDeadLetterQueue.QueueName>'],
+        actions: topic,
+      },
+      { metric: 'jit-db-access/RevokeFailed', dimensions: ['service=jit-db-access'], actions: topic },
+    ]);
+    const topicResource = s.view.only('AWS::SNS::Topic');
+    expect(topicResource?.Properties?.KmsMasterKeyId).toBeDefined();
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it('reports no unacknowledged error or warning', () => {
+    const report = s.nag.validateScope(s.app);
+    const findings = report.violations.flatMap((v) =>
+      v.violatingResources.map((r) => `${v.ruleName} at ${r.constructPath ?? r.resourceLogicalId}`),
+    );
+    expect(findings).toEqual([]);
+  });
+
+  it('gives every acknowledgement a reason a reviewer can check', () => {
+    const reasons = s.app.node
+      .findAll()
+      .flatMap((c) => c.node.metadata)
+      .filter((m) => m.type === 'aws:cdk:acknowledged-rules')
+      .flatMap((m) => Object.values(m.data as Record<string, { reason?: string } | string>))
+      .map((v) => (typeof v === 'string' ? v : (v.reason ?? '')));
+    expect(reasons.length).toBeGreaterThan(0);
+    for (const reason of reasons) expect(reason.length).toBeGreaterThan(40);
+  });
+});

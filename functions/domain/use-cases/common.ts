@@ -1,0 +1,218 @@
+import type { Deps, GrantSpec } from '../../ports.js';
+import { approvalRequestEmail, decidedEmail, type RequestFacts } from '../emails.js';
+import { ConflictError, type DomainError, ForbiddenError, RequestNotFoundError } from '../errors.js';
+import { findLevel } from '../evaluate.js';
+import { refusalAudit } from '../lifecycle.js';
+import type { AccessLevel, Target } from '../policy-schema.js';
+import type { AccessRequest, ApprovalLink, Identity } from '../types.js';
+
+/** How many times a use case re-reads and retries after losing a conditional write. */
+export const MAX_CONFLICT_RETRIES = 8;
+
+/** Runs `attempt` again (it re-reads) whenever a conditional write lost a race, a bounded number of times. */
+export async function retryOnConflict<T>(
+  attempt: () => Promise<T>,
+  retries = MAX_CONFLICT_RETRIES,
+): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof ConflictError) || i >= retries) throw error;
+      // A little jitter so racing writers do not collide in lock-step again.
+      await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 5 * (i + 1))));
+    }
+  }
+}
+
+export async function loadRequest(deps: Deps, requestId: string): Promise<AccessRequest> {
+  const request = await deps.requests.get(requestId);
+  if (!request) throw new RequestNotFoundError(requestId);
+  return request;
+}
+
+/** The request's target and level in the current policy. */
+export function levelOf(deps: Deps, request: AccessRequest): { target: Target; level: AccessLevel } {
+  return findLevel(deps.policy.policy(), request.targetId, request.level);
+}
+
+/** The request's target if the policy still names it (a level may have been removed since). */
+export function targetOf(deps: Deps, request: AccessRequest): Target | undefined {
+  return deps.policy.policy().targets.find((t) => t.id === request.targetId);
+}
+
+export function grantSpec(
+  request: AccessRequest,
+  target: Target,
+  level: AccessLevel,
+  expiresAt: Date,
+): GrantSpec {
+  return {
+    requestId: request.id,
+    dbUser: request.dbUser,
+    target,
+    privileges: request.privileges,
+    expiresAt,
+    connectionLimit: level.connectionLimit,
+  };
+}
+
+export function factsOf(request: AccessRequest, target: Target): RequestFacts {
+  return { request, target: { id: target.id, environment: target.environment, engine: target.engine } };
+}
+
+/** Refusals worth an audit event: someone tried to decide who must not. */
+const AUDITED_REFUSALS = new Set([
+  'SELF_APPROVAL_FORBIDDEN',
+  'NOT_AN_APPROVER',
+  'NOT_ALLOWED',
+  'NOT_REQUESTER',
+]);
+
+/**
+ * Records a refused attempt on the request (no status change, same transaction as the audit event) and
+ * rethrows it. If the request keeps changing under us, the refusal still stands; the event goes best-effort.
+ */
+export async function refuse(
+  deps: Deps,
+  request: AccessRequest,
+  actor: Identity,
+  error: DomainError,
+): Promise<never> {
+  if (error instanceof ForbiddenError && AUDITED_REFUSALS.has(error.code)) {
+    await recordOnRequest(deps, request, refusalAudit(request, actor, error, deps.clock.now()));
+  }
+  throw error;
+}
+
+/** Appends an audit event to a request without changing it, re-reading on conflicts. */
+export async function recordOnRequest(
+  deps: Deps,
+  request: AccessRequest,
+  audit: Parameters<Deps['requests']['transition']>[2],
+): Promise<void> {
+  let current = request;
+  try {
+    await retryOnConflict(async () => {
+      try {
+        await deps.requests.transition(current, current, audit);
+      } catch (error) {
+        if (error instanceof ConflictError) current = (await deps.requests.get(request.id)) ?? current;
+        throw error;
+      }
+    });
+  } catch (error) {
+    deps.log?.warn('could not record an audit event on the request; kept on the security stream', {
+      requestId: request.id,
+      action: audit.action,
+      error: error instanceof Error ? error.name : 'unknown',
+    });
+    await deps.audit.appendLoose(securityStream(deps.clock.now()), {
+      ...audit,
+      details: { ...(audit.details ?? {}), requestId: request.id },
+    });
+  }
+}
+
+/** Security events not tied to a stored request, one stream per UTC day. */
+export function securityStream(now: Date): string {
+  return `security#${now.toISOString().slice(0, 10)}`;
+}
+
+/** Sends an email; a failed send is logged (without content) and does not undo the decision already stored. */
+export async function sendSafely(
+  deps: Deps,
+  email: Parameters<Deps['mailer']['send']>[0],
+  requestId: string,
+) {
+  try {
+    await deps.mailer.send(email);
+  } catch (error) {
+    deps.log?.warn('email not sent', {
+      requestId,
+      recipients: email.to.length,
+      error: error instanceof Error ? error.name : 'unknown',
+    });
+  }
+}
+
+/** Approvers whose links this transition retired (they had an open link before, not after). */
+export function retiredApprovers(before: readonly ApprovalLink[], after: readonly ApprovalLink[]): string[] {
+  const open = (l: ApprovalLink) => l.usedAt === undefined && l.retiredAt === undefined;
+  const out = new Set<string>();
+  after.forEach((link, i) => {
+    const was = before[i];
+    if (was && open(was) && link.retiredAt !== undefined && link.usedAt === undefined) out.add(link.approver);
+  });
+  return [...out];
+}
+
+/** Tells approvers with retired links that the request was decided. */
+export async function notifyRetired(
+  deps: Deps,
+  before: AccessRequest,
+  after: AccessRequest,
+  outcome: string,
+  by?: string,
+): Promise<void> {
+  const to = retiredApprovers(before.approvalLinks, after.approvalLinks);
+  const target = targetOf(deps, after);
+  if (to.length === 0 || !target) return;
+  await sendSafely(
+    deps,
+    decidedEmail(factsOf(after, target), { to, outcome, ...(by ? { by } : {}) }),
+    after.id,
+  );
+}
+
+/** Emails one approval link to each recipient. */
+export async function emailLinks(
+  deps: Deps,
+  request: AccessRequest,
+  target: Target,
+  issued: { approver: string; token: string }[],
+  options: { purpose: ApprovalLink['purpose']; escalation?: boolean },
+): Promise<void> {
+  const base = deps.publicBaseUrl.replace(/\/+$/, '');
+  for (const { approver, token } of issued) {
+    const email = approvalRequestEmail(factsOf(request, target), {
+      to: approver,
+      link: `${base}/approvals/${token}`,
+      ...(options.purpose === 'extension' && request.extension ? { extension: request.extension } : {}),
+      ...(options.escalation ? { escalation: true } : {}),
+    });
+    await sendSafely(deps, email, request.id);
+  }
+}
+
+/** What the API returns for a request: no task token, no link hashes, no idempotency internals. */
+export type RequestView = Omit<AccessRequest, 'taskToken' | 'approvalLinks' | 'auditHead'> & {
+  approvalLinksOpen: number;
+};
+
+export function viewOf(request: AccessRequest): RequestView {
+  const { taskToken: _token, approvalLinks, auditHead: _head, ...rest } = request;
+  return {
+    ...rest,
+    approvalLinksOpen: approvalLinks.filter((l) => l.usedAt === undefined && l.retiredAt === undefined)
+      .length,
+  };
+}
+
+/** Tells the workflow that the API closed the approval step; a token already closed is not an error. */
+export async function completeApproval(
+  deps: Deps,
+  request: AccessRequest,
+  result: { outcome: 'approved' } | { error: 'Denied' | 'Cancelled'; cause: string },
+): Promise<void> {
+  if (!request.taskToken) return; // RequestApproval has not stored it yet; it completes the step itself.
+  try {
+    if ('outcome' in result) await deps.workflow.sendTaskSuccess(request.taskToken, { outcome: 'approved' });
+    else await deps.workflow.sendTaskFailure(request.taskToken, result.error, result.cause);
+  } catch (error) {
+    deps.log?.warn('the workflow was no longer waiting for this decision', {
+      requestId: request.id,
+      error: error instanceof Error ? error.name : 'unknown',
+    });
+  }
+}

@@ -1,0 +1,115 @@
+import type { Deps } from '../../ports.js';
+import { assertMayApprove, assertMayDeny } from '../authz.js';
+import { ForbiddenError } from '../errors.js';
+import { applyEvent, type LifecycleEvent } from '../lifecycle.js';
+import { DecisionBody, parseInput } from '../schemas.js';
+import type { AccessRequest, Identity } from '../types.js';
+import {
+  completeApproval,
+  grantSpec,
+  levelOf,
+  loadRequest,
+  notifyRetired,
+  type RequestView,
+  refuse,
+  retryOnConflict,
+  viewOf,
+} from './common.js';
+
+export type Decision = 'approve' | 'deny';
+
+export interface DecideOptions {
+  /**
+   * Runs on each fresh read before authorisation: the approval-link check. Returns the index of the link that
+   * decides, which is marked used in the same write as the decision.
+   */
+  guard?: (request: AccessRequest, now: Date) => Promise<number | undefined> | number | undefined;
+}
+
+/**
+ * Approves or denies a pending request, or the pending extension of an active one. Refusals that matter
+ * (self-approval, unlisted approver) are audited in the same transaction. The N-th approval completes the
+ * workflow's approval step; a denial fails it with 'Denied'. Approvers whose links were retired are told.
+ */
+export async function decideRequest(
+  input: { requestId: string; caller: Identity; decision: Decision; comment?: string | undefined },
+  deps: Deps,
+  options: DecideOptions = {},
+): Promise<RequestView> {
+  const { before, saved } = await retryOnConflict(async () => {
+    const now = deps.clock.now();
+    const request = await loadRequest(deps, input.requestId);
+    const linkIndex = options.guard ? await options.guard(request, now) : undefined;
+    const { level } = levelOf(deps, request);
+    try {
+      if (input.decision === 'approve') assertMayApprove(input.caller, request, level, now);
+      else assertMayDeny(input.caller, request, level, now);
+    } catch (error) {
+      if (error instanceof ForbiddenError) await refuse(deps, request, input.caller, error);
+      throw error;
+    }
+    const extending = request.status === 'ACTIVE' && request.extension !== undefined;
+    const comment = input.comment ? { comment: input.comment } : {};
+    const event: LifecycleEvent = extending
+      ? {
+          type: input.decision === 'approve' ? 'extension-approve' : 'extension-deny',
+          by: input.caller,
+          ...comment,
+        }
+      : { type: input.decision, by: input.caller, ...comment };
+    const { next, audit } = applyEvent(request, event, { level, now });
+    const at = now.toISOString();
+    const marked =
+      linkIndex === undefined
+        ? next
+        : {
+            ...next,
+            approvalLinks: next.approvalLinks.map((link, i) => {
+              if (i !== linkIndex) return link;
+              const { retiredAt: _retired, ...open } = link;
+              return { ...open, usedAt: at };
+            }),
+          };
+    const saved = await deps.requests.transition(request, marked, audit);
+    return { before: request, saved };
+  });
+  await afterDecision(deps, before, saved, input.caller);
+  return viewOf(saved);
+}
+
+async function afterDecision(deps: Deps, before: AccessRequest, saved: AccessRequest, by: Identity) {
+  const who = by.email ?? by.principal;
+  if (before.status === 'PENDING' && saved.status === 'APPROVED') {
+    await completeApproval(deps, saved, { outcome: 'approved' });
+    await notifyRetired(deps, before, saved, 'approved', who);
+  } else if (saved.status === 'DENIED') {
+    await completeApproval(deps, saved, { error: 'Denied', cause: 'denied by an approver' });
+    await notifyRetired(deps, before, saved, 'denied', who);
+  } else if (before.extension && !saved.extension && saved.status === 'ACTIVE') {
+    const approved = saved.expiresAt !== before.expiresAt;
+    if (approved && saved.expiresAt) {
+      const { target, level } = levelOf(deps, saved);
+      try {
+        await deps.provisioners
+          .for(target)
+          .extend(grantSpec(saved, target, level, new Date(saved.expiresAt)), new Date(saved.expiresAt));
+      } catch (error) {
+        // The grant record already says the later time; the sweeper keys on it, the in-database guard lags.
+        deps.log?.warn('extension recorded but the in-database expiry was not moved', {
+          requestId: saved.id,
+          error: error instanceof Error ? error.name : 'unknown',
+        });
+      }
+    }
+    await notifyRetired(deps, before, saved, approved ? 'extension approved' : 'extension denied', who);
+  }
+}
+
+/** The API's approve/deny: body is `{comment?}`. */
+export async function decideFromApi(
+  input: { requestId: string; caller: Identity; decision: Decision; body: unknown },
+  deps: Deps,
+): Promise<RequestView> {
+  const body = parseInput(DecisionBody, input.body);
+  return decideRequest({ ...input, comment: body.comment }, deps);
+}

@@ -1,0 +1,30 @@
+import type { Deps } from '../../ports.js';
+import type { EvaluatePolicyInput, EvaluatePolicyOutput } from '../workflow-io.js';
+import { levelOf, loadRequest } from './common.js';
+
+/**
+ * The workflow's first step. The request was evaluated and stored by the API; this reads where it stands:
+ * approved (auto or break-glass) → grant, pending → wait for approvers until its deadline, anything else → done.
+ */
+export async function evaluatePolicy(input: EvaluatePolicyInput, deps: Deps): Promise<EvaluatePolicyOutput> {
+  const request = await loadRequest(deps, input.requestId);
+  const now = deps.clock.now();
+  if (request.status === 'PENDING') {
+    const deadline = request.approvalDeadline ? Date.parse(request.approvalDeadline) : now.getTime();
+    return {
+      decision: 'needs-approval',
+      approvalWindowSeconds: Math.max(1, Math.ceil((deadline - now.getTime()) / 1000)),
+    };
+  }
+  const window = (() => {
+    try {
+      return levelOf(deps, request).level.approvalWindow;
+    } catch {
+      return 1;
+    }
+  })();
+  return {
+    decision: request.status === 'APPROVED' ? 'auto-approved' : 'closed',
+    approvalWindowSeconds: window,
+  };
+}

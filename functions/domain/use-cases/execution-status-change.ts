@@ -1,0 +1,71 @@
+import type { Deps } from '../../ports.js';
+import { applyEvent } from '../lifecycle.js';
+import { isRequestId } from '../naming.js';
+import { loadRequest, retryOnConflict, targetOf } from './common.js';
+import { levelFor, revokeGrant } from './revoke.js';
+
+export interface ExecutionStatusChange {
+  status: string;
+  /** The execution name: the request id. */
+  name?: string;
+  executionArn?: string;
+  input?: string | null;
+}
+
+/** The request id of an execution: its name, else its input's requestId. */
+export function requestIdOfExecution(detail: ExecutionStatusChange): string | undefined {
+  if (isRequestId(detail.name)) return detail.name;
+  const last = detail.executionArn?.split(':').at(-1);
+  if (isRequestId(last)) return last;
+  try {
+    const parsed = JSON.parse(detail.input ?? '') as { requestId?: unknown };
+    return isRequestId(parsed.requestId) ? parsed.requestId : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An execution ended FAILED, TIMED_OUT or ABORTED (stopped by hand, crashed): anything granted is revoked now;
+ * an approved request never granted is FAILED (its user, if half made, dropped); a pending one EXPIRED.
+ */
+export async function executionStatusChange(
+  detail: ExecutionStatusChange,
+  deps: Deps,
+): Promise<{ requestId?: string; action: string }> {
+  if (!['FAILED', 'TIMED_OUT', 'ABORTED'].includes(detail.status)) return { action: 'ignored' };
+  const requestId = requestIdOfExecution(detail);
+  if (!requestId) return { action: 'ignored' };
+  return retryOnConflict(async () => {
+    const request = await loadRequest(deps, requestId);
+    const now = deps.clock.now();
+    if (request.status === 'ACTIVE' || request.status === 'REVOKE_FAILED') {
+      await revokeGrant(deps, requestId, 'execution-ended');
+      return { requestId, action: 'revoked' };
+    }
+    if (request.status === 'APPROVED') {
+      const target = targetOf(deps, request);
+      if (target) await deps.provisioners.for(target).revoke({ requestId, dbUser: request.dbUser, target });
+      const { next, audit } = applyEvent(
+        request,
+        {
+          type: 'grant-failed',
+          error: { code: `Execution${detail.status}`, message: `the workflow ended ${detail.status}` },
+        },
+        { level: levelFor(deps, request), now },
+      );
+      await deps.requests.transition(request, next, audit);
+      return { requestId, action: 'failed' };
+    }
+    if (request.status === 'PENDING') {
+      const { next, audit } = applyEvent(
+        request,
+        { type: 'approval-expired' },
+        { level: levelFor(deps, request), now },
+      );
+      await deps.requests.transition(request, next, audit);
+      return { requestId, action: 'expired' };
+    }
+    return { requestId, action: 'none' };
+  });
+}

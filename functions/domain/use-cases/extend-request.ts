@@ -1,0 +1,77 @@
+import type { Deps } from '../../ports.js';
+import { emailApprovers, issueLinks } from '../approval-links.js';
+import { approversOf, assertMayExtend } from '../authz.js';
+import { ForbiddenError } from '../errors.js';
+import { evaluateExtension } from '../evaluate.js';
+import { applyEvent } from '../lifecycle.js';
+import { ExtendBody, parseInput } from '../schemas.js';
+import type { Identity } from '../types.js';
+import {
+  emailLinks,
+  grantSpec,
+  levelOf,
+  loadRequest,
+  type RequestView,
+  refuse,
+  retryOnConflict,
+  viewOf,
+} from './common.js';
+
+/**
+ * More time on an active grant. Within the level's auto-approve allowance it applies at once (the database's
+ * own expiry moves first); beyond it, approvers get extension links and decide.
+ */
+export async function extendRequest(
+  input: { requestId: string; caller: Identity; body: unknown },
+  deps: Deps,
+): Promise<RequestView> {
+  const body = parseInput(ExtendBody, input.body);
+  let emails: { approver: string; token: string }[] = [];
+  const saved = await retryOnConflict(async () => {
+    const now = deps.clock.now();
+    const request = await loadRequest(deps, input.requestId);
+    try {
+      assertMayExtend(input.caller, request);
+    } catch (error) {
+      if (error instanceof ForbiddenError) await refuse(deps, request, input.caller, error);
+      throw error;
+    }
+    const { target, level } = levelOf(deps, request);
+    const { autoApproved, extension } = evaluateExtension(request, body, level, now);
+    if (autoApproved) {
+      const newExpiresAt = new Date(extension.newExpiresAt);
+      await deps.provisioners
+        .for(target)
+        .extend(grantSpec(request, target, level, newExpiresAt), newExpiresAt);
+    }
+    const { next, audit } = applyEvent(
+      request,
+      { type: 'extension-requested', by: input.caller, extension, autoApproved },
+      { level, now },
+    );
+    if (autoApproved) return deps.requests.transition(request, next, audit);
+    // The decision has to land before the grant runs out, and within the level's approval window.
+    const deadline = Math.min(
+      Date.parse(request.expiresAt ?? extension.requestedAt),
+      now.getTime() + level.approvalWindow * 1000,
+    );
+    const issued = issueLinks(
+      request.id,
+      emailApprovers(approversOf(request, level, now)),
+      'extension',
+      new Date(deadline).toISOString(),
+      () => deps.ids.secret(),
+    );
+    emails = issued;
+    return deps.requests.transition(
+      request,
+      { ...next, approvalLinks: [...next.approvalLinks, ...issued.map((i) => i.link)] },
+      audit,
+    );
+  });
+  if (emails.length > 0) {
+    const { target } = levelOf(deps, saved);
+    await emailLinks(deps, saved, target, emails, { purpose: 'extension' });
+  }
+  return viewOf(saved);
+}

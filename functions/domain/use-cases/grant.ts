@@ -1,0 +1,43 @@
+import type { Deps } from '../../ports.js';
+import { ConflictError } from '../errors.js';
+import { applyEvent } from '../lifecycle.js';
+import type { GrantInput, GrantOutput } from '../workflow-io.js';
+import { grantSpec, levelOf, loadRequest } from './common.js';
+
+/**
+ * Creates the database user for an approved request and records ACTIVE. Retry-safe: an ACTIVE request
+ * answers its expiresAt; a request cancelled meanwhile is SKIPPED (and any user just made is dropped).
+ */
+export async function grant(input: GrantInput, deps: Deps): Promise<GrantOutput> {
+  for (let attempt = 0; ; attempt++) {
+    const request = await loadRequest(deps, input.requestId);
+    if (request.status === 'ACTIVE' && request.expiresAt)
+      return { status: 'ACTIVE', expiresAt: request.expiresAt };
+    if (request.status !== 'APPROVED') return { status: 'SKIPPED' };
+    const { target, level } = levelOf(deps, request);
+    const now = deps.clock.now();
+    const expiresAt = new Date(now.getTime() + request.durationSeconds * 1000);
+    const provisioner = deps.provisioners.for(target);
+    const where = await provisioner.grant(grantSpec(request, target, level, expiresAt));
+    const { next, audit } = applyEvent(
+      request,
+      {
+        type: 'granted',
+        grant: { engine: target.engine, kind: target.credentialKind, ...where },
+      },
+      { level, now },
+    );
+    try {
+      const saved = await deps.requests.transition(request, next, audit);
+      return { status: 'ACTIVE', expiresAt: saved.expiresAt ?? expiresAt.toISOString() };
+    } catch (error) {
+      if (!(error instanceof ConflictError) || attempt >= 5) throw error;
+      const now = await loadRequest(deps, input.requestId);
+      if (now.status !== 'APPROVED' && now.status !== 'ACTIVE') {
+        // Cancelled while we were creating the user: leave nothing behind.
+        await provisioner.revoke({ requestId: request.id, dbUser: request.dbUser, target });
+        return { status: 'SKIPPED' };
+      }
+    }
+  }
+}

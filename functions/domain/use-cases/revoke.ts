@@ -1,0 +1,43 @@
+import type { Deps } from '../../ports.js';
+import { TargetUnavailableError } from '../errors.js';
+import { applyEvent } from '../lifecycle.js';
+import type { AccessRequest, Identity, RevokeReason } from '../types.js';
+import { levelOf, loadRequest, targetOf } from './common.js';
+
+/**
+ * The one revoke: drops the request's database user (ordered, idempotent) and records REVOKED. A request
+ * already REVOKED is returned as is. Throws ConflictError if the request changed meanwhile (callers retry).
+ */
+export async function revokeGrant(
+  deps: Deps,
+  requestId: string,
+  reason: RevokeReason,
+  by?: Identity,
+): Promise<AccessRequest> {
+  const request = await loadRequest(deps, requestId);
+  if (request.status === 'REVOKED') return request;
+  const target = targetOf(deps, request);
+  if (!target) throw new TargetUnavailableError(request.targetId, new Error('the target left the policy'));
+  const report = await deps.provisioners
+    .for(target)
+    .revoke({ requestId: request.id, dbUser: request.dbUser, target });
+  const level = levelFor(deps, request);
+  const { next, audit } = applyEvent(
+    request,
+    { type: 'revoked', reason, sessionsTerminated: report.sessionsTerminated, ...(by ? { by } : {}) },
+    { level, now: deps.clock.now() },
+  );
+  return deps.requests.transition(request, next, audit);
+}
+
+/** The level for the lifecycle; a level gone from the policy still lets a grant be revoked. */
+export function levelFor(deps: Deps, request: AccessRequest) {
+  try {
+    return levelOf(deps, request).level;
+  } catch {
+    const any = deps.policy.policy().targets[0];
+    const first = any ? Object.values(any.levels)[0] : undefined;
+    if (!first) throw new Error('the policy has no level');
+    return first;
+  }
+}

@@ -100,10 +100,13 @@ export function assertMayApprove(
   if (!isApprover(identity, request, level, now)) {
     throw new ForbiddenError('NOT_AN_APPROVER', 'you are not an approver of this request');
   }
-  const decisions =
-    request.status === 'ACTIVE' && request.extension ? request.extension.approvals : request.approvals;
+  const extension = request.status === 'ACTIVE' ? request.extension : undefined;
+  const decisions = extension ? extension.approvals : request.approvals;
   if (decisions.some((d) => isDecisionBy(d, identity))) {
-    throw new ForbiddenError('ALREADY_APPROVED_BY_YOU', 'you already approved this request');
+    throw new ForbiddenError(
+      'ALREADY_APPROVED_BY_YOU',
+      `you already approved this ${extension ? 'extension' : 'request'}`,
+    );
   }
 }
 

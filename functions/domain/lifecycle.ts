@@ -1,4 +1,4 @@
-import { sameDecider } from './authz.js';
+import { assertMayApprove, assertMayCancel, assertMayDeny, assertMayRevoke, sameDecider } from './authz.js';
 import { type DomainError, ForbiddenError, InvalidTransitionError, PolicyRefusedError } from './errors.js';
 import type { AccessLevel } from './policy-schema.js';
 import {
@@ -18,7 +18,8 @@ import {
 /**
  * The request lifecycle as a pure function of (request, event, level, clock). Storage applies the result
  * with a conditional write on `version`, so of two racing events only one can win; the loser re-reads and
- * gets INVALID_TRANSITION here.
+ * gets INVALID_TRANSITION here. Decisions are re-checked against authz.ts too, so no caller can skip the
+ * self-approval or approver checks by forgetting to call them.
  */
 
 export type LifecycleEvent =
@@ -96,10 +97,40 @@ export function applyEvent(
 ): TransitionResult {
   const allowed = TRANSITIONS[event.type][request.status];
   if (!allowed) throw new InvalidTransitionError(request.status, event.type);
+  assertAuthorised(request, event, level, now);
   const result = transition(request, event, level, now.toISOString());
   // A guard on the table itself: a handler below can never lead somewhere the table does not allow.
   if (!allowed.includes(result.next.status)) throw new InvalidTransitionError(request.status, event.type);
   return result;
+}
+
+function assertAuthorised(
+  request: AccessRequest,
+  event: LifecycleEvent,
+  level: AccessLevel,
+  now: Date,
+): void {
+  switch (event.type) {
+    case 'extension-approve':
+      pendingExtension(request, event.type);
+      assertMayApprove(event.by, request, level, now);
+      break;
+    case 'approve':
+      assertMayApprove(event.by, request, level, now);
+      break;
+    case 'deny':
+    case 'extension-deny':
+      assertMayDeny(event.by, request, level, now);
+      break;
+    case 'cancel':
+      assertMayCancel(event.by, request);
+      break;
+    case 'revoked':
+      if (event.by) assertMayRevoke(event.by, request, level, now);
+      break;
+    default:
+      break;
+  }
 }
 
 function transition(

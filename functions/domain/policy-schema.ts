@@ -69,15 +69,21 @@ export const BuiltInRole = z.enum([
 ]);
 export type BuiltInRole = z.infer<typeof BuiltInRole>;
 
-export const SchemaGrant = z.strictObject({
-  /** PostgreSQL schema, or MySQL database. */
-  name: Identifier,
-  /** `'*'` means every table in the schema (and, with defaultPrivileges, future ones). */
-  tables: z.union([z.literal('*'), z.array(Identifier).min(1)]).default('*'),
-  privileges: z.array(TablePrivilege).min(1),
-  /** PostgreSQL: also `ALTER DEFAULT PRIVILEGES` so tables created during the grant are covered. */
-  defaultPrivileges: z.boolean().default(false),
-});
+export const SchemaGrant = z
+  .strictObject({
+    /** PostgreSQL schema, or MySQL database. */
+    name: Identifier,
+    /** `'*'` means every table in the schema (and, with defaultPrivileges, future ones). */
+    tables: z.union([z.literal('*'), z.array(Identifier).min(1)]).default('*'),
+    privileges: z.array(TablePrivilege).min(1),
+    /** PostgreSQL: also `ALTER DEFAULT PRIVILEGES` so tables created during the grant are covered. */
+    defaultPrivileges: z.boolean().default(false),
+  })
+  .refine((g) => !(g.defaultPrivileges && g.tables !== '*'), {
+    path: ['defaultPrivileges'],
+    // Default privileges cover tables created later, which a fixed table list would not include.
+    message: "needs tables: '*'",
+  });
 export type SchemaGrant = z.infer<typeof SchemaGrant>;
 
 export const Privileges = z

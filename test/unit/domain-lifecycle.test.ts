@@ -22,6 +22,7 @@ import {
   at,
   bob,
   carol,
+  dave,
   freshRequest,
   levelOf,
   NOW,
@@ -221,11 +222,38 @@ describe('approve', () => {
   });
 
   it('counts one person approving by IAM and by email link once', () => {
-    const carolByIam = applyEvent(pendingWrite(), { type: 'approve', by: carol }, ctx(60)).next;
+    const level = { ...write, approvers: [...write.approvers, 'carol@example.com'] };
+    const carolByIam = applyEvent(
+      pendingWrite(),
+      { type: 'approve', by: carol },
+      { level, now: at(60) },
+    ).next;
     const carolByLink = { principal: 'carol@example.com', via: 'approval-link' as const };
-    expect(() => applyEvent(carolByIam, { type: 'approve', by: carolByLink }, ctx(61))).toThrow(
-      ForbiddenError,
+    expect(
+      errorOf(() => applyEvent(carolByIam, { type: 'approve', by: carolByLink }, { level, now: at(61) })),
+    ).toEqual({ code: 'ALREADY_APPROVED_BY_YOU', message: 'you already approved this request' });
+  });
+
+  it('re-checks authority: refuses self-approval and non-approvers even if the caller skipped authz', () => {
+    expect(errorOf(() => applyEvent(pendingWrite(), { type: 'approve', by: requester }, ctx())).code).toBe(
+      'SELF_APPROVAL_FORBIDDEN',
     );
+    expect(errorOf(() => applyEvent(pendingWrite(), { type: 'approve', by: dave }, ctx())).code).toBe(
+      'NOT_AN_APPROVER',
+    );
+    expect(errorOf(() => applyEvent(pendingWrite(), { type: 'deny', by: dave }, ctx())).code).toBe(
+      'NOT_AN_APPROVER',
+    );
+    expect(errorOf(() => applyEvent(pendingWrite(), { type: 'cancel', by: alice }, ctx())).code).toBe(
+      'NOT_REQUESTER',
+    );
+    expect(
+      errorOf(() => applyEvent(inStatus('ACTIVE'), { type: 'revoked', reason: 'early', by: dave }, ctx()))
+        .code,
+    ).toBe('NOT_ALLOWED');
+    expect(
+      errorOf(() => applyEvent(inStatus('ACTIVE'), { type: 'extension-approve', by: requester }, ctx())).code,
+    ).toBe('SELF_APPROVAL_FORBIDDEN');
   });
 
   it('retires unused approval links once approved, leaving used ones alone', () => {

@@ -83,6 +83,16 @@ describe('Policy schema', () => {
       ['targets[0].levels.read.escalation.after: must be shorter than approvalWindow'],
     ],
     [
+      'default privileges on a fixed table list',
+      [
+        [
+          `${READ}.privileges.schemas.0`,
+          { name: 'public', tables: ['t'], privileges: ['SELECT'], defaultPrivileges: true },
+        ],
+      ],
+      ["targets[0].levels.read.privileges.schemas[0].defaultPrivileges: needs tables: '*'"],
+    ],
+    [
       'a level without approvers or auto-approve',
       [[`${READ}.approvers`, []]],
       ['targets[0].levels.read.approvers: a rule without auto-approve needs approvers'],

@@ -1,0 +1,85 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DATABASE_HANDLERS, HANDLER_NAMES, type HandlerName } from '../../cdk/bundling.js';
+import { ACCOUNT, REGION, type Synthesized, synthesize } from './fixture.js';
+
+let s: Synthesized;
+beforeAll(() => {
+  s = synthesize({
+    vpcId: 'vpc-0abc',
+    subnetIds: 'subnet-0aaa,subnet-0bbb',
+    availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+    targetSecurityGroupIds: ['sg-0target'],
+    targetResourceIds: { 'orders-pg': 'db-ORDERSRESOURCE' },
+    linkBaseUrl: 'https://access.example.com/',
+    senderEmail: 'access@example.com',
+  });
+}, 240_000);
+
+function propsOf(name: HandlerName): Record<string, unknown> {
+  const fn = s.stateless.functions.find((f) => f.handlerName === name);
+  if (!fn) throw new Error(`no ${name} function`);
+  const resource = s.view.resource(
+    s.stateless.resolve(s.stateless.getLogicalId(fn.node.defaultChild as never)),
+  );
+  return resource.Properties ?? {};
+}
+
+describe('with the targets VPC given by context', () => {
+  it.each(HANDLER_NAMES)('places %s in the VPC only if it talks to databases', (name) => {
+    const vpcConfig = propsOf(name).VpcConfig as
+      | { SubnetIds: string[]; SecurityGroupIds: never[] }
+      | undefined;
+    if (DATABASE_HANDLERS.includes(name)) {
+      expect(vpcConfig?.SubnetIds).toEqual(['subnet-0aaa', 'subnet-0bbb']);
+      expect(vpcConfig?.SecurityGroupIds.map((g) => s.view.render(g))).toEqual(['<DatabaseClients.GroupId>']);
+      const role = s.view.roleByDescription(`jit-db-access ${name} function`);
+      expect(s.view.managedPoliciesOfRole(role)).toEqual([
+        'arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole',
+      ]);
+    } else {
+      expect(vpcConfig).toBeUndefined();
+    }
+  });
+
+  it("opens the targets' security group to the functions on the targets' ports only", () => {
+    const rules = s.view.resources('AWS::EC2::SecurityGroupIngress').map(([, r]) => ({
+      group: r.Properties?.GroupId,
+      from: s.view.render(r.Properties?.SourceSecurityGroupId as never),
+      ports: `${String(r.Properties?.FromPort)}-${String(r.Properties?.ToPort)}`,
+    }));
+    expect(rules).toEqual([
+      { group: 'sg-0target', from: '<DatabaseClients.GroupId>', ports: '3306-3306' },
+      { group: 'sg-0target', from: '<DatabaseClients.GroupId>', ports: '5432-5432' },
+    ]);
+  });
+
+  it('pins rds-db:connect to the known DbiResourceId and keeps * only for the target without one', () => {
+    const role = s.view.roleByDescription('jit-db-access credentials function');
+    const connect = s.view.statementsOfRole(role).filter((st) => st.actions.includes('rds-db:connect'));
+    expect(connect).toEqual([
+      {
+        actions: ['rds-db:connect'],
+        resources: [
+          `arn:aws:rds-db:${REGION}:${ACCOUNT}:dbuser:*/jit_*`,
+          `arn:aws:rds-db:${REGION}:${ACCOUNT}:dbuser:db-ORDERSRESOURCE/jit_*`,
+        ],
+      },
+    ]);
+  });
+
+  it('builds approval links on the custom domain and sends from the configured identity', () => {
+    const env = (name: HandlerName) =>
+      (propsOf(name).Environment as { Variables: Record<string, string> }).Variables;
+    expect(env('request-approval').PUBLIC_BASE_URL).toBe('https://access.example.com');
+    expect(env('request-approval').SENDER_EMAIL).toBe('access@example.com');
+    const identity = s.view.only('AWS::SES::EmailIdentity');
+    expect(identity.Properties?.EmailIdentity).toBe('access@example.com');
+  });
+
+  it('still passes every cdk-nag AwsSolutions check', () => {
+    const findings = s.nag
+      .validateScope(s.app)
+      .violations.flatMap((v) => v.violatingResources.map((r) => `${v.ruleName} at ${r.constructPath}`));
+    expect(findings).toEqual([]);
+  });
+});

@@ -241,7 +241,19 @@ export class PostgresProvisioner implements CredentialProvisioner {
         name: 'block-logins',
         run: () =>
           this.withClient(this.target.database, async (client) => {
-            await client.query(`ALTER ROLE ${user} NOLOGIN`).catch(ignoreMissingRole);
+            const [, membership] = await client
+              .query<{ member: boolean }>(
+                `ALTER ROLE ${user} NOLOGIN; SELECT pg_has_role(current_user, ${pg.escapeLiteral(role)}, 'USAGE') AS member`,
+              )
+              .then((results) => results as unknown as pg.QueryResult<{ member: boolean }>[])
+              .catch((error: unknown) => {
+                ignoreMissingRole(error);
+                return [];
+              });
+            if (membership?.rows[0]?.member === false) {
+              // A non-superuser admin (RDS) may only end the role's sessions and take its objects as a member.
+              await client.query(`GRANT ${user} TO CURRENT_USER`).catch(ignoreMissingRole);
+            }
           }),
       },
       {
@@ -264,8 +276,8 @@ export class PostgresProvisioner implements CredentialProvisioner {
         run: async () => {
           // Connectable databases where pg_shdepend says the role owns or was granted something, plus the target's.
           const databases = await this.withClient(this.target.database, async (client) => {
-            const result = await client.query<{ datname: string }>(
-              `SELECT d.datname FROM pg_database d
+            const result = await client.query<{ datname: string; member: boolean }>(
+              `SELECT d.datname, pg_has_role(current_user, $1, 'USAGE') AS member FROM pg_database d
                WHERE d.datallowconn AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
                  AND (d.datname = $2 OR EXISTS (
                    SELECT 1 FROM pg_shdepend s JOIN pg_roles r ON r.oid = s.refobjid
@@ -273,16 +285,17 @@ export class PostgresProvisioner implements CredentialProvisioner {
                ORDER BY d.datname = $2 DESC, d.datname`,
               [role, this.target.database],
             );
+            if (result.rows.some((row) => !row.member)) {
+              // Granted in block-logins already unless that ran under another admin: REASSIGN needs the role's privileges.
+              await client.query(`GRANT ${user} TO CURRENT_USER`).catch(ignoreMissingRole);
+            }
             return result.rows.map((row) => row.datname);
           });
           for (const database of databases) {
             await this.withClient(database, async (client) => {
               await client
                 .query(`REASSIGN OWNED BY ${user} TO CURRENT_USER;\nDROP OWNED BY ${user}`)
-                .catch((error: unknown) => {
-                  // 3D000: the database was dropped meanwhile; nothing of the role is left there.
-                  if (sqlState(error) !== '3D000') ignoreMissingRole(error);
-                });
+                .catch(ignoreMissingRole);
             });
           }
         },

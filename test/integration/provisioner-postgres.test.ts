@@ -385,6 +385,56 @@ describe('PostgreSQL revoke', () => {
     expect(owner.rows).toEqual([{ tableowner: new URL(adminUrl).username }]);
   });
 
+  it('works under a non-superuser CREATEROLE admin, as the RDS master user is', async () => {
+    const suffix = randomBytes(4).toString('hex');
+    const rdsAdmin = `rdsadmin_${suffix}`;
+    const schema = `rdsapp_${suffix}`;
+    const password = randomBytes(12).toString('hex');
+    await admin.query(`CREATE ROLE ${rdsAdmin} LOGIN CREATEROLE PASSWORD ${pg.escapeLiteral(password)}`);
+    await admin.query(`CREATE SCHEMA ${schema} AUTHORIZATION ${rdsAdmin}`);
+    const rdsAdminUrl = new URL(adminUrl);
+    rdsAdminUrl.username = rdsAdmin;
+    rdsAdminUrl.password = password;
+    const asRdsAdmin = new pg.Client({ connectionString: rdsAdminUrl.toString() });
+    await asRdsAdmin.connect();
+    try {
+      await asRdsAdmin.query(`CREATE TABLE ${schema}.t (id int)`);
+      const t = target();
+      const p = provisioner(t, rdsAdminUrl.toString());
+      const s = spec(t, { schemas: [{ name: schema, privileges: ['SELECT'], defaultPrivileges: true }] });
+      await p.grant(s);
+      // Test setup, not the level: lets the user own a table that revoke must hand back.
+      await asRdsAdmin.query(`GRANT CREATE ON SCHEMA ${schema} TO ${pg.escapeIdentifier(s.dbUser)}`);
+      const session = await login((await p.credentials(s)).uri);
+      await session.query(`CREATE TABLE ${schema}.mine (id int)`);
+      const sleeping = session.query('SELECT pg_sleep(30)').then(
+        () => 'finished',
+        (error: { code?: string }) => error.code,
+      );
+      await waitFor(async () => {
+        const active = await admin.query(
+          "SELECT 1 FROM pg_stat_activity WHERE usename = $1 AND state = 'active'",
+          [s.dbUser],
+        );
+        return (active.rowCount ?? 0) > 0;
+      });
+      expect(await p.revoke(s)).toEqual({ dropped: true, sessionsTerminated: 1 });
+      expect(await sleeping).toBe('57P01');
+      expect(await roleExists(s.dbUser)).toBe(false);
+      const owner = await admin.query(
+        'SELECT tableowner FROM pg_tables WHERE schemaname = $1 AND tablename = $2',
+        [schema, 'mine'],
+      );
+      expect(owner.rows).toEqual([{ tableowner: rdsAdmin }]);
+      await p.close();
+    } finally {
+      await asRdsAdmin.end();
+      await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+      await admin.query(`DROP OWNED BY ${rdsAdmin}`);
+      await admin.query(`DROP ROLE ${rdsAdmin}`);
+    }
+  });
+
   it('succeeds twice, and on a user that was never created, reporting dropped: false', async () => {
     const t = target();
     const p = provisioner(t);

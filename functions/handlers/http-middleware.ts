@@ -166,3 +166,16 @@ function parseBody(event: APIGatewayProxyEvent, kind: 'json' | 'form' | undefine
     throw new DomainError('MALFORMED_JSON', 'the body is not valid JSON');
   }
 }
+
+export type DepsSource<D> = D | (() => D);
+
+export function resolveDeps<D extends object>(source: DepsSource<D>): D {
+  return typeof source === 'function' ? (source as () => D)() : source;
+}
+
+export interface HttpHandlerOptions {
+  /** Honour the local identity header (`x-jitdb-user`). Only the local runtime sets this. */
+  localMode?: boolean;
+  /** Where unexpected errors are logged (default: the Powertools logger). */
+  logger?: ErrorLogger;
+}

@@ -7,7 +7,11 @@ import { ROUTES, type Route } from './routes.js';
 type JsonSchema = Record<string, unknown>;
 
 function schemaOf(schema: ZodType): JsonSchema {
-  const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' }) as JsonSchema;
+  const json = z.toJSONSchema(schema, {
+    io: 'input',
+    unrepresentable: 'any',
+    target: 'draft-2020-12',
+  }) as JsonSchema;
   const { $schema: _ignored, ...rest } = json;
   return rest;
 }
@@ -31,7 +35,11 @@ function pathParameters(path: string): JsonSchema[] {
     required: true,
     schema:
       name === 'id'
-        ? { type: 'string', pattern: '^[0-7][0-9a-hjkmnp-tv-z]{25}$', description: 'request id (lowercase ULID)' }
+        ? {
+            type: 'string',
+            pattern: '^[0-7][0-9a-hjkmnp-tv-z]{25}$',
+            description: 'request id (lowercase ULID)',
+          }
         : { type: 'string', description: 'approval-link token' },
   }));
 }
@@ -66,12 +74,23 @@ function operation(route: Route): JsonSchema {
     security: route.auth === 'iam' ? [{ sigv4: [] }] : [],
     parameters: [...pathParameters(route.path), ...(route.query ? queryParameters(route.query) : [])],
     ...(route.body
-      ? { requestBody: { required: route.bodyType === 'form', content: { [mediaType]: { schema: schemaOf(route.body) } } } }
+      ? {
+          requestBody: {
+            required: route.bodyType === 'form',
+            content: { [mediaType]: { schema: schemaOf(route.body) } },
+          },
+        }
       : {}),
     responses: {
       [String(route.successStatus)]: success,
-      '4XX': { description: 'refused', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
-      '5XX': { description: 'failed', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+      '4XX': {
+        description: 'refused',
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+      },
+      '5XX': {
+        description: 'failed',
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+      },
     },
   };
 }
@@ -88,7 +107,8 @@ export function openApiDocument(serverUrl?: string): JsonSchema {
     info: {
       title: 'jit-db-access',
       version: '1',
-      description: 'Just-in-time database access: request, approve, fetch scoped credentials, revoke on time.',
+      description:
+        'Just-in-time database access: request, approve, fetch scoped credentials, revoke on time.',
     },
     ...(serverUrl ? { servers: [{ url: serverUrl }] } : {}),
     paths,

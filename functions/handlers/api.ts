@@ -1,0 +1,70 @@
+import type { APIGatewayProxyResult } from 'aws-lambda';
+import type { Identity } from '../domain/types.js';
+import { cancelRequest } from '../domain/use-cases/cancel-request.js';
+import { createRequest } from '../domain/use-cases/create-request.js';
+import { decideFromApi } from '../domain/use-cases/decide-request.js';
+import { extendRequest } from '../domain/use-cases/extend-request.js';
+import { getRequest } from '../domain/use-cases/get-request.js';
+import { listRequests } from '../domain/use-cases/list-requests.js';
+import { listTargets } from '../domain/use-cases/list-targets.js';
+import { requestAudit } from '../domain/use-cases/request-audit.js';
+import { revokeEarly } from '../domain/use-cases/revoke-early.js';
+import type { Deps } from '../ports.js';
+import { lazyDeps } from '../shared/adapters.js';
+import { jsonResponse } from '../shared/http.js';
+import type { DepsSource, HttpHandlerOptions, HttpState } from './http-middleware.js';
+import { httpLambda } from './lambda.js';
+import { openApiDocument } from './openapi.js';
+import type { OperationId } from './routes.js';
+
+type ApiOperation = Exclude<OperationId, 'fetchCredentials' | 'showApprovalLink' | 'decideApprovalLink'>;
+
+function callerOf(state: HttpState): Identity {
+  // httpRequest refuses iam routes without a caller; this only narrows the type.
+  if (!state.caller) throw new Error('no caller on an authenticated route');
+  return state.caller;
+}
+
+function idOf(state: HttpState): string {
+  return state.match.params.id ?? '';
+}
+
+/** Every REST route the api Lambda serves, by operation id: parse → use case → JSON. */
+const OPERATIONS: Record<ApiOperation, (state: HttpState, deps: Deps) => Promise<unknown>> = {
+  createRequest: async (s, deps) =>
+    (await createRequest({ body: s.body, caller: callerOf(s) }, deps)).request,
+  listRequests: (s, deps) => listRequests({ query: s.query, caller: callerOf(s) }, deps),
+  getRequest: (s, deps) => getRequest({ requestId: idOf(s), caller: callerOf(s) }, deps),
+  approveRequest: (s, deps) =>
+    decideFromApi({ requestId: idOf(s), caller: callerOf(s), decision: 'approve', body: s.body }, deps),
+  denyRequest: (s, deps) =>
+    decideFromApi({ requestId: idOf(s), caller: callerOf(s), decision: 'deny', body: s.body }, deps),
+  cancelRequest: (s, deps) => cancelRequest({ requestId: idOf(s), caller: callerOf(s), body: s.body }, deps),
+  revokeRequest: (s, deps) => revokeEarly({ requestId: idOf(s), caller: callerOf(s), body: s.body }, deps),
+  extendRequest: (s, deps) => extendRequest({ requestId: idOf(s), caller: callerOf(s), body: s.body }, deps),
+  requestAudit: (s, deps) => requestAudit({ requestId: idOf(s), caller: callerOf(s) }, deps),
+  listTargets: async (s, deps) => listTargets({ caller: callerOf(s) }, deps),
+  openApi: async (_s, deps) => openApiDocument(deps.publicBaseUrl),
+};
+
+function isApiOperation(id: OperationId): id is ApiOperation {
+  return id in OPERATIONS;
+}
+
+/** The api Lambda wired to `deps`: what Lambda runs (with env deps) and what local/ and tests run. */
+export function createHandler(deps: DepsSource<Deps>, options: HttpHandlerOptions = {}) {
+  return httpLambda(
+    'api',
+    deps,
+    async (state, resolved): Promise<APIGatewayProxyResult> => {
+      const { route } = state.match;
+      if (!isApiOperation(route.operationId))
+        throw new Error(`route ${route.operationId} is not served by api`);
+      const result = await OPERATIONS[route.operationId](state, resolved);
+      return jsonResponse(route.successStatus, result);
+    },
+    options,
+  );
+}
+
+export const handler = createHandler(lazyDeps());

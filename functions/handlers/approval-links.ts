@@ -1,0 +1,57 @@
+import { confirmationPage, linkResultPage } from '../domain/emails.js';
+import { decideByLink, showApprovalLink } from '../domain/use-cases/approval-link.js';
+import type { Deps } from '../ports.js';
+import { lazyDeps } from '../shared/adapters.js';
+import { htmlResponse } from '../shared/http.js';
+import type { DepsSource, HttpHandlerOptions } from './http-middleware.js';
+import { httpLambda } from './lambda.js';
+import { ApprovalForm } from './routes.js';
+
+/** GET shows the confirmation page (never decides); POST decides once. Every answer is an HTML page. */
+export function createHandler(deps: DepsSource<Deps>, options: HttpHandlerOptions = {}) {
+  return httpLambda(
+    'approval-links',
+    deps,
+    async (state, resolved, event) => {
+      const token = state.match.params.token ?? '';
+      if (state.match.route.method === 'GET') {
+        const model = await showApprovalLink({ token }, resolved);
+        // The form posts back to the page's own URL (relative), whatever stage prefix is in front.
+        const actionUrl = event.path.split('/').at(-1) ?? '';
+        return htmlResponse(
+          200,
+          confirmationPage(model.facts, {
+            approver: model.approver,
+            actionUrl,
+            csrf: model.csrf,
+            expiresAt: model.expiresAt,
+            ...(model.extension ? { extension: model.extension } : {}),
+          }),
+        );
+      }
+      const form = ApprovalForm.parse(state.body);
+      const result = await decideByLink(
+        { token, decision: form.decision, csrf: form.csrf, comment: form.comment },
+        resolved,
+      );
+      return htmlResponse(
+        200,
+        linkResultPage({ kind: 'decided', decision: form.decision, status: result.status }),
+      );
+    },
+    {
+      ...options,
+      render: (error) =>
+        htmlResponse(
+          error.statusCode,
+          linkResultPage({
+            kind: 'refused',
+            code: error.code,
+            message: error.code === 'INTERNAL' ? error.message : error.message,
+          }),
+        ),
+    },
+  );
+}
+
+export const handler = createHandler(lazyDeps());

@@ -1,0 +1,29 @@
+import { z } from 'zod';
+import { executionStatusChange } from '../domain/use-cases/execution-status-change.js';
+import type { Deps } from '../ports.js';
+import { lazyDeps } from '../shared/adapters.js';
+import { logger } from '../shared/powertools.js';
+import type { DepsSource } from './http-middleware.js';
+import { taskLambda } from './lambda.js';
+
+/** EventBridge "Step Functions Execution Status Change": only the detail matters. */
+const StatusChangeEvent = z.looseObject({
+  detail: z.looseObject({
+    status: z.string(),
+    name: z.string().optional(),
+    executionArn: z.string().optional(),
+    input: z.string().nullable().optional(),
+  }),
+});
+
+export const createHandler = (deps: DepsSource<Deps>) =>
+  taskLambda(deps, StatusChangeEvent, async (event, resolved) => {
+    const { status, name, executionArn, input } = event.detail;
+    const result = await executionStatusChange(
+      { status, ...(name ? { name } : {}), ...(executionArn ? { executionArn } : {}), input: input ?? null },
+      resolved,
+    );
+    logger.info('execution status change handled', { status, ...result });
+    return result;
+  });
+export const handler = createHandler(lazyDeps());

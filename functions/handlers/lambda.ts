@@ -1,0 +1,52 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import type { APIGatewayProxyResult, Context } from 'aws-lambda';
+import type { ZodType, z } from 'zod';
+import type { Deps } from '../ports.js';
+import type { MappedError } from '../shared/http.js';
+import { logger, powertoolsMetrics } from '../shared/powertools.js';
+import {
+  type DepsSource,
+  type HttpEvent,
+  type HttpHandlerOptions,
+  type HttpState,
+  httpErrors,
+  httpRequest,
+  httpState,
+  resolveDeps,
+  securityHeaders,
+} from './http-middleware.js';
+import type { HandlerName } from './routes.js';
+
+/** An HTTP Lambda: Powertools context, security headers, error mapping, routing/body/identity, then `core`. */
+export function httpLambda(
+  name: HandlerName,
+  deps: DepsSource<Deps>,
+  core: (state: HttpState, deps: Deps, event: HttpEvent) => Promise<APIGatewayProxyResult>,
+  options: HttpHandlerOptions & {
+    render?: (error: MappedError, event: HttpEvent) => APIGatewayProxyResult;
+  } = {},
+) {
+  return middy<HttpEvent, APIGatewayProxyResult, Error, Context>()
+    .use(injectLambdaContext(logger, { clearState: true }))
+    .use(logMetrics(powertoolsMetrics))
+    .use(securityHeaders())
+    .use(
+      httpErrors({ logger: options.logger ?? logger, ...(options.render ? { render: options.render } : {}) }),
+    )
+    .use(httpRequest({ handler: name, localMode: options.localMode ?? false }))
+    .handler(async (event) => core(httpState(event), resolveDeps(deps), event));
+}
+
+/** A workflow or event Lambda: Powertools context and metrics, the input validated by `schema`, then `core`. */
+export function taskLambda<S extends ZodType, R>(
+  deps: DepsSource<Deps>,
+  schema: S,
+  core: (input: z.output<S>, deps: Deps) => Promise<R>,
+) {
+  return middy<unknown, R, Error, Context>()
+    .use(injectLambdaContext(logger, { clearState: true }))
+    .use(logMetrics(powertoolsMetrics))
+    .handler(async (event) => core(schema.parse(event), resolveDeps(deps)));
+}

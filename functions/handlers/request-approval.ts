@@ -1,0 +1,10 @@
+import { requestApproval } from '../domain/use-cases/request-approval.js';
+import { RequestApprovalInput } from '../domain/workflow-io.js';
+import type { Deps } from '../ports.js';
+import { lazyDeps } from '../shared/adapters.js';
+import type { DepsSource } from './http-middleware.js';
+import { taskLambda } from './lambda.js';
+
+export const createHandler = (deps: DepsSource<Deps>) =>
+  taskLambda(deps, RequestApprovalInput, requestApproval);
+export const handler = createHandler(lazyDeps());

@@ -30,7 +30,6 @@ export function httpLambda(
 ) {
   return middy<HttpEvent, APIGatewayProxyResult, Error, Context>()
     .use(injectLambdaContext(logger, { clearState: true }))
-    .use(logMetrics(powertoolsMetrics))
     .use(securityHeaders())
     .use(
       httpErrors({ logger: options.logger ?? logger, ...(options.render ? { render: options.render } : {}) }),

@@ -305,7 +305,8 @@ export function toProxyEvent(
   };
 }
 
-function lambdaContext(functionName: string): Context {
+/** A Lambda context for calling a handler in-process (Powertools reads the function name and request id). */
+export function lambdaContext(functionName: string): Context {
   const deadline = Date.now() + 30_000;
   const unsupported = () => {
     throw new Error('callback-style Lambda completion is not supported locally');

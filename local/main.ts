@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { describeStartupError, type Runtime, startRuntime } from './runtime.js';
+import type { Runtime } from './runtime.js';
 
 const USAGE = `usage: npm start -- [--port 3000] [--policy examples/policy.yaml] [--ephemeral] [--state-dir .jitdb] [--user you@example.com] [--sweep-interval 5s]`;
 
@@ -26,6 +26,13 @@ function parseFlags(argv: string[]) {
   }
   return { ...values, port, sweepIntervalMs: sweepSeconds * 1000 };
 }
+
+// Lambda-style JSON logs every sweep would drown the console; warnings and errors still show.
+process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
+process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+process.env.POWERTOOLS_SERVICE_NAME ??= 'jit-db-access';
+// Loaded after the environment above: Powertools reads it when its modules load.
+const { describeStartupError, startRuntime } = await import('./runtime.js');
 
 async function main(): Promise<void> {
   let flags: ReturnType<typeof parseFlags>;

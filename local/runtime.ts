@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { Context } from 'aws-lambda';
 import pg from 'pg';
 import { DynamoAuditLog } from '../functions/adapters/dynamodb-audit.js';
 import { createDocumentClient, createDynamoDbClient } from '../functions/adapters/dynamodb-client.js';
@@ -11,13 +13,29 @@ import { type AdminCredentialsSource, StaticAdminCredentials } from '../function
 import { TargetUnavailableError } from '../functions/domain/errors.js';
 import type { Policy } from '../functions/domain/policy-schema.js';
 import type { WorkflowHandlerName } from '../functions/domain/workflow-io.js';
+import { createHandler as createApiHandler } from '../functions/handlers/api.js';
+import { createHandler as createApprovalLinksHandler } from '../functions/handlers/approval-links.js';
+import { createHandler as createCredentialsHandler } from '../functions/handlers/credentials.js';
+import { createHandler as createEvaluatePolicyHandler } from '../functions/handlers/evaluate-policy.js';
+import { createHandler as createExecutionStatusChangeHandler } from '../functions/handlers/execution-status-change.js';
+import { createHandler as createExpirySweeperHandler } from '../functions/handlers/expiry-sweeper.js';
+import { createHandler as createGrantHandler } from '../functions/handlers/grant.js';
+import { createHandler as createRecordOutcomeHandler } from '../functions/handlers/record-outcome.js';
+import { createHandler as createRequestApprovalHandler } from '../functions/handlers/request-approval.js';
+import { createHandler as createRevokeHandler } from '../functions/handlers/revoke.js';
 import { type HandlerName, ROUTES } from '../functions/handlers/routes.js';
 import type { Deps, Metrics, Workflow } from '../functions/ports.js';
 import { loadPolicyFile, PolicyFileError } from '../functions/shared/config.js';
 import { cryptoIds } from '../functions/shared/ids.js';
 import { DynamoDbLocalError, startDynamoDbLocal } from './dynamodb-local.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
-import { type LocalRoute, PortInUseError, type ProxyHandler, startHttpServer } from './http-server.js';
+import {
+  type LocalRoute,
+  lambdaContext,
+  PortInUseError,
+  type ProxyHandler,
+  startHttpServer,
+} from './http-server.js';
 import { OutboxMailer } from './outbox.js';
 import {
   openStateDir,
@@ -507,4 +525,53 @@ function createWorkflow(
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The same handler factories Lambda uses, given the local Deps; HTTP ones honour the local identity. */
+export function createHandlers(deps: Deps): LocalHandlers {
+  const http = { localMode: true };
+  const task =
+    (
+      name: WorkflowHandlerName,
+      handler: (event: unknown, context: Context) => Promise<unknown>,
+    ): TaskHandler =>
+    (input) =>
+      handler(input, lambdaContext(name));
+  const sweeper = createExpirySweeperHandler(deps);
+  const statusChange = createExecutionStatusChangeHandler(deps);
+  return {
+    http: {
+      api: createApiHandler(deps, http),
+      'approval-links': createApprovalLinksHandler(deps, http),
+      credentials: createCredentialsHandler(deps, http),
+    },
+    tasks: {
+      'evaluate-policy': task('evaluate-policy', createEvaluatePolicyHandler(deps)),
+      'request-approval': task('request-approval', createRequestApprovalHandler(deps)),
+      grant: task('grant', createGrantHandler(deps)),
+      revoke: task('revoke', createRevokeHandler(deps)),
+      'record-outcome': task('record-outcome', createRecordOutcomeHandler(deps)),
+    },
+    async sweep() {
+      await sweeper(scheduledEvent(), lambdaContext('expiry-sweeper'));
+    },
+    async executionStatusChange(event) {
+      await statusChange(event, lambdaContext('execution-status-change'));
+    },
+  };
+}
+
+/** What the EventBridge schedule rule sends the sweeper. */
+function scheduledEvent() {
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'Scheduled Event' as const,
+    source: 'aws.events' as const,
+    account: '000000000000',
+    time: new Date().toISOString(),
+    region: 'us-east-1',
+    resources: ['arn:aws:events:us-east-1:000000000000:rule/jitdb-expiry-sweeper'],
+    detail: {},
+  };
 }

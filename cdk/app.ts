@@ -1,4 +1,5 @@
-import { App } from 'aws-cdk-lib';
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { PolicyFileError } from '../functions/shared/config.js';
 import { configFromContext, type DeploymentConfig } from './config.js';
 import { StatefulStack } from './stateful-stack.js';
@@ -15,6 +16,8 @@ export interface JitApp {
 export const FEATURE_FLAGS = {
   '@aws-cdk/core:enablePartitionLiterals': true,
   '@aws-cdk/core:checkSecretUsage': true,
+  // The tables' stack must not let a consumer's export silently disappear.
+  '@aws-cdk/core:defaultCrossStackReferences': 'strong',
 };
 
 /** Builds both stacks; tests call this with context (and a fixed env) instead of going through the CLI. */
@@ -44,10 +47,13 @@ export function buildApp(
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   try {
-    buildApp().app.synth();
+    const { app } = buildApp();
+    // The same AwsSolutions checks as the infra tests: `cdk synth` fails on an unacknowledged finding.
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    app.synth();
   } catch (error) {
     if (error instanceof PolicyFileError) {
-      console.error(`policy file ${error.message}`);
+      console.error(error.message);
       for (const problem of error.problems) console.error(`  ${problem}`);
       process.exit(1);
     }

@@ -1,0 +1,76 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { describe, expect, it } from 'vitest';
+import { configFromContext } from '../../cdk/config.js';
+import { PolicyFileError } from '../../functions/shared/config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'jitdb-cdk-config-'));
+const policyWith = (maxDuration: string) => {
+  const file = join(dir, `policy-${maxDuration}.yaml`);
+  writeFileSync(
+    file,
+    [
+      'version: 1',
+      'targets:',
+      '  - id: app-pg',
+      '    engine: postgres',
+      '    connection: { host: db.internal, port: 5433, resourceId: db-APPRESOURCE }',
+      '    database: app',
+      '    credentialKind: iam',
+      '    levels:',
+      '      read:',
+      '        privileges: { roles: [pg_read_all_data] }',
+      `        maxDuration: ${maxDuration}`,
+      '        approvers: [alice@example.com]',
+      '',
+    ].join('\n'),
+  );
+  return file;
+};
+const configOf = (context: Record<string, unknown>) => configFromContext(new App({ context }).node);
+
+describe('the deployment configuration', () => {
+  it('refuses to synthesize an invalid policy file, naming each problem by path', () => {
+    const file = policyWith('13h');
+    expect(() => configOf({ policyFile: file })).toThrow(PolicyFileError);
+    try {
+      configOf({ policyFile: file });
+    } catch (error) {
+      expect((error as PolicyFileError).problems).toEqual([
+        'targets[0].levels.read.maxDuration: must be ≤ 12h',
+      ]);
+    }
+  });
+
+  it('reads the policy and the context values, lists given as JSON arrays or comma-separated text', () => {
+    const config = configOf({
+      policyFile: policyWith('1h'),
+      vpcId: 'vpc-1',
+      subnetIds: 'subnet-a, subnet-b',
+      targetSecurityGroupIds: ['sg-1'],
+      targetResourceIds: '{"app-pg":"db-OVERRIDE"}',
+      senderEmail: 'access@example.com',
+    });
+    expect(config.policy.targets.map((t) => t.id)).toEqual(['app-pg']);
+    expect(config.vpc).toEqual({ vpcId: 'vpc-1', subnetIds: ['subnet-a', 'subnet-b'] });
+    expect(config.targetSecurityGroupIds).toEqual(['sg-1']);
+    expect(config.targetResourceIds).toEqual({ 'app-pg': 'db-OVERRIDE' });
+    expect(config.senderEmail).toBe('access@example.com');
+    expect(config.linkBaseUrl).toBeUndefined();
+  });
+
+  it('refuses a VPC without subnets and a link base URL that is not https', () => {
+    expect(() => configOf({ policyFile: policyWith('1h'), vpcId: 'vpc-1' })).toThrow(
+      'context vpcId needs subnetIds too (the private subnets the database functions run in)',
+    );
+    expect(() => configOf({ policyFile: policyWith('1h'), linkBaseUrl: 'http://x.example.com' })).toThrow(
+      "context linkBaseUrl must be an https:// URL, got 'http://x.example.com'",
+    );
+  });
+
+  it('defaults to the AWS example policy', () => {
+    expect(configOf({}).policyFile).toMatch(/\/examples\/policy\.aws\.yaml$/);
+  });
+});

@@ -155,7 +155,11 @@ export async function notifyRetired(
   outcome: string,
   by?: string,
 ): Promise<void> {
-  const to = retiredApprovers(before.approvalLinks, after.approvalLinks);
+  // Whoever already decided knows; only the others are told.
+  const decided = new Set(
+    [...after.approvals, ...(after.denial ? [after.denial] : [])].flatMap((d) => [d.by, d.email ?? d.by]),
+  );
+  const to = retiredApprovers(before.approvalLinks, after.approvalLinks).filter((a) => !decided.has(a));
   const target = targetOf(deps, after);
   if (to.length === 0 || !target) return;
   await sendSafely(

@@ -1,0 +1,430 @@
+import { randomBytes } from 'node:crypto';
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoAuditLog } from '../../functions/adapters/dynamodb-audit.js';
+import { createDocumentClient, createDynamoDbClient } from '../../functions/adapters/dynamodb-client.js';
+import { DynamoRequestStore } from '../../functions/adapters/dynamodb-requests.js';
+import { createTables, type TableNames } from '../../functions/adapters/dynamodb-tables.js';
+import { createProvisioners, type ProvisionerFactory } from '../../functions/adapters/provisioners.js';
+import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
+import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
+import { csrfTokenFor, parseLinkToken } from '../../functions/domain/approval-links.js';
+import { Policy } from '../../functions/domain/policy-schema.js';
+import { createHandler as apiHandler } from '../../functions/handlers/api.js';
+import { createHandler as linksHandler } from '../../functions/handlers/approval-links.js';
+import { createHandler as credentialsHandler } from '../../functions/handlers/credentials.js';
+import { createHandler as grantHandler } from '../../functions/handlers/grant.js';
+import { createHandler as requestApprovalHandler } from '../../functions/handlers/request-approval.js';
+import { findRoute } from '../../functions/handlers/routes.js';
+import type { Credentials, Deps, Email, Workflow } from '../../functions/ports.js';
+import { cryptoIds } from '../../functions/shared/ids.js';
+import { services } from '../support/services.js';
+
+const suffix = randomBytes(4).toString('hex');
+const tables: TableNames = { requestsTable: `api-${suffix}-requests`, auditTable: `api-${suffix}-audit` };
+const database = `apiflow_${suffix}`;
+const context = { awsRequestId: 'lambda-1', functionName: 'test' } as unknown as Context;
+
+/** Stands in for Step Functions: records every call exactly. */
+class RecordingWorkflow implements Workflow {
+  readonly calls: unknown[][] = [];
+  async start(requestId: string, input: Record<string, unknown>) {
+    this.calls.push(['start', requestId, input]);
+    return { executionArn: `arn:aws:states:eu-west-1:000000000000:execution:access-request:${requestId}` };
+  }
+  async sendTaskSuccess(taskToken: string, output: Record<string, unknown>) {
+    this.calls.push(['sendTaskSuccess', taskToken, output]);
+  }
+  async sendTaskFailure(taskToken: string, error: string, cause: string) {
+    this.calls.push(['sendTaskFailure', taskToken, error, cause]);
+  }
+  async stop(executionArn: string, cause: string) {
+    this.calls.push(['stop', executionArn, cause]);
+  }
+}
+
+let deps: Deps;
+let workflow: RecordingWorkflow;
+let provisioners: ProvisionerFactory;
+const outbox: Email[] = [];
+const logLines: string[] = [];
+const secretsSeen: string[] = [];
+let dynamo: ReturnType<typeof createDynamoDbClient>;
+let pgHost: string;
+let pgPort: number;
+
+const log = {
+  info: (m: string, x?: Record<string, unknown>) => logLines.push(JSON.stringify({ m, x })),
+  warn: (m: string, x?: Record<string, unknown>) => logLines.push(JSON.stringify({ m, x })),
+  error: (m: string, x?: Record<string, unknown>) =>
+    logLines.push(JSON.stringify({ m, x: String(x?.error) })),
+};
+
+beforeAll(async () => {
+  const { dynamodbEndpoint, pgAdminUrl } = services();
+  dynamo = createDynamoDbClient({ endpoint: dynamodbEndpoint, region: 'us-east-1' }, {});
+  await createTables(dynamo, tables);
+  const admin = new pg.Client({ connectionString: pgAdminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${database}`);
+  await admin.end();
+  const dbUrl = new URL(pgAdminUrl);
+  dbUrl.pathname = `/${database}`;
+  const db = new pg.Client({ connectionString: dbUrl.toString() });
+  await db.connect();
+  await db.query(
+    'CREATE SCHEMA app; CREATE TABLE app.orders (id int primary key, total int); INSERT INTO app.orders VALUES (1, 42)',
+  );
+  await db.end();
+  pgHost = dbUrl.hostname;
+  pgPort = Number(dbUrl.port);
+
+  const policy = Policy.parse({
+    version: 1,
+    targets: [
+      {
+        id: 'orders',
+        engine: 'postgres',
+        environment: 'production',
+        connection: { host: pgHost, port: pgPort },
+        database,
+        credentialKind: 'password',
+        tls: 'disable',
+        levels: {
+          read: {
+            privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] },
+            maxDuration: '2h',
+            approvers: ['alice@example.com', 'bob@example.com', 'carol@example.com'],
+            approvalsRequired: 2,
+          },
+          quick: {
+            privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] },
+            maxDuration: '1h',
+            approvers: ['alice@example.com'],
+            autoApprove: { maxDuration: '30m' },
+          },
+        },
+      },
+    ],
+  });
+  const client = createDocumentClient(dynamo);
+  workflow = new RecordingWorkflow();
+  provisioners = createProvisioners({
+    admin: new StaticAdminCredentials(pgAdminUrl),
+    endpoints: hostPortEndpoints,
+    connectTimeoutMs: 5_000,
+  });
+  const ids = cryptoIds();
+  deps = {
+    clock: { now: () => new Date() },
+    ids: {
+      requestId: ids.requestId,
+      secret: () => {
+        const s = ids.secret();
+        secretsSeen.push(s);
+        return s;
+      },
+    },
+    requests: new DynamoRequestStore({ client, ...tables }),
+    audit: new DynamoAuditLog({ client, ...tables }),
+    provisioners,
+    mailer: { send: async (email) => void outbox.push(email) },
+    workflow,
+    policy: { policy: () => policy },
+    metrics: { count: () => undefined },
+    publicBaseUrl: 'https://jitdb.example.com/prod',
+    log,
+  };
+});
+
+afterAll(async () => {
+  await provisioners?.close();
+  dynamo?.destroy();
+});
+
+function event(
+  method: string,
+  path: string,
+  user: string | undefined,
+  body?: unknown,
+  contentType = 'application/json',
+) {
+  const lookup = findRoute(method, path.split('?')[0] ?? path);
+  const query = new URLSearchParams(path.split('?')[1] ?? '');
+  const e: APIGatewayProxyEvent = {
+    resource: lookup.found ? lookup.match.route.path : path,
+    path: path.split('?')[0] ?? path,
+    httpMethod: method,
+    headers: { 'content-type': contentType, ...(user ? { 'x-jitdb-user': user } : {}) },
+    multiValueHeaders: {},
+    queryStringParameters: query.size > 0 ? Object.fromEntries(query) : null,
+    multiValueQueryStringParameters: null,
+    pathParameters: lookup.found ? lookup.match.params : null,
+    stageVariables: null,
+    body: body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body),
+    isBase64Encoded: false,
+    requestContext: {
+      requestId: `req-${randomBytes(3).toString('hex')}`,
+      identity: {},
+    } as APIGatewayProxyEvent['requestContext'],
+  };
+  return e;
+}
+
+async function api(method: string, path: string, user: string | undefined, body?: unknown) {
+  const handler = apiHandler(deps, { localMode: true, logger: log });
+  const res = (await handler(event(method, path, user, body), context)) as APIGatewayProxyResult;
+  return {
+    status: res.statusCode,
+    json: JSON.parse(res.body) as Record<string, unknown> & { error?: { code: string } },
+  };
+}
+
+async function link(method: 'GET' | 'POST', token: string, form?: Record<string, string>) {
+  const handler = linksHandler(deps, { logger: log });
+  const body = form ? new URLSearchParams(form).toString() : undefined;
+  const res = (await handler(
+    event(method, `/approvals/${token}`, undefined, body, 'application/x-www-form-urlencoded'),
+    context,
+  )) as APIGatewayProxyResult;
+  return { status: res.statusCode, html: res.body };
+}
+
+const NEW_REQUEST = {
+  target: 'orders',
+  level: 'read',
+  duration: '1h',
+  reason: 'investigate INC-42',
+  ticket: 'INC-42',
+};
+
+async function createPending() {
+  const created = await api('POST', '/requests', 'erin@example.com', NEW_REQUEST);
+  expect(created.status).toBe(201);
+  const id = String(created.json.id);
+  const taskToken = `task-token-${randomBytes(8).toString('hex')}`;
+  secretsSeen.push(taskToken);
+  const sent = outbox.length;
+  await requestApprovalHandler(deps)({ requestId: id, taskToken }, context);
+  const links = new Map<string, string>();
+  for (const email of outbox.slice(sent)) {
+    const match = /\/approvals\/([^\s"<]+)/.exec(email.text);
+    if (match?.[1] && email.to[0]) links.set(email.to[0], match[1]);
+  }
+  return { id, taskToken, links };
+}
+
+async function auditActions(id: string) {
+  return (await deps.audit.list(id)).map((e) => `${e.action}:${e.actor}`);
+}
+
+async function countItems() {
+  const a = await dynamo.send(new ScanCommand({ TableName: tables.requestsTable, Select: 'COUNT' }));
+  const b = await dynamo.send(new ScanCommand({ TableName: tables.auditTable, Select: 'COUNT' }));
+  return (a.Count ?? 0) + (b.Count ?? 0);
+}
+
+describe('the api on DynamoDB Local and PostgreSQL', () => {
+  it('creates, emails each approver their own link, and sends task success at the 2nd of 3 approvals', async () => {
+    const { id, taskToken, links } = await createPending();
+    expect(workflow.calls).toContainEqual(['start', id, { requestId: id }]);
+    expect([...links.keys()].sort()).toEqual(['alice@example.com', 'bob@example.com', 'carol@example.com']);
+
+    const first = await api('POST', `/requests/${id}/approve`, 'alice@example.com', { comment: 'ok' });
+    expect(first.status).toBe(200);
+    expect(first.json.status).toBe('PENDING');
+
+    const bobToken = links.get('bob@example.com') ?? '';
+    const parsed = parseLinkToken(bobToken);
+    if (!parsed) throw new Error('bad token in the email');
+    const decided = await link('POST', bobToken, { decision: 'approve', csrf: csrfTokenFor(parsed) });
+    expect(decided.status).toBe(200);
+    expect(decided.html).toContain('The request is now <bdi>APPROVED</bdi>');
+    expect(workflow.calls).toContainEqual(['sendTaskSuccess', taskToken, { outcome: 'approved' }]);
+    expect(outbox.at(-1)?.to).toEqual(['carol@example.com']);
+    expect(outbox.at(-1)?.subject).toContain('approved');
+    expect(await auditActions(id)).toEqual([
+      'requested:erin@example.com',
+      'approval-requested:system',
+      'approval-recorded:alice@example.com',
+      'approved:bob@example.com',
+    ]);
+  });
+
+  it('refuses self-approval with 403 SELF_APPROVAL_FORBIDDEN and audits it', async () => {
+    const { id } = await createPending();
+    const res = await api('POST', `/requests/${id}/approve`, 'erin@example.com', {});
+    expect(res.status).toBe(403);
+    expect(res.json.error?.code).toBe('SELF_APPROVAL_FORBIDDEN');
+    const events = await deps.audit.list(id);
+    expect(events.at(-1)).toMatchObject({
+      action: 'refused',
+      actor: 'erin@example.com',
+      details: { code: 'SELF_APPROVAL_FORBIDDEN' },
+    });
+  });
+
+  it('refuses an unlisted approver with 403 NOT_AN_APPROVER and audits it', async () => {
+    const { id } = await createPending();
+    const res = await api('POST', `/requests/${id}/approve`, 'mallory@example.com', {});
+    expect(res.status).toBe(403);
+    expect(res.json.error?.code).toBe('NOT_AN_APPROVER');
+    expect((await deps.audit.list(id)).at(-1)).toMatchObject({
+      action: 'refused',
+      actor: 'mallory@example.com',
+    });
+  });
+
+  it('decides exactly once when the same link is POSTed 20 times concurrently', async () => {
+    const { id, links } = await createPending();
+    const token = links.get('alice@example.com') ?? '';
+    const parsed = parseLinkToken(token);
+    if (!parsed) throw new Error('bad token');
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        link('POST', token, { decision: 'approve', csrf: csrfTokenFor(parsed) }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 200)).toHaveLength(1);
+    expect(results.filter((r) => r.status === 410)).toHaveLength(19);
+    expect(results.find((r) => r.status === 410)?.html).toContain('APPROVAL_LINK_USED');
+    const request = await deps.requests.get(id);
+    expect(request?.approvals.map((a) => a.by)).toEqual(['alice@example.com']);
+  });
+
+  it('never decides on GET, and refuses a POST without the page CSRF value', async () => {
+    const { id, links } = await createPending();
+    const token = links.get('carol@example.com') ?? '';
+    const page = await link('GET', token);
+    expect(page.status).toBe(200);
+    expect(page.html).toContain('name="decision" value="approve"');
+    expect(page.html).toContain('investigate INC-42');
+    const noCsrf = await link('POST', token, { decision: 'approve', csrf: 'x' });
+    expect(noCsrf.status).toBe(403);
+    const request = await deps.requests.get(id);
+    expect(request?.status).toBe('PENDING');
+    expect(request?.approvals).toEqual([]);
+  });
+
+  it("refuses request A's token used on request B, with a page and an audit event on B", async () => {
+    const a = await createPending();
+    const b = await createPending();
+    const secretOfA = (a.links.get('alice@example.com') ?? '').split('.')[1] ?? '';
+    const res = await link('GET', `${b.id}.${secretOfA}`);
+    expect(res.status).toBe(404);
+    expect(res.html).toContain('APPROVAL_LINK_INVALID');
+    expect((await deps.audit.list(b.id)).at(-1)).toMatchObject({
+      action: 'link-refused',
+      details: { code: 'APPROVAL_LINK_INVALID' },
+    });
+    const forged = await link('GET', 'not-a-token');
+    expect(forged.status).toBe(404);
+  });
+
+  it('refuses bad input on every route with a 4xx code and stores nothing', async () => {
+    const { id } = await createPending();
+    const before = await countItems();
+    const cases: [string, string, unknown, number, string][] = [
+      ['POST', '/requests', '{bad', 400, 'MALFORMED_JSON'],
+      ['POST', '/requests', { ...NEW_REQUEST, extra: 1 }, 400, 'VALIDATION_FAILED'],
+      ['POST', '/requests', { ...NEW_REQUEST, target: 'nope' }, 404, 'UNKNOWN_TARGET'],
+      ['POST', '/requests', { ...NEW_REQUEST, duration: '9h' }, 400, 'DURATION_EXCEEDS_MAX'],
+      ['GET', '/requests?view=everything', undefined, 400, 'VALIDATION_FAILED'],
+      ['GET', '/requests/not-an-id', undefined, 400, 'VALIDATION_FAILED'],
+      ['POST', `/requests/${id}/approve`, { comment: 7 }, 400, 'VALIDATION_FAILED'],
+      ['POST', `/requests/${id}/deny`, { verdict: 'no' }, 400, 'VALIDATION_FAILED'],
+      ['POST', `/requests/${id}/cancel`, '[', 400, 'MALFORMED_JSON'],
+      ['POST', `/requests/${id}/revoke`, { x: 1 }, 400, 'VALIDATION_FAILED'],
+      ['POST', `/requests/${id}/extend`, { duration: 'soon', reason: 'r' }, 400, 'VALIDATION_FAILED'],
+      ['GET', `/requests/${id}/audit`, undefined, 403, 'NOT_ALLOWED'],
+      ['GET', '/requests/01jn9x7k2m0000000000000000', undefined, 404, 'REQUEST_NOT_FOUND'],
+    ];
+    for (const [method, path, body, status, code] of cases) {
+      const res = await api(method, path, 'zed@example.com', body);
+      expect([path, res.status, res.json.error?.code]).toEqual([path, status, code]);
+    }
+    expect(await countItems()).toBe(before);
+  });
+
+  it('issues credentials that connect to PostgreSQL with the level enforced, then revokes early', async () => {
+    const created = await api('POST', '/requests', 'erin@example.com', {
+      ...NEW_REQUEST,
+      level: 'quick',
+      duration: '20m',
+    });
+    expect(created.status).toBe(201);
+    expect(created.json.status).toBe('APPROVED');
+    const id = String(created.json.id);
+    const granted = (await grantHandler(deps)({ requestId: id }, context)) as { status: string };
+    expect(granted.status).toBe('ACTIVE');
+
+    const handler = credentialsHandler(deps, { localMode: true, logger: log });
+    const res = (await handler(
+      event('GET', `/requests/${id}/credentials`, 'erin@example.com'),
+      context,
+    )) as APIGatewayProxyResult;
+    expect(res.statusCode).toBe(200);
+    const credentials = JSON.parse(res.body) as Credentials;
+    secretsSeen.push(credentials.password);
+    expect(credentials.username).toBe(`jit_${id}`);
+    const other = (await handler(
+      event('GET', `/requests/${id}/credentials`, 'alice@example.com'),
+      context,
+    )) as APIGatewayProxyResult;
+    expect(other.statusCode).toBe(403);
+
+    const client = new pg.Client({
+      host: pgHost,
+      port: pgPort,
+      database,
+      user: credentials.username,
+      password: credentials.password,
+    });
+    await client.connect();
+    expect((await client.query('SELECT total FROM app.orders WHERE id = 1')).rows).toEqual([{ total: 42 }]);
+    await expect(client.query('INSERT INTO app.orders VALUES (2, 1)')).rejects.toThrow(/permission denied/);
+    client.on('error', () => undefined); // the revoke below terminates this session
+
+    const revoked = await api('POST', `/requests/${id}/revoke`, 'erin@example.com', {});
+    expect(revoked.status).toBe(200);
+    expect(revoked.json.status).toBe('REVOKED');
+    expect(workflow.calls.at(-1)).toEqual([
+      'stop',
+      `arn:aws:states:eu-west-1:000000000000:execution:access-request:${id}`,
+      'revoked early',
+    ]);
+    const again = new pg.Client({
+      host: pgHost,
+      port: pgPort,
+      database,
+      user: credentials.username,
+      password: credentials.password,
+    });
+    await expect(again.connect()).rejects.toThrow();
+    await client.end().catch(() => undefined);
+    expect((await deps.audit.list(id)).map((e) => e.action)).toEqual([
+      'auto-approved',
+      'granted',
+      'credentials-issued',
+      'refused',
+      'revoked',
+    ]);
+  });
+
+  it('keeps every password, link secret and task token out of logs, DynamoDB items and audit events', async () => {
+    expect(secretsSeen.length).toBeGreaterThan(5);
+    const requests = await dynamo.send(new ScanCommand({ TableName: tables.requestsTable }));
+    const audit = await dynamo.send(new ScanCommand({ TableName: tables.auditTable }));
+    const stored = JSON.stringify([requests.Items, audit.Items]);
+    const logs = logLines.join('\n');
+    for (const secret of secretsSeen) {
+      const isTaskToken = secret.startsWith('task-token-');
+      // The task token is kept on the request (the API needs it), never in audit events or logs.
+      if (!isTaskToken) expect(stored).not.toContain(secret);
+      expect(JSON.stringify(audit.Items)).not.toContain(secret);
+      expect(logs).not.toContain(secret);
+    }
+  });
+});

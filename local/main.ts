@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Runtime } from './runtime.js';
 
-const USAGE = `usage: npm start -- [--port 3000] [--policy examples/policy.yaml] [--ephemeral] [--state-dir .jitdb] [--user you@example.com] [--sweep-interval 5s]`;
+const USAGE = `usage: npm start -- [--port 3000] [--policy examples/policy.yaml] [--ephemeral] [--state-dir .jitdb] [--user you@example.com] [--sweep-interval 5s] [--pg-port 54329]`;
 
 function parseFlags(argv: string[]) {
   const { values } = parseArgs({
@@ -13,6 +13,7 @@ function parseFlags(argv: string[]) {
       'state-dir': { type: 'string', default: '.jitdb' },
       user: { type: 'string', default: process.env.JITDB_USER ?? 'alice@example.com' },
       'sweep-interval': { type: 'string', default: '5' },
+      'pg-port': { type: 'string', default: process.env.JITDB_PG_PORT ?? '54329' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -20,11 +21,15 @@ function parseFlags(argv: string[]) {
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`--port '${values.port}' is not a port`);
+  const pgPort = Number(values['pg-port']);
+  if (!Number.isInteger(pgPort) || pgPort < 0 || pgPort > 65535) {
+    throw new Error(`--pg-port '${values['pg-port']}' is not a port`);
+  }
   const sweepSeconds = Number(values['sweep-interval'].replace(/s$/, ''));
   if (!Number.isFinite(sweepSeconds) || sweepSeconds <= 0) {
     throw new Error(`--sweep-interval '${values['sweep-interval']}' is not a number of seconds`);
   }
-  return { ...values, port, sweepIntervalMs: sweepSeconds * 1000 };
+  return { ...values, port, pgPort, sweepIntervalMs: sweepSeconds * 1000 };
 }
 
 // Lambda-style JSON logs every sweep would drown the console; warnings and errors still show.
@@ -56,6 +61,8 @@ async function main(): Promise<void> {
       ephemeral: flags.ephemeral,
       stateDir: flags['state-dir'],
       sweepIntervalMs: flags.sweepIntervalMs,
+      pgPort: flags.pgPort,
+      ...(process.env.JITDB_MYSQL_URL ? { mysqlUrl: process.env.JITDB_MYSQL_URL } : {}),
       ...(process.env.JITDB_PG_URL ? { pgUrl: process.env.JITDB_PG_URL } : {}),
     });
   } catch (error) {

@@ -102,7 +102,9 @@ targets:
     await expect(page.locator('body').textContent()).resolves.toContain('alice@example.com');
     await page.getByRole('button', { name: 'Approve' }).click();
     await page.waitForLoadState('load');
-    await expect(page.locator('body').textContent()).resolves.toContain('Your approval was recorded');
+    await expect(page.locator('body').textContent()).resolves.toContain(
+      'Your approval was recorded. The request is now APPROVED.',
+    );
 
     mkdirSync('test-results', { recursive: true });
     await page.screenshot({ path: 'test-results/approval.png', fullPage: true });

@@ -158,7 +158,7 @@ describe('jitdb against the local runtime', () => {
 
     const approved = await jitdb('carol@example.com', ['approve', id, '--comment', 'ok']);
     expect(approved.code).toBe(0);
-    expect(approved.stdout).toMatch(new RegExp(`^${id} is (APPROVED|ACTIVE)\\n$`));
+    expect(approved.stdout).toBe(`${id} is APPROVED\n`);
 
     const deadline = Date.now() + 20_000;
     while ((await statusOf(id)) !== 'ACTIVE') {
@@ -234,8 +234,11 @@ describe('jitdb against the local runtime', () => {
 
     const id = await requestAs('alice@example.com');
     const notMine = await jitdb('bob@example.com', ['cancel', id]);
-    expect(notMine.code).toBe(2);
-    expect(notMine.stderr).toMatch(/^refused: [A-Z_]+: /);
+    expect(notMine).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'refused: NOT_REQUESTER: only the requester may cancel this request\n',
+    });
 
     const cancelled = await jitdb('alice@example.com', ['cancel', id]);
     expect(cancelled).toEqual({ code: 0, stdout: `${id} is CANCELLED\n`, stderr: '' });

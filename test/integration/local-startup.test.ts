@@ -1,10 +1,11 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../local/embedded-postgres.js';
 
 const MAIN = path.resolve('local/main.ts');
 // The subprocess runs in a temp dir, so tsx is named by its resolved URL.
@@ -109,7 +110,65 @@ describe('npm start refuses to start with one friendly line and the fix', () => 
     const result = await npmStart(['--port', 'abc']);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
-      "--port 'abc' is not a port\nusage: npm start -- [--port 3000] [--policy examples/policy.yaml] [--ephemeral] [--state-dir .jitdb] [--user you@example.com] [--sweep-interval 5s]\n",
+      "--port 'abc' is not a port\nusage: npm start -- [--port 3000] [--policy examples/policy.yaml] [--ephemeral] [--state-dir .jitdb] [--user you@example.com] [--sweep-interval 5s] [--pg-port 54329]\n",
     );
+  });
+});
+
+describe('npm start, for real', () => {
+  it('starts DynamoDB Local and PostgreSQL, serves the API, prints where, and stops cleanly on SIGINT', async () => {
+    const pgPort = await freePort();
+    writeFileSync(path.join(workDir, 'real.yaml'), VALID_POLICY.replace('port: 54329', `port: ${pgPort}`));
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        TSX,
+        MAIN,
+        '--policy',
+        'real.yaml',
+        '--ephemeral',
+        '--port',
+        '0',
+        '--pg-port',
+        String(pgPort),
+      ],
+      { cwd: workDir, env: { PATH: process.env.PATH, HOME: workDir } },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const deadline = Date.now() + 120_000;
+      while (!stdout.includes('try this:')) {
+        if (Date.now() > deadline || child.exitCode !== null)
+          throw new Error(`did not start: ${stdout}${stderr}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(stdout).toMatch(/^jit-db-access is running \(started in \d+\.\ds, ephemeral\)\n/);
+      const api = /^ {2}api {8}(http:\/\/localhost:\d+)/m.exec(stdout)?.[1];
+      if (!api) throw new Error(`no api line in ${stdout}`);
+      expect(stdout).toContain(`  outbox     ${api}/outbox`);
+      expect(stdout).toMatch(/^ {2}dynamodb {3}http:\/\/127\.0\.0\.1:\d+ {3}\(DynamoDB Local, in memory\)$/m);
+      expect(stdout).toContain(
+        `  postgres   postgres://postgres:***@127.0.0.1:${pgPort}/postgres   (embedded, throw-away), database demo`,
+      );
+      expect(stdout).not.toMatch(/postgres:\/\/postgres:(?!\*\*\*)/);
+
+      const targets = await fetch(`${api}/targets`, { headers: { 'x-jitdb-user': 'alice@example.com' } });
+      expect(targets.status).toBe(200);
+      const body = (await targets.json()) as { targets: { id: string }[] };
+      expect(body.targets.map((t) => t.id)).toEqual(['demo']);
+    } finally {
+      child.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
+    expect(stdout).toContain('SIGINT: stopping…');
   });
 });

@@ -1,4 +1,4 @@
-import { SendEmailCommand, type SESv2Client } from '@aws-sdk/client-sesv2';
+import { type SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import type { Email, Mailer } from '../ports.js';
 
 /** Mail through SES v2: one SendEmail per message, HTML and text bodies, UTF-8 throughout. */
@@ -24,7 +24,9 @@ export class SesMailer implements Mailer {
             },
           },
         },
-        ...(this.options.configurationSetName ? { ConfigurationSetName: this.options.configurationSetName } : {}),
+        ...(this.options.configurationSetName
+          ? { ConfigurationSetName: this.options.configurationSetName }
+          : {}),
       }),
     );
   }

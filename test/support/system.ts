@@ -1,0 +1,457 @@
+/**
+ * The whole system in-process, for the end-to-end workflow tests: the handler factories `npm start` uses
+ * (local/runtime.ts's createHandlers), the real ASL on LocalWorkflow, DynamoDB Local, a real PostgreSQL,
+ * the local HTTP server in front of the route table, and an outbox instead of SES. Built here rather than
+ * through startRuntime because the tests need the LocalWorkflow itself (describe, stop by hand, fast
+ * retries), the sweeper with an explicit reconcile flag, and every log line captured.
+ */
+import { randomBytes } from 'node:crypto';
+import { type AddressInfo, createServer, type Server, Socket } from 'node:net';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import pg from 'pg';
+import { DynamoAuditLog } from '../../functions/adapters/dynamodb-audit.js';
+import { createDocumentClient, createDynamoDbClient } from '../../functions/adapters/dynamodb-client.js';
+import { DynamoRequestStore } from '../../functions/adapters/dynamodb-requests.js';
+import { createTables } from '../../functions/adapters/dynamodb-tables.js';
+import { createProvisioners } from '../../functions/adapters/provisioners.js';
+import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
+import type { Policy } from '../../functions/domain/policy-schema.js';
+import type { AccessRequest, AuditEvent, RequestStatus } from '../../functions/domain/types.js';
+import { executionArnFor } from '../../functions/domain/workflow-io.js';
+import { createHandler as createExpirySweeperHandler } from '../../functions/handlers/expiry-sweeper.js';
+import { ROUTES } from '../../functions/handlers/routes.js';
+import type { Deps } from '../../functions/ports.js';
+import { parsePolicy } from '../../functions/shared/config.js';
+import { cryptoIds } from '../../functions/shared/ids.js';
+import { lambdaContext, startHttpServer } from '../../local/http-server.js';
+import { OutboxMailer } from '../../local/outbox.js';
+import { createHandlers, localAdminCredentials } from '../../local/runtime.js';
+import { type ExecutionDescription, handlersByState, LocalWorkflow } from '../../local/workflow-runner.js';
+
+export interface SystemOptions {
+  /** The policy YAML the test wrote. */
+  policyYaml: string;
+  dynamodbEndpoint: string;
+  /** Superuser URL of the PostgreSQL server the targets live on (the admin credentials of every target). */
+  pgAdminUrl: string;
+  /** Retry pauses of the ASL, scaled down; default 50 ms. */
+  retryIntervalMs?: number;
+}
+
+export interface HttpAnswer<T> {
+  status: number;
+  body: T;
+}
+
+export interface LinkPage {
+  status: number;
+  html: string;
+  csrf: string | undefined;
+}
+
+export interface System {
+  url: string;
+  policy: Policy;
+  deps: Deps;
+  workflow: LocalWorkflow;
+  outbox: OutboxMailer;
+  /** Every line written to stdout/stderr (Powertools included) and every use-case log line, since start. */
+  logs(): string[];
+  metrics: Map<string, number>;
+  tables: { requestsTable: string; auditTable: string };
+  /** A JSON API call as the local user `user` (the x-jitdb-user header). */
+  call<T = Record<string, unknown>>(
+    method: 'GET' | 'POST',
+    path: string,
+    user?: string,
+    body?: unknown,
+  ): Promise<HttpAnswer<T>>;
+  /** The approval link emailed to `approver` about request `id`, for the request itself or its extension. */
+  approvalLink(
+    id: string,
+    approver: string,
+    options?: { purpose?: 'request' | 'extension' },
+  ): Promise<string>;
+  /** GET an approval link: the confirmation page and its CSRF value. */
+  openLink(link: string): Promise<LinkPage>;
+  /** POST the confirmation page's form. */
+  postLink(
+    link: string,
+    decision: 'approve' | 'deny',
+    csrf: string,
+  ): Promise<{ status: number; html: string }>;
+  request(id: string): Promise<AccessRequest>;
+  waitForStatus(id: string, status: RequestStatus, timeoutMs?: number): Promise<AccessRequest>;
+  auditActions(id: string): Promise<string[]>;
+  audit(id: string): Promise<AuditEvent[]>;
+  execution(id: string): ExecutionDescription | undefined;
+  /** The expiry-sweeper Lambda, once; `reconcile: true` also drops orphaned `jit_` users. */
+  sweep(options?: { reconcile?: boolean }): Promise<Record<string, unknown>>;
+  /** Every item of both tables, as JSON text (for secret scans). */
+  scanTables(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** One capture of stdout/stderr shared by every live system of the test file (they are stopped LIFO). */
+const capture = {
+  lines: [] as string[],
+  users: 0,
+  restore: undefined as (() => void) | undefined,
+};
+
+function startCapture(): void {
+  capture.users++;
+  if (capture.users > 1) return;
+  const out = process.stdout.write.bind(process.stdout);
+  const err = process.stderr.write.bind(process.stderr);
+  const record = (chunk: unknown) => {
+    capture.lines.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8'));
+    return true;
+  };
+  process.stdout.write = record as typeof process.stdout.write;
+  process.stderr.write = record as typeof process.stderr.write;
+  capture.restore = () => {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  };
+}
+
+function stopCapture(): void {
+  capture.users--;
+  if (capture.users > 0) return;
+  capture.restore?.();
+  capture.restore = undefined;
+}
+
+/** Builds and starts the system; the caller stops it in afterAll. */
+export async function startSystem(options: SystemOptions): Promise<System> {
+  const policy = parsePolicy(options.policyYaml, 'e2e policy');
+  const suffix = randomBytes(4).toString('hex');
+  const tables = { requestsTable: `e2e-${suffix}-requests`, auditTable: `e2e-${suffix}-audit` };
+  const admin = createDynamoDbClient({ endpoint: options.dynamodbEndpoint, region: 'us-east-1' }, {});
+  try {
+    await createTables(admin, tables);
+  } finally {
+    admin.destroy();
+  }
+
+  startCapture();
+  const firstLine = capture.lines.length;
+  const appLog: string[] = [];
+  const metrics = new Map<string, number>();
+  const document = createDocumentClient(
+    createDynamoDbClient({ endpoint: options.dynamodbEndpoint, region: 'us-east-1' }, {}),
+  );
+  const provisioners = createProvisioners({
+    admin: localAdminCredentials(options.pgAdminUrl, undefined),
+    endpoints: hostPortEndpoints,
+    region: 'us-east-1',
+    connectTimeoutMs: 2_000,
+  });
+  const outbox = new OutboxMailer({ print: false });
+  const workflowRef: { current?: LocalWorkflow } = {};
+  const workflow = () => {
+    if (!workflowRef.current) throw new Error('the workflow is not wired yet');
+    return workflowRef.current;
+  };
+  const base: { url: string } = { url: 'http://localhost:0' };
+  const deps: Deps = {
+    clock: { now: () => new Date() },
+    ids: cryptoIds(),
+    requests: new DynamoRequestStore({ client: document, ...tables }),
+    audit: new DynamoAuditLog({ client: document, ...tables }),
+    provisioners,
+    mailer: outbox,
+    workflow: {
+      start: (id, input) => workflow().start(id, input),
+      sendTaskSuccess: (token, output) => workflow().sendTaskSuccess(token, output),
+      sendTaskFailure: (token, error, cause) => workflow().sendTaskFailure(token, error, cause),
+      stop: (arn, cause) => workflow().stop(arn, cause),
+    },
+    policy: { policy: () => policy },
+    metrics: { count: (name, value = 1) => void metrics.set(name, (metrics.get(name) ?? 0) + value) },
+    get publicBaseUrl() {
+      return base.url;
+    },
+    log: {
+      info: (message, extra) => void appLog.push(`info: ${message} ${JSON.stringify(extra ?? {})}`),
+      warn: (message, extra) => void appLog.push(`warn: ${message} ${JSON.stringify(extra ?? {})}`),
+    },
+  };
+
+  const handlers = createHandlers(deps);
+  const local = new LocalWorkflow({
+    handlers: handlersByState(handlers.tasks),
+    retryIntervalMs: options.retryIntervalMs ?? 50,
+    onListenerError: (error) => appLog.push(`status-change listener: ${String(error)}`),
+  });
+  workflowRef.current = local;
+  // FAILED / TIMED_OUT / ABORTED executions revoke, as the EventBridge rule does on AWS.
+  const unsubscribe = local.onStatusChange((event) => handlers.executionStatusChange(event));
+  const server = await startHttpServer({
+    port: 0,
+    outbox,
+    log: (line) => appLog.push(`http: ${line}`),
+    routes: ROUTES.map((route) => ({
+      method: route.method,
+      resource: route.path,
+      handlerName: route.handler,
+      handler: handlers.http[route.handler],
+    })),
+  });
+  base.url = server.url;
+  const sweeper = createExpirySweeperHandler(deps);
+
+  const call: System['call'] = async (method, path, user, body) => {
+    const response = await fetch(`${server.url}${path}`, {
+      method,
+      headers: {
+        ...(user ? { 'x-jitdb-user': user } : {}),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    return { status: response.status, body: (text === '' ? {} : JSON.parse(text)) as never };
+  };
+
+  const request = async (id: string) => {
+    const found = await deps.requests.get(id);
+    if (!found) throw new Error(`no request ${id}`);
+    return found;
+  };
+
+  return {
+    url: server.url,
+    policy,
+    deps,
+    workflow: local,
+    outbox,
+    metrics,
+    tables,
+    logs: () => [...capture.lines.slice(firstLine), ...appLog],
+    call,
+    async approvalLink(id, approver, linkOptions = {}) {
+      const purpose = linkOptions.purpose ?? 'request';
+      const email = await outbox.waitFor(
+        (e) =>
+          e.to.includes(approver) &&
+          e.links.some((l) => l.includes(`/approvals/${id}.`)) &&
+          (purpose === 'extension' ? /Approve extend access/ : /Approve access/).test(e.subject),
+        10_000,
+      );
+      const link = email.links.find((l) => l.startsWith(`${server.url}/approvals/${id}.`));
+      if (!link) throw new Error(`no approval link for ${id} in ${JSON.stringify(email.links)}`);
+      return link;
+    },
+    async openLink(link) {
+      const response = await fetch(link);
+      const html = await response.text();
+      return { status: response.status, html, csrf: /name="csrf" value="([^"]+)"/.exec(html)?.[1] };
+    },
+    async postLink(link, decision, csrf) {
+      const response = await fetch(link, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ decision, csrf }).toString(),
+      });
+      return { status: response.status, html: await response.text() };
+    },
+    request,
+    async waitForStatus(id, status, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last: AccessRequest | undefined;
+      while (Date.now() < deadline) {
+        last = await deps.requests.get(id);
+        if (last?.status === status) return last;
+        await sleep(100);
+      }
+      throw new Error(`request ${id} is ${last?.status ?? 'missing'}, not ${status}, after ${timeoutMs} ms`);
+    },
+    async audit(id) {
+      return deps.audit.list(id);
+    },
+    async auditActions(id) {
+      return (await deps.audit.list(id)).map((e) => e.action);
+    },
+    execution(id) {
+      return local.describe(executionArnFor(local.stateMachineArn, id));
+    },
+    async sweep(sweepOptions = {}) {
+      const report = await sweeper(
+        { reconcile: sweepOptions.reconcile ?? false },
+        lambdaContext('expiry-sweeper'),
+      );
+      return report as unknown as Record<string, unknown>;
+    },
+    async scanTables() {
+      const items: unknown[] = [];
+      for (const table of [tables.requestsTable, tables.auditTable]) {
+        let start: Record<string, unknown> | undefined;
+        do {
+          const page = await document.send(
+            new ScanCommand({ TableName: table, ...(start ? { ExclusiveStartKey: start } : {}) }),
+          );
+          items.push(...(page.Items ?? []));
+          start = page.LastEvaluatedKey;
+        } while (start);
+      }
+      return JSON.stringify(items);
+    },
+    async stop() {
+      // A teardown aborts executions: that must not race the cleanup below through the status-change path.
+      unsubscribe();
+      await local.close();
+      await server.close();
+      // Leave no `jit_` user behind for another suite's reconciler to find.
+      for (const status of ['APPROVED', 'ACTIVE', 'REVOKE_FAILED'] as const) {
+        const page = await deps.requests.listByStatus(status, { limit: 100 });
+        for (const r of page.items) {
+          const target = policy.targets.find((t) => t.id === r.targetId);
+          if (target) {
+            await provisioners
+              .for(target)
+              .revoke({ requestId: r.id, dbUser: r.dbUser, target })
+              .catch(() => undefined);
+          }
+        }
+      }
+      await provisioners.close();
+      document.destroy();
+      stopCapture();
+    },
+  };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** `base` with another path (a database name). */
+export function withDatabase(adminUrl: string, database: string): string {
+  const url = new URL(adminUrl);
+  url.pathname = `/${encodeURIComponent(database)}`;
+  return url.toString();
+}
+
+/**
+ * A throw-away database for a test file: public.orders (3 rows) that levels grant, and hr.salaries that no
+ * level grants. Returns a function that drops it.
+ */
+export async function createTargetDatabase(adminUrl: string, database: string): Promise<() => Promise<void>> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`);
+  } finally {
+    await admin.end();
+  }
+  const db = new pg.Client({ connectionString: withDatabase(adminUrl, database) });
+  db.on('error', () => undefined);
+  await db.connect();
+  try {
+    await db.query(`
+      CREATE TABLE public.orders (id int PRIMARY KEY, customer text NOT NULL, total numeric NOT NULL);
+      INSERT INTO public.orders VALUES (101, 'ada', 12.50), (102, 'grace', 99.00), (103, 'linus', 7.25);
+      CREATE SCHEMA hr;
+      CREATE TABLE hr.salaries (name text, amount numeric);
+      INSERT INTO hr.salaries VALUES ('ada', 1);
+    `);
+  } finally {
+    await db.end();
+  }
+  return async () => {
+    const dropper = new pg.Client({ connectionString: adminUrl });
+    dropper.on('error', () => undefined);
+    await dropper.connect();
+    try {
+      await dropper.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);
+    } finally {
+      await dropper.end();
+    }
+  };
+}
+
+/** Opens a session with a credential URI; errors after connect are collected, not thrown. */
+export async function connect(uri: string): Promise<{ client: pg.Client; errors: Error[] }> {
+  const client = new pg.Client({ connectionString: uri, connectionTimeoutMillis: 3_000 });
+  const errors: Error[] = [];
+  client.on('error', (error) => errors.push(error));
+  await client.connect();
+  return { client, errors };
+}
+
+/** Whether a fresh login with `uri` succeeds right now (the session is closed again). */
+export async function canLogin(uri: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: uri, connectionTimeoutMillis: 3_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Whether role `user` exists on the server. */
+export async function roleExists(adminUrl: string, user: string): Promise<boolean> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  try {
+    const result = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [user]);
+    return result.rowCount === 1;
+  } finally {
+    await admin.end();
+  }
+}
+
+/**
+ * A TCP forwarder to a database that a test can take down and bring back: while down it cuts every open
+ * connection and refuses new ones by closing them at once (the port stays bound, so nobody else takes it).
+ */
+export async function startToggleProxy(
+  host: string,
+  port: number,
+): Promise<{ port: number; setUp(up: boolean): void; close(): Promise<void> }> {
+  let up = true;
+  const open = new Set<Socket>();
+  const server: Server = createServer((inbound) => {
+    if (!up) {
+      inbound.destroy();
+      return;
+    }
+    const outbound = new Socket();
+    open.add(inbound);
+    open.add(outbound);
+    const drop = () => {
+      inbound.destroy();
+      outbound.destroy();
+      open.delete(inbound);
+      open.delete(outbound);
+    };
+    inbound.on('error', drop).on('close', drop);
+    outbound.on('error', drop).on('close', drop);
+    outbound.connect(port, host, () => {
+      inbound.pipe(outbound);
+      outbound.pipe(inbound);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    setUp(next) {
+      up = next;
+      if (!next) for (const socket of [...open]) socket.destroy();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of [...open]) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,273 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditEvent } from '../../functions/domain/types.js';
+import type { Credentials } from '../../functions/ports.js';
+import { services } from '../support/services.js';
+import {
+  canLogin,
+  connect,
+  createTargetDatabase,
+  roleExists,
+  type System,
+  startSystem,
+} from '../support/system.js';
+
+/**
+ * The approval workflow end to end: the real ASL on the local runner, the real handlers behind the local HTTP
+ * server, DynamoDB Local and PostgreSQL. Grants last a few seconds; expiry is the ASL's own Wait state.
+ */
+
+const ALICE = 'alice@example.com';
+const CAROL = 'carol@example.com';
+const database = `e2e_tour_${randomBytes(4).toString('hex')}`;
+let system: System;
+let dropDatabase: () => Promise<void>;
+
+/** Everything secret the tests saw: none of it may show up in logs, tables or audit events. */
+const secrets = {
+  passwords: [] as string[],
+  linkTokens: [] as string[],
+  csrf: [] as string[],
+  taskTokens: [] as string[],
+};
+
+interface View {
+  id: string;
+  status: string;
+  expiresAt?: string;
+  revokeReason?: string;
+  approvals: { by: string }[];
+}
+
+beforeAll(async () => {
+  const { pgAdminUrl, dynamodbEndpoint } = services();
+  const admin = new URL(pgAdminUrl);
+  dropDatabase = await createTargetDatabase(pgAdminUrl, database);
+  system = await startSystem({
+    dynamodbEndpoint,
+    pgAdminUrl,
+    policyYaml: `version: 1
+targets:
+  - id: app
+    engine: postgres
+    environment: staging
+    connection: { host: ${admin.hostname}, port: ${admin.port} }
+    database: ${database}
+    credentialKind: password
+    tls: disable
+    levels:
+      read:
+        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
+        maxDuration: 1h
+        approvers: [${CAROL}]
+        approvalWindow: 1h
+      auto:
+        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
+        maxDuration: 1h
+        autoApprove: {}
+`,
+  });
+});
+
+afterAll(async () => {
+  await system?.stop();
+  await dropDatabase?.();
+});
+
+async function credentialsFor(id: string): Promise<Credentials> {
+  const answer = await system.call<Credentials>('GET', `/requests/${id}/credentials`, ALICE);
+  expect(answer.status).toBe(200);
+  secrets.passwords.push(answer.body.password);
+  return answer.body;
+}
+
+async function autoApprovedGrant(duration: string): Promise<{ id: string; creds: Credentials }> {
+  const created = await system.call<View>('POST', '/requests', ALICE, {
+    target: 'app',
+    level: 'auto',
+    duration,
+    reason: 'e2e auto-approved grant',
+  });
+  expect(created.status).toBe(201);
+  await system.waitForStatus(created.body.id, 'ACTIVE');
+  return { id: created.body.id, creds: await credentialsFor(created.body.id) };
+}
+
+describe('the approval workflow, end to end', () => {
+  it('takes a request from creation through an emailed approval to a grant that ends on time, and audits it all', async () => {
+    const created = await system.call<View>('POST', '/requests', ALICE, {
+      target: 'app',
+      level: 'read',
+      duration: '4s',
+      reason: 'look at order 101',
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.status).toBe('PENDING');
+    const id = created.body.id;
+    expect(id).toMatch(/^[0-9a-hjkmnp-tv-z]{26}$/);
+
+    const link = await system.approvalLink(id, CAROL);
+    secrets.linkTokens.push(link.split('/approvals/')[1] ?? '');
+    const waiting = system.workflow.waitingTokens(system.execution(id)?.executionArn ?? '');
+    expect(waiting).toHaveLength(1);
+    secrets.taskTokens.push(...waiting);
+
+    // A GET shows the facts and decides nothing: mail scanners follow links.
+    const page = await system.openLink(link);
+    expect(page.status).toBe(200);
+    expect(page.html).toContain(ALICE);
+    expect(page.html).toContain('look at order 101');
+    expect(page.csrf).toMatch(/^[A-Za-z0-9_-]{16,}$/);
+    const afterGet = await system.request(id);
+    expect(afterGet.status).toBe('PENDING');
+    expect(afterGet.approvals).toEqual([]);
+    secrets.csrf.push(page.csrf ?? '');
+
+    const decided = await system.postLink(link, 'approve', page.csrf ?? '');
+    expect(decided.status).toBe(200);
+    expect(decided.html).toContain('Your approval was recorded');
+
+    const active = await system.waitForStatus(id, 'ACTIVE');
+    expect(active.grant?.dbUser).toBe(`jit_${id}`);
+    expect(Date.parse(active.expiresAt ?? '') - Date.parse(active.grant?.grantedAt ?? '')).toBe(4000);
+
+    const creds = await credentialsFor(id);
+    expect(creds.username).toBe(`jit_${id}`);
+    expect(creds.database).toBe(database);
+    expect(creds.expiresAt).toBe(active.expiresAt);
+
+    // The level is enforced: SELECT on public, nothing else.
+    const { client: session, errors } = await connect(creds.uri);
+    expect((await session.query('SELECT id FROM public.orders ORDER BY id')).rows).toEqual([
+      { id: 101 },
+      { id: 102 },
+      { id: 103 },
+    ]);
+    await expect(session.query("INSERT INTO public.orders VALUES (999, 'eve', 1)")).rejects.toThrow(
+      /permission denied/,
+    );
+    await expect(session.query('SELECT * FROM hr.salaries')).rejects.toThrow(/permission denied/);
+
+    // An open session running a long query when expiry comes is killed, not left to finish.
+    const sleeping = session.query('SELECT pg_sleep(60)').then(
+      () => 'finished',
+      (error: Error) => error.message,
+    );
+    const revoked = await system.waitForStatus(id, 'REVOKED', 15_000);
+    expect(revoked.revokeReason).toBe('expired');
+    const lagMs = Date.parse(revoked.revokedAt ?? '') - Date.parse(active.expiresAt ?? '');
+    expect(lagMs).toBeGreaterThanOrEqual(0);
+    expect(lagMs).toBeLessThan(2000);
+    expect(await sleeping).toMatch(/terminat/i);
+    expect(errors.map((e) => e.message).join()).toMatch(/^$|terminat/i);
+    await session.end().catch(() => undefined);
+    expect(await canLogin(creds.uri)).toBe(false);
+    expect(await roleExists(services().pgAdminUrl, `jit_${id}`)).toBe(false);
+
+    const audit = await system.call<{ events: AuditEvent[]; verification: { ok: boolean; events: number } }>(
+      'GET',
+      `/requests/${id}/audit`,
+      ALICE,
+    );
+    expect(audit.status).toBe(200);
+    expect(audit.body.verification).toEqual({ ok: true, events: audit.body.events.length });
+    expect(audit.body.events.map((e) => e.action)).toEqual([
+      'requested',
+      'approval-requested',
+      'approved',
+      'granted',
+      'credentials-issued',
+      'revoked',
+    ]);
+    expect(audit.body.events.map((e) => e.toStatus)).toEqual([
+      'PENDING',
+      'PENDING',
+      'APPROVED',
+      'ACTIVE',
+      'ACTIVE',
+      'REVOKED',
+    ]);
+    expect(audit.body.events.find((e) => e.action === 'approved')?.actor).toBe(CAROL);
+
+    const execution = await system.workflow.waitForEnd(system.execution(id)?.executionArn ?? '');
+    expect(execution.status).toBe('SUCCEEDED');
+  });
+
+  it('revokes early: access is gone within 2 s and the execution is stopped (ABORTED)', async () => {
+    const { id, creds } = await autoApprovedGrant('1h');
+    const { client: session } = await connect(creds.uri);
+    const sleeping = session.query('SELECT pg_sleep(60)').then(
+      () => 'finished',
+      (error: Error) => error.message,
+    );
+
+    const asked = Date.now();
+    const revoked = await system.call<View>('POST', `/requests/${id}/revoke`, ALICE, {
+      comment: 'done early',
+    });
+    expect(revoked.status).toBe(200);
+    expect(revoked.body.status).toBe('REVOKED');
+    expect(revoked.body.revokeReason).toBe('early');
+    expect(await sleeping).toMatch(/terminat/i);
+    expect(await canLogin(creds.uri)).toBe(false);
+    expect(Date.now() - asked).toBeLessThan(2000);
+    await session.end().catch(() => undefined);
+
+    const execution = await system.workflow.waitForEnd(system.execution(id)?.executionArn ?? '');
+    expect(execution.status).toBe('ABORTED');
+    expect(execution.cause).toBe('revoked early');
+    expect((await system.request(id)).status).toBe('REVOKED');
+    expect(await system.auditActions(id)).toEqual([
+      'auto-approved',
+      'granted',
+      'credentials-issued',
+      'revoked',
+    ]);
+  });
+
+  it('revokes through the status-change path when an ACTIVE execution is aborted by hand', async () => {
+    const { id, creds } = await autoApprovedGrant('1h');
+    expect(await canLogin(creds.uri)).toBe(true);
+    const executionArn = system.execution(id)?.executionArn ?? '';
+
+    await system.workflow.stop(executionArn, 'stopped by an operator');
+    expect(system.execution(id)?.status).toBe('ABORTED');
+
+    const revoked = await system.waitForStatus(id, 'REVOKED', 5_000);
+    expect(revoked.revokeReason).toBe('execution-ended');
+    expect(await canLogin(creds.uri)).toBe(false);
+    expect(await roleExists(services().pgAdminUrl, `jit_${id}`)).toBe(false);
+    const events = await system.audit(id);
+    expect(events.map((e) => e.action)).toEqual([
+      'auto-approved',
+      'granted',
+      'credentials-issued',
+      'revoked',
+    ]);
+    expect(events.at(-1)?.actor).toBe('system');
+  });
+
+  it('never writes a password, link token, CSRF value or task token to a log line, a table item or an audit event', async () => {
+    expect(secrets.passwords.length).toBeGreaterThanOrEqual(3);
+    expect(secrets.linkTokens).toHaveLength(1);
+    expect(secrets.taskTokens).toHaveLength(1);
+    const linkSecrets = secrets.linkTokens.map((token) => token.split('.')[1] ?? token);
+    const everySecret = [...secrets.passwords, ...secrets.linkTokens, ...linkSecrets, ...secrets.csrf];
+    for (const secret of [...everySecret, ...secrets.taskTokens])
+      expect(secret.length).toBeGreaterThanOrEqual(16);
+
+    const logs = system.logs().join('\n');
+    expect(logs.length).toBeGreaterThan(0);
+    for (const secret of [...everySecret, ...secrets.taskTokens]) expect(logs).not.toContain(secret);
+
+    // The task token is kept on the request by design (server-side only); nothing else secret is stored.
+    const items = await system.scanTables();
+    for (const secret of everySecret) expect(items).not.toContain(secret);
+
+    const auditEvents = JSON.stringify(
+      (JSON.parse(items) as Record<string, unknown>[]).filter((item) => 'seq' in item),
+    );
+    expect(auditEvents).toContain('credentials-issued');
+    for (const secret of [...everySecret, ...secrets.taskTokens]) expect(auditEvents).not.toContain(secret);
+  });
+});

@@ -95,6 +95,10 @@ function fnNamed(name: HandlerName) {
   return fn;
 }
 
+function propsOf(resource: Resource): Record<string, unknown> {
+  return resource.Properties ?? {};
+}
+
 function functionResource(name: HandlerName): Resource {
   const fn = fnNamed(name);
   return s.view.resource(s.stateless.resolve(s.stateless.getLogicalId(fn.node.defaultChild as never)));
@@ -198,8 +202,7 @@ describe('the functions', () => {
 
   it('sets the variables each function needs and no other function gets', () => {
     const env = (name: HandlerName) =>
-      ((functionResource(name).Properties ?? {}).Environment as { Variables: Record<string, never> })
-        .Variables;
+      (propsOf(functionResource(name)).Environment as { Variables: Record<string, never> }).Variables;
     expect(s.view.render(env('api').STATE_MACHINE_ARN)).toBe('<StateMachine>');
     expect(s.view.render(env('approval-links').STATE_MACHINE_ARN)).toBe('<StateMachine>');
     expect(env('grant').STATE_MACHINE_ARN).toBeUndefined();
@@ -230,7 +233,7 @@ describe('IAM, least privilege', () => {
   it('never lets any role update, delete or batch-write the audit table', () => {
     const auditWrites = s.view
       .resources('AWS::IAM::Policy')
-      .flatMap(([, p]) => ((p.Properties ?? {}).PolicyDocument as { Statement: RawStatement[] }).Statement)
+      .flatMap(([, p]) => (propsOf(p).PolicyDocument as { Statement: RawStatement[] }).Statement)
       .filter((st) => s.view.render(st.Resource).includes('<AuditTable'))
       .flatMap((st) => (Array.isArray(st.Action) ? st.Action : [st.Action]));
     expect(auditWrites.length).toBeGreaterThan(0);

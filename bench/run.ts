@@ -1,0 +1,216 @@
+/**
+ * `npm run bench` runs every bench, prints one table and writes bench/results.json;
+ * `npm run bench -- NAME` runs one of grant-revoke, bundles, load, revocation-lag, transitions.
+ * Defaults are sized so the whole run ends in well under 10 minutes on 2 cores.
+ */
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+// Handlers log through Powertools on every invocation; the bench prints its own lines only.
+process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
+process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+
+const BENCHES = ['grant-revoke', 'bundles', 'transitions', 'revocation-lag', 'load'] as const;
+type BenchName = (typeof BENCHES)[number];
+
+interface Row {
+  bench: BenchName | 'all';
+  metric: string;
+  value: number | string;
+  note: string;
+}
+
+/** The headline numbers; absent when that bench did not run (or failed). */
+interface Results {
+  grantRevokeRatio?: number;
+  revocationLagP99Ms?: number;
+  transitionsPerRequest?: number;
+  maxBundleKb?: number;
+  loadThroughputRatio?: number;
+  peakRssMb?: number;
+  [key: string]: unknown;
+}
+
+/** Hard ceiling per bench: a hung bench fails instead of blocking the run. */
+const TIME_LIMIT_MS: Record<BenchName, number> = {
+  'grant-revoke': 180_000,
+  bundles: 120_000,
+  transitions: 30_000,
+  'revocation-lag': 120_000,
+  load: 180_000,
+};
+
+function withTimeLimit<T>(name: BenchName, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${name} exceeded ${TIME_LIMIT_MS[name] / 1000} s`)),
+      TIME_LIMIT_MS[name],
+    );
+  });
+  return Promise.race([work, limit]).finally(() => clearTimeout(timer));
+}
+
+const log = (line: string) => console.log(`  ${line}`);
+
+async function runOne(name: BenchName, results: Results, rows: Row[]): Promise<void> {
+  switch (name) {
+    case 'grant-revoke': {
+      const { run } = await import('./grant-revoke.js');
+      const r = await run({
+        cycles: 100,
+        log,
+        ...(process.env.JITDB_PG_URL ? { pgUrl: process.env.JITDB_PG_URL } : {}),
+        ...(process.env.JITDB_MYSQL_URL ? { mysqlUrl: process.env.JITDB_MYSQL_URL } : {}),
+      });
+      results.grantRevokeRatio = r.ratio;
+      results.grantRevoke = r;
+      rows.push({
+        bench: name,
+        metric: 'grantRevokeRatio',
+        value: r.ratio,
+        note: 'provisioner / raw SQL median, worst engine',
+      });
+      break;
+    }
+    case 'bundles': {
+      const { run } = await import('./bundles.js');
+      const r = await run();
+      results.maxBundleKb = r.maxBundleKb;
+      results.bundles = r;
+      rows.push({ bench: name, metric: 'maxBundleKb', value: r.maxBundleKb, note: 'largest handler bundle' });
+      rows.push({
+        bench: name,
+        metric: 'maxImportRatio',
+        value: r.maxImportRatio,
+        note: 'cold import vs an empty function',
+      });
+      break;
+    }
+    case 'transitions': {
+      const { run } = await import('./transitions.js');
+      const r = await run({ log });
+      results.transitionsPerRequest = r.transitionsPerRequest;
+      results.transitions = r;
+      rows.push({
+        bench: name,
+        metric: 'transitionsPerRequest',
+        value: r.transitionsPerRequest,
+        note: 'auto-approved happy path',
+      });
+      rows.push({
+        bench: name,
+        metric: 'approved path',
+        value: r.approved.transitionsPerRequest,
+        note: 'transitions',
+      });
+      rows.push({
+        bench: name,
+        metric: 'usd per 1,000 requests',
+        value: r.usdPer1000Requests,
+        note: `approved path $${r.approved.usdPer1000Requests}`,
+      });
+      break;
+    }
+    case 'revocation-lag': {
+      const { run } = await import('./revocation-lag.js');
+      const r = await run({ log });
+      results.revocationLagP99Ms = r.p99Ms;
+      results.revocationLag = r;
+      rows.push({
+        bench: name,
+        metric: 'revocationLagP99Ms',
+        value: r.p99Ms,
+        note: `p50 ${r.p50Ms} ms, ${r.measured}/${r.grants} grants, sweep ${r.sweepIntervalMs / 1000} s`,
+      });
+      break;
+    }
+    case 'load': {
+      const { run } = await import('./load.js');
+      const r = await run({ log });
+      results.loadThroughputRatio = r.throughputRatio;
+      results.load = r;
+      rows.push({
+        bench: name,
+        metric: 'loadThroughputRatio',
+        value: r.throughputRatio,
+        note: `${r.grantsPerSecond} grants/s vs raw ${r.rawRolesPerSecond} roles/s`,
+      });
+      rows.push({
+        bench: name,
+        metric: 'POST → ACTIVE p99 ms',
+        value: r.postToActiveP99Ms,
+        note: `p50 ${r.postToActiveP50Ms} ms`,
+      });
+      rows.push({
+        bench: name,
+        metric: 'expiresAt → REVOKED p99 ms',
+        value: r.expiryToRevokedP99Ms,
+        note: `p50 ${r.expiryToRevokedP50Ms} ms`,
+      });
+      rows.push({
+        bench: name,
+        metric: 'all granted, revoked on time, audited',
+        value: r.ok ? 'yes' : 'NO',
+        note: `${r.granted}/${r.requesters} granted, ${r.revoked} revoked (${r.revokedLate} late), ${r.auditComplete} audits complete, ${r.rolesLeft} roles left`,
+      });
+      break;
+    }
+  }
+}
+
+function printTable(rows: Row[]): void {
+  const widths = [14, 38, 10];
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i < widths.length ? c.padEnd(widths[i] ?? 0) : c)).join('  ');
+  console.log('');
+  console.log(line(['bench', 'metric', 'value', 'note']));
+  console.log(line(['-'.repeat(14), '-'.repeat(38), '-'.repeat(10), '-'.repeat(30)]));
+  for (const row of rows) console.log(line([row.bench, row.metric, String(row.value), row.note]));
+}
+
+async function main(): Promise<number> {
+  const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  const unknown = asked.filter((a) => !(BENCHES as readonly string[]).includes(a));
+  if (unknown.length > 0) {
+    console.error(`unknown bench ${unknown.join(', ')}; choose from ${BENCHES.join(', ')}`);
+    return 2;
+  }
+  const selected = asked.length > 0 ? (asked as BenchName[]) : [...BENCHES];
+  const results: Results = {};
+  const rows: Row[] = [];
+  const failures: string[] = [];
+  const started = performance.now();
+  for (const name of selected) {
+    console.log(`▶ ${name}`);
+    const benchStarted = performance.now();
+    try {
+      await withTimeLimit(name, runOne(name, results, rows));
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      failures.push(`${name}: ${message}`);
+      rows.push({ bench: name, metric: 'FAILED', value: '-', note: message.split('\n')[0] ?? '' });
+    }
+    console.log(`  (${((performance.now() - benchStarted) / 1000).toFixed(1)} s)`);
+  }
+  results.peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+  rows.push({
+    bench: 'all',
+    metric: 'peakRssMb',
+    value: results.peakRssMb,
+    note: 'this process (runtime + clients), not PostgreSQL/Java',
+  });
+  results.ranAt = new Date().toISOString();
+  results.benches = selected;
+  results.seconds = Math.round((performance.now() - started) / 1000);
+  if (failures.length > 0) results.failures = failures;
+  printTable(rows);
+  const file = fileURLToPath(new URL('./results.json', import.meta.url));
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nwrote ${file} (${results.seconds} s)`);
+  return failures.length > 0 ? 1 : 0;
+}
+
+process.exitCode = await main();
+// Pools and timers of a failed bench may linger; the results are written.
+setTimeout(() => process.exit(), 2000).unref();

@@ -4,6 +4,8 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { regionFromEndpoint } from '../../cli/config.js';
+import { signForApiGateway } from '../../cli/sigv4.js';
 
 const BIN = path.resolve('cli/bin.js');
 
@@ -206,5 +208,26 @@ describe('jitdb usage and transport errors', () => {
       expect(seen.at(-1)).toEqual({ url: '/requests/other', user: 'erin@example.com' });
       rmSync(configDir, { recursive: true, force: true });
     });
+  });
+});
+
+describe('SigV4 for API Gateway endpoints', () => {
+  it('signs for execute-api in the endpoint region with the caller credentials', async () => {
+    const url = new URL('https://abc123.execute-api.eu-west-1.amazonaws.com/prod/requests?view=mine');
+    expect(regionFromEndpoint(url.toString())).toBe('eu-west-1');
+    const headers = await signForApiGateway(
+      { method: 'POST', url, headers: { 'content-type': 'application/json' }, body: '{"a":1}' },
+      'eu-west-1',
+      {
+        accessKeyId: 'AKIDEXAMPLE',
+        secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+        sessionToken: 'tok',
+      },
+    );
+    expect(headers.authorization).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/execute-api\/aws4_request, SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;x-amz-security-token, Signature=[0-9a-f]{64}$/,
+    );
+    expect(headers['x-amz-security-token']).toBe('tok');
+    expect(Object.keys(headers).map((h) => h.toLowerCase())).not.toContain('host');
   });
 });

@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningHttpServer, startHttpServer } from '../../local/http-server.js';
@@ -130,5 +133,50 @@ describe('the local HTTP server', () => {
     expect(html).toContain('<h2 id="mail-1">First &lt;b&gt;mail&lt;/b&gt;</h2>');
     expect(html).toContain('<a href="http://localhost:3000/approvals/tok1">');
     expect(html.indexOf('mail-2')).toBeLessThan(html.indexOf('mail-1'));
+  });
+});
+
+describe('the outbox', () => {
+  const mail = {
+    to: ['carol@example.com', 'dan@example.com'],
+    subject: 'Approve alice → demo (read)?',
+    text: 'Review and decide: http://localhost:3000/approvals/01abc.secret\nMore: https://example.com/docs.',
+    html: '<a href="http://localhost:3000/approvals/01abc.secret">Review</a>',
+  };
+
+  it('prints a compact block with who, what and the approval links', async () => {
+    const printed: string[] = [];
+    const outbox = new OutboxMailer({ print: (block) => printed.push(block) });
+    await outbox.send(mail);
+    expect(printed).toEqual([
+      [
+        '✉  mail #1 to carol@example.com, dan@example.com',
+        '   subject: Approve alice → demo (read)?',
+        '   open: http://localhost:3000/approvals/01abc.secret',
+      ].join('\n'),
+    ]);
+    expect(outbox.list()[0]?.links).toEqual([
+      'http://localhost:3000/approvals/01abc.secret',
+      'https://example.com/docs',
+    ]);
+  });
+
+  it('keeps emails in an owner-only outbox.jsonl that the next run reads back, numbering on', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'jitdb-outbox-'));
+    try {
+      const file = path.join(dir, 'outbox.jsonl');
+      const first = new OutboxMailer({ file, print: false });
+      await first.send(mail);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const second = new OutboxMailer({ file, print: false });
+      await second.send({ ...mail, subject: 'second' });
+      expect(second.list().map((e) => [e.id, e.subject])).toEqual([
+        [2, 'second'],
+        [1, 'Approve alice → demo (read)?'],
+      ]);
+      expect(readFileSync(file, 'utf8').trimEnd().split('\n')).toHaveLength(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

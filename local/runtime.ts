@@ -27,6 +27,7 @@ import { type HandlerName, ROUTES } from '../functions/handlers/routes.js';
 import type { Deps, Metrics, Workflow } from '../functions/ports.js';
 import { loadPolicyFile, PolicyFileError } from '../functions/shared/config.js';
 import { cryptoIds } from '../functions/shared/ids.js';
+import { logger, powertoolsMetrics } from '../functions/shared/powertools.js';
 import { DynamoDbLocalError, startDynamoDbLocal } from './dynamodb-local.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
 import {
@@ -133,6 +134,7 @@ export function describeStartupError(error: unknown): string {
 
 /** Starts everything `npm start` runs; stops what already started if a later part fails. */
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
+  quietPowertools();
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
@@ -581,4 +583,13 @@ function scheduledEvent() {
     resources: ['arn:aws:events:us-east-1:000000000000:rule/jitdb-expiry-sweeper'],
     detail: {},
   };
+}
+
+/**
+ * Locally, metrics are counted in memory (localMetrics) and EMF lines would only be noise; the handlers'
+ * INFO lines too, unless POWERTOOLS_LOG_LEVEL asks for them.
+ */
+function quietPowertools(): void {
+  powertoolsMetrics.publishStoredMetrics = () => powertoolsMetrics;
+  if (!process.env.POWERTOOLS_LOG_LEVEL) logger.setLogLevel('WARN');
 }

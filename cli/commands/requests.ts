@@ -69,7 +69,7 @@ export function showRequest(request: RequestView): string {
     ['auto-approved', request.autoApproved ? 'yes' : undefined],
     [
       'approvals',
-      request.approvalsRequired === undefined
+      request.approvalsRequired === undefined || request.approvalsRequired === 0
         ? undefined
         : `${request.approvals?.length ?? 0} of ${request.approvalsRequired}${
             request.approvals?.length ? ` (${request.approvals.map((a) => a.by).join(', ')})` : ''

@@ -152,6 +152,11 @@ export interface Deps {
   metrics: Metrics;
   /** Base URL of the API, for approval links in emails (`https://…/prod`). */
   publicBaseUrl: string;
+  /**
+   * The access-request state machine (STATE_MACHINE_ARN), so a request's execution ARN can be computed
+   * (executionArnFor) instead of found by starting it again. Absent: only a stored executionArn is used.
+   */
+  stateMachineArn?: string;
   /** Where use cases report what they survived (an email that failed to send); never given a secret. */
   log?: UseCaseLog;
 }

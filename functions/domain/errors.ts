@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   REQUEST_NOT_FOUND: 404,
   INVALID_TRANSITION: 409,
   REQUEST_NOT_ACTIVE: 409,
+  /** A decision after the approval deadline: the workflow stopped waiting, so it would never be granted. */
+  APPROVAL_WINDOW_CLOSED: 410,
   CONFLICT: 409,
   // approval links
   APPROVAL_LINK_INVALID: 404,

@@ -27,6 +27,7 @@ export function adapters(env: NodeJS.ProcessEnv = process.env): Deps {
   const tables = tableNamesFromEnv(env);
   const client = createDocumentClient(createDynamoDbClient({}, env));
   const region = env.AWS_REGION;
+  const stateMachineArn = required(env, 'STATE_MACHINE_ARN');
   return {
     clock: { now: () => new Date() },
     ids: cryptoIds(),
@@ -36,8 +37,9 @@ export function adapters(env: NodeJS.ProcessEnv = process.env): Deps {
     mailer: new SesMailer(new SESv2Client(region ? { region } : {}), required(env, 'SENDER_EMAIL')),
     workflow: new SfnWorkflow({
       client: new SFNClient(region ? { region } : {}),
-      stateMachineArn: required(env, 'STATE_MACHINE_ARN'),
+      stateMachineArn,
     }),
+    stateMachineArn,
     policy: envPolicySource,
     metrics: powertoolsMetricsPort(),
     publicBaseUrl: required(env, 'PUBLIC_BASE_URL'),

@@ -135,6 +135,7 @@ beforeAll(async () => {
     policy: { policy: () => policy },
     metrics: { count: () => undefined },
     publicBaseUrl: 'https://jitdb.example.com/prod',
+    stateMachineArn: 'arn:aws:states:eu-west-1:000000000000:stateMachine:access-request',
     log,
   };
 });

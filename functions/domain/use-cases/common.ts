@@ -5,6 +5,7 @@ import { findLevel } from '../evaluate.js';
 import { refusalAudit } from '../lifecycle.js';
 import type { AccessLevel, Target } from '../policy-schema.js';
 import type { AccessRequest, ApprovalLink, Identity } from '../types.js';
+import { WorkflowTaskClosedError } from '../workflow-io.js';
 
 /** How many times a use case re-reads and retries after losing a conditional write. */
 export const MAX_CONFLICT_RETRIES = 8;
@@ -203,20 +204,50 @@ export function viewOf(request: AccessRequest): RequestView {
   };
 }
 
-/** Tells the workflow that the API closed the approval step; a token already closed is not an error. */
+/** What became of telling the workflow: `closed` = it no longer waits on that token, `failed` = an outage. */
+export type Delivery = 'sent' | 'closed' | 'failed' | 'no-token';
+
+/**
+ * Tells the workflow that the API closed the approval step. A token already closed is not an error here: the
+ * decision is stored, and an APPROVED request the workflow never picks up is converged by record-outcome and
+ * the sweeper (see expiry-sweeper.ts). The caller learns which it was.
+ */
 export async function completeApproval(
   deps: Deps,
   request: AccessRequest,
   result: { outcome: 'approved' } | { error: 'Denied' | 'Cancelled'; cause: string },
-): Promise<void> {
-  if (!request.taskToken) return; // RequestApproval has not stored it yet; it completes the step itself.
+): Promise<Delivery> {
+  if (!request.taskToken) return 'no-token'; // RequestApproval has not stored it yet; it completes the step itself.
   try {
     if ('outcome' in result) await deps.workflow.sendTaskSuccess(request.taskToken, { outcome: 'approved' });
     else await deps.workflow.sendTaskFailure(request.taskToken, result.error, result.cause);
+    return 'sent';
   } catch (error) {
-    deps.log?.warn('the workflow was no longer waiting for this decision', {
-      requestId: request.id,
-      error: error instanceof Error ? error.name : 'unknown',
-    });
+    const closed = error instanceof WorkflowTaskClosedError;
+    deps.log?.warn(
+      closed
+        ? 'the workflow was no longer waiting for this decision'
+        : 'the decision could not be delivered to the workflow; the sweeper retries',
+      { requestId: request.id, error: error instanceof Error ? error.name : 'unknown' },
+    );
+    return closed ? 'closed' : 'failed';
   }
+}
+
+/** Shapes of secrets an error text may carry: URI credentials, key=value secrets, SigV4 query parts, long opaque tokens. */
+const SECRET_PATTERNS: [RegExp, string][] = [
+  [/([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]*:[^\s/@]*@/gi, '$1***@'],
+  [
+    /\b(password|passwd|pwd|secret|token|tasktoken|authorization|x-amz-signature|x-amz-credential|x-amz-security-token)(["']?\s*[=:]\s*["']?)[^\s"'&,;}]+/gi,
+    '$1$2***',
+  ],
+  [/[A-Za-z0-9+/_=-]{40,}/g, '***'],
+];
+
+/** An error text safe to store and log: likely secrets masked, control characters dropped, bounded length. */
+export function redactErrorText(text: string, maxLength = 300): string {
+  let out = text;
+  for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters is the point
+  return out.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, maxLength);
 }

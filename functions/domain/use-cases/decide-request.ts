@@ -1,7 +1,7 @@
 import type { Deps } from '../../ports.js';
 import { assertMayApprove, assertMayDeny } from '../authz.js';
-import { ForbiddenError } from '../errors.js';
-import { applyEvent, type LifecycleEvent } from '../lifecycle.js';
+import { ForbiddenError, PolicyRefusedError } from '../errors.js';
+import { applyEvent, type LifecycleEvent, refusalAudit } from '../lifecycle.js';
 import { DecisionBody, parseInput } from '../schemas.js';
 import type { AccessRequest, Identity } from '../types.js';
 import {
@@ -11,6 +11,7 @@ import {
   loadRequest,
   notifyRetired,
   type RequestView,
+  recordOnRequest,
   refuse,
   retryOnConflict,
   viewOf,
@@ -48,6 +49,7 @@ export async function decideRequest(
       if (error instanceof ForbiddenError) await refuse(deps, request, input.caller, error);
       throw error;
     }
+    await assertWindowOpen(deps, request, input.caller, now);
     const extending = request.status === 'ACTIVE' && request.extension !== undefined;
     const comment = input.comment ? { comment: input.comment } : {};
     const event: LifecycleEvent = extending
@@ -75,6 +77,30 @@ export async function decideRequest(
   });
   await afterDecision(deps, before, saved, input.caller);
   return viewOf(saved);
+}
+
+/**
+ * A decision after the approval deadline (or, for an extension, after the grant ran out) is refused: the
+ * workflow has stopped waiting (its timeout is the deadline), so an approval stored now would never be
+ * granted. The refusal is audited; the sweeper records EXPIRED.
+ */
+async function assertWindowOpen(deps: Deps, request: AccessRequest, caller: Identity, now: Date) {
+  const closesAt =
+    request.status === 'PENDING'
+      ? request.approvalDeadline
+      : request.status === 'ACTIVE' && request.extension
+        ? request.expiresAt
+        : undefined;
+  if (closesAt === undefined || now.getTime() < Date.parse(closesAt)) return;
+  const error = new PolicyRefusedError(
+    'APPROVAL_WINDOW_CLOSED',
+    request.status === 'PENDING'
+      ? `the approval window of this request closed at ${closesAt}`
+      : `the grant ended at ${closesAt}; the extension can no longer be decided`,
+    { details: { closedAt: closesAt } },
+  );
+  await recordOnRequest(deps, request, refusalAudit(request, caller, error, now));
+  throw error;
 }
 
 async function afterDecision(deps: Deps, before: AccessRequest, saved: AccessRequest, by: Identity) {

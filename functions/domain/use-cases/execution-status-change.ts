@@ -1,7 +1,8 @@
 import type { Deps } from '../../ports.js';
+import { ConflictError } from '../errors.js';
 import { applyEvent } from '../lifecycle.js';
 import { isRequestId } from '../naming.js';
-import { loadRequest, retryOnConflict, targetOf } from './common.js';
+import { loadRequest, redactErrorText, retryOnConflict, targetOf } from './common.js';
 import { levelFor, revokeGrant } from './revoke.js';
 
 export interface ExecutionStatusChange {
@@ -40,8 +41,15 @@ export async function executionStatusChange(
     const request = await loadRequest(deps, requestId);
     const now = deps.clock.now();
     if (request.status === 'ACTIVE' || request.status === 'REVOKE_FAILED') {
-      await revokeGrant(deps, requestId, 'execution-ended');
-      return { requestId, action: 'revoked' };
+      try {
+        await revokeGrant(deps, requestId, 'execution-ended');
+        return { requestId, action: 'revoked' };
+      } catch (error) {
+        if (error instanceof ConflictError) throw error;
+        // Nothing waits for this grant's expiry any more: REVOKE_FAILED makes the sweeper retry every minute.
+        await recordRevokeFailed(deps, requestId, error);
+        return { requestId, action: 'revoke-failed' };
+      }
     }
     if (request.status === 'APPROVED') {
       const target = targetOf(deps, request);
@@ -68,4 +76,20 @@ export async function executionStatusChange(
     }
     return { requestId, action: 'none' };
   });
+}
+
+async function recordRevokeFailed(deps: Deps, requestId: string, error: unknown): Promise<void> {
+  const request = await loadRequest(deps, requestId);
+  if (request.status !== 'ACTIVE' && request.status !== 'REVOKE_FAILED') return;
+  const cause = {
+    code: error instanceof Error ? error.name : 'Error',
+    message: error instanceof Error ? redactErrorText(error.message) : 'revoke failed',
+  };
+  const { next, audit } = applyEvent(
+    request,
+    { type: 'revoke-failed', error: cause },
+    { level: levelFor(deps, request), now: deps.clock.now() },
+  );
+  await deps.requests.transition(request, next, audit);
+  deps.metrics.count('RevokeFailed');
 }

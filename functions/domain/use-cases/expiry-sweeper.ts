@@ -5,8 +5,17 @@ import { ConflictError } from '../errors.js';
 import { applyEvent } from '../lifecycle.js';
 import { requestIdOfDbUser } from '../naming.js';
 import { type AccessRequest, type AuditDraft, SYSTEM } from '../types.js';
-import { completeApproval, emailLinks, levelOf, notifyRetired, securityStream } from './common.js';
+import {
+  completeApproval,
+  emailLinks,
+  levelOf,
+  notifyRetired,
+  redactErrorText,
+  securityStream,
+  targetOf,
+} from './common.js';
 import { listAllByStatus } from './list-requests.js';
+import { APPROVAL_NOT_DELIVERED } from './record-outcome.js';
 import { levelFor, revokeGrant } from './revoke.js';
 
 export interface SweepReport {
@@ -18,8 +27,20 @@ export interface SweepReport {
   reconciled: boolean;
   /** Seconds from expiresAt to the revoke, for each revoke this sweep made. */
   revocationLagSeconds: number[];
+  /** APPROVED requests whose approval was handed to the workflow again (it had not taken it). */
+  approvalsRedelivered: number;
+  /** APPROVED requests nothing granted in time, recorded FAILED. */
+  orphanedApprovalsFailed: number;
   errors: number;
 }
+
+/** An approval not yet picked up after this long is handed to the workflow again. */
+export const REDELIVER_APPROVAL_AFTER_SECONDS = 60;
+/**
+ * An APPROVED request not ACTIVE this long after its approval has no execution granting it: Grant with all
+ * its retries (5 × 90 s + backoff) and RecordGrantFailed end well within it.
+ */
+export const ORPHANED_APPROVAL_AFTER_SECONDS = 15 * 60;
 
 /**
  * The safety net, every minute: revokes ACTIVE grants past expiry and retries REVOKE_FAILED ones, expires
@@ -39,6 +60,8 @@ export async function expirySweeper(
     orphansDropped: 0,
     reconciled: false,
     revocationLagSeconds: [],
+    approvalsRedelivered: 0,
+    orphanedApprovalsFailed: 0,
     errors: 0,
   };
   const due = [
@@ -62,6 +85,8 @@ export async function expirySweeper(
     }
   }
 
+  for (const request of await listAllByStatus(deps, 'APPROVED')) await sweepApproved(deps, request, report);
+
   const reconcile = input.reconcile === true || (input.reconcile === 'hourly' && now.getUTCMinutes() === 0);
   if (reconcile) {
     await reconcileOrphans(deps, report);
@@ -74,7 +99,8 @@ export async function expirySweeper(
 async function sweepRevoke(deps: Deps, request: AccessRequest, report: SweepReport): Promise<void> {
   const reason = request.status === 'REVOKE_FAILED' ? 'sweeper' : 'expired';
   try {
-    const saved = await revokeGrant(deps, request.id, reason);
+    const saved = await revokeGrant(deps, request.id, reason, undefined, { dueBy: deps.clock.now() });
+    if (saved.status !== 'REVOKED') return; // an extension moved expiresAt since the listing
     report.revoked++;
     const at = Date.parse(saved.revokedAt ?? deps.clock.now().toISOString());
     if (request.expiresAt)
@@ -87,7 +113,7 @@ async function sweepRevoke(deps: Deps, request: AccessRequest, report: SweepRepo
       const current = (await deps.requests.get(request.id)) ?? request;
       if (current.status !== 'ACTIVE' && current.status !== 'REVOKE_FAILED') return;
       const code = error instanceof Error ? error.name : 'Error';
-      const message = error instanceof Error ? error.message.slice(0, 300) : 'revoke failed';
+      const message = error instanceof Error ? redactErrorText(error.message) : 'revoke failed';
       const { next, audit } = applyEvent(
         current,
         { type: 'revoke-failed', error: { code, message } },
@@ -98,6 +124,52 @@ async function sweepRevoke(deps: Deps, request: AccessRequest, report: SweepRepo
       report.errors++;
     }
   }
+}
+
+/**
+ * Converges APPROVED requests the workflow did not pick up (the N-th approval's SendTaskSuccess hit an outage,
+ * or raced the timeout): within the approval window the approval is delivered again; once nothing can have
+ * granted it for ORPHANED_APPROVAL_AFTER_SECONDS, it is FAILED (never granted from here: a grant outside
+ * its execution would have nothing waiting to revoke it but the sweeper). Any half-made user is dropped.
+ */
+async function sweepApproved(deps: Deps, listed: AccessRequest, report: SweepReport): Promise<void> {
+  const now = deps.clock.now().getTime();
+  const ageSeconds = (now - Date.parse(approvedAt(listed))) / 1000;
+  try {
+    if (ageSeconds >= ORPHANED_APPROVAL_AFTER_SECONDS) {
+      // Re-read: the listing may be stale, and a user must not be dropped under a grant that just landed.
+      const request = await deps.requests.get(listed.id);
+      if (request?.status !== 'APPROVED') return;
+      const target = targetOf(deps, request);
+      if (target)
+        await deps.provisioners.for(target).revoke({ requestId: request.id, dbUser: request.dbUser, target });
+      const error = {
+        code: APPROVAL_NOT_DELIVERED,
+        message: `approved ${Math.round(ageSeconds / 60)} minutes ago and never granted; nothing was left behind`,
+      };
+      const { next, audit } = applyEvent(
+        request,
+        { type: 'grant-failed', error },
+        { level: levelFor(deps, request), now: deps.clock.now() },
+      );
+      await deps.requests.transition(request, next, audit);
+      report.orphanedApprovalsFailed++;
+      return;
+    }
+    const windowOpen = listed.approvalDeadline === undefined || now < Date.parse(listed.approvalDeadline);
+    if (listed.taskToken && windowOpen && ageSeconds >= REDELIVER_APPROVAL_AFTER_SECONDS) {
+      if ((await completeApproval(deps, listed, { outcome: 'approved' })) === 'sent')
+        report.approvalsRedelivered++;
+    }
+  } catch (error) {
+    if (!(error instanceof ConflictError)) report.errors++; // a conflict: the grant landed meanwhile
+  }
+}
+
+/** When a request became APPROVED: its last approval, or its creation when auto-approved or break-glass. */
+function approvedAt(request: AccessRequest): string {
+  const times = [request.createdAt, ...request.approvals.map((d) => d.at)].map((t) => Date.parse(t));
+  return new Date(Math.max(...times)).toISOString();
 }
 
 async function expire(deps: Deps, request: AccessRequest): Promise<void> {

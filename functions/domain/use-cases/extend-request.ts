@@ -1,7 +1,7 @@
 import type { Deps } from '../../ports.js';
 import { emailApprovers, issueLinks } from '../approval-links.js';
 import { approversOf, assertMayExtend } from '../authz.js';
-import { ForbiddenError } from '../errors.js';
+import { ForbiddenError, PolicyRefusedError } from '../errors.js';
 import { evaluateExtension } from '../evaluate.js';
 import { applyEvent } from '../lifecycle.js';
 import { ExtendBody, parseInput } from '../schemas.js';
@@ -35,6 +35,12 @@ export async function extendRequest(
     } catch (error) {
       if (error instanceof ForbiddenError) await refuse(deps, request, input.caller, error);
       throw error;
+    }
+    if (request.status === 'ACTIVE' && request.expiresAt && Date.parse(request.expiresAt) <= now.getTime()) {
+      // Its revoke is due (the workflow or the sweeper is on it): more time now would race the revoke.
+      throw new PolicyRefusedError('REQUEST_NOT_ACTIVE', `the grant expired at ${request.expiresAt}`, {
+        details: { status: request.status, expiresAt: request.expiresAt },
+      });
     }
     const { target, level } = levelOf(deps, request);
     const { autoApproved, extension } = evaluateExtension(request, body, level, now);

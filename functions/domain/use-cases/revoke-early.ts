@@ -3,6 +3,7 @@ import { assertMayRevoke } from '../authz.js';
 import { ForbiddenError, PolicyRefusedError } from '../errors.js';
 import { DecisionBody, parseInput } from '../schemas.js';
 import type { Identity } from '../types.js';
+import { executionArnFor } from '../workflow-io.js';
 import { loadRequest, type RequestView, refuse, retryOnConflict, viewOf } from './common.js';
 import { levelOrUndefined } from './get-request.js';
 import { revokeGrant } from './revoke.js';
@@ -34,13 +35,26 @@ export async function revokeEarly(
   return viewOf(saved);
 }
 
-/** Stops the request's execution (found by its name); one that already ended is fine. */
+/**
+ * The request's execution ARN without touching Step Functions: the stored one, else computed from the state
+ * machine ARN and the execution name (the request id). Never found by starting it: that could run a second one.
+ */
+export function executionArnOf(deps: Deps, requestId: string, known: string | undefined): string | undefined {
+  if (known) return known;
+  return deps.stateMachineArn ? executionArnFor(deps.stateMachineArn, requestId) : undefined;
+}
+
+/** Stops the request's execution; one that already ended, or never existed, is fine. */
 async function stopExecution(deps: Deps, requestId: string, known: string | undefined): Promise<void> {
+  const executionArn = executionArnOf(deps, requestId, known);
+  if (!executionArn) {
+    // Revocation is done; the execution's own Revoke step finds REVOKED and ends at expiry.
+    deps.log?.warn('execution not stopped after an early revoke: its ARN is unknown', { requestId });
+    return;
+  }
   try {
-    const executionArn = known ?? (await deps.workflow.start(requestId, { requestId })).executionArn;
     await deps.workflow.stop(executionArn, 'revoked early');
   } catch (error) {
-    // Revocation is done; the execution's own Revoke step finds REVOKED and ends.
     deps.log?.warn('execution not stopped after an early revoke', {
       requestId,
       error: error instanceof Error ? error.name : 'unknown',

@@ -18,7 +18,16 @@ export async function revokeTask(input: RevokeInput, deps: Deps): Promise<Revoke
     ) {
       return { revoked: false, expiresAt: request.expiresAt };
     }
-    await revokeGrant(deps, request.id, input.reason);
+    const now = deps.clock.now();
+    const saved = await revokeGrant(
+      deps,
+      request.id,
+      input.reason,
+      undefined,
+      input.reason === 'expired' ? { dueBy: now } : {},
+    );
+    // An extension landed between the read above and the revoke: wait again.
+    if (saved.status === 'ACTIVE' && saved.expiresAt) return { revoked: false, expiresAt: saved.expiresAt };
     return { revoked: true };
   });
 }

@@ -7,15 +7,26 @@ import { levelOf, loadRequest, targetOf } from './common.js';
 /**
  * The one revoke: drops the request's database user (ordered, idempotent) and records REVOKED. A request
  * already REVOKED is returned as is. Throws ConflictError if the request changed meanwhile (callers retry).
+ * With `dueBy`, a grant whose (fresh) expiresAt is later — an extension landed meanwhile — is left alone.
  */
 export async function revokeGrant(
   deps: Deps,
   requestId: string,
   reason: RevokeReason,
   by?: Identity,
+  options: { dueBy?: Date } = {},
 ): Promise<AccessRequest> {
   const request = await loadRequest(deps, requestId);
   if (request.status === 'REVOKED') return request;
+  const { dueBy } = options;
+  if (
+    dueBy !== undefined &&
+    request.status === 'ACTIVE' &&
+    request.expiresAt !== undefined &&
+    Date.parse(request.expiresAt) > dueBy.getTime()
+  ) {
+    return request;
+  }
   const target = targetOf(deps, request);
   if (!target) throw new TargetUnavailableError(request.targetId, new Error('the target left the policy'));
   const report = await deps.provisioners

@@ -85,12 +85,16 @@ export interface System {
   auditActions(id: string): Promise<string[]>;
   audit(id: string): Promise<AuditEvent[]>;
   execution(id: string): ExecutionDescription | undefined;
+  /** The execution's final description; throws if it is still running after `timeoutMs`. */
+  executionEnd(id: string, timeoutMs?: number): Promise<ExecutionDescription>;
   /** The expiry-sweeper Lambda, once; `reconcile: true` also drops orphaned `jit_` users. */
   sweep(options?: { reconcile?: boolean }): Promise<Record<string, unknown>>;
   /** Every item of both tables, as JSON text (for secret scans). */
   scanTables(): Promise<string>;
   stop(): Promise<void>;
 }
+
+const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:access-request';
 
 /** One capture of stdout/stderr shared by every live system of the test file (they are stopped LIFO). */
 const capture = {
@@ -156,6 +160,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   };
   const base: { url: string } = { url: 'http://localhost:0' };
   const deps: Deps = {
+    stateMachineArn: STATE_MACHINE_ARN,
     clock: { now: () => new Date() },
     ids: cryptoIds(),
     requests: new DynamoRequestStore({ client: document, ...tables }),
@@ -181,6 +186,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
 
   const handlers = createHandlers(deps);
   const local = new LocalWorkflow({
+    stateMachineArn: STATE_MACHINE_ARN,
     handlers: handlersByState(handlers.tasks),
     retryIntervalMs: options.retryIntervalMs ?? 50,
     onListenerError: (error) => appLog.push(`status-change listener: ${String(error)}`),
@@ -215,6 +221,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     return { status: response.status, body: (text === '' ? {} : JSON.parse(text)) as never };
   };
 
+  const arnOf = (id: string) => executionArnFor(local.stateMachineArn, id);
   const request = async (id: string) => {
     const found = await deps.requests.get(id);
     if (!found) throw new Error(`no request ${id}`);
@@ -266,7 +273,10 @@ export async function startSystem(options: SystemOptions): Promise<System> {
         if (last?.status === status) return last;
         await sleep(100);
       }
-      throw new Error(`request ${id} is ${last?.status ?? 'missing'}, not ${status}, after ${timeoutMs} ms`);
+      const why = last?.lastError ? ` (${last.lastError.code}: ${last.lastError.message})` : '';
+      throw new Error(
+        `request ${id} is ${last?.status ?? 'missing'}${why}, not ${status}, after ${timeoutMs} ms`,
+      );
     },
     async audit(id) {
       return deps.audit.list(id);
@@ -275,7 +285,24 @@ export async function startSystem(options: SystemOptions): Promise<System> {
       return (await deps.audit.list(id)).map((e) => e.action);
     },
     execution(id) {
-      return local.describe(executionArnFor(local.stateMachineArn, id));
+      return local.describe(arnOf(id));
+    },
+    async executionEnd(id, timeoutMs = 10_000) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(`execution ${id} still ${local.describe(arnOf(id))?.status} after ${timeoutMs} ms`),
+            ),
+          timeoutMs,
+        );
+      });
+      try {
+        return await Promise.race([local.waitForEnd(arnOf(id)), late]);
+      } finally {
+        clearTimeout(timer);
+      }
     },
     async sweep(sweepOptions = {}) {
       const report = await sweeper(

@@ -84,7 +84,7 @@ async function create(level: string, duration = '1h'): Promise<string> {
 
 /** The execution's end, once it has one. */
 async function executionEnd(id: string) {
-  return system.workflow.waitForEnd(system.execution(id)?.executionArn ?? '');
+  return system.executionEnd(id);
 }
 
 /** The last state the execution entered. */

@@ -189,7 +189,7 @@ describe('the approval workflow, end to end', () => {
     ]);
     expect(audit.body.events.find((e) => e.action === 'approved')?.actor).toBe(CAROL);
 
-    const execution = await system.workflow.waitForEnd(system.execution(id)?.executionArn ?? '');
+    const execution = await system.executionEnd(id);
     expect(execution.status).toBe('SUCCEEDED');
   });
 
@@ -213,7 +213,7 @@ describe('the approval workflow, end to end', () => {
     expect(Date.now() - asked).toBeLessThan(2000);
     await session.end().catch(() => undefined);
 
-    const execution = await system.workflow.waitForEnd(system.execution(id)?.executionArn ?? '');
+    const execution = await system.executionEnd(id);
     expect(execution.status).toBe('ABORTED');
     expect(execution.cause).toBe('revoked early');
     expect((await system.request(id)).status).toBe('REVOKED');
@@ -245,6 +245,39 @@ describe('the approval workflow, end to end', () => {
       'revoked',
     ]);
     expect(events.at(-1)?.actor).toBe('system');
+  });
+
+  it('grants and revokes 8 requests for the same level at once, all of them', async () => {
+    const created = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        system.call<View>('POST', '/requests', ALICE, {
+          target: 'app',
+          level: 'auto',
+          duration: '1h',
+          reason: `concurrent grant ${i}`,
+        }),
+      ),
+    );
+    expect(created.map((c) => c.status)).toEqual(Array(8).fill(201));
+    const ids = created.map((c) => c.body.id);
+    const settled = await Promise.all(
+      ids.map(async (id) => {
+        const deadline = Date.now() + 15_000;
+        for (;;) {
+          const request = await system.request(id);
+          if (request.status !== 'APPROVED' || Date.now() > deadline) {
+            return `${request.status}${request.lastError ? ` (${request.lastError.message})` : ''}`;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }),
+    );
+    expect(settled).toEqual(Array(8).fill('ACTIVE'));
+
+    const revoked = await Promise.all(
+      ids.map((id) => system.call<View>('POST', `/requests/${id}/revoke`, ALICE, {})),
+    );
+    expect(revoked.map((r) => r.body.status)).toEqual(Array(8).fill('REVOKED'));
   });
 
   it('never writes a password, link token, CSRF value or task token to a log line, a table item or an audit event', async () => {

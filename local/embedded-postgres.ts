@@ -15,10 +15,11 @@ dropExitZeroHook();
  * that crashes without a callback. Callers stop their servers themselves, so both listeners go.
  */
 function dropExitZeroHook(): void {
-  for (const event of ['beforeExit', 'exit'] as const) {
-    for (const listener of process.listeners(event)) {
-      if (listener.toString().includes('eventFilters')) process.off(event, listener);
-    }
+  for (const listener of process.listeners('beforeExit')) {
+    if (listener.toString().includes('eventFilters')) process.off('beforeExit', listener);
+  }
+  for (const listener of process.listeners('exit')) {
+    if (listener.toString().includes('eventFilters')) process.off('exit', listener);
   }
 }
 

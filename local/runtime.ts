@@ -429,6 +429,8 @@ function localMetrics(log: (line: string) => void): Metrics & { counts: Map<stri
   };
 }
 
+const LOCAL_STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:access-request';
+
 async function wireApplication(options: WiringOptions): Promise<WiredApplication> {
   const document = createDocumentClient(
     createDynamoDbClient({ endpoint: options.dynamodbEndpoint, region: 'us-east-1' }, {}),
@@ -457,6 +459,8 @@ async function wireApplication(options: WiringOptions): Promise<WiredApplication
     policy: { policy: () => policy },
     metrics: localMetrics(options.log),
     publicBaseUrl: options.publicBaseUrl,
+    // Early revoke stops the execution by its ARN, computed from this and the request id.
+    stateMachineArn: LOCAL_STATE_MACHINE_ARN,
     log: {
       info: () => undefined,
       warn: (message, extra) => options.log(`warning: ${message}${extra ? ` ${JSON.stringify(extra)}` : ''}`),
@@ -517,6 +521,7 @@ function createWorkflow(
   log: (line: string) => void,
 ): { workflow: LocalWorkflow; stop(): Promise<void> } {
   const workflow = new LocalWorkflow({
+    stateMachineArn: LOCAL_STATE_MACHINE_ARN,
     handlers: handlersByState(handlers.tasks),
     onListenerError: (error) => log(`execution status change: ${errorMessage(error)}`),
   });

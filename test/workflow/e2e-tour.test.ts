@@ -139,6 +139,12 @@ describe('the approval workflow, end to end', () => {
     expect(afterGet.approvals).toEqual([]);
     secrets.csrf.push(page.csrf ?? '');
 
+    // A POST that did not come from the page (a scanner, a forged form) is refused and decides nothing.
+    const forged = await system.postLink(link, 'approve', 'not-the-page-value');
+    expect(forged.status).toBe(403);
+    expect(forged.html).toContain('CSRF_TOKEN_INVALID');
+    expect((await system.request(id)).status).toBe('PENDING');
+
     const decided = await system.postLink(link, 'approve', page.csrf ?? '');
     expect(decided.status).toBe(200);
     expect(decided.html).toContain('Your approval was recorded');
@@ -190,12 +196,14 @@ describe('the approval workflow, end to end', () => {
     expect(audit.body.events.map((e) => e.action)).toEqual([
       'requested',
       'approval-requested',
+      'link-refused',
       'approved',
       'granted',
       'credentials-issued',
       'revoked',
     ]);
     expect(audit.body.events.map((e) => e.toStatus)).toEqual([
+      'PENDING',
       'PENDING',
       'PENDING',
       'APPROVED',

@@ -110,9 +110,24 @@ export function requestTable(requests: readonly RequestView[]): string {
     { header: 'TARGET', value: (r) => r.targetId },
     { header: 'LEVEL', value: (r) => r.level },
     { header: 'REQUESTER', value: (r) => r.requester },
-    { header: 'EXPIRES', value: (r) => relativeTime(r.expiresAt ?? r.approvalDeadline) },
+    { header: 'WHEN', value: whenColumn },
     { header: 'REASON', value: (r) => r.reason },
   ]);
+}
+
+/** The time that matters in a request's status: when access ends, when the approval window closes, when it ended. */
+function whenColumn(r: RequestView): string | undefined {
+  switch (r.status) {
+    case 'ACTIVE':
+    case 'REVOKE_FAILED':
+      return r.expiresAt ? `expires ${relativeTime(r.expiresAt)}` : undefined;
+    case 'PENDING':
+      return r.approvalDeadline ? `window closes ${relativeTime(r.approvalDeadline)}` : undefined;
+    case 'REVOKED':
+      return r.revokedAt ? `ended ${relativeTime(r.revokedAt)}` : undefined;
+    default:
+      return undefined;
+  }
 }
 
 /** Polls until the request settles; a spinner on a TTY only. Returns the exit code per the CLI contract. */

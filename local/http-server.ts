@@ -248,8 +248,8 @@ export function toProxyEvent(
   pathParameters: Record<string, string>,
   body: Buffer,
 ): APIGatewayProxyEvent {
-  const headers: Record<string, string> = {};
-  const multiValueHeaders: Record<string, string[]> = {};
+  const headers = dictionary<string>();
+  const multiValueHeaders = dictionary<string[]>();
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i] ?? '';
     const value = req.rawHeaders[i + 1] ?? '';
@@ -260,8 +260,8 @@ export function toProxyEvent(
     if (existing) existing.push(value);
     else multiValueHeaders[name] = [value];
   }
-  const queryStringParameters: Record<string, string> = {};
-  const multiValueQueryStringParameters: Record<string, string[]> = {};
+  const queryStringParameters = dictionary<string>();
+  const multiValueQueryStringParameters = dictionary<string[]>();
   for (const [key, value] of url.searchParams) {
     queryStringParameters[key] = value;
     const existing = multiValueQueryStringParameters[key];
@@ -393,4 +393,9 @@ function linkLabel(link: string): string {
   if (link.includes('/approvals/'))
     return `Review and decide (${link.split('/approvals/')[0] ?? ''}/approvals/…)`;
   return link;
+}
+
+/** A map with no prototype: client-chosen keys such as `constructor` or `__proto__` are plain entries. */
+function dictionary<T>(): Record<string, T> {
+  return Object.create(null) as Record<string, T>;
 }

@@ -30,7 +30,8 @@ const durationField = (max: number, maxText: string) =>
 export const Identifier = z
   .string()
   .min(1)
-  .max(63)
+  // PostgreSQL silently truncates identifiers at 63 bytes (NAMEDATALEN), so a longer name would grant on another one.
+  .refine((s) => Buffer.byteLength(s, 'utf8') <= 63, 'must be at most 63 bytes in UTF-8')
   .refine((s) => !hasControlCharacters(s), 'must not contain control characters');
 
 /** True if the text holds a C0 control character or DEL (NUL bytes included). */

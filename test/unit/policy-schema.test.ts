@@ -172,7 +172,7 @@ describe('Policy schema', () => {
     [
       'an identifier over 63 characters',
       [['targets.0.database', 'x'.repeat(64)]],
-      ['targets[0].database: Too big: expected string to have <=63 characters'],
+      ['targets[0].database: must be at most 63 bytes in UTF-8'],
     ],
     [
       'an unknown table privilege',

@@ -104,15 +104,16 @@ async function startOn(port: number, options: DynamoDbLocalOptions): Promise<Dyn
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
 
-  const killGroup = () => {
+  const killGroup = (signal: NodeJS.Signals = 'SIGKILL') => {
     try {
-      process.kill(-pid, 'SIGKILL');
+      process.kill(-pid, signal);
     } catch {
       // already gone
     }
   };
   // A normal exit or Ctrl-C of the parent takes the JVM with it; the watchdog covers SIGKILL.
-  process.once('exit', killGroup);
+  const killOnExit = () => killGroup('SIGKILL');
+  process.once('exit', killOnExit);
   const watchdog = startWatchdog(pid);
 
   const exited = new Promise<never>((_, reject) => {
@@ -137,18 +138,19 @@ async function startOn(port: number, options: DynamoDbLocalOptions): Promise<Dyn
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    process.removeListener('exit', killGroup);
+    process.removeListener('exit', killOnExit);
     watchdog?.kill('SIGKILL');
     if (child.exitCode === null && child.signalCode === null) {
       child.ref(); // keep the loop alive until the exit event arrives
-      let timer: NodeJS.Timeout | undefined;
-      const gone = new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        timer = setTimeout(resolve, 5_000);
-      });
-      killGroup();
-      await gone;
-      clearTimeout(timer);
+      const gone = new Promise<boolean>((resolve) => child.once('exit', () => resolve(true)));
+      const within = (ms: number) =>
+        Promise.race([gone, new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms).unref())]);
+      // SIGTERM first: the JVM's shutdown hooks flush the database file; a SIGKILL can lose the last writes.
+      killGroup('SIGTERM');
+      if (!(await within(5_000))) {
+        killGroup('SIGKILL');
+        await within(5_000);
+      }
     }
     child.stdout?.destroy();
     child.stderr?.destroy();

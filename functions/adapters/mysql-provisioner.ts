@@ -10,6 +10,8 @@ import {
   type ProvisionerDeps,
   type RevokePlan,
   type RevokeStep,
+  TRANSIENT_RETRIES,
+  transientBackoffMs,
 } from './postgres-provisioner.js';
 import type { Endpoint } from './rds-endpoint.js';
 import { mintIamToken } from './rds-iam-token.js';
@@ -20,6 +22,8 @@ const ER_ACCESS_DENIED = 1045;
 const ER_CANNOT_USER = 1396;
 const ER_NO_SUCH_THREAD = 1094;
 const ER_PLUGIN_IS_NOT_LOADED = 1524;
+/** InnoDB picked this statement as a deadlock victim (its transaction was rolled back): run it again. */
+const ER_LOCK_DEADLOCK = 1213;
 
 function errno(error: unknown): number | undefined {
   const value = (error as { errno?: unknown } | undefined)?.errno;
@@ -288,8 +292,16 @@ export class MysqlProvisioner implements CredentialProvisioner {
       }
       let broken = false;
       try {
-        const value = await work(connection);
-        return { ...endpoint, value };
+        for (let rerun = 0; ; rerun++) {
+          try {
+            const value = await work(connection);
+            return { ...endpoint, value };
+          } catch (error) {
+            // Every unit of work is idempotent (IF [NOT] EXISTS, GRANT, KILL by id): a rerun is safe.
+            if (errno(error) !== ER_LOCK_DEADLOCK || rerun >= TRANSIENT_RETRIES) throw error;
+            await new Promise<void>((resolve) => setTimeout(resolve, transientBackoffMs(rerun)));
+          }
+        }
       } catch (error) {
         if (error instanceof DomainError) throw error;
         broken = isUnavailableError(error);

@@ -12,6 +12,7 @@ import type { AdminCredentials, AdminCredentialsSource } from './secrets-admin.j
 import { postgresGrantStatements } from './sql-privileges.js';
 
 const pbkdf2Async = promisify(pbkdf2);
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** What every provisioner is built from: admin credentials and endpoints are injected, never read from env. */
 export interface ProvisionerDeps {
@@ -99,6 +100,37 @@ function sqlState(error: unknown): string | undefined {
 }
 
 /**
+ * Refusals that a re-run of the same statements resolves: two sessions updating one catalog row (GRANT,
+ * DROP OWNED), a serialization failure or a deadlock.
+ */
+export function isTransientPostgresError(error: unknown): boolean {
+  const code = sqlState(error);
+  if (code === '40001' || code === '40P01') return true;
+  return code === 'XX000' && /tuple concurrently (updated|deleted)/.test(String((error as Error).message));
+}
+
+/** How often a statement refused by a transient conflict is run again, and the pause before each rerun. */
+export const TRANSIENT_RETRIES = 6;
+export function transientBackoffMs(attempt: number): number {
+  // Jittered and growing: 10–20 ms, then up to ~320 ms; about 1 s in all before the error surfaces.
+  const base = 10 * 2 ** Math.min(attempt, 5);
+  return base + Math.floor(Math.random() * base);
+}
+
+/**
+ * The advisory lock key that serialises privilege changes in one database: the first 8 bytes of
+ * sha256('jitdb:' + database), stable across processes and server versions (unlike hashtext).
+ */
+export function databaseLockKey(database: string): string {
+  return createHash('sha256').update(`jitdb:${database}`).digest().readBigInt64BE(0).toString();
+}
+
+/** The statement that takes the database's lock until the end of the current transaction. */
+export function databaseLockStatement(database: string): string {
+  return `SELECT pg_advisory_xact_lock(${databaseLockKey(database)})`;
+}
+
+/**
  * PostgreSQL provisioner for `password` and `iam` targets. One pool of admin connections per database,
  * reused across requests; every identifier is quoted with `pg.escapeIdentifier`, every literal with
  * `pg.escapeLiteral`, and passwords are sent as SCRAM verifiers so the plain text never reaches the server.
@@ -126,10 +158,17 @@ export class PostgresProvisioner implements CredentialProvisioner {
         ...postgresGrantStatements(spec.privileges, spec.dbUser, admin.username, this.target.database),
       ];
       // Several statements in one simple query run as one implicit transaction: all or nothing, one round trip.
+      // GRANT on a shared schema, database or default ACL rewrites one catalog row: concurrent grants of a
+      // level would fail with 'tuple concurrently updated', so they queue on the database's lock instead.
+      const lock = databaseLockStatement(this.target.database);
       const create = [
+        lock,
         `CREATE ROLE ${user} LOGIN${password} VALID UNTIL ${validUntil} CONNECTION LIMIT ${limit}`,
       ];
-      const bringToSpec = [`ALTER ROLE ${user} LOGIN VALID UNTIL ${validUntil} CONNECTION LIMIT ${limit}`];
+      const bringToSpec = [
+        lock,
+        `ALTER ROLE ${user} LOGIN VALID UNTIL ${validUntil} CONNECTION LIMIT ${limit}`,
+      ];
       try {
         try {
           await client.query([...create, ...privileges].join(';\n'));
@@ -241,9 +280,9 @@ export class PostgresProvisioner implements CredentialProvisioner {
         name: 'block-logins',
         run: () =>
           this.withClient(this.target.database, async (client) => {
-            const [, membership] = await client
+            const [, , membership] = await client
               .query<{ member: boolean }>(
-                `ALTER ROLE ${user} NOLOGIN; SELECT pg_has_role(current_user, ${pg.escapeLiteral(role)}, 'USAGE') AS member`,
+                `${databaseLockStatement(this.target.database)}; ALTER ROLE ${user} NOLOGIN; SELECT pg_has_role(current_user, ${pg.escapeLiteral(role)}, 'USAGE') AS member`,
               )
               .then((results) => results as unknown as pg.QueryResult<{ member: boolean }>[])
               .catch((error: unknown) => {
@@ -252,7 +291,9 @@ export class PostgresProvisioner implements CredentialProvisioner {
               });
             if (membership?.rows[0]?.member === false) {
               // A non-superuser admin (RDS) may only end the role's sessions and take its objects as a member.
-              await client.query(`GRANT ${user} TO CURRENT_USER`).catch(ignoreMissingRole);
+              await client
+                .query(`${databaseLockStatement(this.target.database)}; GRANT ${user} TO CURRENT_USER`)
+                .catch(ignoreMissingRole);
             }
           }),
       },
@@ -287,14 +328,19 @@ export class PostgresProvisioner implements CredentialProvisioner {
             );
             if (result.rows.some((row) => !row.member)) {
               // Granted in block-logins already unless that ran under another admin: REASSIGN needs the role's privileges.
-              await client.query(`GRANT ${user} TO CURRENT_USER`).catch(ignoreMissingRole);
+              await client
+                .query(`${databaseLockStatement(this.target.database)}; GRANT ${user} TO CURRENT_USER`)
+                .catch(ignoreMissingRole);
             }
             return result.rows.map((row) => row.datname);
           });
           for (const database of databases) {
             await this.withClient(database, async (client) => {
+              // DROP OWNED revokes from the same schema, database and default ACL rows grants write: same lock.
               await client
-                .query(`REASSIGN OWNED BY ${user} TO CURRENT_USER;\nDROP OWNED BY ${user}`)
+                .query(
+                  `${databaseLockStatement(database)};\nREASSIGN OWNED BY ${user} TO CURRENT_USER;\nDROP OWNED BY ${user}`,
+                )
                 .catch(ignoreMissingRole);
             });
           }
@@ -304,9 +350,10 @@ export class PostgresProvisioner implements CredentialProvisioner {
         name: 'drop-role',
         run: () =>
           this.withClient(this.target.database, async (client) => {
-            const existed = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
-            await client.query(`DROP ROLE IF EXISTS ${user}`);
-            if ((existed.rowCount ?? 0) > 0) dropped = true;
+            const [existed] = (await client.query(
+              `SELECT 1 FROM pg_roles WHERE rolname = ${pg.escapeLiteral(role)};\n${databaseLockStatement(this.target.database)};\nDROP ROLE IF EXISTS ${user}`,
+            )) as unknown as pg.QueryResult[];
+            if ((existed?.rowCount ?? 0) > 0) dropped = true;
           }),
       },
     ];
@@ -397,7 +444,15 @@ export class PostgresProvisioner implements CredentialProvisioner {
       }
       let broken = false;
       try {
-        return await work(client, admin);
+        for (let rerun = 0; ; rerun++) {
+          try {
+            return await work(client, admin);
+          } catch (error) {
+            // Each unit of work is one transaction (or idempotent steps): running it again is safe.
+            if (!isTransientPostgresError(error) || rerun >= TRANSIENT_RETRIES) throw error;
+            await sleep(transientBackoffMs(rerun));
+          }
+        }
       } catch (error) {
         if (error instanceof DomainError) throw error;
         broken = isUnavailableError(error);

@@ -318,6 +318,37 @@ describe('MySQL revoke', () => {
   });
 });
 
+describe('MySQL concurrent grants and revokes of one level', () => {
+  it('grants 10 users at once from 10 processes, then revokes all 10 at once, with sessions open', async () => {
+    const t = target();
+    // One provisioner each, as 10 Lambda instances would be: no shared pool serialises them.
+    const workers = Array.from({ length: 10 }, () => provisioner(t));
+    const level = {
+      schemas: [
+        { name: app, privileges: ['SELECT'] },
+        { name: weird, privileges: ['SELECT'], tables: ['y'] },
+      ],
+    };
+    const specs = workers.map(() => spec(t, level));
+    const granted = await Promise.allSettled(workers.map((p, i) => p.grant(specs[i] as GrantSpec)));
+    expect(granted.map((r) => (r.status === 'fulfilled' ? 'ok' : String(r.reason)))).toEqual(
+      Array(10).fill('ok'),
+    );
+    const sessions = await Promise.all(
+      workers.map(async (p, i) => login((await p.credentials(specs[i] as GrantSpec)).uri)),
+    );
+    const [rows] = await (sessions[0] as mysql.Connection).query(`SELECT id FROM ${id(weird)}.y`);
+    expect(rows).toEqual([{ id: 42 }]);
+
+    const revoked = await Promise.allSettled(workers.map((p, i) => p.revoke(specs[i] as GrantSpec)));
+    expect(revoked.map((r) => (r.status === 'fulfilled' ? r.value : String(r.reason)))).toEqual(
+      Array(10).fill({ dropped: true, sessionsTerminated: 1 }),
+    );
+    for (const s of specs) expect(await userExists(s.dbUser)).toBe(false);
+    await Promise.allSettled(sessions.map((session) => session.end()));
+  });
+});
+
 describe('MySQL target down and IAM', () => {
   it('raises TargetUnavailableError on grant, credentials and revoke', async () => {
     const closedPort = await freePort();

@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlProvisioner } from '../../functions/adapters/mysql-provisioner.js';
-import { PostgresProvisioner, type ProvisionerDeps } from '../../functions/adapters/postgres-provisioner.js';
+import {
+  databaseLockKey,
+  isTransientPostgresError,
+  PostgresProvisioner,
+  type ProvisionerDeps,
+} from '../../functions/adapters/postgres-provisioner.js';
 import { createProvisioners } from '../../functions/adapters/provisioners.js';
 import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
 import {
@@ -467,6 +472,89 @@ describe('PostgreSQL revoke', () => {
       expect(await loginRefusal(credentials.uri)).toBe('28P01');
       await session.end().catch(() => undefined);
     }
+  });
+});
+
+describe('PostgreSQL concurrent grants and revokes of one level', () => {
+  /** Two schemas, default privileges and a built-in role: every shared catalog row a level's GRANT rewrites. */
+  const WIDE_LEVEL = {
+    roles: ['pg_read_all_stats'],
+    schemas: [
+      { name: 'app', privileges: ['SELECT'], defaultPrivileges: true },
+      { name: 'weird', privileges: ['SELECT'], tables: ['y'] },
+    ],
+  };
+
+  it('grants 10 users at once from 10 processes, then revokes all 10 at once', async () => {
+    const t = target();
+    // One provisioner each, as 10 Lambda instances would be: no shared pool serialises them.
+    const workers = Array.from({ length: 10 }, () => provisioner(t));
+    const specs = workers.map(() => spec(t, WIDE_LEVEL));
+    const granted = await Promise.allSettled(workers.map((p, i) => p.grant(specs[i] as GrantSpec)));
+    expect(granted.map((r) => (r.status === 'fulfilled' ? 'ok' : String(r.reason)))).toEqual(
+      Array(10).fill('ok'),
+    );
+    const first = specs[0] as GrantSpec;
+    const session = await login((await (workers[0] as PostgresProvisioner).credentials(first)).uri);
+    expect((await session.query('SELECT item FROM app.orders')).rows).toEqual([{ item: 'book' }]);
+    expect((await session.query('SELECT id FROM weird.y')).rows).toEqual([{ id: 42 }]);
+    await session.end();
+
+    const revoked = await Promise.allSettled(workers.map((p, i) => p.revoke(specs[i] as GrantSpec)));
+    expect(revoked.map((r) => (r.status === 'fulfilled' ? r.value.dropped : String(r.reason)))).toEqual(
+      Array(10).fill(true),
+    );
+    for (const s of specs) expect(await roleExists(s.dbUser)).toBe(false);
+  });
+
+  it('queues a grant behind the database lock held by another session, and holds no lock afterwards', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const s = spec(t, READ_APP);
+    const holder = new pg.Client({ connectionString: adminUrl });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT pg_advisory_xact_lock(${databaseLockKey(database)})`);
+      let done = false;
+      const granting = p.grant(s).then(() => {
+        done = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect([done, await roleExists(s.dbUser)]).toEqual([false, false]);
+      await holder.query('COMMIT');
+      await granting;
+      expect(await roleExists(s.dbUser)).toBe(true);
+    } finally {
+      await holder.end();
+    }
+    const { rows } = await admin.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'",
+    );
+    expect(rows).toEqual([{ n: 0 }]);
+    await p.revoke(s);
+  });
+
+  it('keys the lock by database, stable across processes', () => {
+    expect(databaseLockKey('app')).toBe(databaseLockKey('app'));
+    expect(databaseLockKey('app')).not.toBe(databaseLockKey('billing'));
+    expect(BigInt(databaseLockKey('app'))).toBeGreaterThanOrEqual(-(2n ** 63n));
+    expect(BigInt(databaseLockKey('app'))).toBeLessThan(2n ** 63n);
+  });
+
+  it('treats tuple-concurrently-updated, serialization failures and deadlocks as transient, nothing else', () => {
+    const error = (code: string, message = 'x') => Object.assign(new Error(message), { code });
+    expect(
+      [
+        error('XX000', 'tuple concurrently updated'),
+        error('XX000', 'tuple concurrently deleted'),
+        error('40001'),
+        error('40P01'),
+        error('XX000', 'cache lookup failed'),
+        error('42710'),
+        new Error('tuple concurrently updated'),
+      ].map(isTransientPostgresError),
+    ).toEqual([true, true, true, true, false, false, false]);
   });
 });
 

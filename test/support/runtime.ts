@@ -1,0 +1,54 @@
+import type { RuntimeOptions } from '../../local/runtime.js';
+import { services } from './services.js';
+
+/**
+ * Options for a runtime on the shared test services: ephemeral, a free port, its own tables and demo
+ * database (so suites never share rows), silent. `name` keeps table and database names unique per suite.
+ */
+export function testRuntimeOptions(
+  policyFile: string,
+  names: { tablePrefix: string; demoDatabase: string },
+  extra: Partial<RuntimeOptions> = {},
+): RuntimeOptions {
+  const { dynamodbEndpoint, pgAdminUrl } = services();
+  return {
+    port: 0,
+    policyFile,
+    ephemeral: true,
+    pgUrl: pgAdminUrl,
+    dynamodbEndpoint,
+    tablePrefix: names.tablePrefix,
+    demoDatabase: names.demoDatabase,
+    printEmails: false,
+    log: () => undefined,
+    ...extra,
+  };
+}
+
+/** What a browser gets from GET on an emailed approval link: the page, and the CSRF value its form posts. */
+export async function openApprovalLink(
+  link: string,
+): Promise<{ status: number; html: string; csrf: string }> {
+  const response = await fetch(link);
+  const html = await response.text();
+  const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1];
+  if (!csrf) throw new Error(`no csrf field on the page at ${link} (HTTP ${response.status})`);
+  return { status: response.status, html, csrf };
+}
+
+/** Submits the approval page's form as a browser does: every field, url-encoded, to the link itself. */
+export async function submitApprovalForm(
+  link: string,
+  fields: { csrf: string; decision: 'approve' | 'deny'; comment?: string },
+): Promise<{ status: number; html: string }> {
+  const response = await fetch(link, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      csrf: fields.csrf,
+      comment: fields.comment ?? '',
+      decision: fields.decision,
+    }).toString(),
+  });
+  return { status: response.status, html: await response.text() };
+}

@@ -1,16 +1,20 @@
+import { z } from 'zod';
 import type { Deps } from '../../ports.js';
 import { emailApprovers, issueLinks } from '../approval-links.js';
 import { isEscalated } from '../authz.js';
 import { ConflictError } from '../errors.js';
 import { applyEvent } from '../lifecycle.js';
 import { requestIdOfDbUser } from '../naming.js';
+import type { Target } from '../policy-schema.js';
 import { type AccessRequest, type AuditDraft, SYSTEM } from '../types.js';
 import {
   completeApproval,
   emailLinks,
   levelOf,
+  loadRequest,
   notifyRetired,
   redactErrorText,
+  retryOnConflict,
   securityStream,
   targetOf,
 } from './common.js';
@@ -43,14 +47,34 @@ export const REDELIVER_APPROVAL_AFTER_SECONDS = 60;
 export const ORPHANED_APPROVAL_AFTER_SECONDS = 15 * 60;
 
 /**
+ * When a sweep also reconciles (drops `jit_` users no live request explains): `never`; `hourly` = only when
+ * the minute is 00 (what the every-minute EventBridge schedule gets, as it passes nothing); `now` = this sweep.
+ * Test suites sharing one database server pass `never` unless they are about reconciling.
+ */
+export const ReconcileMode = z.enum(['never', 'hourly', 'now']);
+export type ReconcileMode = z.infer<typeof ReconcileMode>;
+
+/** The sweeper's input. `true`/`false` are the older spelling of `now`/`never`; absent means `hourly`. */
+export const SweepInput = z.looseObject({
+  reconcile: z.union([ReconcileMode, z.boolean()]).optional(),
+});
+export type SweepInput = z.infer<typeof SweepInput>;
+
+export function reconcileModeOf(value: SweepInput['reconcile']): ReconcileMode {
+  if (value === true) return 'now';
+  if (value === false) return 'never';
+  return value ?? 'hourly';
+}
+
+/** A PENDING or APPROVED request this young may have a grant in flight whose user is already made. */
+export const GRANT_IN_FLIGHT_SECONDS = 5 * 60;
+
+/**
  * The safety net, every minute: revokes ACTIVE grants past expiry and retries REVOKE_FAILED ones, expires
  * PENDING requests past their deadline, escalates those past escalateAt, and (hourly, or when asked) drops
  * `jit_` users that no live request explains.
  */
-export async function expirySweeper(
-  input: { reconcile?: boolean | 'hourly' },
-  deps: Deps,
-): Promise<SweepReport> {
+export async function expirySweeper(input: SweepInput, deps: Deps): Promise<SweepReport> {
   const now = deps.clock.now();
   const report: SweepReport = {
     revoked: 0,
@@ -75,10 +99,9 @@ export async function expirySweeper(
   for (const request of await listAllByStatus(deps, 'PENDING')) {
     try {
       if (request.approvalDeadline && Date.parse(request.approvalDeadline) <= now.getTime()) {
-        await expire(deps, request);
-        report.expired++;
+        if (await expire(deps, request.id)) report.expired++;
       } else if (request.escalateAt && request.escalated !== true && isEscalated(request, now)) {
-        if (await escalate(deps, request)) report.escalated++;
+        if (await escalate(deps, request.id)) report.escalated++;
       }
     } catch (error) {
       if (!(error instanceof ConflictError)) report.errors++; // a conflict: someone decided it meanwhile
@@ -87,8 +110,8 @@ export async function expirySweeper(
 
   for (const request of await listAllByStatus(deps, 'APPROVED')) await sweepApproved(deps, request, report);
 
-  const reconcile = input.reconcile === true || (input.reconcile === 'hourly' && now.getUTCMinutes() === 0);
-  if (reconcile) {
+  const mode = reconcileModeOf(input.reconcile);
+  if (mode === 'now' || (mode === 'hourly' && now.getUTCMinutes() === 0)) {
     await reconcileOrphans(deps, report);
     report.reconciled = true;
   }
@@ -99,7 +122,10 @@ export async function expirySweeper(
 async function sweepRevoke(deps: Deps, request: AccessRequest, report: SweepReport): Promise<void> {
   const reason = request.status === 'REVOKE_FAILED' ? 'sweeper' : 'expired';
   try {
-    const saved = await revokeGrant(deps, request.id, reason, undefined, { dueBy: deps.clock.now() });
+    // revokeGrant re-reads: a version bumped by an audit event is retried, an extension is then seen.
+    const saved = await retryOnConflict(() =>
+      revokeGrant(deps, request.id, reason, undefined, { dueBy: deps.clock.now() }),
+    );
     if (saved.status !== 'REVOKED') return; // an extension moved expiresAt since the listing
     report.revoked++;
     const at = Date.parse(saved.revokedAt ?? deps.clock.now().toISOString());
@@ -172,75 +198,128 @@ function approvedAt(request: AccessRequest): string {
   return new Date(Math.max(...times)).toISOString();
 }
 
-async function expire(deps: Deps, request: AccessRequest): Promise<void> {
-  const { next, audit } = applyEvent(
-    request,
-    { type: 'approval-expired' },
-    { level: levelFor(deps, request), now: deps.clock.now() },
-  );
-  const saved = await deps.requests.transition(request, next, audit);
+/** Expires a PENDING request past its deadline; false when it was decided meanwhile. */
+async function expire(deps: Deps, requestId: string): Promise<boolean> {
+  const expired = await retryOnConflict(async () => {
+    const request = await loadRequest(deps, requestId);
+    const now = deps.clock.now();
+    if (request.status !== 'PENDING' || !request.approvalDeadline) return undefined;
+    if (Date.parse(request.approvalDeadline) > now.getTime()) return undefined;
+    const { next, audit } = applyEvent(
+      request,
+      { type: 'approval-expired' },
+      { level: levelFor(deps, request), now },
+    );
+    return { request, saved: await deps.requests.transition(request, next, audit) };
+  });
+  if (!expired) return false;
+  const { request, saved } = expired;
   await completeApproval(deps, request, { error: 'Cancelled', cause: 'the approval window ended' });
   await notifyRetired(deps, request, saved, 'expired without a decision');
+  return true;
 }
 
-async function escalate(deps: Deps, request: AccessRequest): Promise<boolean> {
-  const { target, level } = levelOf(deps, request);
-  if (!level.escalation) return false;
-  const now = deps.clock.now();
-  const { next, audit } = applyEvent(request, { type: 'escalated' }, { level, now });
-  const already = new Set(request.approvalLinks.map((l) => l.approver));
-  const issued = issueLinks(
-    request.id,
-    emailApprovers(level.escalation.approvers).filter((a) => !already.has(a)),
-    'request',
-    request.approvalDeadline ?? now.toISOString(),
-    () => deps.ids.secret(),
-  );
-  const saved = await deps.requests.transition(
-    request,
-    { ...next, approvalLinks: [...next.approvalLinks, ...issued.map((i) => i.link)] },
-    audit,
-  );
+async function escalate(deps: Deps, requestId: string): Promise<boolean> {
+  const escalated = await retryOnConflict(async () => {
+    const request = await loadRequest(deps, requestId);
+    const now = deps.clock.now();
+    if (request.status !== 'PENDING' || request.escalated === true || !isEscalated(request, now))
+      return undefined;
+    const { target, level } = levelOf(deps, request);
+    if (!level.escalation) return undefined;
+    const { next, audit } = applyEvent(request, { type: 'escalated' }, { level, now });
+    const already = new Set(request.approvalLinks.map((l) => l.approver));
+    const issued = issueLinks(
+      request.id,
+      emailApprovers(level.escalation.approvers).filter((a) => !already.has(a)),
+      'request',
+      request.approvalDeadline ?? now.toISOString(),
+      () => deps.ids.secret(),
+    );
+    const saved = await deps.requests.transition(
+      request,
+      { ...next, approvalLinks: [...next.approvalLinks, ...issued.map((i) => i.link)] },
+      audit,
+    );
+    return { saved, target, issued };
+  });
+  if (!escalated) return false;
+  const { saved, target, issued } = escalated;
   await emailLinks(deps, saved, target, issued, { purpose: 'request', escalation: true });
   return true;
 }
 
-/** Every `jit_` user on every target, minus those a live request owns, is dropped and recorded. */
+/** One key per database server: `jit_` users are server-wide, so targets sharing one are listed once. */
+export function serverKeyOf(target: Target): string {
+  const connection = target.connection;
+  if ('rdsInstanceId' in connection)
+    return `${target.engine}|rds-instance|${connection.region ?? ''}|${connection.rdsInstanceId}`;
+  if ('rdsClusterId' in connection)
+    return `${target.engine}|rds-cluster|${connection.region ?? ''}|${connection.rdsClusterId}`;
+  return `${target.engine}|${connection.host.toLowerCase()}:${connection.port}`;
+}
+
+/** Whether a request accounts for its `jit_` user existing now (granted, revoke pending, or grant in flight). */
+export function explainsUser(request: AccessRequest, now: Date): boolean {
+  if (request.status === 'ACTIVE' || request.status === 'REVOKE_FAILED' || request.status === 'APPROVED')
+    return true;
+  const ageSeconds = (now.getTime() - Date.parse(request.createdAt)) / 1000;
+  return request.status === 'PENDING' && ageSeconds < GRANT_IN_FLIGHT_SECONDS;
+}
+
+/**
+ * Every `jit_` user on every database server, minus those a live request owns, is dropped (through the target
+ * it was found on) and recorded. A user name is `jit_` + its request id and ids are unique, so a request on
+ * any target explains it: two targets on one server see the same users and must not drop each other's.
+ */
 async function reconcileOrphans(deps: Deps, report: SweepReport): Promise<void> {
-  const policy = deps.policy.policy();
-  const usersByTarget = new Map<string, string[]>();
-  for (const target of policy.targets) {
-    try {
-      usersByTarget.set(target.id, await deps.provisioners.for(target).listManagedUsers());
-    } catch {
-      report.errors++;
-    }
+  const servers = new Map<string, Target[]>();
+  for (const target of deps.policy.policy().targets) {
+    const key = serverKeyOf(target);
+    servers.set(key, [...(servers.get(key) ?? []), target]);
   }
+  const foundOn = new Map<string, Target>();
+  for (const targets of servers.values()) {
+    // Any target of the server can list its users; the next one is tried if one's admin is refused.
+    let listed = false;
+    for (const target of targets) {
+      try {
+        for (const dbUser of await deps.provisioners.for(target).listManagedUsers())
+          if (!foundOn.has(dbUser)) foundOn.set(dbUser, target);
+        listed = true;
+        break;
+      } catch {
+        // tried with the server's next target
+      }
+    }
+    if (!listed) report.errors++;
+  }
+  if (foundOn.size === 0) return;
   // APPROVED first: a request moving on to ACTIVE while we list is then seen in one list or the other.
   const live = new Set<string>();
   for (const status of ['APPROVED', 'ACTIVE', 'REVOKE_FAILED'] as const) {
-    for (const request of await listAllByStatus(deps, status))
-      live.add(`${request.targetId}/${request.dbUser}`);
+    for (const request of await listAllByStatus(deps, status)) live.add(request.dbUser);
   }
-  for (const target of policy.targets) {
-    for (const dbUser of usersByTarget.get(target.id) ?? []) {
-      if (live.has(`${target.id}/${dbUser}`)) continue;
-      const requestId = requestIdOfDbUser(dbUser);
-      if (!requestId) continue;
-      try {
-        const result = await deps.provisioners.for(target).revoke({ requestId, dbUser, target });
-        report.orphansDropped++;
-        const audit: AuditDraft = {
-          at: deps.clock.now().toISOString(),
-          actor: SYSTEM.principal,
-          via: SYSTEM.via,
-          action: 'orphan-dropped',
-          details: { targetId: target.id, dbUser, requestId, sessionsTerminated: result.sessionsTerminated },
-        };
-        await deps.audit.appendLoose(securityStream(deps.clock.now()), audit);
-      } catch {
-        report.errors++;
-      }
+  for (const [dbUser, target] of foundOn) {
+    if (live.has(dbUser)) continue;
+    const requestId = requestIdOfDbUser(dbUser);
+    if (!requestId) continue;
+    try {
+      // The status index lags: a consistent read by id decides, so a grant that just landed is kept.
+      const request = await deps.requests.get(requestId);
+      if (request && explainsUser(request, deps.clock.now())) continue;
+      const result = await deps.provisioners.for(target).revoke({ requestId, dbUser, target });
+      report.orphansDropped++;
+      const audit: AuditDraft = {
+        at: deps.clock.now().toISOString(),
+        actor: SYSTEM.principal,
+        via: SYSTEM.via,
+        action: 'orphan-dropped',
+        details: { targetId: target.id, dbUser, requestId, sessionsTerminated: result.sessionsTerminated },
+      };
+      await deps.audit.appendLoose(securityStream(deps.clock.now()), audit);
+    } catch {
+      report.errors++;
     }
   }
 }

@@ -2,14 +2,15 @@ import type { Deps } from '../../ports.js';
 import { ConflictError } from '../errors.js';
 import { applyEvent } from '../lifecycle.js';
 import type { GrantInput, GrantOutput } from '../workflow-io.js';
-import { grantSpec, levelOf, loadRequest } from './common.js';
+import { grantSpec, levelOf, loadRequest, retryOnConflict } from './common.js';
 
 /**
  * Creates the database user for an approved request and records ACTIVE. Retry-safe: an ACTIVE request
  * answers its expiresAt; a request cancelled meanwhile is SKIPPED (and any user just made is dropped).
+ * A lost race (an audited refusal bumped the version) re-reads and grants again, within the shared budget.
  */
 export async function grant(input: GrantInput, deps: Deps): Promise<GrantOutput> {
-  for (let attempt = 0; ; attempt++) {
+  return retryOnConflict(async (): Promise<GrantOutput> => {
     const request = await loadRequest(deps, input.requestId);
     if (request.status === 'ACTIVE' && request.expiresAt)
       return { status: 'ACTIVE', expiresAt: request.expiresAt };
@@ -18,6 +19,7 @@ export async function grant(input: GrantInput, deps: Deps): Promise<GrantOutput>
     const now = deps.clock.now();
     const expiresAt = new Date(now.getTime() + request.durationSeconds * 1000);
     const provisioner = deps.provisioners.for(target);
+    // Run again on every attempt: it brings an existing user to this attempt's VALID UNTIL.
     const where = await provisioner.grant(grantSpec(request, target, level, expiresAt));
     const { next, audit } = applyEvent(
       request,
@@ -31,13 +33,14 @@ export async function grant(input: GrantInput, deps: Deps): Promise<GrantOutput>
       const saved = await deps.requests.transition(request, next, audit);
       return { status: 'ACTIVE', expiresAt: saved.expiresAt ?? expiresAt.toISOString() };
     } catch (error) {
-      if (!(error instanceof ConflictError) || attempt >= 5) throw error;
-      const now = await loadRequest(deps, input.requestId);
-      if (now.status !== 'APPROVED' && now.status !== 'ACTIVE') {
+      if (!(error instanceof ConflictError)) throw error;
+      const current = await loadRequest(deps, input.requestId);
+      if (current.status !== 'APPROVED' && current.status !== 'ACTIVE') {
         // Cancelled while we were creating the user: leave nothing behind.
         await provisioner.revoke({ requestId: request.id, dbUser: request.dbUser, target });
         return { status: 'SKIPPED' };
       }
+      throw error;
     }
-  }
+  });
 }

@@ -1,0 +1,323 @@
+import pg from 'pg';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ConflictError } from '../../functions/domain/errors.js';
+import type { PolicyInput } from '../../functions/domain/policy-schema.js';
+import {
+  CONFLICT_BACKOFF_CAP_MS,
+  conflictBackoffMs,
+  retryOnConflict,
+} from '../../functions/domain/use-cases/common.js';
+import { createRequest } from '../../functions/domain/use-cases/create-request.js';
+import {
+  expirySweeper,
+  GRANT_IN_FLIGHT_SECONDS,
+  reconcileModeOf,
+  serverKeyOf,
+} from '../../functions/domain/use-cases/expiry-sweeper.js';
+import { grant } from '../../functions/domain/use-cases/grant.js';
+import type { Deps, Provisioners } from '../../functions/ports.js';
+import {
+  createTestDatabase,
+  ERIN,
+  ordersPolicy,
+  startTestSystem,
+  type TestDatabase,
+  type TestSystem,
+} from '../support/deps.js';
+import { testRequestId } from '../support/dynamodb-local.js';
+import { services } from '../support/services.js';
+
+/**
+ * The reconciler with two targets (databases) on one PostgreSQL server, the explicit sweep modes, and the
+ * time-bounded conflict retry every transitioning use case shares.
+ */
+
+let sys: TestSystem;
+let orders: TestDatabase;
+let billing: TestDatabase;
+let admin: pg.Client;
+
+/** `orders` and `billing`: the same levels, two databases of one server. */
+function siblingPolicy(): PolicyInput {
+  const base = ordersPolicy(orders);
+  const [first] = base.targets;
+  if (!first) throw new Error('no target');
+  return { ...base, targets: [first, { ...first, id: 'billing', database: billing.database }] };
+}
+
+beforeAll(async () => {
+  const { dynamodbEndpoint, pgAdminUrl } = services();
+  orders = await createTestDatabase(pgAdminUrl, 'ucrecon_orders');
+  billing = await createTestDatabase(pgAdminUrl, 'ucrecon_billing');
+  sys = await startTestSystem({
+    dynamodbEndpoint,
+    db: orders,
+    label: 'uc-reconcile',
+    policy: siblingPolicy(),
+  });
+  admin = new pg.Client({ connectionString: pgAdminUrl });
+  await admin.connect();
+});
+afterAll(async () => {
+  await admin?.end();
+  await sys?.close();
+});
+beforeEach(async () => {
+  sys.clock.set(new Date());
+  await sys.freshTables();
+  // Users of earlier tests belong to requests in tables since replaced: cleared before each test.
+  await expirySweeper({ reconcile: 'now' }, sys.deps);
+});
+
+async function roleExists(name: string): Promise<boolean> {
+  return ((await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount ?? 0) > 0;
+}
+
+function targetNamed(id: string) {
+  const target = sys.deps.policy.policy().targets.find((t) => t.id === id);
+  if (!target) throw new Error(`no target ${id}`);
+  return target;
+}
+
+/** A user made straight through the provisioner, as a grant in flight (or a crash before DynamoDB) leaves it. */
+async function makeUser(targetId: string, requestId = testRequestId()): Promise<string> {
+  const target = targetNamed(targetId);
+  const dbUser = `jit_${requestId}`;
+  await sys.deps.provisioners.for(target).grant({
+    requestId,
+    dbUser,
+    target,
+    privileges: {
+      roles: [],
+      schemas: [{ name: 'app', privileges: ['SELECT'], tables: '*', defaultPrivileges: false }],
+    },
+    expiresAt: new Date(Date.now() + 600_000),
+    connectionLimit: 1,
+  });
+  return dbUser;
+}
+
+/** The test deps, with every listManagedUsers call recorded by target id. */
+function countingListings(): { deps: Deps; listedOn: string[] } {
+  const listedOn: string[] = [];
+  const real = sys.deps.provisioners;
+  const provisioners: Provisioners = {
+    for(target) {
+      const p = real.for(target);
+      return {
+        grant: (spec) => p.grant(spec),
+        credentials: (spec) => p.credentials(spec),
+        extend: (spec, at) => p.extend(spec, at),
+        revoke: (spec) => p.revoke(spec),
+        listManagedUsers: async () => {
+          listedOn.push(target.id);
+          return p.listManagedUsers();
+        },
+      };
+    },
+  };
+  return { deps: { ...sys.deps, provisioners }, listedOn };
+}
+
+describe('reconciler across targets sharing one server', () => {
+  it('keeps an ACTIVE grant of one target while reconciling, lists the server once, drops only the orphan', async () => {
+    const { request } = await createRequest(
+      { body: { target: 'billing', level: 'quick', duration: '20m', reason: 'INC-1' }, caller: ERIN },
+      sys.deps,
+    );
+    expect((await grant({ requestId: request.id }, sys.deps)).status).toBe('ACTIVE');
+    const orphan = await makeUser('billing');
+
+    const { deps, listedOn } = countingListings();
+    const report = await expirySweeper({ reconcile: 'now' }, deps);
+
+    expect(report).toMatchObject({ reconciled: true, orphansDropped: 1, errors: 0 });
+    expect(listedOn).toEqual(['orders']);
+    expect([await roleExists(request.dbUser), await roleExists(orphan)]).toEqual([true, false]);
+    const stream = `security#${sys.clock.now().toISOString().slice(0, 10)}`;
+    const events = (await sys.deps.audit.list(stream)).filter((e) => e.details?.dbUser === orphan);
+    expect(events.map((e) => [e.action, e.actor, e.details?.targetId])).toEqual([
+      ['orphan-dropped', 'system', 'orders'],
+    ]);
+  });
+
+  it('keeps the user of a PENDING request created minutes ago (grant in flight), drops it once that is stale', async () => {
+    const { request } = await createRequest(
+      { body: { target: 'orders', level: 'read', duration: '20m', reason: 'INC-2' }, caller: ERIN },
+      sys.deps,
+    );
+    expect(request.status).toBe('PENDING');
+    await makeUser('orders', request.id);
+
+    expect(await expirySweeper({ reconcile: 'now' }, sys.deps)).toMatchObject({
+      orphansDropped: 0,
+      errors: 0,
+    });
+    expect(await roleExists(request.dbUser)).toBe(true);
+
+    sys.clock.advance(GRANT_IN_FLIGHT_SECONDS + 1);
+    expect(await expirySweeper({ reconcile: 'now' }, sys.deps)).toMatchObject({
+      orphansDropped: 1,
+      errors: 0,
+    });
+    expect(await roleExists(request.dbUser)).toBe(false);
+  });
+
+  it('keeps the user of an APPROVED request, however old, until the sweeper fails the approval', async () => {
+    const { request } = await createRequest(
+      { body: { target: 'billing', level: 'quick', duration: '20m', reason: 'INC-3' }, caller: ERIN },
+      sys.deps,
+    );
+    expect(request.status).toBe('APPROVED');
+    await makeUser('billing', request.id);
+    sys.clock.advance(GRANT_IN_FLIGHT_SECONDS + 60);
+    expect(await expirySweeper({ reconcile: 'now' }, sys.deps)).toMatchObject({
+      orphansDropped: 0,
+      errors: 0,
+    });
+    expect(await roleExists(request.dbUser)).toBe(true);
+  });
+});
+
+describe('sweep modes', () => {
+  it('reconciles at minute 00 only when hourly (or given nothing), always when now, never when never', async () => {
+    const at = (minute: number) => {
+      const when = new Date(sys.clock.now());
+      when.setUTCMinutes(minute, 0, 0);
+      sys.clock.set(when);
+    };
+    const reconciled = async (reconcile?: 'never' | 'hourly' | 'now' | boolean) =>
+      (await expirySweeper(reconcile === undefined ? {} : { reconcile }, sys.deps)).reconciled;
+    at(0);
+    expect([
+      await reconciled(),
+      await reconciled('hourly'),
+      await reconciled('now'),
+      await reconciled('never'),
+      await reconciled(true),
+      await reconciled(false),
+    ]).toEqual([true, true, true, false, true, false]);
+    at(1);
+    expect([
+      await reconciled(),
+      await reconciled('hourly'),
+      await reconciled('now'),
+      await reconciled('never'),
+    ]).toEqual([false, false, true, false]);
+  });
+
+  it('spells the modes explicitly: booleans are the older now/never, nothing is hourly', () => {
+    expect(
+      [undefined, true, false, 'never', 'hourly', 'now'].map((v) => reconcileModeOf(v as never)),
+    ).toEqual(['hourly', 'now', 'never', 'never', 'hourly', 'now']);
+  });
+
+  it('keys servers by engine and host/port or RDS identifier', () => {
+    const policy = sys.deps.policy.policy();
+    const [a, b] = policy.targets;
+    if (!a || !b) throw new Error('two targets expected');
+    expect(serverKeyOf(a)).toBe(serverKeyOf(b));
+    expect(serverKeyOf({ ...a, connection: { host: '127.0.0.1', port: 1 } })).not.toBe(serverKeyOf(a));
+    expect(serverKeyOf({ ...a, connection: { rdsInstanceId: 'db1' } })).toBe('postgres|rds-instance||db1');
+    expect(
+      serverKeyOf({ ...a, engine: 'mysql', connection: { rdsClusterId: 'c', region: 'eu-west-1' } }),
+    ).toBe('mysql|rds-cluster|eu-west-1|c');
+  });
+});
+
+describe('retrying lost conditional writes', () => {
+  const noPause = async () => undefined;
+
+  it('keeps re-reading past any fixed count while within the time budget', async () => {
+    let attempts = 0;
+    const result = await retryOnConflict(
+      async () => {
+        attempts++;
+        if (attempts <= 40) throw new ConflictError();
+        return 'saved';
+      },
+      { sleep: noPause, elapsedMs: () => 0 },
+    );
+    expect([result, attempts]).toEqual(['saved', 41]);
+  });
+
+  it('lets the ConflictError surface once the time budget is spent', async () => {
+    let attempts = 0;
+    let elapsed = 0;
+    const run = retryOnConflict(
+      async () => {
+        attempts++;
+        elapsed += 1_000;
+        throw new ConflictError();
+      },
+      { sleep: noPause, elapsedMs: () => elapsed, budgetMs: 10_000 },
+    );
+    await expect(run).rejects.toBeInstanceOf(ConflictError);
+    expect(attempts).toBe(10);
+  });
+
+  it('rethrows anything but a ConflictError at once', async () => {
+    let attempts = 0;
+    const run = retryOnConflict(
+      async () => {
+        attempts++;
+        throw new Error('boom');
+      },
+      { sleep: noPause },
+    );
+    await expect(run).rejects.toThrow('boom');
+    expect(attempts).toBe(1);
+  });
+
+  it('pauses with full jitter over a doubling window, capped', () => {
+    const top = () => 0.9999;
+    expect([0, 1, 2, 3, 4, 5, 6, 20].map((i) => conflictBackoffMs(i, top))).toEqual([
+      5,
+      10,
+      20,
+      40,
+      80,
+      160,
+      CONFLICT_BACKOFF_CAP_MS,
+      CONFLICT_BACKOFF_CAP_MS,
+    ]);
+    expect(conflictBackoffMs(3, () => 0)).toBe(1);
+  });
+
+  it('grants an approved request whose version is bumped by 15 audited refusals while it grants', async () => {
+    const { request } = await createRequest(
+      { body: { target: 'orders', level: 'quick', duration: '20m', reason: 'INC-4' }, caller: ERIN },
+      sys.deps,
+    );
+    const real = sys.deps.requests;
+    let bumps = 0;
+    const deps: Deps = {
+      ...sys.deps,
+      requests: {
+        create: (...args) => real.create(...args),
+        get: (id) => real.get(id),
+        listByStatus: (...args) => real.listByStatus(...args),
+        listByRequester: (...args) => real.listByRequester(...args),
+        transition: async (previous, next, audit) => {
+          if (audit.action === 'granted' && bumps < 15) {
+            // A refused link POST lands between the grant's read and its write.
+            bumps++;
+            await real.transition(previous, previous, {
+              at: sys.clock.now().toISOString(),
+              actor: 'mallory@example.com',
+              via: 'local',
+              action: 'link-refused',
+            });
+          }
+          return real.transition(previous, next, audit);
+        },
+      },
+    };
+    const result = await grant({ requestId: request.id }, deps);
+    expect(result.status).toBe('ACTIVE');
+    expect(bumps).toBe(15);
+    const actions = (await sys.deps.audit.list(request.id)).map((e) => e.action);
+    expect(actions).toEqual(['auto-approved', ...Array(15).fill('link-refused'), 'granted']);
+    expect((await sys.deps.audit.verify(request.id)).ok).toBe(true);
+  });
+});

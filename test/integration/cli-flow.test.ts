@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Runtime, startRuntime } from '../../local/runtime.js';
+import { testRuntimeOptions } from '../support/runtime.js';
 import { services } from '../support/services.js';
 
 const BIN = path.resolve('cli/bin.js');
@@ -70,8 +71,7 @@ async function statusOf(id: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  const { dynamodbEndpoint, pgAdminUrl } = services();
-  const admin = new URL(pgAdminUrl);
+  const admin = new URL(services().pgAdminUrl);
   workDir = mkdtempSync(path.join(tmpdir(), 'jitdb-cli-flow-'));
   fakeBin = path.join(workDir, 'bin');
   mkdirSync(fakeBin);
@@ -105,17 +105,9 @@ targets:
         approvers: [carol@example.com]
 `,
   );
-  runtime = await startRuntime({
-    port: 0,
-    policyFile,
-    ephemeral: true,
-    pgUrl: pgAdminUrl,
-    dynamodbEndpoint,
-    tablePrefix: `cli-${suffix}`,
-    demoDatabase: `demo_cli_${suffix}`,
-    printEmails: false,
-    log: () => undefined,
-  });
+  runtime = await startRuntime(
+    testRuntimeOptions(policyFile, { tablePrefix: `cli-${suffix}`, demoDatabase: `demo_cli_${suffix}` }),
+  );
 });
 
 afterAll(async () => {

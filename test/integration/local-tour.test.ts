@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../functions/domain/types.js';
 import type { Credentials } from '../../functions/ports.js';
 import { type Runtime, type RuntimeOptions, startRuntime } from '../../local/runtime.js';
+import { openApprovalLink, submitApprovalForm, testRuntimeOptions } from '../support/runtime.js';
 import { services } from '../support/services.js';
 
 interface RequestBody {
@@ -24,19 +25,11 @@ let policyFile: string;
 let runtime: Runtime | undefined;
 
 function runtimeOptions(): RuntimeOptions {
-  const { dynamodbEndpoint, pgAdminUrl } = services();
-  return {
-    port: 0,
+  return testRuntimeOptions(
     policyFile,
-    ephemeral: true,
-    pgUrl: pgAdminUrl,
-    dynamodbEndpoint,
-    tablePrefix: `tour-${suffix}`,
-    demoDatabase,
-    sweepIntervalMs: 500,
-    printEmails: false,
-    log: () => undefined,
-  };
+    { tablePrefix: `tour-${suffix}`, demoDatabase },
+    { sweepIntervalMs: 500 },
+  );
 }
 
 async function call<T>(
@@ -124,24 +117,17 @@ describe('the five-minute tour, over HTTP', () => {
     if (!link) throw new Error(`no approval link in ${JSON.stringify(email.links)}`);
 
     // A GET shows the facts and decides nothing (mail scanners follow links).
-    const pageResponse = await fetch(link);
-    expect(pageResponse.status).toBe(200);
-    const pageHtml = await pageResponse.text();
-    expect(pageHtml).toContain('alice@example.com');
-    expect(pageHtml).toContain('look at order 101');
+    const page = await openApprovalLink(link);
+    expect(page.status).toBe(200);
+    expect(page.html).toContain('alice@example.com');
+    expect(page.html).toContain('look at order 101');
     expect((await call<RequestBody>('GET', `${base}/requests/${id}`, 'alice@example.com')).body.status).toBe(
       'PENDING',
     );
-    const csrf = /name="csrf" value="([^"]+)"/.exec(pageHtml)?.[1];
-    if (!csrf) throw new Error('no csrf field on the confirmation page');
 
-    const decided = await fetch(link, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ decision: 'approve', csrf }).toString(),
-    });
+    const decided = await submitApprovalForm(link, { csrf: page.csrf, decision: 'approve' });
     expect(decided.status).toBe(200);
-    expect(await decided.text()).toContain('Your approval was recorded');
+    expect(decided.html).toContain('Your approval was recorded');
 
     const active = await waitForStatus(base, id, 'ACTIVE');
     expect(active.expiresAt).toBeDefined();
@@ -211,14 +197,8 @@ describe('the five-minute tour, over HTTP', () => {
 
     // The link emailed before the restart still works, and the resumed execution goes on to grant.
     const link = `${second.url}/approvals/${token}`;
-    const page = await (await fetch(link)).text();
-    const csrf = /name="csrf" value="([^"]+)"/.exec(page)?.[1];
-    if (!csrf) throw new Error('no csrf field on the confirmation page');
-    const decided = await fetch(link, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ decision: 'approve', csrf }).toString(),
-    });
+    const page = await openApprovalLink(link);
+    const decided = await submitApprovalForm(link, { csrf: page.csrf, decision: 'approve' });
     expect(decided.status).toBe(200);
     await waitForStatus(second.url, id, 'ACTIVE');
 

@@ -2,8 +2,8 @@ import type { RuntimeOptions } from '../../local/runtime.js';
 import { services } from './services.js';
 
 /**
- * Options for a runtime on the shared test services: ephemeral, a free port, its own tables and demo
- * database (so suites never share rows), silent. `name` keeps table and database names unique per suite.
+ * Options for a runtime on the shared test services: ephemeral, a free port, silent, with the suite's own
+ * tables and demo database (unique names, so suites never share rows).
  */
 export function testRuntimeOptions(
   policyFile: string,

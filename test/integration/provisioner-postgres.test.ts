@@ -507,6 +507,17 @@ describe('PostgreSQL concurrent grants and revokes of one level', () => {
     for (const s of specs) expect(await roleExists(s.dbUser)).toBe(false);
   });
 
+  /** The database lock in pg_locks: a bigint advisory key shows as its high and low 32 bits. */
+  async function lockEntries(): Promise<{ held: number; waiting: number }> {
+    const key = BigInt.asUintN(64, BigInt(databaseLockKey(database)));
+    const { rows } = await admin.query<{ held: number; waiting: number }>(
+      `SELECT count(*) FILTER (WHERE granted)::int AS held, count(*) FILTER (WHERE NOT granted)::int AS waiting
+       FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 1`,
+      [(key >> 32n).toString(), (key & 0xffffffffn).toString()],
+    );
+    return rows[0] ?? { held: -1, waiting: -1 };
+  }
+
   it('queues a grant behind the database lock held by another session, and holds no lock afterwards', async () => {
     const t = target();
     const p = provisioner(t);
@@ -522,16 +533,14 @@ describe('PostgreSQL concurrent grants and revokes of one level', () => {
       });
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect([done, await roleExists(s.dbUser)]).toEqual([false, false]);
+      expect(await lockEntries()).toEqual({ held: 1, waiting: 1 });
       await holder.query('COMMIT');
       await granting;
       expect(await roleExists(s.dbUser)).toBe(true);
     } finally {
       await holder.end();
     }
-    const { rows } = await admin.query<{ n: number }>(
-      "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'",
-    );
-    expect(rows).toEqual([{ n: 0 }]);
+    expect(await lockEntries()).toEqual({ held: 0, waiting: 0 });
     await p.revoke(s);
   });
 

@@ -136,16 +136,18 @@ async function sweepRevoke(deps: Deps, request: AccessRequest, report: SweepRepo
     report.revokeFailed++;
     deps.metrics.count('RevokeFailed');
     try {
-      const current = (await deps.requests.get(request.id)) ?? request;
-      if (current.status !== 'ACTIVE' && current.status !== 'REVOKE_FAILED') return;
       const code = error instanceof Error ? error.name : 'Error';
       const message = error instanceof Error ? redactErrorText(error.message) : 'revoke failed';
-      const { next, audit } = applyEvent(
-        current,
-        { type: 'revoke-failed', error: { code, message } },
-        { level: levelFor(deps, current), now: deps.clock.now() },
-      );
-      await deps.requests.transition(current, next, audit);
+      await retryOnConflict(async () => {
+        const current = (await deps.requests.get(request.id)) ?? request;
+        if (current.status !== 'ACTIVE' && current.status !== 'REVOKE_FAILED') return;
+        const { next, audit } = applyEvent(
+          current,
+          { type: 'revoke-failed', error: { code, message } },
+          { level: levelFor(deps, current), now: deps.clock.now() },
+        );
+        await deps.requests.transition(current, next, audit);
+      });
     } catch {
       report.errors++;
     }
@@ -163,23 +165,28 @@ async function sweepApproved(deps: Deps, listed: AccessRequest, report: SweepRep
   const ageSeconds = (now - Date.parse(approvedAt(listed))) / 1000;
   try {
     if (ageSeconds >= ORPHANED_APPROVAL_AFTER_SECONDS) {
-      // Re-read: the listing may be stale, and a user must not be dropped under a grant that just landed.
-      const request = await deps.requests.get(listed.id);
-      if (request?.status !== 'APPROVED') return;
-      const target = targetOf(deps, request);
-      if (target)
-        await deps.provisioners.for(target).revoke({ requestId: request.id, dbUser: request.dbUser, target });
-      const error = {
-        code: APPROVAL_NOT_DELIVERED,
-        message: `approved ${Math.round(ageSeconds / 60)} minutes ago and never granted; nothing was left behind`,
-      };
-      const { next, audit } = applyEvent(
-        request,
-        { type: 'grant-failed', error },
-        { level: levelFor(deps, request), now: deps.clock.now() },
-      );
-      await deps.requests.transition(request, next, audit);
-      report.orphanedApprovalsFailed++;
+      const failed = await retryOnConflict(async () => {
+        // Re-read: the listing may be stale, and a user must not be dropped under a grant that just landed.
+        const request = await deps.requests.get(listed.id);
+        if (request?.status !== 'APPROVED') return false;
+        const target = targetOf(deps, request);
+        if (target)
+          await deps.provisioners
+            .for(target)
+            .revoke({ requestId: request.id, dbUser: request.dbUser, target });
+        const error = {
+          code: APPROVAL_NOT_DELIVERED,
+          message: `approved ${Math.round(ageSeconds / 60)} minutes ago and never granted; nothing was left behind`,
+        };
+        const { next, audit } = applyEvent(
+          request,
+          { type: 'grant-failed', error },
+          { level: levelFor(deps, request), now: deps.clock.now() },
+        );
+        await deps.requests.transition(request, next, audit);
+        return true;
+      });
+      if (failed) report.orphanedApprovalsFailed++;
       return;
     }
     const windowOpen = listed.approvalDeadline === undefined || now < Date.parse(listed.approvalDeadline);

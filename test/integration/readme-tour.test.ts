@@ -399,6 +399,8 @@ describe('README "A five-minute tour", run as written', () => {
     const commands = tour.flatMap((i) => (i.kind === 'command' ? [i.command] : []));
     expect(commands[0]).toBe('export JITDB_USER=dave@example.com');
     expect(commands.slice(1).filter((c) => !c.includes('npm run jitdb -- '))).toEqual([]);
+    // A substitution that no longer applies would silently run the README's slow original.
+    expect(SUBSTITUTIONS.filter((s) => !commands.some((c) => c.includes(s.readme)))).toEqual([]);
   });
 
   for (const item of tour) {

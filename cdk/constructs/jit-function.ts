@@ -1,3 +1,7 @@
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -5,7 +9,9 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { readPolicyInput, validatePolicyData } from '../../functions/shared/config.js';
 import {
+  bundleAliases,
   ESM_REQUIRE_BANNER,
   EXTERNAL_MODULES,
   type HandlerName,
@@ -13,10 +19,11 @@ import {
   MAIN_FIELDS,
   NODE_TARGET,
   PROJECT_ROOT,
+  policyEngines,
 } from '../bundling.js';
 
-/** Where the policy file sits inside every bundle. */
-export const BUNDLED_POLICY_PATH = '/var/task/policy.yaml';
+/** Where the policy sits inside every bundle: the synth-validated input as JSON, so Lambda needs no YAML parser. */
+export const BUNDLED_POLICY_PATH = '/var/task/policy.json';
 export const SERVICE_NAME = 'jit-db-access';
 /** The newest Node.js runtime aws-cdk-lib knows. */
 export const JIT_RUNTIME = lambda.Runtime.NODEJS_24_X;
@@ -31,7 +38,7 @@ export interface DatabaseNetwork {
 export interface JitFunctionProps {
   /** Which functions/handlers/<name>.ts this function runs. */
   readonly handlerName: HandlerName;
-  /** Absolute path of the validated policy YAML, copied into the bundle as policy.yaml. */
+  /** Absolute path of the policy file (YAML or JSON); validated here and shipped in the bundle as policy.json. */
   readonly policyFile: string;
   /**
    * The targets' VPC, for functions that open database connections.
@@ -53,7 +60,8 @@ export interface JitFunctionProps {
 /**
  * A NodejsFunction with this project's fixed choices: newest Node runtime, ARM64, local esbuild bundling
  * (never Docker), minified ESM with the SDK bundled, source maps, active tracing, its own log group and
- * role, and the policy file shipped inside the bundle.
+ * role, and the policy shipped inside the bundle as policy.json; drivers of engines the policy does not use
+ * are left out (cdk/bundling.ts).
  */
 export class JitFunction extends NodejsFunction {
   public readonly executionRole: iam.Role;
@@ -69,7 +77,7 @@ export class JitFunction extends NodejsFunction {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: `jit-db-access ${props.handlerName} function`,
     });
-    const policyFile = props.policyFile;
+    const { policyJsonFile, engines } = stagePolicyJson(props.policyFile);
     super(scope, id, {
       entry: handlerEntry(props.handlerName),
       handler: 'handler',
@@ -107,11 +115,14 @@ export class JitFunction extends NodejsFunction {
         mainFields: MAIN_FIELDS,
         banner: ESM_REQUIRE_BANNER,
         externalModules: EXTERNAL_MODULES,
+        esbuildArgs: {
+          '--alias': Object.entries(bundleAliases(engines)).map(([from, to]) => `${from}=${to}`),
+        },
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],
           afterBundling: (_inputDir: string, outputDir: string) => [
-            `cp ${JSON.stringify(policyFile)} ${JSON.stringify(`${outputDir}/policy.yaml`)}`,
+            `cp ${JSON.stringify(policyJsonFile)} ${JSON.stringify(`${outputDir}/policy.json`)}`,
           ],
         },
       },
@@ -136,4 +147,21 @@ export class JitFunction extends NodejsFunction {
       });
     }
   }
+}
+
+/**
+ * Validates the policy file and writes its input form (what the YAML says, before zod's defaults and
+ * transforms, so the function validates it again at cold start) as JSON to a content-addressed temp file.
+ */
+function stagePolicyJson(policyFile: string): {
+  policyJsonFile: string;
+  engines: ReturnType<typeof policyEngines>;
+} {
+  const input = readPolicyInput(policyFile);
+  const policy = validatePolicyData(input, policyFile);
+  const json = `${JSON.stringify(input, null, 2)}\n`;
+  const hash = createHash('sha256').update(json).digest('hex').slice(0, 16);
+  const policyJsonFile = join(tmpdir(), `jitdb-policy-${hash}.json`);
+  writeFileSync(policyJsonFile, json);
+  return { policyJsonFile, engines: policyEngines(policy) };
 }

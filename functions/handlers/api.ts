@@ -10,8 +10,11 @@ import { listTargets } from '../domain/use-cases/list-targets.js';
 import { requestAudit } from '../domain/use-cases/request-audit.js';
 import { revokeEarly } from '../domain/use-cases/revoke-early.js';
 import type { Deps } from '../ports.js';
-import { lazyDeps } from '../shared/adapters.js';
 import { jsonResponse } from '../shared/http.js';
+import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
+import { lambdaMailer } from '../shared/lambda-mailer.js';
+import { lambdaProvisioners } from '../shared/lambda-provisioners.js';
+import { lambdaWorkflow } from '../shared/lambda-workflow.js';
 import type { DepsSource, HttpHandlerOptions, HttpState } from './http-middleware.js';
 import { httpLambda } from './lambda.js';
 import { openApiDocument } from './openapi.js';
@@ -67,4 +70,12 @@ export function createHandler(deps: DepsSource<Deps>, options: HttpHandlerOption
   );
 }
 
-export const handler = createHandler(lazyDeps());
+export const handler = createHandler(
+  lazyDeps(() =>
+    lambdaDeps('api', {
+      mailer: lambdaMailer(),
+      workflow: lambdaWorkflow(),
+      provisioners: lambdaProvisioners(),
+    }),
+  ),
+);

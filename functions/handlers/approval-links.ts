@@ -1,8 +1,10 @@
 import { confirmationPage, linkResultPage } from '../domain/emails.js';
 import { decideByLink, showApprovalLink } from '../domain/use-cases/approval-link.js';
 import type { Deps } from '../ports.js';
-import { lazyDeps } from '../shared/adapters.js';
 import { htmlResponse } from '../shared/http.js';
+import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
+import { lambdaMailer } from '../shared/lambda-mailer.js';
+import { lambdaWorkflow } from '../shared/lambda-workflow.js';
 import type { DepsSource, HttpHandlerOptions } from './http-middleware.js';
 import { httpLambda } from './lambda.js';
 import { ApprovalForm } from './routes.js';
@@ -54,4 +56,8 @@ export function createHandler(deps: DepsSource<Deps>, options: HttpHandlerOption
   );
 }
 
-export const handler = createHandler(lazyDeps());
+// No provisioners: this function runs outside the targets' VPC; a link-approved extension's VALID UNTIL move
+// fails soft (logged, the sweeper keys on expiresAt), as it always did here.
+export const handler = createHandler(
+  lazyDeps(() => lambdaDeps('approval-links', { mailer: lambdaMailer(), workflow: lambdaWorkflow() })),
+);

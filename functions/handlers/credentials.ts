@@ -1,7 +1,8 @@
 import { fetchCredentials } from '../domain/use-cases/fetch-credentials.js';
 import type { Deps } from '../ports.js';
-import { lazyDeps } from '../shared/adapters.js';
 import { jsonResponse } from '../shared/http.js';
+import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
+import { lambdaProvisioners } from '../shared/lambda-provisioners.js';
 import type { DepsSource, HttpHandlerOptions } from './http-middleware.js';
 import { httpLambda } from './lambda.js';
 
@@ -22,4 +23,6 @@ export function createHandler(deps: DepsSource<Deps>, options: HttpHandlerOption
   );
 }
 
-export const handler = createHandler(lazyDeps());
+export const handler = createHandler(
+  lazyDeps(() => lambdaDeps('credentials', { provisioners: lambdaProvisioners() })),
+);

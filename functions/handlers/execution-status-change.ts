@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { executionStatusChange } from '../domain/use-cases/execution-status-change.js';
 import type { Deps } from '../ports.js';
-import { lazyDeps } from '../shared/adapters.js';
+import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
+import { lambdaProvisioners } from '../shared/lambda-provisioners.js';
 import { logger } from '../shared/powertools.js';
 import type { DepsSource } from './http-middleware.js';
 import { taskLambda } from './lambda.js';
@@ -26,4 +27,6 @@ export const createHandler = (deps: DepsSource<Deps>) =>
     logger.info('execution status change handled', { status, ...result });
     return result;
   });
-export const handler = createHandler(lazyDeps());
+export const handler = createHandler(
+  lazyDeps(() => lambdaDeps('execution-status-change', { provisioners: lambdaProvisioners() })),
+);

@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { expirySweeper } from '../domain/use-cases/expiry-sweeper.js';
 import type { Deps } from '../ports.js';
-import { lazyDeps } from '../shared/adapters.js';
+import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
+import { lambdaMailer } from '../shared/lambda-mailer.js';
+import { lambdaProvisioners } from '../shared/lambda-provisioners.js';
+import { lambdaWorkflow } from '../shared/lambda-workflow.js';
 import { logger } from '../shared/powertools.js';
 import type { DepsSource } from './http-middleware.js';
 import { taskLambda } from './lambda.js';
@@ -15,4 +18,12 @@ export const createHandler = (deps: DepsSource<Deps>) =>
     logger.info('sweep done', { report });
     return report;
   });
-export const handler = createHandler(lazyDeps());
+export const handler = createHandler(
+  lazyDeps(() =>
+    lambdaDeps('expiry-sweeper', {
+      mailer: lambdaMailer(),
+      workflow: lambdaWorkflow(),
+      provisioners: lambdaProvisioners(),
+    }),
+  ),
+);

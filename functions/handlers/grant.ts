@@ -1,9 +1,12 @@
 import { grant } from '../domain/use-cases/grant.js';
 import { GrantInput } from '../domain/workflow-io.js';
 import type { Deps } from '../ports.js';
-import { lazyDeps } from '../shared/adapters.js';
+import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
+import { lambdaProvisioners } from '../shared/lambda-provisioners.js';
 import type { DepsSource } from './http-middleware.js';
 import { taskLambda } from './lambda.js';
 
 export const createHandler = (deps: DepsSource<Deps>) => taskLambda(deps, GrantInput, grant);
-export const handler = createHandler(lazyDeps());
+export const handler = createHandler(
+  lazyDeps(() => lambdaDeps('grant', { provisioners: lambdaProvisioners() })),
+);

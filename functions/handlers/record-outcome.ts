@@ -1,9 +1,15 @@
 import { recordOutcome } from '../domain/use-cases/record-outcome.js';
 import { RecordOutcomeInput } from '../domain/workflow-io.js';
 import type { Deps } from '../ports.js';
-import { lazyDeps } from '../shared/adapters.js';
+import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
+import { lambdaMailer } from '../shared/lambda-mailer.js';
+import { lambdaProvisioners } from '../shared/lambda-provisioners.js';
 import type { DepsSource } from './http-middleware.js';
 import { taskLambda } from './lambda.js';
 
 export const createHandler = (deps: DepsSource<Deps>) => taskLambda(deps, RecordOutcomeInput, recordOutcome);
-export const handler = createHandler(lazyDeps());
+export const handler = createHandler(
+  lazyDeps(() =>
+    lambdaDeps('record-outcome', { mailer: lambdaMailer(), provisioners: lambdaProvisioners() }),
+  ),
+);

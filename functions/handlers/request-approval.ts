@@ -1,10 +1,14 @@
 import { requestApproval } from '../domain/use-cases/request-approval.js';
 import { RequestApprovalInput } from '../domain/workflow-io.js';
 import type { Deps } from '../ports.js';
-import { lazyDeps } from '../shared/adapters.js';
+import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
+import { lambdaMailer } from '../shared/lambda-mailer.js';
+import { lambdaWorkflow } from '../shared/lambda-workflow.js';
 import type { DepsSource } from './http-middleware.js';
 import { taskLambda } from './lambda.js';
 
 export const createHandler = (deps: DepsSource<Deps>) =>
   taskLambda(deps, RequestApprovalInput, requestApproval);
-export const handler = createHandler(lazyDeps());
+export const handler = createHandler(
+  lazyDeps(() => lambdaDeps('request-approval', { mailer: lambdaMailer(), workflow: lambdaWorkflow() })),
+);

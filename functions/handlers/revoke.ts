@@ -1,9 +1,12 @@
 import { revokeTask } from '../domain/use-cases/revoke-task.js';
 import { RevokeInput } from '../domain/workflow-io.js';
 import type { Deps } from '../ports.js';
-import { lazyDeps } from '../shared/adapters.js';
+import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
+import { lambdaProvisioners } from '../shared/lambda-provisioners.js';
 import type { DepsSource } from './http-middleware.js';
 import { taskLambda } from './lambda.js';
 
 export const createHandler = (deps: DepsSource<Deps>) => taskLambda(deps, RevokeInput, revokeTask);
-export const handler = createHandler(lazyDeps());
+export const handler = createHandler(
+  lazyDeps(() => lambdaDeps('revoke', { provisioners: lambdaProvisioners() })),
+);

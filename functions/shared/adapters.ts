@@ -1,50 +1,28 @@
-import { SESv2Client } from '@aws-sdk/client-sesv2';
-import { SFNClient } from '@aws-sdk/client-sfn';
-import { DynamoAuditLog } from '../adapters/dynamodb-audit.js';
-import { createDocumentClient, createDynamoDbClient } from '../adapters/dynamodb-client.js';
-import { DynamoRequestStore } from '../adapters/dynamodb-requests.js';
-import { tableNamesFromEnv } from '../adapters/dynamodb-tables.js';
 import { awsProvisioners } from '../adapters/provisioners.js';
-import { SesMailer } from '../adapters/ses-mailer.js';
-import { SfnWorkflow } from '../adapters/sfn-workflow.js';
 import type { Deps } from '../ports.js';
-import { envPolicySource } from './config.js';
-import { cryptoIds } from './ids.js';
-import { powertoolsLogSink, powertoolsMetricsPort } from './powertools.js';
-
-function required(env: NodeJS.ProcessEnv, name: string): string {
-  const value = env[name];
-  if (!value) throw new Error(`${name} is not set`);
-  return value;
-}
+import { lambdaDeps, requiredEnv } from './lambda-deps.js';
+import { lambdaMailer } from './lambda-mailer.js';
+import { lambdaWorkflow } from './lambda-workflow.js';
 
 /**
- * The Lambda wiring of `Deps`, from the environment: DynamoDB tables, provisioners with Secrets Manager admin
- * credentials, SES, Step Functions, the bundled policy file, the system clock, crypto ids, Powertools.
- * Handlers call it once per cold start (lazily, on their first invocation).
+ * Every adapter at once: DynamoDB tables, provisioners with Secrets Manager admin credentials, SES, Step
+ * Functions, the bundled policy file, the system clock, crypto ids, Powertools. Lambda handlers do not use
+ * this: each wires only what it needs from the lambda-* builders, so its bundle ships nothing else.
  */
 export function adapters(env: NodeJS.ProcessEnv = process.env): Deps {
-  const tables = tableNamesFromEnv(env);
-  const client = createDocumentClient(createDynamoDbClient({}, env));
+  requiredEnv(env, 'STATE_MACHINE_ARN');
+  requiredEnv(env, 'SENDER_EMAIL');
+  requiredEnv(env, 'PUBLIC_BASE_URL');
   const region = env.AWS_REGION;
-  const stateMachineArn = required(env, 'STATE_MACHINE_ARN');
-  return {
-    clock: { now: () => new Date() },
-    ids: cryptoIds(),
-    requests: new DynamoRequestStore({ client, ...tables }),
-    audit: new DynamoAuditLog({ client, ...tables }),
-    provisioners: awsProvisioners(region ? { region } : {}),
-    mailer: new SesMailer(new SESv2Client(region ? { region } : {}), required(env, 'SENDER_EMAIL')),
-    workflow: new SfnWorkflow({
-      client: new SFNClient(region ? { region } : {}),
-      stateMachineArn,
-    }),
-    stateMachineArn,
-    policy: envPolicySource,
-    metrics: powertoolsMetricsPort(),
-    publicBaseUrl: required(env, 'PUBLIC_BASE_URL'),
-    log: powertoolsLogSink,
-  };
+  return lambdaDeps(
+    'all-in-one',
+    {
+      provisioners: awsProvisioners(region ? { region } : {}),
+      mailer: lambdaMailer(env),
+      workflow: lambdaWorkflow(env),
+    },
+    env,
+  );
 }
 
 /** A provider that builds the deps on first use and keeps them for the container's life. */

@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import YAML from 'yaml';
+import type * as YamlModule from 'yaml';
 import { DomainError } from '../domain/errors.js';
 import { formatPath, formatPolicyIssues, Policy } from '../domain/policy-schema.js';
 import type { PolicySource } from '../ports.js';
@@ -8,8 +9,16 @@ import type { PolicySource } from '../ports.js';
 /**
  * Loads and validates the policy file (YAML, schema in functions/domain/policy-schema.ts). Used at Lambda
  * cold start, by `npm start`, by `jitdb policy check` and at synth time; every caller gets the same
- * problems, one `path: message` line each.
+ * problems, one `path: message` line each. Lambda bundles ship the synth-validated input as policy.json, so
+ * they never load the `yaml` package: it is required (synchronously) only when a .yaml file is read.
  */
+
+/** `yaml`, loaded on first use; cdk/bundling.ts keeps it external, which Lambda never reaches (JSON policy). */
+let yamlModule: typeof YamlModule | undefined;
+function yaml(): typeof YamlModule {
+  yamlModule ??= createRequire(import.meta.url)('yaml') as typeof YamlModule;
+  return yamlModule;
+}
 
 /** The policy file is unusable. `problems` lists each issue: `targets[0].levels.read.maxDuration: must be ≤ 12h`. */
 export class PolicyFileError extends DomainError {
@@ -33,7 +42,15 @@ const MAX_ALIAS_COUNT = 100;
 
 /** Parses and validates policy YAML. `source` names the file in messages. */
 export function parsePolicy(yamlText: string, source = 'policy'): Policy {
-  const doc = YAML.parseDocument(yamlText, { prettyErrors: true, uniqueKeys: true });
+  return validatePolicyData(parsePolicyInput(yamlText, source), source);
+}
+
+/**
+ * Policy YAML as plain data, before validation: the *input* form the schema reads (what CDK ships as
+ * policy.json). Throws PolicyFileError for YAML that does not parse.
+ */
+export function parsePolicyInput(yamlText: string, source = 'policy'): unknown {
+  const doc = yaml().parseDocument(yamlText, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new PolicyFileError(source, doc.errors.map(yamlProblem));
   }
@@ -48,6 +65,31 @@ export function parsePolicy(yamlText: string, source = 'policy'): Policy {
     );
   }
   if (data === null || data === undefined) throw new PolicyFileError(source, ['(root): the file is empty']);
+  return data;
+}
+
+/** Parses and validates policy JSON (the bundled policy.json). `source` names the file in messages. */
+export function parsePolicyJson(jsonText: string, source = 'policy'): Policy {
+  return validatePolicyData(parseJsonInput(jsonText, source), source);
+}
+
+function parseJsonInput(jsonText: string, source: string): unknown {
+  let data: unknown;
+  try {
+    data = JSON.parse(jsonText);
+  } catch (error) {
+    throw new PolicyFileError(
+      source,
+      [`(root): ${error instanceof Error ? error.message : String(error)}`],
+      error,
+    );
+  }
+  if (data === null || data === undefined) throw new PolicyFileError(source, ['(root): the file is empty']);
+  return data;
+}
+
+/** Validates parsed policy data (YAML or JSON) with the zod schema. */
+export function validatePolicyData(data: unknown, source = 'policy'): Policy {
   const reserved = reservedKeys(data, []);
   if (reserved.length > 0) throw new PolicyFileError(source, reserved);
   const result = Policy.safeParse(data);
@@ -67,7 +109,7 @@ function reservedKeys(value: unknown, path: PropertyKey[]): string[] {
   );
 }
 
-function yamlProblem(error: YAML.YAMLError): string {
+function yamlProblem(error: YamlModule.YAMLError): string {
   // prettyErrors appends " at line N, column M:" and a code frame; the position is reported up front instead.
   const message = error.message.split(' at line ')[0] ?? error.message;
   const position = error.linePos?.[0];
@@ -76,7 +118,23 @@ function yamlProblem(error: YAML.YAMLError): string {
 
 const cache = new Map<string, Policy>();
 
-/** Reads, validates and caches a policy file; a second call for the same path does no I/O. */
+function isJsonPath(path: string): boolean {
+  return path.toLowerCase().endsWith('.json');
+}
+
+/** Reads a policy file (.json or YAML) as plain data, unvalidated; for CDK, which validates and ships it. */
+export function readPolicyInput(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(resolve(path), 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new PolicyFileError(path, [`(file): cannot read ${path} (${code})`], error);
+  }
+  return isJsonPath(path) ? parseJsonInput(text, path) : parsePolicyInput(text, path);
+}
+
+/** Reads, validates and caches a policy file (.json, else YAML); a second call for the same path does no I/O. */
 export function loadPolicyFile(path: string): Policy {
   const absolute = resolve(path);
   const cached = cache.get(absolute);
@@ -88,12 +146,12 @@ export function loadPolicyFile(path: string): Policy {
     const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
     throw new PolicyFileError(path, [`(file): cannot read ${path} (${code})`], error);
   }
-  const policy = parsePolicy(text, path);
+  const policy = isJsonPath(absolute) ? parsePolicyJson(text, path) : parsePolicy(text, path);
   cache.set(absolute, policy);
   return policy;
 }
 
-/** The policy named by JITDB_POLICY_FILE (in Lambda, the bundled policy.yaml), read once per process. */
+/** The policy named by JITDB_POLICY_FILE (in Lambda, the bundled policy.json), read once per process. */
 export function policyFromEnv(env: NodeJS.ProcessEnv = process.env): Policy {
   return loadPolicyFile(policyPathFromEnv(env));
 }
@@ -101,7 +159,11 @@ export function policyFromEnv(env: NodeJS.ProcessEnv = process.env): Policy {
 export function policyPathFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   const configured = env.JITDB_POLICY_FILE;
   if (configured) return configured;
-  if (env.LAMBDA_TASK_ROOT) return join(env.LAMBDA_TASK_ROOT, 'policy.yaml');
+  if (env.LAMBDA_TASK_ROOT) {
+    // Bundles built since policy.json ship that; older ones shipped the YAML.
+    const json = join(env.LAMBDA_TASK_ROOT, 'policy.json');
+    return existsSync(json) ? json : join(env.LAMBDA_TASK_ROOT, 'policy.yaml');
+  }
   throw new PolicyFileError('JITDB_POLICY_FILE', ['(env): JITDB_POLICY_FILE is not set']);
 }
 

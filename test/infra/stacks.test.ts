@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { HANDLER_NAMES, type HandlerName, PROJECT_ROOT } from '../../cdk/bundling.js';
 import { ASL_SUBSTITUTIONS, SUBSTITUTION_HANDLERS } from '../../functions/domain/workflow-io.js';
 import { ACCOUNT, REGION, type Synthesized, synthesize } from './fixture.js';
@@ -184,17 +185,18 @@ describe('the functions', () => {
       const env = (props.Environment as { Variables: Record<string, never> }).Variables;
       expect(env.POWERTOOLS_SERVICE_NAME).toBe('jit-db-access');
       expect(env.POWERTOOLS_LOG_LEVEL).toBe('INFO');
-      expect(env.JITDB_POLICY_FILE).toBe('/var/task/policy.yaml');
+      expect(env.JITDB_POLICY_FILE).toBe('/var/task/policy.json');
       expect(s.view.render(env.REQUESTS_TABLE)).toBe('<RequestsTable>');
       expect(s.view.render(env.AUDIT_TABLE)).toBe('<AuditTable>');
     },
   );
 
-  it('ships the policy file inside every bundle as policy.yaml, next to a minified ESM index.mjs', () => {
-    const policy = readFileSync(join(PROJECT_ROOT, 'examples/policy.aws.yaml'), 'utf8');
+  it('ships the validated policy inside every bundle as policy.json (its input form), next to a minified ESM index.mjs', () => {
+    const input = parseYaml(readFileSync(join(PROJECT_ROOT, 'examples/policy.aws.yaml'), 'utf8'));
     for (const name of HANDLER_NAMES) {
       const dir = join(s.app.outdir, (fnNamed(name).node.findChild('Code') as Asset).assetPath);
-      expect(readFileSync(join(dir, 'policy.yaml'), 'utf8')).toBe(policy);
+      expect(JSON.parse(readFileSync(join(dir, 'policy.json'), 'utf8'))).toEqual(input);
+      expect(existsSync(join(dir, 'policy.yaml'))).toBe(false);
       expect(existsSync(join(dir, 'index.mjs'))).toBe(true);
       expect(readFileSync(join(dir, 'index.mjs'), 'utf8')).toContain('createRequire');
     }

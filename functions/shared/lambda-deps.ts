@@ -1,0 +1,79 @@
+import { DynamoAuditLog } from '../adapters/dynamodb-audit.js';
+import { createDocumentClient, createDynamoDbClient } from '../adapters/dynamodb-client.js';
+import { DynamoRequestStore } from '../adapters/dynamodb-requests.js';
+import { tableNamesFromEnv } from '../adapters/dynamodb-tables.js';
+import type { Deps, Mailer, Provisioners, Workflow } from '../ports.js';
+import { envPolicySource } from './config.js';
+import { cryptoIds } from './ids.js';
+import { powertoolsLogSink, powertoolsMetricsPort } from './powertools.js';
+
+/**
+ * The Lambda wiring of `Deps`, one small builder per need, so each handler's bundle holds only the adapters
+ * it uses: a function that never sends mail does not ship SES, one that never touches a target database
+ * ships no database driver. Ports a handler does not wire answer with `PortNotWiredError`.
+ */
+
+/** A port this Lambda function was deliberately built without was called. */
+export class PortNotWiredError extends Error {
+  readonly code = 'PORT_NOT_WIRED';
+
+  constructor(port: string, fn: string) {
+    super(`the ${fn} function is not wired with ${port}`);
+    this.name = 'PortNotWiredError';
+  }
+}
+
+/** What a handler wires on top of the core (tables, policy, clock, ids, Powertools). */
+export interface LambdaParts {
+  mailer?: Mailer;
+  workflow?: Workflow;
+  provisioners?: Provisioners;
+}
+
+export function requiredEnv(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+function notWired<T extends object>(port: string, fn: string): T {
+  const fail = () => {
+    throw new PortNotWiredError(port, fn);
+  };
+  // Every method fails the same way (sync throw inside an async use case still rejects its promise).
+  return new Proxy({} as T, { get: (_target, key) => (key === 'then' ? undefined : fail) });
+}
+
+/**
+ * `Deps` for the Lambda function `fn`, from the environment: DynamoDB tables, the bundled policy, the system
+ * clock, crypto ids, Powertools, plus whichever of mailer / workflow / provisioners the handler passes.
+ */
+export function lambdaDeps(fn: string, parts: LambdaParts, env: NodeJS.ProcessEnv = process.env): Deps {
+  const tables = tableNamesFromEnv(env);
+  const client = createDocumentClient(createDynamoDbClient({}, env));
+  const stateMachineArn = env.STATE_MACHINE_ARN;
+  return {
+    clock: { now: () => new Date() },
+    ids: cryptoIds(),
+    requests: new DynamoRequestStore({ client, ...tables }),
+    audit: new DynamoAuditLog({ client, ...tables }),
+    provisioners: parts.provisioners ?? notWired<Provisioners>('provisioners', fn),
+    mailer: parts.mailer ?? notWired<Mailer>('a mailer', fn),
+    workflow: parts.workflow ?? notWired<Workflow>('a workflow', fn),
+    ...(stateMachineArn ? { stateMachineArn } : {}),
+    policy: envPolicySource,
+    metrics: powertoolsMetricsPort(),
+    // Only functions that write approval links get PUBLIC_BASE_URL (cdk/); the others never read it.
+    publicBaseUrl: env.PUBLIC_BASE_URL ?? '',
+    log: powertoolsLogSink,
+  };
+}
+
+/** A provider that builds the deps on first use and keeps them for the container's life. */
+export function lazyDeps(build: () => Deps): () => Deps {
+  let deps: Deps | undefined;
+  return () => {
+    deps ??= build();
+    return deps;
+  };
+}

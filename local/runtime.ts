@@ -12,6 +12,7 @@ import { hostPortEndpoints } from '../functions/adapters/rds-endpoint.js';
 import { type AdminCredentialsSource, StaticAdminCredentials } from '../functions/adapters/secrets-admin.js';
 import { TargetUnavailableError } from '../functions/domain/errors.js';
 import type { Policy } from '../functions/domain/policy-schema.js';
+import type { ReconcileMode } from '../functions/domain/use-cases/expiry-sweeper.js';
 import type { WorkflowHandlerName } from '../functions/domain/workflow-io.js';
 import { createHandler as createApiHandler } from '../functions/handlers/api.js';
 import { createHandler as createApprovalLinksHandler } from '../functions/handlers/approval-links.js';
@@ -79,6 +80,11 @@ export interface RuntimeOptions {
   demoDatabase?: string;
   /** How often the expiry sweeper runs; default 5 s. */
   sweepIntervalMs?: number;
+  /**
+   * When the sweeper reconciles (drops `jit_` users no request explains): `hourly` as on AWS (the default), or
+   * `never` — for a runtime sharing its PostgreSQL with other runtimes, whose users it would not know.
+   */
+  reconcile?: ReconcileMode;
   /** Print each email's compact block to stdout; default true. */
   printEmails?: boolean;
   /** Operational lines (sweeper errors, resumed requests); default stderr. */
@@ -197,6 +203,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       ...(options.mysqlUrl ? { mysqlAdminUrl: options.mysqlUrl } : {}),
       outbox,
       publicBaseUrl: server.url,
+      reconcile: options.reconcile ?? 'hourly',
       log,
     });
     lateBound.app = app;
@@ -396,6 +403,7 @@ interface WiringOptions {
   mysqlAdminUrl?: string;
   outbox: OutboxMailer;
   publicBaseUrl: string;
+  reconcile: ReconcileMode;
   log: (line: string) => void;
 }
 
@@ -466,7 +474,7 @@ async function wireApplication(options: WiringOptions): Promise<WiredApplication
       warn: (message, extra) => options.log(`warning: ${message}${extra ? ` ${JSON.stringify(extra)}` : ''}`),
     },
   };
-  const handlers = createHandlers(deps);
+  const handlers = createHandlers(deps, { reconcile: options.reconcile });
   const workflow = createWorkflow(handlers, options.log);
   workflowRef.current = workflow.workflow;
   const routes: LocalRoute[] = ROUTES.map((route) => ({
@@ -542,7 +550,7 @@ function errorMessage(error: unknown): string {
 }
 
 /** The same handler factories Lambda uses, given the local Deps; HTTP ones honour the local identity. */
-export function createHandlers(deps: Deps): LocalHandlers {
+export function createHandlers(deps: Deps, options: { reconcile?: ReconcileMode } = {}): LocalHandlers {
   const http = { localMode: true };
   const task =
     (
@@ -567,7 +575,10 @@ export function createHandlers(deps: Deps): LocalHandlers {
       'record-outcome': task('record-outcome', createRecordOutcomeHandler(deps)),
     },
     async sweep() {
-      await sweeper(scheduledEvent(), lambdaContext('expiry-sweeper'));
+      const reconcile = options.reconcile ?? 'hourly';
+      // The schedule's event says nothing (hourly); any other mode is passed the way an operator would invoke it.
+      const event = reconcile === 'hourly' ? scheduledEvent() : { ...scheduledEvent(), reconcile };
+      await sweeper(event, lambdaContext('expiry-sweeper'));
     },
     async executionStatusChange(event) {
       await statusChange(event, lambdaContext('execution-status-change'));

@@ -1,5 +1,4 @@
-import { z } from 'zod';
-import { expirySweeper } from '../domain/use-cases/expiry-sweeper.js';
+import { expirySweeper, SweepInput } from '../domain/use-cases/expiry-sweeper.js';
 import type { Deps } from '../ports.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaMailer } from '../shared/lambda-mailer.js';
@@ -9,12 +8,10 @@ import { logger } from '../shared/powertools.js';
 import type { DepsSource } from './http-middleware.js';
 import { taskLambda } from './lambda.js';
 
-/** The EventBridge schedule's event (its content is not used), or `{reconcile: true}` to reconcile now. */
-const SweepEvent = z.looseObject({ reconcile: z.boolean().optional() });
-
 export const createHandler = (deps: DepsSource<Deps>) =>
-  taskLambda(deps, SweepEvent, async (event, resolved) => {
-    const report = await expirySweeper({ reconcile: event.reconcile ?? 'hourly' }, resolved);
+  // The EventBridge schedule's event carries no `reconcile` (hourly); `{reconcile: 'now' | 'never'}` overrides it.
+  taskLambda(deps, SweepInput, async (event, resolved) => {
+    const report = await expirySweeper(event, resolved);
     logger.info('sweep done', { report });
     return report;
   });

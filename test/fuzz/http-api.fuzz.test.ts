@@ -368,6 +368,7 @@ targets:
     port: 0,
     policyFile,
     ephemeral: true,
+    reconcile: 'never', // the PostgreSQL server is shared with other suites
     pgUrl: pgAdminUrl,
     dynamodbEndpoint,
     tablePrefix: `fuzz-http-${suffix}`,

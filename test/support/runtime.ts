@@ -21,6 +21,8 @@ export function testRuntimeOptions(
     demoDatabase: names.demoDatabase,
     printEmails: false,
     log: () => undefined,
+    // The PostgreSQL server is shared with other suites, whose jit_ users this runtime's reconciler would drop.
+    reconcile: 'never',
     ...extra,
   };
 }

@@ -1,4 +1,5 @@
-import { type ZodError, type ZodType, z } from 'zod';
+import type { ZodError, ZodType } from 'zod';
+import * as z from 'zod';
 import { parseDuration } from './duration.js';
 import { ValidationError } from './errors.js';
 import { formatPath, hasControlCharacters, ID_PATTERN, Identifier, TablePrivilege } from './policy-schema.js';

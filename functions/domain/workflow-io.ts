@@ -3,7 +3,7 @@
  * task's payload and result as zod schemas, the ASL's placeholders and which handler runs each Task state.
  * CDK (definitionSubstitutions), the local runner (task overrides) and the handlers all read this file.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { DomainError } from './errors.js';
 import { isRequestId } from './naming.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { executionStatusChange } from '../domain/use-cases/execution-status-change.js';
 import type { Deps } from '../ports.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';

@@ -1,4 +1,5 @@
-import { type ZodType, z } from 'zod';
+import type { ZodType } from 'zod';
+import * as z from 'zod';
 import { hasControlCharacters } from '../domain/policy-schema.js';
 import { DecisionBody, ExtendBody, ListQuery, NewRequestBody } from '../domain/schemas.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Deps } from '../../ports.js';
 import { emailApprovers, issueLinks } from '../approval-links.js';
 import { isEscalated } from '../authz.js';

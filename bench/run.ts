@@ -58,7 +58,7 @@ async function runOne(name: BenchName, results: Results, rows: Row[]): Promise<v
     case 'grant-revoke': {
       const { run } = await import('./grant-revoke.js');
       const r = await run({
-        cycles: 100,
+        cycles: 200, // the figure: 200 grant→credentials→revoke cycles per engine
         log,
         ...(process.env.JITDB_PG_URL ? { pgUrl: process.env.JITDB_PG_URL } : {}),
         ...(process.env.JITDB_MYSQL_URL ? { mysqlUrl: process.env.JITDB_MYSQL_URL } : {}),

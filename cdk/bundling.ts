@@ -25,16 +25,8 @@ export const HANDLER_NAMES = [
 ] as const;
 export type HandlerName = (typeof HANDLER_NAMES)[number];
 
-/** Handlers that open connections to target databases: they run in the targets' VPC when one is given. */
-export const DATABASE_HANDLERS: readonly HandlerName[] = [
-  'api',
-  'credentials',
-  'grant',
-  'revoke',
-  'record-outcome',
-  'expiry-sweeper',
-  'execution-status-change',
-];
+/** Which handlers talk to databases, mail or Step Functions: cdk/function-needs.ts. */
+export { DATABASE_HANDLERS } from './function-needs.js';
 
 export function handlerEntry(name: HandlerName): string {
   return `${PROJECT_ROOT}functions/handlers/${name}.ts`;

@@ -7,14 +7,7 @@ import { z } from 'zod';
 import { ROUTES, type Route } from '../../functions/handlers/routes.js';
 import type { HandlerName } from '../bundling.js';
 import type { TargetFacts } from '../policy-facts.js';
-import {
-  allowIamDatabaseConnect,
-  allowSendEmail,
-  bindStateMachine,
-  bindTables,
-  bindTargetAdmin,
-  type Tables,
-} from './bindings.js';
+import { bindNeeds, networkFor, type Tables } from './bindings.js';
 import { type DatabaseNetwork, JitFunction } from './jit-function.js';
 import type { NotificationsConstruct } from './notifications.js';
 
@@ -55,7 +48,7 @@ export interface ApiConstructProps {
   readonly stateMachine: sfn.StateMachine;
   readonly notifications: NotificationsConstruct;
   /**
-   * The targets' VPC for the functions that connect to databases (api, credentials).
+   * The targets' VPC for the functions that connect to databases (all three: cdk/function-needs.ts).
    * @default - not in a VPC
    */
   readonly network?: DatabaseNetwork;
@@ -84,36 +77,26 @@ export class ApiConstruct extends Construct {
   constructor(scope: Construct, id: string, props: ApiConstructProps) {
     super(scope, id);
     const retention = props.logRetention ? { logRetention: props.logRetention } : {};
-    const network = props.network ? { network: props.network } : {};
-    const api = new JitFunction(this, 'ApiFunction', {
-      handlerName: 'api',
-      policyFile: props.policyFile,
-      ...network,
-      ...retention,
-    });
-    const approvalLinks = new JitFunction(this, 'ApprovalLinksFunction', {
-      handlerName: 'approval-links',
-      policyFile: props.policyFile,
-      ...retention,
-    });
-    const credentials = new JitFunction(this, 'CredentialsFunction', {
-      handlerName: 'credentials',
-      policyFile: props.policyFile,
-      ...network,
-      ...retention,
-    });
+    const fn = (id: string, handlerName: 'api' | 'approval-links' | 'credentials') =>
+      new JitFunction(this, id, {
+        handlerName,
+        policyFile: props.policyFile,
+        ...networkFor(handlerName, props.network),
+        ...retention,
+      });
     this.functions = new Map<HandlerName, JitFunction>([
-      ['api', api],
-      ['approval-links', approvalLinks],
-      ['credentials', credentials],
+      ['api', fn('ApiFunction', 'api')],
+      ['approval-links', fn('ApprovalLinksFunction', 'approval-links')],
+      ['credentials', fn('CredentialsFunction', 'credentials')],
     ]);
-    for (const fn of this.functions.values()) bindTables(fn, props.tables);
-    bindStateMachine(api, props.stateMachine, { start: true, decide: true, stop: true });
-    bindStateMachine(approvalLinks, props.stateMachine, { decide: true });
-    bindTargetAdmin(api, props.targets); // early revoke and extensions (VALID UNTIL) touch the database
-    bindTargetAdmin(credentials, props.targets); // password rotation
-    allowIamDatabaseConnect(credentials, props.targets);
-    allowSendEmail(api, props.notifications); // extension approvals mail approvers
+    for (const f of this.functions.values()) {
+      bindNeeds(f, {
+        tables: props.tables,
+        targets: props.targets,
+        notifications: props.notifications,
+        stateMachine: props.stateMachine,
+      });
+    }
 
     this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,

@@ -5,6 +5,7 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js';
 import type { IConstruct } from 'constructs';
 import { BY_REQUESTER_INDEX, BY_STATUS_INDEX } from '../../functions/adapters/dynamodb-tables.js';
+import { FUNCTION_NEEDS, type FunctionNeeds } from '../function-needs.js';
 import type { RdsResource, TargetFacts } from '../policy-facts.js';
 import type { JitFunction } from './jit-function.js';
 
@@ -54,13 +55,64 @@ export function bindTables(fn: JitFunction, tables: Tables): void {
   );
 }
 
-export interface WorkflowAccess {
-  /** states:StartExecution (creating a request starts its workflow). */
-  start?: boolean;
-  /** states:SendTaskSuccess/SendTaskFailure (deciding an approval completes the waiting task). */
-  decide?: boolean;
-  /** states:StopExecution (cancel, early revoke). */
-  stop?: boolean;
+/** Which Step Functions calls a function makes (cdk/function-needs.ts). */
+export type WorkflowAccess = NonNullable<FunctionNeeds['workflow']>;
+
+export interface NeedsContext {
+  tables: Tables;
+  targets: TargetFacts;
+  notifications: { senderEmail: string; identityArn: string };
+  /**
+   * The state machine, for functions outside it. Its own task functions leave it out: naming it from them
+   * would make the state machine and its tasks depend on each other.
+   */
+  stateMachine?: sfn.StateMachine;
+}
+
+/**
+ * Everything FUNCTION_NEEDS says this function's code reaches: tables always; admin secrets and RDS describe
+ * calls for database functions (their VPC placement is `networkFor`); rds-db:connect; SES; Step Functions.
+ */
+export function bindNeeds(fn: JitFunction, ctx: NeedsContext): void {
+  const needs = FUNCTION_NEEDS[fn.handlerName];
+  bindTables(fn, ctx.tables);
+  if (needs.database) bindTargetAdmin(fn, ctx.targets);
+  if (needs.iamConnect) allowIamDatabaseConnect(fn, ctx.targets);
+  if (needs.mailer) allowSendEmail(fn, ctx.notifications);
+  if (needs.workflow) {
+    if (ctx.stateMachine) bindStateMachine(fn, ctx.stateMachine, needs.workflow);
+    else allowTaskResponseFromTask(fn, needs.workflow);
+  }
+}
+
+/** The VPC placement a function gets: only database functions, and only when a VPC is configured. */
+export function networkFor<T>(name: JitFunction['handlerName'], network: T | undefined): { network?: T } {
+  return FUNCTION_NEEDS[name].database && network ? { network } : {};
+}
+
+/**
+ * SendTaskSuccess/SendTaskFailure for a task function of the state machine itself, which cannot name the
+ * state machine's ARN (circular); AWS documents no resource-level permissions for these actions, so `*`.
+ */
+function allowTaskResponseFromTask(fn: JitFunction, access: WorkflowAccess): void {
+  if (access.start || access.stop) {
+    throw new Error(
+      `${fn.handlerName} runs inside the state machine and cannot start or stop its executions`,
+    );
+  }
+  if (!access.decide) return;
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['states:SendTaskFailure', 'states:SendTaskSuccess'],
+      resources: ['*'],
+    }),
+  );
+  acknowledgeWildcardResource(
+    fn.executionRole,
+    '*',
+    'states:SendTaskSuccess/SendTaskFailure have no resource types in the Service Authorization Reference, and this ' +
+      'task function cannot name its own state machine; only the task token it was handed (or stored) can be completed.',
+  );
 }
 
 /** STATE_MACHINE_ARN and only the Step Functions actions asked for. */

@@ -9,7 +9,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { TargetFacts } from '../policy-facts.js';
-import { allowSendEmail, bindTables, bindTargetAdmin, type Tables } from './bindings.js';
+import { bindNeeds, networkFor, type Tables } from './bindings.js';
 import { type DatabaseNetwork, JitFunction, SERVICE_NAME } from './jit-function.js';
 import type { NotificationsConstruct } from './notifications.js';
 
@@ -52,22 +52,24 @@ export class ExpiryConstruct extends Construct {
 
   constructor(scope: Construct, id: string, props: ExpiryConstructProps) {
     super(scope, id);
-    const common = {
-      policyFile: props.policyFile,
-      timeout: Duration.seconds(55), // under the one-minute period, so sweeps do not pile up
-      ...(props.network ? { network: props.network } : {}),
-      ...(props.logRetention ? { logRetention: props.logRetention } : {}),
+    const fn = (id: string, handlerName: 'expiry-sweeper' | 'execution-status-change') => {
+      const created = new JitFunction(this, id, {
+        handlerName,
+        policyFile: props.policyFile,
+        timeout: Duration.seconds(55), // under the one-minute period, so sweeps do not pile up
+        ...networkFor(handlerName, props.network),
+        ...(props.logRetention ? { logRetention: props.logRetention } : {}),
+      });
+      bindNeeds(created, {
+        tables: props.tables,
+        targets: props.targets,
+        notifications: props.notifications,
+        stateMachine: props.stateMachine,
+      });
+      return created;
     };
-    this.sweeper = new JitFunction(this, 'SweeperFunction', { handlerName: 'expiry-sweeper', ...common });
-    this.executionStatusChange = new JitFunction(this, 'ExecutionStatusChangeFunction', {
-      handlerName: 'execution-status-change',
-      ...common,
-    });
-    for (const fn of [this.sweeper, this.executionStatusChange]) {
-      bindTables(fn, props.tables);
-      bindTargetAdmin(fn, props.targets);
-    }
-    allowSendEmail(this.sweeper, props.notifications); // escalation mails go out when a sweep notices them
+    this.sweeper = fn('SweeperFunction', 'expiry-sweeper');
+    this.executionStatusChange = fn('ExecutionStatusChangeFunction', 'execution-status-change');
 
     this.sweeperDeadLetterQueue = deadLetterQueue(this, 'SweeperDeadLetterQueue');
     this.executionEndedDeadLetterQueue = deadLetterQueue(this, 'ExecutionEndedDeadLetterQueue');

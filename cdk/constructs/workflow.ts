@@ -5,8 +5,9 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { ASL_SUBSTITUTIONS, SUBSTITUTION_HANDLERS } from '../../functions/domain/workflow-io.js';
 import { type HandlerName, PROJECT_ROOT } from '../bundling.js';
+import { FUNCTION_NEEDS } from '../function-needs.js';
 import type { TargetFacts } from '../policy-facts.js';
-import { allowSendEmail, bindTables, bindTargetAdmin, type Tables } from './bindings.js';
+import { bindNeeds, networkFor, type Tables } from './bindings.js';
 import { type DatabaseNetwork, JitFunction } from './jit-function.js';
 import type { NotificationsConstruct } from './notifications.js';
 
@@ -42,22 +43,17 @@ export class WorkflowConstruct extends Construct {
     const substitutions: Record<string, string> = {};
     for (const placeholder of ASL_SUBSTITUTIONS) {
       const handlerName = SUBSTITUTION_HANDLERS[placeholder];
-      const talksToDatabase =
-        handlerName === 'grant' || handlerName === 'revoke' || handlerName === 'record-outcome';
+      const talksToDatabase = FUNCTION_NEEDS[handlerName].database;
       const fn = new JitFunction(this, placeholder.replace(/Arn$/, ''), {
         handlerName,
         policyFile: props.policyFile,
         // Grant and revoke retry inside the state machine; a slow database must not hit the Lambda limit first.
         timeout: Duration.seconds(talksToDatabase ? 60 : 30),
-        ...(talksToDatabase && props.network ? { network: props.network } : {}),
+        ...networkFor(handlerName, props.network),
         ...(props.logRetention ? { logRetention: props.logRetention } : {}),
       });
-      bindTables(fn, props.tables);
-      if (talksToDatabase) bindTargetAdmin(fn, props.targets);
-      // evaluate-policy tells break-glass watchers; request-approval mails approvers.
-      if (handlerName === 'request-approval' || handlerName === 'evaluate-policy') {
-        allowSendEmail(fn, props.notifications);
-      }
+      // No state machine here: its task functions cannot name it (request-approval's SendTask* is on `*`).
+      bindNeeds(fn, { tables: props.tables, targets: props.targets, notifications: props.notifications });
       functions.set(handlerName, fn);
       substitutions[placeholder] = fn.functionArn;
     }

@@ -4,6 +4,7 @@ import type { Deps } from '../ports.js';
 import { htmlResponse } from '../shared/http.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaMailer } from '../shared/lambda-mailer.js';
+import { lambdaProvisioners } from '../shared/lambda-provisioners.js';
 import { lambdaWorkflow } from '../shared/lambda-workflow.js';
 import type { DepsSource, HttpHandlerOptions } from './http-middleware.js';
 import { httpLambda } from './lambda.js';
@@ -56,8 +57,13 @@ export function createHandler(deps: DepsSource<Deps>, options: HttpHandlerOption
   );
 }
 
-// No provisioners: this function runs outside the targets' VPC; a link-approved extension's VALID UNTIL move
-// fails soft (logged, the sweeper keys on expiresAt), as it always did here.
+// Provisioners: a link-approved extension moves the database-side expiry (PostgreSQL VALID UNTIL) too.
 export const handler = createHandler(
-  lazyDeps(() => lambdaDeps('approval-links', { mailer: lambdaMailer(), workflow: lambdaWorkflow() })),
+  lazyDeps(() =>
+    lambdaDeps('approval-links', {
+      mailer: lambdaMailer(),
+      workflow: lambdaWorkflow(),
+      provisioners: lambdaProvisioners(),
+    }),
+  ),
 );

@@ -17,6 +17,7 @@ import {
   PROJECT_ROOT,
   policyEngines,
 } from '../../cdk/bundling.js';
+import { DATABASE_HANDLERS, MAILER_HANDLERS, WORKFLOW_HANDLERS } from '../../cdk/function-needs.js';
 import { z as shimZ } from '../../cdk/shims/zod.js';
 import { loadPolicyFile } from '../../functions/shared/config.js';
 import { services } from '../support/services.js';
@@ -101,20 +102,36 @@ describe('Lambda bundle contents', () => {
     'node_modules/@aws-sdk/client-secrets-manager/',
   ];
 
-  it.each(['evaluate-policy', 'request-approval', 'approval-links'] as const)(
-    'ships no database driver, RDS or Secrets Manager client in %s',
-    (name) => {
-      expect(DATABASE_MODULES.filter((fragment) => has(inputs(name), fragment))).toEqual([]);
-    },
-  );
+  const withoutDatabase = HANDLER_NAMES.filter((n) => !DATABASE_HANDLERS.includes(n));
+
+  it('keeps database drivers out of exactly evaluate-policy and request-approval (cdk/function-needs.ts)', () => {
+    expect(withoutDatabase).toEqual(['evaluate-policy', 'request-approval']);
+  });
+
+  it.each(withoutDatabase)('ships no database driver, RDS or Secrets Manager client in %s', (name) => {
+    expect(DATABASE_MODULES.filter((fragment) => has(inputs(name), fragment))).toEqual([]);
+  });
+
+  it.each(DATABASE_HANDLERS)('ships both engine drivers, RDS and Secrets Manager clients in %s', (name) => {
+    expect(
+      ['node_modules/pg/', 'node_modules/mysql2/', ...DATABASE_MODULES.slice(3)].filter(
+        (fragment) => !has(inputs(name), fragment),
+      ),
+    ).toEqual([]);
+  });
 
   it('ships SES only to functions that send mail and Step Functions only to those that drive it', () => {
     const withSes = HANDLER_NAMES.filter((n) => has(inputs(n), 'node_modules/@aws-sdk/client-sesv2/'));
     const withSfn = HANDLER_NAMES.filter((n) => has(inputs(n), 'node_modules/@aws-sdk/client-sfn/'));
-    expect(withSes.sort()).toEqual(
-      ['api', 'approval-links', 'expiry-sweeper', 'record-outcome', 'request-approval'].sort(),
-    );
-    expect(withSfn.sort()).toEqual(['api', 'approval-links', 'expiry-sweeper', 'request-approval'].sort());
+    expect(withSes).toEqual(MAILER_HANDLERS);
+    expect(withSes).toEqual([
+      'api',
+      'approval-links',
+      'request-approval',
+      'record-outcome',
+      'expiry-sweeper',
+    ]);
+    expect(withSfn).toEqual(WORKFLOW_HANDLERS);
   });
 
   it.each(HANDLER_NAMES)(

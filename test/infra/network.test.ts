@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DATABASE_HANDLERS, HANDLER_NAMES, type HandlerName } from '../../cdk/bundling.js';
+import { HANDLER_NAMES, type HandlerName } from '../../cdk/bundling.js';
+import { DATABASE_HANDLERS } from '../../cdk/function-needs.js';
 import { ACCOUNT, REGION, type Synthesized, synthesize } from './fixture.js';
 
 let s: Synthesized;
@@ -25,6 +26,12 @@ function propsOf(name: HandlerName): Record<string, unknown> {
 }
 
 describe('with the targets VPC given by context', () => {
+  it('places exactly the database functions in the VPC, approval-links among them (extensions by link)', () => {
+    const placed = HANDLER_NAMES.filter((name) => propsOf(name).VpcConfig !== undefined);
+    expect(placed).toEqual(DATABASE_HANDLERS);
+    expect(placed).toContain('approval-links');
+  });
+
   it.each(HANDLER_NAMES)('places %s in the VPC only if it talks to databases', (name) => {
     const vpcConfig = propsOf(name).VpcConfig as
       | { SubnetIds: string[]; SecurityGroupIds: never[] }

@@ -1,0 +1,73 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { HANDLER_NAMES, type HandlerName, handlerEntry } from '../../cdk/bundling.js';
+import {
+  DATABASE_HANDLERS,
+  FUNCTION_NEEDS,
+  MAILER_HANDLERS,
+  WORKFLOW_HANDLERS,
+} from '../../cdk/function-needs.js';
+
+/** The `export const handler = …` statement of a handler file: what Lambda wires, not what tests pass in. */
+function lambdaWiring(name: HandlerName): string {
+  const source = readFileSync(handlerEntry(name), 'utf8');
+  const start = source.indexOf('export const handler =');
+  if (start < 0) throw new Error(`${name}: no 'export const handler =' statement`);
+  return source.slice(start);
+}
+
+/** What the handler passes to lambdaDeps, read from its source. */
+function wired(name: HandlerName) {
+  const wiring = lambdaWiring(name);
+  return {
+    deps: /lambdaDeps\('([a-z-]+)'/.exec(wiring)?.[1],
+    mailer: wiring.includes('lambdaMailer('),
+    workflow: wiring.includes('lambdaWorkflow('),
+    database: wiring.includes('lambdaProvisioners('),
+  };
+}
+
+describe('FUNCTION_NEEDS, the table permissions and VPC placement are derived from', () => {
+  it('has one row per handler file', () => {
+    expect(Object.keys(FUNCTION_NEEDS).sort()).toEqual([...HANDLER_NAMES].sort());
+  });
+
+  it.each(HANDLER_NAMES)('matches what functions/handlers/%s.ts wires into lambdaDeps', (name) => {
+    const needs = FUNCTION_NEEDS[name];
+    expect(wired(name)).toEqual({
+      deps: name,
+      mailer: needs.mailer,
+      workflow: needs.workflow !== undefined,
+      database: needs.database,
+    });
+  });
+
+  it('names the functions that reach databases, mail and Step Functions', () => {
+    expect(DATABASE_HANDLERS).toEqual([
+      'api',
+      'approval-links',
+      'credentials',
+      'grant',
+      'revoke',
+      'record-outcome',
+      'expiry-sweeper',
+      'execution-status-change',
+    ]);
+    expect(MAILER_HANDLERS).toEqual([
+      'api',
+      'approval-links',
+      'request-approval',
+      'record-outcome',
+      'expiry-sweeper',
+    ]);
+    expect(WORKFLOW_HANDLERS).toEqual(['api', 'approval-links', 'request-approval', 'expiry-sweeper']);
+  });
+
+  it('lets only the api start or stop executions, and only credentials connect as request users', () => {
+    const with_ = (pick: (n: HandlerName) => boolean | undefined) => HANDLER_NAMES.filter((n) => pick(n));
+    expect(with_((n) => FUNCTION_NEEDS[n].workflow?.start)).toEqual(['api']);
+    expect(with_((n) => FUNCTION_NEEDS[n].workflow?.stop)).toEqual(['api']);
+    expect(with_((n) => FUNCTION_NEEDS[n].workflow?.decide)).toEqual(WORKFLOW_HANDLERS);
+    expect(with_((n) => FUNCTION_NEEDS[n].iamConnect)).toEqual(['credentials']);
+  });
+});

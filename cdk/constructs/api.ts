@@ -127,6 +127,22 @@ export class ApiConstruct extends Construct {
       `https://${restApi.restApiId}.execute-api.${Stack.of(this).region}.${Stack.of(this).urlSuffix}/${STAGE_NAME}`;
     for (const fn of this.functions.values()) fn.addEnvironment('PUBLIC_BASE_URL', this.publicBaseUrl);
 
+    // API Gateway's own refusals (a body the validator rejects, a missing signature, throttling) answer in
+    // the API's error shape, so clients parse one format whoever refused.
+    for (const [id, type, code] of [
+      ['BadRequestBody', apigateway.ResponseType.BAD_REQUEST_BODY, 'VALIDATION_FAILED'],
+      ['Default4xx', apigateway.ResponseType.DEFAULT_4XX, '$context.error.responseType'],
+      ['Default5xx', apigateway.ResponseType.DEFAULT_5XX, 'INTERNAL'],
+    ] as const) {
+      restApi.addGatewayResponse(id, {
+        type,
+        responseHeaders: { 'Cache-Control': "'no-store'", 'X-Content-Type-Options': "'nosniff'" },
+        templates: {
+          'application/json': `{"error":{"code":"${code}","message":$context.error.messageString}}`,
+        },
+      });
+    }
+
     const bodyValidator = new apigateway.RequestValidator(this, 'BodyValidator', {
       restApi,
       requestValidatorName: 'body-and-parameters',

@@ -383,6 +383,22 @@ describe('the REST API', () => {
     });
   });
 
+  it("answers API Gateway's own refusals in the API's error shape: a rejected body is VALIDATION_FAILED", () => {
+    const responses = Object.fromEntries(
+      s.view
+        .resources('AWS::ApiGateway::GatewayResponse')
+        .map(([, r]) => [
+          r.Properties?.ResponseType as string,
+          (r.Properties?.ResponseTemplates as Record<string, string>)['application/json'],
+        ]),
+    );
+    expect(responses).toEqual({
+      BAD_REQUEST_BODY: '{"error":{"code":"VALIDATION_FAILED","message":$context.error.messageString}}',
+      DEFAULT_4XX: '{"error":{"code":"$context.error.responseType","message":$context.error.messageString}}',
+      DEFAULT_5XX: '{"error":{"code":"INTERNAL","message":$context.error.messageString}}',
+    });
+  });
+
   it('logs access as JSON, traces, and throttles the prod stage', () => {
     const stage = s.view.only('AWS::ApiGateway::Stage');
     const p = stage?.Properties ?? {};

@@ -4,8 +4,8 @@ import type { EngineProvisioner } from '../../functions/adapters/provisioners.js
 import type { Target } from '../../functions/domain/policy-schema.js';
 import type { CredentialProvisioner, Credentials, GrantSpec } from '../../functions/ports.js';
 import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
-import { services } from '../support/services.js';
-import { canLogin, connect, createTargetDatabase, type System, startSystem } from '../support/system.js';
+import { AUTO_READ } from '../support/policies.js';
+import { canLogin, connect, type System, startAppSystem } from '../support/system.js';
 
 /**
  * A Lambda killed mid-step: the provisioner is wrapped so that one grant or one revoke stops after N of its
@@ -34,25 +34,11 @@ const ran: string[] = [];
 
 beforeAll(async () => {
   server = await startEmbeddedPostgres({ persistent: false });
-  await createTargetDatabase(server.url, 'app');
-  system = await startSystem({
-    dynamodbEndpoint: services().dynamodbEndpoint,
+  ({ system } = await startAppSystem({
     pgAdminUrl: server.url,
-    policyYaml: `version: 1
-targets:
-  - id: app
-    engine: postgres
-    connection: { host: 127.0.0.1, port: ${server.port} }
-    database: app
-    credentialKind: password
-    tls: disable
-    levels:
-      auto:
-        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
-        maxDuration: 1h
-        autoApprove: {}
-`,
-  });
+    connection: { host: '127.0.0.1', port: server.port },
+    levels: { auto: AUTO_READ },
+  }));
   const factory = system.deps.provisioners;
   const real = factory.for.bind(factory);
   factory.for = (target: Target): CredentialProvisioner => {

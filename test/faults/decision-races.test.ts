@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccessRequest } from '../../functions/domain/types.js';
 import { services } from '../support/services.js';
-import { connect, createTargetDatabase, type System, sleep, startSystem } from '../support/system.js';
+import { connect, type System, sleep, startAppSystem } from '../support/system.js';
 
 /**
  * Decisions racing each other over real HTTP, DynamoDB Local and the real workflow. Invariants: a request
@@ -19,27 +19,10 @@ let system: System;
 const created: string[] = [];
 
 beforeAll(async () => {
-  const { dynamodbEndpoint, pgAdminUrl } = services();
-  const admin = new URL(pgAdminUrl);
-  dropDatabase = await createTargetDatabase(pgAdminUrl, database);
-  system = await startSystem({
-    dynamodbEndpoint,
-    pgAdminUrl,
-    policyYaml: `version: 1
-targets:
-  - id: app
-    engine: postgres
-    connection: { host: ${admin.hostname}, port: ${admin.port} }
-    database: ${database}
-    credentialKind: password
-    tls: disable
-    levels:
-      review:
-        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
-        maxDuration: 1h
-        approvers: [${BOB}, ${CAROL}]
-`,
-  });
+  ({ system, dropDatabase } = await startAppSystem({
+    database,
+    levels: { review: { maxDuration: '1h', approvers: [BOB, CAROL] } },
+  }));
 }, 120_000);
 
 afterAll(async () => {

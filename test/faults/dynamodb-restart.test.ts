@@ -6,14 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Credentials } from '../../functions/ports.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-local.js';
 import { services } from '../support/services.js';
-import {
-  canLogin,
-  connect,
-  createTargetDatabase,
-  type System,
-  sleep,
-  startSystem,
-} from '../support/system.js';
+import { canLogin, connect, type System, sleep, startAppSystem } from '../support/system.js';
 
 /**
  * DynamoDB itself fails under a running workflow: a dedicated DynamoDB Local with a data directory is killed
@@ -37,27 +30,11 @@ beforeAll(async () => {
   dataDir = mkdtempSync(path.join(tmpdir(), 'jitdb-faults-ddb-'));
   dynamo = await startDynamoDbLocal({ dataDir });
   port = dynamo.port;
-  const { pgAdminUrl } = services();
-  const admin = new URL(pgAdminUrl);
-  dropDatabase = await createTargetDatabase(pgAdminUrl, database);
-  system = await startSystem({
+  ({ system, dropDatabase } = await startAppSystem({
     dynamodbEndpoint: dynamo.url,
-    pgAdminUrl,
-    policyYaml: `version: 1
-targets:
-  - id: app
-    engine: postgres
-    connection: { host: ${admin.hostname}, port: ${admin.port} }
-    database: ${database}
-    credentialKind: password
-    tls: disable
-    levels:
-      review:
-        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
-        maxDuration: 1h
-        approvers: [${CAROL}]
-`,
-  });
+    database,
+    levels: { review: { maxDuration: '1h', approvers: [CAROL] } },
+  }));
 }, 120_000);
 
 afterAll(async () => {

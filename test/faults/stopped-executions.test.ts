@@ -5,15 +5,8 @@ import type { RequestStatus } from '../../functions/domain/types.js';
 import { executionArnFor } from '../../functions/domain/workflow-io.js';
 import type { CredentialProvisioner, Credentials } from '../../functions/ports.js';
 import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
-import { services } from '../support/services.js';
-import {
-  canLogin,
-  connect,
-  createTargetDatabase,
-  type System,
-  sleep,
-  startSystem,
-} from '../support/system.js';
+import { AUTO_READ } from '../support/policies.js';
+import { canLogin, connect, type System, sleep, startAppSystem } from '../support/system.js';
 
 /**
  * An operator stops the execution by hand (StopExecution) while it sits in each state. Invariant: the
@@ -32,29 +25,11 @@ const slow = { grant: new Set<string>(), revoke: new Set<string>() };
 
 beforeAll(async () => {
   server = await startEmbeddedPostgres({ persistent: false });
-  await createTargetDatabase(server.url, 'app');
-  system = await startSystem({
-    dynamodbEndpoint: services().dynamodbEndpoint,
+  ({ system } = await startAppSystem({
     pgAdminUrl: server.url,
-    policyYaml: `version: 1
-targets:
-  - id: app
-    engine: postgres
-    connection: { host: 127.0.0.1, port: ${server.port} }
-    database: app
-    credentialKind: password
-    tls: disable
-    levels:
-      auto:
-        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
-        maxDuration: 1h
-        autoApprove: {}
-      review:
-        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
-        maxDuration: 1h
-        approvers: [${CAROL}]
-`,
-  });
+    connection: { host: '127.0.0.1', port: server.port },
+    levels: { auto: AUTO_READ, review: { maxDuration: '1h', approvers: [CAROL] } },
+  }));
   const factory = system.deps.provisioners;
   const real = factory.for.bind(factory);
   factory.for = (target: Target): CredentialProvisioner => {

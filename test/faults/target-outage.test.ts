@@ -6,8 +6,8 @@ import { TRANSITIONS } from '../../functions/domain/lifecycle.js';
 import type { AuditEvent, RequestStatus } from '../../functions/domain/types.js';
 import type { Credentials } from '../../functions/ports.js';
 import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
-import { services } from '../support/services.js';
-import { canLogin, connect, createTargetDatabase, type System, startSystem } from '../support/system.js';
+import { AUTO_READ } from '../support/policies.js';
+import { canLogin, connect, type System, startAppSystem } from '../support/system.js';
 
 /**
  * The target PostgreSQL really stops (a dedicated embedded server, restarted on the same data directory and
@@ -31,25 +31,11 @@ beforeAll(async () => {
   server = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'data'), persistent: true });
   port = server.port;
   adminUrl = server.url;
-  await createTargetDatabase(adminUrl, 'app');
-  system = await startSystem({
-    dynamodbEndpoint: services().dynamodbEndpoint,
+  ({ system } = await startAppSystem({
     pgAdminUrl: adminUrl,
-    policyYaml: `version: 1
-targets:
-  - id: app
-    engine: postgres
-    connection: { host: 127.0.0.1, port: ${port} }
-    database: app
-    credentialKind: password
-    tls: disable
-    levels:
-      auto:
-        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
-        maxDuration: 1h
-        autoApprove: {}
-`,
-  });
+    connection: { host: '127.0.0.1', port },
+    levels: { auto: AUTO_READ },
+  }));
 }, 120_000);
 
 afterAll(async () => {

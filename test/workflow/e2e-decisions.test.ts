@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { services } from '../support/services.js';
-import { createTargetDatabase, roleExists, type System, startSystem } from '../support/system.js';
+import { roleExists, type System, startAppSystem } from '../support/system.js';
 
 /** Who decides, and how often: every way a pending request can end, on the real ASL and handlers. */
 
@@ -24,45 +24,15 @@ interface Refusal {
 }
 
 beforeAll(async () => {
-  const { pgAdminUrl, dynamodbEndpoint } = services();
-  const admin = new URL(pgAdminUrl);
-  dropDatabase = await createTargetDatabase(pgAdminUrl, database);
-  const read = '{ schemas: [{ name: public, privileges: [SELECT] }] }';
-  system = await startSystem({
-    dynamodbEndpoint,
-    pgAdminUrl,
-    policyYaml: `version: 1
-targets:
-  - id: app
-    engine: postgres
-    connection: { host: ${admin.hostname}, port: ${admin.port} }
-    database: ${database}
-    credentialKind: password
-    tls: disable
-    levels:
-      read:
-        privileges: ${read}
-        maxDuration: 1h
-        approvers: [${CAROL}]
-        approvalWindow: 1h
-      quick:
-        privileges: ${read}
-        maxDuration: 1h
-        approvers: [${CAROL}]
-        approvalWindow: 2s
-      pair:
-        privileges: ${read}
-        maxDuration: 1h
-        approvers: [${CAROL}, ${DAVE}, ${ERIN}]
-        approvalsRequired: 2
-        approvalWindow: 1h
-      peer:
-        privileges: ${read}
-        maxDuration: 1h
-        approvers: [${ALICE}, ${CAROL}]
-        approvalWindow: 1h
-`,
-  });
+  ({ system, dropDatabase } = await startAppSystem({
+    database,
+    levels: {
+      read: { maxDuration: '1h', approvers: [CAROL], approvalWindow: '1h' },
+      quick: { maxDuration: '1h', approvers: [CAROL], approvalWindow: '2s' },
+      pair: { maxDuration: '1h', approvers: [CAROL, DAVE, ERIN], approvalsRequired: 2, approvalWindow: '1h' },
+      peer: { maxDuration: '1h', approvers: [ALICE, CAROL], approvalWindow: '1h' },
+    },
+  }));
 });
 
 afterAll(async () => {

@@ -3,15 +3,7 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import type { AccessRequest } from '../../functions/domain/types.js';
 import type { Credentials } from '../../functions/ports.js';
 import { services } from '../support/services.js';
-import {
-  canLogin,
-  connect,
-  createTargetDatabase,
-  roleExists,
-  type System,
-  sleep,
-  startSystem,
-} from '../support/system.js';
+import { canLogin, connect, roleExists, type System, sleep, startAppSystem } from '../support/system.js';
 
 /**
  * Extensions on a live grant: within the auto-approve allowance, through approvers beyond it, refused past
@@ -38,30 +30,18 @@ interface Refusal {
 }
 
 beforeAll(async () => {
-  const { pgAdminUrl, dynamodbEndpoint } = services();
-  const admin = new URL(pgAdminUrl);
-  dropDatabase = await createTargetDatabase(pgAdminUrl, database);
-  system = await startSystem({
-    dynamodbEndpoint,
-    pgAdminUrl,
-    policyYaml: `version: 1
-targets:
-  - id: app
-    engine: postgres
-    connection: { host: ${admin.hostname}, port: ${admin.port} }
-    database: ${database}
-    credentialKind: password
-    tls: disable
-    levels:
-      ext:
-        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
-        maxDuration: 10s
-        approvers: [${CAROL}]
-        approvalWindow: 1h
-        autoApprove: {}
-        extension: { autoApproveUpTo: 3s, maxTotal: 20s }
-`,
-  });
+  ({ system, dropDatabase } = await startAppSystem({
+    database,
+    levels: {
+      ext: {
+        maxDuration: '10s',
+        approvers: [CAROL],
+        approvalWindow: '1h',
+        autoApprove: true,
+        extension: { autoApproveUpTo: '3s', maxTotal: '20s' },
+      },
+    },
+  }));
 });
 
 afterAll(async () => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Credentials } from '../../functions/ports.js';
 import { cryptoIds } from '../../functions/shared/ids.js';
 import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
+import { AUTO_READ, postgresPolicyYaml } from '../support/policies.js';
 import { services } from '../support/services.js';
 import {
   canLogin,
@@ -9,6 +10,7 @@ import {
   createTargetDatabase,
   roleExists,
   type System,
+  startAppSystem,
   startSystem,
   startToggleProxy,
 } from '../support/system.js';
@@ -29,31 +31,15 @@ interface View {
   status: string;
 }
 
-const level = `
-        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
-        maxDuration: 1h
-        autoApprove: {}`;
-
 beforeAll(async () => {
   dedicated = await startEmbeddedPostgres({ persistent: false });
-  await createTargetDatabase(dedicated.url, 'app');
   await createTargetDatabase(dedicated.url, 'billing');
   proxy = await startToggleProxy('127.0.0.1', dedicated.port);
-  system = await startSystem({
-    dynamodbEndpoint: services().dynamodbEndpoint,
+  ({ system } = await startAppSystem({
     pgAdminUrl: dedicated.url,
-    policyYaml: `version: 1
-targets:
-  - id: app
-    engine: postgres
-    connection: { host: 127.0.0.1, port: ${proxy.port} }
-    database: app
-    credentialKind: password
-    tls: disable
-    levels:
-      auto:${level}
-`,
-  });
+    connection: { host: '127.0.0.1', port: proxy.port },
+    levels: { auto: AUTO_READ },
+  }));
 });
 
 afterAll(async () => {
@@ -173,25 +159,16 @@ describe('recovery behind the system’s back', () => {
     const siblings = await startSystem({
       dynamodbEndpoint: services().dynamodbEndpoint,
       pgAdminUrl: dedicated.url,
-      policyYaml: `version: 1
-targets:
-  - id: app
-    engine: postgres
-    connection: { host: 127.0.0.1, port: ${dedicated.port} }
-    database: app
-    credentialKind: password
-    tls: disable
-    levels:
-      auto:${level}
-  - id: billing
-    engine: postgres
-    connection: { host: 127.0.0.1, port: ${dedicated.port} }
-    database: billing
-    credentialKind: password
-    tls: disable
-    levels:
-      auto:${level}
-`,
+      policyYaml: postgresPolicyYaml(
+        { id: 'app', host: '127.0.0.1', port: dedicated.port, database: 'app', levels: { auto: AUTO_READ } },
+        {
+          id: 'billing',
+          host: '127.0.0.1',
+          port: dedicated.port,
+          database: 'billing',
+          levels: { auto: AUTO_READ },
+        },
+      ),
     });
     try {
       const live = await activeGrant(siblings, 'app', '1h');

@@ -2,15 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../functions/domain/types.js';
 import type { Credentials } from '../../functions/ports.js';
+import { AUTO_READ } from '../support/policies.js';
 import { services } from '../support/services.js';
-import {
-  canLogin,
-  connect,
-  createTargetDatabase,
-  roleExists,
-  type System,
-  startSystem,
-} from '../support/system.js';
+import { canLogin, connect, roleExists, type System, startAppSystem } from '../support/system.js';
 
 /**
  * The approval workflow end to end: the real ASL on the local runner, the real handlers behind the local HTTP
@@ -44,33 +38,11 @@ interface View {
 }
 
 beforeAll(async () => {
-  const { pgAdminUrl, dynamodbEndpoint } = services();
-  const admin = new URL(pgAdminUrl);
-  dropDatabase = await createTargetDatabase(pgAdminUrl, database);
-  system = await startSystem({
-    dynamodbEndpoint,
-    pgAdminUrl,
-    policyYaml: `version: 1
-targets:
-  - id: app
-    engine: postgres
-    environment: staging
-    connection: { host: ${admin.hostname}, port: ${admin.port} }
-    database: ${database}
-    credentialKind: password
-    tls: disable
-    levels:
-      read:
-        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
-        maxDuration: 1h
-        approvers: [${CAROL}]
-        approvalWindow: 1h
-      auto:
-        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
-        maxDuration: 1h
-        autoApprove: {}
-`,
-  });
+  ({ system, dropDatabase } = await startAppSystem({
+    database,
+    environment: 'staging',
+    levels: { read: { maxDuration: '1h', approvers: [CAROL], approvalWindow: '1h' }, auto: AUTO_READ },
+  }));
 });
 
 afterAll(async () => {

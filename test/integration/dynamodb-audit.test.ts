@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { hashAuditEvent, verifyChain } from '../../functions/domain/audit-chain.js';
 import { applyEvent, type LifecycleEvent } from '../../functions/domain/lifecycle.js';
 import { AccessLevel } from '../../functions/domain/policy-schema.js';
@@ -11,21 +11,10 @@ import {
   type AuditEvent,
   GENESIS_HASH,
 } from '../../functions/domain/types.js';
-import {
-  type DynamoTestTables,
-  dynamoTestTables,
-  pendingRequest,
-  requestedDraft,
-} from '../support/dynamodb-local.js';
-import { services } from '../support/services.js';
+import { pendingRequest, requestedDraft } from '../support/dynamodb-local.js';
+import { useDynamoTestTables } from '../support/dynamodb-suite.js';
 
-let t: DynamoTestTables;
-
-beforeAll(async () => {
-  t = await dynamoTestTables(services().dynamodbEndpoint, 'audit');
-});
-
-afterAll(() => t?.close());
+const t = useDynamoTestTables('audit');
 
 const bob = { principal: 'bob@example.com', email: 'bob@example.com', via: 'approval-link' as const };
 const carol = { principal: 'carol@example.com', email: 'carol@example.com', via: 'iam' as const };

@@ -1,23 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConflictError, isDomainError } from '../../functions/domain/errors.js';
 import { applyEvent, type LifecycleEvent } from '../../functions/domain/lifecycle.js';
 import { AccessLevel } from '../../functions/domain/policy-schema.js';
 import type { AccessRequest, Identity } from '../../functions/domain/types.js';
-import {
-  type DynamoTestTables,
-  dynamoTestTables,
-  pendingRequest,
-  requestedDraft,
-} from '../support/dynamodb-local.js';
-import { services } from '../support/services.js';
+import { pendingRequest, requestedDraft } from '../support/dynamodb-local.js';
+import { useDynamoTestTables } from '../support/dynamodb-suite.js';
 
-let t: DynamoTestTables;
-
-beforeAll(async () => {
-  t = await dynamoTestTables(services().dynamodbEndpoint, 'races');
-});
-
-afterAll(() => t?.close());
+const t = useDynamoTestTables('races');
 
 const approvers: Identity[] = Array.from({ length: 50 }, (_, i) => ({
   principal: `approver-${i}@example.com`,

@@ -16,15 +16,10 @@ import {
   pendingRequest,
   requestedDraft,
 } from '../support/dynamodb-local.js';
+import { useDynamoTestTables } from '../support/dynamodb-suite.js';
 import { services } from '../support/services.js';
 
-let t: DynamoTestTables;
-
-beforeAll(async () => {
-  t = await dynamoTestTables(services().dynamodbEndpoint, 'requests');
-});
-
-afterAll(() => t?.close());
+const t = useDynamoTestTables('requests');
 
 function approvalDraft(by: string, at: string): AuditDraft {
   return { at, actor: by, via: 'approval-link', action: 'approval-recorded', details: { approvals: 1 } };

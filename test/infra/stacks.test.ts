@@ -385,12 +385,10 @@ describe('the REST API', () => {
 
   it("answers API Gateway's own refusals in the API's error shape: a rejected body is VALIDATION_FAILED", () => {
     const responses = Object.fromEntries(
-      s.view
-        .resources('AWS::ApiGateway::GatewayResponse')
-        .map(([, r]) => [
-          r.Properties?.ResponseType as string,
-          (r.Properties?.ResponseTemplates as Record<string, string>)['application/json'],
-        ]),
+      s.view.resources('AWS::ApiGateway::GatewayResponse').map(([, r]) => {
+        const templates = (r.Properties?.ResponseTemplates ?? {}) as Record<string, string>;
+        return [r.Properties?.ResponseType as string, templates['application/json']];
+      }),
     );
     expect(responses).toEqual({
       BAD_REQUEST_BODY: '{"error":{"code":"VALIDATION_FAILED","message":$context.error.messageString}}',

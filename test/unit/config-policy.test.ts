@@ -137,19 +137,25 @@ describe('loadPolicyFile', () => {
     expect(problemsOf(() => loadPolicyFile(path))).toEqual([`(file): cannot read ${path} (ENOENT)`]);
   });
 
-  it.each([['examples/policy.yaml'], ['examples/policy.aws.yaml']])('loads the example %s', (path) => {
+  it.each([
+    [
+      'examples/policy.yaml',
+      [
+        ['demo-pg', ['read', 'write', 'admin-breakglass']],
+        ['demo-mysql', ['read']],
+      ],
+    ],
+    [
+      'examples/policy.aws.yaml',
+      [
+        ['orders-pg', ['read', 'write', 'admin-breakglass']],
+        ['billing-mysql', ['read']],
+      ],
+    ],
+    ['examples/policy.localstack.yaml', [['demo-pg', ['read']]]],
+  ])('loads the example %s', (path, expected) => {
     const policy = loadPolicyFile(path);
-    expect(policy.targets.map((t) => [t.id, Object.keys(t.levels)])).toEqual(
-      path.includes('aws')
-        ? [
-            ['orders-pg', ['read', 'write', 'admin-breakglass']],
-            ['billing-mysql', ['read']],
-          ]
-        : [
-            ['demo-pg', ['read', 'write', 'admin-breakglass']],
-            ['demo-mysql', ['read']],
-          ],
-    );
+    expect(policy.targets.map((t) => [t.id, Object.keys(t.levels)])).toEqual(expected);
   });
 });
 

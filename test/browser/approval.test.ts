@@ -5,7 +5,7 @@ import path from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Runtime, startRuntime } from '../../local/runtime.js';
-import { services } from '../support/services.js';
+import { CAROL_READ, demoPolicyYaml, testRuntimeOptions } from '../support/runtime.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
@@ -19,41 +19,16 @@ describe.skipIf(!hasChromium)('approving from the outbox in a browser', () => {
   let browser: Browser | undefined;
 
   beforeAll(async () => {
-    const { dynamodbEndpoint, pgAdminUrl } = services();
-    const admin = new URL(pgAdminUrl);
     workDir = mkdtempSync(path.join(tmpdir(), 'jitdb-browser-'));
     const policyFile = path.join(workDir, 'policy.yaml');
-    writeFileSync(
-      policyFile,
-      `version: 1
-targets:
-  - id: demo
-    engine: postgres
-    environment: local
-    connection: { host: ${admin.hostname}, port: ${admin.port} }
-    database: demo_browser_${suffix}
-    credentialKind: password
-    tls: disable
-    levels:
-      read:
-        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
-        maxDuration: 1h
-        approvers: [carol@example.com]
-`,
-    );
+    writeFileSync(policyFile, demoPolicyYaml(`demo_browser_${suffix}`, { read: CAROL_READ }));
     [runtime, browser] = await Promise.all([
-      startRuntime({
-        port: 0,
-        policyFile,
-        ephemeral: true,
-        reconcile: 'never', // the PostgreSQL server is shared with other suites
-        pgUrl: pgAdminUrl,
-        dynamodbEndpoint,
-        tablePrefix: `browser-${suffix}`,
-        demoDatabase: `demo_browser_${suffix}`,
-        printEmails: false,
-        log: () => undefined,
-      }),
+      startRuntime(
+        testRuntimeOptions(policyFile, {
+          tablePrefix: `browser-${suffix}`,
+          demoDatabase: `demo_browser_${suffix}`,
+        }),
+      ),
       chromium.launch({
         executablePath: CHROMIUM,
         headless: true,

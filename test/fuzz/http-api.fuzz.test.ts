@@ -11,6 +11,8 @@ import { createDynamoDbClient } from '../../functions/adapters/dynamodb-client.j
 import type { RequestStatus } from '../../functions/domain/types.js';
 import { createHandler as createApiHandler } from '../../functions/handlers/api.js';
 import { type Runtime, startRuntime } from '../../local/runtime.js';
+import { hostPortOf, postgresPolicyYaml } from '../support/policies.js';
+import { testRuntimeOptions } from '../support/runtime.js';
 import { services } from '../support/services.js';
 
 /**
@@ -337,46 +339,37 @@ const query = fc.oneof(
 
 beforeAll(async () => {
   const { dynamodbEndpoint, pgAdminUrl } = services();
-  const admin = new URL(pgAdminUrl);
   workDir = mkdtempSync(path.join(tmpdir(), 'jitdb-fuzz-http-'));
   const policyFile = path.join(workDir, 'policy.yaml');
   writeFileSync(
     policyFile,
-    `version: 1
-targets:
-  - id: fuzz-pg
-    engine: postgres
-    environment: fuzz
-    connection: { host: ${admin.hostname}, port: ${admin.port} }
-    database: ${database}
-    credentialKind: password
-    tls: disable
-    levels:
-      read:
-        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
-        maxDuration: 1h
-        approvers: [alice@example.com, bob@example.com]
-        autoApprove: { maxDuration: 15m }
-      write:
-        privileges: { schemas: [{ name: public, privileges: [SELECT, INSERT] }] }
-        maxDuration: 1h
-        approvers: [carol@example.com, bob@example.com]
-        ticketPattern: "^INC-[0-9]+$"
-`,
+    postgresPolicyYaml({
+      id: 'fuzz-pg',
+      environment: 'fuzz',
+      ...hostPortOf(pgAdminUrl),
+      database,
+      levels: {
+        read: {
+          maxDuration: '1h',
+          approvers: ['alice@example.com', 'bob@example.com'],
+          autoApprove: '{ maxDuration: 15m }',
+        },
+        write: {
+          privileges: '{ schemas: [{ name: public, privileges: [SELECT, INSERT] }] }',
+          maxDuration: '1h',
+          approvers: ['carol@example.com', 'bob@example.com'],
+          ticketPattern: '^INC-[0-9]+$',
+        },
+      },
+    }),
   );
-  runtime = await startRuntime({
-    port: 0,
-    policyFile,
-    ephemeral: true,
-    reconcile: 'never', // the PostgreSQL server is shared with other suites
-    pgUrl: pgAdminUrl,
-    dynamodbEndpoint,
-    tablePrefix: `fuzz-http-${suffix}`,
-    demoDatabase: database,
-    sweepIntervalMs: 1000,
-    printEmails: false,
-    log: () => undefined,
-  });
+  runtime = await startRuntime(
+    testRuntimeOptions(
+      policyFile,
+      { tablePrefix: `fuzz-http-${suffix}`, demoDatabase: database },
+      { sweepIntervalMs: 1000 },
+    ),
+  );
   dynamo = createDynamoDbClient({ endpoint: dynamodbEndpoint, region: 'us-east-1' }, {});
 
   // Two PENDING requests with links (one link gets used, for replays) and one ACTIVE one.

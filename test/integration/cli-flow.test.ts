@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Runtime, startRuntime } from '../../local/runtime.js';
-import { testRuntimeOptions } from '../support/runtime.js';
-import { services } from '../support/services.js';
+import { CAROL_READ, demoPolicyYaml, testRuntimeOptions } from '../support/runtime.js';
 
 const BIN = path.resolve('cli/bin.js');
 const suffix = randomBytes(4).toString('hex');
@@ -71,7 +70,6 @@ async function statusOf(id: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  const admin = new URL(services().pgAdminUrl);
   workDir = mkdtempSync(path.join(tmpdir(), 'jitdb-cli-flow-'));
   fakeBin = path.join(workDir, 'bin');
   mkdirSync(fakeBin);
@@ -88,22 +86,7 @@ echo
   const policyFile = path.join(workDir, 'policy.yaml');
   writeFileSync(
     policyFile,
-    `version: 1
-targets:
-  - id: demo
-    engine: postgres
-    environment: local
-    connection: { host: ${admin.hostname}, port: ${admin.port} }
-    database: demo_cli_${suffix}
-    credentialKind: password
-    tls: disable
-    levels:
-      read:
-        description: Read the public schema
-        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
-        maxDuration: 1h
-        approvers: [carol@example.com]
-`,
+    demoPolicyYaml(`demo_cli_${suffix}`, { read: { description: 'Read the public schema', ...CAROL_READ } }),
   );
   runtime = await startRuntime(
     testRuntimeOptions(policyFile, { tablePrefix: `cli-${suffix}`, demoDatabase: `demo_cli_${suffix}` }),

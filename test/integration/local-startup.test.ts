@@ -6,6 +6,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../local/embedded-postgres.js';
+import { postgresPolicyYaml } from '../support/policies.js';
+import { CAROL_READ } from '../support/runtime.js';
 
 const MAIN = path.resolve('local/main.ts');
 // The subprocess runs in a temp dir, so tsx is named by its resolved URL.
@@ -29,20 +31,13 @@ function npmStart(args: string[]): Promise<{ code: number; stdout: string; stder
   });
 }
 
-const VALID_POLICY = `version: 1
-targets:
-  - id: demo
-    engine: postgres
-    connection: { host: 127.0.0.1, port: 54329 }
-    database: demo
-    credentialKind: password
-    tls: disable
-    levels:
-      read:
-        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
-        maxDuration: 1h
-        approvers: [carol@example.com]
-`;
+const VALID_POLICY = postgresPolicyYaml({
+  id: 'demo',
+  host: '127.0.0.1',
+  port: 54329,
+  database: 'demo',
+  levels: { read: CAROL_READ },
+});
 
 beforeAll(() => {
   workDir = mkdtempSync(path.join(tmpdir(), 'jitdb-start-'));

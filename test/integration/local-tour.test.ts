@@ -7,8 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../functions/domain/types.js';
 import type { Credentials } from '../../functions/ports.js';
 import { type Runtime, type RuntimeOptions, startRuntime } from '../../local/runtime.js';
-import { openApprovalLink, submitApprovalForm, testRuntimeOptions } from '../support/runtime.js';
-import { services } from '../support/services.js';
+import {
+  CAROL_READ,
+  demoPolicyYaml,
+  openApprovalLink,
+  submitApprovalForm,
+  testRuntimeOptions,
+} from '../support/runtime.js';
 
 interface RequestBody {
   id: string;
@@ -66,28 +71,9 @@ async function waitForStatus(
 }
 
 beforeAll(async () => {
-  const admin = new URL(services().pgAdminUrl);
   workDir = mkdtempSync(path.join(tmpdir(), 'jitdb-tour-'));
   policyFile = path.join(workDir, 'policy.yaml');
-  writeFileSync(
-    policyFile,
-    `version: 1
-targets:
-  - id: demo
-    engine: postgres
-    environment: local
-    connection: { host: ${admin.hostname}, port: ${admin.port} }
-    database: ${demoDatabase}
-    credentialKind: password
-    tls: disable
-    levels:
-      read:
-        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
-        maxDuration: 1h
-        approvers: [carol@example.com]
-        approvalWindow: 1h
-`,
-  );
+  writeFileSync(policyFile, demoPolicyYaml(demoDatabase, { read: { ...CAROL_READ, approvalWindow: '1h' } }));
   runtime = await startRuntime(runtimeOptions());
 });
 

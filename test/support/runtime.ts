@@ -1,5 +1,15 @@
 import type { RuntimeOptions } from '../../local/runtime.js';
+import { hostPortOf, type LevelYaml, postgresPolicyYaml } from './policies.js';
 import { services } from './services.js';
+
+/** The level the tour suites ask for: read on the public schema for an hour, Carol approves. */
+export const CAROL_READ: LevelYaml = { maxDuration: '1h', approvers: ['carol@example.com'] };
+
+/** A policy with one password target `demo` (environment local) on a database of the shared PostgreSQL. */
+export function demoPolicyYaml(database: string, levels: Record<string, LevelYaml>): string {
+  const { host, port } = hostPortOf(services().pgAdminUrl);
+  return postgresPolicyYaml({ id: 'demo', environment: 'local', host, port, database, levels });
+}
 
 /**
  * Options for a runtime on the shared test services: ephemeral, a free port, silent, with the suite's own

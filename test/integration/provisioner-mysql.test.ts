@@ -5,17 +5,17 @@ import { MysqlProvisioner } from '../../functions/adapters/mysql-provisioner.js'
 import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
 import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
 import { TargetNotConfiguredForIamError, TargetUnavailableError } from '../../functions/domain/errors.js';
-import { Privileges, Target } from '../../functions/domain/policy-schema.js';
+import type { Target } from '../../functions/domain/policy-schema.js';
 import type { GrantSpec } from '../../functions/ports.js';
 import { freePort } from '../../local/embedded-postgres.js';
+import {
+  errorCode,
+  provisionerTarget,
+  grantSpec as spec,
+  type TargetOverrides,
+  waitFor,
+} from '../support/provisioner-fixtures.js';
 import { services } from '../support/services.js';
-
-const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
-/** `jit_` + a fresh 26-character lowercase base32 id, as the domain names request users. */
-function newDbUser(): { requestId: string; dbUser: string } {
-  const requestId = [...randomBytes(26)].map((b) => CROCKFORD[b % 32]).join('');
-  return { requestId, dbUser: `jit_${requestId}` };
-}
 
 const HOSTILE_TABLES = ['odd"name', 'x; DROP TABLE y', "Robert'); --", 'back`tick'];
 
@@ -28,24 +28,8 @@ let weird: string;
 let admin: mysql.Connection;
 const provisioners: MysqlProvisioner[] = [];
 
-function target(
-  overrides: Partial<{ credentialKind: 'iam' | 'password'; port: number; database: string }> = {},
-) {
-  return Target.parse({
-    id: 'mysql-test',
-    engine: 'mysql',
-    connection: { host: '127.0.0.1', port: overrides.port ?? port, region: 'eu-west-1' },
-    database: overrides.database ?? app,
-    credentialKind: overrides.credentialKind ?? 'password',
-    tls: 'disable',
-    levels: {
-      read: {
-        privileges: { schemas: [{ name: app, privileges: ['SELECT'] }] },
-        maxDuration: '1h',
-        autoApprove: {},
-      },
-    },
-  });
+function target(overrides: TargetOverrides = {}): Target {
+  return provisionerTarget('mysql', 'mysql-test', { port, database: app, schema: app }, overrides);
 }
 
 function provisioner(t: Target, url = adminUrl): MysqlProvisioner {
@@ -58,16 +42,6 @@ function provisioner(t: Target, url = adminUrl): MysqlProvisioner {
   return created;
 }
 
-function spec(t: Target, privileges: unknown): GrantSpec {
-  return {
-    ...newDbUser(),
-    target: t,
-    privileges: Privileges.parse(privileges),
-    expiresAt: new Date(Date.now() + 3600_000),
-    connectionLimit: 3,
-  };
-}
-
 const readApp = () => ({ schemas: [{ name: app, privileges: ['SELECT'] }] });
 
 async function login(uri: string): Promise<mysql.Connection> {
@@ -76,24 +50,8 @@ async function login(uri: string): Promise<mysql.Connection> {
   return connection;
 }
 
-async function loginRefusal(uri: string): Promise<string | undefined> {
-  try {
-    const connection = await login(uri);
-    await connection.end();
-    return undefined;
-  } catch (error) {
-    return (error as { code?: string }).code;
-  }
-}
-
-async function sqlError(connection: mysql.Connection, sql: string): Promise<string | undefined> {
-  try {
-    await connection.query(sql);
-    return undefined;
-  } catch (error) {
-    return (error as { code?: string }).code;
-  }
-}
+const loginRefusal = (uri: string) => errorCode(async () => (await login(uri)).end());
+const sqlError = (connection: mysql.Connection, sql: string) => errorCode(() => connection.query(sql));
 
 async function userExists(user: string): Promise<boolean> {
   const [rows] = await admin.query<mysql.RowDataPacket[]>('SELECT 1 FROM mysql.user WHERE User = ?', [user]);
@@ -379,12 +337,3 @@ describe('MySQL target down and IAM', () => {
     expect(await userExists(s.dbUser)).toBe(false);
   });
 });
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error('condition not met in time');
-}

@@ -15,18 +15,17 @@ import {
   StaticAdminCredentials,
 } from '../../functions/adapters/secrets-admin.js';
 import { TargetNotConfiguredForIamError, TargetUnavailableError } from '../../functions/domain/errors.js';
-import { Privileges, Target } from '../../functions/domain/policy-schema.js';
+import type { Target } from '../../functions/domain/policy-schema.js';
 import type { GrantSpec } from '../../functions/ports.js';
 import { freePort, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
+import {
+  errorCode,
+  provisionerTarget,
+  grantSpec as spec,
+  type TargetOverrides,
+  waitFor,
+} from '../support/provisioner-fixtures.js';
 import { services } from '../support/services.js';
-
-const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
-/** `jit_` + a fresh 26-character lowercase base32 id, as the domain names request users. */
-function newDbUser(): { requestId: string; dbUser: string } {
-  const bytes = randomBytes(26);
-  const requestId = [...bytes].map((b) => CROCKFORD[b % 32]).join('');
-  return { requestId, dbUser: `jit_${requestId}` };
-}
 
 const HOSTILE_TABLES = ['odd"name', 'x; DROP TABLE y', "Robert'); --"];
 const fakeAwsCredentials = {
@@ -41,24 +40,8 @@ let otherDatabase: string;
 let admin: pg.Client;
 const provisioners: PostgresProvisioner[] = [];
 
-function target(
-  overrides: Partial<{ credentialKind: 'iam' | 'password'; port: number; database: string }> = {},
-) {
-  return Target.parse({
-    id: 'pg-test',
-    engine: 'postgres',
-    connection: { host: '127.0.0.1', port: overrides.port ?? port, region: 'eu-west-1' },
-    database: overrides.database ?? database,
-    credentialKind: overrides.credentialKind ?? 'password',
-    tls: 'disable',
-    levels: {
-      read: {
-        privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] },
-        maxDuration: '1h',
-        autoApprove: {},
-      },
-    },
-  });
+function target(overrides: TargetOverrides = {}): Target {
+  return provisionerTarget('postgres', 'pg-test', { port, database, schema: 'app' }, overrides);
 }
 
 function provisioner(t: Target, url = adminUrl, extra: Partial<ProvisionerDeps> = {}): PostgresProvisioner {
@@ -73,16 +56,6 @@ function provisioner(t: Target, url = adminUrl, extra: Partial<ProvisionerDeps> 
   return created;
 }
 
-function spec(t: Target, privileges: unknown, expiresInSeconds = 3600): GrantSpec {
-  return {
-    ...newDbUser(),
-    target: t,
-    privileges: Privileges.parse(privileges),
-    expiresAt: new Date(Date.now() + expiresInSeconds * 1000),
-    connectionLimit: 3,
-  };
-}
-
 const READ_APP = { schemas: [{ name: 'app', privileges: ['SELECT'] }] };
 
 async function login(uri: string): Promise<pg.Client> {
@@ -92,24 +65,8 @@ async function login(uri: string): Promise<pg.Client> {
   return client;
 }
 
-async function loginRefusal(uri: string): Promise<string | undefined> {
-  try {
-    const client = await login(uri);
-    await client.end();
-    return undefined;
-  } catch (error) {
-    return (error as { code?: string }).code;
-  }
-}
-
-async function sqlError(client: pg.Client, sql: string): Promise<string | undefined> {
-  try {
-    await client.query(sql);
-    return undefined;
-  } catch (error) {
-    return (error as { code?: string }).code;
-  }
-}
+const loginRefusal = (uri: string) => errorCode(async () => (await login(uri)).end());
+const sqlError = (client: pg.Client, sql: string) => errorCode(() => client.query(sql));
 
 async function roleExists(name: string): Promise<boolean> {
   return ((await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount ?? 0) > 0;
@@ -635,12 +592,3 @@ describe('PostgreSQL IAM provisioner', () => {
     }
   });
 });
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error('condition not met in time');
-}

@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto';
+import { Privileges, Target } from '../../functions/domain/policy-schema.js';
+import type { GrantSpec } from '../../functions/ports.js';
+
+/**
+ * What the PostgreSQL and MariaDB provisioner suites build alike: request users, one-level targets on the
+ * local server, grant specs, and the error code of a refused login or statement.
+ */
+
+const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
+
+/** `jit_` + a fresh 26-character lowercase base32 id, as the domain names request users. */
+export function newDbUser(): { requestId: string; dbUser: string } {
+  const requestId = [...randomBytes(26)].map((b) => CROCKFORD[b % 32]).join('');
+  return { requestId, dbUser: `jit_${requestId}` };
+}
+
+export type TargetOverrides = Partial<{ credentialKind: 'iam' | 'password'; port: number; database: string }>;
+
+/** A target on 127.0.0.1 (no TLS, password unless overridden) whose one level `read` may SELECT in `schema`. */
+export function provisionerTarget(
+  engine: 'postgres' | 'mysql',
+  id: string,
+  defaults: { port: number; database: string; schema: string },
+  overrides: TargetOverrides = {},
+): Target {
+  return Target.parse({
+    id,
+    engine,
+    connection: { host: '127.0.0.1', port: overrides.port ?? defaults.port, region: 'eu-west-1' },
+    database: overrides.database ?? defaults.database,
+    credentialKind: overrides.credentialKind ?? 'password',
+    tls: 'disable',
+    levels: {
+      read: {
+        privileges: { schemas: [{ name: defaults.schema, privileges: ['SELECT'] }] },
+        maxDuration: '1h',
+        autoApprove: {},
+      },
+    },
+  });
+}
+
+/** A grant of `privileges` on `t` for a fresh user, ending in `expiresInSeconds`, at most 3 connections. */
+export function grantSpec(t: Target, privileges: unknown, expiresInSeconds = 3600): GrantSpec {
+  return {
+    ...newDbUser(),
+    target: t,
+    privileges: Privileges.parse(privileges),
+    expiresAt: new Date(Date.now() + expiresInSeconds * 1000),
+    connectionLimit: 3,
+  };
+}
+
+/** The driver's error code when `action` is refused; undefined when it succeeds. */
+export async function errorCode(action: () => Promise<unknown>): Promise<string | undefined> {
+  try {
+    await action();
+    return undefined;
+  } catch (error) {
+    return (error as { code?: string }).code;
+  }
+}
+
+/** Polls `check` every 50 ms until it holds; throws after `timeoutMs`. */
+export async function waitFor(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('condition not met in time');
+}

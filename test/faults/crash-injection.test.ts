@@ -5,7 +5,7 @@ import type { Target } from '../../functions/domain/policy-schema.js';
 import type { CredentialProvisioner, Credentials, GrantSpec } from '../../functions/ports.js';
 import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
 import { AUTO_READ } from '../support/policies.js';
-import { canLogin, connect, type System, startAppSystem } from '../support/system.js';
+import { canLogin, connect, jitRoles as jitRolesOn, type System, startAppSystem } from '../support/system.js';
 
 /**
  * A Lambda killed mid-step: the provisioner is wrapped so that one grant or one revoke stops after N of its
@@ -87,17 +87,7 @@ async function admin(sql: string): Promise<void> {
   }
 }
 
-async function jitRoles(): Promise<string[]> {
-  const { client } = await connect(server.url);
-  try {
-    const result = await client.query<{ rolname: string }>(
-      "SELECT rolname FROM pg_roles WHERE rolname LIKE 'jit\\_%' ORDER BY 1",
-    );
-    return result.rows.map((r) => r.rolname);
-  } finally {
-    await client.end();
-  }
-}
+const jitRoles = () => jitRolesOn(server.url);
 
 /** `jit_` roles that no ACTIVE or REVOKE_FAILED request of this system explains. */
 async function unexplainedRoles(): Promise<string[]> {

@@ -7,7 +7,7 @@ import type { AuditEvent, RequestStatus } from '../../functions/domain/types.js'
 import type { Credentials } from '../../functions/ports.js';
 import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
 import { AUTO_READ } from '../support/policies.js';
-import { canLogin, connect, type System, startAppSystem } from '../support/system.js';
+import { canLogin, jitRoles as jitRolesOn, type System, startAppSystem } from '../support/system.js';
 
 /**
  * The target PostgreSQL really stops (a dedicated embedded server, restarted on the same data directory and
@@ -53,17 +53,7 @@ async function startServer(): Promise<void> {
   server = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'data'), persistent: true, port });
 }
 
-async function jitRoles(): Promise<string[]> {
-  const { client } = await connect(adminUrl);
-  try {
-    const result = await client.query<{ rolname: string }>(
-      "SELECT rolname FROM pg_roles WHERE rolname LIKE 'jit\\_%' ORDER BY 1",
-    );
-    return result.rows.map((r) => r.rolname);
-  } finally {
-    await client.end();
-  }
-}
+const jitRoles = () => jitRolesOn(adminUrl);
 
 /** Every audited status change is one TRANSITIONS allows for some event, and the chain verifies. */
 async function expectLawfulHistory(id: string): Promise<AuditEvent[]> {

@@ -45,6 +45,11 @@ export interface HttpAnswer<T> {
   body: T;
 }
 
+/** The body of a refused API call. */
+export interface Refusal {
+  error: { code: string; message: string };
+}
+
 export interface LinkPage {
   status: number;
   html: string;
@@ -479,6 +484,19 @@ export async function roleExists(adminUrl: string, user: string): Promise<boolea
     return result.rowCount === 1;
   } finally {
     await admin.end();
+  }
+}
+
+/** Every `jit_` role on the server, sorted (for suites that own their server: others' roles would show). */
+export async function jitRoles(adminUrl: string): Promise<string[]> {
+  const { client } = await connect(adminUrl);
+  try {
+    const result = await client.query<{ rolname: string }>(
+      "SELECT rolname FROM pg_roles WHERE rolname LIKE 'jit\\_%' ORDER BY 1",
+    );
+    return result.rows.map((r) => r.rolname);
+  } finally {
+    await client.end();
   }
 }
 

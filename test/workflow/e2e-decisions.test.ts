@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { services } from '../support/services.js';
-import { roleExists, type System, startAppSystem } from '../support/system.js';
+import { type Refusal, roleExists, type System, startAppSystem } from '../support/system.js';
 
 /** Who decides, and how often: every way a pending request can end, on the real ASL and handlers. */
 
@@ -19,10 +19,6 @@ interface View {
   status: string;
   approvals: { by: string; email?: string }[];
 }
-interface Refusal {
-  error: { code: string; message: string };
-}
-
 beforeAll(async () => {
   ({ system, dropDatabase } = await startAppSystem({
     database,

@@ -3,7 +3,15 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import type { AccessRequest } from '../../functions/domain/types.js';
 import type { Credentials } from '../../functions/ports.js';
 import { services } from '../support/services.js';
-import { canLogin, connect, roleExists, type System, sleep, startAppSystem } from '../support/system.js';
+import {
+  canLogin,
+  connect,
+  type Refusal,
+  roleExists,
+  type System,
+  sleep,
+  startAppSystem,
+} from '../support/system.js';
 
 /**
  * Extensions on a live grant: within the auto-approve allowance, through approvers beyond it, refused past
@@ -25,10 +33,6 @@ interface View {
   expiresAt?: string;
   extension?: { durationSeconds: number; newExpiresAt: string };
 }
-interface Refusal {
-  error: { code: string; message: string };
-}
-
 beforeAll(async () => {
   ({ system, dropDatabase } = await startAppSystem({
     database,

@@ -4,7 +4,14 @@ import type { AuditEvent } from '../../functions/domain/types.js';
 import type { Credentials } from '../../functions/ports.js';
 import { AUTO_READ } from '../support/policies.js';
 import { services } from '../support/services.js';
-import { canLogin, connect, roleExists, type System, startAppSystem } from '../support/system.js';
+import {
+  canLogin,
+  connect,
+  type Refusal,
+  roleExists,
+  type System,
+  startAppSystem,
+} from '../support/system.js';
 
 /**
  * The approval workflow end to end: the real ASL on the local runner, the real handlers behind the local HTTP
@@ -24,10 +31,6 @@ const secrets = {
   csrf: [] as string[],
   taskTokens: [] as string[],
 };
-
-interface Refusal {
-  error: { code: string; message: string };
-}
 
 interface View {
   id: string;

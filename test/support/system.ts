@@ -252,7 +252,8 @@ export async function startSystem(options: SystemOptions): Promise<System> {
           e.to.includes(approver) &&
           e.links.some((l) => l.includes(`/approvals/${id}.`)) &&
           (purpose === 'extension' ? /Approve extend access/ : /Approve access/).test(e.subject),
-        10_000,
+        // A wait for an event, not a timing assertion: generous, since a loaded 2-core CI machine is slow.
+        30_000,
       );
       const link = email.links.find((l) => l.startsWith(`${server.url}/approvals/${id}.`));
       if (!link) throw new Error(`no approval link for ${id} in ${JSON.stringify(email.links)}`);
@@ -294,7 +295,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     execution(id) {
       return local.describe(arnOf(id));
     },
-    async executionEnd(id, timeoutMs = 10_000) {
+    async executionEnd(id, timeoutMs = 30_000) {
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<never>((_, reject) => {
         timer = setTimeout(

@@ -14,7 +14,7 @@ import {
   transientBackoffMs,
 } from './postgres-provisioner.js';
 import type { Endpoint } from './rds-endpoint.js';
-import { mintIamToken } from './rds-iam-token.js';
+import { mintGrantIamToken } from './rds-iam-token.js';
 import type { AdminCredentials } from './secrets-admin.js';
 import { mysqlAccount, mysqlGrantStatements } from './sql-privileges.js';
 
@@ -97,21 +97,13 @@ export class MysqlProvisioner implements CredentialProvisioner {
     let endpoint: Endpoint;
     if (this.target.credentialKind === 'iam') {
       endpoint = await this.deps.endpoints.resolve(this.target);
-      const region = this.target.connection.region ?? this.deps.region;
-      if (region === undefined)
-        throw new TargetNotConfiguredForIamError(this.target.id, new Error('no AWS region'));
-      const minted = await mintIamToken(
-        {
-          host: endpoint.host,
-          port: endpoint.port,
-          username: spec.dbUser,
-          region,
-          ...(this.deps.awsCredentials === undefined ? {} : { credentials: this.deps.awsCredentials }),
-        },
+      ({ password, credentialExpiresAt } = await mintGrantIamToken(
+        this.target,
+        endpoint,
+        { username: spec.dbUser, expiresAt: spec.expiresAt },
+        this.deps,
         now,
-      );
-      password = minted.token;
-      if (minted.expiresAt < credentialExpiresAt) credentialExpiresAt = minted.expiresAt;
+      ));
     } else {
       const fresh = randomPassword();
       endpoint = await this.withConnection(async (connection) => {

@@ -7,7 +7,7 @@ import type { Target } from '../domain/policy-schema.js';
 import type { CredentialProvisioner, Credentials, GrantSpec, RevokeReport } from '../ports.js';
 import { connectionUri, driverTls, randomPassword } from './connection-uri.js';
 import type { Endpoint, EndpointResolver } from './rds-endpoint.js';
-import { mintIamToken } from './rds-iam-token.js';
+import { mintGrantIamToken } from './rds-iam-token.js';
 import type { AdminCredentials, AdminCredentialsSource } from './secrets-admin.js';
 import { postgresGrantStatements } from './sql-privileges.js';
 
@@ -194,21 +194,13 @@ export class PostgresProvisioner implements CredentialProvisioner {
     let password: string;
     let credentialExpiresAt: Date;
     if (this.target.credentialKind === 'iam') {
-      const region = this.target.connection.region ?? this.deps.region;
-      if (region === undefined)
-        throw new TargetNotConfiguredForIamError(this.target.id, new Error('no AWS region'));
-      const minted = await mintIamToken(
-        {
-          host: endpoint.host,
-          port: endpoint.port,
-          username: spec.dbUser,
-          region,
-          ...(this.deps.awsCredentials === undefined ? {} : { credentials: this.deps.awsCredentials }),
-        },
+      ({ password, credentialExpiresAt } = await mintGrantIamToken(
+        this.target,
+        endpoint,
+        { username: spec.dbUser, expiresAt: spec.expiresAt },
+        this.deps,
         now,
-      );
-      password = minted.token;
-      credentialExpiresAt = new Date(Math.min(minted.expiresAt.getTime(), spec.expiresAt.getTime()));
+      ));
     } else {
       password = randomPassword();
       const verifier = pg.escapeLiteral(await scramVerifier(password));

@@ -10,6 +10,32 @@ import type { PostgresProvisioner, ProvisionerDeps } from './postgres-provisione
 
 type Engine = PostgresProvisioner | MysqlProvisioner;
 
+/**
+ * One provisioner (and so one admin pool) per target, kept across invocations of a warm Lambda. A target
+ * whose connection settings change (policy reload) gets a fresh one, and the old one is closed.
+ */
+export function perTarget<P extends CredentialProvisioner & { close(): Promise<void> }>(
+  make: (target: Target) => P,
+): { for(target: Target): P; close(): Promise<void> } {
+  const cache = new Map<string, { key: string; provisioner: P }>();
+  return {
+    for(target: Target): P {
+      const key = targetConnectionKey(target);
+      const cached = cache.get(target.id);
+      if (cached && cached.key === key) return cached.provisioner;
+      if (cached) void cached.provisioner.close();
+      const provisioner = make(target);
+      cache.set(target.id, { key, provisioner });
+      return provisioner;
+    },
+    async close() {
+      const all = [...cache.values()];
+      cache.clear();
+      await Promise.allSettled(all.map(({ provisioner }) => provisioner.close()));
+    },
+  };
+}
+
 /** What identifies a target's connection: a provisioner is rebuilt when any of it changes (policy reload). */
 export function targetConnectionKey(target: Target): string {
   return JSON.stringify([
@@ -97,21 +123,5 @@ export function lazyProvisioners(deps: () => Promise<ProvisionerDeps>): LazyProv
     });
     return shared;
   };
-  const cache = new Map<string, { key: string; provisioner: LazyProvisioner }>();
-  return {
-    for(target: Target): CredentialProvisioner {
-      const key = targetConnectionKey(target);
-      const cached = cache.get(target.id);
-      if (cached && cached.key === key) return cached.provisioner;
-      if (cached) void cached.provisioner.close();
-      const provisioner = new LazyProvisioner(target, once);
-      cache.set(target.id, { key, provisioner });
-      return provisioner;
-    },
-    async close() {
-      const all = [...cache.values()];
-      cache.clear();
-      await Promise.allSettled(all.map(({ provisioner }) => provisioner.close()));
-    },
-  };
+  return perTarget((target) => new LazyProvisioner(target, once));
 }

@@ -1,7 +1,7 @@
 import type { Target } from '../domain/policy-schema.js';
 import type { Provisioners } from '../ports.js';
 import { awsProvisionerDeps } from './aws-provisioner-deps.js';
-import { targetConnectionKey } from './lazy-provisioners.js';
+import { perTarget } from './lazy-provisioners.js';
 import { MysqlProvisioner } from './mysql-provisioner.js';
 import { PostgresProvisioner, type ProvisionerDeps } from './postgres-provisioner.js';
 
@@ -23,28 +23,9 @@ export function provisionerFor(target: Target, deps: ProvisionerDeps): EnginePro
     : new MysqlProvisioner(target, deps);
 }
 
-/**
- * One provisioner (and so one admin pool) per target, kept across invocations of a warm Lambda. A target
- * whose connection settings change (policy reload) gets a fresh provisioner.
- */
+/** Eager engines (local runs, tests): one provisioner per target, see perTarget. */
 export function createProvisioners(deps: ProvisionerDeps): ProvisionerFactory {
-  const cache = new Map<string, { key: string; provisioner: EngineProvisioner }>();
-  return {
-    for(target: Target): EngineProvisioner {
-      const key = targetConnectionKey(target);
-      const cached = cache.get(target.id);
-      if (cached && cached.key === key) return cached.provisioner;
-      if (cached) void cached.provisioner.close();
-      const provisioner = provisionerFor(target, deps);
-      cache.set(target.id, { key, provisioner });
-      return provisioner;
-    },
-    async close() {
-      const all = [...cache.values()];
-      cache.clear();
-      await Promise.allSettled(all.map(({ provisioner }) => provisioner.close()));
-    },
-  };
+  return perTarget((target) => provisionerFor(target, deps));
 }
 
 /** The AWS wiring: admin credentials from Secrets Manager, endpoints from the RDS API, in `region`. */

@@ -94,12 +94,7 @@ export function assertMayApprove(
   level: AccessLevel,
   now: Date,
 ): void {
-  if (!level.allowSelfApproval && isRequester(identity, request)) {
-    throw new ForbiddenError('SELF_APPROVAL_FORBIDDEN', 'you cannot approve your own request');
-  }
-  if (!isApprover(identity, request, level, now)) {
-    throw new ForbiddenError('NOT_AN_APPROVER', 'you are not an approver of this request');
-  }
+  assertMayDecide(identity, request, level, now, 'approve');
   const extension = request.status === 'ACTIVE' ? request.extension : undefined;
   const decisions = extension ? extension.approvals : request.approvals;
   if (decisions.some((d) => isDecisionBy(d, identity))) {
@@ -117,8 +112,19 @@ export function assertMayDeny(
   level: AccessLevel,
   now: Date,
 ): void {
+  assertMayDecide(identity, request, level, now, 'decide');
+}
+
+/** The standing to decide at all: never on your own request (unless the rule allows), only as an approver. */
+function assertMayDecide(
+  identity: Identity,
+  request: AccessRequest,
+  level: AccessLevel,
+  now: Date,
+  verb: 'approve' | 'decide',
+): void {
   if (!level.allowSelfApproval && isRequester(identity, request)) {
-    throw new ForbiddenError('SELF_APPROVAL_FORBIDDEN', 'you cannot decide your own request');
+    throw new ForbiddenError('SELF_APPROVAL_FORBIDDEN', `you cannot ${verb} your own request`);
   }
   if (!isApprover(identity, request, level, now)) {
     throw new ForbiddenError('NOT_AN_APPROVER', 'you are not an approver of this request');

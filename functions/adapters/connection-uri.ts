@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import tls from 'node:tls';
+import type { Credentials } from '../ports.js';
 
 /** How clients and the admin connection use TLS to a target (the policy's `tls` field). */
 export type TlsMode = 'require' | 'verify-full' | 'disable';
@@ -34,6 +35,20 @@ export function connectionUri(parts: ConnectionUriParts): string {
   if (parts.engine === 'postgres') return `${base}?sslmode=${PG_SSLMODE[parts.tls]}`;
   const sslMode = MYSQL_SSL_MODE[parts.tls];
   return sslMode === undefined ? base : `${base}?ssl-mode=${sslMode}`;
+}
+
+/** The Credentials a provisioner returns: the fields, the ready-to-use URI, and both expiries. */
+export function grantCredentials(
+  parts: ConnectionUriParts & { kind: 'iam' | 'password'; expiresAt: Date; credentialExpiresAt: Date },
+): Credentials {
+  const { kind, expiresAt, credentialExpiresAt, tls: tlsMode, ...fields } = parts;
+  return {
+    ...fields,
+    kind,
+    uri: connectionUri({ ...fields, tls: tlsMode }),
+    expiresAt: expiresAt.toISOString(),
+    credentialExpiresAt: credentialExpiresAt.toISOString(),
+  };
 }
 
 /** TLS settings for the admin connection (pg and mysql2 take the same shape). `require` encrypts only. */

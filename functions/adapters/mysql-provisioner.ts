@@ -2,7 +2,7 @@ import mysql from 'mysql2/promise';
 import { DomainError, TargetNotConfiguredForIamError, TargetUnavailableError } from '../domain/errors.js';
 import type { Target } from '../domain/policy-schema.js';
 import type { CredentialProvisioner, Credentials, GrantSpec, RevokeReport } from '../ports.js';
-import { connectionUri, driverTls, randomPassword } from './connection-uri.js';
+import { driverTls, grantCredentials, randomPassword } from './connection-uri.js';
 import {
   assertGrantCurrent,
   isUnavailableError,
@@ -118,7 +118,7 @@ export class MysqlProvisioner implements CredentialProvisioner {
       });
       password = fresh;
     }
-    return {
+    return grantCredentials({
       engine: 'mysql',
       kind: this.target.credentialKind,
       host: endpoint.host,
@@ -126,18 +126,10 @@ export class MysqlProvisioner implements CredentialProvisioner {
       database: this.target.database,
       username: spec.dbUser,
       password,
-      uri: connectionUri({
-        engine: 'mysql',
-        host: endpoint.host,
-        port: endpoint.port,
-        database: this.target.database,
-        username: spec.dbUser,
-        password,
-        tls: this.target.tls,
-      }),
-      expiresAt: spec.expiresAt.toISOString(),
-      credentialExpiresAt: credentialExpiresAt.toISOString(),
-    };
+      tls: this.target.tls,
+      expiresAt: spec.expiresAt,
+      credentialExpiresAt,
+    });
   }
 
   /** MySQL has no in-database expiry: revoke at the new expiresAt is the only guard, so nothing to move. */

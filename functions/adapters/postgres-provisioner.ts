@@ -5,7 +5,7 @@ import pg from 'pg';
 import { DomainError, TargetNotConfiguredForIamError, TargetUnavailableError } from '../domain/errors.js';
 import type { Target } from '../domain/policy-schema.js';
 import type { CredentialProvisioner, Credentials, GrantSpec, RevokeReport } from '../ports.js';
-import { connectionUri, driverTls, randomPassword } from './connection-uri.js';
+import { driverTls, grantCredentials, randomPassword } from './connection-uri.js';
 import type { Endpoint, EndpointResolver } from './rds-endpoint.js';
 import { mintGrantIamToken } from './rds-iam-token.js';
 import type { AdminCredentials, AdminCredentialsSource } from './secrets-admin.js';
@@ -214,7 +214,7 @@ export class PostgresProvisioner implements CredentialProvisioner {
       });
       credentialExpiresAt = spec.expiresAt;
     }
-    return {
+    return grantCredentials({
       engine: 'postgres',
       kind: this.target.credentialKind,
       host: endpoint.host,
@@ -222,18 +222,10 @@ export class PostgresProvisioner implements CredentialProvisioner {
       database: this.target.database,
       username: spec.dbUser,
       password,
-      uri: connectionUri({
-        engine: 'postgres',
-        host: endpoint.host,
-        port: endpoint.port,
-        database: this.target.database,
-        username: spec.dbUser,
-        password,
-        tls: this.target.tls,
-      }),
-      expiresAt: spec.expiresAt.toISOString(),
-      credentialExpiresAt: credentialExpiresAt.toISOString(),
-    };
+      tls: this.target.tls,
+      expiresAt: spec.expiresAt,
+      credentialExpiresAt,
+    });
   }
 
   async extend(spec: GrantSpec, expiresAt: Date): Promise<void> {

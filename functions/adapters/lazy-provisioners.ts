@@ -1,5 +1,6 @@
 import type { Target } from '../domain/policy-schema.js';
 import type { CredentialProvisioner, Credentials, GrantSpec, Provisioners, RevokeReport } from '../ports.js';
+import { lazyOnce } from './lazy-once.js';
 import type { MysqlProvisioner } from './mysql-provisioner.js';
 import type { PostgresProvisioner, ProvisionerDeps } from './postgres-provisioner.js';
 
@@ -115,13 +116,6 @@ export interface LazyProvisionerFactory extends Provisioners {
  * on the first database call, so its SDK clients load only then too.
  */
 export function lazyProvisioners(deps: () => Promise<ProvisionerDeps>): LazyProvisionerFactory {
-  let shared: Promise<ProvisionerDeps> | undefined;
-  const once = () => {
-    shared ??= deps().catch((error: unknown) => {
-      shared = undefined;
-      throw error;
-    });
-    return shared;
-  };
+  const once = lazyOnce(deps);
   return perTarget((target) => new LazyProvisioner(target, once));
 }

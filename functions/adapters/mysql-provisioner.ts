@@ -16,7 +16,7 @@ import {
 import type { Endpoint } from './rds-endpoint.js';
 import { mintGrantIamToken } from './rds-iam-token.js';
 import type { AdminCredentials } from './secrets-admin.js';
-import { mysqlAccount, mysqlGrantStatements } from './sql-privileges.js';
+import { mysqlAccount, mysqlGrantStatements } from './sql-privileges-mysql.js';
 
 const ER_ACCESS_DENIED = 1045;
 const ER_CANNOT_USER = 1396;

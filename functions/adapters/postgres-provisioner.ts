@@ -9,7 +9,7 @@ import { driverTls, grantCredentials, randomPassword } from './connection-uri.js
 import type { Endpoint, EndpointResolver } from './rds-endpoint.js';
 import { mintGrantIamToken } from './rds-iam-token.js';
 import type { AdminCredentials, AdminCredentialsSource } from './secrets-admin.js';
-import { postgresGrantStatements } from './sql-privileges.js';
+import { postgresGrantStatements } from './sql-privileges-postgres.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

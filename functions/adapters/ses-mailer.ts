@@ -1,4 +1,4 @@
-import { type SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
+import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import type { Email, Mailer } from '../ports.js';
 
 /** Mail through SES v2: one SendEmail per message, HTML and text bodies, UTF-8 throughout. */
@@ -30,4 +30,9 @@ export class SesMailer implements Mailer {
       }),
     );
   }
+}
+
+/** A mailer sending from `from` with its own SES v2 client in `region` (the Lambda wiring's entry point). */
+export function sesMailer(from: string, region: string | undefined): SesMailer {
+  return new SesMailer(new SESv2Client(region ? { region } : {}), from);
 }

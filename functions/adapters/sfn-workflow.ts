@@ -16,7 +16,7 @@ import {
   InvalidToken,
   SendTaskFailureCommand,
   SendTaskSuccessCommand,
-  type SFNClient,
+  SFNClient,
   StartExecutionCommand,
   StopExecutionCommand,
   TaskDoesNotExist,
@@ -110,4 +110,9 @@ function sameJson(stored: string | undefined, json: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** A workflow on `stateMachineArn` with its own Step Functions client in `region` (the Lambda wiring's entry point). */
+export function sfnWorkflow(stateMachineArn: string, region: string | undefined): SfnWorkflow {
+  return new SfnWorkflow({ client: new SFNClient(region ? { region } : {}), stateMachineArn });
 }

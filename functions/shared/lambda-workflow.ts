@@ -1,24 +1,25 @@
-import { SFNClient } from '@aws-sdk/client-sfn';
-import { SfnWorkflow } from '../adapters/sfn-workflow.js';
+import { lazyOnce } from '../adapters/lazy-once.js';
 import type { Workflow } from '../ports.js';
 import { requiredEnv } from './lambda-deps.js';
 
 /**
- * Step Functions in AWS_REGION. STATE_MACHINE_ARN is only needed to start executions (checked then); completing
- * a task by token or stopping by ARN works without it.
+ * Step Functions in AWS_REGION, its client imported on the first call, not at cold start (cdk/bundling.ts).
+ * STATE_MACHINE_ARN is only needed to start executions (checked then); completing a task by token or stopping
+ * by ARN works without it.
  */
 export function lambdaWorkflow(env: NodeJS.ProcessEnv = process.env): Workflow {
   const region = env.AWS_REGION;
-  const client = new SFNClient(region ? { region } : {});
-  const byToken = new SfnWorkflow({ client, stateMachineArn: env.STATE_MACHINE_ARN ?? '' });
+  const workflow = lazyOnce(async () => {
+    const { sfnWorkflow } = await import('../adapters/sfn-workflow.js');
+    return sfnWorkflow(env.STATE_MACHINE_ARN ?? '', region);
+  });
   return {
-    start: (requestId, input) =>
-      new SfnWorkflow({ client, stateMachineArn: requiredEnv(env, 'STATE_MACHINE_ARN') }).start(
-        requestId,
-        input,
-      ),
-    sendTaskSuccess: (token, output) => byToken.sendTaskSuccess(token, output),
-    sendTaskFailure: (token, error, cause) => byToken.sendTaskFailure(token, error, cause),
-    stop: (executionArn, cause) => byToken.stop(executionArn, cause),
+    start: async (requestId, input) => {
+      requiredEnv(env, 'STATE_MACHINE_ARN');
+      return (await workflow()).start(requestId, input);
+    },
+    sendTaskSuccess: async (token, output) => (await workflow()).sendTaskSuccess(token, output),
+    sendTaskFailure: async (token, error, cause) => (await workflow()).sendTaskFailure(token, error, cause),
+    stop: async (executionArn, cause) => (await workflow()).stop(executionArn, cause),
   };
 }

@@ -115,6 +115,8 @@ export async function buildFunction(options: {
   entry: string;
   outdir: string;
   engines: readonly Engine[];
+  /** Where packages are looked up for an entry outside the project (tests). */
+  nodePaths?: string[];
 }): Promise<Metafile> {
   const result = await build({
     ...esbuildOptions(options.engines),
@@ -122,6 +124,7 @@ export async function buildFunction(options: {
     outdir: options.outdir,
     absWorkingDir: PROJECT_ROOT,
     metafile: true,
+    ...(options.nodePaths ? { nodePaths: options.nodePaths } : {}),
   });
   return result.metafile;
 }

@@ -1,16 +1,18 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { type BundleLayout, bundleLayout } from '../../bench/bundles.js';
 import {
   ALL_ENGINES,
+  buildFunction,
   type Engine,
-  esbuildOptions,
   HANDLER_NAMES,
   type HandlerName,
   handlerEntry,
@@ -29,46 +31,60 @@ import { services } from '../support/services.js';
 
 let work: string;
 const inputsOf = new Map<HandlerName, string[]>();
+const startInputsOf = new Map<HandlerName, string[]>();
+const layoutOf = new Map<HandlerName, BundleLayout>();
 
 interface Bundle {
+  /** index.mjs */
   file: string;
+  /** Every source file with code in any output (the whole asset). */
   inputs: string[];
+  /** Source files with code in index.mjs or the chunks it imports statically (what a cold start loads). */
+  startInputs: string[];
+  layout: BundleLayout;
 }
 
+/**
+ * Builds `entry` exactly as a Lambda asset is built (cdk/bundling.ts `buildFunction`). A `contents` entry is
+ * written beside the bundle, its './functions/' imports made absolute and packages resolved from the project.
+ */
 async function bundleEntry(
   name: string,
   entry: { file: string } | { contents: string },
   engines: readonly Engine[] = ALL_ENGINES,
 ): Promise<Bundle> {
-  const { outExtension: _ignored, ...options } = esbuildOptions(engines);
-  const file = join(work, `${name}.mjs`);
-  const result = await build({
-    ...options,
-    ...('file' in entry
-      ? { entryPoints: [entry.file] }
-      : {
-          stdin: {
-            contents: entry.contents,
-            resolveDir: PROJECT_ROOT,
-            loader: 'ts',
-            sourcefile: `${name}.ts`,
-          },
-        }),
-    absWorkingDir: PROJECT_ROOT,
-    outfile: file,
-    metafile: true,
-    logLevel: 'error',
+  const outdir = join(work, name);
+  let file: string;
+  if ('file' in entry) {
+    file = entry.file;
+  } else {
+    file = join(work, `${name}-entry.ts`);
+    writeFileSync(file, entry.contents.replaceAll("'./functions/", `'${PROJECT_ROOT}functions/`));
+  }
+  const metafile = await buildFunction({
+    entry: file,
+    outdir,
+    engines,
+    nodePaths: [join(PROJECT_ROOT, 'node_modules')],
   });
+  const layout = bundleLayout(metafile);
   // Files esbuild read but shook out entirely contribute 0 bytes: only what reaches the output counts.
-  const output = Object.entries(result.metafile.outputs).find(([path]) => path.endsWith('.mjs'))?.[1];
-  const shipped = Object.entries(output?.inputs ?? {}).filter(([, input]) => input.bytesInOutput > 0);
-  return { file, inputs: shipped.map(([path]) => path) };
+  const shipped = (outputs: string[]) => [
+    ...new Set(
+      Object.entries(metafile.outputs)
+        .filter(([path]) => outputs.includes(resolve(PROJECT_ROOT, path)))
+        .flatMap(([, output]) => Object.entries(output.inputs))
+        .filter(([, input]) => input.bytesInOutput > 0)
+        .map(([path]) => path),
+    ),
+  ];
+  return { file: layout.entry, inputs: shipped(layout.all), startInputs: shipped(layout.start), layout };
 }
 
 /** What the MariaDB test's bundle exports: the same modules, built with the Lambda aliases. */
 interface BundledMysql {
   mysql: typeof import('mysql2/promise');
-  MysqlProvisioner: typeof import('../../functions/adapters/mysql-provisioner.js').MysqlProvisioner;
+  loadProvisioner: () => Promise<typeof import('../../functions/adapters/mysql-provisioner.js')>;
   hostPortEndpoints: typeof import('../../functions/adapters/rds-endpoint.js').hostPortEndpoints;
   StaticAdminCredentials: typeof import('../../functions/adapters/secrets-admin.js').StaticAdminCredentials;
   Privileges: typeof import('../../functions/domain/policy-schema.js').Privileges;
@@ -82,7 +98,10 @@ const has = (inputs: string[], fragment: string) => inputs.some((path) => path.i
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'jitdb-bundles-test-'));
   for (const name of HANDLER_NAMES) {
-    inputsOf.set(name, (await bundleEntry(name, { file: handlerEntry(name) })).inputs);
+    const bundle = await bundleEntry(name, { file: handlerEntry(name) });
+    inputsOf.set(name, bundle.inputs);
+    startInputsOf.set(name, bundle.startInputs);
+    layoutOf.set(name, bundle.layout);
   }
 }, 240_000);
 
@@ -146,6 +165,57 @@ describe('Lambda bundle contents', () => {
     },
   );
 
+  it.each(HANDLER_NAMES)(
+    'loads no database driver and no SES, Step Functions, RDS or Secrets Manager client at cold start in %s',
+    (name) => {
+      const start = startInputsOf.get(name) ?? [];
+      expect(
+        [
+          ...DATABASE_MODULES,
+          'node_modules/@aws-sdk/client-sesv2/',
+          'node_modules/@aws-sdk/client-sfn/',
+        ].filter((fragment) => has(start, fragment)),
+      ).toEqual([]);
+      // What a cold start does load: the tables and the handler's own code.
+      expect(has(start, 'node_modules/@aws-sdk/client-dynamodb/')).toBe(true);
+      expect(has(start, `functions/handlers/${name}.ts`)).toBe(true);
+    },
+  );
+
+  it.each(HANDLER_NAMES)('imports every chunk of the %s asset in a fresh Node process', (name) => {
+    const layout = layoutOf.get(name);
+    if (!layout) throw new Error(`no layout for ${name}`);
+    const script = layout.all
+      .map((file) => `await import(${JSON.stringify(pathToFileURL(file).href)});`)
+      .join('');
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, AWS_REGION: 'eu-west-1' },
+      encoding: 'utf8',
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+  });
+
+  it("replaces mysql2's error-name table with a subset that agrees with it", () => {
+    const require = createRequire(import.meta.url);
+    // Not an export of the package: read by path, as mysql2 itself requires it.
+    const real = require(join(PROJECT_ROOT, 'node_modules/mysql2/lib/constants/errors.js')) as Record<
+      string,
+      string | number
+    >;
+    const subset = require('../../cdk/shims/mysql2-errors.cjs') as Record<string, string | number>;
+    const names = Object.keys(subset).filter((key) => !/^\d+$/.test(key));
+    expect(names.length).toBeGreaterThan(30);
+    for (const name of names) {
+      expect(subset[name]).toBe(real[name]);
+      expect(subset[String(subset[name])]).toBe(name);
+    }
+    for (const name of HANDLER_NAMES.filter((n) => DATABASE_HANDLERS.includes(n))) {
+      expect(has(inputs(name), 'node_modules/mysql2/lib/constants/errors.js')).toBe(false);
+      expect(has(inputs(name), 'cdk/shims/mysql2-errors.cjs')).toBe(true);
+    }
+  });
+
   it('builds the OpenAPI document only in the api function, which serves /openapi.json', () => {
     // zod's own JSON Schema code stays everywhere: every schema carries a .toJSONSchema() method.
     expect(HANDLER_NAMES.filter((n) => has(inputs(n), 'functions/handlers/openapi.ts'))).toEqual(['api']);
@@ -202,7 +272,7 @@ describe('zod in Lambda code', () => {
 
 describe('bundled code at runtime', () => {
   it('serves GET /openapi.json from the api bundle', async () => {
-    const bundle = join(work, 'api.mjs');
+    const bundle = join(work, 'api', 'index.mjs');
     Object.assign(process.env, {
       REQUESTS_TABLE: 'requests',
       AUDIT_TABLE: 'audit',
@@ -247,13 +317,14 @@ describe('bundled code at runtime', () => {
     expect(bundledLoad(jsonFile)).toEqual(loadPolicyFile(yamlFile));
   });
 
-  it('grants, rotates and revokes on MariaDB with the utf8-only iconv-lite and no pg driver', async () => {
+  it('grants, rotates and revokes on MariaDB from a lazily loaded chunk, with the utf8-only iconv-lite and no pg driver', async () => {
     const bundle = await bundleEntry(
       'mysql-provisioner',
       {
         contents: [
           "export { default as mysql } from 'mysql2/promise';",
-          "export { MysqlProvisioner } from './functions/adapters/mysql-provisioner.js';",
+          // As the Lambda wiring loads it: a chunk imported on first use.
+          "export const loadProvisioner = () => import('./functions/adapters/mysql-provisioner.js');",
           "export { hostPortEndpoints } from './functions/adapters/rds-endpoint.js';",
           "export { StaticAdminCredentials } from './functions/adapters/secrets-admin.js';",
           "export { Privileges, Target } from './functions/domain/policy-schema.js';",
@@ -264,7 +335,10 @@ describe('bundled code at runtime', () => {
     );
     expect(has(bundle.inputs, 'node_modules/iconv-lite/')).toBe(false);
     expect(has(bundle.inputs, 'node_modules/pg/')).toBe(false);
+    expect(has(bundle.startInputs, 'functions/adapters/mysql-provisioner.ts')).toBe(false);
+    expect(has(bundle.inputs, 'functions/adapters/mysql-provisioner.ts')).toBe(true);
     const m = (await import(pathToFileURL(bundle.file).href)) as BundledMysql;
+    const { MysqlProvisioner } = await m.loadProvisioner();
     const adminUrl = services().mysqlAdminUrl;
     const port = Number(new URL(adminUrl).port || 3306);
     const db = `bundle_my_${randomBytes(4).toString('hex')}`;
@@ -294,7 +368,7 @@ describe('bundled code at runtime', () => {
           },
         },
       });
-      const provisioner = new m.MysqlProvisioner(target, {
+      const provisioner = new MysqlProvisioner(target, {
         admin: new m.StaticAdminCredentials(adminUrl),
         endpoints: m.hostPortEndpoints,
         connectTimeoutMs: 3_000,

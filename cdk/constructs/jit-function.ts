@@ -3,7 +3,14 @@ import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AssetHashType, DockerImage, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import {
+  AssetHashType,
+  DockerImage,
+  Duration,
+  type ILocalBundling,
+  RemovalPolicy,
+  Validations,
+} from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -52,6 +59,33 @@ export interface JitFunctionProps {
 const BUILD_SCRIPT = `${PROJECT_ROOT}cdk/build-function.ts`;
 
 /**
+ * Local bundling of one function's asset: cdk/bundling.ts's esbuild build, run as a child process (CDK's local
+ * bundling is synchronous, esbuild plugins need its async API). Its fields are part of the asset's cache key
+ * (CDK serializes the bundling options), so two functions never share one staged asset.
+ */
+class LocalBuild implements ILocalBundling {
+  constructor(
+    readonly handler: HandlerName,
+    readonly engines: Engine[],
+    readonly policyJsonFile: string,
+  ) {}
+
+  tryBundle(outputDir: string): boolean {
+    const request: BuildRequest = {
+      handler: this.handler,
+      outdir: outputDir,
+      engines: this.engines,
+      policyJsonFile: this.policyJsonFile,
+    };
+    execFileSync(process.execPath, ['--import', 'tsx', BUILD_SCRIPT, JSON.stringify(request)], {
+      cwd: PROJECT_ROOT,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    return true;
+  }
+}
+
+/**
  * A function's code: cdk/bundling.ts's esbuild build run locally (never Docker) when the asset is staged,
  * hashed by its output. This is what NodejsFunction does, with the esbuild API instead of its CLI so the
  * bundle can be split into lazily loaded chunks and mysql2's error table replaced (see cdk/bundling.ts).
@@ -62,16 +96,7 @@ export function functionCode(handler: HandlerName, policyJsonFile: string, engin
     bundling: {
       // Required by the type; never pulled: local bundling either succeeds or throws.
       image: DockerImage.fromRegistry('local-esbuild-only'),
-      local: {
-        tryBundle(outputDir: string): boolean {
-          const request: BuildRequest = { handler, outdir: outputDir, engines, policyJsonFile };
-          execFileSync(process.execPath, ['--import', 'tsx', BUILD_SCRIPT, JSON.stringify(request)], {
-            cwd: PROJECT_ROOT,
-            stdio: ['ignore', 'inherit', 'inherit'],
-          });
-          return true;
-        },
-      },
+      local: new LocalBuild(handler, engines, policyJsonFile),
     },
   });
 }

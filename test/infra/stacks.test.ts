@@ -208,6 +208,22 @@ describe('the functions', () => {
     }
   });
 
+  it("builds each function's asset from its own handler, with its chunks beside it", () => {
+    const dirs = HANDLER_NAMES.map((name) =>
+      join(s.app.outdir, (fnNamed(name).node.findChild('Code') as Asset).assetPath),
+    );
+    expect(new Set(dirs).size).toBe(HANDLER_NAMES.length);
+    HANDLER_NAMES.forEach((name, i) => {
+      const dir = dirs[i] ?? '';
+      const map = JSON.parse(readFileSync(join(dir, 'index.mjs.map'), 'utf8')) as { sources: string[] };
+      const handlers = map.sources.filter((source) => /functions\/handlers\/[a-z-]+\.ts$/.test(source));
+      expect(
+        handlers.filter((source) => !/\/(lambda|http-middleware|routes|openapi)\.ts$/.test(source)),
+      ).toEqual([expect.stringMatching(new RegExp(`functions/handlers/${name}\\.ts$`))]);
+      expect(existsSync(join(dir, 'chunks'))).toBe(true);
+    });
+  });
+
   it('sets the variables each function needs and no other function gets', () => {
     const env = (name: HandlerName) =>
       (propsOf(functionResource(name)).Environment as { Variables: Record<string, never> }).Variables;

@@ -21,7 +21,7 @@ export interface ApiRoute {
   /** `iam`: SigV4 (AWS_IAM); `link`: the approval-link token in the path; `none`: public document. */
   auth: 'iam' | 'link' | 'none';
   /** Also validated by API Gateway: only JSON bodies with required fields (an optional body cannot be modelled). */
-  body?: z.ZodType;
+  body?: z.core.$ZodType;
 }
 
 /** The REST routes, derived from the one route table in functions/handlers/routes.ts. */
@@ -36,7 +36,7 @@ export const API_ROUTES: readonly ApiRoute[] = ROUTES.map((route: Route) => {
   };
 });
 
-function hasRequiredFields(schema: z.ZodType): boolean {
+function hasRequiredFields(schema: z.core.$ZodType): boolean {
   const required = apiGatewaySchema(schema).required;
   return Array.isArray(required) && required.length > 0;
 }
@@ -151,7 +151,7 @@ export class ApiConstruct extends Construct {
     });
     const integrations = new Map<HandlerName, apigateway.LambdaIntegration>();
     for (const [name, fn] of this.functions) integrations.set(name, new apigateway.LambdaIntegration(fn));
-    const models = new Map<z.ZodType, apigateway.Model>();
+    const models = new Map<z.core.$ZodType, apigateway.Model>();
 
     for (const route of props.routes ?? API_ROUTES) {
       const resource = restApi.root.resourceForPath(route.path);
@@ -208,7 +208,7 @@ export class ApiConstruct extends Construct {
 }
 
 /** The zod body schema as the draft-04 JSON schema API Gateway models accept (input side of transforms). */
-export function apiGatewaySchema(schema: z.ZodType): apigateway.JsonSchema {
+export function apiGatewaySchema(schema: z.core.$ZodType): apigateway.JsonSchema {
   const json = z.toJSONSchema(schema, { target: 'draft-04', io: 'input', unrepresentable: 'any' });
   // API Gateway rejects models naming a $schema it does not know; drop it like every other tool would.
   const { $schema: _ignored, ...rest } = json;

@@ -1,4 +1,5 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import './zod-locale.js';
 import { parseDuration } from './duration.js';
 
 /**
@@ -13,26 +14,33 @@ export const MAX_GRANT_SECONDS = 12 * 3600;
 export const MAX_APPROVAL_WINDOW_SECONDS = 7 * 86400;
 
 const durationField = (max: number, maxText: string) =>
-  z.union([z.string(), z.number()]).transform((value, ctx) => {
-    const seconds = parseDuration(value);
-    if (seconds === undefined) {
-      ctx.addIssue({ code: 'custom', message: `'${String(value)}' is not a duration (use 30m, 4h, 1h30m)` });
-      return z.NEVER;
-    }
-    if (seconds > max) {
-      ctx.addIssue({ code: 'custom', message: `must be ≤ ${maxText}` });
-      return z.NEVER;
-    }
-    return seconds;
-  });
+  z.pipe(
+    z.union([z.string(), z.number()]),
+    z.transform((value: string | number, ctx) => {
+      const seconds = parseDuration(value);
+      if (seconds === undefined) {
+        ctx.issues.push({
+          code: 'custom',
+          message: `'${String(value)}' is not a duration (use 30m, 4h, 1h30m)`,
+          input: value,
+        });
+        return z.NEVER;
+      }
+      if (seconds > max) {
+        ctx.issues.push({ code: 'custom', message: `must be ≤ ${maxText}`, input: value });
+        return z.NEVER;
+      }
+      return seconds;
+    }),
+  );
 
 /** A database identifier (schema, table, database, role): quoted when rendered, so only sanity limits here. */
-export const Identifier = z
-  .string()
-  .min(1)
+export const Identifier = z.string().check(
+  z.minLength(1),
   // PostgreSQL silently truncates identifiers at 63 bytes (NAMEDATALEN), so a longer name would grant on another one.
-  .refine((s) => Buffer.byteLength(s, 'utf8') <= 63, 'must be at most 63 bytes in UTF-8')
-  .refine((s) => !hasControlCharacters(s), 'must not contain control characters');
+  z.refine((s) => Buffer.byteLength(s, 'utf8') <= 63, 'must be at most 63 bytes in UTF-8'),
+  z.refine((s) => !hasControlCharacters(s), 'must not contain control characters'),
+);
 
 /** True if the text holds a C0 control character or DEL (NUL bytes included). */
 export function hasControlCharacters(text: string): boolean {
@@ -46,7 +54,7 @@ export function hasControlCharacters(text: string): boolean {
 export const ID_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
 const Id = z
   .string()
-  .regex(ID_PATTERN, 'must be lowercase letters, digits and dashes, starting with a letter');
+  .check(z.regex(ID_PATTERN, 'must be lowercase letters, digits and dashes, starting with a letter'));
 
 export const TablePrivilege = z.enum([
   'SELECT',
@@ -75,152 +83,166 @@ export const SchemaGrant = z
     /** PostgreSQL schema, or MySQL database. */
     name: Identifier,
     /** `'*'` means every table in the schema (and, with defaultPrivileges, future ones). */
-    tables: z.union([z.literal('*'), z.array(Identifier).min(1)]).default('*'),
-    privileges: z.array(TablePrivilege).min(1),
+    tables: z._default(z.union([z.literal('*'), z.array(Identifier).check(z.minLength(1))]), '*'),
+    privileges: z.array(TablePrivilege).check(z.minLength(1)),
     /** PostgreSQL: also `ALTER DEFAULT PRIVILEGES` so tables created during the grant are covered. */
-    defaultPrivileges: z.boolean().default(false),
+    defaultPrivileges: z._default(z.boolean(), false),
   })
-  .refine((g) => !(g.defaultPrivileges && g.tables !== '*'), {
-    path: ['defaultPrivileges'],
-    // Default privileges cover tables created later, which a fixed table list would not include.
-    message: "needs tables: '*'",
-  });
+  .check(
+    z.refine((g) => !(g.defaultPrivileges && g.tables !== '*'), {
+      path: ['defaultPrivileges'],
+      // Default privileges cover tables created later, which a fixed table list would not include.
+      message: "needs tables: '*'",
+    }),
+  );
 export type SchemaGrant = z.infer<typeof SchemaGrant>;
 
 export const Privileges = z
   .strictObject({
-    roles: z.array(BuiltInRole).default([]),
-    schemas: z.array(SchemaGrant).default([]),
+    roles: z._default(z.array(BuiltInRole), []),
+    schemas: z._default(z.array(SchemaGrant), []),
   })
-  .refine(
-    (p) => p.roles.length + p.schemas.length > 0,
-    'an access level must grant at least one role or schema',
+  .check(
+    z.refine(
+      (p) => p.roles.length + p.schemas.length > 0,
+      'an access level must grant at least one role or schema',
+    ),
   );
 export type Privileges = z.infer<typeof Privileges>;
 
 /** An approver: an email address, or an IAM principal ARN pattern where `*` matches any run of characters. */
-export const ApproverPattern = z
-  .string()
-  .min(3)
-  .max(256)
-  .refine(
+export const ApproverPattern = z.string().check(
+  z.minLength(3),
+  z.maxLength(256),
+  z.refine(
     (s) => /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(s) || s.startsWith('arn:'),
     'must be an email address or an IAM principal ARN pattern (arn:aws:…)',
-  );
+  ),
+);
 
 export const AccessLevel = z
   .strictObject({
-    description: z.string().max(500).optional(),
+    description: z.optional(z.string().check(z.maxLength(500))),
     privileges: Privileges,
     maxDuration: durationField(MAX_GRANT_SECONDS, '12h'),
-    approvers: z.array(ApproverPattern).default([]),
-    approvalsRequired: z.number().int().min(1).max(10).default(1),
-    allowSelfApproval: z.boolean().default(false),
-    approvalWindow: durationField(MAX_APPROVAL_WINDOW_SECONDS, '7d').default(3600),
+    approvers: z._default(z.array(ApproverPattern), []),
+    approvalsRequired: z._default(z.int().check(z.gte(1), z.lte(10)), 1),
+    allowSelfApproval: z._default(z.boolean(), false),
+    approvalWindow: z._default(durationField(MAX_APPROVAL_WINDOW_SECONDS, '7d'), 3600),
     /** Requests matching every condition here skip approval. Absent: never auto-approved. */
-    autoApprove: z
-      .strictObject({
-        maxDuration: durationField(MAX_GRANT_SECONDS, '12h').optional(),
-        requesters: z.array(ApproverPattern).optional(),
-      })
-      .optional(),
+    autoApprove: z.optional(
+      z.strictObject({
+        maxDuration: z.optional(durationField(MAX_GRANT_SECONDS, '12h')),
+        requesters: z.optional(z.array(ApproverPattern)),
+      }),
+    ),
     /** A regular expression the request's ticket must match; absent: no ticket required. */
-    ticketPattern: z
-      .string()
-      .max(200)
-      .refine((p) => {
-        try {
-          new RegExp(p);
-          return true;
-        } catch {
-          return false;
-        }
-      }, 'must be a valid regular expression')
-      .optional(),
-    requireReason: z.boolean().default(true),
+    ticketPattern: z.optional(
+      z.string().check(
+        z.maxLength(200),
+        z.refine((p) => {
+          try {
+            new RegExp(p);
+            return true;
+          } catch {
+            return false;
+          }
+        }, 'must be a valid regular expression'),
+      ),
+    ),
+    requireReason: z._default(z.boolean(), true),
     /** Break-glass: the requester may skip approval; the named people are told and the request is flagged for review. */
-    breakGlass: z
-      .strictObject({
-        allowed: z.boolean().default(false),
-        notify: z.array(z.email()).default([]),
-        maxDuration: durationField(MAX_GRANT_SECONDS, '12h').optional(),
-      })
-      .optional(),
+    breakGlass: z.optional(
+      z.strictObject({
+        allowed: z._default(z.boolean(), false),
+        notify: z._default(z.array(z.email()), []),
+        maxDuration: z.optional(durationField(MAX_GRANT_SECONDS, '12h')),
+      }),
+    ),
     /** After `after` without a decision, `approvers` are told too and may decide. */
-    escalation: z
-      .strictObject({
+    escalation: z.optional(
+      z.strictObject({
         after: durationField(MAX_APPROVAL_WINDOW_SECONDS, '7d'),
-        approvers: z.array(ApproverPattern).min(1),
-      })
-      .optional(),
+        approvers: z.array(ApproverPattern).check(z.minLength(1)),
+      }),
+    ),
     /** Extensions within `autoApproveUpTo` in total are approved without asking; beyond, approvers decide. */
-    extension: z
-      .strictObject({
-        allowed: z.boolean().default(true),
-        autoApproveUpTo: durationField(MAX_GRANT_SECONDS, '12h').default(0),
+    extension: z._default(
+      z.strictObject({
+        allowed: z._default(z.boolean(), true),
+        autoApproveUpTo: z._default(durationField(MAX_GRANT_SECONDS, '12h'), 0),
         /** Total time from grant to final expiry, extensions included. Defaults to maxDuration. */
-        maxTotal: durationField(MAX_GRANT_SECONDS, '12h').optional(),
-      })
-      .default({ allowed: true, autoApproveUpTo: 0 }),
-    connectionLimit: z.number().int().min(1).max(100).default(5),
+        maxTotal: z.optional(durationField(MAX_GRANT_SECONDS, '12h')),
+      }),
+      { allowed: true, autoApproveUpTo: 0 },
+    ),
+    connectionLimit: z._default(z.int().check(z.gte(1), z.lte(100)), 5),
   })
-  .superRefine((rule, ctx) => {
-    const autoApproves = rule.autoApprove !== undefined || rule.breakGlass?.allowed === true;
-    if (rule.approvers.length === 0 && !autoApproves) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['approvers'],
-        message: 'a rule without auto-approve needs approvers',
-      });
-    }
-    if (
-      rule.approvers.length > 0 &&
-      rule.approvalsRequired > rule.approvers.length + (rule.escalation?.approvers.length ?? 0)
-    ) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['approvalsRequired'],
-        message: `needs ${rule.approvalsRequired} approvals but only ${rule.approvers.length} approvers are listed`,
-      });
-    }
-    if (rule.autoApprove?.maxDuration !== undefined && rule.autoApprove.maxDuration > rule.maxDuration) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['autoApprove', 'maxDuration'],
-        message: 'must be ≤ the rule maxDuration',
-      });
-    }
-    if (rule.extension.maxTotal !== undefined && rule.extension.maxTotal < rule.maxDuration) {
-      ctx.addIssue({ code: 'custom', path: ['extension', 'maxTotal'], message: 'must be ≥ maxDuration' });
-    }
-    if (rule.breakGlass?.maxDuration !== undefined && rule.breakGlass.maxDuration > rule.maxDuration) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['breakGlass', 'maxDuration'],
-        message: 'must be ≤ the rule maxDuration',
-      });
-    }
-    // An escalation due after the window closes would never happen: the request has EXPIRED by then.
-    if (rule.escalation !== undefined && rule.escalation.after >= rule.approvalWindow) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['escalation', 'after'],
-        message: 'must be shorter than approvalWindow',
-      });
-    }
-  });
+  .check(
+    z.superRefine((rule, ctx) => {
+      const autoApproves = rule.autoApprove !== undefined || rule.breakGlass?.allowed === true;
+      if (rule.approvers.length === 0 && !autoApproves) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['approvers'],
+          message: 'a rule without auto-approve needs approvers',
+        });
+      }
+      if (
+        rule.approvers.length > 0 &&
+        rule.approvalsRequired > rule.approvers.length + (rule.escalation?.approvers.length ?? 0)
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['approvalsRequired'],
+          message: `needs ${rule.approvalsRequired} approvals but only ${rule.approvers.length} approvers are listed`,
+        });
+      }
+      if (rule.autoApprove?.maxDuration !== undefined && rule.autoApprove.maxDuration > rule.maxDuration) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['autoApprove', 'maxDuration'],
+          message: 'must be ≤ the rule maxDuration',
+        });
+      }
+      if (rule.extension.maxTotal !== undefined && rule.extension.maxTotal < rule.maxDuration) {
+        ctx.addIssue({ code: 'custom', path: ['extension', 'maxTotal'], message: 'must be ≥ maxDuration' });
+      }
+      if (rule.breakGlass?.maxDuration !== undefined && rule.breakGlass.maxDuration > rule.maxDuration) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['breakGlass', 'maxDuration'],
+          message: 'must be ≤ the rule maxDuration',
+        });
+      }
+      // An escalation due after the window closes would never happen: the request has EXPIRED by then.
+      if (rule.escalation !== undefined && rule.escalation.after >= rule.approvalWindow) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['escalation', 'after'],
+          message: 'must be shorter than approvalWindow',
+        });
+      }
+    }),
+  );
 export type AccessLevel = z.infer<typeof AccessLevel>;
 
 /** How to reach a target: an RDS instance or cluster (endpoint resolved with the RDS API), or a host and port. */
 export const Connection = z.union([
-  z.strictObject({ rdsInstanceId: z.string().min(1).max(63), region: z.string().optional() }),
-  z.strictObject({ rdsClusterId: z.string().min(1).max(63), region: z.string().optional() }),
   z.strictObject({
-    host: z.string().min(1).max(253),
-    port: z.number().int().min(1).max(65535),
-    region: z.string().optional(),
+    rdsInstanceId: z.string().check(z.minLength(1), z.maxLength(63)),
+    region: z.optional(z.string()),
+  }),
+  z.strictObject({
+    rdsClusterId: z.string().check(z.minLength(1), z.maxLength(63)),
+    region: z.optional(z.string()),
+  }),
+  z.strictObject({
+    host: z.string().check(z.minLength(1), z.maxLength(253)),
+    port: z.int().check(z.gte(1), z.lte(65535)),
+    region: z.optional(z.string()),
     /** For IAM tokens on host/port targets, the DbiResourceId the token's policy is scoped to. */
-    resourceId: z.string().optional(),
+    resourceId: z.optional(z.string()),
   }),
 ]);
 export type Connection = z.infer<typeof Connection>;
@@ -228,56 +250,59 @@ export type Connection = z.infer<typeof Connection>;
 export const Target = z
   .strictObject({
     id: Id,
-    description: z.string().max(500).optional(),
+    description: z.optional(z.string().check(z.maxLength(500))),
     engine: z.enum(['postgres', 'mysql']),
     /** Free-form label (production, staging, dev) shown to approvers and usable in reviews. */
-    environment: z.string().max(40).default('production'),
+    environment: z._default(z.string().check(z.maxLength(40)), 'production'),
     connection: Connection,
     database: Identifier,
     credentialKind: z.enum(['iam', 'password']),
     /** TLS from clients and from the admin connection. `disable` is for local runs only. */
-    tls: z.enum(['require', 'verify-full', 'disable']).default('require'),
+    tls: z._default(z.enum(['require', 'verify-full', 'disable']), 'require'),
     /** Secrets Manager ARN of the admin credentials (RDS-managed master secret or a dedicated CREATEROLE user). */
-    adminSecretArn: z
-      .string()
-      .regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager ARN')
-      .optional(),
+    adminSecretArn: z.optional(
+      z.string().check(z.regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager ARN')),
+    ),
     /** On RDS MySQL, sessions are killed with `CALL mysql.rds_kill` instead of `KILL CONNECTION`. */
-    rds: z.boolean().optional(),
+    rds: z.optional(z.boolean()),
     levels: z
       .record(Id, AccessLevel)
-      .refine((l) => Object.keys(l).length > 0, 'a target needs at least one level'),
+      .check(z.refine((l) => Object.keys(l).length > 0, 'a target needs at least one level')),
   })
-  .superRefine((target, ctx) => {
-    for (const [name, level] of Object.entries(target.levels)) {
-      if (target.engine === 'mysql' && level.privileges.roles.length > 0) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['levels', name, 'privileges', 'roles'],
-          message: 'built-in roles are PostgreSQL only; use schemas on MySQL',
-        });
+  .check(
+    z.superRefine((target, ctx) => {
+      for (const [name, level] of Object.entries(target.levels)) {
+        if (target.engine === 'mysql' && level.privileges.roles.length > 0) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['levels', name, 'privileges', 'roles'],
+            message: 'built-in roles are PostgreSQL only; use schemas on MySQL',
+          });
+        }
       }
-    }
-  });
+    }),
+  );
 export type Target = z.infer<typeof Target>;
 
 export const Policy = z
   .strictObject({
     version: z.literal(1),
-    targets: z.array(Target).min(1),
+    targets: z.array(Target).check(z.minLength(1)),
   })
-  .superRefine((policy, ctx) => {
-    const seen = new Set<string>();
-    policy.targets.forEach((t, i) => {
-      if (seen.has(t.id))
-        ctx.addIssue({
-          code: 'custom',
-          path: ['targets', i, 'id'],
-          message: `duplicate target id '${t.id}'`,
-        });
-      seen.add(t.id);
-    });
-  });
+  .check(
+    z.superRefine((policy, ctx) => {
+      const seen = new Set<string>();
+      policy.targets.forEach((t, i) => {
+        if (seen.has(t.id))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['targets', i, 'id'],
+            message: `duplicate target id '${t.id}'`,
+          });
+        seen.add(t.id);
+      });
+    }),
+  );
 export type Policy = z.infer<typeof Policy>;
 export type PolicyInput = z.input<typeof Policy>;
 

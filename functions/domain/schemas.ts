@@ -1,5 +1,5 @@
-import type { ZodError, ZodType } from 'zod';
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import './zod-locale.js';
 import { parseDuration } from './duration.js';
 import { ValidationError } from './errors.js';
 import { formatPath, hasControlCharacters, ID_PATTERN, Identifier, TablePrivilege } from './policy-schema.js';
@@ -14,37 +14,43 @@ const MAX_SCOPE_ENTRIES = 50;
 
 /** Free text shown to approvers and kept in audit: trimmed, no control characters at all (no newlines). */
 const text = (max: number) =>
-  z
-    .string()
-    .trim()
-    .max(max)
-    .refine((s) => !hasControlCharacters(s), 'must not contain control characters');
+  z.string().check(
+    z.trim(),
+    z.maxLength(max),
+    z.refine((s) => !hasControlCharacters(s), 'must not contain control characters'),
+  );
 
 const id = z
   .string()
-  .regex(ID_PATTERN, 'must be lowercase letters, digits and dashes, starting with a letter');
+  .check(z.regex(ID_PATTERN, 'must be lowercase letters, digits and dashes, starting with a letter'));
 
 /** `30m`, `1h30m`, `2h` or a whole number of seconds; the result is seconds. The level's maximum is policy's job. */
-export const DurationInput = z.union([z.string().max(32), z.number()]).transform((value, ctx) => {
-  const seconds = parseDuration(value);
-  if (seconds === undefined) {
-    ctx.addIssue({ code: 'custom', message: 'must be a duration like 30m, 1h30m, or a number of seconds' });
-    return z.NEVER;
-  }
-  return seconds;
-});
+export const DurationInput = z.pipe(
+  z.union([z.string().check(z.maxLength(32)), z.number()]),
+  z.transform((value: string | number, ctx) => {
+    const seconds = parseDuration(value);
+    if (seconds === undefined) {
+      ctx.issues.push({
+        code: 'custom',
+        message: 'must be a duration like 30m, 1h30m, or a number of seconds',
+        input: value,
+      });
+      return z.NEVER;
+    }
+    return seconds;
+  }),
+);
 
 export const RequestedScopeBody = z.strictObject({
   schemas: z
     .array(
       z.strictObject({
         name: Identifier,
-        tables: z.array(Identifier).min(1).max(MAX_SCOPE_ENTRIES).optional(),
-        privileges: z.array(TablePrivilege).min(1).optional(),
+        tables: z.optional(z.array(Identifier).check(z.minLength(1), z.maxLength(MAX_SCOPE_ENTRIES))),
+        privileges: z.optional(z.array(TablePrivilege).check(z.minLength(1))),
       }),
     )
-    .min(1)
-    .max(MAX_SCOPE_ENTRIES),
+    .check(z.minLength(1), z.maxLength(MAX_SCOPE_ENTRIES)),
 });
 
 export const NewRequestBody = z.strictObject({
@@ -52,36 +58,39 @@ export const NewRequestBody = z.strictObject({
   level: id,
   duration: DurationInput,
   /** Optional here so a level with `requireReason: false` can omit it; a blank reason counts as missing. */
-  reason: text(1000).optional(),
-  ticket: text(64).optional(),
-  scope: RequestedScopeBody.optional(),
-  breakGlass: z.boolean().optional(),
-  idempotencyKey: z
-    .string()
-    .min(1)
-    .max(128)
-    .regex(/^[A-Za-z0-9._:-]+$/, 'must be letters, digits and . _ : -')
-    .optional(),
+  reason: z.optional(text(1000)),
+  ticket: z.optional(text(64)),
+  scope: z.optional(RequestedScopeBody),
+  breakGlass: z.optional(z.boolean()),
+  idempotencyKey: z.optional(
+    z
+      .string()
+      .check(
+        z.minLength(1),
+        z.maxLength(128),
+        z.regex(/^[A-Za-z0-9._:-]+$/, 'must be letters, digits and . _ : -'),
+      ),
+  ),
 });
 export type NewRequestBody = z.output<typeof NewRequestBody>;
 
 export const DecisionBody = z.strictObject({
-  comment: text(1000).optional(),
+  comment: z.optional(text(1000)),
 });
 export type DecisionBody = z.output<typeof DecisionBody>;
 
 export const ExtendBody = z.strictObject({
   duration: DurationInput,
-  reason: text(1000).pipe(z.string().min(1, 'is required')),
+  reason: z.pipe(text(1000), z.string().check(z.minLength(1, 'is required'))),
 });
 export type ExtendBody = z.output<typeof ExtendBody>;
 
 /** GET /requests: query string values arrive as strings. */
 export const ListQuery = z.strictObject({
-  view: z.enum(['mine', 'to-approve']).default('mine'),
-  status: z.enum(REQUEST_STATUSES).optional(),
-  limit: z.coerce.number().int().min(1).max(100).optional(),
-  cursor: z.string().min(1).max(2048).optional(),
+  view: z._default(z.enum(['mine', 'to-approve']), 'mine'),
+  status: z.optional(z.enum(REQUEST_STATUSES)),
+  limit: z.optional(z.coerce.number().check(z.int(), z.gte(1), z.lte(100))),
+  cursor: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
 });
 export type ListQuery = z.output<typeof ListQuery>;
 
@@ -108,13 +117,13 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
 }
 
 /** A ZodError as the API's ValidationError, with `details.problems` listing each `path: message`. */
-export function validationErrorFrom(error: ZodError): ValidationError {
+export function validationErrorFrom(error: z.core.$ZodError): ValidationError {
   const problems = formatIssues(error.issues);
   return new ValidationError(`invalid input: ${problems.join('; ')}`, { problems });
 }
 
 /** Parses with `schema` or throws a ValidationError. */
-export function parseInput<S extends ZodType>(schema: S, input: unknown): z.output<S> {
+export function parseInput<S extends z.ZodMiniType>(schema: S, input: unknown): z.output<S> {
   const result = schema.safeParse(input);
   if (!result.success) throw validationErrorFrom(result.error);
   return result.data;

@@ -3,11 +3,12 @@
  * task's payload and result as zod schemas, the ASL's placeholders and which handler runs each Task state.
  * CDK (definitionSubstitutions), the local runner (task overrides) and the handlers all read this file.
  */
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import './zod-locale.js';
 import { DomainError } from './errors.js';
 import { isRequestId } from './naming.js';
 
-const RequestId = z.string().refine(isRequestId, 'must be a lowercase ULID request id');
+const RequestId = z.string().check(z.refine(isRequestId, 'must be a lowercase ULID request id'));
 const Timestamp = z.iso.datetime({ offset: true });
 
 /** Execution input: `StartExecution({ name: requestId, input: JSON.stringify({ requestId }) })`. */
@@ -21,11 +22,14 @@ export const EVALUATION_DECISIONS = ['auto-approved', 'needs-approval', 'closed'
 export const EvaluatePolicyOutput = z.object({
   decision: z.enum(EVALUATION_DECISIONS),
   /** TimeoutSecondsPath of RequestApproval: Step Functions wants a positive integer. */
-  approvalWindowSeconds: z.number().int().min(1),
+  approvalWindowSeconds: z.int().check(z.gte(1)),
 });
 export type EvaluatePolicyOutput = z.infer<typeof EvaluatePolicyOutput>;
 
-export const RequestApprovalInput = z.object({ requestId: RequestId, taskToken: z.string().min(1) });
+export const RequestApprovalInput = z.object({
+  requestId: RequestId,
+  taskToken: z.string().check(z.minLength(1)),
+});
 export type RequestApprovalInput = z.infer<typeof RequestApprovalInput>;
 
 /** What the API sends with SendTaskSuccess when the N-th approval lands. */
@@ -50,17 +54,17 @@ export const RevokeInput = z.object({ requestId: RequestId, reason: z.enum(REVOK
 export type RevokeInput = z.infer<typeof RevokeInput>;
 
 /** revoked:false with a later expiresAt means an extension moved expiry: the workflow waits again. */
-export const RevokeOutput = z.object({ revoked: z.boolean(), expiresAt: Timestamp.optional() });
+export const RevokeOutput = z.object({ revoked: z.boolean(), expiresAt: z.optional(Timestamp) });
 export type RevokeOutput = z.infer<typeof RevokeOutput>;
 
 export const WORKFLOW_OUTCOMES = ['approval-expired', 'grant-failed', 'revoke-failed'] as const;
 /** The Catch output of Step Functions: Cause is a string (for a Lambda error, its JSON error object). */
-export const TaskError = z.object({ Error: z.string(), Cause: z.string().optional() });
+export const TaskError = z.object({ Error: z.string(), Cause: z.optional(z.string()) });
 export type TaskError = z.infer<typeof TaskError>;
 export const RecordOutcomeInput = z.object({
   requestId: RequestId,
   outcome: z.enum(WORKFLOW_OUTCOMES),
-  error: TaskError.optional(),
+  error: z.optional(TaskError),
 });
 export type RecordOutcomeInput = z.infer<typeof RecordOutcomeInput>;
 export const RecordOutcomeOutput = z.object({});

@@ -1,4 +1,5 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import '../domain/zod-locale.js';
 import { executionStatusChange } from '../domain/use-cases/execution-status-change.js';
 import type { Deps } from '../ports.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
@@ -11,9 +12,9 @@ import { taskLambda } from './lambda.js';
 const StatusChangeEvent = z.looseObject({
   detail: z.looseObject({
     status: z.string(),
-    name: z.string().optional(),
-    executionArn: z.string().optional(),
-    input: z.string().nullable().optional(),
+    name: z.optional(z.string()),
+    executionArn: z.optional(z.string()),
+    input: z.optional(z.nullable(z.string())),
   }),
 });
 

@@ -2,7 +2,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
-import type { ZodType, z } from 'zod';
+import type * as z from 'zod/mini';
 import type { Deps } from '../ports.js';
 import type { MappedError } from '../shared/http.js';
 import { logger, powertoolsMetrics } from '../shared/powertools.js';
@@ -39,7 +39,7 @@ export function httpLambda(
 }
 
 /** A workflow or event Lambda: Powertools context and metrics, the input validated by `schema`, then `core`. */
-export function taskLambda<S extends ZodType, R>(
+export function taskLambda<S extends z.ZodMiniType, R>(
   deps: DepsSource<Deps>,
   schema: S,
   core: (input: z.output<S>, deps: Deps) => Promise<R>,

@@ -1,4 +1,4 @@
-import { toJSONSchema, type ZodType } from 'zod';
+import * as z from 'zod/mini';
 import { ERROR_CODES } from '../domain/errors.js';
 import { ROUTES, type Route } from './routes.js';
 
@@ -6,8 +6,8 @@ import { ROUTES, type Route } from './routes.js';
 
 type JsonSchema = Record<string, unknown>;
 
-function schemaOf(schema: ZodType): JsonSchema {
-  const json = toJSONSchema(schema, {
+function schemaOf(schema: z.ZodMiniType): JsonSchema {
+  const json = z.toJSONSchema(schema, {
     io: 'input',
     unrepresentable: 'any',
     target: 'draft-2020-12',
@@ -16,7 +16,7 @@ function schemaOf(schema: ZodType): JsonSchema {
   return rest;
 }
 
-function queryParameters(schema: ZodType): JsonSchema[] {
+function queryParameters(schema: z.ZodMiniType): JsonSchema[] {
   const json = schemaOf(schema);
   const properties = (json.properties ?? {}) as Record<string, JsonSchema>;
   const required = new Set((json.required ?? []) as string[]);

@@ -1,5 +1,5 @@
-import type { ZodType } from 'zod';
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import '../domain/zod-locale.js';
 import { hasControlCharacters } from '../domain/policy-schema.js';
 import { DecisionBody, ExtendBody, ListQuery, NewRequestBody } from '../domain/schemas.js';
 
@@ -20,9 +20,9 @@ export interface Route {
   handler: HandlerName;
   auth: RouteAuth;
   /** Request body: JSON for API calls, a url-encoded form for the confirmation page's buttons. */
-  body?: ZodType;
+  body?: z.ZodMiniType;
   bodyType?: 'json' | 'form';
-  query?: ZodType;
+  query?: z.ZodMiniType;
   /** What a successful call answers with. */
   produces: 'json' | 'html';
   successStatus: number;
@@ -32,13 +32,14 @@ export interface Route {
 /** The confirmation page's form: which button, an optional comment and the CSRF value the page embedded. */
 export const ApprovalForm = z.strictObject({
   decision: z.enum(['approve', 'deny']),
-  comment: z
-    .string()
-    .trim()
-    .max(1000)
-    .refine((s) => !hasControlCharacters(s.replace(/\r?\n/g, ' ')), 'must not contain control characters')
-    .optional(),
-  csrf: z.string().min(1).max(128),
+  comment: z.optional(
+    z.string().check(
+      z.trim(),
+      z.maxLength(1000),
+      z.refine((s) => !hasControlCharacters(s.replace(/\r?\n/g, ' ')), 'must not contain control characters'),
+    ),
+  ),
+  csrf: z.string().check(z.minLength(1), z.maxLength(128)),
 });
 export type ApprovalForm = z.output<typeof ApprovalForm>;
 

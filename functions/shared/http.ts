@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { ZodError } from 'zod';
+// Named import from core: `z.core.$ZodError` through the zod/mini namespace would bundle all of core (every locale).
+import { $ZodError } from 'zod/v4/core';
 import { type ErrorCode, httpStatusFor, isDomainError } from '../domain/errors.js';
 import { validationErrorFrom } from '../domain/schemas.js';
 import type { Identity } from '../domain/types.js';
@@ -69,9 +70,9 @@ export interface MappedError {
   correlationId?: string;
 }
 
-/** DomainError → its code; ZodError → VALIDATION_FAILED; anything else → INTERNAL with no internal message. */
+/** DomainError → its code; a zod error → VALIDATION_FAILED; anything else → INTERNAL with no internal message. */
 export function mapError(error: unknown, correlationId: string): MappedError {
-  const known = error instanceof ZodError ? validationErrorFrom(error) : error;
+  const known = error instanceof $ZodError ? validationErrorFrom(error) : error;
   if (isDomainError(known)) {
     return {
       statusCode: httpStatusFor(known.code),

@@ -1,4 +1,5 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import '../zod-locale.js';
 import type { Deps } from '../../ports.js';
 import { emailApprovers, issueLinks } from '../approval-links.js';
 import { isEscalated } from '../authz.js';
@@ -56,7 +57,7 @@ export type ReconcileMode = z.infer<typeof ReconcileMode>;
 
 /** The sweeper's input. `true`/`false` are the older spelling of `now`/`never`; absent means `hourly`. */
 export const SweepInput = z.looseObject({
-  reconcile: z.union([ReconcileMode, z.boolean()]).optional(),
+  reconcile: z.optional(z.union([ReconcileMode, z.boolean()])),
 });
 export type SweepInput = z.infer<typeof SweepInput>;
 

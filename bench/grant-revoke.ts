@@ -13,10 +13,7 @@ import { MysqlProvisioner } from '../functions/adapters/mysql-provisioner.js';
 import { PostgresProvisioner, scramVerifier } from '../functions/adapters/postgres-provisioner.js';
 import { hostPortEndpoints } from '../functions/adapters/rds-endpoint.js';
 import { StaticAdminCredentials } from '../functions/adapters/secrets-admin.js';
-import {
-  mysqlAccount,
-  mysqlGrantStatements,
-} from '../functions/adapters/sql-privileges-mysql.js';
+import { mysqlAccount, mysqlGrantStatements } from '../functions/adapters/sql-privileges-mysql.js';
 import { postgresGrantStatements } from '../functions/adapters/sql-privileges-postgres.js';
 import {
   type Privileges,

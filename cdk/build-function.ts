@@ -18,7 +18,8 @@ export interface BuildRequest {
 
 export function parseBuildRequest(json: string): BuildRequest {
   const request = JSON.parse(json) as Partial<BuildRequest>;
-  if (!HANDLER_NAMES.includes(request.handler as HandlerName)) throw new Error(`unknown handler ${request.handler}`);
+  if (!HANDLER_NAMES.includes(request.handler as HandlerName))
+    throw new Error(`unknown handler ${request.handler}`);
   if (typeof request.outdir !== 'string' || typeof request.policyJsonFile !== 'string')
     throw new Error('outdir and policyJsonFile are required');
   if (!Array.isArray(request.engines)) throw new Error('engines is required');
@@ -26,7 +27,11 @@ export function parseBuildRequest(json: string): BuildRequest {
 }
 
 export async function buildAsset(request: BuildRequest): Promise<void> {
-  await buildFunction({ entry: handlerEntry(request.handler), outdir: request.outdir, engines: request.engines });
+  await buildFunction({
+    entry: handlerEntry(request.handler),
+    outdir: request.outdir,
+    engines: request.engines,
+  });
   copyFileSync(request.policyJsonFile, join(request.outdir, 'policy.json'));
 }
 

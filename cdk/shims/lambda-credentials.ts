@@ -22,6 +22,8 @@ export function defaultProvider(init: Parameters<typeof fromEnv>[0] = {}): AwsCr
  * credentials (functions/adapters/rds-iam-token.ts on Lambda): the same environment provider, instead of
  * every provider that package carries (Cognito, SSO, INI, process, ...).
  */
-export function fromNodeProviderChain(init: Parameters<typeof fromEnv>[0] = {}): AwsCredentialIdentityProvider {
+export function fromNodeProviderChain(
+  init: Parameters<typeof fromEnv>[0] = {},
+): AwsCredentialIdentityProvider {
   return fromEnv(init);
 }

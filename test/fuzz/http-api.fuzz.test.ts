@@ -33,6 +33,8 @@ let dynamo: ReturnType<typeof createDynamoDbClient>;
 /** Approval-link tokens from the outbox: one used (for replays), others live. */
 const links: { used: string[]; live: string[] } = { used: [], live: [] };
 let pendingId = '';
+/** A PENDING request only the link test touches: the random test may legitimately approve `pendingId`. */
+let linkPendingId = '';
 let activeId = '';
 let totalCases = 0;
 /** Answers by status class, printed with the case counts. */
@@ -372,8 +374,9 @@ beforeAll(async () => {
   );
   dynamo = createDynamoDbClient({ endpoint: dynamodbEndpoint, region: 'us-east-1' }, {});
 
-  // Two PENDING requests with links (one link gets used, for replays) and one ACTIVE one.
-  for (let i = 0; i < 2; i++) {
+  // Three requests with links: one decided by its link (for replays), one PENDING whose links only the link
+  // test uses, one PENDING the random test may approve, deny or cancel; and one ACTIVE one.
+  for (let i = 0; i < 3; i++) {
     const created = await send(
       'POST',
       '/requests',
@@ -403,9 +406,11 @@ beforeAll(async () => {
       });
       expect(denied.status).toBe(200);
       links.used.push(...tokens);
+    } else if (i === 1) {
+      linkPendingId = id;
+      links.live.push(...tokens);
     } else {
       pendingId = id;
-      links.live.push(...tokens);
     }
   }
   const active = await send(
@@ -458,13 +463,13 @@ describe('the HTTP API under hostile input', () => {
   }, 60_000);
 
   it('refuses forged, mutated and replayed approval-link tokens without deciding anything', async () => {
-    const before = await runtime.app.deps.requests.get(pendingId);
+    const before = await runtime.app.deps.requests.get(linkPendingId);
     const live = links.live[0] ?? '';
     const forged = fc.oneof(
       // a real request id with a made-up secret
       fc
         .uint8Array({ minLength: 32, maxLength: 32 })
-        .map((b) => `${pendingId}.${Buffer.from(b).toString('base64url')}`),
+        .map((b) => `${linkPendingId}.${Buffer.from(b).toString('base64url')}`),
       // the live token with one character changed
       fc
         .tuple(fc.nat({ max: live.length - 1 }), fc.constantFrom('A', 'b', '0', '_', '-'))
@@ -476,7 +481,7 @@ describe('the HTTP API under hostile input', () => {
         `${live}%00`,
         live.toUpperCase(),
         `${live}/..`,
-        `${pendingId}.${'A'.repeat(43)}`,
+        `${linkPendingId}.${'A'.repeat(43)}`,
       ),
     );
     const runs = 400;
@@ -505,7 +510,7 @@ describe('the HTTP API under hostile input', () => {
       { numRuns: runs, interruptAfterTimeLimit: 10_000 },
     );
     console.log(`fuzz: ${seen} cases — HTTP API: forged and replayed link tokens`);
-    const after = await runtime.app.deps.requests.get(pendingId);
+    const after = await runtime.app.deps.requests.get(linkPendingId);
     expect(findings.list()).toEqual([]);
     expect(after?.status).toBe('PENDING');
     expect(after?.approvals).toEqual(before?.approvals);

@@ -217,8 +217,9 @@ describe('Lambda bundle contents', () => {
   });
 
   it('builds the OpenAPI document only in the api function, which serves /openapi.json', () => {
-    // zod's own JSON Schema code stays everywhere: every schema carries a .toJSONSchema() method.
     expect(HANDLER_NAMES.filter((n) => has(inputs(n), 'functions/handlers/openapi.ts'))).toEqual(['api']);
+    // zod/mini schemas carry no .toJSONSchema() method, so zod's JSON Schema code ships with openapi.ts only.
+    expect(HANDLER_NAMES.filter((n) => has(inputs(n), 'zod/v4/core/to-json-schema.js'))).toEqual(['api']);
   });
 
   it('replaces the driver of an engine the policy does not use', async () => {

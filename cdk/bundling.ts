@@ -40,18 +40,18 @@ export function handlerEntry(name: HandlerName): string {
 }
 
 /** esbuild's output is ESM; bundled CommonJS dependencies still call `require`, so give them one. */
-export const ESM_REQUIRE_BANNER =
+const ESM_REQUIRE_BANNER =
   "import { createRequire as __jitdbCreateRequire } from 'node:module'; const require = __jitdbCreateRequire(import.meta.url);";
 
 /** Node version of the Lambda runtime, for esbuild's syntax target. */
-export const NODE_TARGET = 'node24';
+const NODE_TARGET = 'node24';
 
 /**
  * Modules left out of the bundle. The AWS SDK v3 is deliberately NOT here: bundling it pins the version we
  * tested and lets esbuild tree-shake it. `pg-native` is an optional binding pg only loads when asked to;
  * `yaml` is only loaded for a .yaml policy, and Lambda reads the bundled policy.json.
  */
-export const EXTERNAL_MODULES = ['pg-native', 'yaml'];
+const EXTERNAL_MODULES = ['pg-native', 'yaml'];
 
 export type Engine = 'postgres' | 'mysql';
 export const ALL_ENGINES: readonly Engine[] = ['postgres', 'mysql'];
@@ -97,10 +97,30 @@ export const MYSQL2_ERRORS_PLUGIN: Plugin = {
 };
 
 /** Prefer ESM entry points so esbuild can tree-shake (the SDK and powertools ship both). */
-export const MAIN_FIELDS = ['module', 'main'];
+const MAIN_FIELDS = ['module', 'main'];
+
+/** What every bundle shares; the aliases and plugins depend on the policy's engines (esbuildOptions). */
+const ESBUILD_OPTIONS = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: NODE_TARGET,
+  minify: true,
+  sourcemap: true,
+  sourcesContent: false,
+  mainFields: MAIN_FIELDS,
+  external: EXTERNAL_MODULES,
+  banner: { js: ESM_REQUIRE_BANNER },
+  outExtension: { '.js': '.mjs' },
+  // Dynamic imports become chunks loaded on first use; shared code goes to a chunk both import.
+  splitting: true,
+  entryNames: '[name]',
+  chunkNames: 'chunks/[name]-[hash]',
+  logLevel: 'warning',
+} as const;
 
 /** esbuild's options for a policy using `engines` (entry points and outdir are the caller's). */
-export function esbuildOptions(engines: readonly Engine[] = ALL_ENGINES) {
+function esbuildOptions(engines: readonly Engine[] = ALL_ENGINES) {
   return { ...ESBUILD_OPTIONS, alias: bundleAliases(engines), plugins: [MYSQL2_ERRORS_PLUGIN] };
 }
 
@@ -108,8 +128,9 @@ export function esbuildOptions(engines: readonly Engine[] = ALL_ENGINES) {
 export const BUNDLE_ENTRY_FILE = 'index.mjs';
 
 /**
- * Builds one function's bundle into `outdir`: index.mjs (what Lambda imports at cold start) plus the
- * chunks it imports on first use, each with its source map. Returns esbuild's metafile.
+ * Builds one function's bundle into `outdir`: index.mjs (what Lambda imports at cold start) and chunks/ (code
+ * index.mjs shares with its lazy parts, and the parts it imports on first use), each with its source map.
+ * Returns esbuild's metafile.
  */
 export async function buildFunction(options: {
   entry: string;
@@ -128,24 +149,3 @@ export async function buildFunction(options: {
   });
   return result.metafile;
 }
-
-/** esbuild's options for a policy with targets of every engine. */
-export const ESBUILD_OPTIONS = {
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: NODE_TARGET,
-  minify: true,
-  sourcemap: true,
-  sourcesContent: false,
-  mainFields: MAIN_FIELDS,
-  external: EXTERNAL_MODULES,
-  banner: { js: ESM_REQUIRE_BANNER },
-  outExtension: { '.js': '.mjs' },
-  // Dynamic imports become chunks loaded on first use; shared code goes to a chunk both import.
-  splitting: true,
-  entryNames: '[name]',
-  chunkNames: 'chunks/[name]-[hash]',
-  logLevel: 'warning',
-  alias: bundleAliases(ALL_ENGINES),
-} as const;

@@ -14,8 +14,17 @@ export interface DeploymentConfig {
   senderEmail: string;
   /** Context `linkBaseUrl`: base of approval links when a custom domain fronts the API. */
   linkBaseUrl?: string;
-  /** Context `vpcId` + `subnetIds` (+ optional `availabilityZones`): where the database functions run. */
-  vpc?: { vpcId: string; subnetIds: string[]; availabilityZones?: string[] };
+  /**
+   * Context `vpcId` + `subnetIds` (+ optional `availabilityZones`): where the database functions run.
+   * `vpcEndpoints=true` + `routeTableIds` (the subnets' route tables): give them private routes to the AWS
+   * APIs they call, for subnets with no NAT (cdk/stateless-stack.ts).
+   */
+  vpc?: {
+    vpcId: string;
+    subnetIds: string[];
+    availabilityZones?: string[];
+    endpoints?: { routeTableIds: string[] };
+  };
   /** Context `targetSecurityGroupIds`: the targets' security groups, opened to the functions on the targets' ports. */
   targetSecurityGroupIds: string[];
   /** Context `targetResourceIds` (target id → DbiResourceId) for `rds-db:connect` on RDS targets. */
@@ -24,6 +33,13 @@ export interface DeploymentConfig {
 
 export const DEFAULT_POLICY_FILE = 'examples/policy.aws.yaml';
 export const DEFAULT_SENDER_EMAIL = 'jit-db-access@example.com';
+
+/** A context switch: true/false, or 'true'/'false' as `-c name=true` passes it; absent is false. */
+function flag(value: unknown, name: string): boolean {
+  if (value === undefined || value === null || value === false || value === 'false') return false;
+  if (value === true || value === 'true') return true;
+  throw new Error(`context ${name} must be true or false`);
+}
 
 /** A context value given as a JSON array, a comma-separated string, or absent. */
 function list(value: unknown, name: string): string[] {
@@ -69,6 +85,14 @@ export function configFromContext(node: Node): DeploymentConfig {
   if (vpcId && subnetIds.length === 0) {
     throw new Error('context vpcId needs subnetIds too (the private subnets the database functions run in)');
   }
+  const endpoints = flag(node.tryGetContext('vpcEndpoints'), 'vpcEndpoints');
+  const routeTableIds = list(node.tryGetContext('routeTableIds'), 'routeTableIds');
+  if (endpoints && !vpcId) throw new Error('context vpcEndpoints needs vpcId and subnetIds');
+  if (endpoints && routeTableIds.length === 0) {
+    throw new Error(
+      "context vpcEndpoints needs routeTableIds too (the subnets' route tables, for DynamoDB's gateway endpoint)",
+    );
+  }
   const linkBaseUrl = optionalString(node.tryGetContext('linkBaseUrl'), 'linkBaseUrl');
   if (linkBaseUrl && !/^https:\/\/[^\s/]+/.test(linkBaseUrl)) {
     throw new Error(`context linkBaseUrl must be an https:// URL, got '${linkBaseUrl}'`);
@@ -79,7 +103,14 @@ export function configFromContext(node: Node): DeploymentConfig {
     senderEmail: optionalString(node.tryGetContext('senderEmail'), 'senderEmail') ?? DEFAULT_SENDER_EMAIL,
     ...(linkBaseUrl ? { linkBaseUrl } : {}),
     ...(vpcId
-      ? { vpc: { vpcId, subnetIds, ...(availabilityZones.length > 0 ? { availabilityZones } : {}) } }
+      ? {
+          vpc: {
+            vpcId,
+            subnetIds,
+            ...(availabilityZones.length > 0 ? { availabilityZones } : {}),
+            ...(endpoints ? { endpoints: { routeTableIds } } : {}),
+          },
+        }
       : {}),
     targetSecurityGroupIds: list(node.tryGetContext('targetSecurityGroupIds'), 'targetSecurityGroupIds'),
     targetResourceIds: record(node.tryGetContext('targetResourceIds'), 'targetResourceIds'),

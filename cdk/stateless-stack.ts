@@ -8,6 +8,7 @@ import { ExpiryConstruct } from './constructs/expiry.js';
 import type { DatabaseNetwork, JitFunction } from './constructs/jit-function.js';
 import { NotificationsConstruct } from './constructs/notifications.js';
 import { WorkflowConstruct } from './constructs/workflow.js';
+import { DATABASE_HANDLERS, FUNCTION_NEEDS } from './function-needs.js';
 import { targetFacts } from './policy-facts.js';
 
 export interface StatelessStackProps extends StackProps {
@@ -24,6 +25,8 @@ export class StatelessStack extends Stack {
   public readonly expiry: ExpiryConstruct;
   /** The database functions' security group, when they run in a VPC. */
   public readonly databaseClientSecurityGroup: ec2.SecurityGroup | undefined;
+  /** The security group of the VPC endpoints, when context `vpcEndpoints` asks for them. */
+  public readonly serviceEndpointSecurityGroup: ec2.SecurityGroup | undefined;
   /** All ten functions. */
   public readonly functions: JitFunction[];
 
@@ -34,6 +37,9 @@ export class StatelessStack extends Stack {
     const facts = targetFacts(config.policy, config.targetResourceIds);
     const network = config.vpc ? this.databaseNetwork(config, facts.ports) : undefined;
     this.databaseClientSecurityGroup = network?.securityGroups[0] as ec2.SecurityGroup | undefined;
+    const endpoints = config.vpc?.endpoints;
+    this.serviceEndpointSecurityGroup =
+      network && endpoints ? this.serviceEndpoints(network, endpoints.routeTableIds) : undefined;
     const shared = { tables, policyFile: config.policyFile, targets: facts, ...(network ? { network } : {}) };
 
     this.notifications = new NotificationsConstruct(this, 'Notifications', {
@@ -90,4 +96,57 @@ export class StatelessStack extends Stack {
     });
     return { vpc, subnets, securityGroups: [clients] };
   }
+
+  /**
+   * Private routes from the functions' subnets to every AWS API the VPC functions call, for subnets without
+   * NAT: DynamoDB through a gateway endpoint on the subnets' route tables, the rest through interface
+   * endpoints with private DNS (so the SDK's default endpoints resolve to them), reachable on 443 from the
+   * functions' security group only. Which services follows cdk/function-needs.ts.
+   */
+  private serviceEndpoints(network: DatabaseNetwork, routeTableIds: string[]): ec2.SecurityGroup {
+    const { vpc, subnets, securityGroups: clients } = network;
+    new ec2.CfnVPCEndpoint(this, 'DynamoDbEndpoint', {
+      vpcId: vpc.vpcId,
+      serviceName: ec2.GatewayVpcEndpointAwsService.DYNAMODB.name,
+      vpcEndpointType: 'Gateway',
+      routeTableIds,
+    });
+    const endpoints = new ec2.SecurityGroup(this, 'ServiceEndpoints', {
+      vpc,
+      description: 'AWS API endpoints of the jit-db-access database functions',
+      allowAllOutbound: false,
+    });
+    for (const group of clients) {
+      endpoints.addIngressRule(group, ec2.Port.tcp(443), 'jit-db-access functions to AWS APIs');
+    }
+    for (const [id, service] of vpcServices()) {
+      new ec2.InterfaceVpcEndpoint(this, `${id}Endpoint`, {
+        vpc,
+        service,
+        subnets: { subnets },
+        securityGroups: [endpoints],
+        privateDnsEnabled: true,
+        open: false,
+      });
+    }
+    return endpoints;
+  }
+}
+
+/**
+ * The interface endpoints the VPC (database) functions need, from what they do: Secrets Manager and RDS for
+ * every one (admin credentials, endpoints), SES when one mails, Step Functions when one drives the workflow,
+ * X-Ray for their traces.
+ */
+export function vpcServices(): [string, ec2.InterfaceVpcEndpointAwsService][] {
+  const needs = DATABASE_HANDLERS.map((name) => FUNCTION_NEEDS[name]);
+  const aws = ec2.InterfaceVpcEndpointAwsService;
+  const services: [string, ec2.InterfaceVpcEndpointAwsService][] = [
+    ['SecretsManager', aws.SECRETS_MANAGER],
+    ['Rds', aws.RDS],
+  ];
+  if (needs.some((n) => n.mailer)) services.push(['Ses', aws.EMAIL]);
+  if (needs.some((n) => n.workflow)) services.push(['StepFunctions', aws.STEP_FUNCTIONS]);
+  services.push(['XRay', aws.XRAY]);
+  return services;
 }

@@ -70,6 +70,27 @@ describe('the deployment configuration', () => {
     );
   });
 
+  it('reads VPC endpoints as a switch that needs the VPC and its route tables', () => {
+    const vpc = { policyFile: policyWith('1h'), vpcId: 'vpc-1', subnetIds: 'subnet-a,subnet-b' };
+    expect(configOf({ ...vpc, vpcEndpoints: 'true', routeTableIds: 'rtb-a,rtb-b' }).vpc).toEqual({
+      vpcId: 'vpc-1',
+      subnetIds: ['subnet-a', 'subnet-b'],
+      endpoints: { routeTableIds: ['rtb-a', 'rtb-b'] },
+    });
+    expect(
+      configOf({ ...vpc, vpcEndpoints: 'false', routeTableIds: 'rtb-a' }).vpc?.endpoints,
+    ).toBeUndefined();
+    expect(() => configOf({ ...vpc, vpcEndpoints: true })).toThrow(
+      "context vpcEndpoints needs routeTableIds too (the subnets' route tables, for DynamoDB's gateway endpoint)",
+    );
+    expect(() =>
+      configOf({ policyFile: policyWith('1h'), vpcEndpoints: true, routeTableIds: 'rtb-a' }),
+    ).toThrow('context vpcEndpoints needs vpcId and subnetIds');
+    expect(() => configOf({ ...vpc, vpcEndpoints: 'yes' })).toThrow(
+      'context vpcEndpoints must be true or false',
+    );
+  });
+
   it('defaults to the AWS example policy', () => {
     expect(configOf({}).policyFile).toMatch(/\/examples\/policy\.aws\.yaml$/);
   });

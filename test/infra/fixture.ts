@@ -34,6 +34,7 @@ export function synthesize(context: Record<string, unknown> = {}): Synthesized {
     named[`logs:${fn.handlerName}`] = fn.logGroup;
   }
   if (stateless.databaseClientSecurityGroup) named.DatabaseClients = stateless.databaseClientSecurityGroup;
+  if (stateless.serviceEndpointSecurityGroup) named.ServiceEndpoints = stateless.serviceEndpointSecurityGroup;
   const known = [
     { stack: stateful, constructs: tables },
     { stack: stateless, constructs: named },

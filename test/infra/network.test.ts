@@ -90,3 +90,84 @@ describe('with the targets VPC given by context', () => {
     expect(findings).toEqual([]);
   });
 });
+
+describe('with VPC endpoints for subnets without NAT', () => {
+  let e: Synthesized;
+  beforeAll(() => {
+    e = synthesize({
+      vpcId: 'vpc-0abc',
+      subnetIds: 'subnet-0aaa,subnet-0bbb',
+      availabilityZones: ['eu-west-1a', 'eu-west-1b'],
+      targetSecurityGroupIds: ['sg-0target'],
+      vpcEndpoints: 'true',
+      routeTableIds: 'rtb-0aaa,rtb-0bbb',
+    });
+  }, 240_000);
+
+  const endpoints = () =>
+    e.view.resources('AWS::EC2::VPCEndpoint').map(([, r]) => ({
+      service: e.view.render(r.Properties?.ServiceName as never),
+      type: r.Properties?.VpcEndpointType ?? 'Gateway',
+      privateDns: r.Properties?.PrivateDnsEnabled,
+      subnets: r.Properties?.SubnetIds,
+      routeTables: r.Properties?.RouteTableIds,
+      groups: (r.Properties?.SecurityGroupIds as never[] | undefined)?.map((g) => e.view.render(g)),
+    }));
+
+  it('routes DynamoDB through a gateway endpoint on the given route tables', () => {
+    expect(endpoints().filter((x) => x.type === 'Gateway')).toEqual([
+      {
+        service: 'com.amazonaws.<AWS::Region>.dynamodb',
+        type: 'Gateway',
+        privateDns: undefined,
+        subnets: undefined,
+        routeTables: ['rtb-0aaa', 'rtb-0bbb'],
+        groups: undefined,
+      },
+    ]);
+  });
+
+  it('creates interface endpoints with private DNS for exactly the other AWS APIs the VPC functions call', () => {
+    const iface = endpoints().filter((x) => x.type === 'Interface');
+    expect(iface.map((x) => x.service).sort()).toEqual(
+      ['email', 'rds', 'secretsmanager', 'states', 'xray'].map((n) => `com.amazonaws.${REGION}.${n}`),
+    );
+    for (const x of iface) {
+      expect(x.privateDns).toBe(true);
+      expect(x.subnets).toEqual(['subnet-0aaa', 'subnet-0bbb']);
+      expect(x.groups).toEqual(['<ServiceEndpoints.GroupId>']);
+    }
+  });
+
+  it("admits only the functions' security group, on 443, to the endpoints", () => {
+    const rules = e.view
+      .resources('AWS::EC2::SecurityGroupIngress')
+      .map(([, r]) => ({
+        group: e.view.render(r.Properties?.GroupId as never),
+        from: e.view.render(r.Properties?.SourceSecurityGroupId as never),
+        ports: `${String(r.Properties?.FromPort)}-${String(r.Properties?.ToPort)}`,
+      }))
+      .filter((r) => r.group === '<ServiceEndpoints.GroupId>');
+    expect(rules).toEqual([
+      { group: '<ServiceEndpoints.GroupId>', from: '<DatabaseClients.GroupId>', ports: '443-443' },
+    ]);
+    const group = e.view
+      .resources('AWS::EC2::SecurityGroup')
+      .find(
+        ([, r]) =>
+          r.Properties?.GroupDescription === 'AWS API endpoints of the jit-db-access database functions',
+      );
+    expect(group?.[1].Properties?.SecurityGroupIngress).toBeUndefined();
+  });
+
+  it('creates no endpoints unless asked', () => {
+    expect(s.view.resources('AWS::EC2::VPCEndpoint')).toEqual([]);
+  });
+
+  it('still passes every cdk-nag AwsSolutions check', () => {
+    const findings = e.nag
+      .validateScope(e.app)
+      .violations.flatMap((v) => v.violatingResources.map((r) => `${v.ruleName} at ${r.constructPath}`));
+    expect(findings).toEqual([]);
+  });
+});

@@ -29,7 +29,15 @@ export interface DeploymentConfig {
   targetSecurityGroupIds: string[];
   /** Context `targetResourceIds` (target id → DbiResourceId) for `rds-db:connect` on RDS targets. */
   targetResourceIds: Record<string, string>;
+  /**
+   * Context `adminSecretKeyArns`: customer-managed KMS keys the admin secrets are encrypted with (secrets under
+   * the default `aws/secretsmanager` key need none). The database functions may decrypt with them through
+   * Secrets Manager only.
+   */
+  adminSecretKeyArns: string[];
 }
+
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
 
 export const DEFAULT_POLICY_FILE = 'examples/policy.aws.yaml';
 export const DEFAULT_SENDER_EMAIL = 'jit-db-access@example.com';
@@ -93,6 +101,14 @@ export function configFromContext(node: Node): DeploymentConfig {
       "context vpcEndpoints needs routeTableIds too (the subnets' route tables, for DynamoDB's gateway endpoint)",
     );
   }
+  const adminSecretKeyArns = list(node.tryGetContext('adminSecretKeyArns'), 'adminSecretKeyArns');
+  for (const arn of adminSecretKeyArns) {
+    if (!KMS_KEY_ARN.test(arn)) {
+      throw new Error(
+        `context adminSecretKeyArns: '${arn}' is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)`,
+      );
+    }
+  }
   const linkBaseUrl = optionalString(node.tryGetContext('linkBaseUrl'), 'linkBaseUrl');
   if (linkBaseUrl && !/^https:\/\/[^\s/]+/.test(linkBaseUrl)) {
     throw new Error(`context linkBaseUrl must be an https:// URL, got '${linkBaseUrl}'`);
@@ -114,5 +130,6 @@ export function configFromContext(node: Node): DeploymentConfig {
       : {}),
     targetSecurityGroupIds: list(node.tryGetContext('targetSecurityGroupIds'), 'targetSecurityGroupIds'),
     targetResourceIds: record(node.tryGetContext('targetResourceIds'), 'targetResourceIds'),
+    adminSecretKeyArns,
   };
 }

@@ -4,6 +4,8 @@ import type { Policy, Target } from '../functions/domain/policy-schema.js';
 export interface TargetFacts {
   /** Secrets Manager ARNs of the targets' admin credentials: the only secrets the DB functions may read. */
   adminSecretArns: string[];
+  /** Customer-managed KMS keys those secrets are encrypted with (context `adminSecretKeyArns`), for kms:Decrypt. */
+  adminSecretKeyArns: string[];
   /** RDS instances the DB functions may describe (endpoint, port, DbiResourceId); region when not the stack's. */
   rdsInstances: RdsResource[];
   /** RDS clusters the DB functions may describe. */
@@ -29,11 +31,16 @@ function portOf(target: Target): number {
  * Facts about the policy's targets. `resourceIds` (context `targetResourceIds`, targetId → DbiResourceId)
  * fills in the resource id of RDS targets, which the policy names by identifier only.
  */
-export function targetFacts(policy: Policy, resourceIds: Record<string, string> = {}): TargetFacts {
+export function targetFacts(
+  policy: Policy,
+  resourceIds: Record<string, string> = {},
+  adminSecretKeyArns: string[] = [],
+): TargetFacts {
   const unique = <T>(values: T[]): T[] => [...new Set(values)].sort();
   const targets = policy.targets;
   return {
     adminSecretArns: unique(targets.flatMap((t) => (t.adminSecretArn ? [t.adminSecretArn] : []))),
+    adminSecretKeyArns: unique(adminSecretKeyArns),
     rdsInstances: targets.flatMap((t) =>
       'rdsInstanceId' in t.connection ? [rdsResource(t.connection.rdsInstanceId, t.connection.region)] : [],
     ),

@@ -34,7 +34,7 @@ export class StatelessStack extends Stack {
     super(scope, id, props);
     const { config } = props;
     const tables = { requests: props.requestsTable, audit: props.auditTable };
-    const facts = targetFacts(config.policy, config.targetResourceIds);
+    const facts = targetFacts(config.policy, config.targetResourceIds, config.adminSecretKeyArns);
     const network = config.vpc ? this.databaseNetwork(config, facts.ports) : undefined;
     this.databaseClientSecurityGroup = network?.securityGroups[0] as ec2.SecurityGroup | undefined;
     const endpoints = config.vpc?.endpoints;

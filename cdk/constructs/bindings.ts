@@ -185,6 +185,16 @@ export function bindTargetAdmin(fn: JitFunction, facts: TargetFacts): void {
       }),
     );
   }
+  if (facts.adminSecretKeyArns.length > 0) {
+    // Secrets under a customer-managed key: decrypt through Secrets Manager only, never directly.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: facts.adminSecretKeyArns,
+        conditions: { StringLike: { 'kms:ViaService': 'secretsmanager.*.amazonaws.com' } },
+      }),
+    );
+  }
   const describe = (action: string, resource: 'db' | 'cluster', targets: RdsResource[]) => {
     if (targets.length === 0) return;
     const resources = targets.map((t) =>

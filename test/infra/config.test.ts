@@ -91,6 +91,19 @@ describe('the deployment configuration', () => {
     );
   });
 
+  it("reads the admin secrets' KMS keys as ARNs and refuses anything else", () => {
+    const key = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    expect(configOf({ policyFile: policyWith('1h'), adminSecretKeyArns: key }).adminSecretKeyArns).toEqual([
+      key,
+    ]);
+    expect(configOf({ policyFile: policyWith('1h') }).adminSecretKeyArns).toEqual([]);
+    expect(() =>
+      configOf({ policyFile: policyWith('1h'), adminSecretKeyArns: 'alias/aws/secretsmanager' }),
+    ).toThrow(
+      "context adminSecretKeyArns: 'alias/aws/secretsmanager' is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)",
+    );
+  });
+
   it('defaults to the AWS example policy', () => {
     expect(configOf({}).policyFile).toMatch(/\/examples\/policy\.aws\.yaml$/);
   });

@@ -101,6 +101,7 @@ describe('with VPC endpoints for subnets without NAT', () => {
       targetSecurityGroupIds: ['sg-0target'],
       vpcEndpoints: 'true',
       routeTableIds: 'rtb-0aaa,rtb-0bbb',
+      adminSecretKeyArns: `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`,
     });
   }, 240_000);
 
@@ -158,6 +159,35 @@ describe('with VPC endpoints for subnets without NAT', () => {
           r.Properties?.GroupDescription === 'AWS API endpoints of the jit-db-access database functions',
       );
     expect(group?.[1].Properties?.SecurityGroupIngress).toBeUndefined();
+  });
+
+  it.each(HANDLER_NAMES)(
+    'lets %s decrypt the admin secrets with their customer-managed key through Secrets Manager only, if it reads them',
+    (name) => {
+      const decrypt = e.view
+        .statementsOfRole(e.view.roleByDescription(`jit-db-access ${name} function`))
+        .filter((st) => st.actions.includes('kms:Decrypt'));
+      expect(decrypt).toEqual(
+        DATABASE_HANDLERS.includes(name)
+          ? [
+              {
+                actions: ['kms:Decrypt'],
+                resources: [`arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`],
+                conditions: { StringLike: { 'kms:ViaService': 'secretsmanager.*.amazonaws.com' } },
+              },
+            ]
+          : [],
+      );
+    },
+  );
+
+  it('grants no kms:Decrypt unless keys are given', () => {
+    const decrypting = HANDLER_NAMES.filter((name) =>
+      s.view
+        .statementsOfRole(s.view.roleByDescription(`jit-db-access ${name} function`))
+        .some((st) => st.actions.includes('kms:Decrypt')),
+    );
+    expect(decrypting).toEqual([]);
   });
 
   it('creates no endpoints unless asked', () => {

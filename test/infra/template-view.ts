@@ -16,6 +16,8 @@ export interface Resource {
 export interface Statement {
   actions: string[];
   resources: string[];
+  /** The statement's Condition block, as synthesized; absent when it has none. */
+  conditions?: Json;
 }
 
 export class TemplateView {
@@ -93,7 +95,7 @@ export class TemplateView {
     return match[0][0];
   }
 
-  /** Every Allow statement of every inline policy attached to a role, actions and resources rendered and sorted. */
+  /** Every Allow statement of every inline policy attached to a role: actions and resources rendered and sorted, conditions as they are. */
   statementsOfRole(roleLogicalId: string): Statement[] {
     const statements: Statement[] = [];
     for (const [, policy] of this.resources('AWS::IAM::Policy')) {
@@ -110,6 +112,7 @@ export class TemplateView {
           resources: asArray(s.Resource)
             .map((r) => this.render(r))
             .sort(),
+          ...(s.Condition === undefined ? {} : { conditions: s.Condition }),
         });
       }
     }

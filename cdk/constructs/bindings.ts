@@ -67,6 +67,8 @@ export interface NeedsContext {
    * would make the state machine and its tasks depend on each other.
    */
   stateMachine?: sfn.StateMachine;
+  /** For the state machine's own task functions: its name, fixed at synth, to format its ARN without a reference. */
+  stateMachineName?: string;
 }
 
 /**
@@ -81,7 +83,7 @@ export function bindNeeds(fn: JitFunction, ctx: NeedsContext): void {
   if (needs.mailer) allowSendEmail(fn, ctx.notifications);
   if (needs.workflow) {
     if (ctx.stateMachine) bindStateMachine(fn, ctx.stateMachine, needs.workflow);
-    else allowTaskResponseFromTask(fn, needs.workflow);
+    else allowTaskResponseFromTask(fn, needs.workflow, ctx.stateMachineName);
   }
 }
 
@@ -91,27 +93,31 @@ export function networkFor<T>(name: JitFunction['handlerName'], network: T | und
 }
 
 /**
- * SendTaskSuccess/SendTaskFailure for a task function of the state machine itself, which cannot name the
- * state machine's ARN (circular); AWS documents no resource-level permissions for these actions, so `*`.
+ * SendTaskSuccess/SendTaskFailure for a task function of the state machine itself. It cannot reference the
+ * state machine (the state machine references it), so the ARN is formatted from the state machine's fixed name:
+ * the same statement CDK's grantTaskResponse gives a function outside it.
  */
-function allowTaskResponseFromTask(fn: JitFunction, access: WorkflowAccess): void {
+function allowTaskResponseFromTask(fn: JitFunction, access: WorkflowAccess, stateMachineName?: string): void {
   if (access.start || access.stop) {
     throw new Error(
       `${fn.handlerName} runs inside the state machine and cannot start or stop its executions`,
     );
   }
   if (!access.decide) return;
+  if (!stateMachineName)
+    throw new Error(`${fn.handlerName} completes tasks but was given no state machine name`);
   fn.addToRolePolicy(
     new iam.PolicyStatement({
       actions: ['states:SendTaskFailure', 'states:SendTaskSuccess'],
-      resources: ['*'],
+      resources: [
+        Stack.of(fn).formatArn({
+          service: 'states',
+          resource: 'stateMachine',
+          resourceName: stateMachineName,
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      ],
     }),
-  );
-  acknowledgeWildcardResource(
-    fn.executionRole,
-    '*',
-    'states:SendTaskSuccess/SendTaskFailure have no resource types in the Service Authorization Reference, and this ' +
-      'task function cannot name its own state machine; only the task token it was handed (or stored) can be completed.',
   );
 }
 

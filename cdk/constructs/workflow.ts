@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -39,6 +39,8 @@ export class WorkflowConstruct extends Construct {
 
   constructor(scope: Construct, id: string, props: WorkflowConstructProps) {
     super(scope, id);
+    // Named, so its task functions can format its ARN; unique per stack, within Step Functions' 80 characters.
+    const stateMachineName = `${Stack.of(this).stackName.slice(0, 64)}-access-request`;
     const functions = new Map<HandlerName, JitFunction>();
     const substitutions: Record<string, string> = {};
     for (const placeholder of ASL_SUBSTITUTIONS) {
@@ -52,8 +54,13 @@ export class WorkflowConstruct extends Construct {
         ...networkFor(handlerName, props.network),
         ...(props.logRetention ? { logRetention: props.logRetention } : {}),
       });
-      // No state machine here: its task functions cannot name it (request-approval's SendTask* is on `*`).
-      bindNeeds(fn, { tables: props.tables, targets: props.targets, notifications: props.notifications });
+      // Its task functions know the state machine by name only: a reference would be circular.
+      bindNeeds(fn, {
+        tables: props.tables,
+        targets: props.targets,
+        notifications: props.notifications,
+        stateMachineName,
+      });
       functions.set(handlerName, fn);
       substitutions[placeholder] = fn.functionArn;
     }
@@ -75,6 +82,7 @@ export class WorkflowConstruct extends Construct {
       }),
     );
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineName,
       stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromFile(props.definitionFile ?? ASL_FILE),
       definitionSubstitutions: substitutions,

@@ -61,10 +61,10 @@ const DECIDE: Statement = {
   actions: ['states:SendTaskFailure', 'states:SendTaskSuccess'],
   resources: ['<StateMachine>'],
 };
-// A task function of the state machine cannot name it (circular); AWS documents no resource types for SendTask*.
+// A task function of the state machine cannot reference it (circular): its ARN is formatted from its fixed name.
 const DECIDE_FROM_TASK: Statement = {
   actions: ['states:SendTaskFailure', 'states:SendTaskSuccess'],
-  resources: ['*'],
+  resources: [arn('states', 'stateMachine:JitDbAccess-access-request')],
 };
 
 /** Exactly what each function's role may do; anything more is a finding. */
@@ -521,13 +521,18 @@ describe('cdk-nag AwsSolutions', () => {
     expect(findings).toEqual([]);
   });
 
-  it("acknowledges request-approval's SendTask* on * with its own reason, next to X-Ray's", () => {
+  it("acknowledges request-approval's * for X-Ray only: its SendTask* names the state machine", () => {
     const reasons = fnNamed('request-approval')
       .executionRole.node.metadata.filter((m) => m.type === 'aws:cdk:acknowledged-rules')
       .flatMap((m) => Object.entries(m.data as Record<string, string>))
       .filter(([id]) => id.endsWith('AwsSolutions-IAM5[Resource::*]'))
       .map(([, reason]) => reason.split(' ')[0]);
-    expect(reasons).toEqual(['Active', 'states:SendTaskSuccess/SendTaskFailure']);
+    expect(reasons).toEqual(['Active']);
+  });
+
+  it('names the state machine after the stack, the name request-approval formats its ARN from', () => {
+    const machine = s.view.only('AWS::StepFunctions::StateMachine');
+    expect(machine.Properties?.StateMachineName).toBe('JitDbAccess-access-request');
   });
 
   it('gives every acknowledgement a reason a reviewer can check', () => {

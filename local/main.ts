@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Runtime } from './runtime.js';
 
-const USAGE = `usage: npm start -- [--port 3000] [--policy examples/policy.yaml] [--ephemeral] [--state-dir .jitdb] [--user you@example.com] [--sweep-interval 5s] [--pg-port 54329]`;
+const USAGE = `usage: npm start -- [--port 3000] [--policy examples/policy.yaml] [--ephemeral] [--state-dir .jitdb] [--user you@example.com] [--sweep-interval 5s] [--pg-port 54329] [--mysql-port 33069]`;
 
 function parseFlags(argv: string[]) {
   const { values } = parseArgs({
@@ -14,6 +14,7 @@ function parseFlags(argv: string[]) {
       user: { type: 'string', default: process.env.JITDB_USER ?? 'alice@example.com' },
       'sweep-interval': { type: 'string', default: '5' },
       'pg-port': { type: 'string', default: process.env.JITDB_PG_PORT ?? '54329' },
+      'mysql-port': { type: 'string', default: process.env.JITDB_MYSQL_PORT ?? '33069' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -21,15 +22,20 @@ function parseFlags(argv: string[]) {
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`--port '${values.port}' is not a port`);
-  const pgPort = Number(values['pg-port']);
-  if (!Number.isInteger(pgPort) || pgPort < 0 || pgPort > 65535) {
-    throw new Error(`--pg-port '${values['pg-port']}' is not a port`);
-  }
+  const portFlag = (name: 'pg-port' | 'mysql-port') => {
+    const value = Number(values[name]);
+    if (!Number.isInteger(value) || value < 0 || value > 65535) {
+      throw new Error(`--${name} '${values[name]}' is not a port`);
+    }
+    return value;
+  };
+  const pgPort = portFlag('pg-port');
+  const mysqlPort = portFlag('mysql-port');
   const sweepSeconds = Number(values['sweep-interval'].replace(/s$/, ''));
   if (!Number.isFinite(sweepSeconds) || sweepSeconds <= 0) {
     throw new Error(`--sweep-interval '${values['sweep-interval']}' is not a number of seconds`);
   }
-  return { ...values, port, pgPort, sweepIntervalMs: sweepSeconds * 1000 };
+  return { ...values, port, pgPort, mysqlPort, sweepIntervalMs: sweepSeconds * 1000 };
 }
 
 // Lambda-style JSON logs every sweep would drown the console; warnings and errors still show.
@@ -62,7 +68,9 @@ async function main(): Promise<void> {
       stateDir: flags['state-dir'],
       sweepIntervalMs: flags.sweepIntervalMs,
       pgPort: flags.pgPort,
-      ...(process.env.JITDB_MYSQL_URL ? { mysqlUrl: process.env.JITDB_MYSQL_URL } : {}),
+      ...(process.env.JITDB_MYSQL_URL
+        ? { mysqlUrl: process.env.JITDB_MYSQL_URL }
+        : { startMariadb: true, mysqlPort: flags.mysqlPort }),
       ...(process.env.JITDB_PG_URL ? { pgUrl: process.env.JITDB_PG_URL } : {}),
     });
   } catch (error) {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Context } from 'aws-lambda';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { DynamoAuditLog } from '../functions/adapters/dynamodb-audit.js';
 import { createDocumentClient, createDynamoDbClient } from '../functions/adapters/dynamodb-client.js';
@@ -38,6 +39,7 @@ import {
   type ProxyHandler,
   startHttpServer,
 } from './http-server.js';
+import { findMariadb, startMariadb } from './mariadb.js';
 import { OutboxMailer } from './outbox.js';
 import {
   openStateDir,
@@ -57,6 +59,9 @@ import {
 export const DEMO_DATABASE = 'demo';
 export const DEFAULT_PG_PORT = 54329;
 const SAMPLE_DATA = fileURLToPath(new URL('./sample-data.sql', import.meta.url));
+const MYSQL_SAMPLE_DATA = fileURLToPath(new URL('./sample-data-mysql.sql', import.meta.url));
+/** The demo-mysql target's port in examples/policy.yaml. */
+export const DEFAULT_MYSQL_PORT = 33069;
 
 export interface RuntimeOptions {
   /** HTTP port; default 3000, 0 picks a free one. */
@@ -72,6 +77,13 @@ export interface RuntimeOptions {
   pgPort?: number;
   /** An admin URL for MySQL/MariaDB targets (JITDB_MYSQL_URL). */
   mysqlUrl?: string;
+  /**
+   * Without `mysqlUrl`, start a private MariaDB (local/mariadb.ts) for the policy's mysql targets when the OS
+   * has MariaDB installed, on `mysqlPort`, with the demo database. `npm start` does; default false.
+   */
+  startMariadb?: boolean;
+  /** Port of that MariaDB; default 33069 (the demo-mysql target's), 0 picks a free one. */
+  mysqlPort?: number;
   /** An already running DynamoDB (Local) to use instead of starting one; tables are created if missing. */
   dynamodbEndpoint?: string;
   /** Table names are `<prefix>-requests` and `<prefix>-audit`; default `jitdb`. */
@@ -172,7 +184,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     });
     stops.push(server.close);
 
-    const [dynamo, postgres] = await Promise.all([
+    const [dynamo, postgres, mysqlServer] = await Promise.all([
       startDynamo(options, dir).then((d) => {
         stops.push(d.stop);
         return d;
@@ -181,7 +193,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         stops.push(p.stop);
         return p;
       }),
+      startMysql(options, dir, policy, log).then((m) => {
+        if ('stop' in m) stops.push(m.stop);
+        return m;
+      }),
     ]);
+    const mysqlUrl = 'url' in mysqlServer ? mysqlServer.url : undefined;
 
     const tables = {
       requestsTable: `${options.tablePrefix ?? 'jitdb'}-requests`,
@@ -200,7 +217,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       dynamodbEndpoint: dynamo.url,
       tables,
       pgAdminUrl: postgres.url,
-      ...(options.mysqlUrl ? { mysqlAdminUrl: options.mysqlUrl } : {}),
+      ...(mysqlUrl ? { mysqlAdminUrl: mysqlUrl } : {}),
       outbox,
       publicBaseUrl: server.url,
       reconcile: options.reconcile ?? 'hourly',
@@ -249,9 +266,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         `  policy     ${options.policyFile}   (${policy.targets.map((t) => t.id).join(', ')})`,
         ...(policy.targets.some((t) => t.engine === 'mysql')
           ? [
-              options.mysqlUrl
-                ? `  mysql      ${redact(options.mysqlUrl)}   (JITDB_MYSQL_URL)`
-                : '  mysql      not configured: mysql targets fail to grant until JITDB_MYSQL_URL is set',
+              'url' in mysqlServer
+                ? `  mysql      ${redact(mysqlServer.url)}   ${mysqlServer.describe}`
+                : `  mysql      ${mysqlServer.missing}`,
             ]
           : []),
         `  sweeper    every ${sweepIntervalMs / 1000}s`,
@@ -324,6 +341,70 @@ async function startPostgres(options: RuntimeOptions, dir: StateDir | undefined)
       [],
       error,
     );
+  }
+}
+
+/**
+ * The MySQL/MariaDB server for the policy's mysql targets: JITDB_MYSQL_URL's, or a private MariaDB with the
+ * demo database when asked and installed. Never fatal: without one, mysql targets refuse to grant and the
+ * banner says why.
+ */
+async function startMysql(
+  options: RuntimeOptions,
+  dir: StateDir | undefined,
+  policy: Policy,
+  log: (line: string) => void,
+): Promise<StartedPart | { missing: string }> {
+  if (options.mysqlUrl) {
+    return { url: options.mysqlUrl, describe: '(JITDB_MYSQL_URL)', stop: async () => undefined };
+  }
+  const notConfigured = 'not configured: mysql targets fail to grant until JITDB_MYSQL_URL is set';
+  if (!options.startMariadb || !policy.targets.some((t) => t.engine === 'mysql')) {
+    return { missing: notConfigured };
+  }
+  const binaries = findMariadb();
+  if (!binaries) {
+    return {
+      missing: `not started: MariaDB is not installed (apt-get install mariadb-server, or brew install mariadb), or set JITDB_MYSQL_URL`,
+    };
+  }
+  const port = options.mysqlPort ?? DEFAULT_MYSQL_PORT;
+  try {
+    const started = await startMariadb({ binaries, port, ...(dir ? { dir: dir.mysql } : {}) });
+    const database = options.demoDatabase ?? DEMO_DATABASE;
+    try {
+      await loadMysqlSampleData(started.url, database);
+    } catch (error) {
+      await started.stop();
+      throw error;
+    }
+    return {
+      url: started.url,
+      describe: `${dir ? `(MariaDB, ${dir.mysql})` : '(MariaDB, throw-away)'}, database ${database}`,
+      stop: started.stop,
+    };
+  } catch (error) {
+    const first = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
+    log(`mysql: MariaDB did not start: ${first}`);
+    return {
+      missing: `not started (${first.slice(0, 120)}): free port ${port}, delete ${dir?.mysql ?? 'its data dir'}, or set JITDB_MYSQL_URL`,
+    };
+  }
+}
+
+/** The demo database on MariaDB, created and filled once (sample-data-mysql.sql, safe to re-run). */
+async function loadMysqlSampleData(adminUrl: string, database: string): Promise<void> {
+  const admin = await mysql.createConnection({ uri: adminUrl, multipleStatements: true, charset: 'utf8mb4' });
+  try {
+    const [rows] = await admin.query('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [
+      database,
+    ]);
+    if (Array.isArray(rows) && rows.length > 0) return;
+    await admin.query(`CREATE DATABASE ${mysql.escapeId(database)} CHARACTER SET utf8mb4`);
+    await admin.query(`USE ${mysql.escapeId(database)}`);
+    await admin.query(readFileSync(MYSQL_SAMPLE_DATA, 'utf8'));
+  } finally {
+    await admin.end();
   }
 }
 

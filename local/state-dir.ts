@@ -6,6 +6,8 @@ export interface StateDir {
   root: string;
   dynamodb: string;
   postgres: string;
+  /** The private MariaDB's data, socket and admin password, when npm start runs one. */
+  mysql: string;
   outbox: string;
   /** Small facts about earlier runs (sample data loaded…). */
   stateFile: string;
@@ -36,6 +38,7 @@ export function stateDir(root: string): StateDir {
     root: abs,
     dynamodb: path.join(abs, 'dynamodb'),
     postgres: path.join(abs, 'postgres'),
+    mysql: path.join(abs, 'mysql'),
     outbox: path.join(abs, 'outbox.jsonl'),
     stateFile: path.join(abs, 'state.json'),
     pidFile: path.join(abs, 'runtime.pid'),

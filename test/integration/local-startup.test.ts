@@ -1,11 +1,13 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../local/embedded-postgres.js';
+import { findMariadb } from '../../local/mariadb.js';
 import { postgresPolicyYaml } from '../support/policies.js';
 import { CAROL_READ } from '../support/runtime.js';
 
@@ -105,7 +107,7 @@ describe('npm start refuses to start with one friendly line and the fix', () => 
     const result = await npmStart(['--port', 'abc']);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
-      "--port 'abc' is not a port\nusage: npm start -- [--port 3000] [--policy examples/policy.yaml] [--ephemeral] [--state-dir .jitdb] [--user you@example.com] [--sweep-interval 5s] [--pg-port 54329]\n",
+      "--port 'abc' is not a port\nusage: npm start -- [--port 3000] [--policy examples/policy.yaml] [--ephemeral] [--state-dir .jitdb] [--user you@example.com] [--sweep-interval 5s] [--pg-port 54329] [--mysql-port 33069]\n",
     );
   });
 });
@@ -166,4 +168,116 @@ describe('npm start, for real', () => {
     expect(await exited).toBe(0);
     expect(stdout).toContain('SIGINT: stopping…');
   });
+
+  it.skipIf(findMariadb() === undefined)(
+    'starts a private MariaDB for a mysql target (MariaDB installed), grants on its demo database, and stops everything on a terminal Ctrl-C',
+    async () => {
+      const pgPort = await freePort();
+      const mysqlPort = await freePort();
+      const policy = [
+        VALID_POLICY.replace('port: 54329', `port: ${pgPort}`).trimEnd(),
+        '  - id: demo-mysql',
+        '    engine: mysql',
+        `    connection: { host: 127.0.0.1, port: ${mysqlPort} }`,
+        '    database: demo',
+        '    credentialKind: password',
+        '    tls: disable',
+        '    levels:',
+        '      read:',
+        '        privileges: { schemas: [{ name: demo, privileges: [SELECT] }] }',
+        '        maxDuration: 1h',
+        '        autoApprove: {}',
+        '',
+      ].join('\n');
+      writeFileSync(path.join(workDir, 'mysql.yaml'), policy);
+      // A kept state dir, as npm start uses: run as root, PostgreSQL's own OS user must reach it.
+      chmodSync(workDir, 0o711);
+      // Its own process group, as a terminal runs it: a Ctrl-C reaches the runtime and every child that
+      // shares the group (the embedded PostgreSQL); DynamoDB Local and MariaDB run in groups of their own.
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          TSX,
+          MAIN,
+          '--policy',
+          'mysql.yaml',
+          '--state-dir',
+          'state',
+          '--port',
+          '0',
+          '--pg-port',
+          String(pgPort),
+          '--mysql-port',
+          String(mysqlPort),
+        ],
+        { cwd: workDir, env: { PATH: process.env.PATH, HOME: workDir }, detached: true },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+      });
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      try {
+        const deadline = Date.now() + 120_000;
+        while (!stdout.includes('try this:')) {
+          if (Date.now() > deadline || child.exitCode !== null)
+            throw new Error(`did not start: ${stdout}${stderr}`);
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+        const stateDir = path.join(workDir, 'state');
+        expect(stdout).toContain(
+          `  mysql      mysql://root:***@127.0.0.1:${mysqlPort}   (MariaDB, ${stateDir}/mysql), database demo`,
+        );
+        const api = /^ {2}api {8}(http:\/\/localhost:\d+)/m.exec(stdout)?.[1];
+        if (!api) throw new Error(`no api line in ${stdout}`);
+        const headers = { 'x-jitdb-user': 'dave@example.com', 'content-type': 'application/json' };
+        const created = await fetch(`${api}/requests`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({
+            target: 'demo-mysql',
+            level: 'read',
+            duration: '10m',
+            reason: 'look at orders',
+          }),
+        });
+        expect(created.status).toBe(201);
+        const { id } = (await created.json()) as { id: string };
+        let status = '';
+        for (let i = 0; i < 100 && status !== 'ACTIVE'; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          const got = await fetch(`${api}/requests/${id}`, { headers });
+          status = ((await got.json()) as { status: string }).status;
+        }
+        expect(status).toBe('ACTIVE');
+        const credentials = await fetch(`${api}/requests/${id}/credentials`, { headers });
+        const { uri } = (await credentials.json()) as { uri: string };
+        const user = await mysql.createConnection(uri);
+        try {
+          const [rows] = await user.query('SELECT id, status FROM orders ORDER BY id');
+          expect(rows).toEqual([
+            { id: 101, status: 'paid' },
+            { id: 102, status: 'shipped' },
+            { id: 103, status: 'placed' },
+            { id: 104, status: 'refunded' },
+          ]);
+        } finally {
+          await user.end();
+        }
+      } finally {
+        if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, 'SIGINT');
+      }
+      expect(await exited).toBe(0);
+      expect(stdout).toContain('SIGINT: stopping…');
+      // MariaDB was stopped, not orphaned.
+      await expect(
+        mysql.createConnection({ host: '127.0.0.1', port: mysqlPort, connectTimeout: 2_000 }),
+      ).rejects.toThrow();
+    },
+  );
 });

@@ -20,12 +20,19 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject) {
-  const started = await Promise.all([startDynamoDbLocal(), startPostgres(), startMysql()]);
-  const [dynamo, pg, mysql] = started;
+  const settled = await Promise.allSettled([startDynamoDbLocal(), startPostgres(), startMysql()]);
+  const [dynamo, pg, mysql] = settled;
+  if (dynamo.status !== 'fulfilled' || pg.status !== 'fulfilled' || mysql.status !== 'fulfilled') {
+    // Stop what did start: a server left running would outlive the failed run.
+    await Promise.allSettled(settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value.stop()] : [])));
+    const failed = settled.find((s) => s.status === 'rejected');
+    throw failed?.reason;
+  }
+  const started = [dynamo.value, pg.value, mysql.value];
   project.provide('services', {
-    dynamodbEndpoint: dynamo.url,
-    pgAdminUrl: pg.url,
-    mysqlAdminUrl: mysql.url,
+    dynamodbEndpoint: dynamo.value.url,
+    pgAdminUrl: pg.value.url,
+    mysqlAdminUrl: mysql.value.url,
   });
   return async () => {
     await Promise.allSettled(started.map((s) => s.stop()));

@@ -199,7 +199,7 @@ describe('the example policies', () => {
     expect(mysql).toMatchObject({
       id: 'demo-mysql',
       engine: 'mysql',
-      connection: { host: '127.0.0.1', port: 3306 },
+      connection: { host: '127.0.0.1', port: 33069 },
       database: 'demo',
       credentialKind: 'password',
       tls: 'disable',

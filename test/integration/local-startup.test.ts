@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -112,61 +112,89 @@ describe('npm start refuses to start with one friendly line and the fix', () => 
   });
 });
 
+/** A running `npm start -- args` (local/main.ts in workDir) whose banner has printed. */
+interface RunningStart {
+  child: ChildProcess;
+  output: { stdout: string; stderr: string };
+  exited: Promise<number | null>;
+  /** The API's URL, from the banner. */
+  api: string;
+  /** SIGINT to the runtime, or to its whole process group (a terminal's Ctrl-C) when it was started detached. */
+  interrupt(): void;
+}
+
+async function runningStart(
+  args: string[],
+  options: { ownProcessGroup?: boolean } = {},
+): Promise<RunningStart> {
+  const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
+    cwd: workDir,
+    env: { PATH: process.env.PATH, HOME: workDir },
+    ...(options.ownProcessGroup ? { detached: true } : {}),
+  });
+  const output = { stdout: '', stderr: '' };
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output.stdout += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output.stderr += chunk.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const interrupt = () => {
+    if (child.pid === undefined || child.exitCode !== null) return;
+    if (options.ownProcessGroup) process.kill(-child.pid, 'SIGINT');
+    else child.kill('SIGINT');
+  };
+  try {
+    const deadline = Date.now() + 120_000;
+    while (!output.stdout.includes('try this:')) {
+      if (Date.now() > deadline || child.exitCode !== null)
+        throw new Error(`did not start: ${output.stdout}${output.stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const api = /^ {2}api {8}(http:\/\/localhost:\d+)/m.exec(output.stdout)?.[1];
+    if (!api) throw new Error(`no api line in ${output.stdout}`);
+    return { child, output, exited, api, interrupt };
+  } catch (error) {
+    interrupt();
+    throw error;
+  }
+}
+
 describe('npm start, for real', () => {
   it('starts DynamoDB Local and PostgreSQL, serves the API, prints where, and stops cleanly on SIGINT', async () => {
     const pgPort = await freePort();
     writeFileSync(path.join(workDir, 'real.yaml'), VALID_POLICY.replace('port: 54329', `port: ${pgPort}`));
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        TSX,
-        MAIN,
-        '--policy',
-        'real.yaml',
-        '--ephemeral',
-        '--port',
-        '0',
-        '--pg-port',
-        String(pgPort),
-      ],
-      { cwd: workDir, env: { PATH: process.env.PATH, HOME: workDir } },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const run = await runningStart([
+      '--policy',
+      'real.yaml',
+      '--ephemeral',
+      '--port',
+      '0',
+      '--pg-port',
+      String(pgPort),
+    ]);
+    const { api, output } = run;
     try {
-      const deadline = Date.now() + 120_000;
-      while (!stdout.includes('try this:')) {
-        if (Date.now() > deadline || child.exitCode !== null)
-          throw new Error(`did not start: ${stdout}${stderr}`);
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-      expect(stdout).toMatch(/^jit-db-access is running \(started in \d+\.\ds, ephemeral\)\n/);
-      const api = /^ {2}api {8}(http:\/\/localhost:\d+)/m.exec(stdout)?.[1];
-      if (!api) throw new Error(`no api line in ${stdout}`);
-      expect(stdout).toContain(`  outbox     ${api}/outbox`);
-      expect(stdout).toMatch(/^ {2}dynamodb {3}http:\/\/127\.0\.0\.1:\d+ {3}\(DynamoDB Local, in memory\)$/m);
-      expect(stdout).toContain(
+      expect(output.stdout).toMatch(/^jit-db-access is running \(started in \d+\.\ds, ephemeral\)\n/);
+      expect(output.stdout).toContain(`  outbox     ${api}/outbox`);
+      expect(output.stdout).toMatch(
+        /^ {2}dynamodb {3}http:\/\/127\.0\.0\.1:\d+ {3}\(DynamoDB Local, in memory\)$/m,
+      );
+      expect(output.stdout).toContain(
         `  postgres   postgres://postgres:***@127.0.0.1:${pgPort}/postgres   (embedded, throw-away), database demo`,
       );
-      expect(stdout).not.toMatch(/postgres:\/\/postgres:(?!\*\*\*)/);
+      expect(output.stdout).not.toMatch(/postgres:\/\/postgres:(?!\*\*\*)/);
 
       const targets = await fetch(`${api}/targets`, { headers: { 'x-jitdb-user': 'alice@example.com' } });
       expect(targets.status).toBe(200);
       const body = (await targets.json()) as { targets: { id: string }[] };
       expect(body.targets.map((t) => t.id)).toEqual(['demo']);
     } finally {
-      child.kill('SIGINT');
+      run.interrupt();
     }
-    expect(await exited).toBe(0);
-    expect(stdout).toContain('SIGINT: stopping…');
+    expect(await run.exited).toBe(0);
+    expect(output.stdout).toContain('SIGINT: stopping…');
   });
 
   it.skipIf(findMariadb() === undefined)(
@@ -194,12 +222,8 @@ describe('npm start, for real', () => {
       chmodSync(workDir, 0o711);
       // Its own process group, as a terminal runs it: a Ctrl-C reaches the runtime and every child that
       // shares the group (the embedded PostgreSQL); DynamoDB Local and MariaDB run in groups of their own.
-      const child = spawn(
-        process.execPath,
+      const run = await runningStart(
         [
-          '--import',
-          TSX,
-          MAIN,
           '--policy',
           'mysql.yaml',
           '--state-dir',
@@ -211,30 +235,14 @@ describe('npm start, for real', () => {
           '--mysql-port',
           String(mysqlPort),
         ],
-        { cwd: workDir, env: { PATH: process.env.PATH, HOME: workDir }, detached: true },
+        { ownProcessGroup: true },
       );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString();
-      });
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr += chunk.toString();
-      });
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const { api, output } = run;
       try {
-        const deadline = Date.now() + 120_000;
-        while (!stdout.includes('try this:')) {
-          if (Date.now() > deadline || child.exitCode !== null)
-            throw new Error(`did not start: ${stdout}${stderr}`);
-          await new Promise((resolve) => setTimeout(resolve, 200));
-        }
         const stateDir = path.join(workDir, 'state');
-        expect(stdout).toContain(
+        expect(output.stdout).toContain(
           `  mysql      mysql://root:***@127.0.0.1:${mysqlPort}   (MariaDB, ${stateDir}/mysql), database demo`,
         );
-        const api = /^ {2}api {8}(http:\/\/localhost:\d+)/m.exec(stdout)?.[1];
-        if (!api) throw new Error(`no api line in ${stdout}`);
         const headers = { 'x-jitdb-user': 'dave@example.com', 'content-type': 'application/json' };
         const created = await fetch(`${api}/requests`, {
           method: 'POST',
@@ -270,10 +278,10 @@ describe('npm start, for real', () => {
           await user.end();
         }
       } finally {
-        if (child.pid !== undefined && child.exitCode === null) process.kill(-child.pid, 'SIGINT');
+        run.interrupt();
       }
-      expect(await exited).toBe(0);
-      expect(stdout).toContain('SIGINT: stopping…');
+      expect(await run.exited).toBe(0);
+      expect(output.stdout).toContain('SIGINT: stopping…');
       // MariaDB was stopped, not orphaned.
       await expect(
         mysql.createConnection({ host: '127.0.0.1', port: mysqlPort, connectTimeout: 2_000 }),

@@ -7,6 +7,7 @@ import type {
   APIGatewayProxyResult,
   Context,
 } from 'aws-lambda';
+import { invokeLocally } from './invocations.js';
 import type { OutboxEntry, OutboxMailer } from './outbox.js';
 
 /** The local caller's identity header. Honoured ONLY here; API Gateway never lets a client set identity. */
@@ -135,7 +136,9 @@ export async function startHttpServer(options: LocalHttpServerOptions): Promise<
     if (body === undefined) return sendJson(res, 413, tooLarge(maxBodyBytes));
 
     const event = toProxyEvent(req, url, method, match.route.resource, match.params, body);
-    const result = await match.route.handler(event, lambdaContext(match.route.handlerName));
+    const result = await invokeLocally(match.route.handlerName, (context) =>
+      match.route.handler(event, context),
+    );
     sendProxyResult(res, result);
   }
 
@@ -302,28 +305,6 @@ export function toProxyEvent(
       resourceId: 'local',
       resourcePath: resource,
     },
-  };
-}
-
-/** A Lambda context for calling a handler in-process (Powertools reads the function name and request id). */
-export function lambdaContext(functionName: string): Context {
-  const deadline = Date.now() + 30_000;
-  const unsupported = () => {
-    throw new Error('callback-style Lambda completion is not supported locally');
-  };
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
-    memoryLimitInMB: '256',
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: unsupported,
-    fail: unsupported,
-    succeed: unsupported,
   };
 }
 

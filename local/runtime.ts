@@ -32,13 +32,8 @@ import { cryptoIds } from '../functions/shared/ids.js';
 import { logger, powertoolsMetrics } from '../functions/shared/powertools.js';
 import { DynamoDbLocalError, startDynamoDbLocal } from './dynamodb-local.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
-import {
-  type LocalRoute,
-  lambdaContext,
-  PortInUseError,
-  type ProxyHandler,
-  startHttpServer,
-} from './http-server.js';
+import { type LocalRoute, PortInUseError, type ProxyHandler, startHttpServer } from './http-server.js';
+import { invokeLocally } from './invocations.js';
 import { findMariadb, startMariadb } from './mariadb.js';
 import { OutboxMailer } from './outbox.js';
 import {
@@ -639,7 +634,7 @@ export function createHandlers(deps: Deps, options: { reconcile?: ReconcileMode 
       handler: (event: unknown, context: Context) => Promise<unknown>,
     ): TaskHandler =>
     (input) =>
-      handler(input, lambdaContext(name));
+      invokeLocally(name, (context) => handler(input, context));
   const sweeper = createExpirySweeperHandler(deps);
   const statusChange = createExecutionStatusChangeHandler(deps);
   return {
@@ -659,10 +654,10 @@ export function createHandlers(deps: Deps, options: { reconcile?: ReconcileMode 
       const reconcile = options.reconcile ?? 'hourly';
       // The schedule's event says nothing (hourly); any other mode is passed the way an operator would invoke it.
       const event = reconcile === 'hourly' ? scheduledEvent() : { ...scheduledEvent(), reconcile };
-      await sweeper(event, lambdaContext('expiry-sweeper'));
+      await invokeLocally('expiry-sweeper', (context) => sweeper(event, context));
     },
     async executionStatusChange(event) {
-      await statusChange(event, lambdaContext('execution-status-change'));
+      await invokeLocally('execution-status-change', (context) => statusChange(event, context));
     },
   };
 }

@@ -23,7 +23,8 @@ import { ROUTES } from '../../functions/handlers/routes.js';
 import type { Deps } from '../../functions/ports.js';
 import { parsePolicy } from '../../functions/shared/config.js';
 import { cryptoIds } from '../../functions/shared/ids.js';
-import { lambdaContext, startHttpServer } from '../../local/http-server.js';
+import { startHttpServer } from '../../local/http-server.js';
+import { invokeLocally } from '../../local/invocations.js';
 import { OutboxMailer } from '../../local/outbox.js';
 import { createHandlers, localAdminCredentials } from '../../local/runtime.js';
 import { type ExecutionDescription, handlersByState, LocalWorkflow } from '../../local/workflow-runner.js';
@@ -313,9 +314,8 @@ export async function startSystem(options: SystemOptions): Promise<System> {
       }
     },
     async sweep(sweepOptions = {}) {
-      const report = await sweeper(
-        { reconcile: sweepOptions.reconcile ?? false },
-        lambdaContext('expiry-sweeper'),
+      const report = await invokeLocally('expiry-sweeper', (context) =>
+        sweeper({ reconcile: sweepOptions.reconcile ?? false }, context),
       );
       return report as unknown as Record<string, unknown>;
     },

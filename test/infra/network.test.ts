@@ -6,10 +6,10 @@ import { ACCOUNT, REGION, type Synthesized, synthesize } from './fixture.js';
 let s: Synthesized;
 beforeAll(() => {
   s = synthesize({
-    vpcId: 'vpc-0abc',
-    subnetIds: 'subnet-0aaa,subnet-0bbb',
+    vpcId: 'vpc-0a1b2c3d4e5f67890',
+    subnetIds: 'subnet-0aaa1111bbbb22223,subnet-0bbb3333cccc44445',
     availabilityZones: ['eu-west-1a', 'eu-west-1b'],
-    targetSecurityGroupIds: ['sg-0target'],
+    targetSecurityGroupIds: ['sg-0f1e2d3c4b5a69788'],
     targetResourceIds: { 'orders-pg': 'db-ORDERSRESOURCE' },
     linkBaseUrl: 'https://access.example.com/',
     senderEmail: 'access@example.com',
@@ -37,7 +37,7 @@ describe('with the targets VPC given by context', () => {
       | { SubnetIds: string[]; SecurityGroupIds: never[] }
       | undefined;
     if (DATABASE_HANDLERS.includes(name)) {
-      expect(vpcConfig?.SubnetIds).toEqual(['subnet-0aaa', 'subnet-0bbb']);
+      expect(vpcConfig?.SubnetIds).toEqual(['subnet-0aaa1111bbbb22223', 'subnet-0bbb3333cccc44445']);
       expect(vpcConfig?.SecurityGroupIds.map((g) => s.view.render(g))).toEqual(['<DatabaseClients.GroupId>']);
       const role = s.view.roleByDescription(`jit-db-access ${name} function`);
       expect(s.view.managedPoliciesOfRole(role)).toEqual([
@@ -55,8 +55,8 @@ describe('with the targets VPC given by context', () => {
       ports: `${String(r.Properties?.FromPort)}-${String(r.Properties?.ToPort)}`,
     }));
     expect(rules).toEqual([
-      { group: 'sg-0target', from: '<DatabaseClients.GroupId>', ports: '3306-3306' },
-      { group: 'sg-0target', from: '<DatabaseClients.GroupId>', ports: '5432-5432' },
+      { group: 'sg-0f1e2d3c4b5a69788', from: '<DatabaseClients.GroupId>', ports: '3306-3306' },
+      { group: 'sg-0f1e2d3c4b5a69788', from: '<DatabaseClients.GroupId>', ports: '5432-5432' },
     ]);
   });
 
@@ -95,12 +95,12 @@ describe('with VPC endpoints for subnets without NAT', () => {
   let e: Synthesized;
   beforeAll(() => {
     e = synthesize({
-      vpcId: 'vpc-0abc',
-      subnetIds: 'subnet-0aaa,subnet-0bbb',
+      vpcId: 'vpc-0a1b2c3d4e5f67890',
+      subnetIds: 'subnet-0aaa1111bbbb22223,subnet-0bbb3333cccc44445',
       availabilityZones: ['eu-west-1a', 'eu-west-1b'],
-      targetSecurityGroupIds: ['sg-0target'],
+      targetSecurityGroupIds: ['sg-0f1e2d3c4b5a69788'],
       vpcEndpoints: 'true',
-      routeTableIds: 'rtb-0aaa,rtb-0bbb',
+      routeTableIds: 'rtb-0aaa5555dddd66667,rtb-0bbb7777eeee88889',
       adminSecretKeyArns: `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`,
     });
   }, 240_000);
@@ -122,7 +122,7 @@ describe('with VPC endpoints for subnets without NAT', () => {
         type: 'Gateway',
         privateDns: undefined,
         subnets: undefined,
-        routeTables: ['rtb-0aaa', 'rtb-0bbb'],
+        routeTables: ['rtb-0aaa5555dddd66667', 'rtb-0bbb7777eeee88889'],
         groups: undefined,
       },
     ]);
@@ -135,7 +135,7 @@ describe('with VPC endpoints for subnets without NAT', () => {
     );
     for (const x of iface) {
       expect(x.privateDns).toBe(true);
-      expect(x.subnets).toEqual(['subnet-0aaa', 'subnet-0bbb']);
+      expect(x.subnets).toEqual(['subnet-0aaa1111bbbb22223', 'subnet-0bbb3333cccc44445']);
       expect(x.groups).toEqual(['<ServiceEndpoints.GroupId>']);
     }
   });

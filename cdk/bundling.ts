@@ -1,4 +1,4 @@
-import { sep } from 'node:path';
+import { resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Metafile, type Plugin } from 'esbuild';
 import type { Policy } from '../functions/domain/policy-schema.js';
@@ -148,4 +148,32 @@ export async function buildFunction(options: {
     ...(options.nodePaths ? { nodePaths: options.nodePaths } : {}),
   });
   return result.metafile;
+}
+
+export interface BundleLayout {
+  entry: string;
+  /** Absolute paths of the entry and every chunk it imports statically, transitively. */
+  start: string[];
+  /** Absolute paths of every .mjs output. */
+  all: string[];
+  bytes: Map<string, number>;
+}
+
+/** Which outputs a cold start loads (the static import closure of index.mjs) and which wait for first use. */
+export function bundleLayout(metafile: Metafile): BundleLayout {
+  const abs = (path: string) => resolve(PROJECT_ROOT, path);
+  const code = Object.entries(metafile.outputs).filter(([path]) => path.endsWith('.mjs'));
+  const bytes = new Map(code.map(([path, output]) => [abs(path), output.bytes]));
+  const entryKey = code.find(([path]) => path.endsWith(`/${BUNDLE_ENTRY_FILE}`))?.[0];
+  if (entryKey === undefined) throw new Error(`no ${BUNDLE_ENTRY_FILE} in the build`);
+  const start = new Set<string>();
+  const pending = [entryKey];
+  for (let key = pending.pop(); key !== undefined; key = pending.pop()) {
+    if (start.has(abs(key))) continue;
+    start.add(abs(key));
+    for (const imported of metafile.outputs[key]?.imports ?? []) {
+      if (imported.kind === 'import-statement' && !imported.external) pending.push(imported.path);
+    }
+  }
+  return { entry: abs(entryKey), start: [...start], all: [...bytes.keys()], bytes };
 }

@@ -8,10 +8,11 @@ import { pathToFileURL } from 'node:url';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { type BundleLayout, bundleLayout } from '../../bench/bundles.js';
 import {
   ALL_ENGINES,
+  type BundleLayout,
   buildFunction,
+  bundleLayout,
   type Engine,
   HANDLER_NAMES,
   type HandlerName,

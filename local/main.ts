@@ -19,16 +19,14 @@ function parseFlags(argv: string[]) {
     },
     strict: true,
   });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new Error(`--port '${values.port}' is not a port`);
-  const portFlag = (name: 'pg-port' | 'mysql-port') => {
+  const portFlag = (name: 'port' | 'pg-port' | 'mysql-port') => {
     const value = Number(values[name]);
     if (!Number.isInteger(value) || value < 0 || value > 65535) {
       throw new Error(`--${name} '${values[name]}' is not a port`);
     }
     return value;
   };
+  const port = portFlag('port');
   const pgPort = portFlag('pg-port');
   const mysqlPort = portFlag('mysql-port');
   const sweepSeconds = Number(values['sweep-interval'].replace(/s$/, ''));

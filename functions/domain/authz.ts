@@ -2,6 +2,7 @@ import { ForbiddenError, PolicyRefusedError } from './errors.js';
 import type { AccessLevel, Policy, Privileges } from './policy-schema.js';
 import { privilegeNames } from './scope.js';
 import type { AccessRequest, Decision, Identity } from './types.js';
+import { globMatches, roleOfPrincipal, samePerson } from './identity.js';
 
 /**
  * Who may do what to a request. Pure: the caller passes the identity (already authenticated), the request,
@@ -9,57 +10,33 @@ import type { AccessRequest, Decision, Identity } from './types.js';
  */
 
 /**
- * True if `pattern` names `identity`. An email pattern matches the identity's email or an email principal,
- * case-insensitively. An ARN pattern matches the principal, anchored, where `*` is any run of characters
- * and everything else is literal (no regex syntax leaks in from the policy file).
+ * True if `pattern` names `identity`. An email pattern matches only an email the trust model vouches for
+ * (identity.email), case-insensitively. An ARN pattern matches the principal, or for a role session the role
+ * (`arn:aws:iam::<account>:role/<name>`), anchored, where `*` is any run of characters and everything else is
+ * literal (no regex syntax leaks in from the policy file).
  */
 export function matchesPrincipal(pattern: string, identity: Identity): boolean {
-  if (pattern.startsWith('arn:')) return globMatches(pattern, identity.principal);
-  const wanted = pattern.toLowerCase();
-  return emailsOf(identity).has(wanted);
-}
-
-function globMatches(pattern: string, value: string): boolean {
-  const source = pattern
-    .split('*')
-    .map((part) => part.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&'))
-    .join('.*');
-  return new RegExp(`^${source}$`, 's').test(value);
-}
-
-/** The lowercase email addresses an identity is known by (its email, and its principal when it is one). */
-function emailsOf(identity: { principal: string; email?: string | undefined }): Set<string> {
-  const emails = new Set<string>();
-  if (identity.email) emails.add(identity.email.toLowerCase());
-  if (identity.principal.includes('@') && !identity.principal.startsWith('arn:')) {
-    emails.add(identity.principal.toLowerCase());
+  if (pattern.startsWith('arn:')) {
+    if (globMatches(pattern, identity.principal)) return true;
+    const role = roleOfPrincipal(identity.principal);
+    return role !== undefined && globMatches(pattern, role);
   }
-  return emails;
+  return identity.email !== undefined && identity.email.toLowerCase() === pattern.toLowerCase();
 }
 
-function sharesEmail(a: Set<string>, b: Set<string>): boolean {
-  for (const e of a) if (b.has(e)) return true;
-  return false;
-}
-
-/** True if the identity is the request's requester: same principal, or the same email. */
+/** True if the identity is the request's requester as a person (see personOf: all sessions of a role are one). */
 export function isRequester(identity: Identity, request: AccessRequest): boolean {
-  if (identity.principal === request.requester) return true;
-  return sharesEmail(
-    emailsOf(identity),
-    emailsOf({ principal: request.requester, email: request.requesterEmail }),
-  );
+  return samePerson(identity, { principal: request.requester, email: request.requesterEmail });
 }
 
-/** True if the decision was made by this identity (same principal, or the same email). */
+/** True if the decision was made by this identity as a person. */
 export function isDecisionBy(decision: Decision, identity: Identity): boolean {
-  if (decision.by === identity.principal) return true;
-  return sharesEmail(emailsOf(identity), emailsOf({ principal: decision.by, email: decision.email }));
+  return samePerson(identity, { principal: decision.by, email: decision.email });
 }
 
 /** Two decisions by the same person (so they count as one approval). */
 export function sameDecider(a: Decision, b: Decision): boolean {
-  return isDecisionBy(a, { principal: b.by, ...(b.email ? { email: b.email } : {}), via: b.via });
+  return samePerson({ principal: a.by, email: a.email }, { principal: b.by, email: b.email });
 }
 
 /** Whether escalation approvers have joined: escalateAt has passed, or the escalation was recorded. */

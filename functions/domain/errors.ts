@@ -11,6 +11,9 @@ export const ERROR_CODES = {
   ROUTE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   UNAUTHENTICATED: 401,
+  // who the caller is (the trust model)
+  ACCOUNT_NOT_TRUSTED: 403,
+  UNSUPPORTED_PRINCIPAL: 403,
   // policy refusals of a new request or extension
   UNKNOWN_TARGET: 404,
   UNKNOWN_LEVEL: 404,
@@ -20,6 +23,10 @@ export const ERROR_CODES = {
   TICKET_INVALID: 400,
   SCOPE_NOT_IN_LEVEL: 400,
   BREAK_GLASS_NOT_ALLOWED: 403,
+  /** The caller is not on the level's requesters list. */
+  NOT_ELIGIBLE: 403,
+  /** The caller is not on the level's break-glass list. */
+  BREAK_GLASS_NOT_ELIGIBLE: 403,
   EXTENSION_EXCEEDS_MAX: 400,
   EXTENSION_PENDING: 409,
   IDEMPOTENCY_KEY_REUSED: 409,
@@ -41,6 +48,8 @@ export const ERROR_CODES = {
   APPROVAL_LINK_USED: 410,
   APPROVAL_LINK_EXPIRED: 410,
   CSRF_TOKEN_INVALID: 403,
+  /** The link cannot tell whether its approver is the requester (or links are off for the level): use the API. */
+  LINK_APPROVAL_UNAVAILABLE: 403,
   // targets and credentials
   TARGET_UNAVAILABLE: 503,
   TARGET_NOT_CONFIGURED_FOR_IAM: 500,

@@ -110,7 +110,10 @@ export const Privileges = z
   );
 export type Privileges = z.infer<typeof Privileges>;
 
-/** An approver: an email address, or an IAM principal ARN pattern where `*` matches any run of characters. */
+/**
+ * Who a rule names (approver, requester, reviewer): an email address, matched only against an email the
+ * trust model vouches for, or an IAM principal ARN pattern where `*` matches any run of characters.
+ */
 export const ApproverPattern = z.string().check(
   z.minLength(3),
   z.maxLength(256),
@@ -126,6 +129,10 @@ export const AccessLevel = z
     privileges: Privileges,
     maxDuration: durationField(MAX_GRANT_SECONDS, '12h'),
     approvers: z._default(z.array(ApproverPattern), []),
+    /** Who may ask for this level at all. Absent: any caller the trust model accepts. */
+    requesters: z.optional(z.array(ApproverPattern).check(z.minLength(1))),
+    /** Email approvers get a one-time link; false: they decide through the API only (signed callers). */
+    approvalLinks: z._default(z.boolean(), true),
     approvalsRequired: z._default(z.int().check(z.gte(1), z.lte(10)), 1),
     allowSelfApproval: z._default(z.boolean(), false),
     approvalWindow: z._default(durationField(MAX_APPROVAL_WINDOW_SECONDS, '7d'), 3600),
@@ -155,6 +162,9 @@ export const AccessLevel = z
     breakGlass: z.optional(
       z.strictObject({
         allowed: z._default(z.boolean(), false),
+        /** Who may use break-glass on this level: required when allowed (never "anyone who may ask"). */
+        requesters: z._default(z.array(ApproverPattern), []),
+        /** Told at once; they are reviewers of the level's requests too. */
         notify: z._default(z.array(z.email()), []),
         maxDuration: z.optional(durationField(MAX_GRANT_SECONDS, '12h')),
       }),
@@ -207,6 +217,13 @@ export const AccessLevel = z
       }
       if (rule.extension.maxTotal !== undefined && rule.extension.maxTotal < rule.maxDuration) {
         ctx.addIssue({ code: 'custom', path: ['extension', 'maxTotal'], message: 'must be ≥ maxDuration' });
+      }
+      if (rule.breakGlass?.allowed === true && rule.breakGlass.requesters.length === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['breakGlass', 'requesters'],
+          message: 'break-glass needs its own list of who may use it',
+        });
       }
       if (rule.breakGlass?.maxDuration !== undefined && rule.breakGlass.maxDuration > rule.maxDuration) {
         ctx.addIssue({
@@ -265,6 +282,8 @@ export const Target = z
     ),
     /** On RDS MySQL, sessions are killed with `CALL mysql.rds_kill` instead of `KILL CONNECTION`. */
     rds: z.optional(z.boolean()),
+    /** Who may view, audit and acknowledge this target's requests without approving them. */
+    reviewers: z._default(z.array(ApproverPattern), []),
     levels: z
       .record(Id, AccessLevel)
       .check(z.refine((l) => Object.keys(l).length > 0, 'a target needs at least one level')),
@@ -284,13 +303,60 @@ export const Target = z
   );
 export type Target = z.infer<typeof Target>;
 
+const AccountId = z.string().check(z.regex(/^\d{12}$/, 'must be a 12-digit AWS account id'));
+
+/** An IAM role name glob: letters, digits, `+=,.@_-` and `*`. */
+const RoleNamePattern = z
+  .string()
+  .check(z.regex(/^[\w+=,.@*-]{1,64}$/, 'must be an IAM role name, where * matches any run of characters'));
+
+/** The IAM user or role a directory entry names: `arn:aws:iam::<account>:user/<path/name>` or `…:role/<name>`. */
+const DirectoryPrincipal = z
+  .string()
+  .check(
+    z.regex(
+      /^arn:aws[a-z-]*:iam::\d{12}:(user\/[\w+=,.@/-]{1,512}|role\/[\w+=,.@-]{1,64})$/,
+      'must be an IAM user ARN or an IAM role ARN (arn:aws:iam::<account>:role/<name>, no path)',
+    ),
+  );
+
+/**
+ * The trust model: who a signed caller is. Nothing here is read from what a caller may choose, except where an
+ * identity provider sets it (the session names of `emailSessionRoles`).
+ */
+export const IdentityTrust = z.strictObject({
+  /** Accounts callers may come from; `self` is the account the stack is deployed in. */
+  accounts: z._default(z.array(z.union([z.literal('self'), AccountId])).check(z.minLength(1)), ['self']),
+  /**
+   * Roles whose session name an identity provider sets, not the caller: only their session names count as
+   * emails. IAM Identity Center's permission-set roles by default (their trust policy admits only its SAML provider).
+   */
+  emailSessionRoles: z._default(z.array(RoleNamePattern), ['AWSReservedSSO_*']),
+  /** Other principals (IAM users, service roles: every session of the role) mapped to a person's email. */
+  people: z._default(z.record(DirectoryPrincipal, z.email()), {}),
+});
+export type IdentityTrust = z.infer<typeof IdentityTrust>;
+
+export const DEFAULT_IDENTITY_TRUST: IdentityTrust = {
+  accounts: ['self'],
+  emailSessionRoles: ['AWSReservedSSO_*'],
+  people: {},
+};
+
 export const Policy = z
   .strictObject({
     version: z.literal(1),
+    identity: z._default(IdentityTrust, () => structuredClone(DEFAULT_IDENTITY_TRUST)),
+    /** Who may view, audit and acknowledge every request (a security team), without approving. */
+    reviewers: z._default(z.array(ApproverPattern), []),
     targets: z.array(Target).check(z.minLength(1)),
   })
   .check(
     z.superRefine((policy, ctx) => {
+      for (const { path, pattern } of principalPatterns(policy)) {
+        const problem = spoofablePattern(pattern, policy.identity.emailSessionRoles);
+        if (problem) ctx.addIssue({ code: 'custom', path, message: problem });
+      }
       const seen = new Set<string>();
       policy.targets.forEach((t, i) => {
         if (seen.has(t.id))
@@ -305,6 +371,48 @@ export const Policy = z
   );
 export type Policy = z.infer<typeof Policy>;
 export type PolicyInput = z.input<typeof Policy>;
+
+/** Every principal pattern of a policy with its path, for checks that span the whole file. */
+function principalPatterns(policy: Policy): { path: PropertyKey[]; pattern: string }[] {
+  const out: { path: PropertyKey[]; pattern: string }[] = [];
+  const add = (path: PropertyKey[], patterns: readonly string[] | undefined) =>
+    patterns?.forEach((pattern, i) => {
+      out.push({ path: [...path, i], pattern });
+    });
+  add(['reviewers'], policy.reviewers);
+  policy.targets.forEach((target, t) => {
+    add(['targets', t, 'reviewers'], target.reviewers);
+    for (const [name, level] of Object.entries(target.levels)) {
+      const at = ['targets', t, 'levels', name];
+      add([...at, 'approvers'], level.approvers);
+      add([...at, 'requesters'], level.requesters);
+      add([...at, 'autoApprove', 'requesters'], level.autoApprove?.requesters);
+      add([...at, 'breakGlass', 'requesters'], level.breakGlass?.requesters);
+      add([...at, 'escalation', 'approvers'], level.escalation?.approvers);
+    }
+  });
+  return out;
+}
+
+/**
+ * Why an ARN pattern would trust a name the caller chose, or undefined. A pattern may name a role session only
+ * for roles whose session names an identity provider sets; for any other role, whoever assumes it picks the name.
+ */
+export function spoofablePattern(pattern: string, emailSessionRoles: readonly string[]): string | undefined {
+  const session = /^arn:[^:]*:sts::[^:]*:assumed-role\/([^/]+)\/(.+)$/.exec(pattern);
+  if (!session) return undefined;
+  const [, role = '', name = ''] = session;
+  if (name === '*') return undefined;
+  if (emailSessionRoles.some((trusted) => globCovers(trusted, role))) return undefined;
+  return `the session name of role '${role}' is chosen by whoever assumes it; name the role (assumed-role/${role}/*), list the person's email, or add the role to identity.emailSessionRoles if an identity provider sets its session names`;
+}
+
+/** True if every name `inner` matches is matched by `outer` (exact, or `outer` is a literal prefix plus `*`). */
+function globCovers(outer: string, inner: string): boolean {
+  if (outer === inner) return true;
+  const star = outer.indexOf('*');
+  return star === outer.length - 1 && inner.startsWith(outer.slice(0, -1));
+}
 
 /**
  * Renders zod issues as `targets[2].levels.read.maxDuration: must be ≤ 12h`, one per line. Unknown keys get

@@ -8,7 +8,8 @@ import {
   correlationIdOf,
   errorBody,
   headerOf,
-  identityFromEvent,
+  type ClaimedCaller,
+  claimedCaller,
   jsonResponse,
   MAX_BODY_BYTES,
   type MappedError,
@@ -24,6 +25,8 @@ export interface HttpState {
   body: unknown;
   /** The parsed query string, validated when the route has a query schema. */
   query: unknown;
+  /** Who the request says it comes from; the handler turns it into `caller` under the trust model. */
+  claim?: ClaimedCaller;
   /** The authenticated caller, for `iam` routes. */
   caller?: Identity;
   correlationId: string;
@@ -125,11 +128,11 @@ export function httpRequest(options: { handler: HandlerName; localMode: boolean 
       const body = parseBody(event, route.body ? (route.bodyType ?? 'json') : undefined);
       const rawQuery = pickStrings(event.queryStringParameters);
       const query = route.query ? parseInput(route.query, rawQuery) : rawQuery;
-      const caller = identityFromEvent(event, { localMode: options.localMode });
-      if (route.auth === 'iam' && !caller) {
+      const claim = route.auth === 'iam' ? claimedCaller(event, { localMode: options.localMode }) : undefined;
+      if (route.auth === 'iam' && !claim) {
         throw new DomainError('UNAUTHENTICATED', 'this route needs a signed (AWS SigV4) request');
       }
-      event.jitdb = { match, body, query, correlationId, ...(caller ? { caller } : {}) };
+      event.jitdb = { match, body, query, correlationId, ...(claim ? { claim } : {}) };
     },
   };
 }

@@ -3,6 +3,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import type * as z from 'zod/mini';
+import { accountOfFunctionArn, authenticate } from '../domain/use-cases/authenticate.js';
 import type { Deps } from '../ports.js';
 import type { MappedError } from '../shared/http.js';
 import { logger, powertoolsMetrics } from '../shared/powertools.js';
@@ -35,7 +36,22 @@ export function httpLambda(
       httpErrors({ logger: options.logger ?? logger, ...(options.render ? { render: options.render } : {}) }),
     )
     .use(httpRequest({ handler: name, localMode: options.localMode ?? false }))
-    .handler(async (event) => core(httpState(event), resolveDeps(deps), event));
+    .handler(async (event, context) => {
+      const state = httpState(event);
+      const resolved = resolveDeps(deps);
+      return core(await withCaller(state, resolved, context), resolved, event);
+    });
+}
+
+/** The claimed caller judged by the policy's trust model (a local identity is trusted as it is). */
+async function withCaller(state: HttpState, deps: Deps, context: Context): Promise<HttpState> {
+  const { claim } = state;
+  if (!claim) return state;
+  const caller =
+    claim.kind === 'local'
+      ? claim.identity
+      : await authenticate(claim.caller, accountOfFunctionArn(context?.invokedFunctionArn), deps);
+  return { ...state, caller };
 }
 
 /** A workflow or event Lambda: Powertools context and metrics, the input validated by `schema`, then `core`. */

@@ -3,6 +3,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { $ZodError } from 'zod/v4/core';
 import { type ErrorCode, httpStatusFor, isDomainError } from '../domain/errors.js';
 import { validationErrorFrom } from '../domain/schemas.js';
+import { isEmail, type SignedCaller } from '../domain/identity.js';
 import type { Identity } from '../domain/types.js';
 
 /** Bodies above this are refused before parsing (API Gateway allows 10 MB; nothing we take needs more than a few KiB). */
@@ -25,8 +26,6 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 /** The confirmation pages need inline styles and a same-origin form post, still no scripts and no framing. */
 export const HTML_CSP =
   "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 
 export function jsonResponse(
   statusCode: number,
@@ -107,36 +106,30 @@ export function headerOf(event: Pick<APIGatewayProxyEvent, 'headers'>, name: str
   return undefined;
 }
 
-/**
- * The email in an assumed-role session name (`arn:aws:sts::1:assumed-role/Role/alice@example.com`), as set by
- * IAM Identity Center and most SSO setups; undefined for any other ARN.
- */
-export function emailFromArn(arn: string): string | undefined {
-  const match = /^arn:aws[a-z-]*:sts::\d{12}:assumed-role\/[^/]+\/(.+)$/.exec(arn);
-  const session = match?.[1];
-  return session && EMAIL.test(session) && session.length <= 254 ? session.toLowerCase() : undefined;
-}
+/** Who a request claims to come from, before the trust model has had its say (see authenticate.ts). */
+export type ClaimedCaller = { kind: 'signed'; caller: SignedCaller } | { kind: 'local'; identity: Identity };
 
 /**
- * The caller behind API Gateway's AWS_IAM auth: the signed principal's ARN (email from the session name). In
- * local mode only, the `x-jitdb-user` header, or the `local:<email>` identity the local server sets from it.
+ * The caller behind API Gateway's AWS_IAM auth: the signed principal's ARN and account, for the trust model to
+ * judge. In local mode only, the `x-jitdb-user` header, or the `local:<email>` identity the local server sets
+ * from it: local identities are trusted emails by definition (there is no signature to check on a laptop).
  */
-export function identityFromEvent(
+export function claimedCaller(
   event: Pick<APIGatewayProxyEvent, 'headers' | 'requestContext'>,
   options: { localMode: boolean },
-): Identity | undefined {
+): ClaimedCaller | undefined {
   const identity = event.requestContext?.identity;
   if (options.localMode) {
     const header = headerOf(event, LOCAL_USER_HEADER)?.trim().toLowerCase();
     const local = header ?? localUser(identity?.userArn ?? undefined);
-    if (local !== undefined && EMAIL.test(local) && local.length <= 254) {
-      return { principal: local, email: local, via: 'local' };
+    if (local !== undefined && isEmail(local)) {
+      return { kind: 'local', identity: { principal: local, email: local, via: 'local' } };
     }
   }
   const arn = identity?.userArn;
   if (typeof arn !== 'string' || !arn.startsWith('arn:') || arn.length > 2048) return undefined;
-  const email = emailFromArn(arn);
-  return { principal: arn, ...(email ? { email } : {}), via: 'iam' };
+  const accountId = typeof identity?.accountId === 'string' ? identity.accountId : undefined;
+  return { kind: 'signed', caller: { userArn: arn, ...(accountId ? { accountId } : {}) } };
 }
 
 function localUser(userArn: string | undefined): string | undefined {

@@ -51,10 +51,19 @@ describe('matchesPrincipal', () => {
     );
   });
 
-  it('matches an email pattern against an email principal', () => {
+  it('matches an email pattern against a trusted email, case-insensitively', () => {
     expect(
-      matchesPrincipal('alice@example.com', { principal: 'ALICE@example.com', via: 'approval-link' }),
+      matchesPrincipal('alice@example.com', {
+        principal: 'ALICE@example.com',
+        email: 'ALICE@example.com',
+        via: 'approval-link',
+      }),
     ).toBe(true);
+  });
+
+  it('never matches an email pattern against a principal without a trusted email', () => {
+    const session = 'arn:aws:sts::123456789012:assumed-role/Engineer/alice@example.com';
+    expect(matchesPrincipal('alice@example.com', { principal: session, via: 'iam' })).toBe(false);
   });
 
   it('does not match an email against a substring or another address', () => {
@@ -309,7 +318,8 @@ describe('assertMayCancel and assertMayExtend', () => {
   });
 
   it('recognise the requester by email too', () => {
-    expect(isRequester({ principal: 'ERIN@example.com', via: 'approval-link' }, read)).toBe(true);
+    const erin = { principal: 'ERIN@example.com', email: 'ERIN@example.com', via: 'approval-link' } as const;
+    expect(isRequester(erin, read)).toBe(true);
   });
 });
 

@@ -228,7 +228,11 @@ describe('approve', () => {
       { type: 'approve', by: carol },
       { level, now: at(60) },
     ).next;
-    const carolByLink = { principal: 'carol@example.com', via: 'approval-link' as const };
+    const carolByLink = {
+      principal: 'carol@example.com',
+      email: 'carol@example.com',
+      via: 'approval-link' as const,
+    };
     expect(
       errorOf(() => applyEvent(carolByIam, { type: 'approve', by: carolByLink }, { level, now: at(61) })),
     ).toEqual({ code: 'ALREADY_APPROVED_BY_YOU', message: 'you already approved this request' });

@@ -4,10 +4,10 @@ import { createHandler } from '../../functions/handlers/api.js';
 import { openApiDocument } from '../../functions/handlers/openapi.js';
 import { findRoute, ROUTES } from '../../functions/handlers/routes.js';
 import type { Deps } from '../../functions/ports.js';
-import { emailFromArn, identityFromEvent } from '../../functions/shared/http.js';
+import { claimedCaller } from '../../functions/shared/http.js';
 import { policy } from './support/domain-fixtures.js';
 
-const ALICE_ARN = 'arn:aws:sts::123456789012:assumed-role/Engineer/alice@example.com';
+const ALICE_ARN = 'arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Engineer_0a1b2c3d4e5f6a7b/alice@example.com';
 const REQUEST_ID = '01jn9x7k2m0000000000000000';
 
 /** Deps whose store, workflow and mailer fail the test if touched: bad input must be refused before them. */
@@ -38,7 +38,11 @@ function untouchableDeps(): { deps: Deps; touched: string[]; errors: unknown[] }
   return { deps, touched, errors: [] };
 }
 
-const context = { awsRequestId: 'lambda-req-1', functionName: 'api' } as unknown as Context;
+const context = {
+  awsRequestId: 'lambda-req-1',
+  functionName: 'api',
+  invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:api',
+} as unknown as Context;
 
 function event(
   overrides: Partial<APIGatewayProxyEvent> & { userArn?: string | null } = {},
@@ -232,24 +236,25 @@ describe('HTTP plumbing of the api handler', () => {
 });
 
 describe('caller identity', () => {
-  it('takes the email from an assumed-role session name', () => {
-    expect(emailFromArn(ALICE_ARN)).toBe('alice@example.com');
-    expect(emailFromArn('arn:aws:iam::123456789012:user/alice')).toBeUndefined();
+  it('claims the signed ARN and account API Gateway verified', () => {
+    const e = event();
+    (e.requestContext.identity as { accountId?: string }).accountId = '123456789012';
+    expect(claimedCaller(e, { localMode: false })).toEqual({
+      kind: 'signed',
+      caller: { userArn: ALICE_ARN, accountId: '123456789012' },
+    });
   });
 
-  it('uses the IAM ARN as principal', () => {
-    const identity = identityFromEvent(event(), { localMode: false });
-    expect(identity).toEqual({ principal: ALICE_ARN, email: 'alice@example.com', via: 'iam' });
-  });
-
-  it('never trusts a local: identity outside local mode', () => {
-    expect(
-      identityFromEvent(event({ userArn: 'local:eve@example.com' }), { localMode: false }),
-    ).toBeUndefined();
-    expect(identityFromEvent(event({ userArn: 'local:eve@example.com' }), { localMode: true })).toEqual({
-      principal: 'eve@example.com',
-      email: 'eve@example.com',
-      via: 'local',
+  it('never trusts a local: identity or the x-jitdb-user header outside local mode', () => {
+    expect(claimedCaller(event({ userArn: 'local:eve@example.com' }), { localMode: false })).toBeUndefined();
+    const withHeader = event({ headers: { 'x-jitdb-user': 'eve@example.com' } });
+    expect(claimedCaller(withHeader, { localMode: false })).toEqual({
+      kind: 'signed',
+      caller: { userArn: ALICE_ARN },
+    });
+    expect(claimedCaller(event({ userArn: 'local:eve@example.com' }), { localMode: true })).toEqual({
+      kind: 'local',
+      identity: { principal: 'eve@example.com', email: 'eve@example.com', via: 'local' },
     });
   });
 });

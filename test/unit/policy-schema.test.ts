@@ -37,6 +37,7 @@ describe('Policy schema', () => {
       },
       maxDuration: 3600,
       approvers: ['alice@example.com'],
+      approvalLinks: true,
       approvalsRequired: 1,
       allowSelfApproval: false,
       approvalWindow: 3600,
@@ -74,7 +75,7 @@ describe('Policy schema', () => {
     ],
     [
       'a break-glass maxDuration past the rule maxDuration',
-      [[`${READ}.breakGlass`, { allowed: true, maxDuration: '2h' }]],
+      [[`${READ}.breakGlass`, { allowed: true, requesters: ['oncall@example.com'], maxDuration: '2h' }]],
       ['targets[0].levels.read.breakGlass.maxDuration: must be ≤ the rule maxDuration'],
     ],
     [
@@ -210,7 +211,7 @@ describe('Policy schema', () => {
     ['no targets', [['targets', []]], ['targets: Too small: expected array to have >=1 items']],
     [
       'a break-glass notify that is not an email',
-      [[`${READ}.breakGlass`, { allowed: true, notify: ['security'] }]],
+      [[`${READ}.breakGlass`, { allowed: true, requesters: ['oncall@example.com'], notify: ['security'] }]],
       ['targets[0].levels.read.breakGlass.notify[0]: Invalid email address'],
     ],
     [
@@ -238,7 +239,8 @@ describe('Policy schema', () => {
 
   it('accepts a level without approvers when it auto-approves or allows break-glass', () => {
     expect(problemsAfter([`${READ}.approvers`, []], [`${READ}.autoApprove`, {}])).toEqual([]);
-    expect(problemsAfter([`${READ}.approvers`, []], [`${READ}.breakGlass`, { allowed: true }])).toEqual([]);
+    const breakGlass = { allowed: true, requesters: ['oncall@example.com'] };
+    expect(problemsAfter([`${READ}.approvers`, []], [`${READ}.breakGlass`, breakGlass])).toEqual([]);
   });
 
   it('keeps identifiers with quotes and SQL text literally (they are quoted when rendered, never spliced)', () => {

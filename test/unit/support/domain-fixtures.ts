@@ -63,7 +63,12 @@ export const policyInput: PolicyInput = {
           privileges: { roles: ['pg_read_all_data', 'pg_write_all_data'] },
           maxDuration: '1h',
           approvers: ['arn:aws:sts::123456789012:assumed-role/Dba/*'],
-          breakGlass: { allowed: true, notify: ['security@example.com'], maxDuration: '30m' },
+          breakGlass: {
+            allowed: true,
+            requesters: ['erin@example.com'],
+            notify: ['security@example.com'],
+            maxDuration: '30m',
+          },
           extension: { allowed: false },
         },
         self: {

@@ -1,0 +1,38 @@
+import type { Deps } from '../../ports.js';
+import { ForbiddenError } from '../errors.js';
+import { identityOfSignedCaller, type SignedCaller } from '../identity.js';
+import type { Identity } from '../types.js';
+import { securityStream } from './common.js';
+
+/**
+ * The caller's identity under the policy's trust model. A refusal (another account, a principal we cannot hold
+ * to account) is recorded on the day's security stream, with the ARN API Gateway verified, and rethrown.
+ * `homeAccount` is the account the function runs in: what `self` means in `identity.accounts`.
+ */
+export async function authenticate(
+  caller: SignedCaller,
+  homeAccount: string | undefined,
+  deps: Deps,
+): Promise<Identity> {
+  try {
+    return identityOfSignedCaller(caller, deps.policy.policy().identity, homeAccount);
+  } catch (error) {
+    if (error instanceof ForbiddenError) {
+      const now = deps.clock.now();
+      await deps.audit.appendLoose(securityStream(now), {
+        at: now.toISOString(),
+        actor: caller.userArn,
+        via: 'iam',
+        action: 'refused',
+        comment: error.message,
+        details: { code: error.code, ...(caller.accountId ? { accountId: caller.accountId } : {}) },
+      });
+    }
+    throw error;
+  }
+}
+
+/** The account in a Lambda function ARN (`context.invokedFunctionArn`), set by Lambda, never by a caller. */
+export function accountOfFunctionArn(arn: string | undefined): string | undefined {
+  return /^arn:[^:]+:lambda:[^:]*:(\d{12}):function:/.exec(arn ?? '')?.[1];
+}

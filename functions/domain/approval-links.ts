@@ -1,5 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { samePerson } from './identity.js';
 import { isRequestId } from './naming.js';
+import type { AccessLevel } from './policy-schema.js';
 import type { AccessRequest, ApprovalLink } from './types.js';
 
 /**
@@ -65,6 +67,39 @@ export function issueLinks(
       link: { approver, tokenHash: hashLinkSecret(value), purpose, expiresAt },
     };
   });
+}
+
+/**
+ * Whether a request's email approvers get links. A link's approver is known only by a mailbox, so the link path
+ * can rule out self-approval only when the requester is a known person too (a trusted email); otherwise, and
+ * where the level turns links off, approvers are told by email and decide through the API (signed callers).
+ */
+export function linksAllowed(request: AccessRequest, level: AccessLevel): boolean {
+  return level.approvalLinks && request.requesterEmail !== undefined;
+}
+
+/** Email approvers who are told about a request (with a link, or without where links are not allowed): never the requester. */
+export function emailRecipients(patterns: readonly string[], request: AccessRequest): string[] {
+  const requester = { principal: request.requester, email: request.requesterEmail };
+  return emailApprovers(patterns).filter((email) => !samePerson({ principal: email, email }, requester));
+}
+
+/**
+ * The links to mail for a request: a link per recipient where links are allowed, else a notice without one.
+ * `token` is absent on a notice.
+ */
+export function linksOrNotices(
+  request: AccessRequest,
+  level: AccessLevel,
+  recipients: readonly string[],
+  purpose: LinkPurpose,
+  expiresAt: string,
+  secret: () => string,
+): { issued: IssuedLink[]; mail: { approver: string; token?: string }[] } {
+  if (!linksAllowed(request, level))
+    return { issued: [], mail: recipients.map((approver) => ({ approver })) };
+  const issued = issueLinks(request.id, recipients, purpose, expiresAt, secret);
+  return { issued, mail: issued.map(({ approver, token }) => ({ approver, token })) };
 }
 
 /** The approver patterns that can receive a link: email addresses (ARN patterns use the API instead). */

@@ -1,8 +1,8 @@
 import { ForbiddenError, PolicyRefusedError } from './errors.js';
+import { globMatches, roleOfPrincipal, samePerson } from './identity.js';
 import type { AccessLevel, Policy, Privileges } from './policy-schema.js';
 import { privilegeNames } from './scope.js';
 import type { AccessRequest, Decision, Identity } from './types.js';
-import { globMatches, roleOfPrincipal, samePerson } from './identity.js';
 
 /**
  * Who may do what to a request. Pure: the caller passes the identity (already authenticated), the request,
@@ -158,6 +158,17 @@ export function assertMayExtend(identity: Identity, request: AccessRequest): voi
   }
 }
 
+/** Eligibility: the level names no requesters (anyone the trust model accepts), or names this caller. */
+export function mayRequest(level: AccessLevel, identity: Identity): boolean {
+  return level.requesters === undefined || level.requesters.some((p) => matchesPrincipal(p, identity));
+}
+
+/** Break-glass has its own explicit list; a level without break-glass admits no one. */
+export function mayBreakGlass(level: AccessLevel, identity: Identity): boolean {
+  const rule = level.breakGlass;
+  return rule?.allowed === true && rule.requesters.some((p) => matchesPrincipal(p, identity));
+}
+
 /** True if the level's auto-approve conditions all hold for this requester and duration. */
 export function autoApproves(level: AccessLevel, requester: Identity, durationSeconds: number): boolean {
   const rule = level.autoApprove;
@@ -194,16 +205,27 @@ export interface RequestableTarget {
   levels: RequestableLevel[];
 }
 
-/** Targets and levels with the facts a requester needs to choose (GET /targets). No connection details. */
+/**
+ * The targets and levels this caller may ask for, with the facts they need to choose (GET /targets): a level
+ * the caller is not eligible for is left out, and a target with none left is too. No connection details.
+ */
 export function requestableTargets(policy: Policy, identity: Identity): RequestableTarget[] {
-  return policy.targets.map((target) => ({
-    id: target.id,
-    ...(target.description ? { description: target.description } : {}),
-    engine: target.engine,
-    environment: target.environment,
-    credentialKind: target.credentialKind,
-    levels: Object.entries(target.levels).map(([name, level]) => describeLevel(name, level, identity)),
-  }));
+  return policy.targets.flatMap((target) => {
+    const levels = Object.entries(target.levels)
+      .filter(([, level]) => mayRequest(level, identity) || mayBreakGlass(level, identity))
+      .map(([name, level]) => describeLevel(name, level, identity));
+    if (levels.length === 0) return [];
+    return [
+      {
+        id: target.id,
+        ...(target.description ? { description: target.description } : {}),
+        engine: target.engine,
+        environment: target.environment,
+        credentialKind: target.credentialKind,
+        levels,
+      },
+    ];
+  });
 }
 
 function describeLevel(name: string, level: AccessLevel, identity: Identity): RequestableLevel {
@@ -219,7 +241,8 @@ function describeLevel(name: string, level: AccessLevel, identity: Identity): Re
     ...(autoApproveUpTo !== undefined ? { autoApproveUpTo } : {}),
     ...(level.ticketPattern ? { ticketPattern: level.ticketPattern } : {}),
     requireReason: level.requireReason,
-    breakGlass: level.breakGlass?.allowed === true,
+    /** Whether this caller may use break-glass on it. */
+    breakGlass: mayBreakGlass(level, identity),
     extensionAutoApproveUpTo: level.extension.allowed ? level.extension.autoApproveUpTo : 0,
     privileges: privilegeNames(level.privileges),
     schemas: schemaNames(level.privileges),

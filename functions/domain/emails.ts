@@ -113,24 +113,39 @@ ${body}
 </main></body></html>`;
 }
 
-/** The email asking one approver to decide, carrying that approver's own link. */
+/**
+ * The email asking one approver to decide: with that approver's own link, or without one (links are off for
+ * the level, or the requester is not a known person) and the command to decide with a signed request instead.
+ */
 export function approvalRequestEmail(
   facts: RequestFacts,
-  options: { to: string; link: string; extension?: PendingExtension; escalation?: boolean },
+  options: { to: string; link?: string; extension?: PendingExtension; escalation?: boolean },
 ): Email {
   const { request } = facts;
   const what = options.extension ? 'extend access' : 'access';
   const prefix = options.escalation ? '[escalated] ' : '';
   const subject = `${prefix}Approve ${what}: ${t(request.requesterEmail ?? request.requester)} → ${facts.target.id} (${request.level})`;
   const list = factsOf(facts, options.extension);
+  const command = `jitdb approve ${request.id}   (or: jitdb deny ${request.id})`;
+  const decideText = options.link
+    ? [
+        'Review and decide (the link is yours alone, works once, and opens a confirmation page first):',
+        options.link,
+      ]
+    : [
+        'This request is decided through the API only (no approval links for it). Review and decide with:',
+        command,
+      ];
+  const decideHtml = options.link
+    ? `<p><a href="${escapeHtml(options.link)}">Review and decide</a> — the link is yours alone, works once, and opens a confirmation page first.</p>`
+    : `<p>This request is decided through the API only (no approval links for it). Review and decide with:</p><pre>${escapeHtml(command)}</pre>`;
   const text = [
     `${request.requesterEmail ?? request.requester} asks to ${what} ${facts.target.id}.`,
     '',
     factsText(list),
     `Approvals so far: ${approvalsLine(request, options.extension)}`,
     '',
-    'Review and decide (the link is yours alone, works once, and opens a confirmation page first):',
-    options.link,
+    ...decideText,
     '',
     'If you did not expect this, ignore it; the request expires on its own.',
   ].join('\n');
@@ -138,7 +153,7 @@ export function approvalRequestEmail(
 <p>${h(request.requesterEmail ?? request.requester)} asks to ${what} ${h(facts.target.id)}.</p>
 ${factsHtml(list)}
 <p>Approvals so far: ${h(approvalsLine(request, options.extension))}</p>
-<p><a href="${escapeHtml(options.link)}">Review and decide</a> — the link is yours alone, works once, and opens a confirmation page first.</p>
+${decideHtml}
 <p>If you did not expect this, ignore it; the request expires on its own.</p>
 </body></html>`;
   return { to: [options.to], subject, text, html };

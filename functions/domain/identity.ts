@@ -84,9 +84,13 @@ export function identityOfSignedCaller(
   const accounts = new Set(trust.accounts.map((a) => (a === 'self' ? homeAccount : a)));
   const agrees = caller.accountId === undefined || caller.accountId === parsed.account;
   if (!agrees || !accounts.has(parsed.account)) {
-    throw new ForbiddenError('ACCOUNT_NOT_TRUSTED', `account ${parsed.account} is not trusted by the policy`, {
-      details: { account: parsed.account },
-    });
+    throw new ForbiddenError(
+      'ACCOUNT_NOT_TRUSTED',
+      `account ${parsed.account} is not trusted by the policy`,
+      {
+        details: { account: parsed.account },
+      },
+    );
   }
   const email = trustedEmail(parsed, trust);
   return { principal: caller.userArn, ...(email ? { email } : {}), via: 'iam' };

@@ -5,11 +5,11 @@ import { isRequestId } from '../domain/naming.js';
 import { parseInput } from '../domain/schemas.js';
 import type { Identity } from '../domain/types.js';
 import {
+  type ClaimedCaller,
+  claimedCaller,
   correlationIdOf,
   errorBody,
   headerOf,
-  type ClaimedCaller,
-  claimedCaller,
   jsonResponse,
   MAX_BODY_BYTES,
   type MappedError,

@@ -2,8 +2,8 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 // Named import from core: `z.core.$ZodError` through the zod/mini namespace would bundle all of core (every locale).
 import { $ZodError } from 'zod/v4/core';
 import { type ErrorCode, httpStatusFor, isDomainError } from '../domain/errors.js';
-import { validationErrorFrom } from '../domain/schemas.js';
 import { isEmail, type SignedCaller } from '../domain/identity.js';
+import { validationErrorFrom } from '../domain/schemas.js';
 import type { Identity } from '../domain/types.js';
 
 /** Bodies above this are refused before parsing (API Gateway allows 10 MB; nothing we take needs more than a few KiB). */

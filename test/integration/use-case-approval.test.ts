@@ -122,6 +122,7 @@ describe('request-approval', () => {
     const events = await sys.deps.audit.list(id);
     expect(events[1]?.details).toEqual({
       approvers: 3,
+      links: true,
       approvalsRequired: 2,
       deadline: stored.approvalDeadline,
     });

@@ -7,7 +7,8 @@ import type { Deps } from '../../functions/ports.js';
 import { claimedCaller } from '../../functions/shared/http.js';
 import { policy } from './support/domain-fixtures.js';
 
-const ALICE_ARN = 'arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Engineer_0a1b2c3d4e5f6a7b/alice@example.com';
+const ALICE_ARN =
+  'arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Engineer_0a1b2c3d4e5f6a7b/alice@example.com';
 const REQUEST_ID = '01jn9x7k2m0000000000000000';
 
 /** Deps whose store, workflow and mailer fail the test if touched: bad input must be refused before them. */

@@ -270,3 +270,93 @@ describe('Policy schema', () => {
     expect(level?.approvalWindow).toBe(900);
   });
 });
+
+describe('the trust model and eligibility in the policy', () => {
+  it('defaults to the deploying account, Identity Center roles and an empty directory', () => {
+    expect(Policy.parse(validPolicy()).identity).toEqual({
+      accounts: ['self'],
+      emailSessionRoles: ['AWSReservedSSO_*'],
+      people: {},
+    });
+  });
+
+  it.each<[string, Change[], string[]]>([
+    [
+      'an account id that is not 12 digits',
+      [['identity', { accounts: ['self', '12345'] }]],
+      ['identity.accounts[1]: must be a 12-digit AWS account id'],
+    ],
+    [
+      'no account at all',
+      [['identity', { accounts: [] }]],
+      ['identity.accounts: Too small: expected array to have >=1 items'],
+    ],
+    [
+      'a role name pattern with a slash',
+      [['identity', { emailSessionRoles: ['sso/*'] }]],
+      ['identity.emailSessionRoles[0]: must be an IAM role name, where * matches any run of characters'],
+    ],
+    [
+      'a directory key that is not an IAM user or role',
+      [['identity', { people: { 'arn:aws:sts::111111111111:assumed-role/R/s': 'a@example.com' } }]],
+      [
+        'identity.people.arn:aws:sts::111111111111:assumed-role/R/s: invalid key: must be an IAM user ARN or an IAM role ARN (arn:aws:iam::<account>:role/<name>, no path)',
+      ],
+    ],
+    [
+      'a directory entry that is not an email',
+      [['identity', { people: { 'arn:aws:iam::111111111111:user/a': 'alice' } }]],
+      ['identity.people.arn:aws:iam::111111111111:user/a: Invalid email address'],
+    ],
+    [
+      'an approver pattern that trusts a session name the caller chooses',
+      [[`${READ}.approvers`, ['arn:aws:sts::111111111111:assumed-role/GitHubActions/carol@example.com']]],
+      [
+        "targets[0].levels.read.approvers[0]: the session name of role 'GitHubActions' is chosen by whoever assumes it; name the role (assumed-role/GitHubActions/*), list the person's email, or add the role to identity.emailSessionRoles if an identity provider sets its session names",
+      ],
+    ],
+    [
+      'a requester pattern with any role and a fixed session name',
+      [[`${READ}.requesters`, ['arn:aws:sts::111111111111:assumed-role/*/erin@example.com']]],
+      [
+        "targets[0].levels.read.requesters[0]: the session name of role '*' is chosen by whoever assumes it; name the role (assumed-role/*/*), list the person's email, or add the role to identity.emailSessionRoles if an identity provider sets its session names",
+      ],
+    ],
+    [
+      'break-glass without its own requesters',
+      [[`${READ}.breakGlass`, { allowed: true, notify: ['security@example.com'] }]],
+      ['targets[0].levels.read.breakGlass.requesters: break-glass needs its own list of who may use it'],
+    ],
+    [
+      'an empty requesters list (write none to let anyone ask)',
+      [[`${READ}.requesters`, []]],
+      ['targets[0].levels.read.requesters: Too small: expected array to have >=1 items'],
+    ],
+    [
+      'a reviewer that is neither an email nor an ARN',
+      [['reviewers', ['security']]],
+      ['reviewers[0]: must be an email address or an IAM principal ARN pattern (arn:aws:…)'],
+    ],
+  ])('explains %s by path', (_label, changes, expected) => {
+    expect(problemsAfter(...changes)).toEqual(expected);
+  });
+
+  it('accepts a session-name pattern on a role an identity provider names, and role-wide patterns anywhere', () => {
+    expect(
+      problemsAfter([
+        `${READ}.approvers`,
+        [
+          'arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Dba_0123/alice@example.com',
+          'arn:aws:sts::111111111111:assumed-role/Dba/*',
+          'arn:aws:iam::111111111111:role/Dba',
+        ],
+      ]),
+    ).toEqual([]);
+    expect(
+      problemsAfter(
+        ['identity', { emailSessionRoles: ['OktaFederated'] }],
+        [`${READ}.approvers`, ['arn:aws:sts::111111111111:assumed-role/OktaFederated/alice@example.com']],
+      ),
+    ).toEqual([]);
+  });
+});

@@ -2,6 +2,7 @@ import type { Deps } from '../../ports.js';
 import {
   checkLink,
   csrfTokenFor,
+  linksAllowed,
   type ParsedLinkToken,
   parseLinkToken,
   requestIdPartOf,
@@ -12,10 +13,15 @@ import { DomainError, type ErrorCode } from '../errors.js';
 import type { AccessRequest, AuditDraft, Identity, PendingExtension } from '../types.js';
 import { factsOf, levelOf, recordOnRequest, securityStream } from './common.js';
 import { type Decision, decideRequest } from './decide-request.js';
+import { levelOrUndefined } from './get-request.js';
 
 type LinkRefusalCode = Extract<
   ErrorCode,
-  'APPROVAL_LINK_INVALID' | 'APPROVAL_LINK_USED' | 'APPROVAL_LINK_EXPIRED' | 'CSRF_TOKEN_INVALID'
+  | 'APPROVAL_LINK_INVALID'
+  | 'APPROVAL_LINK_USED'
+  | 'APPROVAL_LINK_EXPIRED'
+  | 'CSRF_TOKEN_INVALID'
+  | 'LINK_APPROVAL_UNAVAILABLE'
 >;
 
 const MESSAGES: Record<LinkRefusalCode, string> = {
@@ -24,6 +30,8 @@ const MESSAGES: Record<LinkRefusalCode, string> = {
   APPROVAL_LINK_USED: 'This approval link was already used, or the request was decided by someone else.',
   APPROVAL_LINK_EXPIRED: 'The approval window of this request has ended.',
   CSRF_TOKEN_INVALID: 'Open the link again and decide with the buttons on the confirmation page.',
+  LINK_APPROVAL_UNAVAILABLE:
+    'This request cannot be decided by link: a link cannot tell its approver from the requester here. Decide with a signed request: jitdb approve <id> (or deny).',
 };
 
 export class ApprovalLinkRefusedError extends DomainError {
@@ -89,7 +97,7 @@ async function resolve(deps: Deps, token: string, method: 'GET' | 'POST') {
   if (!parsed) return refuseLink(deps, 'APPROVAL_LINK_INVALID', token, method);
   const request = await deps.requests.get(parsed.requestId);
   if (!request) return refuseLink(deps, 'APPROVAL_LINK_INVALID', token, method);
-  const check = checkWithPurpose(request, parsed, deps.clock.now());
+  const check = checkWithPurpose(request, parsed, deps.clock.now(), deps);
   if (!check.ok) return refuseLink(deps, check.code, token, method, request, check.approver);
   return { parsed, request, index: check.index, approver: check.approver };
 }
@@ -99,7 +107,12 @@ type PurposeCheck =
   | { ok: false; code: LinkRefusalCode; approver?: string };
 
 /** A valid link whose purpose was already settled (the request is no longer pending) counts as used. */
-function checkWithPurpose(request: AccessRequest, parsed: ParsedLinkToken, now: Date): PurposeCheck {
+function checkWithPurpose(
+  request: AccessRequest,
+  parsed: ParsedLinkToken,
+  now: Date,
+  deps: Deps,
+): PurposeCheck {
   const check = checkLink(request, parsed.secret, now);
   const approver = check.index === undefined ? undefined : request.approvalLinks[check.index]?.approver;
   if (!check.ok) return { ok: false, code: check.code, ...(approver ? { approver } : {}) };
@@ -108,7 +121,16 @@ function checkWithPurpose(request: AccessRequest, parsed: ParsedLinkToken, now: 
       ? request.status === 'PENDING'
       : request.status === 'ACTIVE' && request.extension !== undefined;
   if (!open) return { ok: false, code: 'APPROVAL_LINK_USED', approver: check.link.approver };
+  if (!linkMayDecide(request, deps)) {
+    return { ok: false, code: 'LINK_APPROVAL_UNAVAILABLE', approver: check.link.approver };
+  }
   return { ok: true, index: check.index, approver: check.link.approver };
+}
+
+/** A link decides only where links are allowed now (not one issued before the policy or the requester changed). */
+function linkMayDecide(request: AccessRequest, deps: Deps): boolean {
+  const level = levelOrUndefined(deps, request);
+  return level !== undefined && linksAllowed(request, level);
 }
 
 /** GET /approvals/{token}: what the confirmation page shows. Decides nothing. */
@@ -149,7 +171,7 @@ export async function decideByLink(
       deps,
       {
         guard: (request, now) => {
-          const check = checkWithPurpose(request, first.parsed, now);
+          const check = checkWithPurpose(request, first.parsed, now, deps);
           if (check.ok) return check.index;
           refusal = { code: check.code, request, ...(check.approver ? { approver: check.approver } : {}) };
           throw new ApprovalLinkRefusedError(check.code);

@@ -95,6 +95,7 @@ export function factsOf(request: AccessRequest, target: Target): RequestFacts {
 /** Refusals worth an audit event: someone tried to decide who must not. */
 const AUDITED_REFUSALS = new Set([
   'SELF_APPROVAL_FORBIDDEN',
+  'ALREADY_APPROVED_BY_YOU',
   'NOT_AN_APPROVER',
   'NOT_ALLOWED',
   'NOT_REQUESTER',
@@ -200,19 +201,19 @@ export async function notifyRetired(
   );
 }
 
-/** Emails one approval link to each recipient. */
+/** Emails each recipient their own approval link, or (no token) a notice to decide through the API. */
 export async function emailLinks(
   deps: Deps,
   request: AccessRequest,
   target: Target,
-  issued: { approver: string; token: string }[],
+  issued: { approver: string; token?: string | undefined }[],
   options: { purpose: ApprovalLink['purpose']; escalation?: boolean },
 ): Promise<void> {
   const base = deps.publicBaseUrl.replace(/\/+$/, '');
   for (const { approver, token } of issued) {
     const email = approvalRequestEmail(factsOf(request, target), {
       to: approver,
-      link: `${base}/approvals/${token}`,
+      ...(token ? { link: `${base}/approvals/${token}` } : {}),
       ...(options.purpose === 'extension' && request.extension ? { extension: request.extension } : {}),
       ...(options.escalation ? { escalation: true } : {}),
     });

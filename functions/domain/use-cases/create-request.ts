@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Deps } from '../../ports.js';
 import { breakGlassEmail } from '../emails.js';
-import { DomainError } from '../errors.js';
+import { DomainError, ForbiddenError } from '../errors.js';
 import { evaluateNewRequest, findLevel } from '../evaluate.js';
 import { NewRequestBody, parseInput } from '../schemas.js';
 import type { Identity } from '../types.js';
-import { factsOf, type RequestView, sendSafely, viewOf } from './common.js';
+import { factsOf, type RequestView, securityStream, sendSafely, viewOf } from './common.js';
 
 /** The body's fingerprint, key order ignored, so a re-POST with the same idempotency key can be compared. */
 export function bodyHashOf(body: NewRequestBody): string {
@@ -24,6 +24,33 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** Eligibility refusals are security events: recorded on the day's security stream (no request is stored). */
+const INELIGIBLE = new Set(['NOT_ELIGIBLE', 'BREAK_GLASS_NOT_ELIGIBLE']);
+
+async function auditIneligible<T>(deps: Deps, caller: Identity, body: NewRequestBody, evaluate: () => T) {
+  try {
+    return evaluate();
+  } catch (error) {
+    if (error instanceof ForbiddenError && INELIGIBLE.has(error.code)) {
+      const now = deps.clock.now();
+      await deps.audit.appendLoose(securityStream(now), {
+        at: now.toISOString(),
+        actor: caller.principal,
+        via: caller.via,
+        action: 'refused',
+        comment: error.message,
+        details: {
+          code: error.code,
+          targetId: body.target,
+          level: body.level,
+          breakGlass: body.breakGlass === true,
+        },
+      });
+    }
+    throw error;
+  }
+}
+
 /**
  * Evaluates a new request against the policy, stores it with its first audit event and starts its workflow.
  * A re-POST with the same idempotency key returns the first request; the same key with another body is refused.
@@ -35,13 +62,9 @@ export async function createRequest(
   const body = parseInput(NewRequestBody, input.body);
   const policy = deps.policy.policy();
   const requestId = deps.ids.requestId();
-  const { request, audit } = evaluateNewRequest({
-    body,
-    requester: input.caller,
-    policy,
-    now: deps.clock.now(),
-    requestId,
-  });
+  const { request, audit } = await auditIneligible(deps, input.caller, body, () =>
+    evaluateNewRequest({ body, requester: input.caller, policy, now: deps.clock.now(), requestId }),
+  );
   const bodyHash = bodyHashOf(body);
   const stored = await deps.requests.create(request, audit, { bodyHash });
   if (!stored.created && stored.bodyHash !== undefined && stored.bodyHash !== bodyHash) {

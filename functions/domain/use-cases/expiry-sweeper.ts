@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import '../zod-locale.js';
 import type { Deps } from '../../ports.js';
-import { emailApprovers, issueLinks } from '../approval-links.js';
+import { emailRecipients, linksOrNotices } from '../approval-links.js';
 import { isEscalated } from '../authz.js';
 import { ConflictError } from '../errors.js';
 import { applyEvent } from '../lifecycle.js';
@@ -237,9 +237,10 @@ async function escalate(deps: Deps, requestId: string): Promise<boolean> {
     if (!level.escalation) return undefined;
     const { next, audit } = applyEvent(request, { type: 'escalated' }, { level, now });
     const already = new Set(request.approvalLinks.map((l) => l.approver));
-    const issued = issueLinks(
-      request.id,
-      emailApprovers(level.escalation.approvers).filter((a) => !already.has(a)),
+    const { issued, mail } = linksOrNotices(
+      request,
+      level,
+      emailRecipients(level.escalation.approvers, request).filter((a) => !already.has(a)),
       'request',
       request.approvalDeadline ?? now.toISOString(),
       () => deps.ids.secret(),
@@ -249,11 +250,11 @@ async function escalate(deps: Deps, requestId: string): Promise<boolean> {
       { ...next, approvalLinks: [...next.approvalLinks, ...issued.map((i) => i.link)] },
       audit,
     );
-    return { saved, target, issued };
+    return { saved, target, mail };
   });
   if (!escalated) return false;
-  const { saved, target, issued } = escalated;
-  await emailLinks(deps, saved, target, issued, { purpose: 'request', escalation: true });
+  const { saved, target, mail } = escalated;
+  await emailLinks(deps, saved, target, mail, { purpose: 'request', escalation: true });
   return true;
 }
 

@@ -1,5 +1,5 @@
 import type { Deps } from '../../ports.js';
-import { emailApprovers, issueLinks } from '../approval-links.js';
+import { emailRecipients, linksOrNotices } from '../approval-links.js';
 import { approversOf, assertMayExtend } from '../authz.js';
 import { ForbiddenError, PolicyRefusedError } from '../errors.js';
 import { evaluateExtension } from '../evaluate.js';
@@ -26,7 +26,7 @@ export async function extendRequest(
   deps: Deps,
 ): Promise<RequestView> {
   const body = parseInput(ExtendBody, input.body);
-  let emails: { approver: string; token: string }[] = [];
+  let emails: { approver: string; token?: string }[] = [];
   const saved = await retryOnConflict(async () => {
     const now = deps.clock.now();
     const request = await loadRequest(deps, input.requestId);
@@ -61,14 +61,15 @@ export async function extendRequest(
       Date.parse(request.expiresAt ?? extension.requestedAt),
       now.getTime() + level.approvalWindow * 1000,
     );
-    const issued = issueLinks(
-      request.id,
-      emailApprovers(approversOf(request, level, now)),
+    const { issued, mail } = linksOrNotices(
+      request,
+      level,
+      emailRecipients(approversOf(request, level, now), request),
       'extension',
       new Date(deadline).toISOString(),
       () => deps.ids.secret(),
     );
-    emails = issued;
+    emails = mail;
     return deps.requests.transition(
       request,
       { ...next, approvalLinks: [...next.approvalLinks, ...issued.map((i) => i.link)] },

@@ -1,5 +1,5 @@
 import type { Deps } from '../../ports.js';
-import { emailApprovers, issueLinks } from '../approval-links.js';
+import { emailRecipients, linksOrNotices } from '../approval-links.js';
 import { approversOf } from '../authz.js';
 import type { AuditDraft } from '../types.js';
 import { SYSTEM } from '../types.js';
@@ -15,7 +15,7 @@ export async function requestApproval(
   input: RequestApprovalInput,
   deps: Deps,
 ): Promise<Record<string, never>> {
-  let mail: { approver: string; token: string }[] = [];
+  let mail: { approver: string; token?: string }[] = [];
   const saved = await retryOnConflict(async () => {
     mail = [];
     const request = await loadRequest(deps, input.requestId);
@@ -24,13 +24,13 @@ export async function requestApproval(
     const { level } = levelOf(deps, request);
     const deadline =
       request.approvalDeadline ?? new Date(now.getTime() + level.approvalWindow * 1000).toISOString();
-    const hadLinks = request.approvalLinks.some((l) => l.purpose === 'request');
-    // A fresh token with links already out is a redelivery of the step: keep the links, just take the token.
-    const issued = hadLinks
-      ? []
-      : issueLinks(request.id, emailApprovers(approversOf(request, level, now)), 'request', deadline, () =>
-          deps.ids.secret(),
-        );
+    // A fresh token after the first one is a redelivery of the step: keep what was sent, just take the token.
+    const redelivery =
+      request.taskToken !== undefined || request.approvalLinks.some((l) => l.purpose === 'request');
+    const recipients = redelivery ? [] : emailRecipients(approversOf(request, level, now), request);
+    const { issued, mail: toMail } = linksOrNotices(request, level, recipients, 'request', deadline, () =>
+      deps.ids.secret(),
+    );
     const audit: AuditDraft = {
       at: now.toISOString(),
       actor: SYSTEM.principal,
@@ -38,7 +38,12 @@ export async function requestApproval(
       action: 'approval-requested',
       fromStatus: request.status,
       toStatus: request.status,
-      details: { approvers: issued.length, approvalsRequired: request.approvalsRequired, deadline },
+      details: {
+        approvers: toMail.length,
+        links: issued.length > 0,
+        approvalsRequired: request.approvalsRequired,
+        deadline,
+      },
     };
     const next = {
       ...request,
@@ -46,7 +51,7 @@ export async function requestApproval(
       approvalLinks: [...request.approvalLinks, ...issued.map((i) => i.link)],
     };
     const stored = await deps.requests.transition(request, next, audit);
-    mail = issued;
+    mail = toMail;
     return stored;
   });
   if (saved.status === 'APPROVED') {

@@ -1,0 +1,513 @@
+import { randomBytes } from 'node:crypto';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoAuditLog } from '../../functions/adapters/dynamodb-audit.js';
+import { createDocumentClient, createDynamoDbClient } from '../../functions/adapters/dynamodb-client.js';
+import { DynamoRequestStore } from '../../functions/adapters/dynamodb-requests.js';
+import { createTables, type TableNames } from '../../functions/adapters/dynamodb-tables.js';
+import { createProvisioners, type ProvisionerFactory } from '../../functions/adapters/provisioners.js';
+import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
+import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
+import { csrfTokenFor, hashLinkSecret, parseLinkToken } from '../../functions/domain/approval-links.js';
+import { Policy } from '../../functions/domain/policy-schema.js';
+import { securityStream } from '../../functions/domain/use-cases/common.js';
+import { createHandler as apiHandler } from '../../functions/handlers/api.js';
+import { createHandler as linksHandler } from '../../functions/handlers/approval-links.js';
+import { createHandler as credentialsHandler } from '../../functions/handlers/credentials.js';
+import { createHandler as grantHandler } from '../../functions/handlers/grant.js';
+import { createHandler as requestApprovalHandler } from '../../functions/handlers/request-approval.js';
+import { findRoute } from '../../functions/handlers/routes.js';
+import type { Deps, Email, Workflow } from '../../functions/ports.js';
+import { cryptoIds } from '../../functions/shared/ids.js';
+import { services } from '../support/services.js';
+
+/**
+ * The trust model through the real Lambda handlers, with API Gateway-shaped events as AWS_IAM auth delivers
+ * them (requestContext.identity.userArn and accountId), not the local header: each attack from issue #11 sends
+ * what a principal in the same account (or another) could send, and must be refused with its own code and an
+ * audit event. DynamoDB Local and PostgreSQL are real.
+ */
+
+const HOME = '111111111111';
+const suffix = randomBytes(4).toString('hex');
+const tables: TableNames = { requestsTable: `idt-${suffix}-requests`, auditTable: `idt-${suffix}-audit` };
+const database = `identity_${suffix}`;
+const context = {
+  awsRequestId: 'lambda-1',
+  functionName: 'api',
+  invokedFunctionArn: `arn:aws:lambda:eu-west-1:${HOME}:function:jitdb-api`,
+} as unknown as Context;
+
+/** An IAM Identity Center session: the session name is the user's email, set by the identity provider. */
+const sso = (email: string, account = HOME) =>
+  `arn:aws:sts::${account}:assumed-role/AWSReservedSSO_Engineer_0a1b2c3d4e5f6a7b/${email}`;
+/** A session of an ordinary role: whoever calls AssumeRole chose the session name. */
+const session = (role: string, name: string, account = HOME) =>
+  `arn:aws:sts::${account}:assumed-role/${role}/${name}`;
+
+const ERIN = sso('erin@example.com');
+const ALICE = sso('alice@example.com');
+const DAVE = sso('dave@example.com');
+const MALLORY_USER = `arn:aws:iam::${HOME}:user/mallory`;
+const FRANK_USER = `arn:aws:iam::${HOME}:user/frank`;
+
+class RecordingWorkflow implements Workflow {
+  readonly calls: unknown[][] = [];
+  async start(requestId: string, input: Record<string, unknown>) {
+    this.calls.push(['start', requestId, input]);
+    return { executionArn: `arn:aws:states:eu-west-1:${HOME}:execution:access-request:${requestId}` };
+  }
+  async sendTaskSuccess(taskToken: string, output: Record<string, unknown>) {
+    this.calls.push(['sendTaskSuccess', taskToken, output]);
+  }
+  async sendTaskFailure(taskToken: string, error: string, cause: string) {
+    this.calls.push(['sendTaskFailure', taskToken, error, cause]);
+  }
+  async stop(executionArn: string, cause: string) {
+    this.calls.push(['stop', executionArn, cause]);
+  }
+}
+
+let deps: Deps;
+let provisioners: ProvisionerFactory;
+let dynamo: ReturnType<typeof createDynamoDbClient>;
+let dbUrl: URL;
+const outbox: Email[] = [];
+const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+beforeAll(async () => {
+  const { dynamodbEndpoint, pgAdminUrl } = services();
+  dynamo = createDynamoDbClient({ endpoint: dynamodbEndpoint, region: 'us-east-1' }, {});
+  await createTables(dynamo, tables);
+  const admin = new pg.Client({ connectionString: pgAdminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${database}`);
+  await admin.end();
+  dbUrl = new URL(pgAdminUrl);
+  dbUrl.pathname = `/${database}`;
+  const db = new pg.Client({ connectionString: dbUrl.toString() });
+  await db.connect();
+  await db.query(
+    'CREATE SCHEMA app; CREATE TABLE app.orders (id int primary key); INSERT INTO app.orders VALUES (7)',
+  );
+  await db.end();
+
+  const read = { privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] }, maxDuration: '1h' };
+  const policy = Policy.parse({
+    version: 1,
+    identity: { people: { [FRANK_USER]: 'frank@example.com' } },
+    targets: [
+      {
+        id: 'orders',
+        engine: 'postgres',
+        connection: { host: dbUrl.hostname, port: Number(dbUrl.port) },
+        database,
+        credentialKind: 'password',
+        tls: 'disable',
+        levels: {
+          read: { ...read, approvers: ['alice@example.com', 'bob@example.com', 'mallory@example.com'] },
+          quick: { ...read, approvers: ['alice@example.com'], autoApprove: { maxDuration: '30m' } },
+          'two-dbas': {
+            ...read,
+            approvers: [`arn:aws:iam::${HOME}:role/Dba`, 'alice@example.com'],
+            approvalsRequired: 2,
+          },
+          'erin-approves': {
+            ...read,
+            approvers: ['erin@example.com', 'alice@example.com', 'frank@example.com'],
+          },
+          restricted: { ...read, approvers: ['alice@example.com'], requesters: ['erin@example.com'] },
+          'no-links': { ...read, approvers: ['alice@example.com'], approvalLinks: false },
+          emergency: {
+            ...read,
+            approvers: ['alice@example.com'],
+            breakGlass: {
+              allowed: true,
+              requesters: [`arn:aws:iam::${HOME}:role/Oncall`],
+              notify: ['security@example.com'],
+            },
+          },
+        },
+      },
+    ],
+  });
+  provisioners = createProvisioners({
+    admin: new StaticAdminCredentials(pgAdminUrl),
+    endpoints: hostPortEndpoints,
+    connectTimeoutMs: 5_000,
+  });
+  const client = createDocumentClient(dynamo);
+  deps = {
+    clock: { now: () => new Date() },
+    ids: cryptoIds(),
+    requests: new DynamoRequestStore({ client, ...tables }),
+    audit: new DynamoAuditLog({ client, ...tables }),
+    provisioners,
+    mailer: { send: async (email) => void outbox.push(email) },
+    workflow: new RecordingWorkflow(),
+    policy: { policy: () => policy },
+    metrics: { count: () => undefined },
+    publicBaseUrl: 'https://jitdb.example.com/prod',
+    stateMachineArn: `arn:aws:states:eu-west-1:${HOME}:stateMachine:access-request`,
+    log,
+  };
+});
+
+afterAll(async () => {
+  await provisioners?.close();
+  dynamo?.destroy();
+});
+
+/** What API Gateway hands the Lambda for a SigV4-signed call by `userArn` (no signature, no caller, no user). */
+function signedEvent(
+  method: string,
+  path: string,
+  userArn: string | undefined,
+  options: {
+    body?: unknown;
+    headers?: Record<string, string>;
+    accountId?: string;
+    contentType?: string;
+  } = {},
+): APIGatewayProxyEvent {
+  const lookup = findRoute(method, path.split('?')[0] ?? path);
+  const query = new URLSearchParams(path.split('?')[1] ?? '');
+  const account = options.accountId ?? (userArn ? /::(\d{12}):/.exec(userArn)?.[1] : undefined);
+  const { body } = options;
+  return {
+    resource: lookup.found ? lookup.match.route.path : path,
+    path: path.split('?')[0] ?? path,
+    httpMethod: method,
+    headers: { 'content-type': options.contentType ?? 'application/json', ...(options.headers ?? {}) },
+    multiValueHeaders: {},
+    queryStringParameters: query.size > 0 ? Object.fromEntries(query) : null,
+    multiValueQueryStringParameters: null,
+    pathParameters: lookup.found ? lookup.match.params : null,
+    stageVariables: null,
+    body: body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body),
+    isBase64Encoded: false,
+    requestContext: {
+      requestId: `apigw-${randomBytes(3).toString('hex')}`,
+      identity: userArn ? { userArn, accountId: account, caller: 'AROAEXAMPLE:session' } : {},
+    } as unknown as APIGatewayProxyEvent['requestContext'],
+  };
+}
+
+type Json = Record<string, unknown> & { error?: { code: string; message: string } };
+
+async function api(
+  method: string,
+  path: string,
+  userArn: string | undefined,
+  options: Parameters<typeof signedEvent>[3] = {},
+) {
+  const handler = path.endsWith('/credentials')
+    ? credentialsHandler(deps, { logger: log })
+    : apiHandler(deps, { logger: log });
+  const res = (await handler(signedEvent(method, path, userArn, options), context)) as APIGatewayProxyResult;
+  return { status: res.statusCode, json: JSON.parse(res.body) as Json };
+}
+
+async function link(method: 'GET' | 'POST', token: string, form?: Record<string, string>) {
+  const handler = linksHandler(deps, { logger: log });
+  const body = form ? new URLSearchParams(form).toString() : undefined;
+  const e = signedEvent(method, `/approvals/${token}`, undefined, {
+    ...(body ? { body } : {}),
+    contentType: 'application/x-www-form-urlencoded',
+  });
+  const res = (await handler(e, context)) as APIGatewayProxyResult;
+  return { status: res.statusCode, html: res.body };
+}
+
+/** Files a request as `userArn` and runs the approval step; returns the id and the mail it sent. */
+async function requestAs(userArn: string, level: string, extra: Record<string, unknown> = {}) {
+  const created = await api('POST', '/requests', userArn, {
+    body: { target: 'orders', level, duration: '20m', reason: 'INC-7 look at an order', ...extra },
+  });
+  expect(created.status, JSON.stringify(created.json)).toBe(201);
+  const id = String(created.json.id);
+  const sent = outbox.length;
+  if (created.json.status === 'PENDING') {
+    await requestApprovalHandler(deps)(
+      { requestId: id, taskToken: `tt-${randomBytes(6).toString('hex')}` },
+      context,
+    );
+  }
+  const mail = outbox.slice(sent);
+  const links = new Map<string, string>();
+  for (const email of mail) {
+    const match = /\/approvals\/([^\s"<]+)/.exec(email.text);
+    if (match?.[1] && email.to[0]) links.set(email.to[0], match[1]);
+  }
+  return { id, status: String(created.json.status), mail, links };
+}
+
+async function lastEvent(id: string) {
+  return (await deps.audit.list(id)).at(-1);
+}
+
+async function securityEvents() {
+  return deps.audit.list(securityStream(new Date()));
+}
+
+describe('who the caller is, on the Lambda path', () => {
+  it('takes no email from a session name the caller chose: a CI role session named like an approver is not that approver', async () => {
+    const { id } = await requestAs(ERIN, 'read');
+    const spoof = session('GitHubActionsDeploy', 'alice@example.com');
+    const res = await api('POST', `/requests/${id}/approve`, spoof, { body: {} });
+    expect(res.status).toBe(403);
+    expect(res.json.error?.code).toBe('NOT_AN_APPROVER');
+    expect(await lastEvent(id)).toMatchObject({
+      action: 'refused',
+      actor: spoof,
+      details: { code: 'NOT_AN_APPROVER' },
+    });
+    expect((await deps.requests.get(id))?.approvals).toEqual([]);
+  });
+
+  it('refuses a caller from another account, even with an Identity Center session, and audits it', async () => {
+    const { id } = await requestAs(ERIN, 'read');
+    const foreign = sso('alice@example.com', '999999999999');
+    const res = await api('POST', `/requests/${id}/approve`, foreign, { body: {} });
+    expect(res.status).toBe(403);
+    expect(res.json.error?.code).toBe('ACCOUNT_NOT_TRUSTED');
+    expect((await securityEvents()).at(-1)).toMatchObject({
+      action: 'refused',
+      actor: foreign,
+      details: { code: 'ACCOUNT_NOT_TRUSTED' },
+    });
+    expect((await deps.requests.get(id))?.approvals).toEqual([]);
+    const create = await api('POST', '/requests', foreign, {
+      body: { target: 'orders', level: 'read', duration: '20m', reason: 'x' },
+    });
+    expect(create.json.error?.code).toBe('ACCOUNT_NOT_TRUSTED');
+  });
+
+  it('refuses an ARN whose account disagrees with the account API Gateway reports', async () => {
+    const res = await api('GET', '/targets', ALICE, { accountId: '999999999999' });
+    expect(res.json.error?.code).toBe('ACCOUNT_NOT_TRUSTED');
+  });
+
+  it('refuses a federated user, whose name its creator chose and whose creator the ARN does not name', async () => {
+    const res = await api('GET', '/targets', `arn:aws:sts::${HOME}:federated-user/alice@example.com`);
+    expect(res.status).toBe(403);
+    expect(res.json.error?.code).toBe('UNSUPPORTED_PRINCIPAL');
+  });
+
+  it('counts two sessions of one role as one approver of a 2-of-N request', async () => {
+    const { id } = await requestAs(ERIN, 'two-dbas');
+    const first = await api('POST', `/requests/${id}/approve`, session('Dba', 'dba-one'), { body: {} });
+    expect(first.status).toBe(200);
+    expect(first.json.status).toBe('PENDING');
+    const second = await api('POST', `/requests/${id}/approve`, session('Dba', 'dba-two'), { body: {} });
+    expect(second.status).toBe(409);
+    expect(second.json.error?.code).toBe('ALREADY_APPROVED_BY_YOU');
+    expect(await lastEvent(id)).toMatchObject({
+      action: 'refused',
+      details: { code: 'ALREADY_APPROVED_BY_YOU' },
+    });
+    expect((await deps.requests.get(id))?.status).toBe('PENDING');
+    const alice = await api('POST', `/requests/${id}/approve`, ALICE, { body: {} });
+    expect(alice.json.status).toBe('APPROVED');
+  });
+
+  it('refuses credentials to a session named like the requester, and rotates nothing', async () => {
+    const { id } = await requestAs(ERIN, 'quick');
+    await grantHandler(deps)({ requestId: id }, context);
+    const spoof = session('CiRole', 'erin@example.com');
+    const res = await api('GET', `/requests/${id}/credentials`, spoof);
+    expect(res.status).toBe(403);
+    expect(res.json.error?.code).toBe('NOT_REQUESTER');
+    const events = await deps.audit.list(id);
+    expect(events.at(-1)).toMatchObject({
+      action: 'refused',
+      actor: spoof,
+      details: { code: 'NOT_REQUESTER' },
+    });
+    expect(events.map((e) => e.action)).not.toContain('credentials-issued');
+  });
+
+  it('never honours x-jitdb-user on the Lambda path', async () => {
+    const { id } = await requestAs(ERIN, 'read');
+    const ci = session('CiRole', 'build-42');
+    const res = await api('POST', `/requests/${id}/approve`, ci, {
+      body: {},
+      headers: { 'x-jitdb-user': 'alice@example.com' },
+    });
+    expect(res.json.error?.code).toBe('NOT_AN_APPROVER');
+  });
+
+  it('maps a directory principal (an IAM user) to its person', async () => {
+    const { id } = await requestAs(ERIN, 'erin-approves');
+    const res = await api('POST', `/requests/${id}/approve`, FRANK_USER, { body: {} });
+    expect(res.status).toBe(200);
+    expect((await deps.requests.get(id))?.approvals[0]).toMatchObject({
+      by: FRANK_USER,
+      email: 'frank@example.com',
+    });
+  });
+});
+
+describe('self-approval, by every path', () => {
+  it('sends an IAM-user requester no approval links: approvers are told to decide through the API', async () => {
+    const { id, mail, links } = await requestAs(MALLORY_USER, 'read');
+    expect(links.size).toBe(0);
+    expect(mail.map((m) => m.to[0]).sort()).toEqual([
+      'alice@example.com',
+      'bob@example.com',
+      'mallory@example.com',
+    ]);
+    expect(mail[0]?.text).toContain(`jitdb approve ${id}`);
+    expect((await deps.requests.get(id))?.approvalLinks).toEqual([]);
+  });
+
+  it("refuses a link on a request whose requester has no trusted email (the IAM user's own link, issued before)", async () => {
+    const { id } = await requestAs(MALLORY_USER, 'read');
+    // A link to mallory@example.com as an earlier version would have mailed it: the requester's own mailbox.
+    const secret = randomBytes(32).toString('base64url');
+    const request = await deps.requests.get(id);
+    if (!request) throw new Error('request not stored');
+    const planted = {
+      approver: 'mallory@example.com',
+      tokenHash: hashLinkSecret(secret),
+      purpose: 'request' as const,
+      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+    };
+    await deps.requests.transition(
+      request,
+      { ...request, approvalLinks: [planted] },
+      {
+        at: new Date().toISOString(),
+        actor: 'system',
+        via: 'system',
+        action: 'approval-requested',
+        fromStatus: 'PENDING',
+        toStatus: 'PENDING',
+      },
+    );
+    const token = `${id}.${secret}`;
+    const parsed = parseLinkToken(token);
+    if (!parsed) throw new Error('bad token');
+    const page = await link('GET', token);
+    expect(page.status).toBe(403);
+    expect(page.html).toContain('LINK_APPROVAL_UNAVAILABLE');
+    const post = await link('POST', token, { decision: 'approve', csrf: csrfTokenFor(parsed) });
+    expect(post.status).toBe(403);
+    expect(await lastEvent(id)).toMatchObject({
+      action: 'link-refused',
+      actor: 'mallory@example.com',
+      details: { code: 'LINK_APPROVAL_UNAVAILABLE' },
+    });
+    const after = await deps.requests.get(id);
+    expect(after?.status).toBe('PENDING');
+    expect(after?.approvals).toEqual([]);
+  });
+
+  it('never mails an Approve link to the requester who is also an approver', async () => {
+    const { mail, links } = await requestAs(ERIN, 'erin-approves');
+    expect(mail.map((m) => m.to[0]).sort()).toEqual(['alice@example.com', 'frank@example.com']);
+    expect([...links.keys()].sort()).toEqual(['alice@example.com', 'frank@example.com']);
+  });
+
+  it('refuses the requester approving through the API under another Identity Center permission set', async () => {
+    const { id } = await requestAs(ERIN, 'erin-approves');
+    const otherSet = `arn:aws:sts::${HOME}:assumed-role/AWSReservedSSO_Admin_ffffffffffffffff/erin@example.com`;
+    const res = await api('POST', `/requests/${id}/approve`, otherSet, { body: {} });
+    expect(res.json.error?.code).toBe('SELF_APPROVAL_FORBIDDEN');
+    expect(await lastEvent(id)).toMatchObject({
+      action: 'refused',
+      details: { code: 'SELF_APPROVAL_FORBIDDEN' },
+    });
+  });
+
+  it('mails no links where the level turns them off', async () => {
+    const { id, mail, links } = await requestAs(ERIN, 'no-links');
+    expect(links.size).toBe(0);
+    expect(mail.map((m) => m.to[0])).toEqual(['alice@example.com']);
+    expect(mail[0]?.text).toContain(`jitdb approve ${id}`);
+  });
+});
+
+describe('who may ask', () => {
+  it('refuses a caller outside the level requesters with NOT_ELIGIBLE, audits it and stores nothing', async () => {
+    const before = await deps.requests.listByRequester(DAVE);
+    const res = await api('POST', '/requests', DAVE, {
+      body: { target: 'orders', level: 'restricted', duration: '20m', reason: 'x' },
+    });
+    expect(res.status).toBe(403);
+    expect(res.json.error?.code).toBe('NOT_ELIGIBLE');
+    expect((await securityEvents()).at(-1)).toMatchObject({
+      action: 'refused',
+      actor: DAVE,
+      details: { code: 'NOT_ELIGIBLE', targetId: 'orders', level: 'restricted' },
+    });
+    expect((await deps.requests.listByRequester(DAVE)).items).toHaveLength(before.items.length);
+    const ok = await requestAs(ERIN, 'restricted');
+    expect(ok.status).toBe('PENDING');
+  });
+
+  it('refuses break-glass to someone not on its list, even a requester of the level', async () => {
+    const res = await api('POST', '/requests', ERIN, {
+      body: { target: 'orders', level: 'emergency', duration: '20m', reason: 'outage', breakGlass: true },
+    });
+    expect(res.status).toBe(403);
+    expect(res.json.error?.code).toBe('BREAK_GLASS_NOT_ELIGIBLE');
+    expect((await securityEvents()).at(-1)).toMatchObject({
+      actor: ERIN,
+      details: { code: 'BREAK_GLASS_NOT_ELIGIBLE', breakGlass: true },
+    });
+    const oncall = await api('POST', '/requests', session('Oncall', 'pager-1'), {
+      body: { target: 'orders', level: 'emergency', duration: '20m', reason: 'outage', breakGlass: true },
+    });
+    expect(oncall.status).toBe(201);
+    expect(oncall.json.status).toBe('APPROVED');
+  });
+
+  it('shows each caller only the levels they may ask for', async () => {
+    const levelsOf = async (arn: string) => {
+      const res = await api('GET', '/targets', arn);
+      const targets = res.json.targets as { levels: { name: string; breakGlass: boolean }[] }[];
+      return Object.fromEntries((targets[0]?.levels ?? []).map((l) => [l.name, l.breakGlass]));
+    };
+    const dave = await levelsOf(DAVE);
+    expect(Object.keys(dave)).not.toContain('restricted');
+    expect(dave.emergency).toBe(false);
+    expect(Object.keys(await levelsOf(ERIN))).toContain('restricted');
+    expect((await levelsOf(session('Oncall', 'pager-2'))).emergency).toBe(true);
+  });
+});
+
+describe('the IAM Identity Center path, end to end', () => {
+  it('requests, approves by emailed link, grants, fetches credentials and connects', async () => {
+    const { id, links } = await requestAs(ERIN, 'read');
+    expect([...links.keys()].sort()).toEqual(['alice@example.com', 'bob@example.com', 'mallory@example.com']);
+    const token = links.get('alice@example.com') ?? '';
+    const parsed = parseLinkToken(token);
+    if (!parsed) throw new Error('no link for alice');
+    const decided = await link('POST', token, { decision: 'approve', csrf: csrfTokenFor(parsed) });
+    expect(decided.status).toBe(200);
+    await grantHandler(deps)({ requestId: id }, context);
+    const creds = await api('GET', `/requests/${id}/credentials`, ERIN);
+    expect(creds.status).toBe(200);
+    const client = new pg.Client({
+      host: dbUrl.hostname,
+      port: Number(dbUrl.port),
+      database,
+      user: String(creds.json.username),
+      password: String(creds.json.password),
+    });
+    await client.connect();
+    try {
+      expect((await client.query('SELECT id FROM app.orders')).rows).toEqual([{ id: 7 }]);
+    } finally {
+      await client.end();
+    }
+    const actors = (await deps.audit.list(id)).map((e) => `${e.action}:${e.actor}`);
+    expect(actors).toContain(`requested:${ERIN}`);
+    expect(actors).toContain('approved:alice@example.com');
+    expect(actors).toContain(`credentials-issued:${ERIN}`);
+    const shown = await api('GET', `/requests/${id}`, ALICE);
+    expect(shown.json.requesterEmail).toBe('erin@example.com');
+  });
+});

@@ -12,6 +12,7 @@ import {
   extendCommand,
   listCommand,
   requestCommand,
+  reviewCommand,
   revokeCommand,
   showCommand,
 } from './commands/requests.js';
@@ -29,6 +30,7 @@ export const COMMANDS: readonly Command[] = [
   cancelCommand,
   revokeCommand,
   extendCommand,
+  reviewCommand,
   credsCommand,
   connectCommand,
   auditCommand,

@@ -50,6 +50,8 @@ export interface RequestStore {
     requester: string,
     options?: { status?: RequestStatus; limit?: number; cursor?: string },
   ): Promise<Page<AccessRequest>>;
+  /** Break-glass requests no reviewer has acknowledged yet, newest first. */
+  listFlagged(options?: { limit?: number; cursor?: string }): Promise<Page<AccessRequest>>;
 }
 
 export interface AuditLog {

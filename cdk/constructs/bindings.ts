@@ -4,7 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js';
 import type { IConstruct } from 'constructs';
-import { BY_REQUESTER_INDEX, BY_STATUS_INDEX } from '../../functions/adapters/dynamodb-tables.js';
+import { REQUESTS_TABLE } from '../../functions/adapters/dynamodb-tables.js';
 import { FUNCTION_NEEDS, type FunctionNeeds } from '../function-needs.js';
 import type { RdsResource, TargetFacts } from '../policy-facts.js';
 import type { JitFunction } from './jit-function.js';
@@ -45,8 +45,8 @@ export function bindTables(fn: JitFunction, tables: Tables): void {
   fn.addToRolePolicy(
     new iam.PolicyStatement({
       actions: ['dynamodb:Query'],
-      resources: [BY_STATUS_INDEX, BY_REQUESTER_INDEX].map(
-        (index) => `${tables.requests.tableArn}/index/${index}`,
+      resources: REQUESTS_TABLE.globalSecondaryIndexes.map(
+        (index) => `${tables.requests.tableArn}/index/${index.indexName}`,
       ),
     }),
   );

@@ -6,7 +6,8 @@ import { booleanOption, type Command, type CommandContext, stringOption } from '
 import { facts, relativeTime, table } from '../output.js';
 
 /** What the API returns for a request: the stored request without its server-side secrets. */
-export type RequestView = Pick<AccessRequest, 'id' | 'status'> & Partial<AccessRequest>;
+export type RequestView = Pick<AccessRequest, 'id' | 'status'> &
+  Partial<AccessRequest> & { flagged?: boolean };
 
 const WAIT_DONE: readonly RequestStatus[] = [
   'ACTIVE',
@@ -66,6 +67,13 @@ export function showRequest(request: RequestView): string {
     ['ticket', request.ticket],
     ['duration', request.durationSeconds === undefined ? undefined : `${request.durationSeconds}s`],
     ['break-glass', request.breakGlass ? 'yes' : undefined],
+    ['flagged', request.flagged ? 'yes' : undefined],
+    [
+      'reviewed',
+      request.review
+        ? `${request.review.by} ${request.review.at}${request.review.comment ? `: ${request.review.comment}` : ''}`
+        : undefined,
+    ],
     ['auto-approved', request.autoApproved ? 'yes' : undefined],
     [
       'approvals',
@@ -211,15 +219,19 @@ export const requestCommand: Command = {
 
 export const listCommand: Command = {
   name: 'list',
-  summary: 'your requests, or the ones waiting for your approval',
-  usage: 'jitdb list [--to-approve] [--status STATUS]',
-  options: { 'to-approve': { type: 'boolean' }, status: { type: 'string' } },
+  summary: 'your requests, the ones waiting for your approval, or break-glass ones flagged for your review',
+  usage: 'jitdb list [--to-approve | --flagged] [--status STATUS]',
+  options: { 'to-approve': { type: 'boolean' }, flagged: { type: 'boolean' }, status: { type: 'string' } },
   async run(context, positionals, values) {
     if (positionals.length > 0) throw new UsageError(`usage: ${this.usage}`);
+    const toApprove = booleanOption(values, 'to-approve');
+    const flagged = booleanOption(values, 'flagged');
+    if (toApprove && flagged)
+      throw new UsageError(`--to-approve and --flagged are exclusive\nusage: ${this.usage}`);
     const status = stringOption(values, 'status')?.toUpperCase();
     const page = await context.client.get<{ items: RequestView[] } | RequestView[]>('/requests', {
       status,
-      ...(booleanOption(values, 'to-approve') ? { view: 'to-approve' } : {}),
+      ...(toApprove ? { view: 'to-approve' } : flagged ? { view: 'flagged' } : {}),
     });
     const items = Array.isArray(page) ? page : page.items;
     if (context.config.json) context.output.out(JSON.stringify(items, null, 2));
@@ -264,6 +276,24 @@ export const approveCommand = decisionCommand('approve', 'approve a request you 
 export const denyCommand = decisionCommand('deny', 'deny a request you are an approver of');
 export const cancelCommand = decisionCommand('cancel', 'withdraw your pending request');
 export const revokeCommand = decisionCommand('revoke', 'end an active grant now');
+
+export const reviewCommand: Command = {
+  name: 'review',
+  summary: 'acknowledge a break-glass request you review (it is no longer flagged)',
+  usage: 'jitdb review <id> [--comment "…"]',
+  options: { comment: { type: 'string' } },
+  async run(context, positionals, values) {
+    const id = requireId(positionals, this.usage);
+    const comment = stringOption(values, 'comment');
+    const request = await context.client.post<RequestView>(
+      requestPath(id, 'review'),
+      comment === undefined ? {} : { comment },
+    );
+    if (context.config.json) context.output.out(JSON.stringify(request, null, 2));
+    else context.output.out(`${request.id} reviewed by ${request.review?.by ?? 'you'}`);
+    return 0;
+  },
+};
 
 export const extendCommand: Command = {
   name: 'extend',

@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { chainEvent } from '../domain/audit-chain.js';
 import { ConflictError, DomainError, ValidationError } from '../domain/errors.js';
-import { sortAtFor } from '../domain/lifecycle.js';
+import { isFlagged, sortAtFor } from '../domain/lifecycle.js';
 import {
   type AccessRequest,
   type AuditDraft,
@@ -24,7 +24,7 @@ import {
   type RequestStatus,
 } from '../domain/types.js';
 import type { Page, RequestStore } from '../ports.js';
-import { BY_REQUESTER_INDEX, BY_STATUS_INDEX, type TableNames } from './dynamodb-tables.js';
+import { BY_FLAG_INDEX, BY_REQUESTER_INDEX, BY_STATUS_INDEX, type TableNames } from './dynamodb-tables.js';
 
 const IDEMPOTENCY_PREFIX = 'idem#';
 /** Idempotency records outlive any client retry by far; DynamoDB TTL removes them afterwards. */
@@ -42,8 +42,11 @@ export class StoreUnavailableError extends DomainError {
   }
 }
 
-/** The stored item: the request plus the by-status sort key. */
-type RequestItem = AccessRequest & { sortAt: string };
+/** The by-flag index's partition key value, on an item only while its request is flagged for review. */
+const FLAG_REVIEW = 'REVIEW';
+
+/** The stored item: the request plus the by-status sort key and, while flagged, the by-flag partition key. */
+type RequestItem = AccessRequest & { sortAt: string; flag?: typeof FLAG_REVIEW };
 
 interface IdempotencyItem {
   id: string;
@@ -243,6 +246,18 @@ export class DynamoRequestStore implements RequestStore {
     return this.queryPage(input, options, { partition: 'requester', value: requester, sort: 'createdAt' });
   }
 
+  async listFlagged(options: { limit?: number; cursor?: string } = {}): Promise<Page<AccessRequest>> {
+    const input: QueryCommandInput = {
+      TableName: this.requestsTable,
+      IndexName: BY_FLAG_INDEX,
+      KeyConditionExpression: '#flag = :flag',
+      ExpressionAttributeNames: { '#flag': 'flag' },
+      ExpressionAttributeValues: { ':flag': FLAG_REVIEW },
+      ScanIndexForward: false,
+    };
+    return this.queryPage(input, options, { partition: 'flag', value: FLAG_REVIEW, sort: 'createdAt' });
+  }
+
   /**
    * Fills a page of up to `limit` requests, following DynamoDB's pages (a filter can leave one empty).
    * The cursor is the index key of the last request returned, base64url JSON, checked on the way back in.
@@ -318,12 +333,17 @@ async function sendRetryingConflicts(
   }
 }
 
+/** Writes always Put the whole item, so an acknowledged request's item simply has no `flag` any more. */
 function toItem(request: AccessRequest): RequestItem {
-  return { ...request, sortAt: sortAtFor(request) };
+  return {
+    ...request,
+    sortAt: sortAtFor(request),
+    ...(isFlagged(request) ? { flag: FLAG_REVIEW } : {}),
+  };
 }
 
 function fromItem(item: object): AccessRequest {
-  const { sortAt: _sortAt, ...request } = item as Record<string, unknown>;
+  const { sortAt: _sortAt, flag: _flag, ...request } = item as Record<string, unknown>;
   return request as unknown as AccessRequest;
 }
 

@@ -5,8 +5,10 @@
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
+  DescribeTableCommand,
   type DynamoDBClient,
   ResourceInUseException,
+  UpdateTableCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
 
@@ -33,6 +35,8 @@ export interface TableSpec {
 
 export const BY_STATUS_INDEX = 'by-status';
 export const BY_REQUESTER_INDEX = 'by-requester';
+/** Sparse: only requests flagged for review (break-glass, not yet acknowledged) carry its partition key. */
+export const BY_FLAG_INDEX = 'by-flag';
 
 /** Requests: one item per request (`id`), plus `idem#…` idempotency records that no index sees. */
 export const REQUESTS_TABLE: TableSpec = {
@@ -47,6 +51,12 @@ export const REQUESTS_TABLE: TableSpec = {
     {
       indexName: BY_REQUESTER_INDEX,
       partitionKey: { name: 'requester', type: 'S' },
+      sortKey: { name: 'createdAt', type: 'S' },
+    },
+    {
+      indexName: BY_FLAG_INDEX,
+      // `REVIEW` while flagged, absent otherwise
+      partitionKey: { name: 'flag', type: 'S' },
       sortKey: { name: 'createdAt', type: 'S' },
     },
   ],
@@ -76,40 +86,70 @@ export function tableNamesFromEnv(env: NodeJS.ProcessEnv = process.env): TableNa
 
 /** The CreateTable input for a spec: on-demand billing, every index projecting all attributes. */
 export function createTableInput(tableName: string, spec: TableSpec): CreateTableCommandInput {
-  const attributes = new Map<string, AttributeType>();
-  const keys = [
-    spec.partitionKey,
-    spec.sortKey,
-    ...spec.globalSecondaryIndexes.flatMap((i) => [i.partitionKey, i.sortKey]),
-  ];
-  for (const key of keys) if (key) attributes.set(key.name, key.type);
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST',
-    AttributeDefinitions: [...attributes].map(([AttributeName, AttributeType]) => ({
-      AttributeName,
-      AttributeType,
-    })),
+    AttributeDefinitions: attributeDefinitions([
+      spec.partitionKey,
+      spec.sortKey,
+      ...spec.globalSecondaryIndexes.flatMap((i) => [i.partitionKey, i.sortKey]),
+    ]),
     KeySchema: [
       { AttributeName: spec.partitionKey.name, KeyType: 'HASH' },
       ...(spec.sortKey ? [{ AttributeName: spec.sortKey.name, KeyType: 'RANGE' as const }] : []),
     ],
     ...(spec.globalSecondaryIndexes.length > 0
-      ? {
-          GlobalSecondaryIndexes: spec.globalSecondaryIndexes.map((index) => ({
-            IndexName: index.indexName,
-            KeySchema: [
-              { AttributeName: index.partitionKey.name, KeyType: 'HASH' as const },
-              { AttributeName: index.sortKey.name, KeyType: 'RANGE' as const },
-            ],
-            Projection: { ProjectionType: 'ALL' as const },
-          })),
-        }
+      ? { GlobalSecondaryIndexes: spec.globalSecondaryIndexes.map(indexInput) }
       : {}),
   };
 }
 
-/** Creates both tables unless they exist, and waits until they are ACTIVE. For local runs and tests. */
+function attributeDefinitions(keys: readonly (KeySpec | undefined)[]) {
+  const attributes = new Map<string, AttributeType>();
+  for (const key of keys) if (key) attributes.set(key.name, key.type);
+  return [...attributes].map(([AttributeName, AttributeType]) => ({ AttributeName, AttributeType }));
+}
+
+function indexInput(index: IndexSpec) {
+  return {
+    IndexName: index.indexName,
+    KeySchema: [
+      { AttributeName: index.partitionKey.name, KeyType: 'HASH' as const },
+      { AttributeName: index.sortKey.name, KeyType: 'RANGE' as const },
+    ],
+    Projection: { ProjectionType: 'ALL' as const },
+  };
+}
+
+/**
+ * Adds the spec's indexes an existing table lacks (a local state directory from before an index was added),
+ * one per UpdateTable as DynamoDB requires, waiting for each to be ACTIVE.
+ */
+async function addMissingIndexes(client: DynamoDBClient, tableName: string, spec: TableSpec): Promise<void> {
+  const describe = async () => (await client.send(new DescribeTableCommand({ TableName: tableName }))).Table;
+  const existing = new Set(((await describe())?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
+  for (const index of spec.globalSecondaryIndexes.filter((i) => !existing.has(i.indexName))) {
+    await client.send(
+      new UpdateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: attributeDefinitions([index.partitionKey, index.sortKey]),
+        GlobalSecondaryIndexUpdates: [{ Create: indexInput(index) }],
+      }),
+    );
+    for (let i = 0; i < 120; i++) {
+      const status = (await describe())?.GlobalSecondaryIndexes?.find(
+        (g) => g.IndexName === index.indexName,
+      )?.IndexStatus;
+      if (status === 'ACTIVE') break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
+
+/**
+ * Creates both tables unless they exist (then adds any index they lack), and waits until they are ACTIVE.
+ * For local runs and tests.
+ */
 export async function createTables(client: DynamoDBClient, names: TableNames): Promise<void> {
   const wanted: [string, TableSpec][] = [
     [names.requestsTable, REQUESTS_TABLE],
@@ -117,15 +157,18 @@ export async function createTables(client: DynamoDBClient, names: TableNames): P
   ];
   await Promise.all(
     wanted.map(async ([tableName, spec]) => {
+      let existed = false;
       try {
         await client.send(new CreateTableCommand(createTableInput(tableName, spec)));
       } catch (error) {
         if (!(error instanceof ResourceInUseException)) throw error;
+        existed = true;
       }
       await waitUntilTableExists(
         { client, maxWaitTime: 60, minDelay: 1, maxDelay: 2 },
         { TableName: tableName },
       );
+      if (existed) await addMissingIndexes(client, tableName, spec);
     }),
   );
 }

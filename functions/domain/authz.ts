@@ -132,15 +132,17 @@ export function assertMayFetchCredentials(identity: Identity, request: AccessReq
   }
 }
 
-/** Viewing: the requester, anyone who may approve, and anyone who already decided it. */
+/** Viewing: the requester, anyone who may approve, anyone who already decided it, and its reviewers. */
 export function assertMayView(
   identity: Identity,
   request: AccessRequest,
   level: AccessLevel | undefined,
   now: Date,
+  policy: Policy,
 ): void {
   if (identity.via === 'system' || isRequester(identity, request)) return;
   if (level && isApprover(identity, request, level, now)) return;
+  if (isReviewer(identity, policy, request)) return;
   const decisions = [...request.approvals, ...(request.denial ? [request.denial] : [])];
   if (decisions.some((d) => isDecisionBy(d, identity))) return;
   throw new ForbiddenError('NOT_ALLOWED', 'you may not view this request');
@@ -251,4 +253,39 @@ function describeLevel(name: string, level: AccessLevel, identity: Identity): Re
 
 function schemaNames(privileges: Privileges): string[] {
   return [...new Set(privileges.schemas.map((s) => s.name))];
+}
+
+/**
+ * Who reviews a level's requests without approving them: the policy's reviewers, the target's, and the
+ * level's break-glass `notify` addresses. A target or level the policy no longer names leaves the global list.
+ */
+export function reviewersOf(
+  policy: Policy,
+  target: Policy['targets'][number] | undefined,
+  level: AccessLevel | undefined,
+): string[] {
+  const reviewers = [...policy.reviewers];
+  if (target && level) reviewers.push(...target.reviewers, ...(level.breakGlass?.notify ?? []));
+  return [...new Set(reviewers)];
+}
+
+/** True if the identity reviews the request: its target and level are looked up in the current policy. */
+export function isReviewer(identity: Identity, policy: Policy, request: AccessRequest): boolean {
+  const target = policy.targets.find((t) => t.id === request.targetId);
+  const level =
+    target && Object.hasOwn(target.levels, request.level) ? target.levels[request.level] : undefined;
+  return reviewersOf(policy, target, level).some((pattern) => matchesPrincipal(pattern, identity));
+}
+
+/**
+ * The standing to acknowledge a request: a reviewer, never of their own request. Self-review is checked first
+ * so it is recorded as such. Whether there is anything to acknowledge is the lifecycle's question (applyReview).
+ */
+export function assertMayReview(identity: Identity, policy: Policy, request: AccessRequest): void {
+  if (isRequester(identity, request)) {
+    throw new ForbiddenError('SELF_REVIEW_FORBIDDEN', 'you cannot review your own request');
+  }
+  if (!isReviewer(identity, policy, request)) {
+    throw new ForbiddenError('NOT_A_REVIEWER', 'you are not a reviewer of this request');
+  }
 }

@@ -36,6 +36,12 @@ export const ERROR_CODES = {
   NOT_REQUESTER: 403,
   NOT_ALLOWED: 403,
   ALREADY_APPROVED_BY_YOU: 409,
+  /** The caller is not a reviewer of the request (global, target or break-glass notify list). */
+  NOT_A_REVIEWER: 403,
+  SELF_REVIEW_FORBIDDEN: 403,
+  /** Only break-glass requests are flagged for review. */
+  NOT_FLAGGED: 409,
+  ALREADY_REVIEWED: 409,
   // lifecycle
   REQUEST_NOT_FOUND: 404,
   INVALID_TRANSITION: 409,

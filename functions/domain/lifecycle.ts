@@ -1,6 +1,13 @@
-import { assertMayApprove, assertMayCancel, assertMayDeny, assertMayRevoke, sameDecider } from './authz.js';
+import {
+  assertMayApprove,
+  assertMayCancel,
+  assertMayDeny,
+  assertMayReview,
+  assertMayRevoke,
+  sameDecider,
+} from './authz.js';
 import { type DomainError, ForbiddenError, InvalidTransitionError, PolicyRefusedError } from './errors.js';
-import type { AccessLevel } from './policy-schema.js';
+import type { AccessLevel, Policy } from './policy-schema.js';
 import {
   type AccessRequest,
   type ApprovalLink,
@@ -429,6 +436,30 @@ function audit(
   };
 }
 
+/**
+ * A reviewer acknowledges a break-glass request, which then is no longer flagged. Not a row of TRANSITIONS: it
+ * changes no status, in any status (a grant may be reviewed while ACTIVE or after REVOKED). Authz is re-checked
+ * here, like applyEvent does, so no caller can skip it.
+ */
+export function applyReview(
+  request: AccessRequest,
+  by: Identity,
+  { policy, now, comment }: { policy: Policy; now: Date; comment?: string | undefined },
+): TransitionResult {
+  assertMayReview(by, policy, request);
+  if (!request.breakGlass) {
+    throw new PolicyRefusedError('NOT_FLAGGED', 'only break-glass requests are flagged for review');
+  }
+  if (request.review) {
+    throw new PolicyRefusedError('ALREADY_REVIEWED', `already reviewed by ${request.review.by}`, {
+      details: { by: request.review.by, at: request.review.at },
+    });
+  }
+  const at = now.toISOString();
+  const next: AccessRequest = { ...request, updatedAt: at, review: decisionOf(by, at, comment) };
+  return result(next, audit(at, by, 'reviewed', request, next, { comment }));
+}
+
 /** The audit event of a refused attempt that matters (self-approval, unauthorised approver…). No state change. */
 export function refusalAudit(
   request: AccessRequest,
@@ -446,6 +477,11 @@ export function refusalAudit(
     comment: error.message,
     details: { code: error.code },
   };
+}
+
+/** A break-glass request stays flagged for review until a reviewer acknowledges it (applyReview). */
+export function isFlagged(request: AccessRequest): boolean {
+  return request.breakGlass && request.review === undefined;
 }
 
 /**

@@ -87,7 +87,7 @@ export type ExtendBody = z.output<typeof ExtendBody>;
 
 /** GET /requests: query string values arrive as strings. */
 export const ListQuery = z.strictObject({
-  view: z._default(z.enum(['mine', 'to-approve']), 'mine'),
+  view: z._default(z.enum(['mine', 'to-approve', 'flagged']), 'mine'),
   status: z.optional(z.enum(REQUEST_STATUSES)),
   limit: z.optional(z.coerce.number().check(z.int(), z.gte(1), z.lte(100))),
   cursor: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),

@@ -130,6 +130,8 @@ export interface AccessRequest {
   taskToken?: string;
   executionArn?: string;
   approvalLinks: ApprovalLink[];
+  /** A reviewer's acknowledgement of a break-glass request; until set, the request is flagged for review. */
+  review?: Decision;
   /** Head of this request's audit hash chain. */
   auditSeq: number;
   auditHead: string;
@@ -181,7 +183,8 @@ export type AuditAction =
   | 'revoke-failed'
   | 'orphan-dropped'
   | 'refused'
-  | 'link-refused';
+  | 'link-refused'
+  | 'reviewed';
 
 /** The chain's genesis value: the prevHash of a request's first event. */
 export const GENESIS_HASH = '0'.repeat(64);

@@ -8,6 +8,7 @@ import { getRequest } from '../domain/use-cases/get-request.js';
 import { listRequests } from '../domain/use-cases/list-requests.js';
 import { listTargets } from '../domain/use-cases/list-targets.js';
 import { requestAudit } from '../domain/use-cases/request-audit.js';
+import { reviewRequest } from '../domain/use-cases/review-request.js';
 import { revokeEarly } from '../domain/use-cases/revoke-early.js';
 import type { Deps } from '../ports.js';
 import { jsonResponse } from '../shared/http.js';
@@ -45,6 +46,7 @@ const OPERATIONS: Record<ApiOperation, (state: HttpState, deps: Deps) => Promise
   cancelRequest: (s, deps) => cancelRequest({ requestId: idOf(s), caller: callerOf(s), body: s.body }, deps),
   revokeRequest: (s, deps) => revokeEarly({ requestId: idOf(s), caller: callerOf(s), body: s.body }, deps),
   extendRequest: (s, deps) => extendRequest({ requestId: idOf(s), caller: callerOf(s), body: s.body }, deps),
+  reviewRequest: (s, deps) => reviewRequest({ requestId: idOf(s), caller: callerOf(s), body: s.body }, deps),
   requestAudit: (s, deps) => requestAudit({ requestId: idOf(s), caller: callerOf(s) }, deps),
   listTargets: async (s, deps) => listTargets({ caller: callerOf(s) }, deps),
   openApi: async (_s, deps) => openApiDocument(deps.publicBaseUrl),

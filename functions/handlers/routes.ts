@@ -68,7 +68,8 @@ export const ROUTES = [
     query: ListQuery,
     produces: 'json',
     successStatus: 200,
-    summary: 'Your requests (view=mine) or those waiting for your decision (view=to-approve)',
+    summary:
+      'Your requests (view=mine), those waiting for your decision (view=to-approve) or flagged for your review (view=flagged)',
   },
   {
     method: 'GET',
@@ -78,7 +79,7 @@ export const ROUTES = [
     auth: 'iam',
     produces: 'json',
     successStatus: 200,
-    summary: 'One request, as its requester or an approver sees it',
+    summary: 'One request, as its requester, an approver or a reviewer sees it',
   },
   {
     method: 'POST',
@@ -139,6 +140,18 @@ export const ROUTES = [
     produces: 'json',
     successStatus: 200,
     summary: 'Ask for more time on an active grant',
+  },
+  {
+    method: 'POST',
+    path: '/requests/{id}/review',
+    operationId: 'reviewRequest',
+    handler: 'api',
+    auth: 'iam',
+    body: DecisionBody,
+    bodyType: 'json',
+    produces: 'json',
+    successStatus: 200,
+    summary: 'Acknowledge a break-glass request you review, so it is no longer flagged',
   },
   {
     method: 'GET',

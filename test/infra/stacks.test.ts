@@ -33,7 +33,11 @@ const TABLES: Statement[] = [
   },
   {
     actions: ['dynamodb:Query'],
-    resources: ['<RequestsTable.Arn>/index/by-requester', '<RequestsTable.Arn>/index/by-status'],
+    resources: [
+      '<RequestsTable.Arn>/index/by-flag',
+      '<RequestsTable.Arn>/index/by-requester',
+      '<RequestsTable.Arn>/index/by-status',
+    ],
   },
 ];
 const XRAY: Statement = { actions: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], resources: ['*'] };
@@ -140,7 +144,7 @@ describe('the stateful stack', () => {
     expect(resource.Properties.DeletionProtectionEnabled).toBe(true);
   });
 
-  it('indexes requests by status (sortAt) and by requester (createdAt), projecting everything', () => {
+  it('indexes requests by status (sortAt), by requester and by review flag (createdAt), projecting everything', () => {
     const table = s.statefulView
       .resources('AWS::DynamoDB::Table')
       .find(
@@ -159,6 +163,14 @@ describe('the stateful stack', () => {
         IndexName: 'by-requester',
         KeySchema: [
           { AttributeName: 'requester', KeyType: 'HASH' },
+          { AttributeName: 'createdAt', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      },
+      {
+        IndexName: 'by-flag',
+        KeySchema: [
+          { AttributeName: 'flag', KeyType: 'HASH' },
           { AttributeName: 'createdAt', KeyType: 'RANGE' },
         ],
         Projection: { ProjectionType: 'ALL' },
@@ -390,6 +402,7 @@ describe('the REST API', () => {
       'POST /requests/{id}/cancel': iam('api'),
       'POST /requests/{id}/revoke': iam('api'),
       'POST /requests/{id}/extend': iam('api', true),
+      'POST /requests/{id}/review': iam('api'),
       'GET /requests/{id}/credentials': iam('credentials'),
       'GET /requests/{id}/audit': iam('api'),
       'GET /targets': iam('api'),

@@ -86,7 +86,13 @@ echo
   const policyFile = path.join(workDir, 'policy.yaml');
   writeFileSync(
     policyFile,
-    demoPolicyYaml(`demo_cli_${suffix}`, { read: { description: 'Read the public schema', ...CAROL_READ } }),
+    demoPolicyYaml(`demo_cli_${suffix}`, {
+      read: { description: 'Read the public schema', ...CAROL_READ },
+      breakglass: {
+        ...CAROL_READ,
+        breakGlass: '{ allowed: true, requesters: [alice@example.com], notify: [security@example.com] }',
+      },
+    }),
   );
   runtime = await startRuntime(
     testRuntimeOptions(policyFile, { tablePrefix: `cli-${suffix}`, demoDatabase: `demo_cli_${suffix}` }),
@@ -167,6 +173,50 @@ describe('jitdb against the local runtime', () => {
 
     const revoked = await jitdb('alice@example.com', ['revoke', id]);
     expect(revoked.code).toBe(0);
+  });
+
+  it('flags a break-glass request for its reviewers until one acknowledges it with jitdb review', async () => {
+    const created = await jitdb('alice@example.com', [
+      'request',
+      'demo',
+      '--level',
+      'breakglass',
+      '--for',
+      '10m',
+      '--reason',
+      'outage',
+      '--break-glass',
+      '--json',
+    ]);
+    expect(created.code).toBe(0);
+    const id = (JSON.parse(created.stdout) as { id: string }).id;
+
+    const flagged = await jitdb('security@example.com', ['list', '--flagged']);
+    expect(flagged.code).toBe(0);
+    expect(flagged.stdout).toContain(id);
+    expect((await jitdb('bob@example.com', ['list', '--flagged'])).stdout).not.toContain(id);
+    expect((await jitdb('security@example.com', ['show', id])).stdout).toMatch(/^flagged:\s+yes$/m);
+
+    const self = await jitdb('alice@example.com', ['review', id]);
+    expect(self).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'refused: SELF_REVIEW_FORBIDDEN: you cannot review your own request\n',
+    });
+
+    const reviewed = await jitdb('security@example.com', ['review', id, '--comment', 'seen']);
+    expect(reviewed).toEqual({ code: 0, stdout: `${id} reviewed by security@example.com\n`, stderr: '' });
+    const shown = (await jitdb('security@example.com', ['show', id])).stdout;
+    expect(shown).toMatch(/^reviewed:\s+security@example\.com \d{4}-\d\d-\d\dT[\d:.]+Z: seen$/m);
+    expect(shown).not.toMatch(/^flagged:/m);
+    expect((await jitdb('security@example.com', ['list', '--flagged'])).stdout).not.toContain(id);
+
+    const deadline = Date.now() + 20_000;
+    while ((await statusOf(id)) !== 'ACTIVE') {
+      if (Date.now() > deadline) throw new Error('never became ACTIVE');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    expect((await jitdb('alice@example.com', ['revoke', id])).code).toBe(0);
   });
 
   it('exits 4 when a request waited on with --wait is denied', async () => {

@@ -1,11 +1,12 @@
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DescribeTableCommand, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDynamoDbClient } from '../../functions/adapters/dynamodb-client.js';
 import {
   AUDIT_TABLE,
+  createTableInput,
   createTables,
   REQUESTS_TABLE,
   tableNamesFromEnv,
@@ -119,6 +120,14 @@ describe('table specs', () => {
         ]).sort(),
       ).toEqual([
         [
+          'by-flag',
+          [
+            { AttributeName: 'flag', KeyType: 'HASH' },
+            { AttributeName: 'createdAt', KeyType: 'RANGE' },
+          ],
+          'ALL',
+        ],
+        [
           'by-requester',
           [
             { AttributeName: 'requester', KeyType: 'HASH' },
@@ -150,11 +159,34 @@ describe('table specs', () => {
     }
   });
 
+  it('adds an index a table made before it lacks (a local state directory from an older version)', async () => {
+    const client = createDynamoDbClient({ endpoint: services().dynamodbEndpoint });
+    const names = { requestsTable: `old-requests-${Date.now()}`, auditTable: `old-audit-${Date.now()}` };
+    const older = {
+      ...REQUESTS_TABLE,
+      globalSecondaryIndexes: REQUESTS_TABLE.globalSecondaryIndexes.filter((i) => i.indexName !== 'by-flag'),
+    };
+    try {
+      await client.send(new CreateTableCommand(createTableInput(names.requestsTable, older)));
+      await createTables(client, names);
+      const requests = (await client.send(new DescribeTableCommand({ TableName: names.requestsTable })))
+        .Table;
+      expect(requests?.GlobalSecondaryIndexes?.map((i) => [i.IndexName, i.IndexStatus]).sort()).toEqual([
+        ['by-flag', 'ACTIVE'],
+        ['by-requester', 'ACTIVE'],
+        ['by-status', 'ACTIVE'],
+      ]);
+    } finally {
+      client.destroy();
+    }
+  });
+
   it('describes the tables as data for CDK', () => {
     expect(REQUESTS_TABLE.partitionKey).toEqual({ name: 'id', type: 'S' });
     expect(REQUESTS_TABLE.globalSecondaryIndexes.map((i) => i.indexName)).toEqual([
       'by-status',
       'by-requester',
+      'by-flag',
     ]);
     expect(AUDIT_TABLE).toEqual({
       partitionKey: { name: 'requestId', type: 'S' },

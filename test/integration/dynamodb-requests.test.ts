@@ -466,6 +466,61 @@ describe('DynamoRequestStore listings', () => {
   });
 });
 
+describe('DynamoRequestStore.listFlagged', () => {
+  let flagged: DynamoTestTables;
+  const at = (minute: number) => `2026-11-23T10:${String(minute).padStart(2, '0')}:00.000Z`;
+  const created: Record<string, AccessRequest> = {};
+
+  beforeAll(async () => {
+    flagged = await dynamoTestTables(services().dynamodbEndpoint, 'flagged');
+    const specs: [string, Partial<AccessRequest>][] = [
+      ['glass-1', { breakGlass: true, status: 'ACTIVE', createdAt: at(1) }],
+      ['glass-2', { breakGlass: true, status: 'REVOKED', createdAt: at(2) }],
+      ['glass-3', { breakGlass: true, status: 'ACTIVE', createdAt: at(3) }],
+      ['ordinary', { status: 'ACTIVE', createdAt: at(4) }],
+    ];
+    for (const [name, overrides] of specs) {
+      created[name] = (await flagged.requests.create(pendingRequest(overrides), requestedDraft())).request;
+    }
+  });
+
+  afterAll(() => flagged?.close());
+
+  it('lists unacknowledged break-glass requests newest first, across pages, without the index key', async () => {
+    const first = await flagged.requests.listFlagged({ limit: 2 });
+    const rest = await flagged.requests.listFlagged({ limit: 2, cursor: first.cursor });
+
+    expect(first.items.map((r) => r.id)).toEqual([created['glass-3']?.id, created['glass-2']?.id]);
+    expect(rest.items.map((r) => r.id)).toEqual([created['glass-1']?.id]);
+    expect(rest.cursor).toBeUndefined();
+    expect(first.items[0]).toEqual(created['glass-3']);
+    expect((await rawItem(flagged, created['glass-3']?.id ?? ''))?.flag?.S).toBe('REVIEW');
+    expect((await rawItem(flagged, created.ordinary?.id ?? ''))?.flag).toBeUndefined();
+  });
+
+  it('drops a request from the index once it carries a review', async () => {
+    const request = created['glass-1'];
+    if (!request) throw new Error('fixture missing');
+    const review = {
+      by: 'security@example.com',
+      email: 'security@example.com',
+      at: at(9),
+      via: 'local' as const,
+    };
+    const saved = await flagged.requests.transition(
+      request,
+      { ...request, review },
+      { at: at(9), actor: 'security@example.com', via: 'local', action: 'reviewed' },
+    );
+
+    expect(saved.review).toEqual(review);
+    expect((await rawItem(flagged, request.id))?.flag).toBeUndefined();
+    expect(await flagged.requests.get(request.id)).toEqual(saved);
+    const all = await flagged.requests.listFlagged();
+    expect(all.items.map((r) => r.id)).toEqual([created['glass-3']?.id, created['glass-2']?.id]);
+  });
+});
+
 async function rawItem(tables: DynamoTestTables, id: string) {
   const result = await tables.client.send(
     new GetItemCommand({

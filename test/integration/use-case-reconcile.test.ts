@@ -298,6 +298,7 @@ describe('retrying lost conditional writes', () => {
         get: (id) => real.get(id),
         listByStatus: (...args) => real.listByStatus(...args),
         listByRequester: (...args) => real.listByRequester(...args),
+        listFlagged: (...args) => real.listFlagged(...args),
         transition: async (previous, next, audit) => {
           if (audit.action === 'granted' && bumps < 15) {
             // A refused link POST lands between the grant's read and its write.

@@ -18,6 +18,8 @@ export interface LevelYaml {
   autoApprove?: true | string;
   ticketPattern?: string;
   extension?: { autoApproveUpTo: string; maxTotal: string };
+  /** Flow-style YAML, written as given. */
+  breakGlass?: string;
 }
 
 export interface PostgresTargetYaml {
@@ -49,6 +51,7 @@ function levelYaml(name: string, level: LevelYaml): string {
     lines.push(
       `        extension: { autoApproveUpTo: ${level.extension.autoApproveUpTo}, maxTotal: ${level.extension.maxTotal} }`,
     );
+  if (level.breakGlass !== undefined) lines.push(`        breakGlass: ${level.breakGlass}`);
   return lines.join('\n');
 }
 

@@ -285,13 +285,13 @@ describe('assertMayView', () => {
   const write = freshRequest({ level: 'write', ticket: 'INC-1' });
 
   it('lets the requester and approvers view', () => {
-    expect(codeOf(() => assertMayView(requester, write, levelOf('write'), NOW))).toBe('none');
-    expect(codeOf(() => assertMayView(carol, write, levelOf('write'), NOW))).toBe('none');
+    expect(codeOf(() => assertMayView(requester, write, levelOf('write'), NOW, policy))).toBe('none');
+    expect(codeOf(() => assertMayView(carol, write, levelOf('write'), NOW, policy))).toBe('none');
   });
 
   it('lets escalation approvers view once escalated', () => {
-    expect(codeOf(() => assertMayView(oncall, write, levelOf('write'), NOW))).toBe('NOT_ALLOWED');
-    expect(codeOf(() => assertMayView(oncall, write, levelOf('write'), at(1800)))).toBe('none');
+    expect(codeOf(() => assertMayView(oncall, write, levelOf('write'), NOW, policy))).toBe('NOT_ALLOWED');
+    expect(codeOf(() => assertMayView(oncall, write, levelOf('write'), at(1800), policy))).toBe('none');
   });
 
   it('lets someone who decided view it even after the policy dropped them', () => {
@@ -299,11 +299,11 @@ describe('assertMayView', () => {
       ...write,
       denial: { by: 'dave@example.com', at: NOW.toISOString(), via: 'local' as const },
     };
-    expect(codeOf(() => assertMayView(dave, decided, undefined, NOW))).toBe('none');
+    expect(codeOf(() => assertMayView(dave, decided, undefined, NOW, policy))).toBe('none');
   });
 
   it('refuses anyone else', () => {
-    expect(codeOf(() => assertMayView(dave, write, levelOf('write'), NOW))).toBe('NOT_ALLOWED');
+    expect(codeOf(() => assertMayView(dave, write, levelOf('write'), NOW, policy))).toBe('NOT_ALLOWED');
   });
 });
 

@@ -226,7 +226,7 @@ describe('ListQuery', () => {
 
   it('refuses unknown views and statuses', () => {
     expect(problemsOf(() => parseInput(ListQuery, { view: 'all', status: 'pending' }))).toEqual([
-      'view: Invalid option: expected one of "mine"|"to-approve"',
+      'view: Invalid option: expected one of "mine"|"to-approve"|"flagged"',
       'status: Invalid option: expected one of "PENDING"|"APPROVED"|"ACTIVE"|"DENIED"|"EXPIRED"|"CANCELLED"|"FAILED"|"REVOKE_FAILED"|"REVOKED"',
     ]);
   });

@@ -2,7 +2,7 @@ import type { Deps, GrantSpec } from '../../ports.js';
 import { approvalRequestEmail, decidedEmail, type RequestFacts } from '../emails.js';
 import { ConflictError, type DomainError, ForbiddenError, RequestNotFoundError } from '../errors.js';
 import { findLevel } from '../evaluate.js';
-import { refusalAudit } from '../lifecycle.js';
+import { isFlagged, refusalAudit } from '../lifecycle.js';
 import type { AccessLevel, Target } from '../policy-schema.js';
 import type { AccessRequest, ApprovalLink, Identity } from '../types.js';
 import { WorkflowTaskClosedError } from '../workflow-io.js';
@@ -99,6 +99,8 @@ const AUDITED_REFUSALS = new Set([
   'NOT_AN_APPROVER',
   'NOT_ALLOWED',
   'NOT_REQUESTER',
+  'NOT_A_REVIEWER',
+  'SELF_REVIEW_FORBIDDEN',
 ]);
 
 /**
@@ -224,6 +226,8 @@ export async function emailLinks(
 /** What the API returns for a request: no task token, no link hashes, no idempotency internals. */
 export type RequestView = Omit<AccessRequest, 'taskToken' | 'approvalLinks' | 'auditHead'> & {
   approvalLinksOpen: number;
+  /** Break-glass and not yet acknowledged by a reviewer. */
+  flagged: boolean;
 };
 
 export function viewOf(request: AccessRequest): RequestView {
@@ -232,6 +236,7 @@ export function viewOf(request: AccessRequest): RequestView {
     ...rest,
     approvalLinksOpen: approvalLinks.filter((l) => l.usedAt === undefined && l.retiredAt === undefined)
       .length,
+    flagged: isFlagged(request),
   };
 }
 

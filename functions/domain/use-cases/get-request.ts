@@ -3,13 +3,19 @@ import { assertMayView } from '../authz.js';
 import type { Identity } from '../types.js';
 import { levelOf, loadRequest, type RequestView, viewOf } from './common.js';
 
-/** One request, for its requester, its approvers and whoever already decided it. */
+/** One request, for its requester, its approvers, whoever already decided it and its reviewers. */
 export async function getRequest(
   input: { requestId: string; caller: Identity },
   deps: Deps,
 ): Promise<RequestView> {
   const request = await loadRequest(deps, input.requestId);
-  assertMayView(input.caller, request, levelOrUndefined(deps, request), deps.clock.now());
+  assertMayView(
+    input.caller,
+    request,
+    levelOrUndefined(deps, request),
+    deps.clock.now(),
+    deps.policy.policy(),
+  );
   return viewOf(request);
 }
 

@@ -1,5 +1,5 @@
 import type { Deps } from '../../ports.js';
-import { isApprover, isDecisionBy, isRequester } from '../authz.js';
+import { isApprover, isDecisionBy, isRequester, isReviewer } from '../authz.js';
 import { type ListQuery, ListQuery as ListQuerySchema, parseInput } from '../schemas.js';
 import type { AccessRequest, Identity, RequestStatus } from '../types.js';
 import { type RequestView, viewOf } from './common.js';
@@ -10,7 +10,8 @@ const MAX_PAGES = 20;
 
 /**
  * `mine`: the caller's requests, newest first. `to-approve`: PENDING requests the caller may decide and has
- * not yet approved, plus ACTIVE requests with a pending extension the caller may decide.
+ * not yet approved, plus ACTIVE requests with a pending extension the caller may decide. `flagged`: break-glass
+ * requests not yet acknowledged that the caller reviews (and did not make), newest first.
  */
 export async function listRequests(
   input: { query: unknown; caller: Identity },
@@ -25,6 +26,7 @@ export async function listRequests(
     });
     return { items: page.items.map(viewOf), ...(page.cursor ? { cursor: page.cursor } : {}) };
   }
+  if (query.view === 'flagged') return listFlagged(deps, input.caller, query);
   const now = deps.clock.now();
   const statuses: RequestStatus[] = query.status ? [query.status] : ['PENDING', 'ACTIVE'];
   const found: AccessRequest[] = [];
@@ -42,6 +44,35 @@ export async function listRequests(
   }
   const limit = query.limit ?? 100;
   return { items: found.slice(0, limit).map(viewOf) };
+}
+
+/**
+ * Filters the store's flagged requests by reviewer. Each store page asks for no more than the rest of the
+ * caller's page, so the store's cursor is exactly where this page ends; bounded work per call.
+ */
+async function listFlagged(
+  deps: Deps,
+  caller: Identity,
+  query: ListQuery,
+): Promise<{ items: RequestView[]; cursor?: string }> {
+  const policy = deps.policy.policy();
+  const limit = query.limit ?? 100;
+  const found: AccessRequest[] = [];
+  let cursor = query.cursor;
+  for (let i = 0; i < MAX_PAGES && found.length < limit; i++) {
+    const page = await deps.requests.listFlagged({
+      limit: limit - found.length,
+      ...(cursor ? { cursor } : {}),
+    });
+    for (const request of page.items) {
+      if (query.status && request.status !== query.status) continue;
+      if (isRequester(caller, request) || !isReviewer(caller, policy, request)) continue;
+      found.push(request);
+    }
+    cursor = page.cursor;
+    if (!cursor) break;
+  }
+  return { items: found.map(viewOf), ...(cursor ? { cursor } : {}) };
 }
 
 async function listAll(deps: Deps, status: RequestStatus): Promise<AccessRequest[]> {

@@ -10,7 +10,13 @@ export async function requestAudit(
   deps: Deps,
 ): Promise<{ events: AuditEvent[]; verification: Awaited<ReturnType<Deps['audit']['verify']>> }> {
   const request = await loadRequest(deps, input.requestId);
-  assertMayView(input.caller, request, levelOrUndefined(deps, request), deps.clock.now());
+  assertMayView(
+    input.caller,
+    request,
+    levelOrUndefined(deps, request),
+    deps.clock.now(),
+    deps.policy.policy(),
+  );
   const [events, verification] = await Promise.all([
     deps.audit.list(request.id),
     deps.audit.verify(request.id),

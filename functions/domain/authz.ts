@@ -171,6 +171,33 @@ export function mayBreakGlass(level: AccessLevel, identity: Identity): boolean {
   return rule?.allowed === true && rule.requesters.some((p) => matchesPrincipal(p, identity));
 }
 
+/**
+ * Refuses a caller who may not ask for the level (NOT_ELIGIBLE) or use its break-glass (BREAK_GLASS_NOT_ELIGIBLE):
+ * for a new request, and again for an extension (the policy may have changed since).
+ */
+export function assertEligible(
+  identity: Identity,
+  level: AccessLevel,
+  ask: { targetId: string; level: string; breakGlass: boolean },
+): void {
+  const details = { targetId: ask.targetId, level: ask.level };
+  // Break-glass has its own list; it is not "anyone who may ask for the level".
+  if (ask.breakGlass && !mayBreakGlass(level, identity)) {
+    throw new ForbiddenError(
+      'BREAK_GLASS_NOT_ELIGIBLE',
+      `you are not on the break-glass list of '${ask.level}'`,
+      {
+        details,
+      },
+    );
+  }
+  if (!ask.breakGlass && !mayRequest(level, identity)) {
+    throw new ForbiddenError('NOT_ELIGIBLE', `you may not ask for '${ask.level}' on '${ask.targetId}'`, {
+      details,
+    });
+  }
+}
+
 /** True if the level's auto-approve conditions all hold for this requester and duration. */
 export function autoApproves(level: AccessLevel, requester: Identity, durationSeconds: number): boolean {
   const rule = level.autoApprove;

@@ -1,6 +1,6 @@
-import { autoApproves, mayBreakGlass, mayRequest } from './authz.js';
+import { assertEligible, autoApproves } from './authz.js';
 import { formatDuration } from './duration.js';
-import { ForbiddenError, PolicyRefusedError } from './errors.js';
+import { PolicyRefusedError } from './errors.js';
 import { dbUserFor } from './naming.js';
 import type { AccessLevel, Policy, Target } from './policy-schema.js';
 import type { ExtendBody, NewRequestBody } from './schemas.js';
@@ -60,21 +60,7 @@ export function evaluateNewRequest({ body, requester, policy, now, requestId }: 
       `level '${body.level}' does not allow break-glass`,
     );
   }
-  // Break-glass has its own list; it is not "anyone who may ask for the level".
-  if (breakGlass && !mayBreakGlass(level, requester)) {
-    throw new ForbiddenError(
-      'BREAK_GLASS_NOT_ELIGIBLE',
-      `you are not on the break-glass list of '${body.level}'`,
-      {
-        details: { targetId: body.target, level: body.level },
-      },
-    );
-  }
-  if (!breakGlass && !mayRequest(level, requester)) {
-    throw new ForbiddenError('NOT_ELIGIBLE', `you may not ask for '${body.level}' on '${body.target}'`, {
-      details: { targetId: body.target, level: body.level },
-    });
-  }
+  assertEligible(requester, level, { targetId: body.target, level: body.level, breakGlass });
   const maxDuration = breakGlass ? (level.breakGlass?.maxDuration ?? level.maxDuration) : level.maxDuration;
   if (body.duration > maxDuration) {
     throw new PolicyRefusedError(

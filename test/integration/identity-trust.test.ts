@@ -70,6 +70,8 @@ class RecordingWorkflow implements Workflow {
 }
 
 let deps: Deps;
+/** The policy the functions see now: a test may swap it, as a redeploy would. */
+let currentPolicy: Policy;
 let provisioners: ProvisionerFactory;
 let dynamo: ReturnType<typeof createDynamoDbClient>;
 let dbUrl: URL;
@@ -132,6 +134,7 @@ beforeAll(async () => {
       },
     ],
   });
+  currentPolicy = policy;
   provisioners = createProvisioners({
     admin: new StaticAdminCredentials(pgAdminUrl),
     endpoints: hostPortEndpoints,
@@ -146,7 +149,7 @@ beforeAll(async () => {
     provisioners,
     mailer: { send: async (email) => void outbox.push(email) },
     workflow: new RecordingWorkflow(),
-    policy: { policy: () => policy },
+    policy: { policy: () => currentPolicy },
     metrics: { count: () => undefined },
     publicBaseUrl: 'https://jitdb.example.com/prod',
     stateMachineArn: `arn:aws:states:eu-west-1:${HOME}:stateMachine:access-request`,
@@ -462,6 +465,32 @@ describe('who may ask', () => {
     });
     expect(oncall.status).toBe(201);
     expect(oncall.json.status).toBe('APPROVED');
+  });
+
+  it('refuses an extension to a requester the policy no longer lists, and audits it', async () => {
+    const { id } = await requestAs(ERIN, 'quick');
+    await grantHandler(deps)({ requestId: id }, context);
+    const before = currentPolicy;
+    const quick = before.targets[0]?.levels.quick;
+    if (!quick) throw new Error('no quick level');
+    const target = before.targets[0];
+    if (!target) throw new Error('no target');
+    currentPolicy = {
+      ...before,
+      targets: [
+        { ...target, levels: { ...target.levels, quick: { ...quick, requesters: ['alice@example.com'] } } },
+      ],
+    };
+    try {
+      const res = await api('POST', `/requests/${id}/extend`, ERIN, {
+        body: { duration: '5m', reason: 'more' },
+      });
+      expect(res.status).toBe(403);
+      expect(res.json.error?.code).toBe('NOT_ELIGIBLE');
+      expect(await lastEvent(id)).toMatchObject({ action: 'refused', details: { code: 'NOT_ELIGIBLE' } });
+    } finally {
+      currentPolicy = before;
+    }
   });
 
   it('shows each caller only the levels they may ask for', async () => {

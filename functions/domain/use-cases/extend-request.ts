@@ -1,6 +1,6 @@
 import type { Deps } from '../../ports.js';
 import { emailRecipients, linksOrNotices } from '../approval-links.js';
-import { approversOf, assertMayExtend } from '../authz.js';
+import { approversOf, assertEligible, assertMayExtend } from '../authz.js';
 import { ForbiddenError, PolicyRefusedError } from '../errors.js';
 import { evaluateExtension } from '../evaluate.js';
 import { applyEvent } from '../lifecycle.js';
@@ -43,6 +43,16 @@ export async function extendRequest(
       });
     }
     const { target, level } = levelOf(deps, request);
+    try {
+      assertEligible(input.caller, level, {
+        targetId: request.targetId,
+        level: request.level,
+        breakGlass: request.breakGlass,
+      });
+    } catch (error) {
+      if (error instanceof ForbiddenError) await refuse(deps, request, input.caller, error);
+      throw error;
+    }
     const { autoApproved, extension } = evaluateExtension(request, body, level, now);
     if (autoApproved) {
       const newExpiresAt = new Date(extension.newExpiresAt);

@@ -177,12 +177,17 @@ export function acknowledgeWildcardResource(scope: IConstruct, resource: string,
   Validations.of(scope).acknowledge({ id: `AwsSolutions-IAM5[Resource::${rendered}]`, reason });
 }
 
+/** Where Lambda's Node.js runtimes keep the Amazon RDS CA certificates. */
+export const RDS_CA_BUNDLE = '/var/runtime/ca-cert.pem';
+
 /**
  * The targets' admin secrets and the RDS describe calls that resolve endpoints: for functions that create,
  * alter or drop database users.
  */
 export function bindTargetAdmin(fn: JitFunction, facts: TargetFacts): void {
   const stack = Stack.of(fn);
+  // Lambda's Node.js 20+ runtimes keep the RDS CA bundle here but do not load it: tls verify-full needs it.
+  fn.addEnvironment('NODE_EXTRA_CA_CERTS', RDS_CA_BUNDLE);
   if (facts.adminSecretArns.length > 0) {
     fn.addToRolePolicy(
       new iam.PolicyStatement({

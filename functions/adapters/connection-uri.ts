@@ -51,14 +51,17 @@ export function grantCredentials(
   };
 }
 
-/** TLS settings for the admin connection (pg and mysql2 take the same shape). `require` encrypts only. */
+/**
+ * TLS settings for the admin connection (pg and mysql2 take the same shape). `require` encrypts only;
+ * `verify-full` checks the certificate chain and the host name against Node's default store (the bundled
+ * Mozilla list plus NODE_EXTRA_CA_CERTS, which the CDK points at Lambda's RDS CA bundle) and the system store.
+ */
 export function driverTls(mode: TlsMode): false | { rejectUnauthorized: boolean; ca?: string[] } {
   if (mode === 'disable') return false;
   if (mode === 'require') return { rejectUnauthorized: false };
-  // The system store holds the RDS CA on Amazon Linux; the bundled Mozilla list covers public CAs.
   return {
     rejectUnauthorized: true,
-    ca: [...tls.getCACertificates('bundled'), ...tls.getCACertificates('system')],
+    ca: [...new Set([...tls.getCACertificates('default'), ...tls.getCACertificates('system')])],
   };
 }
 

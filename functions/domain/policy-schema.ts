@@ -78,6 +78,17 @@ export const BuiltInRole = z.enum([
 ]);
 export type BuiltInRole = z.infer<typeof BuiltInRole>;
 
+/**
+ * Built-in roles that reach past the level's own data: granted only where a level names them again in
+ * `allowDangerousRoles`, so nobody gets them by copying an example.
+ */
+export const DANGEROUS_ROLES: Readonly<Partial<Record<BuiltInRole, string>>> = {
+  pg_read_all_data:
+    'reads every table, the system catalogs included: pg_authid password hashes on a self-managed server',
+  pg_write_all_data: 'writes every table in every schema, including ones the application relies on',
+  pg_signal_backend: "can cancel and terminate other roles' sessions: the application's and the admin's",
+};
+
 export const SchemaGrant = z
   .strictObject({
     /** PostgreSQL schema, or MySQL database. */
@@ -127,6 +138,8 @@ export const AccessLevel = z
   .strictObject({
     description: z.optional(z.string().check(z.maxLength(500))),
     privileges: Privileges,
+    /** The dangerous built-in roles (DANGEROUS_ROLES) this level may grant, named again on purpose. */
+    allowDangerousRoles: z._default(z.array(BuiltInRole), []),
     maxDuration: durationField(MAX_GRANT_SECONDS, '12h'),
     approvers: z._default(z.array(ApproverPattern), []),
     /** Who may ask for this level at all. Absent: any caller the trust model accepts. */
@@ -190,6 +203,16 @@ export const AccessLevel = z
   })
   .check(
     z.superRefine((rule, ctx) => {
+      rule.privileges.roles.forEach((role, i) => {
+        const danger = DANGEROUS_ROLES[role];
+        if (danger && !rule.allowDangerousRoles.includes(role)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['privileges', 'roles', i],
+            message: `${role} ${danger}; name it in allowDangerousRoles to grant it anyway`,
+          });
+        }
+      });
       const autoApproves = rule.autoApprove !== undefined || rule.breakGlass?.allowed === true;
       if (rule.approvers.length === 0 && !autoApproves) {
         ctx.addIssue({
@@ -264,7 +287,18 @@ export const Connection = z.union([
 ]);
 export type Connection = z.infer<typeof Connection>;
 
-export const Target = z
+/** True for the loopback names and addresses (127.0.0.0/8, ::1, localhost): the only hosts `tls: disable` may name. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** RDS (an instance or cluster id): TLS verifies against the RDS CA by default. */
+export function isRdsConnection(connection: Connection): boolean {
+  return 'rdsInstanceId' in connection || 'rdsClusterId' in connection;
+}
+
+const TargetFields = z
   .strictObject({
     id: Id,
     description: z.optional(z.string().check(z.maxLength(500))),
@@ -274,8 +308,13 @@ export const Target = z
     connection: Connection,
     database: Identifier,
     credentialKind: z.enum(['iam', 'password']),
-    /** TLS from clients and from the admin connection. `disable` is for local runs only. */
-    tls: z._default(z.enum(['require', 'verify-full', 'disable']), 'require'),
+    /**
+     * TLS from clients and from the admin connection. `verify-full` checks the server certificate and name
+     * (the default for RDS targets: the RDS CA is in Lambda's store); `require` encrypts but does not verify, so
+     * anyone on the path can relay the admin login (the default for host/port targets only); `disable` only for
+     * loopback hosts.
+     */
+    tls: z.optional(z.enum(['require', 'verify-full', 'disable'])),
     /** Secrets Manager ARN of the admin credentials (RDS-managed master secret or a dedicated CREATEROLE user). */
     adminSecretArn: z.optional(
       z.string().check(z.regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager ARN')),
@@ -299,9 +338,28 @@ export const Target = z
           });
         }
       }
+      if (
+        target.tls === 'disable' &&
+        !('host' in target.connection && isLoopbackHost(target.connection.host))
+      ) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tls'],
+          message:
+            'disable is only for loopback hosts (127.0.0.1, ::1, localhost): the admin login would cross the network in clear; use verify-full (or require)',
+        });
+      }
     }),
   );
-export type Target = z.infer<typeof Target>;
+
+export const Target = z.pipe(
+  TargetFields,
+  z.transform((target) => ({
+    ...target,
+    tls: target.tls ?? (isRdsConnection(target.connection) ? ('verify-full' as const) : ('require' as const)),
+  })),
+);
+export type Target = z.output<typeof Target>;
 
 const AccountId = z.string().check(z.regex(/^\d{12}$/, 'must be a 12-digit AWS account id'));
 

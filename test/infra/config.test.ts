@@ -21,7 +21,7 @@ const policyWith = (maxDuration: string) => {
       '    credentialKind: iam',
       '    levels:',
       '      read:',
-      '        privileges: { roles: [pg_read_all_data] }',
+      '        privileges: { roles: [pg_monitor] }',
       `        maxDuration: ${maxDuration}`,
       '        approvers: [alice@example.com]',
       '',

@@ -4,6 +4,7 @@ import type { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { HANDLER_NAMES, type HandlerName, PROJECT_ROOT } from '../../cdk/bundling.js';
+import { DATABASE_HANDLERS } from '../../cdk/function-needs.js';
 import { ASL_SUBSTITUTIONS, SUBSTITUTION_HANDLERS } from '../../functions/domain/workflow-io.js';
 import { ACCOUNT, REGION, type Synthesized, synthesize } from './fixture.js';
 import type { Resource, Statement } from './template-view.js';
@@ -255,6 +256,10 @@ describe('the functions', () => {
     ] as const) {
       expect(s.view.render(env(name).PUBLIC_BASE_URL), name).toBe(base);
     }
+    // tls verify-full trusts the RDS CA only if Node loads Lambda's bundle of it.
+    const withRdsCa = HANDLER_NAMES.filter((name) => env(name).NODE_EXTRA_CA_CERTS !== undefined);
+    expect(withRdsCa).toEqual(DATABASE_HANDLERS);
+    for (const name of withRdsCa) expect(env(name).NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
     const senders = HANDLER_NAMES.filter((name) => env(name).SENDER_EMAIL !== undefined);
     expect(senders).toEqual([
       'api',

@@ -191,7 +191,10 @@ describe('the example policies', () => {
       escalation: { after: 1800, approvers: ['dba-oncall@example.com'] },
     });
     expect(pg?.levels['admin-breakglass']).toMatchObject({
-      privileges: { roles: ['pg_read_all_data', 'pg_write_all_data'], schemas: [] },
+      privileges: {
+        roles: [],
+        schemas: [{ name: 'public', tables: '*', privileges: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'] }],
+      },
       maxDuration: 1800,
       approvers: ['carol@example.com'],
       breakGlass: { allowed: true, notify: ['security@example.com'] },

@@ -36,6 +36,7 @@ describe('Policy schema', () => {
         schemas: [{ name: 'public', tables: '*', privileges: ['SELECT'], defaultPrivileges: false }],
       },
       maxDuration: 3600,
+      allowDangerousRoles: [],
       approvers: ['alice@example.com'],
       approvalLinks: true,
       approvalsRequired: 1,
@@ -124,7 +125,7 @@ describe('Policy schema', () => {
       'built-in roles on MySQL',
       [
         ['targets.0.engine', 'mysql'],
-        [`${READ}.privileges`, { roles: ['pg_read_all_data'] }],
+        [`${READ}.privileges`, { roles: ['pg_monitor'] }],
       ],
       ['targets[0].levels.read.privileges.roles: built-in roles are PostgreSQL only; use schemas on MySQL'],
     ],
@@ -339,6 +340,21 @@ describe('the trust model and eligibility in the policy', () => {
     ],
   ])('explains %s by path', (_label, changes, expected) => {
     expect(problemsAfter(...changes)).toEqual(expected);
+  });
+
+  it.each([
+    ['pg_read_all_data', 'reads every table, the system catalogs included'],
+    ['pg_write_all_data', 'writes every table in every schema'],
+    ['pg_signal_backend', "can cancel and terminate other roles' sessions"],
+  ])('refuses %s unless the level names it in allowDangerousRoles, and says why', (role, why) => {
+    const problems = problemsAfter([`${READ}.privileges`, { roles: [role] }]);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(`targets[0].levels.read.privileges.roles[0]: ${role} ${why}`);
+    expect(problems[0]).toContain('name it in allowDangerousRoles to grant it anyway');
+    expect(
+      problemsAfter([`${READ}.privileges`, { roles: [role] }], [`${READ}.allowDangerousRoles`, [role]]),
+    ).toEqual([]);
+    expect(problemsAfter([`${READ}.privileges`, { roles: ['pg_monitor'] }])).toEqual([]);
   });
 
   it('accepts a session-name pattern on a role an identity provider names, and role-wide patterns anywhere', () => {

@@ -24,7 +24,14 @@ function target(connection: unknown): Target {
     connection,
     database: 'orders',
     credentialKind: 'iam',
-    levels: { read: { privileges: { roles: ['pg_read_all_data'] }, maxDuration: '1h', autoApprove: {} } },
+    levels: {
+      read: {
+        privileges: { roles: ['pg_read_all_data'] },
+        allowDangerousRoles: ['pg_read_all_data'],
+        maxDuration: '1h',
+        autoApprove: {},
+      },
+    },
   });
 }
 

@@ -17,7 +17,14 @@ const target = Target.parse({
   database: 'orders',
   credentialKind: 'iam',
   adminSecretArn: SECRET_ARN,
-  levels: { read: { privileges: { roles: ['pg_read_all_data'] }, maxDuration: '1h', autoApprove: {} } },
+  levels: {
+    read: {
+      privileges: { roles: ['pg_read_all_data'] },
+      allowDangerousRoles: ['pg_read_all_data'],
+      maxDuration: '1h',
+      autoApprove: {},
+    },
+  },
 });
 
 const sm = mockClient(SecretsManagerClient);

@@ -61,6 +61,7 @@ export const policyInput: PolicyInput = {
         },
         breakglass: {
           privileges: { roles: ['pg_read_all_data', 'pg_write_all_data'] },
+          allowDangerousRoles: ['pg_read_all_data', 'pg_write_all_data'],
           maxDuration: '1h',
           approvers: ['arn:aws:sts::123456789012:assumed-role/Dba/*'],
           breakGlass: {

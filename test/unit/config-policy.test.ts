@@ -213,7 +213,7 @@ describe('the example policies', () => {
     const targets = loadPolicyFile('examples/policy.aws.yaml').targets;
     for (const target of targets) {
       expect(target.credentialKind).toBe('iam');
-      expect(target.tls).toBe('require');
+      expect(target.tls).toBe('verify-full');
       expect(target.environment).toBe('production');
       expect(target.adminSecretArn).toMatch(/^arn:aws:secretsmanager:/);
     }

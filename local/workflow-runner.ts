@@ -92,6 +92,8 @@ export interface LocalWorkflowOptions {
   definition?: StateMachineDefinition;
   /** Replaces every Retry pause by this many milliseconds (tests); the ASL's backoff otherwise. */
   retryIntervalMs?: number;
+  /** Replaces the fixed `Seconds` of these Wait states by milliseconds (tests); TimestampPath waits stay real. */
+  waitOverridesMs?: Record<string, number>;
   /** Called with a listener's failure, which must not break the execution. */
   onListenerError?: (error: unknown) => void;
 }
@@ -340,7 +342,11 @@ export class LocalWorkflow implements Workflow {
       }
     }
     const runOptions: RunOptions = {
-      overrides: { taskResourceLocalHandlers, retryIntervalOverrides },
+      overrides: {
+        taskResourceLocalHandlers,
+        retryIntervalOverrides,
+        ...(this.options.waitOverridesMs ? { waitTimeOverrides: this.options.waitOverridesMs } : {}),
+      },
       context: { Task: { Token: placeholder } },
     };
     const { result, eventLogs, abort } = this.machine.run(structuredClone(input) as never, runOptions);

@@ -214,7 +214,11 @@ function transition(
       );
     }
     case 'granted': {
-      const expiresAt = new Date(Date.parse(at) + request.durationSeconds * 1000).toISOString();
+      // Whole seconds, rounded up: a Wait state's TimestampPath drops milliseconds, so a fractional expiresAt
+      // would wake the workflow up to a second early, find the grant not yet due, and loop until it is.
+      const expiresAt = new Date(
+        Math.ceil((Date.parse(at) + request.durationSeconds * 1000) / 1000) * 1000,
+      ).toISOString();
       const grant: GrantRecord = { ...event.grant, dbUser: request.dbUser, grantedAt: at, expiresAt };
       const next: AccessRequest = { ...base, status: 'ACTIVE', grant, expiresAt };
       return result(

@@ -18,7 +18,8 @@ export type ExecutionInput = z.infer<typeof ExecutionInput>;
 export const EvaluatePolicyInput = z.object({ requestId: RequestId });
 export type EvaluatePolicyInput = z.infer<typeof EvaluatePolicyInput>;
 
-export const EVALUATION_DECISIONS = ['auto-approved', 'needs-approval', 'closed'] as const;
+/** `window-closed`: still PENDING after its approval deadline (the approval step failed until then): EXPIRED. */
+export const EVALUATION_DECISIONS = ['auto-approved', 'needs-approval', 'window-closed', 'closed'] as const;
 export const EvaluatePolicyOutput = z.object({
   decision: z.enum(EVALUATION_DECISIONS),
   /** TimeoutSecondsPath of RequestApproval: Step Functions wants a positive integer. */

@@ -377,6 +377,18 @@ describe('grant', () => {
     });
   });
 
+  it('rounds expiresAt up to whole seconds, which a Wait state keeps exactly', () => {
+    const approved = { ...pendingWrite(), status: 'APPROVED' as const };
+    const { next } = applyEvent(
+      approved,
+      { type: 'granted', grant: GRANT },
+      { level: write, now: new Date('2025-03-01T10:05:00.250Z') },
+    );
+    expect(next.grant?.grantedAt).toBe('2025-03-01T10:05:00.250Z');
+    expect(next.expiresAt).toBe('2025-03-01T11:05:01.000Z');
+    expect(next.grant?.expiresAt).toBe(next.expiresAt);
+  });
+
   it('records a failed grant as FAILED with the error', () => {
     const approved = { ...pendingWrite(), status: 'APPROVED' as const };
     const error = { code: 'TARGET_UNAVAILABLE', message: 'target orders-db is unavailable' };

@@ -22,6 +22,7 @@ interface AslState {
   Next?: string;
   Retry?: { ErrorEquals: string[]; IntervalSeconds?: number; BackoffRate?: number; MaxAttempts?: number }[];
   Catch?: { ErrorEquals: string[]; Next: string }[];
+  Choices?: { Variable?: string; StringEquals?: string; Next: string }[];
 }
 interface Asl {
   StartAt: string;
@@ -87,7 +88,33 @@ describe('the access-request state machine definition', () => {
     expect(approval?.Catch).toEqual([
       { ErrorEquals: ['States.Timeout'], ResultPath: '$.error', Next: 'RecordApprovalExpired' },
       { ErrorEquals: ['Denied', 'Cancelled'], ResultPath: '$.error', Next: 'ApprovalClosed' },
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'ApprovalStepFailed' },
     ]);
+  });
+
+  it('never retries a decision, retries conflicts, and keeps a request whose approval step failed live', () => {
+    const approval = asl.States.RequestApproval;
+    expect(approval?.Retry?.[0]).toEqual({ ErrorEquals: ['Denied', 'Cancelled'], MaxAttempts: 0 });
+    expect(approval?.Retry?.[1]?.ErrorEquals).toContain('ConflictError');
+    // Not a Fail and not RecordApprovalExpired: wait, then evaluate again (fresh token, or EXPIRED past the deadline).
+    expect(asl.States.ApprovalStepFailed).toMatchObject({ Type: 'Wait', Next: 'EvaluatePolicy' });
+    const route = asl.States.RouteDecision?.Choices?.find((c) => c.StringEquals === 'window-closed');
+    expect(route?.Next).toBe('RecordApprovalExpired');
+  });
+
+  it('retries every Lambda task on the invoke errors Lambda documents as transient, client timeouts included', () => {
+    for (const [name, state] of tasks) {
+      const errors = (state.Retry ?? []).flatMap((r) => r.ErrorEquals);
+      for (const transient of [
+        'Lambda.ServiceException',
+        'Lambda.AWSLambdaException',
+        'Lambda.SdkClientException',
+        'Lambda.TooManyRequestsException',
+        'Lambda.ClientExecutionTimeoutException',
+      ]) {
+        expect(errors, `${name} retries ${transient}`).toContain(transient);
+      }
+    }
   });
 
   it('retries Grant on an unavailable target with backoff 2 s × 2, 4 attempts, full jitter', () => {

@@ -64,7 +64,11 @@ function harness(handlers: Partial<TaskHandlers> = {}) {
       },
     ]),
   ) as TaskHandlers;
-  const workflow = new LocalWorkflow({ handlers: recorded, retryIntervalMs: 10 });
+  const workflow = new LocalWorkflow({
+    handlers: recorded,
+    retryIntervalMs: 10,
+    waitOverridesMs: { ApprovalStepFailed: 20 },
+  });
   open.push(workflow);
   const statusChanges: ExecutionStatusChangeEvent[] = [];
   workflow.onStatusChange((event) => {
@@ -217,6 +221,58 @@ describe('the access-request workflow, run locally', () => {
 
     expect((await workflow.waitForEnd(executionArn)).status).toBe('SUCCEEDED');
     expect(states()).toEqual(['EvaluatePolicy']);
+  });
+
+  it('keeps a request live when its approval step fails: evaluates again, takes a new token, grants on approval', async () => {
+    let attempts = 0;
+    const { workflow, states, nextToken, calls } = harness({
+      EvaluatePolicy: needsApproval(),
+      RequestApproval: async () => {
+        attempts += 1;
+        if (attempts === 1) throw new Error('the approval step broke');
+        if (attempts === 2) throw new ConflictError();
+        return null;
+      },
+    });
+    const { executionArn } = await workflow.start(REQUEST_ID, { requestId: REQUEST_ID });
+    await vi.waitFor(() => expect(attempts).toBe(3), { timeout: 5000, interval: 10 });
+    const token = await nextToken();
+    await workflow.sendTaskSuccess(token, { outcome: 'approved' });
+    expect((await workflow.waitForEnd(executionArn)).status).toBe('SUCCEEDED');
+    expect(states()).toEqual([
+      'EvaluatePolicy',
+      'RequestApproval',
+      'EvaluatePolicy',
+      'RequestApproval',
+      'RequestApproval',
+      'Grant',
+      'Revoke',
+    ]);
+    expect(calls.map((c) => c.state)).not.toContain('RecordApprovalExpired');
+    expect(entered(workflow, executionArn)).toContain('ApprovalStepFailed');
+  });
+
+  it('records approval-expired, not a failure, when the approval step kept failing until the window closed', async () => {
+    let evaluations = 0;
+    const { workflow, states } = harness({
+      EvaluatePolicy: async () => {
+        evaluations += 1;
+        return evaluations === 1
+          ? { decision: 'needs-approval', approvalWindowSeconds: 30 }
+          : { decision: 'window-closed', approvalWindowSeconds: 1 };
+      },
+      RequestApproval: async () => {
+        throw new Error('the approval step broke');
+      },
+    });
+    const { executionArn } = await workflow.start(REQUEST_ID, { requestId: REQUEST_ID });
+    expect((await workflow.waitForEnd(executionArn)).status).toBe('SUCCEEDED');
+    expect(states()).toEqual([
+      'EvaluatePolicy',
+      'RequestApproval',
+      'EvaluatePolicy',
+      'RecordApprovalExpired',
+    ]);
   });
 
   it('retries a grant while the target is unavailable, then carries on', async () => {

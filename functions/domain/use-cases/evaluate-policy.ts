@@ -11,9 +11,11 @@ export async function evaluatePolicy(input: EvaluatePolicyInput, deps: Deps): Pr
   const now = deps.clock.now();
   if (request.status === 'PENDING') {
     const deadline = request.approvalDeadline ? Date.parse(request.approvalDeadline) : now.getTime();
+    const remaining = Math.ceil((deadline - now.getTime()) / 1000);
+    // Past the deadline (say, run again after the approval step kept failing) it is EXPIRED, not waited on.
     return {
-      decision: 'needs-approval',
-      approvalWindowSeconds: Math.max(1, Math.ceil((deadline - now.getTime()) / 1000)),
+      decision: remaining > 0 ? 'needs-approval' : 'window-closed',
+      approvalWindowSeconds: Math.max(1, remaining),
     };
   }
   const window = (() => {

@@ -109,6 +109,14 @@ export interface CredentialProvisioner {
   revoke(spec: Pick<GrantSpec, 'requestId' | 'dbUser' | 'target'>): Promise<RevokeReport>;
   /** Every `jit_` user on the target, for the reconciler. */
   listManagedUsers(): Promise<string[]>;
+  /** Whether the admin can do what grant and revoke need, naming each missing privilege; changes nothing. */
+  check(): Promise<ProvisionerHealth>;
+}
+
+/** A provisioner's health check: `ok` when `problems` is empty; each problem names a missing privilege. */
+export interface ProvisionerHealth {
+  ok: boolean;
+  problems: string[];
 }
 
 export interface Provisioners {

@@ -9,7 +9,13 @@ import {
   TargetUnavailableError,
 } from '../domain/errors.js';
 import type { Target } from '../domain/policy-schema.js';
-import type { CredentialProvisioner, Credentials, GrantSpec, RevokeReport } from '../ports.js';
+import type {
+  CredentialProvisioner,
+  Credentials,
+  GrantSpec,
+  ProvisionerHealth,
+  RevokeReport,
+} from '../ports.js';
 import { driverTls, grantCredentials, randomPassword } from './connection-uri.js';
 import type { Endpoint, EndpointResolver } from './rds-endpoint.js';
 import { mintGrantIamToken } from './rds-iam-token.js';
@@ -395,6 +401,42 @@ export class PostgresProvisioner implements CredentialProvisioner {
       },
     ];
     return { steps, report: () => ({ dropped, sessionsTerminated }) };
+  }
+
+  /**
+   * What grant and revoke need from the admin, checked without changing anything: superuser or CREATEROLE,
+   * and each role the target grants (rds_iam for IAM, the levels' built-in roles) grantable by it. Ending
+   * sessions needs no more: revoke makes the admin a member of the temporary role it created (PostgreSQL 16+
+   * gives a CREATEROLE creator ADMIN OPTION on it), and a member may pg_terminate_backend the role's backends.
+   */
+  async check(): Promise<ProvisionerHealth> {
+    const granted = new Set<string>(
+      Object.values(this.target.levels).flatMap((level) => level.privileges.roles),
+    );
+    if (this.target.credentialKind === 'iam') granted.add('rds_iam');
+    const problems = await this.withClient(this.target.database, async (client) => {
+      const found: string[] = [];
+      const self = await client.query<{ rolsuper: boolean; rolcreaterole: boolean; version: number }>(
+        `SELECT rolsuper, rolcreaterole, current_setting('server_version_num')::int AS version
+         FROM pg_roles WHERE rolname = current_user`,
+      );
+      const { rolsuper = false, rolcreaterole = false, version = 0 } = self.rows[0] ?? {};
+      if (rolsuper) return found;
+      if (!rolcreaterole) found.push('CREATEROLE: needed to create, alter and drop the temporary role');
+      for (const role of [...granted].sort()) {
+        // Up to PostgreSQL 15, CREATEROLE may grant any non-superuser role; from 16 only those it has ADMIN OPTION on.
+        const result = await client.query<{ exists: boolean; admin: boolean | null }>(
+          `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists,
+                  (SELECT pg_has_role(current_user, oid, 'MEMBER WITH ADMIN OPTION') FROM pg_roles WHERE rolname = $1) AS admin`,
+          [role],
+        );
+        const row = result.rows[0];
+        if (!row?.exists) found.push(`role ${role} does not exist on the server: grants of it fail`);
+        else if (version >= 160000 && !row.admin) found.push(`ADMIN OPTION on ${role}: needed to grant it`);
+      }
+      return found;
+    });
+    return { ok: problems.length === 0, problems };
   }
 
   async listManagedUsers(): Promise<string[]> {

@@ -54,6 +54,7 @@ beforeAll(async () => {
       credentials: (spec) => provisioner.credentials(spec),
       extend: (spec, at) => provisioner.extend(spec, at),
       listManagedUsers: () => provisioner.listManagedUsers(),
+      check: () => provisioner.check(),
       revoke: async (spec) => {
         const fault = takeFault('revoke', spec.dbUser);
         if (fault?.kind !== 'revoke') return provisioner.revoke(spec);

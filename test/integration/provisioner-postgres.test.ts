@@ -554,6 +554,83 @@ describe('PostgreSQL revoke', () => {
   });
 });
 
+describe('PostgreSQL health check', () => {
+  /** A login role with `attributes`, as an admin URL; dropped after the test. */
+  async function adminRole(attributes: string, work: (url: string) => Promise<void>): Promise<void> {
+    const name = `chkadm_${randomBytes(4).toString('hex')}`;
+    const password = randomBytes(12).toString('hex');
+    await admin.query(`CREATE ROLE ${name} LOGIN ${attributes} PASSWORD ${pg.escapeLiteral(password)}`);
+    const url = new URL(adminUrl);
+    url.username = name;
+    url.password = password;
+    try {
+      await work(url.toString());
+    } finally {
+      await admin.query(`DROP ROLE ${name}`);
+    }
+  }
+
+  /** The IAM target whose one level also grants pg_read_all_data. */
+  function iamTargetGrantingARole(): Target {
+    const base = target({ credentialKind: 'iam' });
+    const read = base.levels.read as Target['levels'][string];
+    return {
+      ...base,
+      levels: { read: { ...read, privileges: { ...read.privileges, roles: ['pg_read_all_data'] } } },
+    };
+  }
+
+  it('passes for the superuser test admin', async () => {
+    expect(await provisioner(iamTargetGrantingARole()).check()).toEqual({ ok: true, problems: [] });
+  });
+
+  it('passes for a CREATEROLE admin without pg_signal_backend: revoke ends sessions of roles it created as a member', async () => {
+    await adminRole('CREATEROLE', async (url) => {
+      const member = await admin.query("SELECT pg_has_role($1, 'pg_signal_backend', 'MEMBER') AS m", [
+        new URL(url).username,
+      ]);
+      expect(member.rows).toEqual([{ m: false }]);
+      const p = provisioner(target(), url);
+      expect(await p.check()).toEqual({ ok: true, problems: [] });
+      await p.close();
+    });
+  });
+
+  it('fails visibly, session left open, when a CREATEROLE admin revokes a role another admin created (PostgreSQL 16+)', async () => {
+    const t = target();
+    const s = spec(t, READ_APP);
+    await provisioner(t).grant(s);
+    const session = await login((await provisioner(t).credentials(s)).uri);
+    try {
+      await adminRole('CREATEROLE', async (url) => {
+        const other = provisioner(t, url);
+        // Only the creator gets ADMIN OPTION on a role: this admin may neither alter it nor join it.
+        await expect(other.revoke(s)).rejects.toMatchObject({ code: '42501' });
+        await other.close();
+      });
+      expect((await session.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+      expect(await provisioner(t).revoke(s)).toEqual({ dropped: true, sessionsTerminated: 1 });
+    } finally {
+      await session.end().catch(() => undefined);
+    }
+  });
+
+  it('names CREATEROLE, and ADMIN OPTION on each role the target grants (PostgreSQL 16+)', async () => {
+    await adminRole('NOCREATEROLE', async (url) => {
+      const p = provisioner(iamTargetGrantingARole(), url);
+      expect(await p.check()).toEqual({
+        ok: false,
+        problems: [
+          expect.stringContaining('CREATEROLE'),
+          expect.stringContaining('ADMIN OPTION on pg_read_all_data'),
+          expect.stringContaining('ADMIN OPTION on rds_iam'),
+        ],
+      });
+      await p.close();
+    });
+  });
+});
+
 describe('PostgreSQL concurrent grants and revokes of one level', () => {
   /** Two schemas, default privileges and a built-in role: every shared catalog row a level's GRANT rewrites. */
   const WIDE_LEVEL = {

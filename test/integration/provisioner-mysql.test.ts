@@ -279,13 +279,13 @@ describe('MySQL revoke', () => {
 });
 
 describe('MySQL revoke of what the user defined', () => {
-  async function definedBy(user: string): Promise<string[]> {
+  async function definedBy(user: string, host = '%'): Promise<string[]> {
     const [rows] = await admin.query<mysql.RowDataPacket[]>(
-      `SELECT CONCAT('TRIGGER ', TRIGGER_NAME) AS o FROM information_schema.TRIGGERS WHERE DEFINER = CONCAT(?, '@%')
-       UNION ALL SELECT CONCAT(ROUTINE_TYPE, ' ', ROUTINE_NAME) FROM information_schema.ROUTINES WHERE DEFINER = CONCAT(?, '@%')
-       UNION ALL SELECT CONCAT('EVENT ', EVENT_NAME) FROM information_schema.EVENTS WHERE DEFINER = CONCAT(?, '@%')
-       UNION ALL SELECT CONCAT('VIEW ', TABLE_NAME) FROM information_schema.VIEWS WHERE DEFINER = CONCAT(?, '@%')`,
-      [user, user, user, user],
+      `SELECT CONCAT('TRIGGER ', TRIGGER_NAME) AS o FROM information_schema.TRIGGERS WHERE DEFINER = ?
+       UNION ALL SELECT CONCAT(ROUTINE_TYPE, ' ', ROUTINE_NAME) FROM information_schema.ROUTINES WHERE DEFINER = ?
+       UNION ALL SELECT CONCAT('EVENT ', EVENT_NAME) FROM information_schema.EVENTS WHERE DEFINER = ?
+       UNION ALL SELECT CONCAT('VIEW ', TABLE_NAME) FROM information_schema.VIEWS WHERE DEFINER = ?`,
+      [user, user, user, user].map((u) => `${u}@${host}`),
     );
     return rows.map((row) => String(row.o)).sort();
   }
@@ -315,6 +315,23 @@ describe('MySQL revoke of what the user defined', () => {
     const [rows] = await admin.query(`SELECT id FROM ${id(app)}.${id(table)} ORDER BY id`);
     expect(rows).toEqual([{ id: 1 }, { id: 2 }]);
     await session.end().catch(() => undefined);
+  });
+
+  it('drops a trigger whose DEFINER is the user on another host', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const table = `audited_${randomBytes(4).toString('hex')}`;
+    await admin.query(`CREATE TABLE ${id(app)}.${id(table)} (id int)`);
+    const s = spec(t, readApp());
+    await p.grant(s);
+    // Only an admin can name another account as definer: the match is on the user, every host.
+    await admin.query(
+      `CREATE DEFINER = ${mysql.escape(s.dbUser)}@'localhost' TRIGGER ${id(app)}.${id(`t_${table}`)} BEFORE INSERT ON ${id(app)}.${id(table)} FOR EACH ROW SET @seen = NEW.id`,
+    );
+    expect(await definedBy(s.dbUser, 'localhost')).toEqual([`TRIGGER t_${table}`]);
+    await p.revoke(s);
+    expect(await definedBy(s.dbUser, 'localhost')).toEqual([]);
+    await admin.query(`INSERT INTO ${id(app)}.${id(table)} VALUES (1)`);
   });
 
   it('drops views, procedures, functions and events it is the definer of', async () => {

@@ -519,6 +519,35 @@ describe('PostgreSQL revoke', () => {
     expect(await tablesNamed(database, table)).toEqual([]);
   });
 
+  it('fails with REVOKE_INCOMPLETE naming a database that takes no connections where the user owns something', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const s = spec(t, READ_APP);
+    await p.grant(s);
+    const closed = `prov_pg_closed_${randomBytes(4).toString('hex')}`;
+    await admin.query(`CREATE DATABASE ${closed}`);
+    try {
+      // Test setup, not the level: the user owns a table in a database that then stops taking connections.
+      await asSuperuserIn(closed, (client) =>
+        client.query(`GRANT CREATE ON SCHEMA public TO ${pg.escapeIdentifier(s.dbUser)}`),
+      );
+      const session = await login((await p.credentials(s)).uri.replace(`/${database}?`, `/${closed}?`));
+      await session.query('CREATE TABLE public.stranded (id int)');
+      await session.end();
+      await admin.query(`ALTER DATABASE ${closed} ALLOW_CONNECTIONS false`);
+
+      await expect(p.revoke(s)).rejects.toMatchObject({
+        code: 'REVOKE_INCOMPLETE',
+        message: expect.stringContaining(closed),
+      });
+      expect(await roleExists(s.dbUser)).toBe(true);
+      await admin.query(`ALTER DATABASE ${closed} ALLOW_CONNECTIONS true`);
+      expect(await p.revoke(s)).toEqual({ dropped: true, sessionsTerminated: 0 });
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS ${closed} WITH (FORCE)`);
+    }
+  });
+
   it('succeeds twice, and on a user that was never created, reporting dropped: false', async () => {
     const t = target();
     const p = provisioner(t);

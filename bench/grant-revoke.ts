@@ -161,7 +161,6 @@ async function benchPostgres(adminUrl: string, cycles: number): Promise<EngineRe
         await raw.query('SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = $1', [
           dbUser,
         ]);
-        await raw.query(`REASSIGN OWNED BY ${user} TO CURRENT_USER`);
         await raw.query(`DROP OWNED BY ${user}`);
         await raw.query(`DROP ROLE ${user}`);
       },

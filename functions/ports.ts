@@ -103,10 +103,22 @@ export interface CredentialProvisioner {
   credentials(spec: GrantSpec): Promise<Credentials>;
   /** Moves in-database expiry (VALID UNTIL) to the new expiresAt. */
   extend(spec: GrantSpec, expiresAt: Date): Promise<void>;
-  /** Ordered, idempotent: block logins → kill sessions → reassign/drop owned → drop user. */
+  /**
+   * Ordered, idempotent: block logins → kill sessions → drop what the user owns or defined (never handed to
+   * the admin) → drop user. Throws (RevokeIncompleteError) rather than report success while a session or an
+   * object of the user is left.
+   */
   revoke(spec: Pick<GrantSpec, 'requestId' | 'dbUser' | 'target'>): Promise<RevokeReport>;
   /** Every `jit_` user on the target, for the reconciler. */
   listManagedUsers(): Promise<string[]>;
+  /** Whether the admin can do what grant and revoke need, naming each missing privilege; changes nothing. */
+  check(): Promise<ProvisionerHealth>;
+}
+
+/** A provisioner's health check: `ok` when `problems` is empty; each problem names a missing privilege. */
+export interface ProvisionerHealth {
+  ok: boolean;
+  problems: string[];
 }
 
 export interface Provisioners {

@@ -1,5 +1,12 @@
 import type { Target } from '../domain/policy-schema.js';
-import type { CredentialProvisioner, Credentials, GrantSpec, Provisioners, RevokeReport } from '../ports.js';
+import type {
+  CredentialProvisioner,
+  Credentials,
+  GrantSpec,
+  ProvisionerHealth,
+  Provisioners,
+  RevokeReport,
+} from '../ports.js';
 import { lazyOnce } from './lazy-once.js';
 import type { MysqlProvisioner } from './mysql-provisioner.js';
 import type { PostgresProvisioner, ProvisionerDeps } from './postgres-provisioner.js';
@@ -96,6 +103,10 @@ class LazyProvisioner implements CredentialProvisioner {
 
   async listManagedUsers(): Promise<string[]> {
     return (await this.load()).listManagedUsers();
+  }
+
+  async check(): Promise<ProvisionerHealth> {
+    return (await this.load()).check();
   }
 
   async close(): Promise<void> {

@@ -2,9 +2,20 @@ import { createHash, createHmac, pbkdf2, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { SignerConfig } from '@aws-sdk/rds-signer';
 import pg from 'pg';
-import { DomainError, TargetNotConfiguredForIamError, TargetUnavailableError } from '../domain/errors.js';
+import {
+  DomainError,
+  RevokeIncompleteError,
+  TargetNotConfiguredForIamError,
+  TargetUnavailableError,
+} from '../domain/errors.js';
 import type { Target } from '../domain/policy-schema.js';
-import type { CredentialProvisioner, Credentials, GrantSpec, RevokeReport } from '../ports.js';
+import type {
+  CredentialProvisioner,
+  Credentials,
+  GrantSpec,
+  ProvisionerHealth,
+  RevokeReport,
+} from '../ports.js';
 import { driverTls, grantCredentials, randomPassword } from './connection-uri.js';
 import type { Endpoint, EndpointResolver } from './rds-endpoint.js';
 import { mintGrantIamToken } from './rds-iam-token.js';
@@ -130,6 +141,18 @@ export function databaseLockStatement(database: string): string {
   return `SELECT pg_advisory_xact_lock(${databaseLockKey(database)})`;
 }
 
+/** Relations, functions, schemas and types in the current database owned by the role named $1. */
+const OBJECTS_OWNED_SQL = `SELECT (
+  (SELECT count(*) FROM pg_class WHERE relowner = r.oid) + (SELECT count(*) FROM pg_proc WHERE proowner = r.oid) +
+  (SELECT count(*) FROM pg_namespace WHERE nspowner = r.oid) + (SELECT count(*) FROM pg_type WHERE typowner = r.oid)
+)::int AS n FROM pg_roles r WHERE r.rolname = $1`;
+
+/** The server's list of what depends on what (its DETAIL), or its message. */
+function dependencyText(error: unknown): string {
+  const { detail, message } = error as { detail?: unknown; message?: unknown };
+  return String(typeof detail === 'string' && detail !== '' ? detail : message).replaceAll('\n', '; ');
+}
+
 /**
  * PostgreSQL provisioner for `password` and `iam` targets. One pool of admin connections per database,
  * reused across requests; every identifier is quoted with `pg.escapeIdentifier`, every literal with
@@ -248,14 +271,20 @@ export class PostgresProvisioner implements CredentialProvisioner {
   }
 
   /**
-   * The revoke as ordered, individually re-runnable steps: block logins → end sessions → reassign and drop
-   * what the role owns in every database it touched → drop the role.
+   * The revoke as ordered, individually re-runnable steps: block logins → end sessions (and check none is
+   * left) → DROP OWNED in every database where the role owns or holds something → drop the role. Never
+   * REASSIGN OWNED to the admin: the user's views and SECURITY DEFINER functions would become admin-owned
+   * objects that outlive it. What DROP OWNED cannot remove (an object another role's object depends on, a
+   * database it owns, anything in a database that takes no connections) makes a step throw
+   * RevokeIncompleteError instead of reporting success.
    */
   revokePlan(spec: Pick<GrantSpec, 'dbUser'>): RevokePlan {
     const role = spec.dbUser;
     const user = pg.escapeIdentifier(role);
     let sessionsTerminated = 0;
     let dropped = false;
+    const incomplete = (problem: string, cause?: unknown) =>
+      new RevokeIncompleteError(this.target.id, role, problem, cause);
     const ignoreMissingRole = (error: unknown) => {
       if (sqlState(error) !== '42704') throw error;
     };
@@ -274,7 +303,7 @@ export class PostgresProvisioner implements CredentialProvisioner {
                 return [];
               });
             if (membership?.rows[0]?.member === false) {
-              // A non-superuser admin (RDS) may only end the role's sessions and take its objects as a member.
+              // A non-superuser admin (RDS) may only end the role's sessions and drop its objects as a member.
               await client
                 .query(`${databaseLockStatement(this.target.database)}; GRANT ${user} TO CURRENT_USER`)
                 .catch(ignoreMissingRole);
@@ -294,24 +323,38 @@ export class PostgresProvisioner implements CredentialProvisioner {
               [role],
             );
             sessionsTerminated += result.rows[0]?.n ?? 0;
+            // Logins are blocked: a session still listed is one that did not end, not a new one.
+            const left = await client.query<{ n: number }>(
+              'SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()',
+              [role],
+            );
+            const open = left.rows[0]?.n ?? 0;
+            if (open > 0) throw incomplete(`${open} session(s) still open after pg_terminate_backend`);
           }),
       },
       {
-        name: 'reassign-and-drop-owned',
+        name: 'drop-owned',
         run: async () => {
-          // Connectable databases where pg_shdepend says the role owns or was granted something, plus the target's.
+          // Databases where pg_shdepend says the role owns or was granted something, plus the target's.
           const databases = await this.withClient(this.target.database, async (client) => {
-            const result = await client.query<{ datname: string; member: boolean }>(
-              `SELECT d.datname, pg_has_role(current_user, $1, 'USAGE') AS member FROM pg_database d
-               WHERE d.datallowconn AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
+            const result = await client.query<{ datname: string; connectable: boolean; member: boolean }>(
+              `SELECT d.datname, d.datallowconn AS connectable, pg_has_role(current_user, $1, 'USAGE') AS member
+               FROM pg_database d
+               WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
                  AND (d.datname = $2 OR EXISTS (
                    SELECT 1 FROM pg_shdepend s JOIN pg_roles r ON r.oid = s.refobjid
                    WHERE s.refclassid = 'pg_authid'::regclass AND r.rolname = $1 AND s.dbid = d.oid))
                ORDER BY d.datname = $2 DESC, d.datname`,
               [role, this.target.database],
             );
+            const unreachable = result.rows.filter((row) => !row.connectable).map((row) => row.datname);
+            if (unreachable.length > 0) {
+              throw incomplete(
+                `it owns or holds objects in databases that take no connections: ${unreachable.join(', ')}`,
+              );
+            }
             if (result.rows.some((row) => !row.member)) {
-              // Granted in block-logins already unless that ran under another admin: REASSIGN needs the role's privileges.
+              // Granted in block-logins already unless that ran under another admin: DROP OWNED needs the role's privileges.
               await client
                 .query(`${databaseLockStatement(this.target.database)}; GRANT ${user} TO CURRENT_USER`)
                 .catch(ignoreMissingRole);
@@ -321,11 +364,19 @@ export class PostgresProvisioner implements CredentialProvisioner {
           for (const database of databases) {
             await this.withClient(database, async (client) => {
               // DROP OWNED revokes from the same schema, database and default ACL rows grants write: same lock.
-              await client
-                .query(
-                  `${databaseLockStatement(database)};\nREASSIGN OWNED BY ${user} TO CURRENT_USER;\nDROP OWNED BY ${user}`,
-                )
-                .catch(ignoreMissingRole);
+              // RESTRICT (the default): another role's object that depends on one of the user's stops the revoke.
+              try {
+                await client.query(`${databaseLockStatement(database)};\nDROP OWNED BY ${user}`);
+              } catch (error) {
+                if (sqlState(error) === '42704') return;
+                if (sqlState(error) === '2BP01') {
+                  throw incomplete(`DROP OWNED in ${database} refused: ${dependencyText(error)}`, error);
+                }
+                throw error;
+              }
+              const left = await client.query<{ n: number }>(OBJECTS_OWNED_SQL, [role]);
+              const n = left.rows[0]?.n ?? 0;
+              if (n > 0) throw incomplete(`${n} object(s) it owns are left in ${database} after DROP OWNED`);
             });
           }
         },
@@ -334,14 +385,58 @@ export class PostgresProvisioner implements CredentialProvisioner {
         name: 'drop-role',
         run: () =>
           this.withClient(this.target.database, async (client) => {
-            const [existed] = (await client.query(
-              `SELECT 1 FROM pg_roles WHERE rolname = ${pg.escapeLiteral(role)};\n${databaseLockStatement(this.target.database)};\nDROP ROLE IF EXISTS ${user}`,
-            )) as unknown as pg.QueryResult[];
-            if ((existed?.rowCount ?? 0) > 0) dropped = true;
+            try {
+              const [existed] = (await client.query(
+                `SELECT 1 FROM pg_roles WHERE rolname = ${pg.escapeLiteral(role)};\n${databaseLockStatement(this.target.database)};\nDROP ROLE IF EXISTS ${user}`,
+              )) as unknown as pg.QueryResult[];
+              if ((existed?.rowCount ?? 0) > 0) dropped = true;
+            } catch (error) {
+              // 2BP01: it still owns or holds something somewhere (a database, a tablespace, another database's object).
+              if (sqlState(error) === '2BP01') {
+                throw incomplete(`DROP ROLE refused: ${dependencyText(error)}`, error);
+              }
+              throw error;
+            }
           }),
       },
     ];
     return { steps, report: () => ({ dropped, sessionsTerminated }) };
+  }
+
+  /**
+   * What grant and revoke need from the admin, checked without changing anything: superuser or CREATEROLE,
+   * and each role the target grants (rds_iam for IAM, the levels' built-in roles) grantable by it. Ending
+   * sessions needs no more: revoke makes the admin a member of the temporary role it created (PostgreSQL 16+
+   * gives a CREATEROLE creator ADMIN OPTION on it), and a member may pg_terminate_backend the role's backends.
+   */
+  async check(): Promise<ProvisionerHealth> {
+    const granted = new Set<string>(
+      Object.values(this.target.levels).flatMap((level) => level.privileges.roles),
+    );
+    if (this.target.credentialKind === 'iam') granted.add('rds_iam');
+    const problems = await this.withClient(this.target.database, async (client) => {
+      const found: string[] = [];
+      const self = await client.query<{ rolsuper: boolean; rolcreaterole: boolean; version: number }>(
+        `SELECT rolsuper, rolcreaterole, current_setting('server_version_num')::int AS version
+         FROM pg_roles WHERE rolname = current_user`,
+      );
+      const { rolsuper = false, rolcreaterole = false, version = 0 } = self.rows[0] ?? {};
+      if (rolsuper) return found;
+      if (!rolcreaterole) found.push('CREATEROLE: needed to create, alter and drop the temporary role');
+      for (const role of [...granted].sort()) {
+        // Up to PostgreSQL 15, CREATEROLE may grant any non-superuser role; from 16 only those it has ADMIN OPTION on.
+        const result = await client.query<{ exists: boolean; admin: boolean | null }>(
+          `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists,
+                  (SELECT pg_has_role(current_user, oid, 'MEMBER WITH ADMIN OPTION') FROM pg_roles WHERE rolname = $1) AS admin`,
+          [role],
+        );
+        const row = result.rows[0];
+        if (!row?.exists) found.push(`role ${role} does not exist on the server: grants of it fail`);
+        else if (version >= 160000 && !row.admin) found.push(`ADMIN OPTION on ${role}: needed to grant it`);
+      }
+      return found;
+    });
+    return { ok: problems.length === 0, problems };
   }
 
   async listManagedUsers(): Promise<string[]> {

@@ -59,6 +59,8 @@ export const ERROR_CODES = {
   // targets and credentials
   TARGET_UNAVAILABLE: 503,
   TARGET_NOT_CONFIGURED_FOR_IAM: 500,
+  /** A revoke ran but could not prove the user, its sessions and its objects are gone: retried, alarmed. */
+  REVOKE_INCOMPLETE: 500,
   INTERNAL: 500,
   // configuration
   POLICY_INVALID: 500,
@@ -131,6 +133,19 @@ export class TargetNotConfiguredForIamError extends DomainError {
       `target ${targetId} is not configured for IAM authentication (no rds_iam role or AWSAuthenticationPlugin)`,
       { details: { targetId }, cause },
     );
+  }
+}
+
+/**
+ * A revoke could not end everything the temporary user had (a session it cannot see or kill, an object it
+ * cannot drop): thrown instead of reporting success, so the request goes REVOKE_FAILED and is retried.
+ */
+export class RevokeIncompleteError extends DomainError {
+  constructor(targetId: string, dbUser: string, problem: string, cause?: unknown) {
+    super('REVOKE_INCOMPLETE', `revoke of ${dbUser} on target ${targetId} is incomplete: ${problem}`, {
+      details: { targetId, dbUser },
+      cause,
+    });
   }
 }
 

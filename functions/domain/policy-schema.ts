@@ -319,7 +319,11 @@ const TargetFields = z
     adminSecretArn: z.optional(
       z.string().check(z.regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager ARN')),
     ),
-    /** On RDS MySQL, sessions are killed with `CALL mysql.rds_kill` instead of `KILL CONNECTION`. */
+    /**
+     * Override only: a target addressed by rdsInstanceId/rdsClusterId is RDS already (MySQL sessions are then
+     * killed with `CALL mysql.rds_kill`, not `KILL CONNECTION`); set it on a host/port target that is RDS
+     * behind a proxy or tunnel.
+     */
     rds: z.optional(z.boolean()),
     /** Who may view, audit and acknowledge this target's requests without approving them. */
     reviewers: z._default(z.array(ApproverPattern), []),

@@ -54,6 +54,7 @@ beforeAll(async () => {
       credentials: (spec) => provisioner.credentials(spec),
       extend: (spec, at) => provisioner.extend(spec, at),
       listManagedUsers: () => provisioner.listManagedUsers(),
+      check: () => provisioner.check(),
       revoke: async (spec) => {
         const fault = takeFault('revoke', spec.dbUser);
         if (fault?.kind !== 'revoke') return provisioner.revoke(spec);
@@ -111,7 +112,7 @@ async function create(duration: string): Promise<string> {
 }
 
 describe('a Lambda killed between the steps of a revoke', () => {
-  // 4 steps: block-logins, terminate-sessions, reassign-and-drop-owned, drop-role; 4 = all done, not recorded.
+  // 4 steps: block-logins, terminate-sessions, drop-owned, drop-role; 4 = all done, not recorded.
   it.each([0, 1, 2, 3, 4])(
     'crashes after %i revoke steps: REVOKE_FAILED, then the next sweep ends the session, the login and the user',
     async (afterSteps) => {
@@ -126,7 +127,7 @@ describe('a Lambda killed between the steps of a revoke', () => {
       const failed = await system.waitForStatus(id, 'REVOKE_FAILED', 20_000);
       expect(failed.lastError?.code).toBe('Sandbox.Timedout');
       expect(ran).toEqual(
-        ['block-logins', 'terminate-sessions', 'reassign-and-drop-owned', 'drop-role'].slice(0, afterSteps),
+        ['block-logins', 'terminate-sessions', 'drop-owned', 'drop-role'].slice(0, afterSteps),
       );
       expect((await system.executionEnd(id)).status).toBe('SUCCEEDED');
 

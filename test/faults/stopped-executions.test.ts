@@ -42,6 +42,7 @@ beforeAll(async () => {
       credentials: (spec) => provisioner.credentials(spec),
       extend: (spec, at) => provisioner.extend(spec, at),
       listManagedUsers: () => provisioner.listManagedUsers(),
+      check: () => provisioner.check(),
       revoke: async (spec) => {
         if (slow.revoke.delete(spec.dbUser)) await sleep(SLOW_MS);
         return provisioner.revoke(spec);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MysqlProvisioner } from '../../functions/adapters/mysql-provisioner.js';
+import { isRdsTarget, MysqlProvisioner } from '../../functions/adapters/mysql-provisioner.js';
 import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
 import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
 import { TargetNotConfiguredForIamError, TargetUnavailableError } from '../../functions/domain/errors.js';
@@ -18,6 +18,8 @@ import {
 import { services } from '../support/services.js';
 
 const HOSTILE_TABLES = ['odd"name', 'x; DROP TABLE y', "Robert'); --", 'back`tick'];
+/** Names a temporary user may give its own objects: revoke puts them in SQL, so they must be quoted. */
+const HOSTILE_OBJECTS = ['trg`tick', "trg'quote", 'trg; DROP TABLE y', 'trg.dot'];
 
 let adminUrl: string;
 let port: number;
@@ -263,7 +265,7 @@ describe('MySQL revoke', () => {
     const t = target();
     const p = provisioner(t);
     const names = p.revokePlan(spec(t, readApp())).steps.map((step) => step.name);
-    expect(names).toEqual(['block-logins', 'terminate-sessions', 'drop-user']);
+    expect(names).toEqual(['block-logins', 'terminate-sessions', 'drop-definer-objects', 'drop-user']);
     for (let k = 0; k <= names.length; k++) {
       const { s, credentials, session } = await grantedUserWithTable(p, t);
       for (const step of p.revokePlan(s).steps.slice(0, k)) await step.run();
@@ -273,6 +275,180 @@ describe('MySQL revoke', () => {
       expect(await loginRefusal(credentials.uri)).toBe('ER_ACCESS_DENIED_ERROR');
       await session.end().catch(() => undefined);
     }
+  });
+});
+
+describe('MySQL revoke of what the user defined', () => {
+  async function definedBy(user: string, host = '%'): Promise<string[]> {
+    const [rows] = await admin.query<mysql.RowDataPacket[]>(
+      `SELECT CONCAT('TRIGGER ', TRIGGER_NAME) AS o FROM information_schema.TRIGGERS WHERE DEFINER = ?
+       UNION ALL SELECT CONCAT(ROUTINE_TYPE, ' ', ROUTINE_NAME) FROM information_schema.ROUTINES WHERE DEFINER = ?
+       UNION ALL SELECT CONCAT('EVENT ', EVENT_NAME) FROM information_schema.EVENTS WHERE DEFINER = ?
+       UNION ALL SELECT CONCAT('VIEW ', TABLE_NAME) FROM information_schema.VIEWS WHERE DEFINER = ?`,
+      [user, user, user, user].map((u) => `${u}@${host}`),
+    );
+    return rows.map((row) => String(row.o)).sort();
+  }
+
+  it('drops the triggers (hostile names too) a TRIGGER level let the user create, so writes keep working', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const table = `audited_${randomBytes(4).toString('hex')}`;
+    await admin.query(`CREATE TABLE ${id(app)}.${id(table)} (id int)`);
+    const s = spec(t, {
+      schemas: [{ name: app, tables: [table], privileges: ['SELECT', 'INSERT', 'TRIGGER'] }],
+    });
+    await p.grant(s);
+    const session = await login((await p.credentials(s)).uri);
+    for (const name of HOSTILE_OBJECTS) {
+      await session.query(
+        `CREATE TRIGGER ${id(name)} BEFORE INSERT ON ${id(table)} FOR EACH ROW SET @seen = NEW.id`,
+      );
+    }
+    await session.query(`INSERT INTO ${id(table)} VALUES (1)`);
+    expect(await definedBy(s.dbUser)).toEqual(HOSTILE_OBJECTS.map((name) => `TRIGGER ${name}`).sort());
+
+    expect(await p.revoke(s)).toEqual({ dropped: true, sessionsTerminated: 1 });
+    expect(await definedBy(s.dbUser)).toEqual([]);
+    // A trigger left with a dangling definer would fail this with ER_NO_SUCH_USER.
+    await admin.query(`INSERT INTO ${id(app)}.${id(table)} VALUES (2)`);
+    const [rows] = await admin.query(`SELECT id FROM ${id(app)}.${id(table)} ORDER BY id`);
+    expect(rows).toEqual([{ id: 1 }, { id: 2 }]);
+    await session.end().catch(() => undefined);
+  });
+
+  it('drops a trigger whose DEFINER is the user on another host', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const table = `audited_${randomBytes(4).toString('hex')}`;
+    await admin.query(`CREATE TABLE ${id(app)}.${id(table)} (id int)`);
+    const s = spec(t, readApp());
+    await p.grant(s);
+    // Only an admin can name another account as definer: the match is on the user, every host.
+    await admin.query(
+      `CREATE DEFINER = ${mysql.escape(s.dbUser)}@'localhost' TRIGGER ${id(app)}.${id(`t_${table}`)} BEFORE INSERT ON ${id(app)}.${id(table)} FOR EACH ROW SET @seen = NEW.id`,
+    );
+    expect(await definedBy(s.dbUser, 'localhost')).toEqual([`TRIGGER t_${table}`]);
+    await p.revoke(s);
+    expect(await definedBy(s.dbUser, 'localhost')).toEqual([]);
+    await admin.query(`INSERT INTO ${id(app)}.${id(table)} VALUES (1)`);
+  });
+
+  it('drops views, procedures, functions and events it is the definer of', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const s = spec(t, readApp());
+    await p.grant(s);
+    // Test setup, not the level (a level grants table privileges only): lets the user define stored objects.
+    await admin.query(
+      `GRANT CREATE VIEW, CREATE ROUTINE, EVENT ON ${id(app.replaceAll('_', '\\_'))}.* TO ${mysql.escape(s.dbUser)}@'%'`,
+    );
+    const session = await login((await p.credentials(s)).uri);
+    const [view, procedure, fn, event] = HOSTILE_OBJECTS;
+    await session.query(`CREATE VIEW ${id(view as string)} AS SELECT item FROM orders`);
+    await session.query(`CREATE PROCEDURE ${id(procedure as string)}() SELECT item FROM orders`);
+    await session.query(
+      `CREATE FUNCTION ${id(fn as string)}() RETURNS int RETURN (SELECT count(*) FROM orders)`,
+    );
+    await session.query(`CREATE EVENT ${id(event as string)} ON SCHEDULE EVERY 1 DAY DO SELECT 1`);
+    await session.end();
+    expect(await definedBy(s.dbUser)).toEqual(
+      [`VIEW ${view}`, `PROCEDURE ${procedure}`, `FUNCTION ${fn}`, `EVENT ${event}`].sort(),
+    );
+
+    expect(await p.revoke(s)).toEqual({ dropped: true, sessionsTerminated: 0 });
+    expect(await definedBy(s.dbUser)).toEqual([]);
+    expect(await userExists(s.dbUser)).toBe(false);
+    const [tables] = await admin.query<mysql.RowDataPacket[]>(
+      'SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME',
+      [app],
+    );
+    expect(tables.map((row) => row.name)).toEqual(expect.arrayContaining(['customers', 'orders']));
+  });
+});
+
+describe('MySQL admin privileges', () => {
+  const lowAdmins: string[] = [];
+  afterAll(async () => {
+    for (const name of lowAdmins) await admin.query(`DROP USER IF EXISTS ${mysql.escape(name)}@'%'`);
+  });
+
+  /** An admin account with `global` privileges on *.* and, unless `noGrantOption`, ALL on the app database WITH GRANT OPTION. */
+  async function lowAdmin(global: string, { noGrantOption = false } = {}): Promise<string> {
+    const name = `lowadm_${randomBytes(4).toString('hex')}`;
+    const password = randomBytes(12).toString('hex');
+    lowAdmins.push(name);
+    await admin.query(`CREATE USER ${mysql.escape(name)}@'%' IDENTIFIED BY ${mysql.escape(password)}`);
+    await admin.query(`GRANT ${global} ON *.* TO ${mysql.escape(name)}@'%'`);
+    if (!noGrantOption) {
+      await admin.query(
+        `GRANT ALL ON ${id(app.replaceAll('_', '\\_'))}.* TO ${mysql.escape(name)}@'%' WITH GRANT OPTION`,
+      );
+    }
+    const url = new URL(adminUrl);
+    url.username = name;
+    url.password = password;
+    return url.toString();
+  }
+
+  it('passes the health check for the test admin', async () => {
+    expect(await provisioner(target()).check()).toEqual({ ok: true, problems: [] });
+  });
+
+  it('fails a revoke while a session is open if the admin lacks PROCESS, instead of reporting success', async () => {
+    const t = target();
+    const weak = provisioner(t, await lowAdmin('CREATE USER, CONNECTION ADMIN'));
+    const s = spec(t, readApp());
+    await weak.grant(s);
+    const session = await login((await weak.credentials(s)).uri);
+
+    await expect(weak.revoke(s)).rejects.toMatchObject({
+      name: 'RevokeIncompleteError',
+      code: 'REVOKE_INCOMPLETE',
+      message: expect.stringContaining('PROCESS'),
+    });
+    // What a success would have hidden: the session is still there.
+    const [alive] = await session.query('SELECT 1 AS one');
+    expect(alive).toEqual([{ one: 1 }]);
+    expect(await weak.check()).toEqual({ ok: false, problems: [expect.stringContaining('PROCESS')] });
+
+    expect(await provisioner(t).revoke(s)).toEqual({ dropped: true, sessionsTerminated: 1 });
+    await session.end().catch(() => undefined);
+  });
+
+  it('fails a revoke it may not KILL for, and its health check names CONNECTION ADMIN', async () => {
+    const t = target();
+    const weak = provisioner(t, await lowAdmin('CREATE USER, PROCESS'));
+    const s = spec(t, readApp());
+    await weak.grant(s);
+    const session = await login((await weak.credentials(s)).uri);
+    expect(await weak.check()).toEqual({
+      ok: false,
+      problems: [expect.stringContaining('CONNECTION ADMIN')],
+    });
+    await expect(weak.revoke(s)).rejects.toMatchObject({
+      code: 'REVOKE_INCOMPLETE',
+      message: expect.stringContaining('CONNECTION ADMIN'),
+    });
+    expect(await provisioner(t).revoke(s)).toEqual({ dropped: true, sessionsTerminated: 1 });
+    await session.end().catch(() => undefined);
+  });
+
+  it('names CREATE USER and GRANT OPTION on the target database when the admin lacks them', async () => {
+    const weak = provisioner(target(), await lowAdmin('PROCESS, CONNECTION ADMIN', { noGrantOption: true }));
+    expect(await weak.check()).toEqual({
+      ok: false,
+      problems: [expect.stringContaining('CREATE USER'), expect.stringContaining(`GRANT OPTION on ${app}`)],
+    });
+  });
+
+  it('ends sessions with mysql.rds_kill on a target addressed by RDS instance or cluster, or marked rds', () => {
+    const base = target();
+    expect(isRdsTarget(base)).toBe(false);
+    expect(isRdsTarget({ ...base, rds: true })).toBe(true);
+    expect(isRdsTarget({ ...base, connection: { rdsInstanceId: 'orders-prod' } })).toBe(true);
+    expect(isRdsTarget({ ...base, connection: { rdsClusterId: 'billing-prod' } })).toBe(true);
+    expect(isRdsTarget({ ...base, connection: { rdsClusterId: 'billing-prod' }, rds: false })).toBe(false);
   });
 });
 

@@ -72,6 +72,52 @@ async function roleExists(name: string): Promise<boolean> {
   return ((await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount ?? 0) > 0;
 }
 
+async function roleOid(name: string): Promise<number> {
+  const result = await admin.query<{ oid: number }>(
+    'SELECT oid::int AS oid FROM pg_roles WHERE rolname = $1',
+    [name],
+  );
+  return result.rows[0]?.oid ?? -1;
+}
+
+/** Runs `work` as the superuser in database `db`. */
+async function asSuperuserIn<T>(db: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: inDatabase(services().pgAdminUrl, db) });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function tablesNamed(db: string, table: string): Promise<string[]> {
+  return asSuperuserIn(db, async (client) => {
+    const result = await client.query('SELECT schemaname FROM pg_tables WHERE tablename = $1', [table]);
+    return result.rows.map((row) => String(row.schemaname));
+  });
+}
+
+/** Per connectable database, the pg_class/pg_proc/pg_namespace/pg_type rows owned by role `oid`, if any. */
+async function objectsOwnedBy(oid: number): Promise<Record<string, number>> {
+  const databases = await admin.query<{ datname: string }>(
+    'SELECT datname FROM pg_database WHERE datallowconn',
+  );
+  const found: Record<string, number> = {};
+  for (const { datname } of databases.rows) {
+    const n = await asSuperuserIn(datname, async (client) => {
+      const result = await client.query<{ n: number }>(
+        `SELECT ((SELECT count(*) FROM pg_class WHERE relowner = $1) + (SELECT count(*) FROM pg_proc WHERE proowner = $1)
+          + (SELECT count(*) FROM pg_namespace WHERE nspowner = $1) + (SELECT count(*) FROM pg_type WHERE typowner = $1))::int AS n`,
+        [oid],
+      );
+      return result.rows[0]?.n ?? 0;
+    });
+    if (n > 0) found[datname] = n;
+  }
+  return found;
+}
+
 function inDatabase(url: string, db: string): string {
   const parsed = new URL(url);
   parsed.pathname = `/${db}`;
@@ -321,7 +367,7 @@ describe('PostgreSQL revoke', () => {
     return { s, credentials, session, table };
   }
 
-  it('blocks logins, ends a session mid-query, reassigns what the user created and drops it', async () => {
+  it('blocks logins, ends a session mid-query, drops what the user created, in every database, and the role', async () => {
     const t = target();
     const p = provisioner(t);
     const { s, credentials, session, table } = await grantedUserWithObjects(p, t);
@@ -336,6 +382,7 @@ describe('PostgreSQL revoke', () => {
       );
       return (active.rowCount ?? 0) > 0;
     });
+    const oid = await roleOid(s.dbUser);
     const started = Date.now();
     const report = await p.revoke(s);
     expect(report).toEqual({ dropped: true, sessionsTerminated: 1 });
@@ -343,8 +390,10 @@ describe('PostgreSQL revoke', () => {
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(await roleExists(s.dbUser)).toBe(false);
     expect(await loginRefusal(credentials.uri)).toBe('28P01');
-    const owner = await admin.query('SELECT tableowner FROM pg_tables WHERE tablename = $1', [table]);
-    expect(owner.rows).toEqual([{ tableowner: new URL(adminUrl).username }]);
+    // Dropped, not handed to the admin, here and in the other database.
+    expect(await tablesNamed(database, table)).toEqual([]);
+    expect(await tablesNamed(otherDatabase, table)).toEqual([]);
+    expect(await objectsOwnedBy(oid)).toEqual({});
   });
 
   it('works under a non-superuser CREATEROLE admin, as the RDS master user is', async () => {
@@ -365,7 +414,7 @@ describe('PostgreSQL revoke', () => {
       const p = provisioner(t, rdsAdminUrl.toString());
       const s = spec(t, { schemas: [{ name: schema, privileges: ['SELECT'], defaultPrivileges: true }] });
       await p.grant(s);
-      // Test setup, not the level: lets the user own a table that revoke must hand back.
+      // Test setup, not the level: lets the user own a table that revoke must drop.
       await asRdsAdmin.query(`GRANT CREATE ON SCHEMA ${schema} TO ${pg.escapeIdentifier(s.dbUser)}`);
       const session = await login((await p.credentials(s)).uri);
       await session.query(`CREATE TABLE ${schema}.mine (id int)`);
@@ -383,17 +432,119 @@ describe('PostgreSQL revoke', () => {
       expect(await p.revoke(s)).toEqual({ dropped: true, sessionsTerminated: 1 });
       expect(await sleeping).toBe('57P01');
       expect(await roleExists(s.dbUser)).toBe(false);
-      const owner = await admin.query(
-        'SELECT tableowner FROM pg_tables WHERE schemaname = $1 AND tablename = $2',
-        [schema, 'mine'],
-      );
-      expect(owner.rows).toEqual([{ tableowner: rdsAdmin }]);
+      const left = await admin.query('SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2', [
+        schema,
+        'mine',
+      ]);
+      expect(left.rows).toEqual([]);
       await p.close();
     } finally {
       await asRdsAdmin.end();
       await admin.query(`DROP SCHEMA ${schema} CASCADE`);
       await admin.query(`DROP OWNED BY ${rdsAdmin}`);
       await admin.query(`DROP ROLE ${rdsAdmin}`);
+    }
+  });
+
+  it('drops a view and a SECURITY DEFINER function the user made, so no other login reads through them', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const s = spec(t, READ_APP);
+    await p.grant(s);
+    const suffix = randomBytes(4).toString('hex');
+    const shared = `shared_${suffix}`;
+    const bystander = `bystander_${suffix}`;
+    const password = randomBytes(12).toString('hex');
+    // Test setup, not the level: a schema where everyone may create, as `public` was up to PostgreSQL 14.
+    await admin.query(`CREATE SCHEMA ${shared}; GRANT USAGE, CREATE ON SCHEMA ${shared} TO PUBLIC`);
+    await admin.query(`CREATE ROLE ${bystander} LOGIN PASSWORD ${pg.escapeLiteral(password)}`);
+    const bystanderUrl = new URL(adminUrl);
+    bystanderUrl.username = bystander;
+    bystanderUrl.password = password;
+    const other = await login(bystanderUrl.toString());
+    try {
+      const session = await login((await p.credentials(s)).uri);
+      await session.query(`CREATE VIEW ${shared}.leak AS SELECT name FROM app.customers`);
+      await session.query(`GRANT SELECT ON ${shared}.leak TO PUBLIC`);
+      await session.query(
+        `CREATE FUNCTION ${shared}.peek() RETURNS SETOF text LANGUAGE sql SECURITY DEFINER AS 'SELECT name FROM app.customers'`,
+      );
+      await session.end();
+      // The holes are real while the grant lasts: the bystander reads app.customers through the user's objects.
+      expect((await other.query(`SELECT name FROM ${shared}.leak`)).rows).toEqual([{ name: 'ada' }]);
+      expect((await other.query(`SELECT ${shared}.peek() AS name`)).rows).toEqual([{ name: 'ada' }]);
+      const oid = await roleOid(s.dbUser);
+
+      expect(await p.revoke(s)).toEqual({ dropped: true, sessionsTerminated: 0 });
+      expect(await sqlError(other, `SELECT name FROM ${shared}.leak`)).toBe('42P01');
+      expect(await sqlError(other, `SELECT ${shared}.peek()`)).toBe('42883');
+      expect(await sqlError(other, 'SELECT name FROM app.customers')).toBe('42501');
+      const left = await admin.query(
+        `SELECT relname AS name FROM pg_class WHERE relnamespace = $1::regnamespace
+         UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = $1::regnamespace`,
+        [shared],
+      );
+      expect(left.rows).toEqual([]);
+      expect(await objectsOwnedBy(oid)).toEqual({});
+    } finally {
+      await other.end();
+      await admin.query(`DROP SCHEMA ${shared} CASCADE`);
+      await admin.query(`DROP ROLE ${bystander}`);
+    }
+  });
+
+  it('fails with REVOKE_INCOMPLETE while another role’s object depends on one of the user’s, then finishes', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const s = spec(t, READ_APP);
+    await p.grant(s);
+    const table = `made_by_${s.requestId}`;
+    const dependent = `depends_on_${s.requestId}`;
+    // Test setup, not the level: lets the user own a table that an admin view then depends on.
+    await admin.query(`GRANT CREATE ON SCHEMA app TO ${pg.escapeIdentifier(s.dbUser)}`);
+    const session = await login((await p.credentials(s)).uri);
+    await session.query(`CREATE TABLE app.${table} (id int)`);
+    await session.end();
+    await admin.query(`CREATE VIEW app.${dependent} AS SELECT id FROM app.${table}`);
+
+    await expect(p.revoke(s)).rejects.toMatchObject({
+      name: 'RevokeIncompleteError',
+      code: 'REVOKE_INCOMPLETE',
+      message: expect.stringContaining(dependent),
+    });
+    expect(await roleExists(s.dbUser)).toBe(true);
+    expect(await tablesNamed(database, table)).toEqual(['app']);
+    await admin.query(`DROP VIEW app.${dependent}`);
+    expect(await p.revoke(s)).toEqual({ dropped: true, sessionsTerminated: 0 });
+    expect(await tablesNamed(database, table)).toEqual([]);
+  });
+
+  it('fails with REVOKE_INCOMPLETE naming a database that takes no connections where the user owns something', async () => {
+    const t = target();
+    const p = provisioner(t);
+    const s = spec(t, READ_APP);
+    await p.grant(s);
+    const closed = `prov_pg_closed_${randomBytes(4).toString('hex')}`;
+    await admin.query(`CREATE DATABASE ${closed}`);
+    try {
+      // Test setup, not the level: the user owns a table in a database that then stops taking connections.
+      await asSuperuserIn(closed, (client) =>
+        client.query(`GRANT CREATE ON SCHEMA public TO ${pg.escapeIdentifier(s.dbUser)}`),
+      );
+      const session = await login((await p.credentials(s)).uri.replace(`/${database}?`, `/${closed}?`));
+      await session.query('CREATE TABLE public.stranded (id int)');
+      await session.end();
+      await admin.query(`ALTER DATABASE ${closed} ALLOW_CONNECTIONS false`);
+
+      await expect(p.revoke(s)).rejects.toMatchObject({
+        code: 'REVOKE_INCOMPLETE',
+        message: expect.stringContaining(closed),
+      });
+      expect(await roleExists(s.dbUser)).toBe(true);
+      await admin.query(`ALTER DATABASE ${closed} ALLOW_CONNECTIONS true`);
+      expect(await p.revoke(s)).toEqual({ dropped: true, sessionsTerminated: 0 });
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS ${closed} WITH (FORCE)`);
     }
   });
 
@@ -413,7 +564,7 @@ describe('PostgreSQL revoke', () => {
       provisioner(t)
         .revokePlan(spec(t, READ_APP))
         .steps.map((step) => step.name),
-    ).toEqual(['block-logins', 'terminate-sessions', 'reassign-and-drop-owned', 'drop-role']);
+    ).toEqual(['block-logins', 'terminate-sessions', 'drop-owned', 'drop-role']);
   });
 
   it('completes after a crash between any two of its steps', async () => {
@@ -429,6 +580,83 @@ describe('PostgreSQL revoke', () => {
       expect(await loginRefusal(credentials.uri)).toBe('28P01');
       await session.end().catch(() => undefined);
     }
+  });
+});
+
+describe('PostgreSQL health check', () => {
+  /** A login role with `attributes`, as an admin URL; dropped after the test. */
+  async function adminRole(attributes: string, work: (url: string) => Promise<void>): Promise<void> {
+    const name = `chkadm_${randomBytes(4).toString('hex')}`;
+    const password = randomBytes(12).toString('hex');
+    await admin.query(`CREATE ROLE ${name} LOGIN ${attributes} PASSWORD ${pg.escapeLiteral(password)}`);
+    const url = new URL(adminUrl);
+    url.username = name;
+    url.password = password;
+    try {
+      await work(url.toString());
+    } finally {
+      await admin.query(`DROP ROLE ${name}`);
+    }
+  }
+
+  /** The IAM target whose one level also grants pg_read_all_data. */
+  function iamTargetGrantingARole(): Target {
+    const base = target({ credentialKind: 'iam' });
+    const read = base.levels.read as Target['levels'][string];
+    return {
+      ...base,
+      levels: { read: { ...read, privileges: { ...read.privileges, roles: ['pg_read_all_data'] } } },
+    };
+  }
+
+  it('passes for the superuser test admin', async () => {
+    expect(await provisioner(iamTargetGrantingARole()).check()).toEqual({ ok: true, problems: [] });
+  });
+
+  it('passes for a CREATEROLE admin without pg_signal_backend: revoke ends sessions of roles it created as a member', async () => {
+    await adminRole('CREATEROLE', async (url) => {
+      const member = await admin.query("SELECT pg_has_role($1, 'pg_signal_backend', 'MEMBER') AS m", [
+        new URL(url).username,
+      ]);
+      expect(member.rows).toEqual([{ m: false }]);
+      const p = provisioner(target(), url);
+      expect(await p.check()).toEqual({ ok: true, problems: [] });
+      await p.close();
+    });
+  });
+
+  it('fails visibly, session left open, when a CREATEROLE admin revokes a role another admin created (PostgreSQL 16+)', async () => {
+    const t = target();
+    const s = spec(t, READ_APP);
+    await provisioner(t).grant(s);
+    const session = await login((await provisioner(t).credentials(s)).uri);
+    try {
+      await adminRole('CREATEROLE', async (url) => {
+        const other = provisioner(t, url);
+        // Only the creator gets ADMIN OPTION on a role: this admin may neither alter it nor join it.
+        await expect(other.revoke(s)).rejects.toMatchObject({ code: '42501' });
+        await other.close();
+      });
+      expect((await session.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+      expect(await provisioner(t).revoke(s)).toEqual({ dropped: true, sessionsTerminated: 1 });
+    } finally {
+      await session.end().catch(() => undefined);
+    }
+  });
+
+  it('names CREATEROLE, and ADMIN OPTION on each role the target grants (PostgreSQL 16+)', async () => {
+    await adminRole('NOCREATEROLE', async (url) => {
+      const p = provisioner(iamTargetGrantingARole(), url);
+      expect(await p.check()).toEqual({
+        ok: false,
+        problems: [
+          expect.stringContaining('CREATEROLE'),
+          expect.stringContaining('ADMIN OPTION on pg_read_all_data'),
+          expect.stringContaining('ADMIN OPTION on rds_iam'),
+        ],
+      });
+      await p.close();
+    });
   });
 });
 

@@ -109,6 +109,7 @@ function countingListings(): { deps: Deps; listedOn: string[] } {
         credentials: (spec) => p.credentials(spec),
         extend: (spec, at) => p.extend(spec, at),
         revoke: (spec) => p.revoke(spec),
+        check: () => p.check(),
         listManagedUsers: async () => {
           listedOn.push(target.id);
           return p.listManagedUsers();

@@ -95,6 +95,7 @@ export function suiteScopedProvisioners(real: Provisioners, suiteUsers: Set<stri
         credentials: (spec) => p.credentials(spec),
         extend: (spec, at) => p.extend(spec, at),
         revoke: (spec) => p.revoke(spec),
+        check: () => p.check(),
         listManagedUsers: async () => (await p.listManagedUsers()).filter((u) => suiteUsers.has(u)),
       };
     },

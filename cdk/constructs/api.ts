@@ -59,6 +59,19 @@ export interface ApiConstructProps {
   readonly linkBaseUrl?: string;
   /** @default { rateLimit: 50, burstLimit: 100 } */
   readonly throttling?: { rateLimit: number; burstLimit: number };
+  /**
+   * The unauthenticated approval-link routes' own throttle, so a flood of forged links cannot use up the stage's
+   * budget that revoke and credential calls share.
+   * @default { rateLimit: 10, burstLimit: 20 }
+   */
+  readonly linkThrottling?: { rateLimit: number; burstLimit: number };
+  /**
+   * Reserved concurrency of the approval-links function: a flood of link requests cannot take the account's
+   * concurrency from the other functions (revoke included). 0 leaves it unreserved (accounts whose limit is
+   * still the new-account 10 cannot reserve any).
+   * @default 5
+   */
+  readonly linkConcurrency?: number;
   /** @default API_ROUTES */
   readonly routes?: readonly ApiRoute[];
   /** @default logs.RetentionDays.ONE_MONTH */
@@ -77,12 +90,16 @@ export class ApiConstruct extends Construct {
   constructor(scope: Construct, id: string, props: ApiConstructProps) {
     super(scope, id);
     const retention = props.logRetention ? { logRetention: props.logRetention } : {};
+    const linkConcurrency = props.linkConcurrency ?? 5;
     const fn = (id: string, handlerName: 'api' | 'approval-links' | 'credentials') =>
       new JitFunction(this, id, {
         handlerName,
         policyFile: props.policyFile,
         ...networkFor(handlerName, props.network),
         ...retention,
+        ...(handlerName === 'approval-links' && linkConcurrency > 0
+          ? { reservedConcurrentExecutions: linkConcurrency }
+          : {}),
       });
     this.functions = new Map<HandlerName, JitFunction>([
       ['api', fn('ApiFunction', 'api')],
@@ -103,6 +120,21 @@ export class ApiConstruct extends Construct {
       removalPolicy: RemovalPolicy.DESTROY,
     });
     const throttling = props.throttling ?? { rateLimit: 50, burstLimit: 100 };
+    const linkThrottling = props.linkThrottling ?? { rateLimit: 10, burstLimit: 20 };
+    const linkMethods = Object.fromEntries(
+      (props.routes ?? API_ROUTES)
+        .filter((route) => route.auth === 'link')
+        .map((route) => [
+          `${route.path}/${route.method}`,
+          {
+            throttlingRateLimit: linkThrottling.rateLimit,
+            throttlingBurstLimit: linkThrottling.burstLimit,
+            // A method setting replaces the stage's for that method: say the logging again.
+            loggingLevel: apigateway.MethodLoggingLevel.ERROR,
+            dataTraceEnabled: false,
+          },
+        ]),
+    );
     this.restApi = new apigateway.RestApi(this, 'RestApi', {
       restApiName: 'jit-db-access',
       description: 'Just-in-time database access',
@@ -111,13 +143,17 @@ export class ApiConstruct extends Construct {
       cloudWatchRoleRemovalPolicy: RemovalPolicy.DESTROY,
       deployOptions: {
         stageName: STAGE_NAME,
-        tracingEnabled: true,
+        // No stage tracing: X-Ray would record the request path, and an approval link's path is its secret.
+        // The functions still trace (Lambda active tracing), and their segments carry no path.
+        tracingEnabled: false,
         throttlingRateLimit: throttling.rateLimit,
         throttlingBurstLimit: throttling.burstLimit,
         loggingLevel: apigateway.MethodLoggingLevel.ERROR,
         dataTraceEnabled: false, // bodies carry credentials; never log them
         accessLogDestination: new apigateway.LogGroupLogDestination(this.accessLogGroup),
+        // resourcePath (/approvals/{token}), never the path: the access log must not hold link secrets either.
         accessLogFormat: apigateway.AccessLogFormat.jsonWithStandardFields(),
+        methodOptions: linkMethods,
       },
     });
     const restApi = this.restApi;

@@ -53,6 +53,11 @@ export interface JitFunctionProps {
   readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   /** Extra environment variables (table names are bound with the `bind*` helpers instead). */
   readonly environment?: Record<string, string>;
+  /**
+   * Reserved concurrency: a ceiling on this function (and a floor the rest of the account cannot take).
+   * @default - unreserved
+   */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 /** The script that builds an asset (cdk/build-function.ts), run with tsx like the CDK app itself. */
@@ -129,6 +134,9 @@ export class JitFunction extends lambda.Function {
       runtime: JIT_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
+      ...(props.reservedConcurrentExecutions
+        ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions }
+        : {}),
       timeout: props.timeout ?? Duration.seconds(30),
       tracing: lambda.Tracing.ACTIVE,
       logGroup,

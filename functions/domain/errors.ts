@@ -61,6 +61,8 @@ export const ERROR_CODES = {
   TARGET_NOT_CONFIGURED_FOR_IAM: 500,
   /** A revoke ran but could not prove the user, its sessions and its objects are gone: retried, alarmed. */
   REVOKE_INCOMPLETE: 500,
+  /** The target's admin lacks a privilege grant or revoke needs (found by the health check before a grant). */
+  TARGET_MISCONFIGURED: 500,
   INTERNAL: 500,
   // configuration
   POLICY_INVALID: 500,
@@ -145,6 +147,15 @@ export class RevokeIncompleteError extends DomainError {
     super('REVOKE_INCOMPLETE', `revoke of ${dbUser} on target ${targetId} is incomplete: ${problem}`, {
       details: { targetId, dbUser },
       cause,
+    });
+  }
+}
+
+/** The admin cannot do everything revoke will need: found before a grant, not at expiry. Not retryable. */
+export class TargetMisconfiguredError extends DomainError {
+  constructor(targetId: string, problems: readonly string[]) {
+    super('TARGET_MISCONFIGURED', `target ${targetId} cannot be granted safely: ${problems.join('; ')}`, {
+      details: { targetId, problems: problems.join('; ') },
     });
   }
 }

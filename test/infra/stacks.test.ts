@@ -431,11 +431,15 @@ describe('the REST API', () => {
     });
   });
 
-  it('logs access as JSON, traces, and throttles the prod stage', () => {
+  it('logs access as JSON without the path, does not trace the stage, and throttles it', () => {
     const stage = s.view.only('AWS::ApiGateway::Stage');
     const p = stage?.Properties ?? {};
     expect(p.StageName).toBe('prod');
-    expect(p.TracingEnabled).toBe(true);
+    // X-Ray would record the request path, and an approval link's path is its secret.
+    expect(p.TracingEnabled).toBe(false);
+    const format = (p.AccessLogSetting as { Format: string }).Format;
+    expect(format).toContain('$context.resourcePath');
+    expect(format).not.toContain('$context.path');
     expect(s.view.render((p.AccessLogSetting as { DestinationArn: never }).DestinationArn)).toMatch(
       /^<.*\.Arn>$/,
     );
@@ -448,7 +452,24 @@ describe('the REST API', () => {
         ThrottlingBurstLimit: 100,
         ThrottlingRateLimit: 50,
       },
+      // The unauthenticated link routes have a budget of their own: a flood there leaves the rest alone.
+      ...['GET', 'POST'].map((HttpMethod) => ({
+        DataTraceEnabled: false,
+        HttpMethod,
+        LoggingLevel: 'ERROR',
+        ResourcePath: '/~1approvals~1{token}',
+        ThrottlingBurstLimit: 20,
+        ThrottlingRateLimit: 10,
+      })),
     ]);
+  });
+
+  it('reserves concurrency for the approval-links function only', () => {
+    const reserved = HANDLER_NAMES.filter(
+      (name) => propsOf(functionResource(name)).ReservedConcurrentExecutions !== undefined,
+    );
+    expect(reserved).toEqual(['approval-links']);
+    expect(propsOf(functionResource('approval-links')).ReservedConcurrentExecutions).toBe(5);
   });
 });
 

@@ -1,5 +1,5 @@
 import type { Deps } from '../../ports.js';
-import { ConflictError } from '../errors.js';
+import { ConflictError, TargetMisconfiguredError } from '../errors.js';
 import { applyEvent } from '../lifecycle.js';
 import type { GrantInput, GrantOutput } from '../workflow-io.js';
 import { grantSpec, levelOf, loadRequest, retryOnConflict } from './common.js';
@@ -19,6 +19,9 @@ export async function grant(input: GrantInput, deps: Deps): Promise<GrantOutput>
     const now = deps.clock.now();
     const expiresAt = new Date(now.getTime() + request.durationSeconds * 1000);
     const provisioner = deps.provisioners.for(target);
+    // An admin that could not revoke (no PROCESS, no CREATEROLE…) is found now, before anything exists.
+    const health = await provisioner.check();
+    if (!health.ok) throw new TargetMisconfiguredError(target.id, health.problems);
     // Run again on every attempt: it brings an existing user to this attempt's VALID UNTIL.
     const where = await provisioner.grant(grantSpec(request, target, level, expiresAt));
     const { next, audit } = applyEvent(

@@ -1,0 +1,117 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoAuditLog } from '../../functions/adapters/dynamodb-audit.js';
+import { createDocumentClient, createDynamoDbClient } from '../../functions/adapters/dynamodb-client.js';
+import { DynamoRequestStore } from '../../functions/adapters/dynamodb-requests.js';
+import { createTables, type TableNames } from '../../functions/adapters/dynamodb-tables.js';
+import { createProvisioners, type ProvisionerFactory } from '../../functions/adapters/provisioners.js';
+import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
+import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
+import { Policy } from '../../functions/domain/policy-schema.js';
+import { createRequest } from '../../functions/domain/use-cases/create-request.js';
+import { grant } from '../../functions/domain/use-cases/grant.js';
+import type { Deps } from '../../functions/ports.js';
+import { cryptoIds } from '../../functions/shared/ids.js';
+import { services } from '../support/services.js';
+
+/**
+ * A target whose admin lacks what revoke will need is found at grant, before any user exists — not at expiry,
+ * when the grant could no longer be taken back. Real PostgreSQL: the admin is a LOGIN role without CREATEROLE.
+ */
+
+const suffix = randomBytes(4).toString('hex');
+const tables: TableNames = { requestsTable: `gc-${suffix}-requests`, auditTable: `gc-${suffix}-audit` };
+const weakAdmin = `weak_admin_${suffix}`;
+let deps: Deps;
+let provisioners: ProvisionerFactory;
+let dynamo: ReturnType<typeof createDynamoDbClient>;
+let adminUrl: string;
+
+beforeAll(async () => {
+  const { dynamodbEndpoint, pgAdminUrl } = services();
+  adminUrl = pgAdminUrl;
+  dynamo = createDynamoDbClient({ endpoint: dynamodbEndpoint, region: 'us-east-1' }, {});
+  await createTables(dynamo, tables);
+  const admin = new pg.Client({ connectionString: pgAdminUrl });
+  await admin.connect();
+  await admin.query(`CREATE ROLE ${weakAdmin} LOGIN PASSWORD 'weak-${suffix}'`);
+  await admin.end();
+  const weakUrl = new URL(pgAdminUrl);
+  weakUrl.username = weakAdmin;
+  weakUrl.password = `weak-${suffix}`;
+  const url = new URL(pgAdminUrl);
+  const policy = Policy.parse({
+    version: 1,
+    targets: [
+      {
+        id: 'weak',
+        engine: 'postgres',
+        connection: { host: url.hostname, port: Number(url.port) },
+        database: url.pathname.slice(1) || 'postgres',
+        credentialKind: 'password',
+        tls: 'disable',
+        levels: {
+          read: {
+            privileges: { schemas: [{ name: 'public', privileges: ['SELECT'] }] },
+            maxDuration: '1h',
+            autoApprove: {},
+          },
+        },
+      },
+    ],
+  });
+  provisioners = createProvisioners({
+    admin: new StaticAdminCredentials(weakUrl.toString()),
+    endpoints: hostPortEndpoints,
+    connectTimeoutMs: 5_000,
+  });
+  const client = createDocumentClient(dynamo);
+  deps = {
+    clock: { now: () => new Date() },
+    ids: cryptoIds(),
+    requests: new DynamoRequestStore({ client, ...tables }),
+    audit: new DynamoAuditLog({ client, ...tables }),
+    provisioners,
+    mailer: { send: async () => undefined },
+    workflow: {
+      start: async (id) => ({ executionArn: `arn:aws:states:eu-west-1:111111111111:execution:x:${id}` }),
+      sendTaskSuccess: async () => undefined,
+      sendTaskFailure: async () => undefined,
+      stop: async () => undefined,
+    },
+    policy: { policy: () => policy },
+    metrics: { count: () => undefined },
+    publicBaseUrl: 'https://jitdb.example.com/prod',
+  };
+});
+
+afterAll(async () => {
+  await provisioners?.close();
+  dynamo?.destroy();
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`DROP ROLE IF EXISTS ${weakAdmin}`);
+  await admin.end();
+});
+
+describe('the health check at grant', () => {
+  it('refuses to grant on a target whose admin cannot create and drop roles, and creates nothing', async () => {
+    const caller = { principal: 'erin@example.com', email: 'erin@example.com', via: 'local' as const };
+    const { request } = await createRequest(
+      { body: { target: 'weak', level: 'read', duration: '10m', reason: 'check' }, caller },
+      deps,
+    );
+    expect(request.status).toBe('APPROVED');
+    await expect(grant({ requestId: request.id }, deps)).rejects.toMatchObject({
+      code: 'TARGET_MISCONFIGURED',
+      message: expect.stringContaining('CREATEROLE'),
+    });
+    const admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    const { rows } = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [request.dbUser]);
+    await admin.end();
+    expect(rows).toEqual([]);
+    expect((await deps.requests.get(request.id))?.status).toBe('APPROVED');
+  });
+});

@@ -214,11 +214,7 @@ function transition(
       );
     }
     case 'granted': {
-      // Whole seconds, rounded up: a Wait state's TimestampPath drops milliseconds, so a fractional expiresAt
-      // would wake the workflow up to a second early, find the grant not yet due, and loop until it is.
-      const expiresAt = new Date(
-        Math.ceil((Date.parse(at) + request.durationSeconds * 1000) / 1000) * 1000,
-      ).toISOString();
+      const expiresAt = grantExpiry(new Date(at), request.durationSeconds).toISOString();
       const grant: GrantRecord = { ...event.grant, dbUser: request.dbUser, grantedAt: at, expiresAt };
       const next: AccessRequest = { ...base, status: 'ACTIVE', grant, expiresAt };
       return result(
@@ -486,6 +482,15 @@ export function refusalAudit(
 /** A break-glass request stays flagged for review until a reviewer acknowledges it (applyReview). */
 export function isFlagged(request: AccessRequest): boolean {
   return request.breakGlass && request.review === undefined;
+}
+
+/**
+ * When a grant made at `grantedAt` ends: `durationSeconds` later, rounded up to whole seconds. A Wait state's
+ * TimestampPath drops milliseconds, so a fractional expiry would wake the workflow up to a second early, find
+ * the grant not yet due, and loop until it is.
+ */
+export function grantExpiry(grantedAt: Date, durationSeconds: number): Date {
+  return new Date(Math.ceil((grantedAt.getTime() + durationSeconds * 1000) / 1000) * 1000);
 }
 
 /**

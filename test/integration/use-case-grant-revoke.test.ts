@@ -90,7 +90,8 @@ async function active(duration = '20m') {
 describe('grant', () => {
   it('creates the user and records ACTIVE with expiresAt = now + duration; a retry answers the same', async () => {
     const id = await approved('20m');
-    const expiresAt = isoPlus(20 * 60);
+    // Whole seconds, rounded up (a Wait state drops milliseconds).
+    const expiresAt = new Date(Math.ceil(Date.parse(isoPlus(20 * 60)) / 1000) * 1000).toISOString();
     expect(await grant(id)).toEqual({ status: 'ACTIVE', expiresAt });
     sys.clock.advance(5);
     expect(await grant(id)).toEqual({ status: 'ACTIVE', expiresAt });

@@ -1,6 +1,6 @@
 import type { Deps } from '../../ports.js';
 import { ConflictError, TargetMisconfiguredError } from '../errors.js';
-import { applyEvent } from '../lifecycle.js';
+import { applyEvent, grantExpiry } from '../lifecycle.js';
 import type { GrantInput, GrantOutput } from '../workflow-io.js';
 import { grantSpec, levelOf, loadRequest, retryOnConflict } from './common.js';
 
@@ -17,7 +17,7 @@ export async function grant(input: GrantInput, deps: Deps): Promise<GrantOutput>
     if (request.status !== 'APPROVED') return { status: 'SKIPPED' };
     const { target, level } = levelOf(deps, request);
     const now = deps.clock.now();
-    const expiresAt = new Date(now.getTime() + request.durationSeconds * 1000);
+    const expiresAt = grantExpiry(now, request.durationSeconds);
     const provisioner = deps.provisioners.for(target);
     // An admin that could not revoke (no PROCESS, no CREATEROLE…) is found now, before anything exists.
     const health = await provisioner.check();

@@ -93,11 +93,14 @@ export function linksOrNotices(
   level: AccessLevel,
   recipients: readonly string[],
   purpose: LinkPurpose,
-  expiresAt: string,
+  window: { closesAt: string; now: Date },
   secret: () => string,
 ): { issued: IssuedLink[]; mail: { approver: string; token?: string }[] } {
   if (!linksAllowed(request, level))
     return { issued: [], mail: recipients.map((approver) => ({ approver })) };
+  // A bearer token: it works until the window closes or the level's linkLifetime has passed, whichever is first.
+  const lifetimeEnds = window.now.getTime() + level.linkLifetime * 1000;
+  const expiresAt = new Date(Math.min(Date.parse(window.closesAt), lifetimeEnds)).toISOString();
   const issued = issueLinks(request.id, recipients, purpose, expiresAt, secret);
   return { issued, mail: issued.map(({ approver, token }) => ({ approver, token })) };
 }

@@ -146,6 +146,8 @@ export const AccessLevel = z
     requesters: z.optional(z.array(ApproverPattern).check(z.minLength(1))),
     /** Email approvers get a one-time link; false: they decide through the API only (signed callers). */
     approvalLinks: z._default(z.boolean(), true),
+    /** How long an approval link works: a bearer token, so shorter than the window it may decide in. */
+    linkLifetime: z._default(durationField(MAX_APPROVAL_WINDOW_SECONDS, '7d'), 24 * 3600),
     approvalsRequired: z._default(z.int().check(z.gte(1), z.lte(10)), 1),
     allowSelfApproval: z._default(z.boolean(), false),
     approvalWindow: z._default(durationField(MAX_APPROVAL_WINDOW_SECONDS, '7d'), 3600),

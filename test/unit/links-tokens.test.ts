@@ -5,11 +5,12 @@ import {
   emailApprovers,
   hashLinkSecret,
   issueLinks,
+  linksOrNotices,
   parseLinkToken,
   retireOpenLinks,
   verifyCsrf,
 } from '../../functions/domain/approval-links.js';
-import { freshRequest, NOW, REQUEST_ID } from './support/domain-fixtures.js';
+import { freshRequest, levelOf, NOW, REQUEST_ID } from './support/domain-fixtures.js';
 
 const SECRETS = ['A'.repeat(43), 'B'.repeat(43), 'C'.repeat(43)];
 const EXPIRES = '2025-03-01T11:00:00.000Z';
@@ -95,5 +96,50 @@ describe('approval link tokens', () => {
     expect(emailApprovers(['Alice@Example.com', 'arn:aws:iam::1:role/x*', 'alice@example.com'])).toEqual([
       'alice@example.com',
     ]);
+  });
+});
+
+describe('link lifetime', () => {
+  const recipients = ['alice@example.com'];
+  const closesAt = '2025-03-03T10:00:00.000Z'; // a two-day window
+
+  it("ends a link at the level's linkLifetime (24 h by default) when the window is longer", () => {
+    const level = levelOf('read');
+    expect(level.linkLifetime).toBe(24 * 3600);
+    const { issued } = linksOrNotices(
+      freshRequest(),
+      level,
+      recipients,
+      'request',
+      { closesAt, now: NOW },
+      secrets(),
+    );
+    expect(issued[0]?.link.expiresAt).toBe('2025-03-02T10:00:00.000Z');
+  });
+
+  it('never lets a link outlive the window it decides in', () => {
+    const level = { ...levelOf('read'), linkLifetime: 7 * 86400 };
+    const { issued } = linksOrNotices(
+      freshRequest(),
+      level,
+      recipients,
+      'request',
+      { closesAt, now: NOW },
+      secrets(),
+    );
+    expect(issued[0]?.link.expiresAt).toBe(closesAt);
+  });
+
+  it('issues no link at all where the level turns links off, only a notice', () => {
+    const level = { ...levelOf('read'), approvalLinks: false };
+    const out = linksOrNotices(
+      freshRequest(),
+      level,
+      recipients,
+      'request',
+      { closesAt, now: NOW },
+      secrets(),
+    );
+    expect(out).toEqual({ issued: [], mail: [{ approver: 'alice@example.com' }] });
   });
 });

@@ -39,6 +39,7 @@ describe('Policy schema', () => {
       allowDangerousRoles: [],
       approvers: ['alice@example.com'],
       approvalLinks: true,
+      linkLifetime: 86400,
       approvalsRequired: 1,
       allowSelfApproval: false,
       approvalWindow: 3600,

@@ -242,7 +242,7 @@ async function escalate(deps: Deps, requestId: string): Promise<boolean> {
       level,
       emailRecipients(level.escalation.approvers, request).filter((a) => !already.has(a)),
       'request',
-      request.approvalDeadline ?? now.toISOString(),
+      { closesAt: request.approvalDeadline ?? now.toISOString(), now },
       () => deps.ids.secret(),
     );
     const saved = await deps.requests.transition(

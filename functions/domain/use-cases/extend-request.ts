@@ -76,7 +76,7 @@ export async function extendRequest(
       level,
       emailRecipients(approversOf(request, level, now), request),
       'extension',
-      new Date(deadline).toISOString(),
+      { closesAt: new Date(deadline).toISOString(), now },
       () => deps.ids.secret(),
     );
     emails = mail;

@@ -28,8 +28,13 @@ export async function requestApproval(
     const redelivery =
       request.taskToken !== undefined || request.approvalLinks.some((l) => l.purpose === 'request');
     const recipients = redelivery ? [] : emailRecipients(approversOf(request, level, now), request);
-    const { issued, mail: toMail } = linksOrNotices(request, level, recipients, 'request', deadline, () =>
-      deps.ids.secret(),
+    const { issued, mail: toMail } = linksOrNotices(
+      request,
+      level,
+      recipients,
+      'request',
+      { closesAt: deadline, now },
+      () => deps.ids.secret(),
     );
     const audit: AuditDraft = {
       at: now.toISOString(),

@@ -32,7 +32,7 @@ export function buildApp(
   const config = configFromContext(app.node);
   const stateful = new StatefulStack(app, 'JitDbAccessStateful', {
     env,
-    description: 'jit-db-access: requests and audit tables',
+    description: 'jit-db-access: requests, audit and audit digest tables',
     terminationProtection: true,
   });
   const stateless = new StatelessStack(app, 'JitDbAccess', {
@@ -41,6 +41,7 @@ export function buildApp(
     config,
     requestsTable: stateful.requestsTable,
     auditTable: stateful.auditTable,
+    digestsTable: stateful.digestsTable,
   });
   return { app, stateful, stateless, config };
 }

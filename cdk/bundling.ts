@@ -29,6 +29,7 @@ export const HANDLER_NAMES = [
   'record-outcome',
   'expiry-sweeper',
   'execution-status-change',
+  'audit-digest',
 ] as const;
 export type HandlerName = (typeof HANDLER_NAMES)[number];
 

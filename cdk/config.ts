@@ -35,6 +35,8 @@ export interface DeploymentConfig {
    * Secrets Manager only.
    */
   adminSecretKeyArns: string[];
+  /** Context `digestEveryMinutes` (1–60, default 5): how often the audit chain heads are signed into a digest. */
+  digestEveryMinutes: number;
 }
 
 const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/;
@@ -131,5 +133,15 @@ export function configFromContext(node: Node): DeploymentConfig {
     targetSecurityGroupIds: list(node.tryGetContext('targetSecurityGroupIds'), 'targetSecurityGroupIds'),
     targetResourceIds: record(node.tryGetContext('targetResourceIds'), 'targetResourceIds'),
     adminSecretKeyArns,
+    digestEveryMinutes: minutes(node.tryGetContext('digestEveryMinutes'), 'digestEveryMinutes', 5),
   };
+}
+
+/** A whole number of minutes from 1 to 60 (a number, or a string as `-c` passes it); absent is `fallback`. */
+function minutes(value: unknown, name: string, fallback: number): number {
+  if (value === undefined || value === null || value === '') return fallback;
+  const parsed = typeof value === 'string' ? Number(value) : value;
+  if (typeof parsed !== 'number' || !Number.isInteger(parsed) || parsed < 1 || parsed > 60)
+    throw new Error(`context ${name} must be a whole number of minutes from 1 to 60`);
+  return parsed;
 }

@@ -22,11 +22,27 @@ export interface FunctionNeeds {
   readonly database: boolean;
   /** Mints RDS IAM auth tokens for request users (rds-db:connect as jit_*). */
   readonly iamConnect?: boolean;
+  /**
+   * The tables it reaches: `requests-and-audit` (the default: transitions, write-once audit events) or
+   * `audit-read` (reads audit chains, through the by-day index too; writes neither table).
+   */
+  readonly tables?: 'requests-and-audit' | 'audit-read';
+  /**
+   * The audit digests (lambdaSigner): `sign` writes them (kms:Sign, PutItem on the digests table, nothing
+   * else may); `verify` reads them and checks signatures with the key's public half (kms:GetPublicKey).
+   */
+  readonly digests?: 'sign' | 'verify';
 }
 
 export const FUNCTION_NEEDS: Readonly<Record<HandlerName, FunctionNeeds>> = {
   // Extension approvals mail approvers and move VALID UNTIL; create/decide/cancel/revoke drive the workflow.
-  api: { mailer: true, workflow: { start: true, decide: true, stop: true }, database: true },
+  // GET /requests/{id}/audit checks events against the signed digests.
+  api: {
+    mailer: true,
+    workflow: { start: true, decide: true, stop: true },
+    database: true,
+    digests: 'verify',
+  },
   // Deciding by link completes the approval task, mails retired approvers and moves an extension's VALID UNTIL.
   'approval-links': { mailer: true, workflow: { decide: true }, database: true },
   // Password rotation and IAM tokens.
@@ -41,9 +57,14 @@ export const FUNCTION_NEEDS: Readonly<Record<HandlerName, FunctionNeeds>> = {
   // Revokes, reconciles, mails escalations and retired approvers, redelivers approvals and fails orphaned ones.
   'expiry-sweeper': { mailer: true, workflow: { decide: true }, database: true },
   'execution-status-change': { mailer: false, database: true },
+  // Signs the chain heads; the one role that can, and it writes neither the requests nor the audit table.
+  'audit-digest': { mailer: false, database: false, tables: 'audit-read', digests: 'sign' },
 };
 
 const NAMES = Object.keys(FUNCTION_NEEDS) as HandlerName[];
+
+/** Handlers that sign or check audit digests. */
+export const DIGEST_HANDLERS: readonly HandlerName[] = NAMES.filter((n) => FUNCTION_NEEDS[n].digests);
 
 /** Handlers that open connections to target databases: they run in the targets' VPC when one is given. */
 export const DATABASE_HANDLERS: readonly HandlerName[] = NAMES.filter((n) => FUNCTION_NEEDS[n].database);

@@ -3,20 +3,24 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type { Construct } from 'constructs';
 import {
   AUDIT_TABLE,
+  DIGESTS_TABLE,
   type KeySpec,
   REQUESTS_TABLE,
   type TableSpec,
 } from '../functions/adapters/dynamodb-tables.js';
 
-/** The data that must outlive any redeploy: requests and the append-only audit log. */
+/** The data that must outlive any redeploy: requests, the append-only audit log and its signed digests. */
 export class StatefulStack extends Stack {
   public readonly requestsTable: dynamodb.Table;
   public readonly auditTable: dynamodb.Table;
+  /** Written by the audit-digest function only (cdk/constructs/audit-anchor.ts). */
+  public readonly digestsTable: dynamodb.Table;
 
   constructor(scope: Construct, id: string, props?: StackProps) {
     super(scope, id, props);
     this.requestsTable = tableFromSpec(this, 'RequestsTable', REQUESTS_TABLE);
     this.auditTable = tableFromSpec(this, 'AuditTable', AUDIT_TABLE);
+    this.digestsTable = tableFromSpec(this, 'DigestsTable', DIGESTS_TABLE);
   }
 }
 
@@ -44,7 +48,8 @@ function tableFromSpec(scope: Construct, id: string, spec: TableSpec): dynamodb.
       indexName: index.indexName,
       partitionKey: attribute(index.partitionKey),
       sortKey: attribute(index.sortKey),
-      projectionType: dynamodb.ProjectionType.ALL,
+      projectionType:
+        index.projection === 'KEYS_ONLY' ? dynamodb.ProjectionType.KEYS_ONLY : dynamodb.ProjectionType.ALL,
     });
   }
   return table;

@@ -1,9 +1,10 @@
-import { Stack, type StackProps } from 'aws-cdk-lib';
+import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from './config.js';
 import { ApiConstruct } from './constructs/api.js';
+import { AuditAnchorConstruct } from './constructs/audit-anchor.js';
 import { ExpiryConstruct } from './constructs/expiry.js';
 import type { DatabaseNetwork, JitFunction } from './constructs/jit-function.js';
 import { NotificationsConstruct } from './constructs/notifications.js';
@@ -15,6 +16,7 @@ export interface StatelessStackProps extends StackProps {
   readonly config: DeploymentConfig;
   readonly requestsTable: dynamodb.ITable;
   readonly auditTable: dynamodb.ITable;
+  readonly digestsTable: dynamodb.ITable;
 }
 
 /** Everything that can be torn down and redeployed freely: functions, API, workflow, schedules, alarms. */
@@ -23,11 +25,12 @@ export class StatelessStack extends Stack {
   public readonly workflow: WorkflowConstruct;
   public readonly api: ApiConstruct;
   public readonly expiry: ExpiryConstruct;
+  public readonly auditAnchor: AuditAnchorConstruct;
   /** The database functions' security group, when they run in a VPC. */
   public readonly databaseClientSecurityGroup: ec2.SecurityGroup | undefined;
   /** The security group of the VPC endpoints, when context `vpcEndpoints` asks for them. */
   public readonly serviceEndpointSecurityGroup: ec2.SecurityGroup | undefined;
-  /** All ten functions. */
+  /** All eleven functions. */
   public readonly functions: JitFunction[];
 
   constructor(scope: Construct, id: string, props: StatelessStackProps) {
@@ -46,8 +49,18 @@ export class StatelessStack extends Stack {
       senderEmail: config.senderEmail,
     });
     this.workflow = new WorkflowConstruct(this, 'Workflow', { ...shared, notifications: this.notifications });
+    this.auditAnchor = new AuditAnchorConstruct(this, 'AuditAnchor', {
+      tables,
+      digestsTable: props.digestsTable,
+      policyFile: config.policyFile,
+      targets: facts,
+      notifications: this.notifications,
+      alarmTopic: this.notifications.alarmTopic,
+      digestEvery: Duration.minutes(config.digestEveryMinutes),
+    });
     this.api = new ApiConstruct(this, 'Api', {
       ...shared,
+      anchoring: this.auditAnchor.anchoring,
       stateMachine: this.workflow.stateMachine,
       notifications: this.notifications,
       ...(config.linkBaseUrl ? { linkBaseUrl: config.linkBaseUrl } : {}),
@@ -69,6 +82,7 @@ export class StatelessStack extends Stack {
       ...this.workflow.functions.values(),
       this.expiry.sweeper,
       this.expiry.executionStatusChange,
+      this.auditAnchor.digestFunction,
     ];
   }
 

@@ -3,6 +3,8 @@
  * (DynamoDB, PostgreSQL, MySQL, SES, Step Functions); local/ wires local implementations of the same.
  * The domain imports types from here and nothing from adapters.
  */
+
+import type { SignedDigest, StreamAnchor } from './domain/audit-anchor.js';
 import type { Policy, Privileges, Target } from './domain/policy-schema.js';
 import type { AccessRequest, AuditDraft, AuditEvent, RequestStatus } from './domain/types.js';
 
@@ -60,6 +62,42 @@ export interface AuditLog {
   verify(requestId: string): Promise<{ ok: boolean; events: number; brokenAt?: number; problem?: string }>;
   /** For security events not tied to a stored request (forged link tokens): chained under `stream`. */
   appendLoose(stream: string, audit: AuditDraft): Promise<AuditEvent>;
+  /** The partitions (request ids, loose streams) with an event whose `at` is in [since, until]. */
+  streamsWithEventsBetween(since: string, until: string): Promise<string[]>;
+  /** A partition's events from `fromSeq` on, in seq order. */
+  listFrom(stream: string, fromSeq: number): Promise<AuditEvent[]>;
+}
+
+/** A signature over an audit digest: ECDSA P-256 over SHA-256, DER-encoded, base64. */
+export interface DigestSignature {
+  signature: string;
+  keyId: string;
+  algorithm: 'ECDSA_SHA_256';
+}
+
+/** The audit digest key (KMS on AWS, a file key locally). */
+export interface Signer {
+  /** Signs SHA-256(message). */
+  sign(message: Uint8Array): Promise<DigestSignature>;
+  /** Whether `signature` is this key's signature of SHA-256(message); false for any other key's. */
+  verify(message: Uint8Array, signature: string): Promise<boolean>;
+}
+
+/** Where signed digests live: writable by the audit-digest function only, never updated or deleted. */
+export interface DigestStore {
+  /** The digest with the highest seq. */
+  latest(): Promise<SignedDigest | undefined>;
+  get(seq: number): Promise<SignedDigest | undefined>;
+  /** The newest head of `stream` a digest anchored, and which digest did. */
+  anchorOf(stream: string): Promise<StreamAnchor | undefined>;
+  /** Stores a digest, then a pointer per head; ConflictError if its seq is taken (another run won). */
+  put(digest: SignedDigest): Promise<void>;
+}
+
+/** What verification needs to check events against the digests; absent where anchoring is not deployed. */
+export interface AuditAnchoring {
+  digests: DigestStore;
+  signer: Signer;
 }
 
 /** What a provisioner needs to create, rotate, extend or drop one request's database user. */
@@ -171,6 +209,8 @@ export interface Deps {
    * (executionArnFor) instead of found by starting it again. Absent: only a stored executionArn is used.
    */
   stateMachineArn?: string;
+  /** The audit digests and their key (the digest function signs; the API verifies). */
+  anchoring?: AuditAnchoring;
   /** Where use cases report what they survived (an email that failed to send); never given a secret. */
   log?: UseCaseLog;
 }

@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Context } from 'aws-lambda';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { DynamoAuditLog } from '../functions/adapters/dynamodb-audit.js';
 import { createDocumentClient, createDynamoDbClient } from '../functions/adapters/dynamodb-client.js';
+import { DynamoDigestStore } from '../functions/adapters/dynamodb-digests.js';
 import { DynamoRequestStore } from '../functions/adapters/dynamodb-requests.js';
 import { createTables } from '../functions/adapters/dynamodb-tables.js';
+import { ephemeralFileSigner, fileSigner } from '../functions/adapters/file-signer.js';
 import { createProvisioners, type ProvisionerFactory } from '../functions/adapters/provisioners.js';
 import { hostPortEndpoints } from '../functions/adapters/rds-endpoint.js';
 import { type AdminCredentialsSource, StaticAdminCredentials } from '../functions/adapters/secrets-admin.js';
@@ -17,6 +20,7 @@ import type { ReconcileMode } from '../functions/domain/use-cases/expiry-sweeper
 import type { WorkflowHandlerName } from '../functions/domain/workflow-io.js';
 import { createHandler as createApiHandler } from '../functions/handlers/api.js';
 import { createHandler as createApprovalLinksHandler } from '../functions/handlers/approval-links.js';
+import { createHandler as createAuditDigestHandler } from '../functions/handlers/audit-digest.js';
 import { createHandler as createCredentialsHandler } from '../functions/handlers/credentials.js';
 import { createHandler as createEvaluatePolicyHandler } from '../functions/handlers/evaluate-policy.js';
 import { createHandler as createExecutionStatusChangeHandler } from '../functions/handlers/execution-status-change.js';
@@ -87,6 +91,8 @@ export interface RuntimeOptions {
   demoDatabase?: string;
   /** How often the expiry sweeper runs; default 5 s. */
   sweepIntervalMs?: number;
+  /** How often the audit chain heads are signed into a digest (the file key under the state dir); default 10 s. */
+  digestIntervalMs?: number;
   /**
    * When the sweeper reconciles (drops `jit_` users no request explains): `hourly` as on AWS (the default), or
    * `never` — for a runtime sharing its PostgreSQL with other runtimes, whose users it would not know.
@@ -104,7 +110,7 @@ export interface Runtime {
   outbox: OutboxMailer;
   policy: Policy;
   dynamodbEndpoint: string;
-  tables: { requestsTable: string; auditTable: string };
+  tables: { requestsTable: string; auditTable: string; digestsTable: string };
   /** Superuser URL of the PostgreSQL that hosts the demo database. */
   pgAdminUrl: string;
   firstTargetId: string | undefined;
@@ -113,6 +119,8 @@ export interface Runtime {
   describe(): string[];
   /** Runs the expiry sweeper once now (the timer does it every sweepIntervalMs). */
   sweep(): Promise<void>;
+  /** Signs an audit digest now (the timer does it every digestIntervalMs). */
+  digest(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -198,6 +206,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const tables = {
       requestsTable: `${options.tablePrefix ?? 'jitdb'}-requests`,
       auditTable: `${options.tablePrefix ?? 'jitdb'}-audit`,
+      digestsTable: `${options.tablePrefix ?? 'jitdb'}-digests`,
     };
     const admin = createDynamoDbClient({ endpoint: dynamo.url, region: 'us-east-1' }, {});
     try {
@@ -216,6 +225,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       outbox,
       publicBaseUrl: server.url,
       reconcile: options.reconcile ?? 'hourly',
+      // The digest key stands in for KMS: kept beside the state, or in memory for an ephemeral run.
+      ...(dir ? { digestKeyFile: join(dir.root, 'digest-key.pem') } : {}),
       log,
     });
     lateBound.app = app;
@@ -240,6 +251,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     stops.push(async () => {
       clearInterval(timer);
       await sweeping;
+    });
+    const digestIntervalMs = options.digestIntervalMs ?? 10_000;
+    const digest = oneAtATime(app.digest, (error) => log(`audit digest: ${errorMessage(error)}`));
+    const digestTimer = setInterval(() => void digest(), digestIntervalMs);
+    stops.push(async () => {
+      clearInterval(digestTimer);
+      await digest.running();
     });
 
     const firstTargetId = policy.targets[0]?.id;
@@ -267,9 +285,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
             ]
           : []),
         `  sweeper    every ${sweepIntervalMs / 1000}s`,
+        `  digests    every ${digestIntervalMs / 1000}s, signed with ${dir ? join(dir.root, 'digest-key.pem') : 'an in-memory key'}`,
         ...(dir ? [`  state      ${dir.root}`] : ['  state      ephemeral (nothing kept)']),
       ],
       sweep,
+      digest,
       stop: stopAll,
     };
   } catch (error) {
@@ -468,13 +488,17 @@ export interface WiredApplication {
   /** Re-starts executions of requests a previous run left PENDING or APPROVED (the runner is in memory). */
   resume(): Promise<void>;
   sweep(): Promise<void>;
+  /** One audit digest run (the audit-digest handler). */
+  digest(): Promise<void>;
   stop(): Promise<void>;
 }
 
 interface WiringOptions {
   policy: Policy;
   dynamodbEndpoint: string;
-  tables: { requestsTable: string; auditTable: string };
+  tables: { requestsTable: string; auditTable: string; digestsTable: string };
+  /** The digest key's PEM file, made on first use; absent: a key in memory. */
+  digestKeyFile?: string;
   pgAdminUrl: string;
   mysqlAdminUrl?: string;
   outbox: OutboxMailer;
@@ -508,7 +532,7 @@ function localMetrics(log: (line: string) => void): Metrics & { counts: Map<stri
     counts,
     count(name, value = 1) {
       counts.set(name, (counts.get(name) ?? 0) + value);
-      if (/Failed|Errors?$/.test(name)) log(`metric ${name} +${value}`);
+      if (/Failed|Errors?$|Mismatch$/.test(name)) log(`metric ${name} +${value}`);
     },
   };
 }
@@ -549,6 +573,10 @@ async function wireApplication(options: WiringOptions): Promise<WiredApplication
       info: () => undefined,
       warn: (message, extra) => options.log(`warning: ${message}${extra ? ` ${JSON.stringify(extra)}` : ''}`),
     },
+    anchoring: {
+      digests: new DynamoDigestStore({ client: document, digestsTable: options.tables.digestsTable }),
+      signer: options.digestKeyFile ? fileSigner(options.digestKeyFile) : ephemeralFileSigner(),
+    },
   };
   const handlers = createHandlers(deps, { reconcile: options.reconcile });
   const workflow = createWorkflow(handlers, options.log);
@@ -564,6 +592,7 @@ async function wireApplication(options: WiringOptions): Promise<WiredApplication
     routes,
     resume: () => resumeRequests(deps, options.log),
     sweep: handlers.sweep,
+    digest: handlers.digest,
     async stop() {
       await workflow.stop();
       await provisioners.close();
@@ -597,6 +626,7 @@ export interface LocalHandlers {
   http: Record<HandlerName, ProxyHandler>;
   tasks: Record<WorkflowHandlerName, TaskHandler>;
   sweep(): Promise<void>;
+  digest(): Promise<void>;
   executionStatusChange(event: ExecutionStatusChangeEvent): Promise<void>;
 }
 
@@ -621,6 +651,23 @@ function createWorkflow(
   };
 }
 
+/** `run` wrapped so calls never overlap (a call during a run joins it), failures reported, not thrown. */
+function oneAtATime(
+  run: () => Promise<void>,
+  onError: (error: unknown) => void,
+): (() => Promise<void>) & { running(): Promise<void> | undefined } {
+  let current: Promise<void> | undefined;
+  const call = async () => {
+    current ??= run()
+      .catch(onError)
+      .finally(() => {
+        current = undefined;
+      });
+    return current;
+  };
+  return Object.assign(call, { running: () => current });
+}
+
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -637,6 +684,7 @@ export function createHandlers(deps: Deps, options: { reconcile?: ReconcileMode 
       invokeLocally(name, (context) => handler(input, context));
   const sweeper = createExpirySweeperHandler(deps);
   const statusChange = createExecutionStatusChangeHandler(deps);
+  const digester = createAuditDigestHandler(deps);
   return {
     http: {
       api: createApiHandler(deps, http),
@@ -655,6 +703,9 @@ export function createHandlers(deps: Deps, options: { reconcile?: ReconcileMode 
       // The schedule's event says nothing (hourly); any other mode is passed the way an operator would invoke it.
       const event = reconcile === 'hourly' ? scheduledEvent() : { ...scheduledEvent(), reconcile };
       await invokeLocally('expiry-sweeper', (context) => sweeper(event, context));
+    },
+    async digest() {
+      await invokeLocally('audit-digest', (context) => digester(scheduledEvent(), context));
     },
     async executionStatusChange(event) {
       await invokeLocally('execution-status-change', (context) => statusChange(event, context));

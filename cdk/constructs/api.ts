@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ROUTES, type Route } from '../../functions/handlers/routes.js';
 import type { HandlerName } from '../bundling.js';
 import type { TargetFacts } from '../policy-facts.js';
-import { bindNeeds, networkFor, type Tables } from './bindings.js';
+import { bindNeeds, type DigestAnchoring, networkFor, type Tables } from './bindings.js';
 import { type DatabaseNetwork, JitFunction } from './jit-function.js';
 import type { NotificationsConstruct } from './notifications.js';
 
@@ -47,6 +47,8 @@ export interface ApiConstructProps {
   readonly targets: TargetFacts;
   readonly stateMachine: sfn.StateMachine;
   readonly notifications: NotificationsConstruct;
+  /** The audit digests and their key: GET /requests/{id}/audit checks events against them. */
+  readonly anchoring: DigestAnchoring;
   /**
    * The targets' VPC for the functions that connect to databases (all three: cdk/function-needs.ts).
    * @default - not in a VPC
@@ -112,6 +114,7 @@ export class ApiConstruct extends Construct {
         targets: props.targets,
         notifications: props.notifications,
         stateMachine: props.stateMachine,
+        anchoring: props.anchoring,
       });
     }
 

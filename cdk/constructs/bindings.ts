@@ -1,10 +1,11 @@
 import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js';
 import type { IConstruct } from 'constructs';
-import { REQUESTS_TABLE } from '../../functions/adapters/dynamodb-tables.js';
+import { AUDIT_TABLE, REQUESTS_TABLE } from '../../functions/adapters/dynamodb-tables.js';
 import { FUNCTION_NEEDS, type FunctionNeeds } from '../function-needs.js';
 import type { RdsResource, TargetFacts } from '../policy-facts.js';
 import type { JitFunction } from './jit-function.js';
@@ -55,6 +56,51 @@ export function bindTables(fn: JitFunction, tables: Tables): void {
   );
 }
 
+/** What a function reading audit chains may do: Query the audit table and its by-day index, nothing else. */
+export function bindAuditReader(fn: JitFunction, audit: dynamodb.ITable): void {
+  fn.addEnvironment('AUDIT_TABLE', audit.tableName);
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['dynamodb:Query'],
+      resources: [
+        audit.tableArn,
+        ...AUDIT_TABLE.globalSecondaryIndexes.map((index) => `${audit.tableArn}/index/${index.indexName}`),
+      ],
+    }),
+  );
+}
+
+/** The digests table and the digest key (cdk/constructs/audit-anchor.ts). */
+export interface DigestAnchoring {
+  digests: dynamodb.ITable;
+  key: kms.IKey;
+}
+
+/** The digests table is write-once, for the signer alone: put new items, read them back; never update or delete. */
+export const DIGESTS_SIGNER_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'];
+export const DIGESTS_READER_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query'];
+
+/**
+ * DIGESTS_TABLE + DIGEST_KEY_ID and either the signer's rights (kms:Sign, PutItem on the digests table) or a
+ * verifier's (kms:GetPublicKey, reads).
+ */
+export function bindDigests(fn: JitFunction, anchoring: DigestAnchoring, access: 'sign' | 'verify'): void {
+  fn.addEnvironment('DIGESTS_TABLE', anchoring.digests.tableName);
+  fn.addEnvironment('DIGEST_KEY_ID', anchoring.key.keyArn);
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: access === 'sign' ? DIGESTS_SIGNER_ACTIONS : DIGESTS_READER_ACTIONS,
+      resources: [anchoring.digests.tableArn],
+    }),
+  );
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: access === 'sign' ? ['kms:GetPublicKey', 'kms:Sign'] : ['kms:GetPublicKey'],
+      resources: [anchoring.key.keyArn],
+    }),
+  );
+}
+
 /** Which Step Functions calls a function makes (cdk/function-needs.ts). */
 export type WorkflowAccess = NonNullable<FunctionNeeds['workflow']>;
 
@@ -69,6 +115,8 @@ export interface NeedsContext {
   stateMachine?: sfn.StateMachine;
   /** For the state machine's own task functions: its name, fixed at synth, to format its ARN without a reference. */
   stateMachineName?: string;
+  /** The digests table and key, for functions that sign or check audit digests. */
+  anchoring?: DigestAnchoring;
 }
 
 /**
@@ -77,7 +125,13 @@ export interface NeedsContext {
  */
 export function bindNeeds(fn: JitFunction, ctx: NeedsContext): void {
   const needs = FUNCTION_NEEDS[fn.handlerName];
-  bindTables(fn, ctx.tables);
+  if (needs.tables === 'audit-read') bindAuditReader(fn, ctx.tables.audit);
+  else bindTables(fn, ctx.tables);
+  if (needs.digests) {
+    if (!ctx.anchoring)
+      throw new Error(`${fn.handlerName} handles audit digests but was given no digests table`);
+    bindDigests(fn, ctx.anchoring, needs.digests);
+  }
   if (needs.database) bindTargetAdmin(fn, ctx.targets);
   if (needs.iamConnect) allowIamDatabaseConnect(fn, ctx.targets);
   if (needs.mailer) allowSendEmail(fn, ctx.notifications);

@@ -146,7 +146,8 @@ export class ExpiryConstruct extends Construct {
   }
 }
 
-function deadLetterQueue(scope: Construct, id: string): sqs.Queue {
+/** An EventBridge target's dead-letter queue: encrypted, TLS only, kept 14 days. */
+export function deadLetterQueue(scope: Construct, id: string): sqs.Queue {
   const queue = new sqs.Queue(scope, id, {
     encryption: sqs.QueueEncryption.SQS_MANAGED,
     enforceSSL: true,

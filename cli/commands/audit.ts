@@ -1,3 +1,4 @@
+import type { AnchorReport } from '../../functions/domain/audit-anchor.js';
 import type { AuditEvent } from '../../functions/domain/types.js';
 import { booleanOption, type Command } from '../command.js';
 import { table } from '../output.js';
@@ -8,11 +9,13 @@ export interface AuditVerification {
   events: number;
   brokenAt?: number;
   problem?: string;
+  /** How the events stand against the signed digests (absent from servers older than audit anchoring). */
+  anchor?: AnchorReport;
 }
 
 export const auditCommand: Command = {
   name: 'audit',
-  summary: "a request's audit trail; --verify checks its hash chain",
+  summary: "a request's audit trail; --verify checks its hash chain and the signed digests that anchor it",
   usage: 'jitdb audit <id> [--verify]',
   options: { verify: { type: 'boolean' } },
   async run(context, positionals, values) {
@@ -41,14 +44,38 @@ export const auditCommand: Command = {
         ]),
       );
       if (verification) {
+        // A broken chain always names where (brokenAt); ok: false without it is the anchor check failing.
+        const chainOk = verification.brokenAt === undefined;
         context.output.out(
-          verification.ok
+          chainOk
             ? `chain verified: ${verification.events} events`
             : `chain BROKEN at event ${verification.brokenAt ?? '?'}: ${verification.problem ?? 'hash mismatch'}`,
         );
+        if (verification.anchor)
+          for (const line of anchorLines(verification.anchor)) context.output.out(line);
       }
     }
     // A broken chain is tampering evidence, not a usage error: say so with a distinct failure.
     return verification && !verification.ok ? 3 : 0;
   },
 };
+
+/** What the digests say: which events a signed digest covers, which are not yet anchored, or what is wrong. */
+export function anchorLines(anchor: AnchorReport): string[] {
+  if (!anchor.ok) return [`anchor check FAILED: ${anchor.problem ?? 'does not match the signed digests'}`];
+  const lines: string[] = [];
+  if (anchor.note) lines.push(`anchor: ${anchor.note}`);
+  if (anchor.anchored) {
+    const { upToSeq, digestSeq, digestAt } = anchor.anchored;
+    lines.push(`anchored: events 1–${upToSeq} by digest ${digestSeq} (${digestAt})`);
+  }
+  if (anchor.unanchoredSince) {
+    const { seq, at } = anchor.unanchoredSince;
+    lines.push(
+      `not yet anchored: events from ${seq} (written since ${at}); a rewrite there would not be detected`,
+    );
+  }
+  if (anchor.latestDigest)
+    lines.push(`latest digest: ${anchor.latestDigest.seq} at ${anchor.latestDigest.at}`);
+  return lines;
+}

@@ -8,7 +8,7 @@ import { type ChainHead, chainEvent, verifyChain } from '../domain/audit-chain.j
 import { type AuditDraft, type AuditEvent, GENESIS_HASH } from '../domain/types.js';
 import type { AuditLog } from '../ports.js';
 import { StoreUnavailableError } from './dynamodb-requests.js';
-import type { TableNames } from './dynamodb-tables.js';
+import { AUDIT_BY_DAY_INDEX, auditItem, fromAuditItem, type TableNames } from './dynamodb-tables.js';
 
 const APPEND_ATTEMPTS = 10;
 const VERIFY_ATTEMPTS = 5;
@@ -32,6 +32,10 @@ export class DynamoAuditLog implements AuditLog {
   }
 
   async list(requestId: string): Promise<AuditEvent[]> {
+    return this.listFrom(requestId, 1);
+  }
+
+  async listFrom(requestId: string, fromSeq: number): Promise<AuditEvent[]> {
     const events: AuditEvent[] = [];
     let start: Record<string, unknown> | undefined;
     try {
@@ -39,14 +43,14 @@ export class DynamoAuditLog implements AuditLog {
         const page = await this.client.send(
           new QueryCommand({
             TableName: this.auditTable,
-            KeyConditionExpression: 'requestId = :requestId',
-            ExpressionAttributeValues: { ':requestId': requestId },
+            KeyConditionExpression: 'requestId = :requestId AND seq >= :fromSeq',
+            ExpressionAttributeValues: { ':requestId': requestId, ':fromSeq': fromSeq },
             ConsistentRead: true,
             ScanIndexForward: true,
             ...(start ? { ExclusiveStartKey: start } : {}),
           }),
         );
-        events.push(...((page.Items ?? []) as AuditEvent[]));
+        events.push(...(page.Items ?? []).map((item) => fromAuditItem<AuditEvent>(item)));
         start = page.LastEvaluatedKey;
       } while (start);
     } catch (error) {
@@ -71,6 +75,33 @@ export class DynamoAuditLog implements AuditLog {
     }
   }
 
+  /** By the keys-only by-day index: one Query per UTC day in the window, paged; eventually consistent. */
+  async streamsWithEventsBetween(since: string, until: string): Promise<string[]> {
+    const streams = new Set<string>();
+    try {
+      for (const day of daysBetween(since, until)) {
+        let start: Record<string, unknown> | undefined;
+        do {
+          const page = await this.client.send(
+            new QueryCommand({
+              TableName: this.auditTable,
+              IndexName: AUDIT_BY_DAY_INDEX,
+              KeyConditionExpression: '#day = :day AND #at BETWEEN :since AND :until',
+              ExpressionAttributeNames: { '#day': 'day', '#at': 'at' },
+              ExpressionAttributeValues: { ':day': day, ':since': since, ':until': until },
+              ...(start ? { ExclusiveStartKey: start } : {}),
+            }),
+          );
+          for (const item of page.Items ?? []) streams.add(String(item.requestId));
+          start = page.LastEvaluatedKey;
+        } while (start);
+      }
+    } catch (error) {
+      throw new StoreUnavailableError('audit index query', error);
+    }
+    return [...streams].sort();
+  }
+
   async appendLoose(stream: string, audit: AuditDraft): Promise<AuditEvent> {
     for (let attempt = 1; attempt <= APPEND_ATTEMPTS; attempt++) {
       const last = await this.last(stream);
@@ -83,7 +114,7 @@ export class DynamoAuditLog implements AuditLog {
         await this.client.send(
           new PutCommand({
             TableName: this.auditTable,
-            Item: event,
+            Item: auditItem(event),
             ConditionExpression: 'attribute_not_exists(requestId)',
           }),
         );
@@ -128,9 +159,22 @@ export class DynamoAuditLog implements AuditLog {
           Limit: 1,
         }),
       );
-      return result.Items?.[0] as AuditEvent | undefined;
+      const item = result.Items?.[0];
+      return item ? fromAuditItem<AuditEvent>(item) : undefined;
     } catch (error) {
       throw new StoreUnavailableError('audit query', error);
     }
   }
+}
+
+/** The UTC days (YYYY-MM-DD) from `since`'s to `until`'s, inclusive. */
+export function daysBetween(since: string, until: string): string[] {
+  const days: string[] = [];
+  const last = until.slice(0, 10);
+  for (let day = new Date(`${since.slice(0, 10)}T00:00:00Z`); ; day = new Date(day.getTime() + 86_400_000)) {
+    const text = day.toISOString().slice(0, 10);
+    if (text > last) break;
+    days.push(text);
+  }
+  return days;
 }

@@ -24,7 +24,13 @@ import {
   type RequestStatus,
 } from '../domain/types.js';
 import type { Page, RequestStore } from '../ports.js';
-import { BY_FLAG_INDEX, BY_REQUESTER_INDEX, BY_STATUS_INDEX, type TableNames } from './dynamodb-tables.js';
+import {
+  auditItem,
+  BY_FLAG_INDEX,
+  BY_REQUESTER_INDEX,
+  BY_STATUS_INDEX,
+  type TableNames,
+} from './dynamodb-tables.js';
 
 const IDEMPOTENCY_PREFIX = 'idem#';
 /** Idempotency records outlive any client retry by far; DynamoDB TTL removes them afterwards. */
@@ -101,7 +107,7 @@ export class DynamoRequestStore implements RequestStore {
       {
         Put: {
           TableName: this.auditTable,
-          Item: event,
+          Item: auditItem(event),
           ConditionExpression: 'attribute_not_exists(requestId)',
         },
       },
@@ -188,7 +194,7 @@ export class DynamoRequestStore implements RequestStore {
             {
               Put: {
                 TableName: this.auditTable,
-                Item: event,
+                Item: auditItem(event),
                 ConditionExpression: 'attribute_not_exists(requestId)',
               },
             },

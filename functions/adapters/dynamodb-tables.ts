@@ -23,6 +23,8 @@ export interface IndexSpec {
   indexName: string;
   partitionKey: KeySpec;
   sortKey: KeySpec;
+  /** What the index holds besides its keys: every attribute (the default), or only the keys. */
+  projection?: 'ALL' | 'KEYS_ONLY';
 }
 
 export interface TableSpec {
@@ -63,25 +65,71 @@ export const REQUESTS_TABLE: TableSpec = {
   timeToLiveAttribute: 'ttl',
 };
 
+/**
+ * Keys-only, by the UTC day of `at`: which audit partitions got events in a time window (the audit digest's
+ * discovery). `day` is stored beside the event, outside its hash (`auditItem`).
+ */
+export const AUDIT_BY_DAY_INDEX = 'by-day';
+
 /** Audit: append-only, hash-chained per partition (a request id, or a loose stream like `security#2026-11-23`). */
 export const AUDIT_TABLE: TableSpec = {
   partitionKey: { name: 'requestId', type: 'S' },
   sortKey: { name: 'seq', type: 'N' },
+  globalSecondaryIndexes: [
+    {
+      indexName: AUDIT_BY_DAY_INDEX,
+      partitionKey: { name: 'day', type: 'S' },
+      sortKey: { name: 'at', type: 'S' },
+      projection: 'KEYS_ONLY',
+    },
+  ],
+};
+
+/**
+ * Digests: the signed anchors of the audit chains, written only by the audit-digest function, never updated.
+ * `pk = "digest"`, `sk = seq` for each signed digest; `pk = "anchor#<stream>"`, `sk = <event seq>` for each
+ * head a digest anchored (a pointer from a chain to the digest that covers it; the digest is the authority).
+ */
+export const DIGESTS_TABLE: TableSpec = {
+  partitionKey: { name: 'pk', type: 'S' },
+  sortKey: { name: 'sk', type: 'N' },
   globalSecondaryIndexes: [],
 };
 
 export interface TableNames {
   requestsTable: string;
   auditTable: string;
+  /** The digests table, where audit anchoring is deployed (DIGESTS_TABLE). */
+  digestsTable?: string;
 }
 
-/** Table names from REQUESTS_TABLE and AUDIT_TABLE; throws naming the missing variable. */
-export function tableNamesFromEnv(env: NodeJS.ProcessEnv = process.env): TableNames {
-  const requestsTable = env.REQUESTS_TABLE;
+/**
+ * Table names from REQUESTS_TABLE (unless `requests: false`), AUDIT_TABLE and (optional) DIGESTS_TABLE;
+ * throws naming a missing one.
+ */
+export function tableNamesFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  options: { requests?: boolean } = {},
+): TableNames {
+  // A function that only reads audit chains (the digest function) is given no requests table: '' stands for it.
+  const requestsTable = options.requests === false ? '' : env.REQUESTS_TABLE;
   const auditTable = env.AUDIT_TABLE;
-  if (!requestsTable) throw new Error('REQUESTS_TABLE is not set');
+  if (requestsTable === undefined || (options.requests !== false && !requestsTable))
+    throw new Error('REQUESTS_TABLE is not set');
   if (!auditTable) throw new Error('AUDIT_TABLE is not set');
-  return { requestsTable, auditTable };
+  const digestsTable = env.DIGESTS_TABLE;
+  return { requestsTable, auditTable, ...(digestsTable ? { digestsTable } : {}) };
+}
+
+/** The stored form of an audit event: the event plus its `day` for AUDIT_BY_DAY_INDEX (not hashed). */
+export function auditItem<T extends { at: string }>(event: T): T & { day: string } {
+  return { ...event, day: event.at.slice(0, 10) };
+}
+
+/** An audit event as read back: the stored item without the index attribute `auditItem` added. */
+export function fromAuditItem<T>(item: Record<string, unknown>): T {
+  const { day: _day, ...event } = item;
+  return event as T;
 }
 
 /** The CreateTable input for a spec: on-demand billing, every index projecting all attributes. */
@@ -117,7 +165,7 @@ function indexInput(index: IndexSpec) {
       { AttributeName: index.partitionKey.name, KeyType: 'HASH' as const },
       { AttributeName: index.sortKey.name, KeyType: 'RANGE' as const },
     ],
-    Projection: { ProjectionType: 'ALL' as const },
+    Projection: { ProjectionType: index.projection ?? ('ALL' as const) },
   };
 }
 
@@ -147,13 +195,14 @@ async function addMissingIndexes(client: DynamoDBClient, tableName: string, spec
 }
 
 /**
- * Creates both tables unless they exist (then adds any index they lack), and waits until they are ACTIVE.
+ * Creates the tables (the digests table when named) unless they exist (then adds any index they lack), and waits until they are ACTIVE.
  * For local runs and tests.
  */
 export async function createTables(client: DynamoDBClient, names: TableNames): Promise<void> {
   const wanted: [string, TableSpec][] = [
     [names.requestsTable, REQUESTS_TABLE],
     [names.auditTable, AUDIT_TABLE],
+    ...(names.digestsTable ? [[names.digestsTable, DIGESTS_TABLE] as [string, TableSpec]] : []),
   ];
   await Promise.all(
     wanted.map(async ([tableName, spec]) => {

@@ -15,6 +15,7 @@ import { jsonResponse } from '../shared/http.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaMailer } from '../shared/lambda-mailer.js';
 import { lambdaProvisioners } from '../shared/lambda-provisioners.js';
+import { lambdaSigner } from '../shared/lambda-signer.js';
 import { lambdaWorkflow } from '../shared/lambda-workflow.js';
 import type { DepsSource, HttpHandlerOptions, HttpState } from './http-middleware.js';
 import { httpLambda } from './lambda.js';
@@ -78,6 +79,7 @@ export const handler = createHandler(
       mailer: lambdaMailer(),
       workflow: lambdaWorkflow(),
       provisioners: lambdaProvisioners(),
+      signer: lambdaSigner(), // checks digests with the key's public half (kms:GetPublicKey)
     }),
   ),
 );

@@ -1,8 +1,9 @@
 import { DynamoAuditLog } from '../adapters/dynamodb-audit.js';
 import { createDocumentClient, createDynamoDbClient } from '../adapters/dynamodb-client.js';
+import { DynamoDigestStore } from '../adapters/dynamodb-digests.js';
 import { DynamoRequestStore } from '../adapters/dynamodb-requests.js';
 import { tableNamesFromEnv } from '../adapters/dynamodb-tables.js';
-import type { Deps, Mailer, Provisioners, Workflow } from '../ports.js';
+import type { Deps, Mailer, Provisioners, RequestStore, Signer, Workflow } from '../ports.js';
 import { envPolicySource } from './config.js';
 import { cryptoIds } from './ids.js';
 import { powertoolsLogSink, powertoolsMetricsPort } from './powertools.js';
@@ -28,6 +29,10 @@ export interface LambdaParts {
   mailer?: Mailer;
   workflow?: Workflow;
   provisioners?: Provisioners;
+  /** The digest key (lambdaSigner): with DIGESTS_TABLE, the function can sign or check audit digests. */
+  signer?: Signer | undefined;
+  /** Reads audit chains only (cdk/function-needs.ts `tables: 'audit-read'`): no requests table, no store for it. */
+  auditOnly?: boolean;
 }
 
 export function requiredEnv(env: NodeJS.ProcessEnv, name: string): string {
@@ -49,18 +54,24 @@ function notWired<T extends object>(port: string, fn: string): T {
  * clock, crypto ids, Powertools, plus whichever of mailer / workflow / provisioners the handler passes.
  */
 export function lambdaDeps(fn: string, parts: LambdaParts, env: NodeJS.ProcessEnv = process.env): Deps {
-  const tables = tableNamesFromEnv(env);
+  const tables = tableNamesFromEnv(env, { requests: !parts.auditOnly });
   const client = createDocumentClient(createDynamoDbClient({}, env));
   const stateMachineArn = env.STATE_MACHINE_ARN;
+  const { digestsTable } = tables;
   return {
     clock: { now: () => new Date() },
     ids: cryptoIds(),
-    requests: new DynamoRequestStore({ client, ...tables }),
+    requests: parts.auditOnly
+      ? notWired<RequestStore>('the requests table', fn)
+      : new DynamoRequestStore({ client, ...tables }),
     audit: new DynamoAuditLog({ client, ...tables }),
     provisioners: parts.provisioners ?? notWired<Provisioners>('provisioners', fn),
     mailer: parts.mailer ?? notWired<Mailer>('a mailer', fn),
     workflow: parts.workflow ?? notWired<Workflow>('a workflow', fn),
     ...(stateMachineArn ? { stateMachineArn } : {}),
+    ...(digestsTable && parts.signer
+      ? { anchoring: { digests: new DynamoDigestStore({ client, digestsTable }), signer: parts.signer } }
+      : {}),
     policy: envPolicySource,
     metrics: powertoolsMetricsPort(),
     // Only functions that write approval links get PUBLIC_BASE_URL (cdk/); the others never read it.

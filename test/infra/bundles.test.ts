@@ -20,7 +20,12 @@ import {
   PROJECT_ROOT,
   policyEngines,
 } from '../../cdk/bundling.js';
-import { DATABASE_HANDLERS, MAILER_HANDLERS, WORKFLOW_HANDLERS } from '../../cdk/function-needs.js';
+import {
+  DATABASE_HANDLERS,
+  DIGEST_HANDLERS,
+  MAILER_HANDLERS,
+  WORKFLOW_HANDLERS,
+} from '../../cdk/function-needs.js';
 import { loadPolicyFile } from '../../functions/shared/config.js';
 import { services } from '../support/services.js';
 
@@ -123,8 +128,8 @@ describe('Lambda bundle contents', () => {
 
   const withoutDatabase = HANDLER_NAMES.filter((n) => !DATABASE_HANDLERS.includes(n));
 
-  it('keeps database drivers out of exactly evaluate-policy and request-approval (cdk/function-needs.ts)', () => {
-    expect(withoutDatabase).toEqual(['evaluate-policy', 'request-approval']);
+  it('keeps database drivers out of exactly evaluate-policy, request-approval and audit-digest (cdk/function-needs.ts)', () => {
+    expect(withoutDatabase).toEqual(['evaluate-policy', 'request-approval', 'audit-digest']);
   });
 
   it.each(withoutDatabase)('ships no database driver, RDS or Secrets Manager client in %s', (name) => {
@@ -151,6 +156,9 @@ describe('Lambda bundle contents', () => {
       'expiry-sweeper',
     ]);
     expect(withSfn).toEqual(WORKFLOW_HANDLERS);
+    const withKms = HANDLER_NAMES.filter((n) => has(inputs(n), 'node_modules/@aws-sdk/client-kms/'));
+    expect(withKms).toEqual(DIGEST_HANDLERS);
+    expect(withKms).toEqual(['api', 'audit-digest']);
   });
 
   it.each(HANDLER_NAMES)(
@@ -167,7 +175,7 @@ describe('Lambda bundle contents', () => {
   );
 
   it.each(HANDLER_NAMES)(
-    'loads no database driver and no SES, Step Functions, RDS or Secrets Manager client at cold start in %s',
+    'loads no database driver and no SES, Step Functions, KMS, RDS or Secrets Manager client at cold start in %s',
     (name) => {
       const start = startInputsOf.get(name) ?? [];
       expect(
@@ -175,6 +183,7 @@ describe('Lambda bundle contents', () => {
           ...DATABASE_MODULES,
           'node_modules/@aws-sdk/client-sesv2/',
           'node_modules/@aws-sdk/client-sfn/',
+          'node_modules/@aws-sdk/client-kms/',
         ].filter((fragment) => has(start, fragment)),
       ).toEqual([]);
       // What a cold start does load: the tables and the handler's own code.

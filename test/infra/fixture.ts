@@ -21,13 +21,19 @@ export function synthesize(context: Record<string, unknown> = {}): Synthesized {
   const nag = new AwsSolutionsChecks(built.app);
   Validations.of(built.app).addPlugins(nag);
   const { stateful, stateless } = built;
-  const tables = { RequestsTable: stateful.requestsTable, AuditTable: stateful.auditTable };
+  const tables = {
+    RequestsTable: stateful.requestsTable,
+    AuditTable: stateful.auditTable,
+    DigestsTable: stateful.digestsTable,
+  };
   const named: Record<string, IConstruct> = {
     StateMachine: stateless.workflow.stateMachine,
     RestApi: stateless.api.restApi,
     SweeperDeadLetterQueue: stateless.expiry.sweeperDeadLetterQueue,
     ExecutionEndedDeadLetterQueue: stateless.expiry.executionEndedDeadLetterQueue,
     AlarmTopic: stateless.notifications.alarmTopic,
+    DigestKey: stateless.auditAnchor.key,
+    DigestDeadLetterQueue: stateless.auditAnchor.digestDeadLetterQueue,
   };
   for (const fn of stateless.functions) {
     named[`fn:${fn.handlerName}`] = fn;

@@ -24,6 +24,8 @@ function wired(name: HandlerName) {
     mailer: wiring.includes('lambdaMailer('),
     workflow: wiring.includes('lambdaWorkflow('),
     database: wiring.includes('lambdaProvisioners('),
+    signer: wiring.includes('lambdaSigner('),
+    auditOnly: wiring.includes('auditOnly: true'),
   };
 }
 
@@ -39,6 +41,8 @@ describe('FUNCTION_NEEDS, the table permissions and VPC placement are derived fr
       mailer: needs.mailer,
       workflow: needs.workflow !== undefined,
       database: needs.database,
+      signer: needs.digests !== undefined,
+      auditOnly: needs.tables === 'audit-read',
     });
   });
 
@@ -69,5 +73,11 @@ describe('FUNCTION_NEEDS, the table permissions and VPC placement are derived fr
     expect(with_((n) => FUNCTION_NEEDS[n].workflow?.stop)).toEqual(['api']);
     expect(with_((n) => FUNCTION_NEEDS[n].workflow?.decide)).toEqual(WORKFLOW_HANDLERS);
     expect(with_((n) => FUNCTION_NEEDS[n].iamConnect)).toEqual(['credentials']);
+  });
+
+  it('lets only audit-digest sign digests, and gives it no write to the requests or audit table', () => {
+    expect(HANDLER_NAMES.filter((n) => FUNCTION_NEEDS[n].digests === 'sign')).toEqual(['audit-digest']);
+    expect(HANDLER_NAMES.filter((n) => FUNCTION_NEEDS[n].digests === 'verify')).toEqual(['api']);
+    expect(HANDLER_NAMES.filter((n) => FUNCTION_NEEDS[n].tables === 'audit-read')).toEqual(['audit-digest']);
   });
 });

@@ -72,6 +72,11 @@ const DECIDE_FROM_TASK: Statement = {
   resources: [arn('states', 'stateMachine:JitDbAccess-access-request')],
 };
 
+const DIGESTS_READ: Statement[] = [
+  { actions: ['dynamodb:GetItem', 'dynamodb:Query'], resources: ['<DigestsTable.Arn>'] },
+  { actions: ['kms:GetPublicKey'], resources: ['<DigestKey.Arn>'] },
+];
+
 /** Exactly what each function's role may do; anything more is a finding. */
 const EXPECTED_STATEMENTS: Record<HandlerName, Statement[]> = {
   api: [
@@ -81,6 +86,7 @@ const EXPECTED_STATEMENTS: Record<HandlerName, Statement[]> = {
     DECIDE,
     { actions: ['states:StartExecution'], resources: ['<StateMachine>'] },
     { actions: ['states:StopExecution'], resources: [`${arn('states', 'execution')}:<StateMachine.Name>:*`] },
+    ...DIGESTS_READ,
   ],
   // Deciding by link: completes the task, mails retired approvers, moves an extension's VALID UNTIL.
   'approval-links': [...TABLES, ...TARGET_ADMIN, SEND_EMAIL, DECIDE],
@@ -97,6 +103,15 @@ const EXPECTED_STATEMENTS: Record<HandlerName, Statement[]> = {
   'record-outcome': [...TABLES, ...TARGET_ADMIN, SEND_EMAIL],
   'expiry-sweeper': [...TABLES, ...TARGET_ADMIN, SEND_EMAIL, DECIDE],
   'execution-status-change': [...TABLES, ...TARGET_ADMIN],
+  // Reads the audit chains (never writes them), writes the digests, signs: the only role that can.
+  'audit-digest': [
+    { actions: ['dynamodb:Query'], resources: ['<AuditTable.Arn>', '<AuditTable.Arn>/index/by-day'] },
+    {
+      actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+      resources: ['<DigestsTable.Arn>'],
+    },
+    { actions: ['kms:GetPublicKey', 'kms:Sign'], resources: ['<DigestKey.Arn>'] },
+  ],
 };
 
 type RawStatement = { Action: string | string[]; Resource: never };
@@ -128,6 +143,13 @@ describe('the stateful stack', () => {
       [
         { AttributeName: 'requestId', KeyType: 'HASH' },
         { AttributeName: 'seq', KeyType: 'RANGE' },
+      ],
+    ],
+    [
+      'DigestsTable',
+      [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
       ],
     ],
   ])('keeps %s on demand, encrypted, recoverable, deletion-protected and retained', (name, keySchema) => {
@@ -178,6 +200,22 @@ describe('the stateful stack', () => {
       },
     ]);
   });
+
+  it('indexes audit events by day (keys only), for the digest to find the chains that changed', () => {
+    const table = s.statefulView
+      .resources('AWS::DynamoDB::Table')
+      .find(([, r]) => JSON.stringify(r.Properties?.KeySchema).includes('"requestId"'))?.[1];
+    expect(table?.Properties?.GlobalSecondaryIndexes).toEqual([
+      {
+        IndexName: 'by-day',
+        KeySchema: [
+          { AttributeName: 'day', KeyType: 'HASH' },
+          { AttributeName: 'at', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'KEYS_ONLY' },
+      },
+    ]);
+  });
 });
 
 describe('the functions', () => {
@@ -205,7 +243,9 @@ describe('the functions', () => {
       expect(env.POWERTOOLS_SERVICE_NAME).toBe('jit-db-access');
       expect(env.POWERTOOLS_LOG_LEVEL).toBe('INFO');
       expect(env.JITDB_POLICY_FILE).toBe('/var/task/policy.json');
-      expect(s.view.render(env.REQUESTS_TABLE)).toBe('<RequestsTable>');
+      // The digest function reads audit chains only: it is given no requests table.
+      if (name === 'audit-digest') expect(env.REQUESTS_TABLE).toBeUndefined();
+      else expect(s.view.render(env.REQUESTS_TABLE)).toBe('<RequestsTable>');
       expect(s.view.render(env.AUDIT_TABLE)).toBe('<AuditTable>');
     },
   );
@@ -269,6 +309,12 @@ describe('the functions', () => {
       'expiry-sweeper',
     ]);
     for (const name of senders) expect(env(name).SENDER_EMAIL, name).toBe('jit-db-access@example.com');
+    const digestUsers = HANDLER_NAMES.filter((name) => env(name).DIGESTS_TABLE !== undefined);
+    expect(digestUsers).toEqual(['api', 'audit-digest']);
+    for (const name of digestUsers) {
+      expect(s.view.render(env(name).DIGESTS_TABLE), name).toBe('<DigestsTable>');
+      expect(s.view.render(env(name).DIGEST_KEY_ID), name).toBe('<DigestKey.Arn>');
+    }
   });
 });
 
@@ -289,6 +335,49 @@ describe('IAM, least privilege', () => {
     expect(
       auditWrites.filter((a) => !/^dynamodb:(PutItem|ConditionCheckItem|GetItem|Query)$/.test(a)),
     ).toEqual([]);
+  });
+
+  it('lets only audit-digest write the digests table, with PutItem only; nobody updates or deletes it', () => {
+    const writes = s.view
+      .resources('AWS::IAM::Policy')
+      .flatMap(([, p]) => (propsOf(p).PolicyDocument as { Statement: RawStatement[] }).Statement)
+      .filter((st) => s.view.render(st.Resource).includes('<DigestsTable'))
+      .flatMap((st) => (Array.isArray(st.Action) ? st.Action : [st.Action]))
+      .filter((a) => !/^dynamodb:(GetItem|Query)$/.test(a));
+    expect(writes).toEqual(['dynamodb:PutItem']);
+    const writers = HANDLER_NAMES.filter((n) =>
+      s.view
+        .statementsOfRole(roleOf(n))
+        .some((st) => st.actions.includes('dynamodb:PutItem') && st.resources.includes('<DigestsTable.Arn>')),
+    );
+    expect(writers).toEqual(['audit-digest']);
+  });
+
+  it('lets only audit-digest sign with the digest key, by IAM and by the key policy', () => {
+    const signers = HANDLER_NAMES.filter((n) =>
+      s.view.statementsOfRole(roleOf(n)).some((st) => st.actions.some((a) => /^kms:(Sign|\*)$/.test(a))),
+    );
+    expect(signers).toEqual(['audit-digest']);
+    const keys = s.view
+      .resources('AWS::KMS::Key')
+      .filter(([, k]) => k.Properties?.KeyUsage === 'SIGN_VERIFY');
+    expect(keys).toHaveLength(1);
+    const key = keys[0]?.[1] ?? { Type: '' };
+    const props = key.Properties ?? {};
+    expect(props.KeySpec).toBe('ECC_NIST_P256');
+    expect(props.KeyUsage).toBe('SIGN_VERIFY');
+    expect((key as { DeletionPolicy?: string }).DeletionPolicy).toBe('Retain');
+    const statements = (props.KeyPolicy as { Statement: Record<string, never>[] }).Statement;
+    const deny = statements.find((st) => st.Effect === 'Deny') ?? {};
+    expect(deny.Action).toBe('kms:Sign');
+    expect(deny.Principal).toEqual({ AWS: '*' });
+    expect(
+      s.view.render(
+        (deny.Condition as unknown as { ArnNotEquals: Record<string, never> }).ArnNotEquals[
+          'aws:PrincipalArn'
+        ],
+      ),
+    ).toBe(`<${roleOf('audit-digest')}.Arn>`);
   });
 
   it('lets only the credentials function connect to databases, and only as jit_ users', () => {
@@ -483,10 +572,16 @@ describe('EventBridge rules, queues and alarms', () => {
   }
 
   it('sweeps every minute with the expiry sweeper, failures to its dead-letter queue', () => {
-    const sweep = rule((p) => p.ScheduleExpression !== undefined);
+    const sweep = rule((p) => p.ScheduleExpression === 'rate(1 minute)');
     expect(sweep.props.ScheduleExpression).toBe('rate(1 minute)');
     expect(sweep.target).toBe('<fn:expiry-sweeper.Arn>');
     expect(sweep.dlq).toBe('<SweeperDeadLetterQueue.Arn>');
+  });
+
+  it('signs an audit digest every five minutes, failures to its dead-letter queue', () => {
+    const digest = rule((p) => p.ScheduleExpression === 'rate(5 minutes)');
+    expect(digest.target).toBe('<fn:audit-digest.Arn>');
+    expect(digest.dlq).toBe('<DigestDeadLetterQueue.Arn>');
   });
 
   it('sends FAILED, TIMED_OUT and ABORTED executions of this state machine to execution-status-change', () => {
@@ -512,16 +607,16 @@ describe('EventBridge rules, queues and alarms', () => {
       expect(queue.Properties?.SqsManagedSseEnabled, logicalId).toBe(true);
     }
     const policies = s.view.resources('AWS::SQS::QueuePolicy').map(([, p]) => JSON.stringify(p.Properties));
-    for (const name of ['SweeperDeadLetterQueue', 'ExecutionEndedDeadLetterQueue']) {
+    for (const name of ['SweeperDeadLetterQueue', 'ExecutionEndedDeadLetterQueue', 'DigestDeadLetterQueue']) {
       const policy = s.view
         .resources('AWS::SQS::QueuePolicy')
         .find(([, p]) => s.view.render(p.Properties?.Queues as never).includes(`<${name}>`));
       expect(JSON.stringify(policy?.[1].Properties), name).toContain('"aws:SecureTransport":"false"');
     }
-    expect(policies).toHaveLength(2);
+    expect(policies).toHaveLength(3);
   });
 
-  it('alarms to the encrypted SNS topic on RevokeFailed, sweeper errors and each dead-letter queue', () => {
+  it('alarms to the encrypted SNS topic on RevokeFailed, anchor mismatches, sweeper and digest errors and each dead-letter queue', () => {
     const alarms = s.view.resources('AWS::CloudWatch::Alarm').map(([, a]) => {
       const p = a.Properties ?? {};
       const dims = (p.Dimensions as { Name: string; Value: never }[] | undefined) ?? [];
@@ -533,7 +628,13 @@ describe('EventBridge rules, queues and alarms', () => {
     });
     const topic = ['<AlarmTopic>'];
     expect(alarms.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)))).toEqual([
+      { metric: 'AWS/Lambda/Errors', dimensions: ['FunctionName=<fn:audit-digest>'], actions: topic },
       { metric: 'AWS/Lambda/Errors', dimensions: ['FunctionName=<fn:expiry-sweeper>'], actions: topic },
+      {
+        metric: 'AWS/SQS/ApproximateNumberOfMessagesVisible',
+        dimensions: ['QueueName=<DigestDeadLetterQueue.QueueName>'],
+        actions: topic,
+      },
       {
         metric: 'AWS/SQS/ApproximateNumberOfMessagesVisible',
         dimensions: ['QueueName=<ExecutionEndedDeadLetterQueue.QueueName>'],
@@ -544,6 +645,7 @@ describe('EventBridge rules, queues and alarms', () => {
         dimensions: ['QueueName=<SweeperDeadLetterQueue.QueueName>'],
         actions: topic,
       },
+      { metric: 'jit-db-access/AuditAnchorMismatch', dimensions: ['service=jit-db-access'], actions: topic },
       { metric: 'jit-db-access/RevokeFailed', dimensions: ['service=jit-db-access'], actions: topic },
     ]);
     const topicResource = s.view.only('AWS::SNS::Topic');

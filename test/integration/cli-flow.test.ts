@@ -167,9 +167,12 @@ describe('jitdb against the local runtime', () => {
     ]);
     expect(connect.stderr).toContain(`connecting as jit_${id} to`);
 
+    await runtime?.digest();
     const audit = await jitdb('alice@example.com', ['audit', id, '--verify']);
     expect(audit.code).toBe(0);
-    expect(audit.stdout).toMatch(/\nchain verified: \d+ events\n$/);
+    expect(audit.stdout).toMatch(
+      /\nchain verified: \d+ events\nanchored: events 1–\d+ by digest \d+ \(.+\)\n/,
+    );
 
     const revoked = await jitdb('alice@example.com', ['revoke', id]);
     expect(revoked.code).toBe(0);

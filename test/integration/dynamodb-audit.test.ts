@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
+import { fromAuditItem } from '../../functions/adapters/dynamodb-tables.js';
 import { hashAuditEvent, verifyChain } from '../../functions/domain/audit-chain.js';
 import { applyEvent, type LifecycleEvent } from '../../functions/domain/lifecycle.js';
 import { AccessLevel } from '../../functions/domain/policy-schema.js';
@@ -54,7 +55,7 @@ async function fullFlow(overrides: Partial<AccessRequest> = {}): Promise<AccessR
 
 async function storedEvent(requestId: string, seq: number): Promise<AuditEvent> {
   const result = await t.doc.send(new GetCommand({ TableName: t.names.auditTable, Key: { requestId, seq } }));
-  return result.Item as AuditEvent;
+  return fromAuditItem<AuditEvent>(result.Item ?? {});
 }
 
 describe('DynamoAuditLog.list and verify', () => {

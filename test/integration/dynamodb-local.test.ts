@@ -8,6 +8,7 @@ import {
   AUDIT_TABLE,
   createTableInput,
   createTables,
+  DIGESTS_TABLE,
   REQUESTS_TABLE,
   tableNamesFromEnv,
 } from '../../functions/adapters/dynamodb-tables.js';
@@ -191,6 +192,18 @@ describe('table specs', () => {
     expect(AUDIT_TABLE).toEqual({
       partitionKey: { name: 'requestId', type: 'S' },
       sortKey: { name: 'seq', type: 'N' },
+      globalSecondaryIndexes: [
+        {
+          indexName: 'by-day',
+          partitionKey: { name: 'day', type: 'S' },
+          sortKey: { name: 'at', type: 'S' },
+          projection: 'KEYS_ONLY',
+        },
+      ],
+    });
+    expect(DIGESTS_TABLE).toEqual({
+      partitionKey: { name: 'pk', type: 'S' },
+      sortKey: { name: 'sk', type: 'N' },
       globalSecondaryIndexes: [],
     });
   });
@@ -201,5 +214,16 @@ describe('table specs', () => {
       auditTable: 'a',
     });
     expect(() => tableNamesFromEnv({ REQUESTS_TABLE: 'r' })).toThrow('AUDIT_TABLE is not set');
+    expect(tableNamesFromEnv({ REQUESTS_TABLE: 'r', AUDIT_TABLE: 'a', DIGESTS_TABLE: 'd' })).toEqual({
+      requestsTable: 'r',
+      auditTable: 'a',
+      digestsTable: 'd',
+    });
+    // The digest function reads audit chains only and is given no requests table.
+    expect(tableNamesFromEnv({ AUDIT_TABLE: 'a' }, { requests: false })).toEqual({
+      requestsTable: '',
+      auditTable: 'a',
+    });
+    expect(() => tableNamesFromEnv({ AUDIT_TABLE: 'a' })).toThrow('REQUESTS_TABLE is not set');
   });
 });

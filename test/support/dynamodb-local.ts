@@ -29,7 +29,11 @@ export interface DynamoTestTables {
 /** A fresh, uniquely named pair of tables on the shared DynamoDB Local, with the stores built on them. */
 export async function dynamoTestTables(endpoint: string, label: string): Promise<DynamoTestTables> {
   const suffix = randomBytes(4).toString('hex');
-  const names = { requestsTable: `${label}-requests-${suffix}`, auditTable: `${label}-audit-${suffix}` };
+  const names = {
+    requestsTable: `${label}-requests-${suffix}`,
+    auditTable: `${label}-audit-${suffix}`,
+    digestsTable: `${label}-digests-${suffix}`,
+  };
   const client = createDynamoDbClient({ endpoint, region: 'us-east-1' });
   await createTables(client, names);
   const doc = createDocumentClient(client);

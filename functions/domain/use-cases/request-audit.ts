@@ -1,14 +1,23 @@
 import type { Deps } from '../../ports.js';
+import type { AnchorReport } from '../audit-anchor.js';
+import type { ChainVerification } from '../audit-chain.js';
 import { assertMayView } from '../authz.js';
 import type { AuditEvent, Identity } from '../types.js';
+import { anchorReport } from './audit-digest.js';
 import { loadRequest } from './common.js';
 import { levelOrUndefined } from './get-request.js';
 
-/** A request's audit trail, and whether its hash chain still verifies. */
+/**
+ * The chain check, and the check against the signed digests: `ok` only if both hold. `problem` is the chain's
+ * if it is broken, else the anchor's; `anchor` says which events a digest covers and which are not yet anchored.
+ */
+export type AuditVerification = ChainVerification & { anchor: AnchorReport };
+
+/** A request's audit trail, whether its hash chain still verifies, and whether it matches what was anchored. */
 export async function requestAudit(
   input: { requestId: string; caller: Identity },
   deps: Deps,
-): Promise<{ events: AuditEvent[]; verification: Awaited<ReturnType<Deps['audit']['verify']>> }> {
+): Promise<{ events: AuditEvent[]; verification: AuditVerification }> {
   const request = await loadRequest(deps, input.requestId);
   assertMayView(
     input.caller,
@@ -17,9 +26,11 @@ export async function requestAudit(
     deps.clock.now(),
     deps.policy.policy(),
   );
-  const [events, verification] = await Promise.all([
-    deps.audit.list(request.id),
-    deps.audit.verify(request.id),
-  ]);
-  return { events, verification };
+  const [events, chain] = await Promise.all([deps.audit.list(request.id), deps.audit.verify(request.id)]);
+  const anchor = await anchorReport(request.id, events, deps);
+  const problem = chain.problem ?? anchor.problem;
+  return {
+    events,
+    verification: { ...chain, ok: chain.ok && anchor.ok, ...(problem ? { problem } : {}), anchor },
+  };
 }

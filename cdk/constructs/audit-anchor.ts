@@ -1,0 +1,136 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { TargetFacts } from '../policy-facts.js';
+import { bindNeeds, type DigestAnchoring, type Tables } from './bindings.js';
+import { deadLetterQueue } from './expiry.js';
+import { JitFunction, SERVICE_NAME } from './jit-function.js';
+import type { NotificationsConstruct } from './notifications.js';
+
+export interface AuditAnchorConstructProps {
+  readonly tables: Tables;
+  /** The digests table (stateful stack): only this construct's function may write it. */
+  readonly digestsTable: dynamodb.ITable;
+  readonly policyFile: string;
+  readonly targets: TargetFacts;
+  readonly notifications: NotificationsConstruct;
+  /** Where alarms go. */
+  readonly alarmTopic: sns.ITopic;
+  /** @default Duration.minutes(5) */
+  readonly digestEvery?: Duration;
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * Anchors the audit chains outside the reach of every role that writes them (the CloudTrail log-file-integrity
+ * pattern): an asymmetric KMS key only the audit-digest function may sign with, a schedule that runs it, and
+ * alarms when it fails or finds a chain that no longer holds its anchored head.
+ */
+export class AuditAnchorConstruct extends Construct {
+  public readonly digestFunction: JitFunction;
+  /** ECC_NIST_P256, SIGN_VERIFY; its public key verifies every digest, offline too. */
+  public readonly key: kms.Key;
+  public readonly anchoring: DigestAnchoring;
+  public readonly digestRule: events.Rule;
+  public readonly digestDeadLetterQueue: sqs.Queue;
+  public readonly alarms: cloudwatch.Alarm[];
+
+  constructor(scope: Construct, id: string, props: AuditAnchorConstructProps) {
+    super(scope, id);
+    this.digestFunction = new JitFunction(this, 'DigestFunction', {
+      handlerName: 'audit-digest',
+      policyFile: props.policyFile,
+      timeout: Duration.minutes(2),
+      ...(props.logRetention ? { logRetention: props.logRetention } : {}),
+    });
+    // Kept when the stack goes: without the key's public half, old digests could no longer be checked.
+    this.key = new kms.Key(this, 'DigestKey', {
+      description: 'jit-db-access audit digests: only the audit-digest function may sign',
+      keySpec: kms.KeySpec.ECC_NIST_P256,
+      keyUsage: kms.KeyUsage.SIGN_VERIFY,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // The default policy delegates to IAM (account root); this makes Sign the digest role's alone whatever
+    // IAM policy another principal is given. Changing it takes a key administrator.
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'OnlyTheDigestFunctionSigns',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['kms:Sign'],
+        resources: ['*'],
+        conditions: { ArnNotEquals: { 'aws:PrincipalArn': this.digestFunction.executionRole.roleArn } },
+      }),
+    );
+    this.anchoring = { digests: props.digestsTable, key: this.key };
+    bindNeeds(this.digestFunction, {
+      tables: props.tables,
+      targets: props.targets,
+      notifications: props.notifications,
+      anchoring: this.anchoring,
+    });
+
+    this.digestDeadLetterQueue = deadLetterQueue(this, 'DigestDeadLetterQueue');
+    this.digestRule = new events.Rule(this, 'DigestRule', {
+      description: 'Signs a digest of every audit chain head that changed since the last digest',
+      schedule: events.Schedule.rate(props.digestEvery ?? Duration.minutes(5)),
+      targets: [
+        new targets.LambdaFunction(this.digestFunction, {
+          deadLetterQueue: this.digestDeadLetterQueue,
+          retryAttempts: 2,
+          maxEventAge: Duration.minutes(5),
+        }),
+      ],
+    });
+
+    const metric = (metricName: string) =>
+      new cloudwatch.Metric({
+        namespace: SERVICE_NAME,
+        metricName,
+        dimensionsMap: { service: SERVICE_NAME },
+        statistic: cloudwatch.Stats.SUM,
+        period: Duration.minutes(5),
+      });
+    const alarm = (alarmId: string, alarmDescription: string, alarmMetric: cloudwatch.IMetric) =>
+      new cloudwatch.Alarm(this, alarmId, {
+        alarmDescription,
+        metric: alarmMetric,
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    this.alarms = [
+      alarm(
+        'AnchorMismatchAlarm',
+        'An audit chain no longer holds the head a signed digest anchored: it was rewritten',
+        metric('AuditAnchorMismatch'),
+      ),
+      alarm(
+        'DigestErrorsAlarm',
+        'The audit digest function is failing: new audit events are not being anchored',
+        this.digestFunction.metricErrors({ period: Duration.minutes(15), statistic: cloudwatch.Stats.SUM }),
+      ),
+      alarm(
+        'DigestDeadLetterAlarm',
+        'The audit digest schedule could not reach its function',
+        this.digestDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(5),
+          statistic: cloudwatch.Stats.MAXIMUM,
+        }),
+      ),
+    ];
+    const alarmAction = new actions.SnsAction(props.alarmTopic);
+    for (const each of this.alarms) each.addAlarmAction(alarmAction);
+  }
+}

@@ -22,6 +22,8 @@ export interface FunctionNeeds {
   readonly database: boolean;
   /** Mints RDS IAM auth tokens for request users (rds-db:connect as jit_*). */
   readonly iamConnect?: boolean;
+  /** Invokes the revoke function for an early revoke (lambdaRevoker): REVOKE_FUNCTION_ARN and lambda:InvokeFunction. */
+  readonly revoker?: boolean;
   /**
    * The tables it reaches: `requests-and-audit` (the default: transitions, write-once audit events) or
    * `audit-read` (reads audit chains, through the by-day index too; writes neither table).
@@ -35,16 +37,18 @@ export interface FunctionNeeds {
 }
 
 export const FUNCTION_NEEDS: Readonly<Record<HandlerName, FunctionNeeds>> = {
-  // Extension approvals mail approvers and move VALID UNTIL; create/decide/cancel/revoke drive the workflow.
-  // GET /requests/{id}/audit checks events against the signed digests.
+  // Faces callers, so it reaches no database: an early revoke runs in the revoke function (invoked); an
+  // extension's in-database expiry moves at the next credentials fetch or at the old expiry (revoke task).
+  // Create/decide/cancel/revoke drive the workflow; GET /requests/{id}/audit checks the signed digests.
   api: {
     mailer: true,
     workflow: { start: true, decide: true, stop: true },
-    database: true,
+    database: false,
+    revoker: true,
     digests: 'verify',
   },
-  // Deciding by link completes the approval task, mails retired approvers and moves an extension's VALID UNTIL.
-  'approval-links': { mailer: true, workflow: { decide: true }, database: true },
+  // The unauthenticated route: completes the approval task and mails retired approvers; no database, no secrets.
+  'approval-links': { mailer: true, workflow: { decide: true }, database: false },
   // Password rotation and IAM tokens.
   credentials: { mailer: false, database: true, iamConnect: true },
   'evaluate-policy': { mailer: false, database: false },

@@ -62,6 +62,7 @@ export class StatelessStack extends Stack {
       ...shared,
       anchoring: this.auditAnchor.anchoring,
       stateMachine: this.workflow.stateMachine,
+      revokeFunction: this.workflow.revokeFunction,
       notifications: this.notifications,
       ...(config.linkBaseUrl ? { linkBaseUrl: config.linkBaseUrl } : {}),
     });

@@ -6,7 +6,7 @@
 
 import type { SignedDigest, StreamAnchor } from './domain/audit-anchor.js';
 import type { Policy, Privileges, Target } from './domain/policy-schema.js';
-import type { AccessRequest, AuditDraft, AuditEvent, RequestStatus } from './domain/types.js';
+import type { AccessRequest, AuditDraft, AuditEvent, Identity, RequestStatus } from './domain/types.js';
 
 export interface Clock {
   now(): Date;
@@ -211,8 +211,18 @@ export interface Deps {
   stateMachineArn?: string;
   /** The audit digests and their key (the digest function signs; the API verifies). */
   anchoring?: AuditAnchoring;
+  /**
+   * Runs an early revoke in the revoke function (a synchronous invoke), so the functions that face callers
+   * hold no admin secret and reach no database. Absent: the revoke runs in this process (tests, one-process runs).
+   */
+  revoker?: Revoker;
   /** Where use cases report what they survived (an email that failed to send); never given a secret. */
   log?: UseCaseLog;
+}
+
+/** The revoke function, invoked for an early revoke by a caller the API has already authorised. */
+export interface Revoker {
+  revokeEarly(requestId: string, by: Identity): Promise<void>;
 }
 
 /** Structured log lines from the application layer (Powertools in Lambda, captured in tests). */

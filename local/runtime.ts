@@ -17,7 +17,7 @@ import { type AdminCredentialsSource, StaticAdminCredentials } from '../function
 import { TargetUnavailableError } from '../functions/domain/errors.js';
 import type { Policy } from '../functions/domain/policy-schema.js';
 import type { ReconcileMode } from '../functions/domain/use-cases/expiry-sweeper.js';
-import type { WorkflowHandlerName } from '../functions/domain/workflow-io.js';
+import type { RevokeInput, WorkflowHandlerName } from '../functions/domain/workflow-io.js';
 import { createHandler as createApiHandler } from '../functions/handlers/api.js';
 import { createHandler as createApprovalLinksHandler } from '../functions/handlers/approval-links.js';
 import { createHandler as createAuditDigestHandler } from '../functions/handlers/audit-digest.js';
@@ -30,7 +30,7 @@ import { createHandler as createRecordOutcomeHandler } from '../functions/handle
 import { createHandler as createRequestApprovalHandler } from '../functions/handlers/request-approval.js';
 import { createHandler as createRevokeHandler } from '../functions/handlers/revoke.js';
 import { type HandlerName, ROUTES } from '../functions/handlers/routes.js';
-import type { Deps, Metrics, Workflow } from '../functions/ports.js';
+import type { Deps, Metrics, Revoker, Workflow } from '../functions/ports.js';
 import { loadPolicyFile, PolicyFileError } from '../functions/shared/config.js';
 import { cryptoIds } from '../functions/shared/ids.js';
 import { logger, powertoolsMetrics } from '../functions/shared/powertools.js';
@@ -685,9 +685,25 @@ export function createHandlers(deps: Deps, options: { reconcile?: ReconcileMode 
   const sweeper = createExpirySweeperHandler(deps);
   const statusChange = createExecutionStatusChangeHandler(deps);
   const digester = createAuditDigestHandler(deps);
+  const revoke = createRevokeHandler(deps);
+  // As on AWS, the API runs an early revoke in the revoke function (a synchronous invoke), not in itself.
+  const revoker: Revoker = {
+    revokeEarly: async (requestId, by) => {
+      const input: RevokeInput = {
+        requestId,
+        reason: 'early',
+        by: {
+          principal: by.principal,
+          ...(by.email ? { email: by.email } : {}),
+          via: by.via === 'system' ? 'iam' : by.via,
+        },
+      };
+      await invokeLocally('revoke', (context) => revoke(input, context));
+    },
+  };
   return {
     http: {
-      api: createApiHandler(deps, http),
+      api: createApiHandler({ ...deps, revoker }, http),
       'approval-links': createApprovalLinksHandler(deps, http),
       credentials: createCredentialsHandler(deps, http),
     },
@@ -695,7 +711,7 @@ export function createHandlers(deps: Deps, options: { reconcile?: ReconcileMode 
       'evaluate-policy': task('evaluate-policy', createEvaluatePolicyHandler(deps)),
       'request-approval': task('request-approval', createRequestApprovalHandler(deps)),
       grant: task('grant', createGrantHandler(deps)),
-      revoke: task('revoke', createRevokeHandler(deps)),
+      revoke: task('revoke', revoke),
       'record-outcome': task('record-outcome', createRecordOutcomeHandler(deps)),
     },
     async sweep() {

@@ -1,5 +1,6 @@
 import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
@@ -45,6 +46,8 @@ export interface ApiConstructProps {
   readonly tables: Tables;
   readonly policyFile: string;
   readonly targets: TargetFacts;
+  /** The workflow's revoke function: the api function runs early revokes through it. */
+  readonly revokeFunction: lambda.IFunction;
   readonly stateMachine: sfn.StateMachine;
   readonly notifications: NotificationsConstruct;
   /** The audit digests and their key: GET /requests/{id}/audit checks events against them. */
@@ -115,6 +118,7 @@ export class ApiConstruct extends Construct {
         notifications: props.notifications,
         stateMachine: props.stateMachine,
         anchoring: props.anchoring,
+        revokeFunction: props.revokeFunction,
       });
     }
 

@@ -2,6 +2,7 @@ import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js';
 import type { IConstruct } from 'constructs';
@@ -117,6 +118,8 @@ export interface NeedsContext {
   stateMachineName?: string;
   /** The digests table and key, for functions that sign or check audit digests. */
   anchoring?: DigestAnchoring;
+  /** The revoke function, for functions that run an early revoke through it. */
+  revokeFunction?: lambda.IFunction;
 }
 
 /**
@@ -134,6 +137,18 @@ export function bindNeeds(fn: JitFunction, ctx: NeedsContext): void {
   }
   if (needs.database) bindTargetAdmin(fn, ctx.targets);
   if (needs.iamConnect) allowIamDatabaseConnect(fn, ctx.targets);
+  if (needs.revoker) {
+    if (!ctx.revokeFunction)
+      throw new Error(`${fn.handlerName} runs early revokes but was given no revoke function`);
+    fn.addEnvironment('REVOKE_FUNCTION_ARN', ctx.revokeFunction.functionArn);
+    // The unqualified ARN only (grantInvoke would add every version, `:*`): the API invokes $LATEST.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['lambda:InvokeFunction'],
+        resources: [ctx.revokeFunction.functionArn],
+      }),
+    );
+  }
   if (needs.mailer) allowSendEmail(fn, ctx.notifications);
   if (needs.workflow) {
     if (ctx.stateMachine) bindStateMachine(fn, ctx.stateMachine, needs.workflow);

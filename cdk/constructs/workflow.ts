@@ -36,6 +36,8 @@ export class WorkflowConstruct extends Construct {
   public readonly logGroup: logs.LogGroup;
   /** Task functions by handler name: evaluate-policy, request-approval, grant, revoke, record-outcome. */
   public readonly functions: ReadonlyMap<HandlerName, JitFunction>;
+  /** The revoke task's function: the API runs early revokes through it (the API reaches no database). */
+  public readonly revokeFunction: JitFunction;
 
   constructor(scope: Construct, id: string, props: WorkflowConstructProps) {
     super(scope, id);
@@ -65,6 +67,9 @@ export class WorkflowConstruct extends Construct {
       substitutions[placeholder] = fn.functionArn;
     }
     this.functions = functions;
+    const revoke = functions.get('revoke');
+    if (!revoke) throw new Error('the workflow has no revoke function');
+    this.revokeFunction = revoke;
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,

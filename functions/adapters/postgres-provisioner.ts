@@ -229,7 +229,11 @@ export class PostgresProvisioner implements CredentialProvisioner {
       const verifier = pg.escapeLiteral(await scramVerifier(password));
       await this.withClient(this.target.database, async (client) => {
         try {
-          await client.query(`ALTER ROLE ${pg.escapeIdentifier(spec.dbUser)} PASSWORD ${verifier}`);
+          // VALID UNTIL too: an extension approved since the grant moves the in-database guard here.
+          const validUntil = pg.escapeLiteral(spec.expiresAt.toISOString());
+          await client.query(
+            `ALTER ROLE ${pg.escapeIdentifier(spec.dbUser)} PASSWORD ${verifier} VALID UNTIL ${validUntil}`,
+          );
         } catch (error) {
           if (sqlState(error) === '42704') throw missingUserError(spec);
           throw error;

@@ -51,7 +51,17 @@ export const GrantOutput = z.discriminatedUnion('status', [
 export type GrantOutput = z.infer<typeof GrantOutput>;
 
 export const REVOKE_REASONS = ['expired', 'early', 'execution-ended'] as const;
-export const RevokeInput = z.object({ requestId: RequestId, reason: z.enum(REVOKE_REASONS) });
+/** Who ended the grant early: the API's authenticated caller, passed by the API's invoke (the workflow sends none). */
+const RevokedBy = z.object({
+  principal: z.string().check(z.minLength(1), z.maxLength(2048)),
+  email: z.optional(z.string().check(z.maxLength(254))),
+  via: z.enum(['iam', 'local', 'approval-link']),
+});
+export const RevokeInput = z.object({
+  requestId: RequestId,
+  reason: z.enum(REVOKE_REASONS),
+  by: z.optional(RevokedBy),
+});
 export type RevokeInput = z.infer<typeof RevokeInput>;
 
 /** revoked:false with a later expiresAt means an extension moved expiry: the workflow waits again. */

@@ -14,7 +14,7 @@ import type { Deps } from '../ports.js';
 import { jsonResponse } from '../shared/http.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaMailer } from '../shared/lambda-mailer.js';
-import { lambdaProvisioners } from '../shared/lambda-provisioners.js';
+import { lambdaRevoker } from '../shared/lambda-revoker.js';
 import { lambdaSigner } from '../shared/lambda-signer.js';
 import { lambdaWorkflow } from '../shared/lambda-workflow.js';
 import type { DepsSource, HttpHandlerOptions, HttpState } from './http-middleware.js';
@@ -78,7 +78,9 @@ export const handler = createHandler(
     lambdaDeps('api', {
       mailer: lambdaMailer(),
       workflow: lambdaWorkflow(),
-      provisioners: lambdaProvisioners(),
+      // No provisioners: this function faces callers and reaches no database; an early revoke runs in the
+      // revoke function.
+      revoker: lambdaRevoker(),
       signer: lambdaSigner(), // checks digests with the key's public half (kms:GetPublicKey)
     }),
   ),

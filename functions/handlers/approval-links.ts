@@ -4,7 +4,6 @@ import type { Deps } from '../ports.js';
 import { htmlResponse } from '../shared/http.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaMailer } from '../shared/lambda-mailer.js';
-import { lambdaProvisioners } from '../shared/lambda-provisioners.js';
 import { lambdaWorkflow } from '../shared/lambda-workflow.js';
 import type { DepsSource, HttpHandlerOptions } from './http-middleware.js';
 import { httpLambda } from './lambda.js';
@@ -57,13 +56,7 @@ export function createHandler(deps: DepsSource<Deps>, options: HttpHandlerOption
   );
 }
 
-// Provisioners: a link-approved extension moves the database-side expiry (PostgreSQL VALID UNTIL) too.
+// No provisioners: the unauthenticated route reaches no database and reads no admin secret.
 export const handler = createHandler(
-  lazyDeps(() =>
-    lambdaDeps('approval-links', {
-      mailer: lambdaMailer(),
-      workflow: lambdaWorkflow(),
-      provisioners: lambdaProvisioners(),
-    }),
-  ),
+  lazyDeps(() => lambdaDeps('approval-links', { mailer: lambdaMailer(), workflow: lambdaWorkflow() })),
 );

@@ -3,7 +3,7 @@ import { createDocumentClient, createDynamoDbClient } from '../adapters/dynamodb
 import { DynamoDigestStore } from '../adapters/dynamodb-digests.js';
 import { DynamoRequestStore } from '../adapters/dynamodb-requests.js';
 import { tableNamesFromEnv } from '../adapters/dynamodb-tables.js';
-import type { Deps, Mailer, Provisioners, RequestStore, Signer, Workflow } from '../ports.js';
+import type { Deps, Mailer, Provisioners, RequestStore, Revoker, Signer, Workflow } from '../ports.js';
 import { envPolicySource } from './config.js';
 import { cryptoIds } from './ids.js';
 import { powertoolsLogSink, powertoolsMetricsPort } from './powertools.js';
@@ -31,6 +31,8 @@ export interface LambdaParts {
   provisioners?: Provisioners;
   /** The digest key (lambdaSigner): with DIGESTS_TABLE, the function can sign or check audit digests. */
   signer?: Signer | undefined;
+  /** The revoke function (lambdaRevoker), for early revokes from a function that reaches no database. */
+  revoker?: Revoker;
   /** Reads audit chains only (cdk/function-needs.ts `tables: 'audit-read'`): no requests table, no store for it. */
   auditOnly?: boolean;
 }
@@ -69,6 +71,7 @@ export function lambdaDeps(fn: string, parts: LambdaParts, env: NodeJS.ProcessEn
     mailer: parts.mailer ?? notWired<Mailer>('a mailer', fn),
     workflow: parts.workflow ?? notWired<Workflow>('a workflow', fn),
     ...(stateMachineArn ? { stateMachineArn } : {}),
+    ...(parts.revoker ? { revoker: parts.revoker } : {}),
     ...(digestsTable && parts.signer
       ? { anchoring: { digests: new DynamoDigestStore({ client, digestsTable }), signer: parts.signer } }
       : {}),

@@ -128,8 +128,14 @@ describe('Lambda bundle contents', () => {
 
   const withoutDatabase = HANDLER_NAMES.filter((n) => !DATABASE_HANDLERS.includes(n));
 
-  it('keeps database drivers out of exactly evaluate-policy, request-approval and audit-digest (cdk/function-needs.ts)', () => {
-    expect(withoutDatabase).toEqual(['evaluate-policy', 'request-approval', 'audit-digest']);
+  it('keeps database drivers out of the functions that face callers and of evaluate-policy, request-approval and audit-digest', () => {
+    expect(withoutDatabase).toEqual([
+      'api',
+      'approval-links',
+      'evaluate-policy',
+      'request-approval',
+      'audit-digest',
+    ]);
   });
 
   it.each(withoutDatabase)('ships no database driver, RDS or Secrets Manager client in %s', (name) => {
@@ -159,6 +165,9 @@ describe('Lambda bundle contents', () => {
     const withKms = HANDLER_NAMES.filter((n) => has(inputs(n), 'node_modules/@aws-sdk/client-kms/'));
     expect(withKms).toEqual(DIGEST_HANDLERS);
     expect(withKms).toEqual(['api', 'audit-digest']);
+    // Early revokes run in the revoke function: the API invokes it and holds no database code of its own.
+    const withLambda = HANDLER_NAMES.filter((n) => has(inputs(n), 'node_modules/@aws-sdk/client-lambda/'));
+    expect(withLambda).toEqual(['api']);
   });
 
   it.each(HANDLER_NAMES)(
@@ -184,6 +193,7 @@ describe('Lambda bundle contents', () => {
           'node_modules/@aws-sdk/client-sesv2/',
           'node_modules/@aws-sdk/client-sfn/',
           'node_modules/@aws-sdk/client-kms/',
+          'node_modules/@aws-sdk/client-lambda/',
         ].filter((fragment) => has(start, fragment)),
       ).toEqual([]);
       // What a cold start does load: the tables and the handler's own code.

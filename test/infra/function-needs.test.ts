@@ -25,6 +25,7 @@ function wired(name: HandlerName) {
     workflow: wiring.includes('lambdaWorkflow('),
     database: wiring.includes('lambdaProvisioners('),
     signer: wiring.includes('lambdaSigner('),
+    revoker: wiring.includes('lambdaRevoker('),
     auditOnly: wiring.includes('auditOnly: true'),
   };
 }
@@ -42,14 +43,14 @@ describe('FUNCTION_NEEDS, the table permissions and VPC placement are derived fr
       workflow: needs.workflow !== undefined,
       database: needs.database,
       signer: needs.digests !== undefined,
+      revoker: needs.revoker === true,
       auditOnly: needs.tables === 'audit-read',
     });
   });
 
   it('names the functions that reach databases, mail and Step Functions', () => {
+    // Not api nor approval-links: the functions that face callers reach no database and read no admin secret.
     expect(DATABASE_HANDLERS).toEqual([
-      'api',
-      'approval-links',
       'credentials',
       'grant',
       'revoke',

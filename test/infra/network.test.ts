@@ -26,10 +26,11 @@ function propsOf(name: HandlerName): Record<string, unknown> {
 }
 
 describe('with the targets VPC given by context', () => {
-  it('places exactly the database functions in the VPC, approval-links among them (extensions by link)', () => {
+  it('places exactly the database functions in the VPC, and neither function that faces callers', () => {
     const placed = HANDLER_NAMES.filter((name) => propsOf(name).VpcConfig !== undefined);
     expect(placed).toEqual(DATABASE_HANDLERS);
-    expect(placed).toContain('approval-links');
+    expect(placed).not.toContain('api');
+    expect(placed).not.toContain('approval-links');
   });
 
   it.each(HANDLER_NAMES)('places %s in the VPC only if it talks to databases', (name) => {

@@ -79,17 +79,18 @@ const DIGESTS_READ: Statement[] = [
 
 /** Exactly what each function's role may do; anything more is a finding. */
 const EXPECTED_STATEMENTS: Record<HandlerName, Statement[]> = {
+  // Faces callers: no admin secret, no RDS, no database; an early revoke is an invoke of the revoke function.
   api: [
     ...TABLES,
-    ...TARGET_ADMIN,
     SEND_EMAIL,
     DECIDE,
     { actions: ['states:StartExecution'], resources: ['<StateMachine>'] },
     { actions: ['states:StopExecution'], resources: [`${arn('states', 'execution')}:<StateMachine.Name>:*`] },
     ...DIGESTS_READ,
+    { actions: ['lambda:InvokeFunction'], resources: ['<fn:revoke.Arn>'] },
   ],
-  // Deciding by link: completes the task, mails retired approvers, moves an extension's VALID UNTIL.
-  'approval-links': [...TABLES, ...TARGET_ADMIN, SEND_EMAIL, DECIDE],
+  // The unauthenticated route: completes the task and mails retired approvers; no secret, no database.
+  'approval-links': [...TABLES, SEND_EMAIL, DECIDE],
   credentials: [
     ...TABLES,
     ...TARGET_ADMIN,

@@ -6,7 +6,6 @@ import { DecisionBody, parseInput } from '../schemas.js';
 import type { AccessRequest, Identity } from '../types.js';
 import {
   completeApproval,
-  grantSpec,
   levelOf,
   loadRequest,
   notifyRetired,
@@ -112,21 +111,10 @@ async function afterDecision(deps: Deps, before: AccessRequest, saved: AccessReq
     await completeApproval(deps, saved, { error: 'Denied', cause: 'denied by an approver' });
     await notifyRetired(deps, before, saved, 'denied', who);
   } else if (before.extension && !saved.extension && saved.status === 'ACTIVE') {
+    // The record says the later time at once (the workflow and the sweeper key on it). The in-database guard
+    // (PostgreSQL VALID UNTIL) moves at the next credentials fetch or when the workflow reaches the old
+    // expiry: this function faces callers and reaches no database.
     const approved = saved.expiresAt !== before.expiresAt;
-    if (approved && saved.expiresAt) {
-      const { target, level } = levelOf(deps, saved);
-      try {
-        await deps.provisioners
-          .for(target)
-          .extend(grantSpec(saved, target, level, new Date(saved.expiresAt)), new Date(saved.expiresAt));
-      } catch (error) {
-        // The grant record already says the later time; the sweeper keys on it, the in-database guard lags.
-        deps.log?.warn('extension recorded but the in-database expiry was not moved', {
-          requestId: saved.id,
-          error: error instanceof Error ? error.name : 'unknown',
-        });
-      }
-    }
     await notifyRetired(deps, before, saved, approved ? 'extension approved' : 'extension denied', who);
   }
 }

@@ -8,7 +8,6 @@ import { ExtendBody, parseInput } from '../schemas.js';
 import type { Identity } from '../types.js';
 import {
   emailLinks,
-  grantSpec,
   levelOf,
   loadRequest,
   type RequestView,
@@ -42,7 +41,7 @@ export async function extendRequest(
         details: { status: request.status, expiresAt: request.expiresAt },
       });
     }
-    const { target, level } = levelOf(deps, request);
+    const { level } = levelOf(deps, request);
     try {
       assertEligible(input.caller, level, {
         targetId: request.targetId,
@@ -54,12 +53,6 @@ export async function extendRequest(
       throw error;
     }
     const { autoApproved, extension } = evaluateExtension(request, body, level, now);
-    if (autoApproved) {
-      const newExpiresAt = new Date(extension.newExpiresAt);
-      await deps.provisioners
-        .for(target)
-        .extend(grantSpec(request, target, level, newExpiresAt), newExpiresAt);
-    }
     const { next, audit } = applyEvent(
       request,
       { type: 'extension-requested', by: input.caller, extension, autoApproved },

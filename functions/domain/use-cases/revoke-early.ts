@@ -10,7 +10,8 @@ import { revokeGrant } from './revoke.js';
 
 /**
  * Ends an active grant now (the requester giving access back, or an approver taking it away): drops the user
- * and its sessions, records REVOKED, then stops the execution that would have revoked at expiry.
+ * and its sessions, records REVOKED, then stops the execution that would have revoked at expiry. On AWS the
+ * drop runs in the revoke function (deps.revoker): the API function itself cannot reach a database.
  */
 export async function revokeEarly(
   input: { requestId: string; caller: Identity; body: unknown },
@@ -30,7 +31,11 @@ export async function revokeEarly(
       details: { status: request.status },
     });
   }
-  const saved = await retryOnConflict(() => revokeGrant(deps, input.requestId, 'early', input.caller));
+  const saved = deps.revoker
+    ? await deps.revoker
+        .revokeEarly(input.requestId, input.caller)
+        .then(() => loadRequest(deps, input.requestId))
+    : await retryOnConflict(() => revokeGrant(deps, input.requestId, 'early', input.caller));
   await stopExecution(deps, saved.id, saved.executionArn);
   return viewOf(saved);
 }

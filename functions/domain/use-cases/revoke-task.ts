@@ -1,6 +1,7 @@
 import type { Deps } from '../../ports.js';
+import type { AccessRequest } from '../types.js';
 import type { RevokeInput, RevokeOutput } from '../workflow-io.js';
-import { loadRequest, retryOnConflict } from './common.js';
+import { grantSpec, levelOf, loadRequest, retryOnConflict } from './common.js';
 import { revokeGrant } from './revoke.js';
 
 /**
@@ -16,6 +17,7 @@ export async function revokeTask(input: RevokeInput, deps: Deps): Promise<Revoke
       request.expiresAt !== undefined &&
       Date.parse(request.expiresAt) > deps.clock.now().getTime()
     ) {
+      await moveDatabaseExpiry(deps, request);
       return { revoked: false, expiresAt: request.expiresAt };
     }
     const now = deps.clock.now();
@@ -23,11 +25,33 @@ export async function revokeTask(input: RevokeInput, deps: Deps): Promise<Revoke
       deps,
       request.id,
       input.reason,
-      undefined,
+      input.by,
       input.reason === 'expired' ? { dueBy: now } : {},
     );
     // An extension landed between the read above and the revoke: wait again.
-    if (saved.status === 'ACTIVE' && saved.expiresAt) return { revoked: false, expiresAt: saved.expiresAt };
+    if (saved.status === 'ACTIVE' && saved.expiresAt) {
+      await moveDatabaseExpiry(deps, saved);
+      return { revoked: false, expiresAt: saved.expiresAt };
+    }
     return { revoked: true };
   });
+}
+
+/**
+ * An extension moved expiresAt: bring the in-database guard (PostgreSQL VALID UNTIL) to it, at the latest now,
+ * at the old expiry (the API that approved it reaches no database; a credentials fetch moves it sooner).
+ * Best effort: the record is what revokes, and the next Revoke at the new expiry tries again.
+ */
+async function moveDatabaseExpiry(deps: Deps, request: AccessRequest): Promise<void> {
+  if (!request.expiresAt) return;
+  try {
+    const { target, level } = levelOf(deps, request);
+    const expiresAt = new Date(request.expiresAt);
+    await deps.provisioners.for(target).extend(grantSpec(request, target, level, expiresAt), expiresAt);
+  } catch (error) {
+    deps.log?.warn('extension recorded but the in-database expiry was not moved', {
+      requestId: request.id,
+      error: error instanceof Error ? error.name : 'unknown',
+    });
+  }
 }

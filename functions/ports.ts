@@ -54,6 +54,11 @@ export interface RequestStore {
   ): Promise<Page<AccessRequest>>;
   /** Break-glass requests no reviewer has acknowledged yet, newest first. */
   listFlagged(options?: { limit?: number; cursor?: string }): Promise<Page<AccessRequest>>;
+  /**
+   * Claims a periodic job (the hourly reconcile) when it is due: true, and recorded as run now, if it last ran
+   * `everySeconds` ago or more, or never; false otherwise. A conditional write, so of two racing sweeps one wins.
+   */
+  claimPeriodic(job: string, now: Date, everySeconds: number): Promise<boolean>;
 }
 
 export interface AuditLog {

@@ -8,6 +8,7 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   type DynamoDBDocumentClient,
   GetCommand,
+  PutCommand,
   QueryCommand,
   type QueryCommandInput,
   TransactWriteCommand,
@@ -33,6 +34,8 @@ import {
 } from './dynamodb-tables.js';
 
 const IDEMPOTENCY_PREFIX = 'idem#';
+/** Periodic jobs' last runs (`job#reconcile`): no index sees them (no status, no requester). */
+const JOB_PREFIX = 'job#';
 /** Idempotency records outlive any client retry by far; DynamoDB TTL removes them afterwards. */
 const IDEMPOTENCY_TTL_SECONDS = 7 * 24 * 3600;
 const DEFAULT_PAGE_SIZE = 50;
@@ -144,8 +147,26 @@ export class DynamoRequestStore implements RequestStore {
     }
   }
 
+  async claimPeriodic(job: string, now: Date, everySeconds: number): Promise<boolean> {
+    const due = new Date(now.getTime() - everySeconds * 1000).toISOString();
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.requestsTable,
+          Item: { id: `${JOB_PREFIX}${job}`, lastRunAt: now.toISOString() },
+          ConditionExpression: 'attribute_not_exists(id) OR lastRunAt <= :due',
+          ExpressionAttributeValues: { ':due': due },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (errorName(error) === 'ConditionalCheckFailedException') return false;
+      throw toStoreError('claimPeriodic', error);
+    }
+  }
+
   async get(id: string): Promise<AccessRequest | undefined> {
-    if (id.startsWith(IDEMPOTENCY_PREFIX)) return undefined;
+    if (id.startsWith(IDEMPOTENCY_PREFIX) || id.startsWith(JOB_PREFIX)) return undefined;
     try {
       const result = await this.client.send(
         new GetCommand({ TableName: this.requestsTable, Key: { id }, ConsistentRead: true }),

@@ -181,30 +181,27 @@ describe('reconciler across targets sharing one server', () => {
 });
 
 describe('sweep modes', () => {
-  it('reconciles at minute 00 only when hourly (or given nothing), always when now, never when never', async () => {
-    const at = (minute: number) => {
-      const when = new Date(sys.clock.now());
-      when.setUTCMinutes(minute, 0, 0);
-      sys.clock.set(when);
-    };
+  it('reconciles hourly when an hour has passed since the last run (not at minute 00), always when now, never when never', async () => {
     const reconciled = async (reconcile?: 'never' | 'hourly' | 'now' | boolean) =>
       (await expirySweeper(reconcile === undefined ? {} : { reconcile }, sys.deps)).reconciled;
-    at(0);
+    // Whatever ran before in this suite, an hour and a half later an hourly sweep is due, at any minute.
+    const start = new Date(sys.clock.now().getTime() + 90 * 60_000);
+    start.setUTCMinutes(37, 0, 0);
+    sys.clock.set(start);
+    expect(await reconciled('hourly')).toBe(true);
+    // Claimed: the next sweeps of that hour do not reconcile again, whatever the minute.
     expect([
       await reconciled(),
       await reconciled('hourly'),
-      await reconciled('now'),
       await reconciled('never'),
-      await reconciled(true),
       await reconciled(false),
-    ]).toEqual([true, true, true, false, true, false]);
-    at(1);
-    expect([
-      await reconciled(),
-      await reconciled('hourly'),
-      await reconciled('now'),
-      await reconciled('never'),
-    ]).toEqual([false, false, true, false]);
+    ]).toEqual([false, false, false, false]);
+    expect([await reconciled('now'), await reconciled(true)]).toEqual([true, true]);
+    sys.clock.advance(59 * 60);
+    expect(await reconciled('hourly')).toBe(false);
+    // One missed sweep (the one at the hour) does not skip a whole hour: the next one is due.
+    sys.clock.advance(61);
+    expect(await reconciled()).toBe(true);
   });
 
   it('spells the modes explicitly: booleans are the older now/never, nothing is hourly', () => {
@@ -300,6 +297,7 @@ describe('retrying lost conditional writes', () => {
         listByStatus: (...args) => real.listByStatus(...args),
         listByRequester: (...args) => real.listByRequester(...args),
         listFlagged: (...args) => real.listFlagged(...args),
+        claimPeriodic: (...args) => real.claimPeriodic(...args),
         transition: async (previous, next, audit) => {
           if (audit.action === 'granted' && bumps < 15) {
             // A refused link POST lands between the grant's read and its write.

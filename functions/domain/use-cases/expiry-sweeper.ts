@@ -48,8 +48,9 @@ export const REDELIVER_APPROVAL_AFTER_SECONDS = 60;
 export const ORPHANED_APPROVAL_AFTER_SECONDS = 15 * 60;
 
 /**
- * When a sweep also reconciles (drops `jit_` users no live request explains): `never`; `hourly` = only when
- * the minute is 00 (what the every-minute EventBridge schedule gets, as it passes nothing); `now` = this sweep.
+ * When a sweep also reconciles (drops `jit_` users no live request explains): `never`; `hourly` = when an hour
+ * has passed since the last reconcile, recorded in the store (what the every-minute EventBridge schedule gets,
+ * as it passes nothing); `now` = this sweep.
  * Test suites sharing one database server pass `never` unless they are about reconciling.
  */
 export const ReconcileMode = z.enum(['never', 'hourly', 'now']);
@@ -112,7 +113,8 @@ export async function expirySweeper(input: SweepInput, deps: Deps): Promise<Swee
   for (const request of await listAllByStatus(deps, 'APPROVED')) await sweepApproved(deps, request, report);
 
   const mode = reconcileModeOf(input.reconcile);
-  if (mode === 'now' || (mode === 'hourly' && now.getUTCMinutes() === 0)) {
+  // Hourly means when due (the last run is recorded), not at minute 00: one missed sweep must not skip an hour.
+  if (mode === 'now' || (mode === 'hourly' && (await deps.requests.claimPeriodic('reconcile', now, 3600)))) {
     await reconcileOrphans(deps, report);
     report.reconciled = true;
   }

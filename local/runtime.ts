@@ -703,7 +703,8 @@ export function createHandlers(deps: Deps, options: { reconcile?: ReconcileMode 
   };
   return {
     http: {
-      api: createApiHandler({ ...deps, revoker }, http),
+      // Read at each call: the composition may still set fields (the public URL once the server listens).
+      api: createApiHandler(() => ({ ...deps, revoker }), http),
       'approval-links': createApprovalLinksHandler(deps, http),
       credentials: createCredentialsHandler(deps, http),
     },

@@ -3,8 +3,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createRequest } from '../../functions/domain/use-cases/create-request.js';
 import { decideRequest } from '../../functions/domain/use-cases/decide-request.js';
 import { extendRequest } from '../../functions/domain/use-cases/extend-request.js';
+import { fetchCredentials } from '../../functions/domain/use-cases/fetch-credentials.js';
 import { errorOf } from '../../functions/domain/use-cases/record-outcome.js';
 import { revokeEarly } from '../../functions/domain/use-cases/revoke-early.js';
+import { revokeTask } from '../../functions/domain/use-cases/revoke-task.js';
 import { createHandler as statusChangeHandler } from '../../functions/handlers/execution-status-change.js';
 import { createHandler as sweeperHandler } from '../../functions/handlers/expiry-sweeper.js';
 import { createHandler as grantHandler } from '../../functions/handlers/grant.js';
@@ -156,7 +158,7 @@ describe('revoke task', () => {
 });
 
 describe('extend-request', () => {
-  it('applies an extension within the allowance at once, moving VALID UNTIL', async () => {
+  it('applies an extension within the allowance at once; VALID UNTIL follows at the next credentials fetch', async () => {
     const { id, expiresAt } = await active();
     const view = await extendRequest(
       { requestId: id, caller: ERIN, body: { duration: '10m', reason: 'more' } },
@@ -164,8 +166,24 @@ describe('extend-request', () => {
     );
     const later = new Date(Date.parse(expiresAt) + 600_000).toISOString();
     expect([view.status, view.expiresAt, view.extension]).toEqual(['ACTIVE', later, undefined]);
-    expect(await role(`jit_${id}`)).toEqual({ validUntil: later });
     expect((await actions(id)).at(-1)).toBe('extension-approved');
+    // The API reaches no database: the in-database guard has not moved yet…
+    expect(await role(`jit_${id}`)).toEqual({ validUntil: expiresAt });
+    // …and moves with the next credentials fetch, which sets VALID UNTIL to the recorded expiry.
+    await fetchCredentials({ requestId: id, caller: ERIN }, sys.deps);
+    expect(await role(`jit_${id}`)).toEqual({ validUntil: later });
+  });
+
+  it('moves VALID UNTIL when the workflow reaches the old expiry and finds the extension', async () => {
+    const { id, expiresAt } = await active();
+    await extendRequest({ requestId: id, caller: ERIN, body: { duration: '10m', reason: 'more' } }, sys.deps);
+    const later = new Date(Date.parse(expiresAt) + 600_000).toISOString();
+    sys.clock.set(expiresAt);
+    expect(await revokeTask({ requestId: id, reason: 'expired' }, sys.deps)).toEqual({
+      revoked: false,
+      expiresAt: later,
+    });
+    expect(await role(`jit_${id}`)).toEqual({ validUntil: later });
   });
 
   it('asks approvers beyond the allowance with extension links, and applies it at the N-th approval', async () => {
@@ -191,7 +209,8 @@ describe('extend-request', () => {
     const done = await decideRequest({ requestId: request.id, caller: BOB, decision: 'approve' }, sys.deps);
     const later = new Date(Date.parse(expiresAt) + 1_800_000).toISOString();
     expect([done.expiresAt, done.extension]).toEqual([later, undefined]);
-    expect(await role(`jit_${request.id}`)).toEqual({ validUntil: later });
+    // Decided through the API, which reaches no database: VALID UNTIL moves later (credentials fetch, old expiry).
+    expect(await role(`jit_${request.id}`)).toEqual({ validUntil: expiresAt });
   });
 
   it('refuses an extension past the maximum, and any extension or extension decision once the grant ran out', async () => {
@@ -336,10 +355,9 @@ describe('expiry-sweeper on grants', () => {
     expect(await role(`jit_${id}`)).toBeUndefined();
   });
 
-  it('reconciles hourly (minute 00): drops a jit_ user no live request explains, keeps live ones', async () => {
+  it('reconciles hourly (when an hour has passed): drops a jit_ user no live request explains, keeps live ones', async () => {
     // Users of earlier tests belong to requests in tables since replaced: orphans now, cleared first.
     await sweep({ reconcile: true });
-    const live = await active('30m');
     const orphanId = testRequestId();
     const target = sys.deps.policy.policy().targets[0];
     if (!target) throw new Error('no target');
@@ -351,18 +369,21 @@ describe('expiry-sweeper on grants', () => {
       expiresAt: new Date(isoPlus(600)),
       connectionLimit: 1,
     });
-    const hour = new Date(sys.clock.now());
-    hour.setUTCMinutes(1, 0, 0);
+    // The EventBridge schedule passes nothing: the hourly rule applies. Claim this hour's run first…
+    const hour = new Date(sys.clock.now().getTime() + 2 * 3600_000);
     sys.clock.set(hour);
-    // The EventBridge schedule passes nothing: the hourly rule applies.
+    await sys.deps.requests.claimPeriodic('reconcile', hour, 3600);
+    sys.clock.set(new Date(hour.getTime() + 59 * 60_000));
     expect(await sweep({})).toMatchObject({ reconciled: false, orphansDropped: 0 });
-    hour.setUTCMinutes(0);
-    sys.clock.set(hour);
+    // …an hour later the next sweep is due, whatever the minute; a grant live then is kept.
+    sys.clock.set(new Date(hour.getTime() + 3600_000));
+    const live = await active('30m');
     expect(await sweep({})).toMatchObject({ reconciled: true, orphansDropped: 1, errors: 0 });
     expect(await sweep({ reconcile: true })).toMatchObject({ reconciled: true, orphansDropped: 0 });
     expect(await role(`jit_${orphanId}`)).toBeUndefined();
     expect(await role(`jit_${live.id}`)).toBeDefined();
-    const stream = `security#${hour.toISOString().slice(0, 10)}`;
+    // The day the orphan was dropped: the sweep ran at the clock now shows.
+    const stream = `security#${sys.clock.now().toISOString().slice(0, 10)}`;
     const events = (await sys.deps.audit.list(stream)).filter((e) => e.details?.requestId === orphanId);
     expect(events.map((e) => [e.action, e.actor, e.details?.dbUser, e.details?.targetId])).toEqual([
       ['orphan-dropped', 'system', `jit_${orphanId}`, 'orders'],

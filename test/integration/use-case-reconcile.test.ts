@@ -300,6 +300,8 @@ describe('retrying lost conditional writes', () => {
         listByStatus: (...args) => real.listByStatus(...args),
         listByRequester: (...args) => real.listByRequester(...args),
         listFlagged: (...args) => real.listFlagged(...args),
+        countLinkRefusal: (...args) => real.countLinkRefusal(...args),
+        linkRefusalCounts: (...args) => real.linkRefusalCounts(...args),
         transition: async (previous, next, audit) => {
           if (audit.action === 'granted' && bumps < 15) {
             // A refused link POST lands between the grant's read and its write.

@@ -1,6 +1,6 @@
 /**
  * `npm run bench` runs every bench, prints one table and writes bench/results.json;
- * `npm run bench -- NAME` runs one of grant-revoke, bundles, load, revocation-lag, transitions.
+ * `npm run bench -- NAME` runs one of grant-revoke, bundles, load, revocation-lag, transitions, link-flood.
  * Defaults are sized so the whole run ends in well under 10 minutes on 2 cores.
  */
 import { writeFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 
-const BENCHES = ['grant-revoke', 'bundles', 'transitions', 'revocation-lag', 'load'] as const;
+const BENCHES = ['grant-revoke', 'bundles', 'transitions', 'revocation-lag', 'load', 'link-flood'] as const;
 type BenchName = (typeof BENCHES)[number];
 
 interface Row {
@@ -28,6 +28,7 @@ interface Results {
   maxBundleKb?: number;
   loadThroughputRatio?: number;
   peakRssMb?: number;
+  linkFloodRatioP50?: number;
   [key: string]: unknown;
 }
 
@@ -38,6 +39,7 @@ const TIME_LIMIT_MS: Record<BenchName, number> = {
   transitions: 30_000,
   'revocation-lag': 120_000,
   load: 180_000,
+  'link-flood': 120_000,
 };
 
 function withTimeLimit<T>(name: BenchName, work: Promise<T>): Promise<T> {
@@ -165,6 +167,31 @@ async function runOne(name: BenchName, results: Results, rows: Row[]): Promise<v
         metric: 'all granted, revoked on time, audited',
         value: r.ok ? 'yes' : 'NO',
         note: `${r.granted}/${r.requesters} granted, ${r.revoked} revoked (${r.revokedLate} late), ${r.auditComplete} audits complete, ${r.rolesLeft} roles left`,
+      });
+      break;
+    }
+    case 'link-flood': {
+      const { run } = await import('./link-flood.js');
+      const r = await run({ approvals: 20, rate: 100, log });
+      results.linkFloodRatioP50 = r.ratioP50;
+      results.linkFlood = r;
+      rows.push({
+        bench: name,
+        metric: 'linkFloodRatioP50',
+        value: r.ratioP50,
+        note: `approval p50 ${r.flooded.p50Ms} ms flooded vs ${r.unloaded.p50Ms} ms (target ≤ 1.5)`,
+      });
+      rows.push({
+        bench: name,
+        metric: 'linkFloodRatioP95',
+        value: r.ratioP95,
+        note: `p95 ${r.flooded.p95Ms} ms vs ${r.unloaded.p95Ms} ms; ${r.forgedPerSecond} forged/s`,
+      });
+      rows.push({
+        bench: name,
+        metric: 'forged attempts counted',
+        value: `${r.forgedCounted}/${r.forgedSent}`,
+        note: `${r.forgedNot4xx} not answered 4xx`,
       });
       break;
     }

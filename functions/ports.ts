@@ -55,10 +55,42 @@ export interface RequestStore {
   /** Break-glass requests no reviewer has acknowledged yet, newest first. */
   listFlagged(options?: { limit?: number; cursor?: string }): Promise<Page<AccessRequest>>;
   /**
+<<<<<<< HEAD
    * Claims a periodic job (the hourly reconcile) when it is due: true, and recorded as run now, if it last ran
    * `everySeconds` ago or more, or never; false otherwise. A conditional write, so of two racing sweeps one wins.
    */
   claimPeriodic(job: string, now: Date, everySeconds: number): Promise<boolean>;
+=======
+   * Counts one refused approval-link attempt in its (scope, minute) tally with a commutative add: it never
+   * touches the request item, never conflicts, never gives up on contention. The attempt that opens a window
+   * also puts `marker` once, write-once, on the audit stream `linkRefusalStream(scope)` at seq
+   * `linkRefusalWindowSeq(window)`, so the audit table shows that refusals happened and the tally how often.
+   */
+  countLinkRefusal(refusal: LinkRefusal, marker: AuditDraft): Promise<{ firstInWindow: boolean }>;
+  /** The tallies of these windows of a scope (from its audit markers), oldest first. */
+  linkRefusalCounts(scope: string, windows: readonly string[]): Promise<LinkRefusalCount[]>;
+}
+
+/** One refused approval-link attempt, as counted (never the token). */
+export interface LinkRefusal {
+  /** The stored request the token names, or `unknown`. */
+  scope: string;
+  /** The UTC minute, `YYYY-MM-DDTHH:MM`. */
+  window: string;
+  code: string;
+  method: 'GET' | 'POST';
+  /** The caller's address as API Gateway saw it, or `unknown`. */
+  sourceIp: string;
+}
+
+/** How many refused attempts of one kind a window saw. */
+export interface LinkRefusalCount {
+  window: string;
+  code: string;
+  method: string;
+  sourceIp: string;
+  attempts: number;
+>>>>>>> link-flood
 }
 
 export interface AuditLog {

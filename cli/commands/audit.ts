@@ -1,5 +1,6 @@
 import type { AnchorReport } from '../../functions/domain/audit-anchor.js';
 import type { AuditEvent } from '../../functions/domain/types.js';
+import type { LinkRefusalCount } from '../../functions/ports.js';
 import { booleanOption, type Command } from '../command.js';
 import { table } from '../output.js';
 import { requestPath, requireId } from './requests.js';
@@ -20,14 +21,29 @@ export const auditCommand: Command = {
   options: { verify: { type: 'boolean' } },
   async run(context, positionals, values) {
     const id = requireId(positionals, this.usage);
-    const body = await context.client.get<{ events: AuditEvent[]; verification: AuditVerification }>(
-      requestPath(id, 'audit'),
-    );
+    const body = await context.client.get<{
+      events: AuditEvent[];
+      verification: AuditVerification;
+      linkRefusals?: LinkRefusalCount[];
+    }>(requestPath(id, 'audit'));
     const events = body.events;
+    const linkRefusals = body.linkRefusals ?? [];
     const verification = booleanOption(values, 'verify') ? body.verification : undefined;
     if (context.config.json) {
+      // The bare event list stays the answer when there is nothing else to show.
+      const plain = verification === undefined && linkRefusals.length === 0;
       context.output.out(
-        JSON.stringify(verification === undefined ? events : { events, verification }, null, 2),
+        JSON.stringify(
+          plain
+            ? events
+            : {
+                events,
+                ...(linkRefusals.length > 0 ? { linkRefusals } : {}),
+                ...(verification ? { verification } : {}),
+              },
+          null,
+          2,
+        ),
       );
     } else {
       context.output.out(
@@ -43,6 +59,18 @@ export const auditCommand: Command = {
           { header: 'COMMENT', value: (e) => e.comment },
         ]),
       );
+      if (linkRefusals.length > 0) {
+        context.output.out('refused approval-link attempts (counted per minute, not on the chain):');
+        context.output.out(
+          table(linkRefusals, [
+            { header: 'MINUTE', value: (r) => r.window },
+            { header: 'CODE', value: (r) => r.code },
+            { header: 'METHOD', value: (r) => r.method },
+            { header: 'SOURCE', value: (r) => r.sourceIp },
+            { header: 'ATTEMPTS', value: (r) => r.attempts },
+          ]),
+        );
+      }
       if (verification) {
         // A broken chain always names where (brokenAt); ok: false without it is the anchor check failing.
         const chainOk = verification.brokenAt === undefined;

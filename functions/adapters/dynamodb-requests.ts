@@ -24,7 +24,8 @@ import {
   REQUEST_STATUSES,
   type RequestStatus,
 } from '../domain/types.js';
-import type { Page, RequestStore } from '../ports.js';
+import type { LinkRefusal, LinkRefusalCount, Page, RequestStore } from '../ports.js';
+import { countLinkRefusal, linkRefusalCounts, REFUSALS_PREFIX } from './dynamodb-link-refusals.js';
 import {
   auditItem,
   BY_FLAG_INDEX,
@@ -92,8 +93,8 @@ export class DynamoRequestStore implements RequestStore {
     audit: AuditDraft,
     options: { bodyHash?: string } = {},
   ): Promise<{ request: AccessRequest; created: boolean; bodyHash?: string }> {
-    if (request.id.startsWith(IDEMPOTENCY_PREFIX))
-      throw new ValidationError('a request id cannot start with idem#');
+    if (isReservedId(request.id))
+      throw new ValidationError('a request id cannot start with idem# or refusals#');
     const event = chainEvent(audit, { requestId: request.id, seq: 1, prevHash: GENESIS_HASH });
     const stored: AccessRequest = { ...request, auditSeq: 1, auditHead: event.hash };
     const idemId = request.idempotencyKey
@@ -166,7 +167,7 @@ export class DynamoRequestStore implements RequestStore {
   }
 
   async get(id: string): Promise<AccessRequest | undefined> {
-    if (id.startsWith(IDEMPOTENCY_PREFIX) || id.startsWith(JOB_PREFIX)) return undefined;
+    if (isReservedId(id)) return undefined;
     try {
       const result = await this.client.send(
         new GetCommand({ TableName: this.requestsTable, Key: { id }, ConsistentRead: true }),
@@ -285,6 +286,26 @@ export class DynamoRequestStore implements RequestStore {
     return this.queryPage(input, options, { partition: 'flag', value: FLAG_REVIEW, sort: 'createdAt' });
   }
 
+  async countLinkRefusal(refusal: LinkRefusal, marker: AuditDraft): Promise<{ firstInWindow: boolean }> {
+    try {
+      return await countLinkRefusal(this.tables(), refusal, marker);
+    } catch (error) {
+      throw toStoreError('link refusal count', error);
+    }
+  }
+
+  async linkRefusalCounts(scope: string, windows: readonly string[]): Promise<LinkRefusalCount[]> {
+    try {
+      return await linkRefusalCounts(this.tables(), scope, windows);
+    } catch (error) {
+      throw toStoreError('link refusal read', error);
+    }
+  }
+
+  private tables() {
+    return { client: this.client, requestsTable: this.requestsTable, auditTable: this.auditTable };
+  }
+
   /**
    * Fills a page of up to `limit` requests, following DynamoDB's pages (a filter can leave one empty).
    * The cursor is the index key of the last request returned, base64url JSON, checked on the way back in.
@@ -341,6 +362,11 @@ export class DynamoRequestStore implements RequestStore {
       throw toStoreError('get', error);
     }
   }
+}
+
+/** Ids of the table's other items (idempotency records, link-refusal tallies), never a request's. */
+function isReservedId(id: string): boolean {
+  return id.startsWith(IDEMPOTENCY_PREFIX) || id.startsWith(REFUSALS_PREFIX) || id.startsWith(JOB_PREFIX);
 }
 
 /** A concurrent create with the same idempotency key can collide mid-flight; once it commits, ours fails cleanly. */

@@ -40,7 +40,10 @@ export const BY_REQUESTER_INDEX = 'by-requester';
 /** Sparse: only requests flagged for review (break-glass, not yet acknowledged) carry its partition key. */
 export const BY_FLAG_INDEX = 'by-flag';
 
-/** Requests: one item per request (`id`), plus `idem#…` idempotency records that no index sees. */
+/**
+ * Requests: one item per request (`id`), plus `idem#…` idempotency records and `refusals#…` link-refusal
+ * tallies (dynamodb-link-refusals.ts), which carry no index key, so no index sees them.
+ */
 export const REQUESTS_TABLE: TableSpec = {
   partitionKey: { name: 'id', type: 'S' },
   globalSecondaryIndexes: [

@@ -16,8 +16,10 @@ export function createHandler(deps: DepsSource<Deps>, options: HttpHandlerOption
     deps,
     async (state, resolved, event) => {
       const token = state.match.params.token ?? '';
+      // Refused attempts are tallied per source address (API Gateway's, not a header the caller sets).
+      const sourceIp = event.requestContext?.identity?.sourceIp ?? undefined;
       if (state.match.route.method === 'GET') {
-        const model = await showApprovalLink({ token }, resolved);
+        const model = await showApprovalLink({ token, sourceIp }, resolved);
         // The form posts back to the page's own URL (relative), whatever stage prefix is in front.
         const actionUrl = event.path.split('/').at(-1) ?? '';
         return htmlResponse(
@@ -33,7 +35,7 @@ export function createHandler(deps: DepsSource<Deps>, options: HttpHandlerOption
       }
       const form = ApprovalForm.parse(state.body);
       const result = await decideByLink(
-        { token, decision: form.decision, csrf: form.csrf, comment: form.comment },
+        { token, decision: form.decision, csrf: form.csrf, comment: form.comment, sourceIp },
         resolved,
       );
       return htmlResponse(

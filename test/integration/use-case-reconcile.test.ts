@@ -297,8 +297,13 @@ describe('retrying lost conditional writes', () => {
         listByStatus: (...args) => real.listByStatus(...args),
         listByRequester: (...args) => real.listByRequester(...args),
         listFlagged: (...args) => real.listFlagged(...args),
+<<<<<<< HEAD
         claimPeriodic: (...args) => real.claimPeriodic(...args),
-        transition: async (previous, next, audit) => {
+=======
+        countLinkRefusal: (...args) => real.countLinkRefusal(...args),
+        linkRefusalCounts: (...args) => real.linkRefusalCounts(...args),
+>>>>>>> link-flood
+        transition: async (previous, next, audit) => 
           if (audit.action === 'granted' && bumps < 15) {
             // A refused link POST lands between the grant's read and its write.
             bumps++;
@@ -309,8 +314,7 @@ describe('retrying lost conditional writes', () => {
               action: 'link-refused',
             });
           }
-          return real.transition(previous, next, audit);
-        },
+          return real.transition(previous, next, audit);,
       },
     };
     const result = await grant({ requestId: request.id }, deps);

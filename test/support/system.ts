@@ -15,12 +15,13 @@ import { DynamoRequestStore } from '../../functions/adapters/dynamodb-requests.j
 import { createTables } from '../../functions/adapters/dynamodb-tables.js';
 import { createProvisioners } from '../../functions/adapters/provisioners.js';
 import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
+import { linkRefusalStream, linkRefusalWindowOfSeq } from '../../functions/domain/link-refusals.js';
 import type { Policy } from '../../functions/domain/policy-schema.js';
 import type { AccessRequest, AuditEvent, RequestStatus } from '../../functions/domain/types.js';
 import { executionArnFor } from '../../functions/domain/workflow-io.js';
 import { createHandler as createExpirySweeperHandler } from '../../functions/handlers/expiry-sweeper.js';
 import { ROUTES } from '../../functions/handlers/routes.js';
-import type { Deps } from '../../functions/ports.js';
+import type { Deps, LinkRefusalCount } from '../../functions/ports.js';
 import { parsePolicy } from '../../functions/shared/config.js';
 import { cryptoIds } from '../../functions/shared/ids.js';
 import { startHttpServer } from '../../local/http-server.js';
@@ -92,6 +93,8 @@ export interface System {
   waitForStatus(id: string, status: RequestStatus, timeoutMs?: number): Promise<AccessRequest>;
   auditActions(id: string): Promise<string[]>;
   audit(id: string): Promise<AuditEvent[]>;
+  /** The refused-link tally of a request (what GET /requests/{id}/audit shows as linkRefusals). */
+  linkRefusals(id: string): Promise<LinkRefusalCount[]>;
   execution(id: string): ExecutionDescription | undefined;
   /** The execution's final description; throws if it is still running after `timeoutMs`. */
   executionEnd(id: string, timeoutMs?: number): Promise<ExecutionDescription>;
@@ -289,6 +292,13 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     },
     async audit(id) {
       return deps.audit.list(id);
+    },
+    async linkRefusals(id) {
+      const markers = await deps.audit.list(linkRefusalStream(id));
+      return deps.requests.linkRefusalCounts(
+        id,
+        markers.map((m) => linkRefusalWindowOfSeq(m.seq)),
+      );
     },
     async auditActions(id) {
       return (await deps.audit.list(id)).map((e) => e.action);

@@ -129,12 +129,9 @@ describe('deciding a pending request', () => {
     const page = await system.openLink(link);
     expect(page.status).toBe(410);
     expect(page.html).toContain('APPROVAL_LINK_USED');
-    expect(await system.auditActions(id)).toEqual([
-      'requested',
-      'approval-requested',
-      'cancelled',
-      'link-refused',
-    ]);
+    // A genuine link's GET after the decision writes nothing: the decision is already on the chain.
+    expect(await system.auditActions(id)).toEqual(['requested', 'approval-requested', 'cancelled']);
+    expect(await system.linkRefusals(id)).toEqual([]);
   });
 
   it('needs 2 of 3 approvers: one approval waits, the same person twice counts once, the second grants', async () => {
@@ -204,14 +201,13 @@ describe('deciding a pending request', () => {
     expect(statuses.filter((s) => s === 200)).toHaveLength(1);
     expect(statuses.filter((s) => s === 410)).toHaveLength(19);
 
-    // The 19 refusals are audited on the request while the workflow grants: the grant must still land.
+    // The 19 refusals are counted beside the request, never on it, while the workflow grants.
     const end = await settled(id);
     const actions = await system.auditActions(id);
     expect(end).toBe('ACTIVE');
-    // Every replayed link is audited: on the request, or on the security stream when the request was busy.
-    const security = await system.deps.audit.list(`security#${new Date().toISOString().slice(0, 10)}`);
-    const onStream = security.filter((e) => e.action === 'link-refused' && e.details?.requestId === id);
-    expect(actions.filter((a) => a === 'link-refused').length + onStream.length).toBe(19);
+    const counted = (await system.linkRefusals(id)).filter((r) => r.code === 'APPROVAL_LINK_USED');
+    expect(counted.reduce((sum, r) => sum + r.attempts, 0)).toBe(19);
+    expect(actions).not.toContain('link-refused');
     expect(actions.filter((a) => a === 'approved')).toHaveLength(1);
     expect(actions.filter((a) => a === 'granted')).toHaveLength(1);
     expect((await system.request(id)).approvals).toHaveLength(1);
@@ -235,8 +231,12 @@ describe('deciding a pending request', () => {
     const requestB = await system.request(b);
     expect(requestB.status).toBe('PENDING');
     expect(requestB.approvals).toEqual([]);
-    const refusals = (await system.audit(b)).filter((e) => e.action === 'link-refused');
-    expect(refusals.map((e) => e.details?.code)).toEqual(['APPROVAL_LINK_INVALID', 'APPROVAL_LINK_INVALID']);
+    expect(await system.auditActions(b)).not.toContain('link-refused');
+    const refusals = await system.linkRefusals(b);
+    expect(refusals.map((r) => [r.code, r.method])).toEqual([
+      ['APPROVAL_LINK_INVALID', 'GET'],
+      ['APPROVAL_LINK_INVALID', 'POST'],
+    ]);
 
     expect((await system.postLink(linkA, 'deny', csrfA)).status).toBe(200);
     expect((await system.request(a)).status).toBe('DENIED');

@@ -163,12 +163,16 @@ describe('the approval workflow, end to end', () => {
     expect(await canLogin(creds.uri)).toBe(false);
     expect(await roleExists(services().pgAdminUrl, `jit_${id}`)).toBe(false);
 
-    const audit = await system.call<{ events: AuditEvent[]; verification: { ok: boolean; events: number } }>(
-      'GET',
-      `/requests/${id}/audit`,
-      ALICE,
-    );
+    const audit = await system.call<{
+      events: AuditEvent[];
+      verification: { ok: boolean; events: number };
+      linkRefusals: { code: string; method: string; attempts: number }[];
+    }>('GET', `/requests/${id}/audit`, ALICE);
     expect(audit.status).toBe(200);
+    // The forged form POST is counted beside the chain, not on it.
+    expect(audit.body.linkRefusals).toMatchObject([
+      { code: 'CSRF_TOKEN_INVALID', method: 'POST', attempts: 1 },
+    ]);
     expect(audit.body.verification).toEqual({
       ok: true,
       events: audit.body.events.length,
@@ -178,14 +182,12 @@ describe('the approval workflow, end to end', () => {
     expect(audit.body.events.map((e) => e.action)).toEqual([
       'requested',
       'approval-requested',
-      'link-refused',
       'approved',
       'granted',
       'credentials-issued',
       'revoked',
     ]);
     expect(audit.body.events.map((e) => e.toStatus)).toEqual([
-      'PENDING',
       'PENDING',
       'PENDING',
       'APPROVED',

@@ -10,8 +10,9 @@ import {
 } from '../approval-links.js';
 import type { RequestFacts } from '../emails.js';
 import { DomainError, type ErrorCode } from '../errors.js';
+import { refusalSourceIp, refusalWindowOf, UNKNOWN_SCOPE } from '../link-refusals.js';
 import type { AccessRequest, AuditDraft, Identity, PendingExtension } from '../types.js';
-import { factsOf, levelOf, recordOnRequest, securityStream } from './common.js';
+import { factsOf, levelOf } from './common.js';
 import { type Decision, decideRequest } from './decide-request.js';
 import { levelOrUndefined } from './get-request.js';
 
@@ -52,53 +53,95 @@ function linkIdentity(approver: string): Identity {
   return { principal: approver, email: approver, via: 'approval-link' };
 }
 
-/** The audit event of a refused link: who it was issued to when known, the code, never the token. */
-function linkRefusedAudit(
+/** How a link attempt arrived: the token (never stored), the method, and API Gateway's source address. */
+export interface LinkAttempt {
+  token: string;
+  method: 'GET' | 'POST';
+  sourceIp?: string | undefined;
+}
+
+/** The audit marker of a refusal window: the first refused attempt of that minute, never the token. */
+function linkRefusedMarker(
   now: Date,
   code: LinkRefusalCode,
+  attempt: LinkAttempt,
+  refusal: { scope: string; window: string; sourceIp: string },
   request: AccessRequest | undefined,
   approver: string | undefined,
-  method: 'GET' | 'POST',
 ): AuditDraft {
+  const claimed = request ? undefined : requestIdPartOf(attempt.token);
   return {
     at: now.toISOString(),
     actor: approver ?? 'anonymous',
     via: 'approval-link',
     action: 'link-refused',
     ...(request ? { fromStatus: request.status, toStatus: request.status } : {}),
-    details: { code, method },
+    details: {
+      code,
+      method: attempt.method,
+      sourceIp: refusal.sourceIp,
+      window: refusal.window,
+      ...(claimed ? { claimedRequestId: claimed } : {}),
+    },
   };
 }
 
-/** Records the refusal (on the request the token names, else on the security stream) and throws it. */
+/**
+ * Counts the refusal in its (request or `unknown`, minute) tally and throws it. The count never touches the
+ * request item (a flood of forged links cannot slow or conflict with a decision) and never contends; a
+ * valid link's repeated GET after its request was decided writes nothing (its decision is already audited).
+ * `request` is the stored request the token names, when known; `lookup` says whether to look it up first.
+ */
 async function refuseLink(
   deps: Deps,
   code: LinkRefusalCode,
-  token: string,
-  method: 'GET' | 'POST',
-  request?: AccessRequest,
-  approver?: string,
+  attempt: LinkAttempt,
+  known: { request?: AccessRequest; approver?: string; lookup?: boolean } = {},
 ): Promise<never> {
-  const now = deps.clock.now();
-  let target = request;
-  if (!target) {
-    const id = requestIdPartOf(token);
-    target = id ? await deps.requests.get(id) : undefined;
+  if (code === 'APPROVAL_LINK_USED' && attempt.method === 'GET') throw new ApprovalLinkRefusedError(code);
+  let request = known.request;
+  if (!request && known.lookup) {
+    const id = requestIdPartOf(attempt.token);
+    request = id ? await deps.requests.get(id) : undefined;
   }
-  const audit = linkRefusedAudit(now, code, target, approver, method);
-  if (target) await recordOnRequest(deps, target, audit);
-  else await deps.audit.appendLoose(securityStream(now), audit);
+  const now = deps.clock.now();
+  const refusal = {
+    scope: request?.id ?? UNKNOWN_SCOPE,
+    window: refusalWindowOf(now),
+    code,
+    method: attempt.method,
+    sourceIp: refusalSourceIp(attempt.sourceIp),
+  };
+  try {
+    await deps.requests.countLinkRefusal(
+      refusal,
+      linkRefusedMarker(now, code, attempt, refusal, request, known.approver),
+    );
+  } catch (error) {
+    // The refusal stands either way; an outage of the tally must not turn it into a 500.
+    deps.metrics.count('LinkRefusalNotCounted');
+    deps.log?.warn('could not count a refused approval link', {
+      scope: refusal.scope,
+      code,
+      error: error instanceof Error ? error.name : 'unknown',
+    });
+  }
   throw new ApprovalLinkRefusedError(code);
 }
 
-/** The link's request and the link itself, or an audited refusal. */
-async function resolve(deps: Deps, token: string, method: 'GET' | 'POST') {
-  const parsed = parseLinkToken(token);
-  if (!parsed) return refuseLink(deps, 'APPROVAL_LINK_INVALID', token, method);
+/** The link's request and the link itself, or a counted refusal. */
+async function resolve(deps: Deps, attempt: LinkAttempt) {
+  const parsed = parseLinkToken(attempt.token);
+  if (!parsed) return refuseLink(deps, 'APPROVAL_LINK_INVALID', attempt, { lookup: true });
   const request = await deps.requests.get(parsed.requestId);
-  if (!request) return refuseLink(deps, 'APPROVAL_LINK_INVALID', token, method);
+  if (!request) return refuseLink(deps, 'APPROVAL_LINK_INVALID', attempt);
   const check = checkWithPurpose(request, parsed, deps.clock.now(), deps);
-  if (!check.ok) return refuseLink(deps, check.code, token, method, request, check.approver);
+  if (!check.ok) {
+    return refuseLink(deps, check.code, attempt, {
+      request,
+      ...(check.approver ? { approver: check.approver } : {}),
+    });
+  }
   return { parsed, request, index: check.index, approver: check.approver };
 }
 
@@ -134,8 +177,15 @@ function linkMayDecide(request: AccessRequest, deps: Deps): boolean {
 }
 
 /** GET /approvals/{token}: what the confirmation page shows. Decides nothing. */
-export async function showApprovalLink(input: { token: string }, deps: Deps): Promise<ConfirmationModel> {
-  const { parsed, request, index, approver } = await resolve(deps, input.token, 'GET');
+export async function showApprovalLink(
+  input: { token: string; sourceIp?: string | undefined },
+  deps: Deps,
+): Promise<ConfirmationModel> {
+  const { parsed, request, index, approver } = await resolve(deps, {
+    token: input.token,
+    method: 'GET',
+    sourceIp: input.sourceIp,
+  });
   const link = request.approvalLinks[index];
   const { target } = levelOf(deps, request);
   return {
@@ -152,12 +202,22 @@ export async function showApprovalLink(input: { token: string }, deps: Deps): Pr
  * conditional write, so of many concurrent POSTs one decides and the rest find the link used.
  */
 export async function decideByLink(
-  input: { token: string; decision: Decision; csrf: string; comment?: string | undefined },
+  input: {
+    token: string;
+    decision: Decision;
+    csrf: string;
+    comment?: string | undefined;
+    sourceIp?: string | undefined;
+  },
   deps: Deps,
 ): Promise<{ status: string }> {
-  const first = await resolve(deps, input.token, 'POST');
+  const attempt: LinkAttempt = { token: input.token, method: 'POST', sourceIp: input.sourceIp };
+  const first = await resolve(deps, attempt);
   if (!verifyCsrf(first.parsed, input.csrf)) {
-    return refuseLink(deps, 'CSRF_TOKEN_INVALID', input.token, 'POST', first.request, first.approver);
+    return refuseLink(deps, 'CSRF_TOKEN_INVALID', attempt, {
+      request: first.request,
+      approver: first.approver,
+    });
   }
   let refusal: { code: LinkRefusalCode; request: AccessRequest; approver?: string } | undefined;
   try {
@@ -181,7 +241,10 @@ export async function decideByLink(
     return { status: view.status };
   } catch (error) {
     if (error instanceof ApprovalLinkRefusedError && refusal) {
-      return refuseLink(deps, refusal.code, input.token, 'POST', refusal.request, refusal.approver);
+      return refuseLink(deps, refusal.code, attempt, {
+        request: refusal.request,
+        ...(refusal.approver ? { approver: refusal.approver } : {}),
+      });
     }
     throw error;
   }

@@ -1,13 +1,24 @@
+<<<<<<< HEAD
+
 import type { Deps } from '../../ports.js';
 import type { AnchorReport } from '../audit-anchor.js';
 import type { ChainVerification } from '../audit-chain.js';
+
+=======
+
+import type { Deps, LinkRefusalCount } from '../../ports.js';
+
+>>>>>>> link-flood
+
 import { assertMayView } from '../authz.js';
+import { linkRefusalStream, linkRefusalWindowOfSeq } from '../link-refusals.js';
 import type { AuditEvent, Identity } from '../types.js';
 import { anchorReport } from './audit-digest.js';
 import { loadRequest } from './common.js';
 import { levelOrUndefined } from './get-request.js';
 
 /**
+<<<<<<< HEAD
  * The chain check, and the check against the signed digests: `ok` only if both hold. `problem` is the chain's
  * if it is broken, else the anchor's; `anchor` says which events a digest covers and which are not yet anchored.
  */
@@ -18,6 +29,19 @@ export async function requestAudit(
   input: { requestId: string; caller: Identity },
   deps: Deps,
 ): Promise<{ events: AuditEvent[]; verification: AuditVerification }> {
+=======
+ * A request's audit trail, whether its hash chain still verifies, and the tally of refused approval-link
+ * attempts that named it (per minute, code, method and source address; kept beside the chain, not on it).
+ */
+export async function requestAudit(
+  input: { requestId: string; caller: Identity },
+  deps: Deps,
+): Promise<{
+  events: AuditEvent[];
+  verification: Awaited<ReturnType<Deps['audit']['verify']>>;
+  linkRefusals: LinkRefusalCount[];
+}> {
+>>>>>>> link-flood
   const request = await loadRequest(deps, input.requestId);
   assertMayView(
     input.caller,
@@ -26,6 +50,7 @@ export async function requestAudit(
     deps.clock.now(),
     deps.policy.policy(),
   );
+<<<<<<< HEAD
   const [events, chain] = await Promise.all([deps.audit.list(request.id), deps.audit.verify(request.id)]);
   const anchor = await anchorReport(request.id, events, deps);
   const problem = chain.problem ?? anchor.problem;
@@ -33,4 +58,14 @@ export async function requestAudit(
     events,
     verification: { ...chain, ok: chain.ok && anchor.ok, ...(problem ? { problem } : {}), anchor },
   };
+=======
+  const [events, verification, markers] = await Promise.all([
+    deps.audit.list(request.id),
+    deps.audit.verify(request.id),
+    deps.audit.list(linkRefusalStream(request.id)),
+  ]);
+  const windows = markers.map((marker) => linkRefusalWindowOfSeq(marker.seq));
+  const linkRefusals = windows.length > 0 ? await deps.requests.linkRefusalCounts(request.id, windows) : [];
+  return { events, verification, linkRefusals };
+>>>>>>> link-flood
 }

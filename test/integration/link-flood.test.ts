@@ -1,0 +1,238 @@
+/**
+ * Issue #12, item 6: forged and replayed approval links through the real approval-links handler on DynamoDB
+ * Local. A refused attempt is counted in a per-minute tally beside the request, never written to the request
+ * item, so a flood neither slows nor conflicts with a real decision, and no attempt is lost.
+ */
+import { randomBytes } from 'node:crypto';
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { csrfTokenFor, parseLinkToken } from '../../functions/domain/approval-links.js';
+import { ConflictError } from '../../functions/domain/errors.js';
+import {
+  linkRefusalStream,
+  linkRefusalWindowOfSeq,
+  refusalWindowOf,
+  UNKNOWN_SCOPE,
+} from '../../functions/domain/link-refusals.js';
+import { newRequestId } from '../../functions/domain/naming.js';
+import { createRequest } from '../../functions/domain/use-cases/create-request.js';
+import { requestAudit } from '../../functions/domain/use-cases/request-audit.js';
+import { createHandler as linksHandler } from '../../functions/handlers/approval-links.js';
+import { createHandler as requestApprovalHandler } from '../../functions/handlers/request-approval.js';
+import type { Deps, RequestStore } from '../../functions/ports.js';
+import {
+  lambdaContext as context,
+  createTestDatabase,
+  ERIN,
+  linksIn,
+  ordersPolicy,
+  startTestSystem,
+  type TestSystem,
+} from '../support/deps.js';
+import { services } from '../support/services.js';
+
+let sys: TestSystem;
+const quiet = { error: () => undefined };
+
+beforeAll(async () => {
+  const { dynamodbEndpoint, pgAdminUrl } = services();
+  const db = await createTestDatabase(pgAdminUrl, 'linkflood');
+  sys = await startTestSystem({ dynamodbEndpoint, db, label: 'link-flood', policy: ordersPolicy(db) });
+});
+afterAll(async () => sys?.close());
+
+/** The request store, counting every transition and every one that lost a race. */
+function countingStore(real: RequestStore) {
+  const counts = { transitions: 0, conflicts: 0 };
+  const store: RequestStore = {
+    create: (...args) => real.create(...args),
+    get: (id) => real.get(id),
+    listByStatus: (...args) => real.listByStatus(...args),
+    listByRequester: (...args) => real.listByRequester(...args),
+    listFlagged: (...args) => real.listFlagged(...args),
+    countLinkRefusal: (...args) => real.countLinkRefusal(...args),
+    linkRefusalCounts: (...args) => real.linkRefusalCounts(...args),
+    transition: async (...args) => {
+      counts.transitions++;
+      try {
+        return await real.transition(...args);
+      } catch (error) {
+        if (error instanceof ConflictError) counts.conflicts++;
+        throw error;
+      }
+    },
+  };
+  return { store, counts };
+}
+
+function linkEvent(method: 'GET' | 'POST', token: string, sourceIp: string, form?: Record<string, string>) {
+  return {
+    resource: '/approvals/{token}',
+    path: `/approvals/${token}`,
+    httpMethod: method,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    multiValueHeaders: {},
+    queryStringParameters: null,
+    multiValueQueryStringParameters: null,
+    pathParameters: { token },
+    stageVariables: null,
+    body: form ? new URLSearchParams(form).toString() : null,
+    isBase64Encoded: false,
+    requestContext: {
+      requestId: `req-${randomBytes(3).toString('hex')}`,
+      identity: { sourceIp },
+    } as APIGatewayProxyEvent['requestContext'],
+  } as APIGatewayProxyEvent;
+}
+
+async function link(
+  deps: Deps,
+  method: 'GET' | 'POST',
+  token: string,
+  options: { sourceIp?: string; form?: Record<string, string> } = {},
+) {
+  const res = (await linksHandler(deps, { logger: quiet })(
+    linkEvent(method, token, options.sourceIp ?? '198.51.100.7', options.form),
+    context,
+  )) as APIGatewayProxyResult;
+  return { status: res.statusCode, html: res.body };
+}
+
+/** A token of the right shape whose secret was never issued. */
+function forgedToken(requestId: string): string {
+  return `${requestId}.${randomBytes(32).toString('base64url')}`;
+}
+
+async function pendingWithLinks(): Promise<{ id: string; links: Map<string, string> }> {
+  const { request } = await createRequest(
+    {
+      body: { target: 'orders', level: 'read', duration: '1h', reason: 'INC-12', ticket: 'INC-12' },
+      caller: ERIN,
+    },
+    sys.deps,
+  );
+  const sent = sys.outbox.length;
+  await requestApprovalHandler(sys.deps)({ requestId: request.id, taskToken: `tt-${request.id}` }, context);
+  return { id: request.id, links: linksIn(sys.outbox.slice(sent)) };
+}
+
+async function tallied(scope: string): Promise<number> {
+  const markers = await sys.deps.audit.list(linkRefusalStream(scope));
+  const counts = await sys.deps.requests.linkRefusalCounts(
+    scope,
+    markers.map((m) => linkRefusalWindowOfSeq(m.seq)),
+  );
+  return counts.reduce((sum, c) => sum + c.attempts, 0);
+}
+
+async function itemCount(): Promise<number> {
+  const names = sys.tables.names;
+  const count = async (TableName: string) =>
+    (await sys.tables.client.send(new ScanCommand({ TableName, Select: 'COUNT' }))).Count ?? 0;
+  return (await count(names.requestsTable)) + (await count(names.auditTable));
+}
+
+describe('a flood of forged approval links', () => {
+  it('leaves a concurrent real approval on its first attempt, off the request, and counts every forged GET', async () => {
+    const { id, links } = await pendingWithLinks();
+    const before = await sys.deps.requests.get(id);
+    const { store, counts } = countingStore(sys.deps.requests);
+    const deps: Deps = { ...sys.deps, requests: store };
+    const token = links.get('alice@example.com') ?? '';
+    const parsed = parseLinkToken(token);
+    if (!parsed) throw new Error('no link in the email');
+
+    const forged = Array.from({ length: 200 }, (_, i) =>
+      link(deps, 'GET', forgedToken(id), { sourceIp: `203.0.113.${i % 4}` }),
+    );
+    const approval = link(deps, 'POST', token, { form: { decision: 'approve', csrf: csrfTokenFor(parsed) } });
+    const [decided, ...refused] = await Promise.all([approval, ...forged]);
+
+    expect(decided.status).toBe(200);
+    expect(refused.map((r) => r.status)).toEqual(Array(200).fill(404));
+    expect(refused[0]?.html).toContain('APPROVAL_LINK_INVALID');
+    expect(counts).toEqual({ transitions: 1, conflicts: 0 });
+    const after = await sys.deps.requests.get(id);
+    expect(after?.version).toBe((before?.version ?? 0) + 1);
+    const actions = (await sys.deps.audit.list(id)).map((e) => e.action);
+    expect(actions).not.toContain('link-refused');
+    expect(actions.at(-1)).toBe('approval-recorded');
+    expect((await sys.deps.audit.verify(id)).ok).toBe(true);
+
+    expect(await tallied(id)).toBe(200);
+    const view = await requestAudit({ requestId: id, caller: ERIN }, sys.deps);
+    const window = refusalWindowOf(sys.clock.now());
+    expect(view.linkRefusals).toEqual(
+      [0, 1, 2, 3].map((n) => ({
+        window,
+        code: 'APPROVAL_LINK_INVALID',
+        method: 'GET',
+        sourceIp: `203.0.113.${n}`,
+        attempts: 50,
+      })),
+    );
+    // The window's first refusal is on the audit table once, write-once, beside the chain.
+    const markers = await sys.deps.audit.list(linkRefusalStream(id));
+    expect(markers).toHaveLength(1);
+    expect(markers[0]).toMatchObject({
+      action: 'link-refused',
+      actor: 'anonymous',
+      details: { code: 'APPROVAL_LINK_INVALID', method: 'GET', window },
+    });
+  });
+
+  it('counts every one of 200 concurrent forged tokens for unknown requests, losing none', async () => {
+    const before = await tallied(UNKNOWN_SCOPE);
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        link(sys.deps, 'GET', forgedToken(newRequestId(Date.now() + i, randomBytes(10)))),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(Array(200).fill(404));
+    expect((await tallied(UNKNOWN_SCOPE)) - before).toBe(200);
+    const markers = await sys.deps.audit.list(linkRefusalStream(UNKNOWN_SCOPE));
+    expect(markers.at(-1)?.details).toMatchObject({
+      code: 'APPROVAL_LINK_INVALID',
+      sourceIp: '198.51.100.7',
+    });
+    expect(markers.at(-1)?.details?.claimedRequestId).toMatch(/^[0-9a-z]{26}$/);
+  });
+
+  it('writes nothing for 50 repeated GETs of a link already used', async () => {
+    const { id, links } = await pendingWithLinks();
+    const token = links.get('bob@example.com') ?? '';
+    const parsed = parseLinkToken(token);
+    if (!parsed) throw new Error('no link in the email');
+    const decided = await link(sys.deps, 'POST', token, {
+      form: { decision: 'approve', csrf: csrfTokenFor(parsed) },
+    });
+    expect(decided.status).toBe(200);
+    const stored = await itemCount();
+    const version = (await sys.deps.requests.get(id))?.version;
+
+    for (let i = 0; i < 50; i++) {
+      const again = await link(sys.deps, 'GET', token);
+      expect(again.status).toBe(410);
+      expect(again.html).toContain('APPROVAL_LINK_USED');
+    }
+    expect(await itemCount()).toBe(stored);
+    expect((await sys.deps.requests.get(id))?.version).toBe(version);
+  });
+
+  it('counts a replayed POST of a used link beside the request, not on it', async () => {
+    const { id, links } = await pendingWithLinks();
+    const token = links.get('carol@example.com') ?? '';
+    const parsed = parseLinkToken(token);
+    if (!parsed) throw new Error('no link in the email');
+    const form = { decision: 'approve', csrf: csrfTokenFor(parsed) };
+    expect((await link(sys.deps, 'POST', token, { form })).status).toBe(200);
+    const version = (await sys.deps.requests.get(id))?.version;
+    const replayed = await link(sys.deps, 'POST', token, { form });
+    expect(replayed.status).toBe(410);
+    expect((await sys.deps.requests.get(id))?.version).toBe(version);
+    const view = await requestAudit({ requestId: id, caller: ERIN }, sys.deps);
+    expect(view.linkRefusals).toMatchObject([{ code: 'APPROVAL_LINK_USED', method: 'POST', attempts: 1 }]);
+    expect(view.events.map((e) => e.action)).not.toContain('link-refused');
+  });
+});

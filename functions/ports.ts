@@ -55,12 +55,11 @@ export interface RequestStore {
   /** Break-glass requests no reviewer has acknowledged yet, newest first. */
   listFlagged(options?: { limit?: number; cursor?: string }): Promise<Page<AccessRequest>>;
   /**
-<<<<<<< HEAD
    * Claims a periodic job (the hourly reconcile) when it is due: true, and recorded as run now, if it last ran
    * `everySeconds` ago or more, or never; false otherwise. A conditional write, so of two racing sweeps one wins.
    */
   claimPeriodic(job: string, now: Date, everySeconds: number): Promise<boolean>;
-=======
+  /**
    * Counts one refused approval-link attempt in its (scope, minute) tally with a commutative add: it never
    * touches the request item, never conflicts, never gives up on contention. The attempt that opens a window
    * also puts `marker` once, write-once, on the audit stream `linkRefusalStream(scope)` at seq
@@ -90,7 +89,6 @@ export interface LinkRefusalCount {
   method: string;
   sourceIp: string;
   attempts: number;
->>>>>>> link-flood
 }
 
 export interface AuditLog {

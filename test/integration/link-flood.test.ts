@@ -51,6 +51,7 @@ function countingStore(real: RequestStore) {
     listByStatus: (...args) => real.listByStatus(...args),
     listByRequester: (...args) => real.listByRequester(...args),
     listFlagged: (...args) => real.listFlagged(...args),
+    claimPeriodic: (...args) => real.claimPeriodic(...args),
     countLinkRefusal: (...args) => real.countLinkRefusal(...args),
     linkRefusalCounts: (...args) => real.linkRefusalCounts(...args),
     transition: async (...args) => {

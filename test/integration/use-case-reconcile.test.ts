@@ -297,13 +297,10 @@ describe('retrying lost conditional writes', () => {
         listByStatus: (...args) => real.listByStatus(...args),
         listByRequester: (...args) => real.listByRequester(...args),
         listFlagged: (...args) => real.listFlagged(...args),
-<<<<<<< HEAD
         claimPeriodic: (...args) => real.claimPeriodic(...args),
-=======
         countLinkRefusal: (...args) => real.countLinkRefusal(...args),
         linkRefusalCounts: (...args) => real.linkRefusalCounts(...args),
->>>>>>> link-flood
-        transition: async (previous, next, audit) => 
+        transition: async (previous, next, audit) => {
           if (audit.action === 'granted' && bumps < 15) {
             // A refused link POST lands between the grant's read and its write.
             bumps++;
@@ -314,7 +311,8 @@ describe('retrying lost conditional writes', () => {
               action: 'link-refused',
             });
           }
-          return real.transition(previous, next, audit);,
+          return real.transition(previous, next, audit);
+        },
       },
     };
     const result = await grant({ requestId: request.id }, deps);

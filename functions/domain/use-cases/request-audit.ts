@@ -1,15 +1,6 @@
-<<<<<<< HEAD
-
-import type { Deps } from '../../ports.js';
+import type { Deps, LinkRefusalCount } from '../../ports.js';
 import type { AnchorReport } from '../audit-anchor.js';
 import type { ChainVerification } from '../audit-chain.js';
-
-=======
-
-import type { Deps, LinkRefusalCount } from '../../ports.js';
-
->>>>>>> link-flood
-
 import { assertMayView } from '../authz.js';
 import { linkRefusalStream, linkRefusalWindowOfSeq } from '../link-refusals.js';
 import type { AuditEvent, Identity } from '../types.js';
@@ -18,30 +9,20 @@ import { loadRequest } from './common.js';
 import { levelOrUndefined } from './get-request.js';
 
 /**
-<<<<<<< HEAD
  * The chain check, and the check against the signed digests: `ok` only if both hold. `problem` is the chain's
  * if it is broken, else the anchor's; `anchor` says which events a digest covers and which are not yet anchored.
  */
 export type AuditVerification = ChainVerification & { anchor: AnchorReport };
 
-/** A request's audit trail, whether its hash chain still verifies, and whether it matches what was anchored. */
-export async function requestAudit(
-  input: { requestId: string; caller: Identity },
-  deps: Deps,
-): Promise<{ events: AuditEvent[]; verification: AuditVerification }> {
-=======
- * A request's audit trail, whether its hash chain still verifies, and the tally of refused approval-link
- * attempts that named it (per minute, code, method and source address; kept beside the chain, not on it).
+/**
+ * A request's audit trail, whether its hash chain still verifies and matches what was anchored, and the tally
+ * of refused approval-link attempts that named it (per minute, code, method and source address; kept beside
+ * the chain, not on it).
  */
 export async function requestAudit(
   input: { requestId: string; caller: Identity },
   deps: Deps,
-): Promise<{
-  events: AuditEvent[];
-  verification: Awaited<ReturnType<Deps['audit']['verify']>>;
-  linkRefusals: LinkRefusalCount[];
-}> {
->>>>>>> link-flood
+): Promise<{ events: AuditEvent[]; verification: AuditVerification; linkRefusals: LinkRefusalCount[] }> {
   const request = await loadRequest(deps, input.requestId);
   assertMayView(
     input.caller,
@@ -50,22 +31,18 @@ export async function requestAudit(
     deps.clock.now(),
     deps.policy.policy(),
   );
-<<<<<<< HEAD
-  const [events, chain] = await Promise.all([deps.audit.list(request.id), deps.audit.verify(request.id)]);
-  const anchor = await anchorReport(request.id, events, deps);
-  const problem = chain.problem ?? anchor.problem;
-  return {
-    events,
-    verification: { ...chain, ok: chain.ok && anchor.ok, ...(problem ? { problem } : {}), anchor },
-  };
-=======
-  const [events, verification, markers] = await Promise.all([
+  const [events, chain, markers] = await Promise.all([
     deps.audit.list(request.id),
     deps.audit.verify(request.id),
     deps.audit.list(linkRefusalStream(request.id)),
   ]);
+  const anchor = await anchorReport(request.id, events, deps);
+  const problem = chain.problem ?? anchor.problem;
   const windows = markers.map((marker) => linkRefusalWindowOfSeq(marker.seq));
   const linkRefusals = windows.length > 0 ? await deps.requests.linkRefusalCounts(request.id, windows) : [];
-  return { events, verification, linkRefusals };
->>>>>>> link-flood
+  return {
+    events,
+    verification: { ...chain, ok: chain.ok && anchor.ok, ...(problem ? { problem } : {}), anchor },
+    linkRefusals,
+  };
 }

@@ -25,6 +25,12 @@ export interface DeploymentConfig {
     availabilityZones?: string[];
     endpoints?: { routeTableIds: string[] };
   };
+  /**
+   * Context `wafRateLimit`: attach a WAF web ACL to the stage with a rate-based rule that blocks a source address
+   * sending more than this many requests to `/approvals/` in 5 minutes (the unauthenticated route). Off by
+   * default: WAF costs money per ACL and per request.
+   */
+  wafRateLimit?: number;
   /** Context `targetSecurityGroupIds`: the targets' security groups, opened to the functions on the targets' ports. */
   targetSecurityGroupIds: string[];
   /** Context `targetResourceIds` (target id → DbiResourceId) for `rds-db:connect` on RDS targets. */
@@ -134,7 +140,17 @@ export function configFromContext(node: Node): DeploymentConfig {
     targetResourceIds: record(node.tryGetContext('targetResourceIds'), 'targetResourceIds'),
     adminSecretKeyArns,
     digestEveryMinutes: minutes(node.tryGetContext('digestEveryMinutes'), 'digestEveryMinutes', 5),
+    ...wafRateLimitOf(node.tryGetContext('wafRateLimit')),
   };
+}
+
+/** WAF's rate-based rules take 10 to 2,000,000,000 requests per 5-minute window. */
+function wafRateLimitOf(value: unknown): { wafRateLimit?: number } {
+  if (value === undefined || value === null || value === '') return {};
+  const parsed = typeof value === 'string' ? Number(value) : value;
+  if (typeof parsed !== 'number' || !Number.isInteger(parsed) || parsed < 10 || parsed > 2_000_000_000)
+    throw new Error('context wafRateLimit must be a whole number of requests per 5 minutes, from 10');
+  return { wafRateLimit: parsed };
 }
 
 /** A whole number of minutes from 1 to 60 (a number, or a string as `-c` passes it); absent is `fallback`. */

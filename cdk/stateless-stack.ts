@@ -65,6 +65,7 @@ export class StatelessStack extends Stack {
       revokeFunction: this.workflow.revokeFunction,
       notifications: this.notifications,
       ...(config.linkBaseUrl ? { linkBaseUrl: config.linkBaseUrl } : {}),
+      ...(config.wafRateLimit !== undefined ? { wafRateLimit: config.wafRateLimit } : {}),
     });
     this.expiry = new ExpiryConstruct(this, 'Expiry', {
       ...shared,

@@ -3,6 +3,7 @@ import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { z } from 'zod';
 import { ROUTES, type Route } from '../../functions/handlers/routes.js';
@@ -77,6 +78,12 @@ export interface ApiConstructProps {
    * @default 5
    */
   readonly linkConcurrency?: number;
+  /**
+   * A WAF web ACL on the stage with a rate-based rule: a source address sending more than this many requests to
+   * `/approvals/` in 5 minutes is blocked.
+   * @default - no WAF (it costs money per ACL and per request)
+   */
+  readonly wafRateLimit?: number;
   /** @default API_ROUTES */
   readonly routes?: readonly ApiRoute[];
   /** @default logs.RetentionDays.ONE_MONTH */
@@ -186,6 +193,8 @@ export class ApiConstruct extends Construct {
       });
     }
 
+    if (props.wafRateLimit !== undefined) this.attachWaf(props.wafRateLimit);
+
     const bodyValidator = new apigateway.RequestValidator(this, 'BodyValidator', {
       restApi,
       requestValidatorName: 'body-and-parameters',
@@ -230,6 +239,13 @@ export class ApiConstruct extends Construct {
         );
       }
     }
+    if (props.wafRateLimit === undefined) {
+      Validations.of(restApi).acknowledge({
+        id: 'AwsSolutions-APIG3',
+        reason:
+          "No WAF web ACL by default (-c wafRateLimit=… adds one): IAM auth, per-route throttles and the link function's reserved concurrency guard the API.",
+      });
+    }
     Validations.of(restApi).acknowledge(
       {
         id: 'AwsSolutions-COG4',
@@ -237,16 +253,55 @@ export class ApiConstruct extends Construct {
           'Every other route uses AWS_IAM authorization (SigV4): callers are IAM principals, not Cognito users.',
       },
       {
-        id: 'AwsSolutions-APIG3',
-        reason:
-          'No WAF web ACL by default: IAM auth plus stage throttling guard the API; attach an ACL per account policy.',
-      },
-      {
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
         reason:
           "API Gateway's account-level CloudWatch role needs AmazonAPIGatewayPushToCloudWatchLogs; AWS documents no narrower policy.",
       },
     );
+  }
+
+  /** A regional web ACL on the stage: rate-limits each source address on the unauthenticated link routes. */
+  private attachWaf(limit: number): void {
+    const acl = new wafv2.CfnWebACL(this, 'WebAcl', {
+      scope: 'REGIONAL',
+      defaultAction: { allow: {} },
+      visibilityConfig: {
+        cloudWatchMetricsEnabled: true,
+        metricName: 'jit-db-access',
+        sampledRequestsEnabled: false,
+      },
+      rules: [
+        {
+          name: 'approval-links-rate',
+          priority: 0,
+          action: { block: {} },
+          statement: {
+            rateBasedStatement: {
+              limit,
+              aggregateKeyType: 'IP',
+              scopeDownStatement: {
+                byteMatchStatement: {
+                  fieldToMatch: { uriPath: {} },
+                  positionalConstraint: 'CONTAINS',
+                  searchString: '/approvals/',
+                  textTransformations: [{ priority: 0, type: 'NONE' }],
+                },
+              },
+            },
+          },
+          // No sampled requests: a sample would keep the link secret that is the path.
+          visibilityConfig: {
+            cloudWatchMetricsEnabled: true,
+            metricName: 'approval-links-rate',
+            sampledRequestsEnabled: false,
+          },
+        },
+      ],
+    });
+    new wafv2.CfnWebACLAssociation(this, 'WebAclAssociation', {
+      resourceArn: this.restApi.deploymentStage.stageArn,
+      webAclArn: acl.attrArn,
+    });
   }
 }
 

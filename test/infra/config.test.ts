@@ -104,6 +104,14 @@ describe('the deployment configuration', () => {
     );
   });
 
+  it('reads the WAF rate limit as a whole number of requests per 5 minutes, off by default', () => {
+    expect(configOf({}).wafRateLimit).toBeUndefined();
+    expect(configOf({ wafRateLimit: '300' }).wafRateLimit).toBe(300);
+    for (const bad of ['9', '1.5', 'lots', 3_000_000_000]) {
+      expect(() => configOf({ wafRateLimit: bad })).toThrow(/wafRateLimit must be a whole number/);
+    }
+  });
+
   it('defaults to the AWS example policy', () => {
     expect(configOf({}).policyFile).toMatch(/\/examples\/policy\.aws\.yaml$/);
   });

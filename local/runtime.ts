@@ -17,7 +17,7 @@ import { type AdminCredentialsSource, StaticAdminCredentials } from '../function
 import { TargetUnavailableError } from '../functions/domain/errors.js';
 import type { Policy } from '../functions/domain/policy-schema.js';
 import type { ReconcileMode } from '../functions/domain/use-cases/expiry-sweeper.js';
-import type { RevokeInput, WorkflowHandlerName } from '../functions/domain/workflow-io.js';
+import { earlyRevokeInput, type WorkflowHandlerName } from '../functions/domain/workflow-io.js';
 import { createHandler as createApiHandler } from '../functions/handlers/api.js';
 import { createHandler as createApprovalLinksHandler } from '../functions/handlers/approval-links.js';
 import { createHandler as createAuditDigestHandler } from '../functions/handlers/audit-digest.js';
@@ -689,15 +689,7 @@ export function createHandlers(deps: Deps, options: { reconcile?: ReconcileMode 
   // As on AWS, the API runs an early revoke in the revoke function (a synchronous invoke), not in itself.
   const revoker: Revoker = {
     revokeEarly: async (requestId, by) => {
-      const input: RevokeInput = {
-        requestId,
-        reason: 'early',
-        by: {
-          principal: by.principal,
-          ...(by.email ? { email: by.email } : {}),
-          via: by.via === 'system' ? 'iam' : by.via,
-        },
-      };
+      const input = earlyRevokeInput(requestId, by);
       await invokeLocally('revoke', (context) => revoke(input, context));
     },
   };

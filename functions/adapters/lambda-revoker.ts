@@ -8,7 +8,7 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { ConflictError, RevokeIncompleteError, TargetUnavailableError } from '../domain/errors.js';
 import type { Identity } from '../domain/types.js';
-import type { RevokeInput } from '../domain/workflow-io.js';
+import { earlyRevokeInput } from '../domain/workflow-io.js';
 import type { Revoker } from '../ports.js';
 
 export class RevokeInvokeError extends Error {
@@ -25,15 +25,7 @@ export class LambdaRevoker implements Revoker {
   ) {}
 
   async revokeEarly(requestId: string, by: Identity): Promise<void> {
-    const input: RevokeInput = {
-      requestId,
-      reason: 'early',
-      by: {
-        principal: by.principal,
-        ...(by.email ? { email: by.email } : {}),
-        via: by.via === 'system' ? 'iam' : by.via,
-      },
-    };
+    const input = earlyRevokeInput(requestId, by);
     const out = await this.client.send(
       new InvokeCommand({
         FunctionName: this.functionArn,

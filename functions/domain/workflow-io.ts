@@ -64,6 +64,19 @@ export const RevokeInput = z.object({
 });
 export type RevokeInput = z.infer<typeof RevokeInput>;
 
+/** The revoke function's input for an early revoke by `by` (the API invokes it; the workflow never sends `by`). */
+export function earlyRevokeInput(
+  requestId: string,
+  by: { principal: string; email?: string | undefined; via: string },
+): RevokeInput {
+  const via = by.via === 'local' || by.via === 'approval-link' ? by.via : 'iam';
+  return {
+    requestId,
+    reason: 'early',
+    by: { principal: by.principal, ...(by.email ? { email: by.email } : {}), via },
+  };
+}
+
 /** revoked:false with a later expiresAt means an extension moved expiry: the workflow waits again. */
 export const RevokeOutput = z.object({ revoked: z.boolean(), expiresAt: z.optional(Timestamp) });
 export type RevokeOutput = z.infer<typeof RevokeOutput>;

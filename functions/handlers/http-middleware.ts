@@ -16,7 +16,7 @@ import {
   mapError,
   SECURITY_HEADERS,
 } from '../shared/http.js';
-import { findRoute, type HandlerName, type RouteMatch } from './routes.js';
+import { findRoute, type HandlerName, type RouteMatch, type RouteRefusal } from './routes.js';
 
 /** What the middlewares learned about a request, attached to the event for the handler. */
 export interface HttpState {
@@ -77,23 +77,41 @@ export function httpErrors(options: {
       if (mapped.code === 'INTERNAL') {
         options.logger.error('unhandled error', { correlationId, error: request.error });
       }
-      if (options.render) {
-        request.response = options.render(mapped, request.event);
-        return;
-      }
-      const headers: Record<string, string> = {};
-      const allow = mapped.details?.allow;
-      if (mapped.code === 'METHOD_NOT_ALLOWED' && Array.isArray(allow)) headers.allow = allow.join(', ');
-      request.response = jsonResponse(
-        mapped.statusCode,
-        {
-          ...errorBody(mapped.code, mapped.message, mapped.details),
-          ...(mapped.correlationId ? { correlationId: mapped.correlationId } : {}),
-        },
-        headers,
-      );
+      request.response = options.render ? options.render(mapped, request.event) : errorResult(mapped);
     },
   };
+}
+
+/** A mapped error as every JSON route answers it: `{error:{code,message}}`, with `Allow` on a 405. */
+export function errorResult(mapped: MappedError): APIGatewayProxyResult {
+  const headers: Record<string, string> = {};
+  const allow = mapped.details?.allow;
+  if (mapped.code === 'METHOD_NOT_ALLOWED' && Array.isArray(allow)) headers.allow = allow.join(', ');
+  return jsonResponse(
+    mapped.statusCode,
+    {
+      ...errorBody(mapped.code, mapped.message, mapped.details),
+      ...(mapped.correlationId ? { correlationId: mapped.correlationId } : {}),
+    },
+    headers,
+  );
+}
+
+/** Why no route serves `method` on `path`: the refusal the Lambdas and the local server both give. */
+export function unroutable(lookup: RouteRefusal, method: string, path: string): DomainError {
+  if (lookup.code === 'METHOD_NOT_ALLOWED') {
+    return new DomainError('METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}`, {
+      details: { allow: lookup.allow },
+    });
+  }
+  return new DomainError('ROUTE_NOT_FOUND', 'no such route');
+}
+
+/** A body over `maxBytes`, refused before it is parsed (or, locally, before it is read whole). */
+export function payloadTooLarge(maxBytes: number): DomainError {
+  return new DomainError('PAYLOAD_TOO_LARGE', `the body exceeds ${maxBytes} bytes`, {
+    details: { maxBytes },
+  });
 }
 
 /**
@@ -108,14 +126,7 @@ export function httpRequest(options: { handler: HandlerName; localMode: boolean 
       const correlationId = correlationIdOf(event, request.context?.awsRequestId ?? 'unknown');
       const path = event.resource && !event.resource.includes('{proxy') ? event.resource : event.path;
       const lookup = findRoute(event.httpMethod ?? 'GET', path ?? '/', options.handler);
-      if (!lookup.found) {
-        if (lookup.code === 'METHOD_NOT_ALLOWED') {
-          throw new DomainError('METHOD_NOT_ALLOWED', `${event.httpMethod} is not allowed on ${path}`, {
-            details: { allow: lookup.allow },
-          });
-        }
-        throw new DomainError('ROUTE_NOT_FOUND', 'no such route');
-      }
+      if (!lookup.found) throw unroutable(lookup, event.httpMethod, path ?? '/');
       const { route } = lookup.match;
       // Prefer API Gateway's decoded path parameters; the router's are the fallback for proxy resources.
       const params = { ...lookup.match.params, ...pickStrings(event.pathParameters) };
@@ -148,11 +159,7 @@ function parseBody(event: APIGatewayProxyEvent, kind: 'json' | 'form' | undefine
   if (kind === undefined) return {};
   const raw = event.body ?? '';
   const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
-  if (bytes.length > MAX_BODY_BYTES) {
-    throw new DomainError('PAYLOAD_TOO_LARGE', `the body exceeds ${MAX_BODY_BYTES} bytes`, {
-      details: { maxBytes: MAX_BODY_BYTES },
-    });
-  }
+  if (bytes.length > MAX_BODY_BYTES) throw payloadTooLarge(MAX_BODY_BYTES);
   if (bytes.length === 0) return {};
   const contentType = (headerOf(event, 'content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
   const wanted = kind === 'json' ? 'application/json' : 'application/x-www-form-urlencoded';

@@ -229,6 +229,8 @@ export type RouteLookup =
   | { found: false; code: 'ROUTE_NOT_FOUND' }
   | { found: false; code: 'METHOD_NOT_ALLOWED'; allow: string[] };
 
+export type RouteRefusal = Extract<RouteLookup, { found: false }>;
+
 const compiled = ROUTES.map((route) => ({ route, ...compilePath(route.path) }));
 
 function compilePath(path: string): { pattern: RegExp; names: string[]; params: number } {

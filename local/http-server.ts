@@ -7,35 +7,39 @@ import type {
   APIGatewayProxyResult,
   Context,
 } from 'aws-lambda';
+import { escapeHtml } from '../functions/domain/emails.js';
+import type { DomainError } from '../functions/domain/errors.js';
+import { isEmail } from '../functions/domain/identity.js';
+import { errorResult, payloadTooLarge, unroutable } from '../functions/handlers/http-middleware.js';
+import { findRoute, type HandlerName, ROUTES } from '../functions/handlers/routes.js';
+import {
+  errorBody,
+  htmlResponse,
+  jsonResponse,
+  LOCAL_USER_HEADER,
+  MAX_BODY_BYTES,
+  mapError,
+} from '../functions/shared/http.js';
 import { invokeLocally } from './invocations.js';
 import type { OutboxEntry, OutboxMailer } from './outbox.js';
-
-/** The local caller's identity header. Honoured ONLY here; API Gateway never lets a client set identity. */
-export const LOCAL_USER_HEADER = 'x-jitdb-user';
-const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
-const EMAIL_PATTERN = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 
 /** A Lambda behind API Gateway, as the local server calls it. */
 export type ProxyHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
 
-export interface LocalRoute {
-  method: string;
-  /** API Gateway resource path, e.g. `/requests/{id}/approve`. */
-  resource: string;
-  /** The handler's name (api, approval-links, credentials…), used as the fake Lambda function name. */
-  handlerName: string;
-  handler: ProxyHandler;
-}
+/** The HTTP Lambdas by their route-table name: the table says which one serves a route. */
+export type HttpHandlers = Readonly<Record<HandlerName, ProxyHandler>>;
 
 export interface LocalHttpServerOptions {
-  /** The routes, or a function giving them (the handlers may be wired after the port is known). */
-  routes: readonly LocalRoute[] | (() => readonly LocalRoute[]);
+  /**
+   * The handlers, or a function giving them: the runtime wires them after the port is known, and API routes
+   * answer 503 while it gives undefined (the databases are still starting).
+   */
+  handlers: HttpHandlers | (() => HttpHandlers | undefined);
   /** Default 3000; 0 picks a free port. */
   port?: number;
   host?: string;
   outbox?: OutboxMailer;
-  /** While true, API routes answer 503 (the runtime is still starting its databases). */
-  notReady?: () => boolean;
+  /** Default MAX_BODY_BYTES, the Lambdas' own limit. */
   maxBodyBytes?: number;
   /** One line per failed invocation (never request bodies). Default stderr. */
   log?: (line: string) => void;
@@ -57,31 +61,22 @@ export class PortInUseError extends Error {
 }
 
 /**
- * Serves the route table over node:http, turning each request into an API Gateway REST proxy event and the
- * handler's result back into a response — the same handlers Lambda runs. Also serves /outbox.
+ * Serves the route table (ROUTES, matched by findRoute, as the Lambdas match it) over node:http, turning each
+ * request into an API Gateway REST proxy event and the handler's result back into a response — the same
+ * handlers Lambda runs. Also serves /outbox.
  */
 export async function startHttpServer(options: LocalHttpServerOptions): Promise<RunningHttpServer> {
   const host = options.host ?? '127.0.0.1';
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const routes = () => (typeof options.routes === 'function' ? options.routes() : options.routes);
-  let compiledFrom: readonly LocalRoute[] | undefined;
-  let compiled: { route: LocalRoute; pattern: RegExp; names: string[] }[] = [];
-  const compiledRoutes = () => {
-    const current = routes();
-    if (current !== compiledFrom) {
-      compiled = current.map((route) => ({ route, ...compileResource(route.resource) }));
-      compiledFrom = current;
-    }
-    return compiled;
-  };
-  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const handlers = () => (typeof options.handlers === 'function' ? options.handlers() : options.handlers);
+  const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
 
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
       log(
         `local api: ${req.method} ${pathOf(req)} failed: ${error instanceof Error ? error.message : String(error)}`,
       );
-      if (!res.headersSent) sendJson(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
+      if (!res.headersSent) sendProxyResult(res, jsonResponse(500, errorBody('INTERNAL', 'internal error')));
       else res.end();
     });
   });
@@ -90,55 +85,47 @@ export async function startHttpServer(options: LocalHttpServerOptions): Promise<
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = (req.method ?? 'GET').toUpperCase();
     if (method === 'GET' && (url.pathname === '/outbox' || url.pathname === '/outbox/')) {
-      return sendHtml(res, 200, outboxPage(options.outbox?.list() ?? []));
+      return sendProxyResult(res, htmlResponse(200, outboxPage(options.outbox?.list() ?? [])));
     }
     if (method === 'GET' && url.pathname === '/outbox.json') {
-      return sendJson(res, 200, { emails: options.outbox?.list() ?? [] });
+      return sendProxyResult(res, jsonResponse(200, { emails: options.outbox?.list() ?? [] }));
     }
     if (method === 'GET' && url.pathname === '/') {
-      return sendJson(res, 200, {
-        service: 'jit-db-access (local)',
-        routes: routes().map((r) => `${r.method} ${r.resource}`),
-        outbox: '/outbox',
-      });
+      return sendProxyResult(
+        res,
+        jsonResponse(200, {
+          service: 'jit-db-access (local)',
+          routes: ROUTES.map((r) => `${r.method} ${r.path}`),
+          outbox: '/outbox',
+        }),
+      );
     }
 
-    if (options.notReady?.()) {
-      res.setHeader('retry-after', '2');
-      return sendJson(res, 503, {
-        error: { code: 'STARTING', message: 'the local runtime is still starting' },
-      });
+    const wired = handlers();
+    if (!wired) {
+      return sendProxyResult(
+        res,
+        jsonResponse(
+          503,
+          { error: { code: 'STARTING', message: 'the local runtime is still starting' } },
+          { 'retry-after': '2' },
+        ),
+      );
     }
-    const candidates = compiledRoutes()
-      .map((c) => ({ ...c, params: matchPath(c.pattern, c.names, url.pathname) }))
-      .filter((c) => c.params !== undefined);
-    if (candidates.length === 0) {
-      return sendJson(res, 404, {
-        error: { code: 'ROUTE_NOT_FOUND', message: `no route for ${url.pathname}` },
-      });
-    }
-    // Literal segments beat parameters, as in API Gateway (`/requests/mine` before `/requests/{id}`).
-    candidates.sort((a, b) => a.names.length - b.names.length);
-    const match = candidates.find((c) => c.route.method === method || c.route.method === 'ANY');
-    if (!match?.params) {
-      res.setHeader('allow', [...new Set(candidates.map((c) => c.route.method))].join(', '));
-      return sendJson(res, 405, {
-        error: { code: 'METHOD_NOT_ALLOWED', message: `${method} is not allowed here` },
-      });
-    }
+    const lookup = findRoute(method, url.pathname);
+    if (!lookup.found) return sendProxyResult(res, refusal(unroutable(lookup, method, url.pathname)));
+    const { route, params } = lookup.match;
 
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > maxBodyBytes) {
       req.resume();
-      return sendJson(res, 413, tooLarge(maxBodyBytes));
+      return sendProxyResult(res, refusal(payloadTooLarge(maxBodyBytes)));
     }
     const body = await readBody(req, maxBodyBytes);
-    if (body === undefined) return sendJson(res, 413, tooLarge(maxBodyBytes));
+    if (body === undefined) return sendProxyResult(res, refusal(payloadTooLarge(maxBodyBytes)));
 
-    const event = toProxyEvent(req, url, method, match.route.resource, match.params, body);
-    const result = await invokeLocally(match.route.handlerName, (context) =>
-      match.route.handler(event, context),
-    );
+    const event = toProxyEvent(req, url, method, route.path, params, body);
+    const result = await invokeLocally(route.handler, (context) => wired[route.handler](event, context));
     sendProxyResult(res, result);
   }
 
@@ -160,16 +147,17 @@ export async function startHttpServer(options: LocalHttpServerOptions): Promise<
   };
 }
 
+/** A refusal answered before any handler runs, exactly as the Lambdas' error middleware answers it. */
+function refusal(error: DomainError): APIGatewayProxyResult {
+  return errorResult(mapError(error, randomUUID()));
+}
+
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
     // Keep-alive sockets (browsers, fetch) would hold close() open forever.
     server.closeAllConnections();
   });
-}
-
-function tooLarge(max: number) {
-  return { error: { code: 'PAYLOAD_TOO_LARGE', message: `request body exceeds ${max} bytes` } };
 }
 
 function pathOf(req: IncomingMessage): string {
@@ -192,38 +180,9 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined
   });
 }
 
-export function compileResource(resource: string): { pattern: RegExp; names: string[] } {
-  const names: string[] = [];
-  const source = resource
-    .split('/')
-    .map((segment) => {
-      const param = /^\{([A-Za-z0-9_]+)\+?\}$/.exec(segment);
-      if (!param?.[1]) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-      names.push(param[1]);
-      return segment.endsWith('+}') ? '(.+)' : '([^/]+)';
-    })
-    .join('/');
-  return { pattern: new RegExp(`^${source}/?$`), names };
-}
-
-function matchPath(pattern: RegExp, names: string[], pathname: string): Record<string, string> | undefined {
-  const match = pattern.exec(pathname);
-  if (!match) return undefined;
-  const params: Record<string, string> = {};
-  names.forEach((name, i) => {
-    const raw = match[i + 1] ?? '';
-    try {
-      params[name] = decodeURIComponent(raw);
-    } catch {
-      params[name] = raw;
-    }
-  });
-  return params;
-}
-
 /** The identity API Gateway would put there for an IAM caller; locally it comes from `x-jitdb-user`. */
 export function localIdentity(user: string | undefined, sourceIp: string): APIGatewayEventIdentity {
-  const valid = user !== undefined && EMAIL_PATTERN.test(user) && user.length <= 254;
+  const valid = user !== undefined && isEmail(user);
   return {
     accessKey: null,
     accountId: null,
@@ -318,30 +277,6 @@ function sendProxyResult(res: ServerResponse, result: APIGatewayProxyResult): vo
   }
   res.statusCode = result.statusCode;
   res.end(result.isBase64Encoded ? Buffer.from(result.body, 'base64') : result.body);
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.statusCode = status;
-  res.setHeader('content-type', 'application/json; charset=utf-8');
-  res.setHeader('cache-control', 'no-store');
-  res.end(JSON.stringify(body));
-}
-
-function sendHtml(res: ServerResponse, status: number, html: string): void {
-  res.statusCode = status;
-  res.setHeader('content-type', 'text/html; charset=utf-8');
-  res.setHeader('cache-control', 'no-store');
-  res.setHeader('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'");
-  res.end(html);
-}
-
-export function escapeHtml(text: string): string {
-  return text
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
 }
 
 /** Plain, accessible HTML: one article per email, newest first, its links as real anchors. */

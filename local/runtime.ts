@@ -29,14 +29,13 @@ import { createHandler as createGrantHandler } from '../functions/handlers/grant
 import { createHandler as createRecordOutcomeHandler } from '../functions/handlers/record-outcome.js';
 import { createHandler as createRequestApprovalHandler } from '../functions/handlers/request-approval.js';
 import { createHandler as createRevokeHandler } from '../functions/handlers/revoke.js';
-import { type HandlerName, ROUTES } from '../functions/handlers/routes.js';
 import type { Deps, Metrics, Revoker, Workflow } from '../functions/ports.js';
 import { loadPolicyFile, PolicyFileError } from '../functions/shared/config.js';
 import { cryptoIds } from '../functions/shared/ids.js';
 import { logger, powertoolsMetrics } from '../functions/shared/powertools.js';
 import { DynamoDbLocalError, startDynamoDbLocal } from './dynamodb-local.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
-import { type LocalRoute, PortInUseError, type ProxyHandler, startHttpServer } from './http-server.js';
+import { type HttpHandlers, PortInUseError, startHttpServer } from './http-server.js';
 import { invokeLocally } from './invocations.js';
 import { findMariadb, startMariadb } from './mariadb.js';
 import { OutboxMailer } from './outbox.js';
@@ -182,8 +181,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       port: options.port ?? 3000,
       outbox,
       log,
-      routes: () => lateBound.app?.routes ?? [],
-      notReady: () => lateBound.app === undefined,
+      handlers: () => lateBound.app?.http,
     });
     stops.push(server.close);
 
@@ -481,10 +479,10 @@ export function redact(url: string): string {
   }
 }
 
-/** What the runtime wired: the routes the server serves, and the workflow and sweeper behind them. */
+/** What the runtime wired: the HTTP handlers the server calls, and the workflow and sweeper behind them. */
 export interface WiredApplication {
   deps: Deps;
-  routes: readonly LocalRoute[];
+  http: HttpHandlers;
   /** Re-starts executions of requests a previous run left PENDING or APPROVED (the runner is in memory). */
   resume(): Promise<void>;
   sweep(): Promise<void>;
@@ -581,15 +579,9 @@ async function wireApplication(options: WiringOptions): Promise<WiredApplication
   const handlers = createHandlers(deps, { reconcile: options.reconcile });
   const workflow = createWorkflow(handlers, options.log);
   workflowRef.current = workflow.workflow;
-  const routes: LocalRoute[] = ROUTES.map((route) => ({
-    method: route.method,
-    resource: route.path,
-    handlerName: route.handler,
-    handler: handlers.http[route.handler],
-  }));
   return {
     deps,
-    routes,
+    http: handlers.http,
     resume: () => resumeRequests(deps, options.log),
     sweep: handlers.sweep,
     digest: handlers.digest,
@@ -623,7 +615,7 @@ async function resumeRequests(deps: Deps, log: (line: string) => void): Promise<
 
 /** The handlers the runtime calls: HTTP ones by route-table name, workflow tasks, sweeper, status change. */
 export interface LocalHandlers {
-  http: Record<HandlerName, ProxyHandler>;
+  http: HttpHandlers;
   tasks: Record<WorkflowHandlerName, TaskHandler>;
   sweep(): Promise<void>;
   digest(): Promise<void>;

@@ -1,9 +1,12 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { APIGatewayProxyEvent } from 'aws-lambda';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHandler as createApiHandler } from '../../functions/handlers/api.js';
+import { type HandlerName, ROUTES } from '../../functions/handlers/routes.js';
 import { type RunningHttpServer, startHttpServer } from '../../local/http-server.js';
+import { lambdaContext } from '../../local/invocations.js';
 import { OutboxMailer } from '../../local/outbox.js';
 
 describe('the local HTTP server', () => {
@@ -26,11 +29,7 @@ describe('the local HTTP server', () => {
       outbox,
       maxBodyBytes: 1024,
       log: () => undefined,
-      routes: [
-        { method: 'POST', resource: '/requests/{id}/approve', handlerName: 'api', handler: echo },
-        { method: 'GET', resource: '/requests/{id}', handlerName: 'api', handler: echo },
-        { method: 'GET', resource: '/requests/mine', handlerName: 'api', handler: echo },
-      ],
+      handlers: { api: echo, 'approval-links': echo, credentials: echo },
     });
   });
 
@@ -77,11 +76,6 @@ describe('the local HTTP server', () => {
     expect(seen.at(-1)?.requestContext.identity.userArn).toBeNull();
   });
 
-  it('prefers a literal path segment over a parameter', async () => {
-    await fetch(`${server.url}/requests/mine`);
-    expect(seen.at(-1)?.resource).toBe('/requests/mine');
-  });
-
   it('refuses a body over the cap before any handler sees it', async () => {
     const before = seen.length;
     const response = await fetch(`${server.url}/requests/abc/approve`, {
@@ -91,7 +85,11 @@ describe('the local HTTP server', () => {
     });
     expect(response.status).toBe(413);
     expect(await response.json()).toEqual({
-      error: { code: 'PAYLOAD_TOO_LARGE', message: 'request body exceeds 1024 bytes' },
+      error: {
+        code: 'PAYLOAD_TOO_LARGE',
+        message: 'the body exceeds 1024 bytes',
+        details: { maxBytes: 1024 },
+      },
     });
     expect(seen.length).toBe(before);
   });
@@ -100,7 +98,7 @@ describe('the local HTTP server', () => {
     const missing = await fetch(`${server.url}/nope`);
     expect(missing.status).toBe(404);
     expect(await missing.json()).toEqual({
-      error: { code: 'ROUTE_NOT_FOUND', message: 'no route for /nope' },
+      error: { code: 'ROUTE_NOT_FOUND', message: 'no such route' },
     });
     const wrong = await fetch(`${server.url}/requests/abc`, { method: 'DELETE' });
     expect(wrong.status).toBe(405);
@@ -133,6 +131,89 @@ describe('the local HTTP server', () => {
     expect(html).toContain('<h2 id="mail-1">First &lt;b&gt;mail&lt;/b&gt;</h2>');
     expect(html).toContain('<a href="http://localhost:3000/approvals/tok1">');
     expect(html.indexOf('mail-2')).toBeLessThan(html.indexOf('mail-1'));
+  });
+});
+
+describe('the local server and the Lambdas, one router', () => {
+  let server: RunningHttpServer;
+  const REQUEST_ID = '01jn9x7k2m0000000000000000';
+
+  /** Answers with its route-table name, the fake function name it ran as and the event's resource. */
+  const named =
+    (name: HandlerName) =>
+    async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => ({
+      statusCode: 200,
+      body: JSON.stringify({ handler: name, functionName: context.functionName, resource: event.resource }),
+    });
+
+  beforeAll(async () => {
+    server = await startHttpServer({
+      port: 0,
+      log: () => undefined,
+      handlers: {
+        api: named('api'),
+        'approval-links': named('approval-links'),
+        credentials: named('credentials'),
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('sends every route in the table to the handler the table names, with the route as resource', async () => {
+    for (const route of ROUTES) {
+      const path = route.path.replace('{id}', REQUEST_ID).replace('{token}', 'a.b');
+      const response = await fetch(`${server.url}${path}`, { method: route.method });
+      expect(await response.json(), `${route.method} ${route.path}`).toEqual({
+        handler: route.handler,
+        functionName: route.handler,
+        resource: route.path,
+      });
+    }
+  });
+
+  it('refuses an unknown route or method exactly as the Lambda path does', async () => {
+    const lambda = createApiHandler(
+      () => {
+        throw new Error('routing refuses before any dependency is needed');
+      },
+      { logger: { error: () => undefined } },
+    );
+    const cases = [
+      ['GET', '/nope'],
+      ['GET', `/requests/${REQUEST_ID}/nope`],
+      ['DELETE', '/targets'],
+      ['PUT', '/requests'],
+    ] as const;
+    for (const [method, path] of cases) {
+      const local = await fetch(`${server.url}${path}`, { method });
+      const direct = (await lambda(
+        {
+          resource: '/{proxy+}',
+          path,
+          httpMethod: method,
+          headers: {},
+          requestContext: { requestId: 'apigw-1', identity: {} },
+        } as unknown as APIGatewayProxyEvent,
+        lambdaContext('api'),
+      )) as APIGatewayProxyResult;
+      expect(
+        {
+          status: local.status,
+          allow: local.headers.get('allow'),
+          contentType: local.headers.get('content-type'),
+          body: await local.json(),
+        },
+        `${method} ${path}`,
+      ).toEqual({
+        status: direct.statusCode,
+        allow: direct.headers?.allow ?? null,
+        contentType: direct.headers?.['content-type'],
+        body: JSON.parse(direct.body),
+      });
+    }
   });
 });
 

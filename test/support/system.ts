@@ -20,7 +20,6 @@ import type { Policy } from '../../functions/domain/policy-schema.js';
 import type { AccessRequest, AuditEvent, RequestStatus } from '../../functions/domain/types.js';
 import { executionArnFor } from '../../functions/domain/workflow-io.js';
 import { createHandler as createExpirySweeperHandler } from '../../functions/handlers/expiry-sweeper.js';
-import { ROUTES } from '../../functions/handlers/routes.js';
 import type { Deps, LinkRefusalCount } from '../../functions/ports.js';
 import { parsePolicy } from '../../functions/shared/config.js';
 import { cryptoIds } from '../../functions/shared/ids.js';
@@ -209,12 +208,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     port: 0,
     outbox,
     log: (line) => appLog.push(`http: ${line}`),
-    routes: ROUTES.map((route) => ({
-      method: route.method,
-      resource: route.path,
-      handlerName: route.handler,
-      handler: handlers.http[route.handler],
-    })),
+    handlers: handlers.http,
   });
   base.url = server.url;
   const sweeper = createExpirySweeperHandler(deps);

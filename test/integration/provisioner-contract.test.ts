@@ -10,7 +10,13 @@ import { TargetUnavailableError } from '../../functions/domain/errors.js';
 import type { Target } from '../../functions/domain/policy-schema.js';
 import type { CredentialProvisioner, Credentials, GrantSpec } from '../../functions/ports.js';
 import { freePort } from '../../local/embedded-postgres.js';
-import { asSuperuserIn, inDatabase, objectsOwnedBy, tablesNamed } from '../support/postgres-catalog.js';
+import { asSuperuserIn, objectsOwnedBy, tablesNamed } from '../support/postgres-catalog.js';
+import {
+  createMysqlFixture,
+  createPostgresFixture,
+  type MysqlFixture,
+  type PostgresFixture,
+} from '../support/provisioner-databases.js';
 import {
   errorCode,
   provisionerTarget,
@@ -18,7 +24,6 @@ import {
   type TargetOverrides,
   waitFor,
 } from '../support/provisioner-fixtures.js';
-import { services } from '../support/services.js';
 
 /**
  * The CredentialProvisioner contract: what grant, credentials, revoke, listManagedUsers and check promise
@@ -103,6 +108,7 @@ function postgres(): Engine {
   let database = '';
   let otherDatabase = '';
   let admin: pg.Client;
+  let fixture: PostgresFixture | undefined;
   const provisioners: PostgresProvisioner[] = [];
   const q = pg.escapeIdentifier;
 
@@ -117,35 +123,9 @@ function postgres(): Engine {
     name: 'PostgreSQL',
     codes: { loginRefused: '28P01', denied: '42501', killed: '57P01' },
     async setUp() {
-      const base = services().pgAdminUrl;
-      const suffix = randomBytes(4).toString('hex');
-      database = `prov_pgc_${suffix}`;
-      otherDatabase = `prov_pgc_other_${suffix}`;
-      const bootstrap = new pg.Client({ connectionString: base });
-      await bootstrap.connect();
-      await bootstrap.query(`CREATE DATABASE ${database}`);
-      await bootstrap.query(`CREATE DATABASE ${otherDatabase}`);
-      // Stands in for RDS's built-in rds_iam role, which a plain PostgreSQL does not have.
-      await bootstrap.query(
-        `DO $$ BEGIN CREATE ROLE rds_iam; EXCEPTION WHEN duplicate_object THEN NULL; END $$`,
-      );
-      await bootstrap.end();
-      adminUrl = inDatabase(base, database);
-      port = Number(new URL(base).port);
-      admin = new pg.Client({ connectionString: adminUrl });
-      await admin.connect();
-      await admin.query(`
-        CREATE SCHEMA app;
-        CREATE TABLE app.orders (id int PRIMARY KEY, item text);
-        CREATE TABLE app.customers (id int PRIMARY KEY, name text);
-        INSERT INTO app.orders VALUES (1, 'book');
-        INSERT INTO app.customers VALUES (1, 'ada');
-        CREATE SCHEMA other;
-        CREATE TABLE other.hidden (id int);
-        CREATE SCHEMA weird;
-        CREATE TABLE weird.y (id int);
-        INSERT INTO weird.y VALUES (42);
-      `);
+      fixture = await createPostgresFixture('prov_pgc', ['other']);
+      ({ adminUrl, port, database, admin } = fixture);
+      otherDatabase = fixture.extra.other as string;
       for (const name of HOSTILE_TABLES) {
         await admin.query(`CREATE TABLE weird.${q(name)} (id int)`);
         await admin.query(`INSERT INTO weird.${q(name)} VALUES (7)`);
@@ -153,12 +133,7 @@ function postgres(): Engine {
     },
     async tearDown() {
       await Promise.allSettled(provisioners.map((p) => p.close()));
-      await admin?.end();
-      const bootstrap = new pg.Client({ connectionString: services().pgAdminUrl });
-      await bootstrap.connect();
-      await bootstrap.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-      await bootstrap.query(`DROP DATABASE IF EXISTS ${otherDatabase} WITH (FORCE)`);
-      await bootstrap.end();
+      await fixture?.drop();
     },
     adminUrl: () => adminUrl,
     port: () => port,
@@ -274,6 +249,7 @@ function mariadb(): Engine {
   let other = '';
   let weird = '';
   let admin: mysql.Connection;
+  let fixture: MysqlFixture | undefined;
   const provisioners: MysqlProvisioner[] = [];
   const id = (name: string) => mysql.escapeId(name, true);
   const hostileTables = [...HOSTILE_TABLES, 'back`tick'];
@@ -300,21 +276,10 @@ function mariadb(): Engine {
       killed: 'PROTOCOL_CONNECTION_LOST',
     },
     async setUp() {
-      adminUrl = services().mysqlAdminUrl;
-      port = Number(new URL(adminUrl).port || 3306);
-      const suffix = randomBytes(4).toString('hex');
-      app = `prov_myc_${suffix}`;
-      other = `prov_myc_other_${suffix}`;
-      weird = `prov_myc_weird_${suffix}`;
-      admin = await mysql.createConnection({ uri: adminUrl });
-      for (const db of [app, other, weird]) await admin.query(`CREATE DATABASE ${id(db)}`);
-      await admin.query(`CREATE TABLE ${id(app)}.orders (id int PRIMARY KEY, item text)`);
-      await admin.query(`CREATE TABLE ${id(app)}.customers (id int PRIMARY KEY, name text)`);
-      await admin.query(`INSERT INTO ${id(app)}.orders VALUES (1, 'book')`);
-      await admin.query(`INSERT INTO ${id(app)}.customers VALUES (1, 'ada')`);
+      fixture = await createMysqlFixture('prov_myc', ['other']);
+      ({ adminUrl, port, app, weird, admin } = fixture);
+      other = fixture.extra.other as string;
       await admin.query(`CREATE TABLE ${id(other)}.hidden (id int)`);
-      await admin.query(`CREATE TABLE ${id(weird)}.y (id int)`);
-      await admin.query(`INSERT INTO ${id(weird)}.y VALUES (42)`);
       for (const name of hostileTables) {
         await admin.query(`CREATE TABLE ${id(weird)}.${id(name)} (id int)`);
         await admin.query(`INSERT INTO ${id(weird)}.${id(name)} VALUES (7)`);
@@ -322,8 +287,7 @@ function mariadb(): Engine {
     },
     async tearDown() {
       await Promise.allSettled(provisioners.map((p) => p.close()));
-      for (const db of [app, other, weird]) await admin.query(`DROP DATABASE IF EXISTS ${id(db)}`);
-      await admin.end();
+      await fixture?.drop();
     },
     adminUrl: () => adminUrl,
     port: () => port,

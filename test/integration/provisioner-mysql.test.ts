@@ -7,13 +7,13 @@ import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.j
 import { TargetNotConfiguredForIamError } from '../../functions/domain/errors.js';
 import type { Target } from '../../functions/domain/policy-schema.js';
 import type { GrantSpec } from '../../functions/ports.js';
+import { createMysqlFixture, type MysqlFixture } from '../support/provisioner-databases.js';
 import {
   errorCode,
   provisionerTarget,
   grantSpec as spec,
   type TargetOverrides,
 } from '../support/provisioner-fixtures.js';
-import { services } from '../support/services.js';
 
 /** Names a temporary user may give its own objects: revoke puts them in SQL, so they must be quoted. */
 const HOSTILE_OBJECTS = ['trg`tick', "trg'quote", 'trg; DROP TABLE y', 'trg.dot'];
@@ -57,29 +57,21 @@ async function userExists(user: string): Promise<boolean> {
 
 const id = (name: string) => mysql.escapeId(name, true);
 
+let fixture: MysqlFixture;
+
 beforeAll(async () => {
-  adminUrl = services().mysqlAdminUrl;
-  port = Number(new URL(adminUrl).port || 3306);
-  const suffix = randomBytes(4).toString('hex');
-  app = `prov_my_${suffix}`;
+  fixture = await createMysqlFixture('prov_my');
+  ({ adminUrl, port, app, weird, admin } = fixture);
   // Differs from `app` only where it has `_`: an unescaped database-level grant would match it too.
-  lookalikeDb = `provxmy_${suffix}`;
-  weird = `prov_my_weird_${suffix}`;
-  admin = await mysql.createConnection({ uri: adminUrl });
-  for (const db of [app, lookalikeDb, weird]) await admin.query(`CREATE DATABASE ${id(db)}`);
-  await admin.query(`CREATE TABLE ${id(app)}.orders (id int PRIMARY KEY, item text)`);
-  await admin.query(`CREATE TABLE ${id(app)}.customers (id int PRIMARY KEY, name text)`);
-  await admin.query(`INSERT INTO ${id(app)}.orders VALUES (1, 'book')`);
-  await admin.query(`INSERT INTO ${id(app)}.customers VALUES (1, 'ada')`);
+  lookalikeDb = `provxmy_${fixture.suffix}`;
+  await admin.query(`CREATE DATABASE ${id(lookalikeDb)}`);
   await admin.query(`CREATE TABLE ${id(lookalikeDb)}.secrets (id int)`);
-  await admin.query(`CREATE TABLE ${id(weird)}.y (id int)`);
-  await admin.query(`INSERT INTO ${id(weird)}.y VALUES (42)`);
 });
 
 afterAll(async () => {
   await Promise.allSettled(provisioners.map((p) => p.close()));
-  for (const db of [app, lookalikeDb, weird]) await admin.query(`DROP DATABASE IF EXISTS ${id(db)}`);
-  await admin.end();
+  await admin.query(`DROP DATABASE IF EXISTS ${id(lookalikeDb)}`);
+  await fixture.drop();
 });
 
 describe('MySQL password provisioner', () => {

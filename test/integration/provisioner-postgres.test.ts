@@ -18,7 +18,8 @@ import { TargetNotConfiguredForIamError } from '../../functions/domain/errors.js
 import type { Target } from '../../functions/domain/policy-schema.js';
 import type { GrantSpec } from '../../functions/ports.js';
 import { startEmbeddedPostgres } from '../../local/embedded-postgres.js';
-import { asSuperuserIn, inDatabase, objectsOwnedBy, tablesNamed } from '../support/postgres-catalog.js';
+import { asSuperuserIn, objectsOwnedBy, tablesNamed } from '../support/postgres-catalog.js';
+import { createPostgresFixture, type PostgresFixture } from '../support/provisioner-databases.js';
 import {
   errorCode,
   provisionerTarget,
@@ -26,7 +27,6 @@ import {
   type TargetOverrides,
   waitFor,
 } from '../support/provisioner-fixtures.js';
-import { services } from '../support/services.js';
 
 const fakeAwsCredentials = {
   accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
@@ -79,41 +79,16 @@ async function roleOid(name: string): Promise<number> {
   return result.rows[0]?.oid ?? -1;
 }
 
+let fixture: PostgresFixture;
+
 beforeAll(async () => {
-  const base = services().pgAdminUrl;
-  const suffix = randomBytes(4).toString('hex');
-  database = `prov_pg_${suffix}`;
-  const bootstrap = new pg.Client({ connectionString: base });
-  await bootstrap.connect();
-  await bootstrap.query(`CREATE DATABASE ${database}`);
-  // Stands in for RDS's built-in rds_iam role, which a plain PostgreSQL does not have.
-  await bootstrap.query(`DO $$ BEGIN CREATE ROLE rds_iam; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
-  await bootstrap.end();
-  adminUrl = inDatabase(base, database);
-  port = Number(new URL(base).port);
-  admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`
-    CREATE SCHEMA app;
-    CREATE TABLE app.orders (id int PRIMARY KEY, item text);
-    CREATE TABLE app.customers (id int PRIMARY KEY, name text);
-    INSERT INTO app.orders VALUES (1, 'book');
-    INSERT INTO app.customers VALUES (1, 'ada');
-    CREATE SCHEMA other;
-    CREATE TABLE other.hidden (id int);
-    CREATE SCHEMA weird;
-    CREATE TABLE weird.y (id int);
-    INSERT INTO weird.y VALUES (42);
-  `);
+  fixture = await createPostgresFixture('prov_pg');
+  ({ adminUrl, port, database, admin } = fixture);
 });
 
 afterAll(async () => {
   await Promise.allSettled(provisioners.map((p) => p.close()));
-  await admin?.end();
-  const bootstrap = new pg.Client({ connectionString: services().pgAdminUrl });
-  await bootstrap.connect();
-  await bootstrap.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await bootstrap.end();
+  await fixture?.drop();
 });
 
 describe('PostgreSQL password provisioner', () => {

@@ -4,20 +4,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRdsTarget, MysqlProvisioner } from '../../functions/adapters/mysql-provisioner.js';
 import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
 import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
-import { TargetNotConfiguredForIamError, TargetUnavailableError } from '../../functions/domain/errors.js';
+import { TargetNotConfiguredForIamError } from '../../functions/domain/errors.js';
 import type { Target } from '../../functions/domain/policy-schema.js';
 import type { GrantSpec } from '../../functions/ports.js';
-import { freePort } from '../../local/embedded-postgres.js';
+import { createMysqlFixture, type MysqlFixture } from '../support/provisioner-databases.js';
 import {
   errorCode,
   provisionerTarget,
   grantSpec as spec,
   type TargetOverrides,
-  waitFor,
 } from '../support/provisioner-fixtures.js';
-import { services } from '../support/services.js';
 
-const HOSTILE_TABLES = ['odd"name', 'x; DROP TABLE y', "Robert'); --", 'back`tick'];
 /** Names a temporary user may give its own objects: revoke puts them in SQL, so they must be quoted. */
 const HOSTILE_OBJECTS = ['trg`tick', "trg'quote", 'trg; DROP TABLE y', 'trg.dot'];
 
@@ -25,7 +22,6 @@ let adminUrl: string;
 let port: number;
 let app: string;
 let lookalikeDb: string;
-let other: string;
 let weird: string;
 let admin: mysql.Connection;
 const provisioners: MysqlProvisioner[] = [];
@@ -52,7 +48,6 @@ async function login(uri: string): Promise<mysql.Connection> {
   return connection;
 }
 
-const loginRefusal = (uri: string) => errorCode(async () => (await login(uri)).end());
 const sqlError = (connection: mysql.Connection, sql: string) => errorCode(() => connection.query(sql));
 
 async function userExists(user: string): Promise<boolean> {
@@ -62,219 +57,36 @@ async function userExists(user: string): Promise<boolean> {
 
 const id = (name: string) => mysql.escapeId(name, true);
 
+let fixture: MysqlFixture;
+
 beforeAll(async () => {
-  adminUrl = services().mysqlAdminUrl;
-  port = Number(new URL(adminUrl).port || 3306);
-  const suffix = randomBytes(4).toString('hex');
-  app = `prov_my_${suffix}`;
+  fixture = await createMysqlFixture('prov_my');
+  ({ adminUrl, port, app, weird, admin } = fixture);
   // Differs from `app` only where it has `_`: an unescaped database-level grant would match it too.
-  lookalikeDb = `provxmy_${suffix}`;
-  other = `prov_my_other_${suffix}`;
-  weird = `prov_my_weird_${suffix}`;
-  admin = await mysql.createConnection({ uri: adminUrl });
-  for (const db of [app, lookalikeDb, other, weird]) await admin.query(`CREATE DATABASE ${id(db)}`);
-  await admin.query(`CREATE TABLE ${id(app)}.orders (id int PRIMARY KEY, item text)`);
-  await admin.query(`CREATE TABLE ${id(app)}.customers (id int PRIMARY KEY, name text)`);
-  await admin.query(`INSERT INTO ${id(app)}.orders VALUES (1, 'book')`);
-  await admin.query(`INSERT INTO ${id(app)}.customers VALUES (1, 'ada')`);
+  lookalikeDb = `provxmy_${fixture.suffix}`;
+  await admin.query(`CREATE DATABASE ${id(lookalikeDb)}`);
   await admin.query(`CREATE TABLE ${id(lookalikeDb)}.secrets (id int)`);
-  await admin.query(`CREATE TABLE ${id(other)}.hidden (id int)`);
-  await admin.query(`CREATE TABLE ${id(weird)}.y (id int)`);
-  await admin.query(`INSERT INTO ${id(weird)}.y VALUES (42)`);
-  for (const name of HOSTILE_TABLES) {
-    await admin.query(`CREATE TABLE ${id(weird)}.${id(name)} (id int)`);
-    await admin.query(`INSERT INTO ${id(weird)}.${id(name)} VALUES (7)`);
-  }
 });
 
 afterAll(async () => {
   await Promise.allSettled(provisioners.map((p) => p.close()));
-  for (const db of [app, lookalikeDb, other, weird]) await admin.query(`DROP DATABASE IF EXISTS ${id(db)}`);
-  await admin.end();
+  await admin.query(`DROP DATABASE IF EXISTS ${id(lookalikeDb)}`);
+  await fixture.drop();
 });
 
 describe('MySQL password provisioner', () => {
-  it('grants a user who logs in with the returned URI and may only read the level’s database', async () => {
+  // Grant, login, rotation, retry, hostile names, listing: provisioner-contract.test.ts, for both engines.
+  it('escapes `_` in the database grant, so a database whose name differs only there stays closed', async () => {
     const t = target();
     const p = provisioner(t);
     const s = spec(t, readApp());
-    expect(await p.grant(s)).toEqual({ host: '127.0.0.1', port, database: app });
-    const credentials = await p.credentials(s);
-    expect(credentials).toMatchObject({
-      engine: 'mysql',
-      kind: 'password',
-      host: '127.0.0.1',
-      port,
-      database: app,
-      username: s.dbUser,
-      expiresAt: s.expiresAt.toISOString(),
-    });
-    expect(credentials.password).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(credentials.uri).toBe(`mysql://${s.dbUser}:${credentials.password}@127.0.0.1:${port}/${app}`);
-    const user = await login(credentials.uri);
-    const [orders] = await user.query('SELECT item FROM orders');
-    expect(orders).toEqual([{ item: 'book' }]);
-    expect(await sqlError(user, "INSERT INTO orders VALUES (2, 'pen')")).toBe('ER_TABLEACCESS_DENIED_ERROR');
-    expect(await sqlError(user, `SELECT * FROM ${id(other)}.hidden`)).toBe('ER_TABLEACCESS_DENIED_ERROR');
+    await p.grant(s);
+    const user = await login((await p.credentials(s)).uri);
     expect(await sqlError(user, `SELECT * FROM ${id(lookalikeDb)}.secrets`)).toBe(
       'ER_TABLEACCESS_DENIED_ERROR',
     );
     await user.end();
-    const [limits] = await admin.query<mysql.RowDataPacket[]>(
-      "SELECT max_user_connections FROM mysql.user WHERE User = ? AND Host = '%'",
-      [s.dbUser],
-    );
-    expect(limits).toEqual([{ max_user_connections: 3 }]);
     await p.revoke(s);
-  });
-
-  it('limits a narrowed level to its named tables', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const s = spec(t, { schemas: [{ name: app, tables: ['orders'], privileges: ['SELECT'] }] });
-    await p.grant(s);
-    const user = await login((await p.credentials(s)).uri);
-    const [rows] = await user.query('SELECT id FROM orders');
-    expect(rows).toEqual([{ id: 1 }]);
-    expect(await sqlError(user, 'SELECT * FROM customers')).toBe('ER_TABLEACCESS_DENIED_ERROR');
-    await user.end();
-    await p.revoke(s);
-  });
-
-  it('rotates the password on every credentials fetch', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const s = spec(t, readApp());
-    await p.grant(s);
-    const first = await p.credentials(s);
-    const second = await p.credentials(s);
-    expect(second.password).not.toBe(first.password);
-    expect(await loginRefusal(first.uri)).toBe('ER_ACCESS_DENIED_ERROR');
-    expect(await loginRefusal(second.uri)).toBeUndefined();
-    await p.revoke(s);
-  });
-
-  it('unlocks and re-limits an existing user when a grant is retried', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const s = spec(t, readApp());
-    await p.grant(s);
-    await admin.query(`ALTER USER ${mysql.escape(s.dbUser)}@'%' WITH MAX_USER_CONNECTIONS 1 ACCOUNT LOCK`);
-    await p.grant({ ...s, connectionLimit: 4 });
-    expect(await loginRefusal((await p.credentials(s)).uri)).toBeUndefined();
-    const [limits] = await admin.query<mysql.RowDataPacket[]>(
-      "SELECT max_user_connections FROM mysql.user WHERE User = ? AND Host = '%'",
-      [s.dbUser],
-    );
-    expect(limits).toEqual([{ max_user_connections: 4 }]);
-    await p.revoke(s);
-  });
-
-  it('refuses credentials once the grant has ended', async () => {
-    const t = target();
-    const s = { ...spec(t, readApp()), expiresAt: new Date(Date.now() - 1000) };
-    await expect(provisioner(t).credentials(s)).rejects.toMatchObject({ code: 'REQUEST_NOT_ACTIVE' });
-  });
-
-  it('quotes hostile table names and grants exactly those tables', async () => {
-    const t = target({ database: weird });
-    const p = provisioner(t);
-    const s = spec(t, { schemas: [{ name: weird, tables: HOSTILE_TABLES, privileges: ['SELECT'] }] });
-    await p.grant(s);
-    const user = await login((await p.credentials(s)).uri);
-    for (const name of HOSTILE_TABLES) {
-      const [rows] = await user.query(`SELECT id FROM ${id(weird)}.${id(name)}`);
-      expect(rows).toEqual([{ id: 7 }]);
-    }
-    expect(await sqlError(user, `SELECT * FROM ${id(weird)}.y`)).toBe('ER_TABLEACCESS_DENIED_ERROR');
-    await user.end();
-    const [y] = await admin.query(`SELECT id FROM ${id(weird)}.y`);
-    expect(y).toEqual([{ id: 42 }]);
-    const [tables] = await admin.query<mysql.RowDataPacket[]>(
-      'SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY BINARY TABLE_NAME',
-      [weird],
-    );
-    expect(tables.map((row) => row.name)).toEqual([...HOSTILE_TABLES, 'y'].sort());
-    await p.revoke(s);
-  });
-
-  it('lists only users whose name starts with the literal jit_', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const s = spec(t, readApp());
-    await p.grant(s);
-    const lookalike = `jitx${randomBytes(4).toString('hex')}`;
-    await admin.query(`CREATE USER ${mysql.escape(lookalike)}@'%'`);
-    const users = await p.listManagedUsers();
-    expect(users).toContain(s.dbUser);
-    expect(users).not.toContain(lookalike);
-    expect(users.every((u) => u.startsWith('jit_'))).toBe(true);
-    await admin.query(`DROP USER ${mysql.escape(lookalike)}@'%'`);
-    await p.revoke(s);
-  });
-});
-
-describe('MySQL revoke', () => {
-  /** A granted user with an open session that created a table. */
-  async function grantedUserWithTable(p: MysqlProvisioner, t: Target) {
-    const s = spec(t, readApp());
-    await p.grant(s);
-    // Test setup, not the level: lets the user create a table before it is revoked.
-    // `_` escaped as the provisioner does: MariaDB applies only the most specific matching database row.
-    await admin.query(`GRANT CREATE ON ${id(app.replaceAll('_', '\\_'))}.* TO ${mysql.escape(s.dbUser)}@'%'`);
-    const credentials = await p.credentials(s);
-    const session = await login(credentials.uri);
-    await session.query(`CREATE TABLE made_by_${s.requestId} (id int)`);
-    return { s, credentials, session };
-  }
-
-  it('locks the account, kills a session mid-query and drops the user', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const { s, credentials, session } = await grantedUserWithTable(p, t);
-    const sleeping = session.query('SELECT SLEEP(30)').then(
-      () => 'finished',
-      (error: { code?: string }) => error.code ?? 'error',
-    );
-    await waitFor(async () => {
-      const [rows] = await admin.query<mysql.RowDataPacket[]>(
-        "SELECT 1 FROM information_schema.PROCESSLIST WHERE USER = ? AND INFO LIKE 'SELECT SLEEP%'",
-        [s.dbUser],
-      );
-      return rows.length > 0;
-    });
-    const started = Date.now();
-    expect(await p.revoke(s)).toEqual({ dropped: true, sessionsTerminated: 1 });
-    expect(await sleeping).toBe('PROTOCOL_CONNECTION_LOST');
-    expect(Date.now() - started).toBeLessThan(10_000);
-    expect(await userExists(s.dbUser)).toBe(false);
-    expect(await loginRefusal(credentials.uri)).toBe('ER_ACCESS_DENIED_ERROR');
-  });
-
-  it('succeeds twice, and on a user that was never created, reporting dropped: false', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const s = spec(t, readApp());
-    await p.grant(s);
-    expect(await p.revoke(s)).toEqual({ dropped: true, sessionsTerminated: 0 });
-    expect(await p.revoke(s)).toEqual({ dropped: false, sessionsTerminated: 0 });
-    expect(await p.revoke(spec(t, readApp()))).toEqual({ dropped: false, sessionsTerminated: 0 });
-  });
-
-  it('completes after a crash between any two of its steps', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const names = p.revokePlan(spec(t, readApp())).steps.map((step) => step.name);
-    expect(names).toEqual(['block-logins', 'terminate-sessions', 'drop-definer-objects', 'drop-user']);
-    for (let k = 0; k <= names.length; k++) {
-      const { s, credentials, session } = await grantedUserWithTable(p, t);
-      for (const step of p.revokePlan(s).steps.slice(0, k)) await step.run();
-      const report = await p.revoke(s);
-      expect(report.dropped, `after ${k} steps`).toBe(k < names.length);
-      expect(await userExists(s.dbUser), `after ${k} steps`).toBe(false);
-      expect(await loginRefusal(credentials.uri)).toBe('ER_ACCESS_DENIED_ERROR');
-      await session.end().catch(() => undefined);
-    }
   });
 });
 
@@ -391,10 +203,6 @@ describe('MySQL admin privileges', () => {
     return url.toString();
   }
 
-  it('passes the health check for the test admin', async () => {
-    expect(await provisioner(target()).check()).toEqual({ ok: true, problems: [] });
-  });
-
   it('fails a revoke while a session is open if the admin lacks PROCESS, instead of reporting success', async () => {
     const t = target();
     const weak = provisioner(t, await lowAdmin('CREATE USER, CONNECTION ADMIN'));
@@ -483,28 +291,7 @@ describe('MySQL concurrent grants and revokes of one level', () => {
   });
 });
 
-describe('MySQL target down and IAM', () => {
-  it('raises TargetUnavailableError on grant, credentials and revoke', async () => {
-    const closedPort = await freePort();
-    const t = target({ port: closedPort });
-    const down = new URL(adminUrl);
-    down.port = String(closedPort);
-    const p = provisioner(t, down.toString());
-    const s = spec(t, readApp());
-    await expect(p.grant(s)).rejects.toBeInstanceOf(TargetUnavailableError);
-    await expect(p.credentials(s)).rejects.toBeInstanceOf(TargetUnavailableError);
-    await expect(p.revoke(s)).rejects.toBeInstanceOf(TargetUnavailableError);
-  });
-
-  it('raises TargetUnavailableError when the admin password is refused', async () => {
-    const t = target();
-    const wrong = new URL(adminUrl);
-    wrong.password = 'not-the-password';
-    await expect(provisioner(t, wrong.toString()).revoke(spec(t, readApp()))).rejects.toMatchObject({
-      code: 'TARGET_UNAVAILABLE',
-    });
-  });
-
+describe('MySQL IAM', () => {
   it('maps MariaDB’s missing AWSAuthenticationPlugin to TargetNotConfiguredForIamError, leaving no user', async () => {
     const t = target({ credentialKind: 'iam' });
     const p = provisioner(t);

@@ -14,10 +14,12 @@ import {
   type AdminCredentialsSource,
   StaticAdminCredentials,
 } from '../../functions/adapters/secrets-admin.js';
-import { TargetNotConfiguredForIamError, TargetUnavailableError } from '../../functions/domain/errors.js';
+import { TargetNotConfiguredForIamError } from '../../functions/domain/errors.js';
 import type { Target } from '../../functions/domain/policy-schema.js';
 import type { GrantSpec } from '../../functions/ports.js';
-import { freePort, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
+import { startEmbeddedPostgres } from '../../local/embedded-postgres.js';
+import { asSuperuserIn, objectsOwnedBy, tablesNamed } from '../support/postgres-catalog.js';
+import { createPostgresFixture, type PostgresFixture } from '../support/provisioner-databases.js';
 import {
   errorCode,
   provisionerTarget,
@@ -25,9 +27,7 @@ import {
   type TargetOverrides,
   waitFor,
 } from '../support/provisioner-fixtures.js';
-import { services } from '../support/services.js';
 
-const HOSTILE_TABLES = ['odd"name', 'x; DROP TABLE y', "Robert'); --"];
 const fakeAwsCredentials = {
   accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
   secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
@@ -36,7 +36,6 @@ const fakeAwsCredentials = {
 let adminUrl: string;
 let port: number;
 let database: string;
-let otherDatabase: string;
 let admin: pg.Client;
 const provisioners: PostgresProvisioner[] = [];
 
@@ -80,165 +79,31 @@ async function roleOid(name: string): Promise<number> {
   return result.rows[0]?.oid ?? -1;
 }
 
-/** Runs `work` as the superuser in database `db`. */
-async function asSuperuserIn<T>(db: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: inDatabase(services().pgAdminUrl, db) });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
-async function tablesNamed(db: string, table: string): Promise<string[]> {
-  return asSuperuserIn(db, async (client) => {
-    const result = await client.query('SELECT schemaname FROM pg_tables WHERE tablename = $1', [table]);
-    return result.rows.map((row) => String(row.schemaname));
-  });
-}
-
-/** Per connectable database, the pg_class/pg_proc/pg_namespace/pg_type rows owned by role `oid`, if any. */
-async function objectsOwnedBy(oid: number): Promise<Record<string, number>> {
-  const databases = await admin.query<{ datname: string }>(
-    'SELECT datname FROM pg_database WHERE datallowconn',
-  );
-  const found: Record<string, number> = {};
-  for (const { datname } of databases.rows) {
-    const n = await asSuperuserIn(datname, async (client) => {
-      const result = await client.query<{ n: number }>(
-        `SELECT ((SELECT count(*) FROM pg_class WHERE relowner = $1) + (SELECT count(*) FROM pg_proc WHERE proowner = $1)
-          + (SELECT count(*) FROM pg_namespace WHERE nspowner = $1) + (SELECT count(*) FROM pg_type WHERE typowner = $1))::int AS n`,
-        [oid],
-      );
-      return result.rows[0]?.n ?? 0;
-    });
-    if (n > 0) found[datname] = n;
-  }
-  return found;
-}
-
-function inDatabase(url: string, db: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${db}`;
-  return parsed.toString();
-}
+let fixture: PostgresFixture;
 
 beforeAll(async () => {
-  const base = services().pgAdminUrl;
-  const suffix = randomBytes(4).toString('hex');
-  database = `prov_pg_${suffix}`;
-  otherDatabase = `prov_pg_other_${suffix}`;
-  const bootstrap = new pg.Client({ connectionString: base });
-  await bootstrap.connect();
-  await bootstrap.query(`CREATE DATABASE ${database}`);
-  await bootstrap.query(`CREATE DATABASE ${otherDatabase}`);
-  // Stands in for RDS's built-in rds_iam role, which a plain PostgreSQL does not have.
-  await bootstrap.query(`DO $$ BEGIN CREATE ROLE rds_iam; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
-  await bootstrap.end();
-  adminUrl = inDatabase(base, database);
-  port = Number(new URL(base).port);
-  admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`
-    CREATE SCHEMA app;
-    CREATE TABLE app.orders (id int PRIMARY KEY, item text);
-    CREATE TABLE app.customers (id int PRIMARY KEY, name text);
-    INSERT INTO app.orders VALUES (1, 'book');
-    INSERT INTO app.customers VALUES (1, 'ada');
-    CREATE SCHEMA other;
-    CREATE TABLE other.hidden (id int);
-    CREATE SCHEMA weird;
-    CREATE TABLE weird.y (id int);
-    INSERT INTO weird.y VALUES (42);
-  `);
-  for (const name of HOSTILE_TABLES) {
-    await admin.query(`CREATE TABLE weird.${pg.escapeIdentifier(name)} (id int)`);
-    await admin.query(`INSERT INTO weird.${pg.escapeIdentifier(name)} VALUES (7)`);
-  }
+  fixture = await createPostgresFixture('prov_pg');
+  ({ adminUrl, port, database, admin } = fixture);
 });
 
 afterAll(async () => {
   await Promise.allSettled(provisioners.map((p) => p.close()));
-  await admin?.end();
-  const bootstrap = new pg.Client({ connectionString: services().pgAdminUrl });
-  await bootstrap.connect();
-  await bootstrap.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await bootstrap.query(`DROP DATABASE IF EXISTS ${otherDatabase} WITH (FORCE)`);
-  await bootstrap.end();
+  await fixture?.drop();
 });
 
 describe('PostgreSQL password provisioner', () => {
-  it('grants a user who logs in with the returned URI and may only read the level’s tables', async () => {
+  // Grant, login, rotation, retry, hostile names, listing: provisioner-contract.test.ts, for both engines.
+  it('sets VALID UNTIL and the credential’s expiry to the grant’s end', async () => {
     const t = target();
     const p = provisioner(t);
     const s = spec(t, READ_APP);
-    expect(await p.grant(s)).toEqual({ host: '127.0.0.1', port, database });
+    await p.grant(s);
     const credentials = await p.credentials(s);
-    expect(credentials).toMatchObject({
-      engine: 'postgres',
-      kind: 'password',
-      host: '127.0.0.1',
-      port,
-      database,
-      username: s.dbUser,
-      expiresAt: s.expiresAt.toISOString(),
-      credentialExpiresAt: s.expiresAt.toISOString(),
-    });
-    expect(credentials.password).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(credentials.uri).toBe(
-      `postgres://${s.dbUser}:${credentials.password}@127.0.0.1:${port}/${database}?sslmode=disable`,
-    );
-    const user = await login(credentials.uri);
-    expect((await user.query('SELECT item FROM app.orders')).rows).toEqual([{ item: 'book' }]);
-    expect((await user.query('SELECT name FROM app.customers')).rows).toEqual([{ name: 'ada' }]);
-    expect(await sqlError(user, "INSERT INTO app.orders VALUES (2, 'pen')")).toBe('42501');
-    expect(await sqlError(user, 'SELECT * FROM other.hidden')).toBe('42501');
-    await user.end();
+    expect(credentials.credentialExpiresAt).toBe(s.expiresAt.toISOString());
     const role = await admin.query('SELECT rolconnlimit, rolvaliduntil FROM pg_roles WHERE rolname = $1', [
       s.dbUser,
     ]);
     expect(role.rows[0]).toEqual({ rolconnlimit: 3, rolvaliduntil: s.expiresAt });
-    await p.revoke(s);
-  });
-
-  it('limits a narrowed level to its named tables', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const s = spec(t, { schemas: [{ name: 'app', tables: ['orders'], privileges: ['SELECT'] }] });
-    await p.grant(s);
-    const user = await login((await p.credentials(s)).uri);
-    expect((await user.query('SELECT id FROM app.orders')).rows).toEqual([{ id: 1 }]);
-    expect(await sqlError(user, 'SELECT * FROM app.customers')).toBe('42501');
-    await user.end();
-    await p.revoke(s);
-  });
-
-  it('rotates the password on every credentials fetch', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const s = spec(t, READ_APP);
-    await p.grant(s);
-    const first = await p.credentials(s);
-    const second = await p.credentials(s);
-    expect(second.password).not.toBe(first.password);
-    expect(await loginRefusal(first.uri)).toBe('28P01');
-    expect(await loginRefusal(second.uri)).toBeUndefined();
-    await p.revoke(s);
-  });
-
-  it('brings an existing role to the spec when a grant is retried', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const s = spec(t, READ_APP);
-    await p.grant(s);
-    await admin.query(`ALTER ROLE ${pg.escapeIdentifier(s.dbUser)} NOLOGIN CONNECTION LIMIT 1`);
-    await p.grant({ ...s, connectionLimit: 4 });
-    const role = await admin.query('SELECT rolcanlogin, rolconnlimit FROM pg_roles WHERE rolname = $1', [
-      s.dbUser,
-    ]);
-    expect(role.rows[0]).toEqual({ rolcanlogin: true, rolconnlimit: 4 });
-    expect(await loginRefusal((await p.credentials(s)).uri)).toBeUndefined();
     await p.revoke(s);
   });
 
@@ -254,49 +119,6 @@ describe('PostgreSQL password provisioner', () => {
     expect(extended.rows[0]?.rolvaliduntil).toEqual(later);
     await p.extend(s, new Date(Date.now() - 60_000));
     expect(await loginRefusal(credentials.uri)).toBe('28P01');
-    await p.revoke(s);
-  });
-
-  it('refuses credentials once the grant has ended', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const s = { ...spec(t, READ_APP), expiresAt: new Date(Date.now() - 1000) };
-    await expect(p.credentials(s)).rejects.toMatchObject({ code: 'REQUEST_NOT_ACTIVE' });
-  });
-
-  it('quotes hostile table names and grants exactly those tables', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const s = spec(t, { schemas: [{ name: 'weird', tables: HOSTILE_TABLES, privileges: ['SELECT'] }] });
-    await p.grant(s);
-    const user = await login((await p.credentials(s)).uri);
-    for (const name of HOSTILE_TABLES) {
-      expect((await user.query(`SELECT id FROM weird.${pg.escapeIdentifier(name)}`)).rows).toEqual([
-        { id: 7 },
-      ]);
-    }
-    expect(await sqlError(user, 'SELECT * FROM weird.y')).toBe('42501');
-    await user.end();
-    expect((await admin.query('SELECT id FROM weird.y')).rows).toEqual([{ id: 42 }]);
-    const tables = await admin.query(
-      'SELECT tablename FROM pg_tables WHERE schemaname = \'weird\' ORDER BY tablename COLLATE "C"',
-    );
-    expect(tables.rows.map((row) => row.tablename)).toEqual([...HOSTILE_TABLES, 'y'].sort());
-    await p.revoke(s);
-  });
-
-  it('lists only roles whose name starts with the literal jit_', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const s = spec(t, READ_APP);
-    await p.grant(s);
-    const lookalike = `jitx${randomBytes(4).toString('hex')}`;
-    await admin.query(`CREATE ROLE ${lookalike}`);
-    const users = await p.listManagedUsers();
-    expect(users).toContain(s.dbUser);
-    expect(users).not.toContain(lookalike);
-    expect(users.every((u) => u.startsWith('jit_'))).toBe(true);
-    await admin.query(`DROP ROLE ${lookalike}`);
     await p.revoke(s);
   });
 });
@@ -345,57 +167,7 @@ describe('PostgreSQL built-in roles, admin rotation and the factory', () => {
 });
 
 describe('PostgreSQL revoke', () => {
-  /** A granted user with an open session that owns a table here and one in another database. */
-  async function grantedUserWithObjects(p: PostgresProvisioner, t: Target) {
-    const s = spec(t, { schemas: [{ name: 'app', privileges: ['SELECT'], defaultPrivileges: true }] });
-    await p.grant(s);
-    const quoted = pg.escapeIdentifier(s.dbUser);
-    // Test setup, not the level: lets the user own objects that revoke must clean up.
-    await admin.query(`GRANT CREATE ON SCHEMA app TO ${quoted}`);
-    const other = new pg.Client({ connectionString: inDatabase(services().pgAdminUrl, otherDatabase) });
-    await other.connect();
-    await other.query(`GRANT CREATE ON SCHEMA public TO ${quoted}`);
-    await other.end();
-    const credentials = await p.credentials(s);
-    const session = await login(credentials.uri);
-    const table = `made_by_${s.requestId}`;
-    await session.query(`CREATE TABLE app.${table} (id int)`);
-    const otherUri = credentials.uri.replace(`/${database}?`, `/${otherDatabase}?`);
-    const otherSession = await login(otherUri);
-    await otherSession.query(`CREATE TABLE public.${table} (id int)`);
-    await otherSession.end();
-    return { s, credentials, session, table };
-  }
-
-  it('blocks logins, ends a session mid-query, drops what the user created, in every database, and the role', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const { s, credentials, session, table } = await grantedUserWithObjects(p, t);
-    const sleeping = session.query('SELECT pg_sleep(30)').then(
-      () => 'finished',
-      (error: { code?: string; message: string }) => error.code ?? error.message,
-    );
-    await waitFor(async () => {
-      const active = await admin.query(
-        "SELECT 1 FROM pg_stat_activity WHERE usename = $1 AND query LIKE 'SELECT pg_sleep%'",
-        [s.dbUser],
-      );
-      return (active.rowCount ?? 0) > 0;
-    });
-    const oid = await roleOid(s.dbUser);
-    const started = Date.now();
-    const report = await p.revoke(s);
-    expect(report).toEqual({ dropped: true, sessionsTerminated: 1 });
-    expect(await sleeping).toBe('57P01');
-    expect(Date.now() - started).toBeLessThan(10_000);
-    expect(await roleExists(s.dbUser)).toBe(false);
-    expect(await loginRefusal(credentials.uri)).toBe('28P01');
-    // Dropped, not handed to the admin, here and in the other database.
-    expect(await tablesNamed(database, table)).toEqual([]);
-    expect(await tablesNamed(otherDatabase, table)).toEqual([]);
-    expect(await objectsOwnedBy(oid)).toEqual({});
-  });
-
+  // Sessions ended, objects dropped in every database, idempotence, crash recovery: provisioner-contract.test.ts.
   it('works under a non-superuser CREATEROLE admin, as the RDS master user is', async () => {
     const suffix = randomBytes(4).toString('hex');
     const rdsAdmin = `rdsadmin_${suffix}`;
@@ -547,40 +319,6 @@ describe('PostgreSQL revoke', () => {
       await admin.query(`DROP DATABASE IF EXISTS ${closed} WITH (FORCE)`);
     }
   });
-
-  it('succeeds twice, and on a user that was never created, reporting dropped: false', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const s = spec(t, READ_APP);
-    await p.grant(s);
-    expect(await p.revoke(s)).toEqual({ dropped: true, sessionsTerminated: 0 });
-    expect(await p.revoke(s)).toEqual({ dropped: false, sessionsTerminated: 0 });
-    expect(await p.revoke(spec(t, READ_APP))).toEqual({ dropped: false, sessionsTerminated: 0 });
-  });
-
-  it('exposes its steps in order', () => {
-    const t = target();
-    expect(
-      provisioner(t)
-        .revokePlan(spec(t, READ_APP))
-        .steps.map((step) => step.name),
-    ).toEqual(['block-logins', 'terminate-sessions', 'drop-owned', 'drop-role']);
-  });
-
-  it('completes after a crash between any two of its steps', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const stepCount = p.revokePlan(spec(t, READ_APP)).steps.length;
-    for (let k = 0; k <= stepCount; k++) {
-      const { s, credentials, session } = await grantedUserWithObjects(p, t);
-      for (const step of p.revokePlan(s).steps.slice(0, k)) await step.run();
-      const report = await p.revoke(s);
-      expect(report.dropped, `after ${k} steps`).toBe(k < stepCount);
-      expect(await roleExists(s.dbUser), `after ${k} steps`).toBe(false);
-      expect(await loginRefusal(credentials.uri)).toBe('28P01');
-      await session.end().catch(() => undefined);
-    }
-  });
 });
 
 describe('PostgreSQL health check', () => {
@@ -608,10 +346,6 @@ describe('PostgreSQL health check', () => {
       levels: { read: { ...read, privileges: { ...read.privileges, roles: ['pg_read_all_data'] } } },
     };
   }
-
-  it('passes for the superuser test admin', async () => {
-    expect(await provisioner(iamTargetGrantingARole()).check()).toEqual({ ok: true, problems: [] });
-  });
 
   it('passes for a CREATEROLE admin without pg_signal_backend: revoke ends sessions of roles it created as a member', async () => {
     await adminRole('CREATEROLE', async (url) => {
@@ -749,26 +483,6 @@ describe('PostgreSQL concurrent grants and revokes of one level', () => {
         new Error('tuple concurrently updated'),
       ].map(isTransientPostgresError),
     ).toEqual([true, true, true, true, false, false, false]);
-  });
-});
-
-describe('PostgreSQL target down', () => {
-  it('raises TargetUnavailableError on grant, credentials and revoke', async () => {
-    const closedPort = await freePort();
-    const t = target({ port: closedPort });
-    const p = provisioner(t, adminUrl.replace(`:${port}/`, `:${closedPort}/`));
-    const s = spec(t, READ_APP);
-    await expect(p.grant(s)).rejects.toBeInstanceOf(TargetUnavailableError);
-    await expect(p.credentials(s)).rejects.toBeInstanceOf(TargetUnavailableError);
-    await expect(p.revoke(s)).rejects.toBeInstanceOf(TargetUnavailableError);
-  });
-
-  it('raises TargetUnavailableError when the admin password is refused', async () => {
-    const t = target();
-    const wrong = new URL(adminUrl);
-    wrong.password = 'not-the-password';
-    const p = provisioner(t, wrong.toString());
-    await expect(p.revoke(spec(t, READ_APP))).rejects.toMatchObject({ code: 'TARGET_UNAVAILABLE' });
   });
 });
 

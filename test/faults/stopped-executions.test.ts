@@ -109,7 +109,7 @@ describe('an execution stopped by hand', () => {
       'stopped by an operator',
     );
     expect(await settle(id, ['EXPIRED'])).toBe('EXPIRED');
-    await system.sweep({ reconcile: true });
+    await system.sweep({ reconcile: 'now' });
     expect(await roleExists(`jit_${id}`)).toBe(false);
     // The emailed link no longer decides anything.
     expect((await system.openLink(link)).status).toBe(410);
@@ -126,7 +126,7 @@ describe('an execution stopped by hand', () => {
     await sleep(SLOW_MS + 1500); // the in-flight grant lands after the status change handled the stop
     // The grant that lost the race to the stop drops what it made: no reconciler needed.
     expect(await roleExists(`jit_${id}`)).toBe(false);
-    await system.sweep({ reconcile: true });
+    await system.sweep({ reconcile: 'now' });
     const status = await settle(id, ['FAILED', 'REVOKED']);
     console.log(
       `faults: stopped during Grant → ${status}, user left after sweep: ${await roleExists(`jit_${id}`)}`,
@@ -164,7 +164,7 @@ describe('an execution stopped by hand', () => {
       'stopped by an operator',
     );
     await sleep(SLOW_MS + 1000);
-    await system.sweep({ reconcile: true });
+    await system.sweep({ reconcile: 'now' });
     expect(await settle(id, ['REVOKED'])).toBe('REVOKED');
     expect(await roleExists(`jit_${id}`)).toBe(false);
     const actions = await system.auditActions(id);

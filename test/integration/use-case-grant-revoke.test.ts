@@ -54,7 +54,7 @@ const revoke = (requestId: string, reason = 'expired') =>
   revokeHandler(sys.deps)({ requestId, reason }, context);
 const recordOutcome = (input: Record<string, unknown>) => recordOutcomeHandler(sys.deps)(input, context);
 // Not reconciling unless a test asks: `{}` (what the schedule sends) would reconcile at minute 00.
-const sweep = (event: Record<string, unknown> = { reconcile: false }) =>
+const sweep = (event: Record<string, unknown> = { reconcile: 'never' }) =>
   sweeperHandler(sys.deps)(event, context);
 const statusChange = (detail: Record<string, unknown>) => statusChangeHandler(sys.deps)({ detail }, context);
 const actions = async (id: string) => (await sys.deps.audit.list(id)).map((e) => e.action);
@@ -357,7 +357,7 @@ describe('expiry-sweeper on grants', () => {
 
   it('reconciles hourly (when an hour has passed): drops a jit_ user no live request explains, keeps live ones', async () => {
     // Users of earlier tests belong to requests in tables since replaced: orphans now, cleared first.
-    await sweep({ reconcile: true });
+    await sweep({ reconcile: 'now' });
     const orphanId = testRequestId();
     const target = sys.deps.policy.policy().targets[0];
     if (!target) throw new Error('no target');
@@ -379,7 +379,7 @@ describe('expiry-sweeper on grants', () => {
     sys.clock.set(new Date(hour.getTime() + 3600_000));
     const live = await active('30m');
     expect(await sweep({})).toMatchObject({ reconciled: true, orphansDropped: 1, errors: 0 });
-    expect(await sweep({ reconcile: true })).toMatchObject({ reconciled: true, orphansDropped: 0 });
+    expect(await sweep({ reconcile: 'now' })).toMatchObject({ reconciled: true, orphansDropped: 0 });
     expect(await role(`jit_${orphanId}`)).toBeUndefined();
     expect(await role(`jit_${live.id}`)).toBeDefined();
     // The day the orphan was dropped: the sweep ran at the clock now shows.

@@ -18,6 +18,7 @@ import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
 import { linkRefusalStream, linkRefusalWindowOfSeq } from '../../functions/domain/link-refusals.js';
 import type { Policy } from '../../functions/domain/policy-schema.js';
 import type { AccessRequest, AuditEvent, RequestStatus } from '../../functions/domain/types.js';
+import type { ReconcileMode } from '../../functions/domain/use-cases/expiry-sweeper.js';
 import { executionArnFor } from '../../functions/domain/workflow-io.js';
 import { createHandler as createExpirySweeperHandler } from '../../functions/handlers/expiry-sweeper.js';
 import { ROUTES } from '../../functions/handlers/routes.js';
@@ -98,8 +99,8 @@ export interface System {
   execution(id: string): ExecutionDescription | undefined;
   /** The execution's final description; throws if it is still running after `timeoutMs`. */
   executionEnd(id: string, timeoutMs?: number): Promise<ExecutionDescription>;
-  /** The expiry-sweeper Lambda, once; `reconcile: true` also drops orphaned `jit_` users. */
-  sweep(options?: { reconcile?: boolean }): Promise<Record<string, unknown>>;
+  /** The expiry-sweeper Lambda, once; `reconcile: 'now'` also drops orphaned `jit_` users (default `never`). */
+  sweep(options?: { reconcile?: ReconcileMode }): Promise<Record<string, unknown>>;
   /** Every item of both tables, as JSON text (for secret scans). */
   scanTables(): Promise<string>;
   stop(): Promise<void>;
@@ -325,7 +326,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     },
     async sweep(sweepOptions = {}) {
       const report = await invokeLocally('expiry-sweeper', (context) =>
-        sweeper({ reconcile: sweepOptions.reconcile ?? false }, context),
+        sweeper({ reconcile: sweepOptions.reconcile ?? 'never' }, context),
       );
       return report as unknown as Record<string, unknown>;
     },

@@ -56,17 +56,11 @@ export const ORPHANED_APPROVAL_AFTER_SECONDS = 15 * 60;
 export const ReconcileMode = z.enum(['never', 'hourly', 'now']);
 export type ReconcileMode = z.infer<typeof ReconcileMode>;
 
-/** The sweeper's input. `true`/`false` are the older spelling of `now`/`never`; absent means `hourly`. */
+/** The sweeper's input; an absent `reconcile` means `hourly`. */
 export const SweepInput = z.looseObject({
-  reconcile: z.optional(z.union([ReconcileMode, z.boolean()])),
+  reconcile: z.optional(ReconcileMode),
 });
 export type SweepInput = z.infer<typeof SweepInput>;
-
-export function reconcileModeOf(value: SweepInput['reconcile']): ReconcileMode {
-  if (value === true) return 'now';
-  if (value === false) return 'never';
-  return value ?? 'hourly';
-}
 
 /** A PENDING or APPROVED request this young may have a grant in flight whose user is already made. */
 export const GRANT_IN_FLIGHT_SECONDS = 5 * 60;
@@ -112,7 +106,7 @@ export async function expirySweeper(input: SweepInput, deps: Deps): Promise<Swee
 
   for (const request of await listAllByStatus(deps, 'APPROVED')) await sweepApproved(deps, request, report);
 
-  const mode = reconcileModeOf(input.reconcile);
+  const mode = input.reconcile ?? 'hourly';
   // Hourly means when due (the last run is recorded), not at minute 00: one missed sweep must not skip an hour.
   if (mode === 'now' || (mode === 'hourly' && (await deps.requests.claimPeriodic('reconcile', now, 3600)))) {
     await reconcileOrphans(deps, report);

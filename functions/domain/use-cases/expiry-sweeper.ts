@@ -21,7 +21,7 @@ import {
 } from './common.js';
 import { listAllByStatus } from './list-requests.js';
 import { APPROVAL_NOT_DELIVERED } from './record-outcome.js';
-import { levelFor, revokeGrant } from './revoke.js';
+import { revokeGrant } from './revoke.js';
 
 export interface SweepReport {
   revoked: number;
@@ -141,7 +141,7 @@ async function sweepRevoke(deps: Deps, request: AccessRequest, report: SweepRepo
         const { next, audit } = applyEvent(
           current,
           { type: 'revoke-failed', error: { code, message } },
-          { level: levelFor(deps, current), now: deps.clock.now() },
+          { now: deps.clock.now() },
         );
         await deps.requests.transition(current, next, audit);
       });
@@ -178,7 +178,7 @@ async function sweepApproved(deps: Deps, listed: AccessRequest, report: SweepRep
         const { next, audit } = applyEvent(
           request,
           { type: 'grant-failed', error },
-          { level: levelFor(deps, request), now: deps.clock.now() },
+          { now: deps.clock.now() },
         );
         await deps.requests.transition(request, next, audit);
         return true;
@@ -209,11 +209,7 @@ async function expire(deps: Deps, requestId: string): Promise<boolean> {
     const now = deps.clock.now();
     if (request.status !== 'PENDING' || !request.approvalDeadline) return undefined;
     if (Date.parse(request.approvalDeadline) > now.getTime()) return undefined;
-    const { next, audit } = applyEvent(
-      request,
-      { type: 'approval-expired' },
-      { level: levelFor(deps, request), now },
-    );
+    const { next, audit } = applyEvent(request, { type: 'approval-expired' }, { now });
     return { request, saved: await deps.requests.transition(request, next, audit) };
   });
   if (!expired) return false;

@@ -4,8 +4,14 @@ import { ForbiddenError, PolicyRefusedError } from '../errors.js';
 import { DecisionBody, parseInput } from '../schemas.js';
 import type { Identity } from '../types.js';
 import { executionArnFor } from '../workflow-io.js';
-import { loadRequest, type RequestView, refuse, retryOnConflict, viewOf } from './common.js';
-import { levelOrUndefined } from './get-request.js';
+import {
+  levelOrUndefined,
+  loadRequest,
+  type RequestView,
+  refuse,
+  retryOnConflict,
+  viewOf,
+} from './common.js';
 import { revokeGrant } from './revoke.js';
 
 /**

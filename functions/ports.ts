@@ -39,9 +39,15 @@ export interface RequestStore {
   /**
    * Replaces `previous` by `next` and appends `audit`, in one transaction, only if the stored request is
    * still at `previous.version`; throws ConflictError otherwise. Sets version, updatedAt and the audit
-   * chain head on the returned request. Also used with next = previous to record a refused attempt.
+   * chain head on the returned request.
    */
   transition(previous: AccessRequest, next: AccessRequest, audit: AuditDraft): Promise<AccessRequest>;
+  /**
+   * Appends `audit` to the request's chain with no state change (a refused attempt worth recording): the same
+   * transaction and the same condition on `request.version` as `transition`, so it throws ConflictError if the
+   * request moved meanwhile. Returns the request with its bumped version and chain head.
+   */
+  recordEvent(request: AccessRequest, audit: AuditDraft): Promise<AccessRequest>;
   /** Requests in a status, oldest `expiresAt` first, optionally only those expiring at or before `expiresBefore`. */
   listByStatus(
     status: RequestStatus,

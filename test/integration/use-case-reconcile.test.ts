@@ -302,11 +302,12 @@ describe('retrying lost conditional writes', () => {
         claimPeriodic: (...args) => real.claimPeriodic(...args),
         countLinkRefusal: (...args) => real.countLinkRefusal(...args),
         linkRefusalCounts: (...args) => real.linkRefusalCounts(...args),
+        recordEvent: (...args) => real.recordEvent(...args),
         transition: async (previous, next, audit) => {
           if (audit.action === 'granted' && bumps < 15) {
             // A refused link POST lands between the grant's read and its write.
             bumps++;
-            await real.transition(previous, previous, {
+            await real.recordEvent(previous, {
               at: sys.clock.now().toISOString(),
               actor: 'mallory@example.com',
               via: 'local',

@@ -137,13 +137,13 @@ export async function refuse(
 export async function recordOnRequest(
   deps: Deps,
   request: AccessRequest,
-  audit: Parameters<Deps['requests']['transition']>[2],
+  audit: Parameters<Deps['requests']['recordEvent']>[1],
 ): Promise<void> {
   let current = request;
   try {
     await retryOnConflict(async () => {
       try {
-        await deps.requests.transition(current, current, audit);
+        await deps.requests.recordEvent(current, audit);
       } catch (error) {
         if (error instanceof ConflictError) current = (await deps.requests.get(request.id)) ?? current;
         throw error;

@@ -220,7 +220,11 @@ export interface Workflow {
   start(requestId: string, input: Record<string, unknown>): Promise<{ executionArn: string }>;
   sendTaskSuccess(taskToken: string, output: Record<string, unknown>): Promise<void>;
   sendTaskFailure(taskToken: string, error: string, cause: string): Promise<void>;
-  stop(executionArn: string, cause: string): Promise<void>;
+  /**
+   * Stops the access-request execution named after the request id (the adapter knows the state machine); one
+   * that already ended, or never existed, is fine.
+   */
+  stop(requestId: string, cause: string): Promise<void>;
 }
 
 export interface PolicySource {
@@ -245,11 +249,6 @@ export interface Deps {
   metrics: Metrics;
   /** Base URL of the API, for approval links in emails (`https://…/prod`). */
   publicBaseUrl: string;
-  /**
-   * The access-request state machine (STATE_MACHINE_ARN), so a request's execution ARN can be computed
-   * (executionArnFor) instead of found by starting it again. Absent: only a stored executionArn is used.
-   */
-  stateMachineArn?: string;
   /** The audit digests and their key (the digest function signs; the API verifies). */
   anchoring?: AuditAnchoring;
   /**

@@ -172,7 +172,6 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   };
   const base: { url: string } = { url: 'http://localhost:0' };
   const deps: Deps = {
-    stateMachineArn: STATE_MACHINE_ARN,
     clock: { now: () => new Date() },
     ids: cryptoIds(),
     requests: new DynamoRequestStore({ client: document, ...tables }),
@@ -183,7 +182,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
       start: (id, input) => workflow().start(id, input),
       sendTaskSuccess: (token, output) => workflow().sendTaskSuccess(token, output),
       sendTaskFailure: (token, error, cause) => workflow().sendTaskFailure(token, error, cause),
-      stop: (arn, cause) => workflow().stop(arn, cause),
+      stop: (requestId, cause) => workflow().stop(requestId, cause),
     },
     policy: { policy: () => policy },
     metrics: { count: (name, value = 1) => void metrics.set(name, (metrics.get(name) ?? 0) + value) },

@@ -39,9 +39,15 @@ export interface RequestStore {
   /**
    * Replaces `previous` by `next` and appends `audit`, in one transaction, only if the stored request is
    * still at `previous.version`; throws ConflictError otherwise. Sets version, updatedAt and the audit
-   * chain head on the returned request. Also used with next = previous to record a refused attempt.
+   * chain head on the returned request.
    */
   transition(previous: AccessRequest, next: AccessRequest, audit: AuditDraft): Promise<AccessRequest>;
+  /**
+   * Appends `audit` to the request's chain with no state change (a refused attempt worth recording): the same
+   * transaction and the same condition on `request.version` as `transition`, so it throws ConflictError if the
+   * request moved meanwhile. Returns the request with its bumped version and chain head.
+   */
+  recordEvent(request: AccessRequest, audit: AuditDraft): Promise<AccessRequest>;
   /** Requests in a status, oldest `expiresAt` first, optionally only those expiring at or before `expiresBefore`. */
   listByStatus(
     status: RequestStatus,
@@ -214,7 +220,11 @@ export interface Workflow {
   start(requestId: string, input: Record<string, unknown>): Promise<{ executionArn: string }>;
   sendTaskSuccess(taskToken: string, output: Record<string, unknown>): Promise<void>;
   sendTaskFailure(taskToken: string, error: string, cause: string): Promise<void>;
-  stop(executionArn: string, cause: string): Promise<void>;
+  /**
+   * Stops the access-request execution named after the request id (the adapter knows the state machine); one
+   * that already ended, or never existed, is fine.
+   */
+  stop(requestId: string, cause: string): Promise<void>;
 }
 
 export interface PolicySource {
@@ -239,11 +249,6 @@ export interface Deps {
   metrics: Metrics;
   /** Base URL of the API, for approval links in emails (`https://…/prod`). */
   publicBaseUrl: string;
-  /**
-   * The access-request state machine (STATE_MACHINE_ARN), so a request's execution ARN can be computed
-   * (executionArnFor) instead of found by starting it again. Absent: only a stored executionArn is used.
-   */
-  stateMachineArn?: string;
   /** The audit digests and their key (the digest function signs; the API verifies). */
   anchoring?: AuditAnchoring;
   /**

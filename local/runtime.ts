@@ -560,13 +560,11 @@ async function wireApplication(options: WiringOptions): Promise<WiredApplication
       sendTaskSuccess: (token, output) => required(workflowRef.current).sendTaskSuccess(token, output),
       sendTaskFailure: (token, error, cause) =>
         required(workflowRef.current).sendTaskFailure(token, error, cause),
-      stop: (arn, cause) => required(workflowRef.current).stop(arn, cause),
+      stop: (requestId, cause) => required(workflowRef.current).stop(requestId, cause),
     },
     policy: { policy: () => policy },
     metrics: localMetrics(options.log),
     publicBaseUrl: options.publicBaseUrl,
-    // Early revoke stops the execution by its ARN, computed from this and the request id.
-    stateMachineArn: LOCAL_STATE_MACHINE_ARN,
     log: {
       info: () => undefined,
       warn: (message, extra) => options.log(`warning: ${message}${extra ? ` ${JSON.stringify(extra)}` : ''}`),

@@ -246,9 +246,15 @@ export class LocalWorkflow implements Workflow {
     this.take(taskToken).reject(new TaskFailureError(error, cause));
   }
 
-  /** Aborts a running execution and closes its waiting tokens; stopping an ended or unknown one does nothing. */
-  async stop(executionArn: string, cause: string): Promise<void> {
-    const execution = this.executions.get(executionArn);
+  /**
+   * Aborts the running execution named after the request and closes its waiting tokens; stopping an ended or
+   * unknown one does nothing.
+   */
+  async stop(requestId: string, cause: string): Promise<void> {
+    this.abort(this.executions.get(executionArnFor(this.stateMachineArn, requestId)), cause);
+  }
+
+  private abort(execution: Execution | undefined, cause: string): void {
     if (execution?.description.status !== 'RUNNING') return;
     this.finish(execution, { status: 'ABORTED', cause });
     execution.abort();
@@ -297,7 +303,7 @@ export class LocalWorkflow implements Workflow {
   /** Stops every running execution (shutdown, test teardown). */
   async close(): Promise<void> {
     const running = [...this.executions.values()].filter((e) => e.description.status === 'RUNNING');
-    await Promise.all(running.map((e) => this.stop(e.description.executionArn, 'local runtime shut down')));
+    for (const execution of running) this.abort(execution, 'local runtime shut down');
   }
 
   private take(taskToken: string): PendingToken {

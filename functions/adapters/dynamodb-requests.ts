@@ -179,6 +179,19 @@ export class DynamoRequestStore implements RequestStore {
   }
 
   async transition(previous: AccessRequest, next: AccessRequest, audit: AuditDraft): Promise<AccessRequest> {
+    return this.write(previous, next, audit);
+  }
+
+  /** A transition to the same state: only the version, updatedAt and the chain head move. */
+  async recordEvent(request: AccessRequest, audit: AuditDraft): Promise<AccessRequest> {
+    return this.write(request, request, audit);
+  }
+
+  private async write(
+    previous: AccessRequest,
+    next: AccessRequest,
+    audit: AuditDraft,
+  ): Promise<AccessRequest> {
     if (next.id !== previous.id) throw new ValidationError('a transition cannot change the request id');
     const event = chainEvent(audit, {
       requestId: previous.id,

@@ -81,7 +81,9 @@ export class SfnWorkflow implements Workflow {
     );
   }
 
-  async stop(executionArn: string, cause: string): Promise<void> {
+  /** Stops the execution by its ARN, computed (never found by starting it: that could run a second one). */
+  async stop(requestId: string, cause: string): Promise<void> {
+    const executionArn = executionArnFor(this.stateMachineArn, requestId);
     try {
       await this.client.send(
         new StopExecutionCommand({ executionArn, cause: cause.slice(0, MAX_CAUSE_LENGTH) }),

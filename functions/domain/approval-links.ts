@@ -153,11 +153,6 @@ export function verifyCsrf(parsed: ParsedLinkToken, presented: string): boolean 
   return expected.length === given.length && timingSafeEqual(expected, given);
 }
 
-/** Marks one link used (the one that decided). */
-export function markLinkUsed(links: readonly ApprovalLink[], index: number, at: string): ApprovalLink[] {
-  return links.map((link, i) => (i === index ? { ...link, usedAt: at } : link));
-}
-
 /** Retires every still-open link (of a purpose, or all): the request was decided some other way. */
 export function retireOpenLinks(
   links: readonly ApprovalLink[],
@@ -171,21 +166,4 @@ export function retireOpenLinks(
       ? { ...link, retiredAt: at }
       : link,
   );
-}
-
-/** Approvers with an open link of this purpose: who to tell that the request was decided. */
-export function openLinkApprovers(links: readonly ApprovalLink[], purpose?: LinkPurpose): string[] {
-  return [
-    ...new Set(
-      links
-        .filter((l) => l.usedAt === undefined && l.retiredAt === undefined)
-        .filter((l) => purpose === undefined || l.purpose === purpose)
-        .map((l) => l.approver),
-    ),
-  ];
-}
-
-/** The public URL of a link. */
-export function linkUrl(publicBaseUrl: string, token: string): string {
-  return `${publicBaseUrl.replace(/\/+$/, '')}/approvals/${token}`;
 }

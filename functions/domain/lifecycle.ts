@@ -87,8 +87,13 @@ export function canApply(status: RequestStatus, event: LifecycleEventType): bool
   return TRANSITIONS[event][status] !== undefined;
 }
 
+/**
+ * `level` is the request's level in the current policy, or absent when the policy no longer names it. Only
+ * decisions (approve, deny, extension-approve/-deny) and escalation read it, and refuse without it; an early
+ * revoke by an approver needs it too. Every other event (expiry, grant and revoke outcomes, cancel) does not.
+ */
 export interface TransitionContext {
-  level: AccessLevel;
+  level?: AccessLevel | undefined;
   now: Date;
 }
 
@@ -114,20 +119,20 @@ export function applyEvent(
 function assertAuthorised(
   request: AccessRequest,
   event: LifecycleEvent,
-  level: AccessLevel,
+  level: AccessLevel | undefined,
   now: Date,
 ): void {
   switch (event.type) {
     case 'extension-approve':
       pendingExtension(request, event.type);
-      assertMayApprove(event.by, request, level, now);
+      assertMayApprove(event.by, request, requiredLevel(request, level), now);
       break;
     case 'approve':
-      assertMayApprove(event.by, request, level, now);
+      assertMayApprove(event.by, request, requiredLevel(request, level), now);
       break;
     case 'deny':
     case 'extension-deny':
-      assertMayDeny(event.by, request, level, now);
+      assertMayDeny(event.by, request, requiredLevel(request, level), now);
       break;
     case 'cancel':
       assertMayCancel(event.by, request);
@@ -140,10 +145,20 @@ function assertAuthorised(
   }
 }
 
+/** The level an event reads; a decision on a level the policy no longer names is refused as UNKNOWN_LEVEL. */
+function requiredLevel(request: AccessRequest, level: AccessLevel | undefined): AccessLevel {
+  if (level) return level;
+  throw new PolicyRefusedError(
+    'UNKNOWN_LEVEL',
+    `target '${request.targetId}' has no level '${request.level}'`,
+    { details: { targetId: request.targetId, level: request.level } },
+  );
+}
+
 function transition(
   request: AccessRequest,
   event: LifecycleEvent,
-  level: AccessLevel,
+  level: AccessLevel | undefined,
   at: string,
 ): TransitionResult {
   const base: AccessRequest = { ...request, updatedAt: at };
@@ -209,7 +224,7 @@ function transition(
       return result(
         next,
         audit(at, SYSTEM, 'escalated', request, next, {
-          details: { approvers: (level.escalation?.approvers ?? []).join(',') },
+          details: { approvers: (requiredLevel(request, level).escalation?.approvers ?? []).join(',') },
         }),
       );
     }

@@ -128,7 +128,6 @@ export interface AccessRequest {
   idempotencyKey?: string;
   /** Step Functions task token of the RequestApproval state while waiting. Server-side only, never returned. */
   taskToken?: string;
-  executionArn?: string;
   approvalLinks: ApprovalLink[];
   /** A reviewer's acknowledgement of a break-glass request; until set, the request is flagged for review. */
   review?: Decision;

@@ -51,7 +51,7 @@ export function createHandler(deps: DepsSource<Deps>, options: HttpHandlerOption
           linkResultPage({
             kind: 'refused',
             code: error.code,
-            message: error.code === 'INTERNAL' ? error.message : error.message,
+            message: error.message,
           }),
         ),
     },

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import type * as YamlModule from 'yaml';
@@ -153,11 +153,7 @@ export function policyFromEnv(env: NodeJS.ProcessEnv = process.env): Policy {
 export function policyPathFromEnv(env: NodeJS.ProcessEnv = process.env): string {
   const configured = env.JITDB_POLICY_FILE;
   if (configured) return configured;
-  if (env.LAMBDA_TASK_ROOT) {
-    // Bundles built since policy.json ship that; older ones shipped the YAML.
-    const json = join(env.LAMBDA_TASK_ROOT, 'policy.json');
-    return existsSync(json) ? json : join(env.LAMBDA_TASK_ROOT, 'policy.yaml');
-  }
+  if (env.LAMBDA_TASK_ROOT) return join(env.LAMBDA_TASK_ROOT, 'policy.json');
   throw new PolicyFileError('JITDB_POLICY_FILE', ['(env): JITDB_POLICY_FILE is not set']);
 }
 

@@ -58,7 +58,6 @@ function notWired<T extends object>(port: string, fn: string): T {
 export function lambdaDeps(fn: string, parts: LambdaParts, env: NodeJS.ProcessEnv = process.env): Deps {
   const tables = tableNamesFromEnv(env, { requests: !parts.auditOnly });
   const client = createDocumentClient(createDynamoDbClient({}, env));
-  const stateMachineArn = env.STATE_MACHINE_ARN;
   const { digestsTable } = tables;
   return {
     clock: { now: () => new Date() },
@@ -70,7 +69,6 @@ export function lambdaDeps(fn: string, parts: LambdaParts, env: NodeJS.ProcessEn
     provisioners: parts.provisioners ?? notWired<Provisioners>('provisioners', fn),
     mailer: parts.mailer ?? notWired<Mailer>('a mailer', fn),
     workflow: parts.workflow ?? notWired<Workflow>('a workflow', fn),
-    ...(stateMachineArn ? { stateMachineArn } : {}),
     ...(parts.revoker ? { revoker: parts.revoker } : {}),
     ...(digestsTable && parts.signer
       ? { anchoring: { digests: new DynamoDigestStore({ client, digestsTable }), signer: parts.signer } }

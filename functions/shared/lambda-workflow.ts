@@ -4,8 +4,8 @@ import { requiredEnv } from './lambda-deps.js';
 
 /**
  * Step Functions in AWS_REGION, its client imported on the first call, not at cold start (cdk/bundling.ts).
- * STATE_MACHINE_ARN is only needed to start executions (checked then); completing a task by token or stopping
- * by ARN works without it.
+ * STATE_MACHINE_ARN is needed to start and to stop an execution (checked then; both name it by the request
+ * id); completing a task by token works without it.
  */
 export function lambdaWorkflow(env: NodeJS.ProcessEnv = process.env): Workflow {
   const region = env.AWS_REGION;
@@ -20,6 +20,9 @@ export function lambdaWorkflow(env: NodeJS.ProcessEnv = process.env): Workflow {
     },
     sendTaskSuccess: async (token, output) => (await workflow()).sendTaskSuccess(token, output),
     sendTaskFailure: async (token, error, cause) => (await workflow()).sendTaskFailure(token, error, cause),
-    stop: async (executionArn, cause) => (await workflow()).stop(executionArn, cause),
+    stop: async (requestId, cause) => {
+      requiredEnv(env, 'STATE_MACHINE_ARN');
+      return (await workflow()).stop(requestId, cause);
+    },
   };
 }

@@ -131,7 +131,7 @@ describe('a Lambda killed between the steps of a revoke', () => {
       );
       expect((await system.executionEnd(id)).status).toBe('SUCCEEDED');
 
-      const report = await system.sweep({ reconcile: true });
+      const report = await system.sweep({ reconcile: 'now' });
       expect(report.revoked).toBe(1);
       expect(report.errors).toBe(0);
       const revoked = await system.request(id);
@@ -161,7 +161,7 @@ describe('a Lambda killed in the middle of a grant', () => {
       expect(failed.lastError?.code).toBe('Sandbox.Timedout');
       expect((await system.executionEnd(id)).status).toBe('FAILED');
 
-      await system.sweep({ reconcile: true });
+      await system.sweep({ reconcile: 'now' });
       expect(await jitRoles()).not.toContain(`jit_${id}`);
       expect(await unexplainedRoles()).toEqual([]);
       expect(await system.auditActions(id)).toEqual(['auto-approved', 'grant-failed']);
@@ -174,7 +174,7 @@ describe('a Lambda killed in the middle of a grant', () => {
     // The crash happened before DynamoDB knew of any request: only the reconciler can find this user.
     const orphan = `jit_${system.deps.ids.requestId()}`;
     await admin(`CREATE ROLE ${pg.escapeIdentifier(orphan)} LOGIN PASSWORD 'left-by-a-crash'`);
-    const report = await system.sweep({ reconcile: true });
+    const report = await system.sweep({ reconcile: 'now' });
     expect(report.orphansDropped).toBe(1);
     expect(await jitRoles()).not.toContain(orphan);
     expect(await unexplainedRoles()).toEqual([]);

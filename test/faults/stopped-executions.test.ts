@@ -104,12 +104,9 @@ describe('an execution stopped by hand', () => {
     // Stopped once the approval email is out (entering the state is not enough: stopping before the mail
     // is sent leaves no link to test).
     const link = await system.approvalLink(id, CAROL);
-    await system.workflow.stop(
-      executionArnFor(system.workflow.stateMachineArn, id),
-      'stopped by an operator',
-    );
+    await system.workflow.stop(id, 'stopped by an operator');
     expect(await settle(id, ['EXPIRED'])).toBe('EXPIRED');
-    await system.sweep({ reconcile: true });
+    await system.sweep({ reconcile: 'now' });
     expect(await roleExists(`jit_${id}`)).toBe(false);
     // The emailed link no longer decides anything.
     expect((await system.openLink(link)).status).toBe(410);
@@ -119,14 +116,11 @@ describe('an execution stopped by hand', () => {
     const id = await create('auto', '10m');
     slow.grant.add(`jit_${id}`);
     await waitForState(id, 'Grant');
-    await system.workflow.stop(
-      executionArnFor(system.workflow.stateMachineArn, id),
-      'stopped by an operator',
-    );
+    await system.workflow.stop(id, 'stopped by an operator');
     await sleep(SLOW_MS + 1500); // the in-flight grant lands after the status change handled the stop
     // The grant that lost the race to the stop drops what it made: no reconciler needed.
     expect(await roleExists(`jit_${id}`)).toBe(false);
-    await system.sweep({ reconcile: true });
+    await system.sweep({ reconcile: 'now' });
     const status = await settle(id, ['FAILED', 'REVOKED']);
     console.log(
       `faults: stopped during Grant → ${status}, user left after sweep: ${await roleExists(`jit_${id}`)}`,
@@ -141,10 +135,7 @@ describe('an execution stopped by hand', () => {
     const creds = await system.call<Credentials>('GET', `/requests/${id}/credentials`, ALICE);
     const { client: session } = await connect(creds.body.uri);
     await waitForState(id, 'WaitUntilExpiry');
-    await system.workflow.stop(
-      executionArnFor(system.workflow.stateMachineArn, id),
-      'stopped by an operator',
-    );
+    await system.workflow.stop(id, 'stopped by an operator');
     expect(await settle(id, ['REVOKED'])).toBe('REVOKED');
     const revoked = await system.request(id);
     expect(revoked.revokeReason).toBe('execution-ended');
@@ -159,12 +150,9 @@ describe('an execution stopped by hand', () => {
     await system.waitForStatus(id, 'ACTIVE');
     slow.revoke.add(`jit_${id}`);
     await waitForState(id, 'Revoke');
-    await system.workflow.stop(
-      executionArnFor(system.workflow.stateMachineArn, id),
-      'stopped by an operator',
-    );
+    await system.workflow.stop(id, 'stopped by an operator');
     await sleep(SLOW_MS + 1000);
-    await system.sweep({ reconcile: true });
+    await system.sweep({ reconcile: 'now' });
     expect(await settle(id, ['REVOKED'])).toBe('REVOKED');
     expect(await roleExists(`jit_${id}`)).toBe(false);
     const actions = await system.auditActions(id);

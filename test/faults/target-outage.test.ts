@@ -97,7 +97,7 @@ describe('the target database goes down', () => {
     const events = await expectLawfulHistory(id);
     expect(events.map((e) => e.action)).toEqual(['auto-approved', 'grant-failed']);
     // FAILED is terminal: a sweep with the server back changes nothing.
-    await system.sweep({ reconcile: true });
+    await system.sweep({ reconcile: 'now' });
     expect((await system.request(id)).status).toBe('FAILED' satisfies RequestStatus);
     expect(await jitRoles()).toEqual([]);
   }, 90_000);

@@ -64,7 +64,7 @@ const note = (when: string, comment: string): AuditDraft => ({
 async function requestWithEvents(f: Fixture, minute: number, count: number): Promise<AccessRequest> {
   let { request } = await f.t.requests.create(pendingRequest(), requestedDraft(at(minute)));
   for (let i = 1; i < count; i++) {
-    request = await f.t.requests.transition(request, request, note(at(minute + i), `note ${i}`));
+    request = await f.t.requests.recordEvent(request, note(at(minute + i), `note ${i}`));
   }
   return request;
 }
@@ -122,7 +122,7 @@ describe('the audit digest', () => {
     );
     expect(digest1).toMatchObject({ algorithm: 'ECDSA_SHA_256', previousDigestHash: '0'.repeat(64) });
 
-    const a4 = await f.t.requests.transition(a, a, note(at(6), 'after the digest'));
+    const a4 = await f.t.requests.recordEvent(a, note(at(6), 'after the digest'));
     expect(await report(f, a4)).toEqual({
       ok: true,
       anchored: { digestSeq: 1, digestAt: at(5), upToSeq: 3 },
@@ -190,7 +190,7 @@ describe('a compromised writer of the requests and audit tables', () => {
     const f = await fixture();
     const a = await requestWithEvents(f, 0, 2);
     await digestAt(f, 5);
-    const a3 = await f.t.requests.transition(a, a, note(at(6), 'after the digest'));
+    const a3 = await f.t.requests.recordEvent(a, note(at(6), 'after the digest'));
     await rewriteConsistently(f, a.id, 3, 'rewritten before any digest saw it');
 
     expect(await report(f, a3)).toMatchObject({
@@ -263,7 +263,7 @@ describe('tampering with the digests', () => {
     const f = await fixture();
     const a = await requestWithEvents(f, 0, 2);
     await digestAt(f, 5);
-    const a3 = await f.t.requests.transition(a, a, note(at(6), 'anchored by digest 2'));
+    const a3 = await f.t.requests.recordEvent(a, note(at(6), 'anchored by digest 2'));
     await digestAt(f, 10);
     await f.t.doc.send(
       new DeleteCommand({ TableName: f.t.names.digestsTable, Key: { pk: 'digest', sk: 2 } }),

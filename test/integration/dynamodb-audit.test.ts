@@ -248,7 +248,7 @@ describe('secrets never reach DynamoDB', () => {
         credentialExpiresAt: '2026-11-23T10:45:00.000Z',
       },
     };
-    await t.requests.transition(request, request, issued);
+    await t.requests.recordEvent(request, issued);
     await t.audit.appendLoose('security#2026-11-23', {
       at: '2026-11-23T10:31:00.000Z',
       actor: 'anonymous',

@@ -209,10 +209,10 @@ describe('DynamoRequestStore.transition', () => {
     expect(await t.requests.get(created.id)).toEqual(stored);
   });
 
-  it('records a refused attempt with next = previous: only version, updatedAt and the chain move', async () => {
+  it('records a refused attempt with recordEvent: only version, updatedAt and the chain move', async () => {
     const { request: created } = await t.requests.create(pendingRequest(), requestedDraft());
 
-    const stored = await t.requests.transition(created, created, {
+    const stored = await t.requests.recordEvent(created, {
       at: '2026-11-23T10:06:00.000Z',
       actor: 'erin@example.com',
       via: 'iam',
@@ -310,7 +310,7 @@ describe('DynamoRequestStore.transition', () => {
     );
 
     await expect(
-      t.requests.transition(created, created, {
+      t.requests.recordEvent(created, {
         at: '2026-11-23T10:05:00.000Z',
         actor: 'erin',
         via: 'iam',

@@ -65,8 +65,8 @@ class RecordingWorkflow implements Workflow {
   async sendTaskFailure(taskToken: string, error: string, cause: string) {
     this.calls.push(['sendTaskFailure', taskToken, error, cause]);
   }
-  async stop(executionArn: string, cause: string) {
-    this.calls.push(['stop', executionArn, cause]);
+  async stop(requestId: string, cause: string) {
+    this.calls.push(['stop', requestId, cause]);
   }
 }
 
@@ -153,7 +153,6 @@ beforeAll(async () => {
     policy: { policy: () => currentPolicy },
     metrics: { count: () => undefined },
     publicBaseUrl: 'https://jitdb.example.com/prod',
-    stateMachineArn: `arn:aws:states:eu-west-1:${HOME}:stateMachine:access-request`,
     log,
   };
 });

@@ -42,9 +42,18 @@ beforeAll(async () => {
 });
 afterAll(async () => sys?.close());
 
-/** The request store, counting every transition and every one that lost a race. */
+/** The request store, counting every write to the request (a transition or an audit-only event) and every one that lost a race. */
 function countingStore(real: RequestStore) {
   const counts = { transitions: 0, conflicts: 0 };
+  const counted = async <T>(write: () => Promise<T>): Promise<T> => {
+    counts.transitions++;
+    try {
+      return await write();
+    } catch (error) {
+      if (error instanceof ConflictError) counts.conflicts++;
+      throw error;
+    }
+  };
   const store: RequestStore = {
     create: (...args) => real.create(...args),
     get: (id) => real.get(id),
@@ -54,15 +63,8 @@ function countingStore(real: RequestStore) {
     claimPeriodic: (...args) => real.claimPeriodic(...args),
     countLinkRefusal: (...args) => real.countLinkRefusal(...args),
     linkRefusalCounts: (...args) => real.linkRefusalCounts(...args),
-    transition: async (...args) => {
-      counts.transitions++;
-      try {
-        return await real.transition(...args);
-      } catch (error) {
-        if (error instanceof ConflictError) counts.conflicts++;
-        throw error;
-      }
-    },
+    transition: (...args) => counted(() => real.transition(...args)),
+    recordEvent: (...args) => counted(() => real.recordEvent(...args)),
   };
   return { store, counts };
 }

@@ -53,7 +53,7 @@ const askApprovers = (requestId: string, taskToken: string) =>
   requestApprovalHandler(sys.deps)({ requestId, taskToken }, context);
 const recordOutcome = (input: Record<string, unknown>) => recordOutcomeHandler(sys.deps)(input, context);
 // Not reconciling unless a test asks: `{}` (what the schedule sends) would reconcile at minute 00.
-const sweep = (event: Record<string, unknown> = { reconcile: false }) =>
+const sweep = (event: Record<string, unknown> = { reconcile: 'never' }) =>
   sweeperHandler(sys.deps)(event, context);
 const statusChange = (detail: Record<string, unknown>) =>
   statusChangeHandler(sys.deps)({ 'detail-type': 'Step Functions Execution Status Change', detail }, context);

@@ -20,7 +20,6 @@ import {
   ERIN,
   linksIn,
   ordersPolicy,
-  STATE_MACHINE_ARN,
   startTestSystem,
   type TestDatabase,
   type TestSystem,
@@ -54,7 +53,7 @@ const revoke = (requestId: string, reason = 'expired') =>
   revokeHandler(sys.deps)({ requestId, reason }, context);
 const recordOutcome = (input: Record<string, unknown>) => recordOutcomeHandler(sys.deps)(input, context);
 // Not reconciling unless a test asks: `{}` (what the schedule sends) would reconcile at minute 00.
-const sweep = (event: Record<string, unknown> = { reconcile: false }) =>
+const sweep = (event: Record<string, unknown> = { reconcile: 'never' }) =>
   sweeperHandler(sys.deps)(event, context);
 const statusChange = (detail: Record<string, unknown>) => statusChangeHandler(sys.deps)({ detail }, context);
 const actions = async (id: string) => (await sys.deps.audit.list(id)).map((e) => e.action);
@@ -357,7 +356,7 @@ describe('expiry-sweeper on grants', () => {
 
   it('reconciles hourly (when an hour has passed): drops a jit_ user no live request explains, keeps live ones', async () => {
     // Users of earlier tests belong to requests in tables since replaced: orphans now, cleared first.
-    await sweep({ reconcile: true });
+    await sweep({ reconcile: 'now' });
     const orphanId = testRequestId();
     const target = sys.deps.policy.policy().targets[0];
     if (!target) throw new Error('no target');
@@ -379,7 +378,7 @@ describe('expiry-sweeper on grants', () => {
     sys.clock.set(new Date(hour.getTime() + 3600_000));
     const live = await active('30m');
     expect(await sweep({})).toMatchObject({ reconciled: true, orphansDropped: 1, errors: 0 });
-    expect(await sweep({ reconcile: true })).toMatchObject({ reconciled: true, orphansDropped: 0 });
+    expect(await sweep({ reconcile: 'now' })).toMatchObject({ reconciled: true, orphansDropped: 0 });
     expect(await role(`jit_${orphanId}`)).toBeUndefined();
     expect(await role(`jit_${live.id}`)).toBeDefined();
     // The day the orphan was dropped: the sweep ran at the clock now shows.
@@ -417,29 +416,28 @@ describe('execution-status-change on grants', () => {
 });
 
 describe('early revoke', () => {
-  it('stops the execution by its computed ARN and never starts one', async () => {
+  it('stops the execution named after the request and never starts one', async () => {
     const { id } = await active();
     const starts = sys.workflow.of('start').length;
     const view = await revokeEarly({ requestId: id, caller: ERIN, body: {} }, sys.deps);
     expect(view.status).toBe('REVOKED');
-    expect(sys.workflow.calls.at(-1)).toEqual([
-      'stop',
-      `${STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:${id}`,
-      'revoked early',
-    ]);
+    expect(sys.workflow.calls.at(-1)).toEqual(['stop', id, 'revoked early']);
     expect(sys.workflow.of('start').length).toBe(starts);
   });
 
-  it('leaves the execution to end by itself when its ARN cannot be known', async () => {
+  it('leaves the execution to end by itself when it cannot be stopped', async () => {
     const { id } = await active();
-    const calls = sys.workflow.calls.length;
-    const { stateMachineArn: _arn, ...withoutArn } = sys.deps;
-    await revokeEarly({ requestId: id, caller: ERIN, body: {} }, withoutArn);
-    expect(sys.workflow.calls.length).toBe(calls);
+    sys.workflow.outage = true;
+    try {
+      const view = await revokeEarly({ requestId: id, caller: ERIN, body: {} }, sys.deps);
+      expect(view.status).toBe('REVOKED');
+    } finally {
+      sys.workflow.outage = false;
+    }
     expect(sys.logs.at(-1)).toBe(
       JSON.stringify({
-        m: 'execution not stopped after an early revoke: its ARN is unknown',
-        x: { requestId: id },
+        m: 'execution not stopped after an early revoke',
+        x: { requestId: id, error: 'ServiceUnavailable' },
       }),
     );
     expect(await revoke(id)).toEqual({ revoked: true });

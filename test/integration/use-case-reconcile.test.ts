@@ -11,7 +11,7 @@ import { createRequest } from '../../functions/domain/use-cases/create-request.j
 import {
   expirySweeper,
   GRANT_IN_FLIGHT_SECONDS,
-  reconcileModeOf,
+  SweepInput,
   serverKeyOf,
 } from '../../functions/domain/use-cases/expiry-sweeper.js';
 import { grant } from '../../functions/domain/use-cases/grant.js';
@@ -182,7 +182,7 @@ describe('reconciler across targets sharing one server', () => {
 
 describe('sweep modes', () => {
   it('reconciles hourly when an hour has passed since the last run (not at minute 00), always when now, never when never', async () => {
-    const reconciled = async (reconcile?: 'never' | 'hourly' | 'now' | boolean) =>
+    const reconciled = async (reconcile?: 'never' | 'hourly' | 'now') =>
       (await expirySweeper(reconcile === undefined ? {} : { reconcile }, sys.deps)).reconciled;
     // Whatever ran before in this suite, an hour and a half later an hourly sweep is due, at any minute.
     const start = new Date(sys.clock.now().getTime() + 90 * 60_000);
@@ -190,13 +190,12 @@ describe('sweep modes', () => {
     sys.clock.set(start);
     expect(await reconciled('hourly')).toBe(true);
     // Claimed: the next sweeps of that hour do not reconcile again, whatever the minute.
-    expect([
-      await reconciled(),
-      await reconciled('hourly'),
-      await reconciled('never'),
-      await reconciled(false),
-    ]).toEqual([false, false, false, false]);
-    expect([await reconciled('now'), await reconciled(true)]).toEqual([true, true]);
+    expect([await reconciled(), await reconciled('hourly'), await reconciled('never')]).toEqual([
+      false,
+      false,
+      false,
+    ]);
+    expect(await reconciled('now')).toBe(true);
     sys.clock.advance(59 * 60);
     expect(await reconciled('hourly')).toBe(false);
     // One missed sweep (the one at the hour) does not skip a whole hour: the next one is due.
@@ -204,10 +203,13 @@ describe('sweep modes', () => {
     expect(await reconciled()).toBe(true);
   });
 
-  it('spells the modes explicitly: booleans are the older now/never, nothing is hourly', () => {
+  it('accepts only the named modes; nothing is hourly', () => {
     expect(
-      [undefined, true, false, 'never', 'hourly', 'now'].map((v) => reconcileModeOf(v as never)),
-    ).toEqual(['hourly', 'now', 'never', 'never', 'hourly', 'now']);
+      [{}, { reconcile: 'never' }, { reconcile: 'hourly' }, { reconcile: 'now' }].map(
+        (v) => SweepInput.parse(v).reconcile ?? 'hourly',
+      ),
+    ).toEqual(['hourly', 'never', 'hourly', 'now']);
+    expect(SweepInput.safeParse({ reconcile: true }).success).toBe(false);
   });
 
   it('keys servers by engine and host/port or RDS identifier', () => {
@@ -300,11 +302,12 @@ describe('retrying lost conditional writes', () => {
         claimPeriodic: (...args) => real.claimPeriodic(...args),
         countLinkRefusal: (...args) => real.countLinkRefusal(...args),
         linkRefusalCounts: (...args) => real.linkRefusalCounts(...args),
+        recordEvent: (...args) => real.recordEvent(...args),
         transition: async (previous, next, audit) => {
           if (audit.action === 'granted' && bumps < 15) {
             // A refused link POST lands between the grant's read and its write.
             bumps++;
-            await real.transition(previous, previous, {
+            await real.recordEvent(previous, {
               at: sys.clock.now().toISOString(),
               actor: 'mallory@example.com',
               via: 'local',

@@ -69,8 +69,8 @@ export class RecordingWorkflow implements Workflow {
     this.calls.push(['sendTaskFailure', taskToken, error, cause]);
     this.check(taskToken);
   }
-  async stop(executionArn: string, cause: string) {
-    this.calls.push(['stop', executionArn, cause]);
+  async stop(requestId: string, cause: string) {
+    this.calls.push(['stop', requestId, cause]);
     this.check();
   }
   /** Calls of one kind, in order. */
@@ -225,7 +225,6 @@ export async function startTestSystem(options: {
     policy: { policy: () => policy },
     metrics: { count: (name, value = 1) => void metrics.push(`${name}:${value}`) },
     publicBaseUrl: 'https://jitdb.example.com/prod',
-    stateMachineArn: STATE_MACHINE_ARN,
     log,
   };
   return {

@@ -18,6 +18,7 @@ import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
 import { linkRefusalStream, linkRefusalWindowOfSeq } from '../../functions/domain/link-refusals.js';
 import type { Policy } from '../../functions/domain/policy-schema.js';
 import type { AccessRequest, AuditEvent, RequestStatus } from '../../functions/domain/types.js';
+import type { ReconcileMode } from '../../functions/domain/use-cases/expiry-sweeper.js';
 import { executionArnFor } from '../../functions/domain/workflow-io.js';
 import { createHandler as createExpirySweeperHandler } from '../../functions/handlers/expiry-sweeper.js';
 import type { Deps, LinkRefusalCount } from '../../functions/ports.js';
@@ -97,8 +98,8 @@ export interface System {
   execution(id: string): ExecutionDescription | undefined;
   /** The execution's final description; throws if it is still running after `timeoutMs`. */
   executionEnd(id: string, timeoutMs?: number): Promise<ExecutionDescription>;
-  /** The expiry-sweeper Lambda, once; `reconcile: true` also drops orphaned `jit_` users. */
-  sweep(options?: { reconcile?: boolean }): Promise<Record<string, unknown>>;
+  /** The expiry-sweeper Lambda, once; `reconcile: 'now'` also drops orphaned `jit_` users (default `never`). */
+  sweep(options?: { reconcile?: ReconcileMode }): Promise<Record<string, unknown>>;
   /** Every item of both tables, as JSON text (for secret scans). */
   scanTables(): Promise<string>;
   stop(): Promise<void>;
@@ -170,7 +171,6 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   };
   const base: { url: string } = { url: 'http://localhost:0' };
   const deps: Deps = {
-    stateMachineArn: STATE_MACHINE_ARN,
     clock: { now: () => new Date() },
     ids: cryptoIds(),
     requests: new DynamoRequestStore({ client: document, ...tables }),
@@ -181,7 +181,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
       start: (id, input) => workflow().start(id, input),
       sendTaskSuccess: (token, output) => workflow().sendTaskSuccess(token, output),
       sendTaskFailure: (token, error, cause) => workflow().sendTaskFailure(token, error, cause),
-      stop: (arn, cause) => workflow().stop(arn, cause),
+      stop: (requestId, cause) => workflow().stop(requestId, cause),
     },
     policy: { policy: () => policy },
     metrics: { count: (name, value = 1) => void metrics.set(name, (metrics.get(name) ?? 0) + value) },
@@ -319,7 +319,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     },
     async sweep(sweepOptions = {}) {
       const report = await invokeLocally('expiry-sweeper', (context) =>
-        sweeper({ reconcile: sweepOptions.reconcile ?? false }, context),
+        sweeper({ reconcile: sweepOptions.reconcile ?? 'never' }, context),
       );
       return report as unknown as Record<string, unknown>;
     },

@@ -229,8 +229,8 @@ describe('policyFromEnv', () => {
     expect(policyFromEnv({ JITDB_POLICY_FILE: 'examples/policy.yaml' }).targets[0]?.id).toBe('demo-pg');
   });
 
-  it('falls back to policy.yaml in the Lambda bundle', () => {
-    expect(policyPathFromEnv({ LAMBDA_TASK_ROOT: '/var/task' })).toBe('/var/task/policy.yaml');
+  it('falls back to the bundled policy.json in a Lambda', () => {
+    expect(policyPathFromEnv({ LAMBDA_TASK_ROOT: '/var/task' })).toBe('/var/task/policy.json');
   });
 
   it('refuses when nothing names a policy', () => {

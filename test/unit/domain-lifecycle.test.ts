@@ -260,6 +260,27 @@ describe('approve', () => {
     ).toBe('SELF_APPROVAL_FORBIDDEN');
   });
 
+  it('reads the level only for decisions and escalation: without one, those refuse and the rest apply', () => {
+    const now = at(60);
+    expect(errorOf(() => applyEvent(pendingWrite(), { type: 'approve', by: alice }, { now })).code).toBe(
+      'UNKNOWN_LEVEL',
+    );
+    expect(errorOf(() => applyEvent(pendingWrite(), { type: 'escalated' }, { now })).code).toBe(
+      'UNKNOWN_LEVEL',
+    );
+    expect(applyEvent(pendingWrite(), { type: 'approval-expired' }, { now }).next.status).toBe('EXPIRED');
+    expect(applyEvent(pendingWrite(), { type: 'cancel', by: requester }, { now }).next.status).toBe(
+      'CANCELLED',
+    );
+    const active = inStatus('ACTIVE');
+    expect(applyEvent(active, { type: 'revoked', reason: 'early', by: requester }, { now }).next.status).toBe(
+      'REVOKED',
+    );
+    expect(
+      errorOf(() => applyEvent(active, { type: 'revoked', reason: 'early', by: alice }, { now })).code,
+    ).toBe('NOT_ALLOWED');
+  });
+
   it('retires unused approval links once approved, leaving used ones alone', () => {
     const links: ApprovalLink[] = [
       {

@@ -1,5 +1,10 @@
 import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
-import { SendTaskSuccessCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  SendTaskSuccessCommand,
+  SFNClient,
+  StartExecutionCommand,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { lazyOnce } from '../../functions/adapters/lazy-once.js';
@@ -69,7 +74,7 @@ describe('lambdaMailer', () => {
 });
 
 describe('lambdaWorkflow', () => {
-  it('completes a task by token without STATE_MACHINE_ARN but refuses to start an execution', async () => {
+  it('completes a task by token without STATE_MACHINE_ARN but refuses to start or stop an execution', async () => {
     sfn.on(SendTaskSuccessCommand).resolves({});
     const workflow = lambdaWorkflow({ AWS_REGION: 'eu-west-1' });
     await workflow.sendTaskSuccess('token-1', { decision: 'approved' });
@@ -80,6 +85,10 @@ describe('lambdaWorkflow', () => {
       'STATE_MACHINE_ARN is not set',
     );
     expect(sfn.commandCalls(StartExecutionCommand)).toHaveLength(0);
+    await expect(workflow.stop('01j9z3k4m5n6p7q8r9s0t1v2w3', 'revoked early')).rejects.toThrow(
+      'STATE_MACHINE_ARN is not set',
+    );
+    expect(sfn.commandCalls(StopExecutionCommand)).toHaveLength(0);
   });
 
   it('starts an execution named after the request on STATE_MACHINE_ARN', async () => {

@@ -117,10 +117,10 @@ describe('SfnWorkflow task completion', () => {
 });
 
 describe('SfnWorkflow.stop', () => {
-  it('stops the execution with the cause', async () => {
+  it('stops the execution named after the request, by its computed ARN, with the cause', async () => {
     sfn.on(StopExecutionCommand).resolves({ stopDate: new Date() });
 
-    await workflow.stop(EXECUTION_ARN, 'requester ended access early');
+    await workflow.stop(REQUEST_ID, 'requester ended access early');
 
     expect(sfn.commandCalls(StopExecutionCommand).map((call) => call.args[0].input)).toEqual([
       { executionArn: EXECUTION_ARN, cause: 'requester ended access early' },
@@ -130,7 +130,7 @@ describe('SfnWorkflow.stop', () => {
   it('does nothing for an execution that does not exist', async () => {
     sfn.on(StopExecutionCommand).rejects(new ExecutionDoesNotExist({ message: 'gone', ...metadata }));
 
-    await expect(workflow.stop(EXECUTION_ARN, 'again')).resolves.toBeUndefined();
+    await expect(workflow.stop(REQUEST_ID, 'again')).resolves.toBeUndefined();
   });
 });
 

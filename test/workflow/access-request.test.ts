@@ -160,7 +160,7 @@ describe('the access-request workflow, run locally', () => {
 
   it('refuses a second SendTaskSuccess on the same token, as Step Functions does (TaskTimedOut)', async () => {
     const { workflow, nextToken } = harness({ EvaluatePolicy: needsApproval() });
-    const { executionArn } = await workflow.start(REQUEST_ID, { requestId: REQUEST_ID });
+    await workflow.start(REQUEST_ID, { requestId: REQUEST_ID });
     const token = await nextToken();
 
     await workflow.sendTaskSuccess(token, { outcome: 'approved' });
@@ -175,7 +175,7 @@ describe('the access-request workflow, run locally', () => {
     await expect(workflow.sendTaskSuccess('never-issued', {})).rejects.toMatchObject({
       details: { reason: 'invalid token' },
     });
-    await workflow.stop(executionArn, 'test over');
+    await workflow.stop(REQUEST_ID, 'test over');
   });
 
   it('ends successfully without a grant when an approver denies (SendTaskFailure Denied)', async () => {
@@ -394,7 +394,7 @@ describe('the access-request workflow, run locally', () => {
       }),
     );
 
-    await workflow.stop(executionArn, 'requester ended access early');
+    await workflow.stop(REQUEST_ID, 'requester ended access early');
     const end = await workflow.waitForEnd(executionArn);
 
     expect(end).toMatchObject({ status: 'ABORTED', cause: 'requester ended access early' });
@@ -413,7 +413,7 @@ describe('the access-request workflow, run locally', () => {
     const { executionArn } = await workflow.start(REQUEST_ID, { requestId: REQUEST_ID });
     const token = await nextToken();
 
-    await workflow.stop(executionArn, 'request cancelled');
+    await workflow.stop(REQUEST_ID, 'request cancelled');
 
     expect(workflow.describe(executionArn)?.status).toBe('ABORTED');
     expect(workflow.waitingTokens(executionArn)).toEqual([]);

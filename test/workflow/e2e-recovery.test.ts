@@ -83,7 +83,7 @@ describe('recovery behind the system’s back', () => {
     await adminQuery(`CREATE ROLE "${orphan}" LOGIN PASSWORD 'not-from-jitdb'`);
     expect(await roleExists(dedicated.url, orphan)).toBe(true);
 
-    const report = await system.sweep({ reconcile: true });
+    const report = await system.sweep({ reconcile: 'now' });
     expect(report.reconciled).toBe(true);
     expect(report.orphansDropped).toBe(1);
     expect(report.errors).toBe(0);
@@ -98,7 +98,7 @@ describe('recovery behind the system’s back', () => {
     ]);
 
     // A second pass finds nothing more to do.
-    expect((await system.sweep({ reconcile: true })).orphansDropped).toBe(0);
+    expect((await system.sweep({ reconcile: 'now' })).orphansDropped).toBe(0);
     const revoked = await system.call<View>('POST', `/requests/${live.id}/revoke`, ALICE, {});
     expect(revoked.body.status).toBe('REVOKED');
   });
@@ -172,7 +172,7 @@ describe('recovery behind the system’s back', () => {
     });
     try {
       const live = await activeGrant(siblings, 'app', '1h');
-      const report = await siblings.sweep({ reconcile: true });
+      const report = await siblings.sweep({ reconcile: 'now' });
       expect(report.orphansDropped).toBe(0);
       expect(await roleExists(dedicated.url, `jit_${live.id}`)).toBe(true);
       expect(await canLogin(live.creds.uri)).toBe(true);

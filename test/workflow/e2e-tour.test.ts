@@ -236,9 +236,7 @@ describe('the approval workflow, end to end', () => {
   it('revokes through the status-change path when an ACTIVE execution is aborted by hand', async () => {
     const { id, creds } = await autoApprovedGrant('1h');
     expect(await canLogin(creds.uri)).toBe(true);
-    const executionArn = system.execution(id)?.executionArn ?? '';
-
-    await system.workflow.stop(executionArn, 'stopped by an operator');
+    await system.workflow.stop(id, 'stopped by an operator');
     expect(system.execution(id)?.status).toBe('ABORTED');
 
     const revoked = await system.waitForStatus(id, 'REVOKED', 5_000);

@@ -12,9 +12,8 @@ import type { RequestFacts } from '../emails.js';
 import { DomainError, type ErrorCode } from '../errors.js';
 import { refusalSourceIp, refusalWindowOf, UNKNOWN_SCOPE } from '../link-refusals.js';
 import type { AccessRequest, AuditDraft, Identity, PendingExtension } from '../types.js';
-import { factsOf, levelOf } from './common.js';
+import { factsOf, levelOf, levelOrUndefined } from './common.js';
 import { type Decision, decideRequest } from './decide-request.js';
-import { levelOrUndefined } from './get-request.js';
 
 type LinkRefusalCode = Extract<
   ErrorCode,

@@ -62,9 +62,21 @@ export async function loadRequest(deps: Deps, requestId: string): Promise<Access
   return request;
 }
 
-/** The request's target and level in the current policy. */
+/** The request's target and level in the current policy; UNKNOWN_TARGET / UNKNOWN_LEVEL if either left it. */
 export function levelOf(deps: Deps, request: AccessRequest): { target: Target; level: AccessLevel } {
   return findLevel(deps.policy.policy(), request.targetId, request.level);
+}
+
+/**
+ * The request's level in the current policy, or undefined when it left the policy: only the requester (and
+ * past deciders, reviewers) still see it or revoke it, and the lifecycle refuses a decision without it.
+ */
+export function levelOrUndefined(deps: Deps, request: AccessRequest): AccessLevel | undefined {
+  try {
+    return levelOf(deps, request).level;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The request's target if the policy still names it (a level may have been removed since). */
@@ -125,13 +137,13 @@ export async function refuse(
 export async function recordOnRequest(
   deps: Deps,
   request: AccessRequest,
-  audit: Parameters<Deps['requests']['transition']>[2],
+  audit: Parameters<Deps['requests']['recordEvent']>[1],
 ): Promise<void> {
   let current = request;
   try {
     await retryOnConflict(async () => {
       try {
-        await deps.requests.transition(current, current, audit);
+        await deps.requests.recordEvent(current, audit);
       } catch (error) {
         if (error instanceof ConflictError) current = (await deps.requests.get(request.id)) ?? current;
         throw error;

@@ -1,6 +1,6 @@
 import type { Deps } from '../../ports.js';
 import type { EvaluatePolicyInput, EvaluatePolicyOutput } from '../workflow-io.js';
-import { levelOf, loadRequest } from './common.js';
+import { levelOrUndefined, loadRequest } from './common.js';
 
 /**
  * The workflow's first step. The request was evaluated and stored by the API; this reads where it stands:
@@ -18,15 +18,8 @@ export async function evaluatePolicy(input: EvaluatePolicyInput, deps: Deps): Pr
       approvalWindowSeconds: Math.max(1, remaining),
     };
   }
-  const window = (() => {
-    try {
-      return levelOf(deps, request).level.approvalWindow;
-    } catch {
-      return 1;
-    }
-  })();
   return {
     decision: request.status === 'APPROVED' ? 'auto-approved' : 'closed',
-    approvalWindowSeconds: window,
+    approvalWindowSeconds: levelOrUndefined(deps, request)?.approvalWindow ?? 1,
   };
 }

@@ -3,7 +3,7 @@ import { ConflictError } from '../errors.js';
 import { applyEvent } from '../lifecycle.js';
 import { isRequestId } from '../naming.js';
 import { loadRequest, redactErrorText, retryOnConflict, targetOf } from './common.js';
-import { levelFor, revokeGrant } from './revoke.js';
+import { revokeGrant } from './revoke.js';
 
 export interface ExecutionStatusChange {
   status: string;
@@ -60,17 +60,13 @@ export async function executionStatusChange(
           type: 'grant-failed',
           error: { code: `Execution${detail.status}`, message: `the workflow ended ${detail.status}` },
         },
-        { level: levelFor(deps, request), now },
+        { now },
       );
       await deps.requests.transition(request, next, audit);
       return { requestId, action: 'failed' };
     }
     if (request.status === 'PENDING') {
-      const { next, audit } = applyEvent(
-        request,
-        { type: 'approval-expired' },
-        { level: levelFor(deps, request), now },
-      );
+      const { next, audit } = applyEvent(request, { type: 'approval-expired' }, { now });
       await deps.requests.transition(request, next, audit);
       return { requestId, action: 'expired' };
     }
@@ -88,7 +84,7 @@ async function recordRevokeFailed(deps: Deps, requestId: string, error: unknown)
   const { next, audit } = applyEvent(
     request,
     { type: 'revoke-failed', error: cause },
-    { level: levelFor(deps, request), now: deps.clock.now() },
+    { now: deps.clock.now() },
   );
   await deps.requests.transition(request, next, audit);
   deps.metrics.count('RevokeFailed');

@@ -21,7 +21,7 @@ import {
 } from './common.js';
 import { listAllByStatus } from './list-requests.js';
 import { APPROVAL_NOT_DELIVERED } from './record-outcome.js';
-import { levelFor, revokeGrant } from './revoke.js';
+import { revokeGrant } from './revoke.js';
 
 export interface SweepReport {
   revoked: number;
@@ -56,17 +56,11 @@ export const ORPHANED_APPROVAL_AFTER_SECONDS = 15 * 60;
 export const ReconcileMode = z.enum(['never', 'hourly', 'now']);
 export type ReconcileMode = z.infer<typeof ReconcileMode>;
 
-/** The sweeper's input. `true`/`false` are the older spelling of `now`/`never`; absent means `hourly`. */
+/** The sweeper's input; an absent `reconcile` means `hourly`. */
 export const SweepInput = z.looseObject({
-  reconcile: z.optional(z.union([ReconcileMode, z.boolean()])),
+  reconcile: z.optional(ReconcileMode),
 });
 export type SweepInput = z.infer<typeof SweepInput>;
-
-export function reconcileModeOf(value: SweepInput['reconcile']): ReconcileMode {
-  if (value === true) return 'now';
-  if (value === false) return 'never';
-  return value ?? 'hourly';
-}
 
 /** A PENDING or APPROVED request this young may have a grant in flight whose user is already made. */
 export const GRANT_IN_FLIGHT_SECONDS = 5 * 60;
@@ -112,7 +106,7 @@ export async function expirySweeper(input: SweepInput, deps: Deps): Promise<Swee
 
   for (const request of await listAllByStatus(deps, 'APPROVED')) await sweepApproved(deps, request, report);
 
-  const mode = reconcileModeOf(input.reconcile);
+  const mode = input.reconcile ?? 'hourly';
   // Hourly means when due (the last run is recorded), not at minute 00: one missed sweep must not skip an hour.
   if (mode === 'now' || (mode === 'hourly' && (await deps.requests.claimPeriodic('reconcile', now, 3600)))) {
     await reconcileOrphans(deps, report);
@@ -147,7 +141,7 @@ async function sweepRevoke(deps: Deps, request: AccessRequest, report: SweepRepo
         const { next, audit } = applyEvent(
           current,
           { type: 'revoke-failed', error: { code, message } },
-          { level: levelFor(deps, current), now: deps.clock.now() },
+          { now: deps.clock.now() },
         );
         await deps.requests.transition(current, next, audit);
       });
@@ -184,7 +178,7 @@ async function sweepApproved(deps: Deps, listed: AccessRequest, report: SweepRep
         const { next, audit } = applyEvent(
           request,
           { type: 'grant-failed', error },
-          { level: levelFor(deps, request), now: deps.clock.now() },
+          { now: deps.clock.now() },
         );
         await deps.requests.transition(request, next, audit);
         return true;
@@ -215,11 +209,7 @@ async function expire(deps: Deps, requestId: string): Promise<boolean> {
     const now = deps.clock.now();
     if (request.status !== 'PENDING' || !request.approvalDeadline) return undefined;
     if (Date.parse(request.approvalDeadline) > now.getTime()) return undefined;
-    const { next, audit } = applyEvent(
-      request,
-      { type: 'approval-expired' },
-      { level: levelFor(deps, request), now },
-    );
+    const { next, audit } = applyEvent(request, { type: 'approval-expired' }, { now });
     return { request, saved: await deps.requests.transition(request, next, audit) };
   });
   if (!expired) return false;

@@ -2,8 +2,7 @@ import type { Deps } from '../../ports.js';
 import { isApprover, isDecisionBy, isRequester, isReviewer } from '../authz.js';
 import { type ListQuery, ListQuery as ListQuerySchema, parseInput } from '../schemas.js';
 import type { AccessRequest, Identity, RequestStatus } from '../types.js';
-import { type RequestView, viewOf } from './common.js';
-import { levelOrUndefined } from './get-request.js';
+import { levelOrUndefined, type RequestView, viewOf } from './common.js';
 
 /** Pages read per status when collecting what an approver may decide (bounded work per call). */
 const MAX_PAGES = 20;

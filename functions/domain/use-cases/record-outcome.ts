@@ -3,7 +3,7 @@ import { applyEvent } from '../lifecycle.js';
 import type { AccessRequest } from '../types.js';
 import type { RecordOutcomeInput, TaskError } from '../workflow-io.js';
 import { loadRequest, notifyRetired, redactErrorText, retryOnConflict, targetOf } from './common.js';
-import { levelFor, revokeGrant } from './revoke.js';
+import { revokeGrant } from './revoke.js';
 
 const MAX_MESSAGE = 300;
 
@@ -55,10 +55,9 @@ export async function recordOutcome(input: RecordOutcomeInput, deps: Deps): Prom
 async function approvalExpired(input: RecordOutcomeInput, deps: Deps): Promise<void> {
   await retryOnConflict(async () => {
     const request = await loadRequest(deps, input.requestId);
-    const level = levelFor(deps, request);
     const now = deps.clock.now();
     if (request.status === 'PENDING') {
-      const { next, audit } = applyEvent(request, { type: 'approval-expired' }, { level, now });
+      const { next, audit } = applyEvent(request, { type: 'approval-expired' }, { now });
       const saved = await deps.requests.transition(request, next, audit);
       await notifyRetired(deps, request, saved, 'expired without a decision');
     } else if (request.status === 'APPROVED') {
@@ -66,7 +65,7 @@ async function approvalExpired(input: RecordOutcomeInput, deps: Deps): Promise<v
         code: APPROVAL_NOT_DELIVERED,
         message: 'the approval reached the workflow after its approval window closed; nothing was granted',
       };
-      const { next, audit } = applyEvent(request, { type: 'grant-failed', error }, { level, now });
+      const { next, audit } = applyEvent(request, { type: 'grant-failed', error }, { now });
       await deps.requests.transition(request, next, audit);
     }
   });
@@ -91,7 +90,7 @@ async function grantFailed(input: RecordOutcomeInput, deps: Deps): Promise<void>
     const { next, audit } = applyEvent(
       request,
       { type: 'grant-failed', error: errorOf(input.error) },
-      { level: levelFor(deps, request), now: deps.clock.now() },
+      { now: deps.clock.now() },
     );
     await deps.requests.transition(request, next, audit);
   });
@@ -123,11 +122,7 @@ async function revokeFailed(input: RecordOutcomeInput, deps: Deps): Promise<void
     if (request.status === 'REVOKE_FAILED' && last?.code === error.code && last.message === error.message) {
       return false;
     }
-    const { next, audit } = applyEvent(
-      request,
-      { type: 'revoke-failed', error },
-      { level: levelFor(deps, request), now: deps.clock.now() },
-    );
+    const { next, audit } = applyEvent(request, { type: 'revoke-failed', error }, { now: deps.clock.now() });
     await deps.requests.transition(request, next, audit);
     return true;
   });

@@ -5,8 +5,7 @@ import { assertMayView } from '../authz.js';
 import { linkRefusalStream, linkRefusalWindowOfSeq } from '../link-refusals.js';
 import type { AuditEvent, Identity } from '../types.js';
 import { anchorReport } from './audit-digest.js';
-import { loadRequest } from './common.js';
-import { levelOrUndefined } from './get-request.js';
+import { levelOrUndefined, loadRequest } from './common.js';
 
 /**
  * The chain check, and the check against the signed digests: `ok` only if both hold. `problem` is the chain's

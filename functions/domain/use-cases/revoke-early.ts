@@ -3,9 +3,14 @@ import { assertMayRevoke } from '../authz.js';
 import { ForbiddenError, PolicyRefusedError } from '../errors.js';
 import { DecisionBody, parseInput } from '../schemas.js';
 import type { Identity } from '../types.js';
-import { executionArnFor } from '../workflow-io.js';
-import { loadRequest, type RequestView, refuse, retryOnConflict, viewOf } from './common.js';
-import { levelOrUndefined } from './get-request.js';
+import {
+  levelOrUndefined,
+  loadRequest,
+  type RequestView,
+  refuse,
+  retryOnConflict,
+  viewOf,
+} from './common.js';
 import { revokeGrant } from './revoke.js';
 
 /**
@@ -36,29 +41,17 @@ export async function revokeEarly(
         .revokeEarly(input.requestId, input.caller)
         .then(() => loadRequest(deps, input.requestId))
     : await retryOnConflict(() => revokeGrant(deps, input.requestId, 'early', input.caller));
-  await stopExecution(deps, saved.id, saved.executionArn);
+  await stopExecution(deps, saved.id);
   return viewOf(saved);
 }
 
 /**
- * The request's execution ARN without touching Step Functions: the stored one, else computed from the state
- * machine ARN and the execution name (the request id). Never found by starting it: that could run a second one.
+ * Stops the request's execution; one that already ended, or never existed, is fine. If it cannot be stopped,
+ * revocation is still done: the execution's own Revoke step finds REVOKED and ends at expiry.
  */
-export function executionArnOf(deps: Deps, requestId: string, known: string | undefined): string | undefined {
-  if (known) return known;
-  return deps.stateMachineArn ? executionArnFor(deps.stateMachineArn, requestId) : undefined;
-}
-
-/** Stops the request's execution; one that already ended, or never existed, is fine. */
-async function stopExecution(deps: Deps, requestId: string, known: string | undefined): Promise<void> {
-  const executionArn = executionArnOf(deps, requestId, known);
-  if (!executionArn) {
-    // Revocation is done; the execution's own Revoke step finds REVOKED and ends at expiry.
-    deps.log?.warn('execution not stopped after an early revoke: its ARN is unknown', { requestId });
-    return;
-  }
+async function stopExecution(deps: Deps, requestId: string): Promise<void> {
   try {
-    await deps.workflow.stop(executionArn, 'revoked early');
+    await deps.workflow.stop(requestId, 'revoked early');
   } catch (error) {
     deps.log?.warn('execution not stopped after an early revoke', {
       requestId,

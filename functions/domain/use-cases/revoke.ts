@@ -2,7 +2,7 @@ import type { Deps } from '../../ports.js';
 import { TargetUnavailableError } from '../errors.js';
 import { applyEvent } from '../lifecycle.js';
 import type { AccessRequest, Identity, RevokeReason } from '../types.js';
-import { levelOf, loadRequest, targetOf } from './common.js';
+import { levelOrUndefined, loadRequest, targetOf } from './common.js';
 
 /**
  * The one revoke: drops the request's database user (ordered, idempotent) and records REVOKED. A request
@@ -32,23 +32,11 @@ export async function revokeGrant(
   const report = await deps.provisioners
     .for(target)
     .revoke({ requestId: request.id, dbUser: request.dbUser, target });
-  const level = levelFor(deps, request);
+  // A level gone from the policy still lets a grant be revoked: by the system, or by its requester.
   const { next, audit } = applyEvent(
     request,
     { type: 'revoked', reason, sessionsTerminated: report.sessionsTerminated, ...(by ? { by } : {}) },
-    { level, now: deps.clock.now() },
+    { level: levelOrUndefined(deps, request), now: deps.clock.now() },
   );
   return deps.requests.transition(request, next, audit);
-}
-
-/** The level for the lifecycle; a level gone from the policy still lets a grant be revoked. */
-export function levelFor(deps: Deps, request: AccessRequest) {
-  try {
-    return levelOf(deps, request).level;
-  } catch {
-    const any = deps.policy.policy().targets[0];
-    const first = any ? Object.values(any.levels)[0] : undefined;
-    if (!first) throw new Error('the policy has no level');
-    return first;
-  }
 }

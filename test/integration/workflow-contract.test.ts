@@ -37,7 +37,7 @@ interface WorkflowSubject {
   closedToken(how: 'decided' | 'stopped'): Promise<string>;
   /** A token nobody issued. */
   unknownToken(): string;
-  /** The ARN of an execution that has ended. */
+  /** The request id of an execution that has ended. */
   endedExecution(): Promise<string>;
   /** After each test: what reached the backend was what the port promised to send. */
   verify(): void;
@@ -77,11 +77,11 @@ function local(): WorkflowSubject {
   });
 
   /** Starts an execution that stops at RequestApproval, and returns its token. */
-  async function waitingExecution(): Promise<{ executionArn: string; token: string }> {
+  async function waitingExecution(): Promise<{ requestId: string; token: string }> {
     const requestId = newRequestId();
     awaitingApproval.add(requestId);
     const before = tokens.length;
-    const { executionArn } = await workflow.start(requestId, { requestId });
+    await workflow.start(requestId, { requestId });
     const token = await vi.waitFor(
       () => {
         const issued = tokens[before];
@@ -90,7 +90,7 @@ function local(): WorkflowSubject {
       },
       { timeout: 5000, interval: 10 },
     );
-    return { executionArn, token };
+    return { requestId, token };
   }
 
   return {
@@ -103,9 +103,9 @@ function local(): WorkflowSubject {
     },
     openToken: async () => (await waitingExecution()).token,
     async closedToken(how) {
-      const { executionArn, token } = await waitingExecution();
+      const { requestId, token } = await waitingExecution();
       if (how === 'decided') await workflow.sendTaskFailure(token, 'Denied', 'denied by approver');
-      else await workflow.stop(executionArn, 'stopped by hand');
+      else await workflow.stop(requestId, 'stopped by hand');
       return token;
     },
     unknownToken: () => 'never-issued-token',
@@ -113,7 +113,7 @@ function local(): WorkflowSubject {
       const requestId = newRequestId();
       const { executionArn } = await workflow.start(requestId, { requestId });
       expect((await workflow.waitForEnd(executionArn)).status).toBe('SUCCEEDED');
-      return executionArn;
+      return requestId;
     },
     verify: () => undefined,
     close: () => workflow.close(),
@@ -203,9 +203,9 @@ function stepFunctions(): WorkflowSubject {
       expected.push({ command: 'SendTaskFailureCommand', input: { taskToken, error, cause } });
       return adapter.sendTaskFailure(taskToken, error, cause);
     },
-    stop(executionArn, cause) {
-      expected.push({ command: 'StopExecutionCommand', input: { executionArn, cause } });
-      return adapter.stop(executionArn, cause);
+    stop(requestId, cause) {
+      expected.push({ command: 'StopExecutionCommand', input: { executionArn: arnOf(requestId), cause } });
+      return adapter.stop(requestId, cause);
     },
   };
 
@@ -227,7 +227,7 @@ function stepFunctions(): WorkflowSubject {
     async endedExecution() {
       const requestId = newRequestId();
       executions.set(arnOf(requestId), { input: JSON.stringify({ requestId }), state: 'ended' });
-      return arnOf(requestId);
+      return requestId;
     },
     verify() {
       const sent = sfn.calls().map((call) => {
@@ -314,14 +314,12 @@ describe.each(SUBJECTS)('$name: the Workflow contract', ({ make }) => {
   it('stops a running execution, then stopping it again does nothing', async () => {
     const requestId = newRequestId();
     await subject.existing(requestId, { requestId }, 'running');
-    const executionArn = executionArnFor(subject.stateMachineArn, requestId);
-    await expect(subject.workflow.stop(executionArn, 'ended early')).resolves.toBeUndefined();
-    await expect(subject.workflow.stop(executionArn, 'again')).resolves.toBeUndefined();
+    await expect(subject.workflow.stop(requestId, 'ended early')).resolves.toBeUndefined();
+    await expect(subject.workflow.stop(requestId, 'again')).resolves.toBeUndefined();
   });
 
   it('does nothing when stopping an execution that has ended or never existed', async () => {
     await expect(subject.workflow.stop(await subject.endedExecution(), 'late')).resolves.toBeUndefined();
-    const missing = executionArnFor(subject.stateMachineArn, newRequestId());
-    await expect(subject.workflow.stop(missing, 'never started')).resolves.toBeUndefined();
+    await expect(subject.workflow.stop(newRequestId(), 'never started')).resolves.toBeUndefined();
   });
 });

@@ -1,8 +1,8 @@
 import type { Deps } from '../../ports.js';
 import { ConflictError } from '../errors.js';
-import { applyEvent } from '../lifecycle.js';
 import { isRequestId } from '../naming.js';
-import { loadRequest, redactErrorText, retryOnConflict, targetOf } from './common.js';
+import { loadRequest, retryOnConflict } from './common.js';
+import { expireUndecided, failNeverGranted, recordRevokeFailed, revokeErrorOf } from './failures.js';
 import { revokeGrant } from './revoke.js';
 
 export interface ExecutionStatusChange {
@@ -39,7 +39,6 @@ export async function executionStatusChange(
   if (!requestId) return { action: 'ignored' };
   return retryOnConflict(async () => {
     const request = await loadRequest(deps, requestId);
-    const now = deps.clock.now();
     if (request.status === 'ACTIVE' || request.status === 'REVOKE_FAILED') {
       try {
         await revokeGrant(deps, requestId, 'execution-ended');
@@ -47,45 +46,23 @@ export async function executionStatusChange(
       } catch (error) {
         if (error instanceof ConflictError) throw error;
         // Nothing waits for this grant's expiry any more: REVOKE_FAILED makes the sweeper retry every minute.
-        await recordRevokeFailed(deps, requestId, error);
+        await recordRevokeFailed(deps, await loadRequest(deps, requestId), revokeErrorOf(error), {
+          sameErrorAgain: true,
+          countMetric: true,
+        });
         return { requestId, action: 'revoke-failed' };
       }
     }
     if (request.status === 'APPROVED') {
-      const target = targetOf(deps, request);
-      if (target) await deps.provisioners.for(target).revoke({ requestId, dbUser: request.dbUser, target });
-      const { next, audit } = applyEvent(
-        request,
-        {
-          type: 'grant-failed',
-          error: { code: `Execution${detail.status}`, message: `the workflow ended ${detail.status}` },
-        },
-        { now },
-      );
-      await deps.requests.transition(request, next, audit);
+      // A user that cannot be dropped fails this event (EventBridge retries it; the sweeper converges after).
+      const error = { code: `Execution${detail.status}`, message: `the workflow ended ${detail.status}` };
+      await failNeverGranted(deps, request, error, 'required');
       return { requestId, action: 'failed' };
     }
     if (request.status === 'PENDING') {
-      const { next, audit } = applyEvent(request, { type: 'approval-expired' }, { now });
-      await deps.requests.transition(request, next, audit);
+      await expireUndecided(deps, request);
       return { requestId, action: 'expired' };
     }
     return { requestId, action: 'none' };
   });
-}
-
-async function recordRevokeFailed(deps: Deps, requestId: string, error: unknown): Promise<void> {
-  const request = await loadRequest(deps, requestId);
-  if (request.status !== 'ACTIVE' && request.status !== 'REVOKE_FAILED') return;
-  const cause = {
-    code: error instanceof Error ? error.name : 'Error',
-    message: error instanceof Error ? redactErrorText(error.message) : 'revoke failed',
-  };
-  const { next, audit } = applyEvent(
-    request,
-    { type: 'revoke-failed', error: cause },
-    { now: deps.clock.now() },
-  );
-  await deps.requests.transition(request, next, audit);
-  deps.metrics.count('RevokeFailed');
 }

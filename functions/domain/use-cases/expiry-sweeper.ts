@@ -14,13 +14,17 @@ import {
   levelOf,
   loadRequest,
   notifyRetired,
-  redactErrorText,
   retryOnConflict,
   securityStream,
-  targetOf,
 } from './common.js';
+import {
+  APPROVAL_NOT_DELIVERED,
+  expireUndecided,
+  failNeverGranted,
+  recordRevokeFailed,
+  revokeErrorOf,
+} from './failures.js';
 import { listAllByStatus } from './list-requests.js';
-import { APPROVAL_NOT_DELIVERED } from './record-outcome.js';
 import { revokeGrant } from './revoke.js';
 
 export interface SweepReport {
@@ -131,20 +135,16 @@ async function sweepRevoke(deps: Deps, request: AccessRequest, report: SweepRepo
   } catch (error) {
     if (error instanceof ConflictError) return; // an extension or another revoker got there first; next sweep sees it
     report.revokeFailed++;
+    // Every failed attempt counts (the alarm stays on while it fails) and is recorded (revokeAttempts).
     deps.metrics.count('RevokeFailed');
     try {
-      const code = error instanceof Error ? error.name : 'Error';
-      const message = error instanceof Error ? redactErrorText(error.message) : 'revoke failed';
-      await retryOnConflict(async () => {
-        const current = (await deps.requests.get(request.id)) ?? request;
-        if (current.status !== 'ACTIVE' && current.status !== 'REVOKE_FAILED') return;
-        const { next, audit } = applyEvent(
-          current,
-          { type: 'revoke-failed', error: { code, message } },
-          { now: deps.clock.now() },
-        );
-        await deps.requests.transition(current, next, audit);
-      });
+      const cause = revokeErrorOf(error);
+      await retryOnConflict(async () =>
+        recordRevokeFailed(deps, (await deps.requests.get(request.id)) ?? request, cause, {
+          sameErrorAgain: true,
+          countMetric: false,
+        }),
+      );
     } catch {
       report.errors++;
     }
@@ -162,26 +162,16 @@ async function sweepApproved(deps: Deps, listed: AccessRequest, report: SweepRep
   const ageSeconds = (now - Date.parse(approvedAt(listed))) / 1000;
   try {
     if (ageSeconds >= ORPHANED_APPROVAL_AFTER_SECONDS) {
+      const error = {
+        code: APPROVAL_NOT_DELIVERED,
+        message: `approved ${Math.round(ageSeconds / 60)} minutes ago and never granted; nothing was left behind`,
+      };
       const failed = await retryOnConflict(async () => {
         // Re-read: the listing may be stale, and a user must not be dropped under a grant that just landed.
         const request = await deps.requests.get(listed.id);
-        if (request?.status !== 'APPROVED') return false;
-        const target = targetOf(deps, request);
-        if (target)
-          await deps.provisioners
-            .for(target)
-            .revoke({ requestId: request.id, dbUser: request.dbUser, target });
-        const error = {
-          code: APPROVAL_NOT_DELIVERED,
-          message: `approved ${Math.round(ageSeconds / 60)} minutes ago and never granted; nothing was left behind`,
-        };
-        const { next, audit } = applyEvent(
-          request,
-          { type: 'grant-failed', error },
-          { now: deps.clock.now() },
-        );
-        await deps.requests.transition(request, next, audit);
-        return true;
+        if (!request) return false;
+        // A user that cannot be dropped leaves the request APPROVED: the next sweep tries again.
+        return (await failNeverGranted(deps, request, error, 'required')) !== undefined;
       });
       if (failed) report.orphanedApprovalsFailed++;
       return;
@@ -206,11 +196,10 @@ function approvedAt(request: AccessRequest): string {
 async function expire(deps: Deps, requestId: string): Promise<boolean> {
   const expired = await retryOnConflict(async () => {
     const request = await loadRequest(deps, requestId);
-    const now = deps.clock.now();
-    if (request.status !== 'PENDING' || !request.approvalDeadline) return undefined;
-    if (Date.parse(request.approvalDeadline) > now.getTime()) return undefined;
-    const { next, audit } = applyEvent(request, { type: 'approval-expired' }, { now });
-    return { request, saved: await deps.requests.transition(request, next, audit) };
+    if (!request.approvalDeadline || Date.parse(request.approvalDeadline) > deps.clock.now().getTime())
+      return undefined;
+    const saved = await expireUndecided(deps, request);
+    return saved && { request, saved };
   });
   if (!expired) return false;
   const { request, saved } = expired;

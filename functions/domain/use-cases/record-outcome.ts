@@ -1,14 +1,16 @@
 import type { Deps } from '../../ports.js';
-import { applyEvent } from '../lifecycle.js';
-import type { AccessRequest } from '../types.js';
 import type { RecordOutcomeInput, TaskError } from '../workflow-io.js';
-import { loadRequest, notifyRetired, redactErrorText, retryOnConflict, targetOf } from './common.js';
+import { loadRequest, notifyRetired, redactErrorText, retryOnConflict } from './common.js';
+import {
+  APPROVAL_NOT_DELIVERED,
+  dropHalfMadeUser,
+  expireUndecided,
+  failNeverGranted,
+  recordRevokeFailed,
+} from './failures.js';
 import { revokeGrant } from './revoke.js';
 
 const MAX_MESSAGE = 300;
-
-/** The lastError code of an APPROVED request whose approval the workflow never took (it timed out first). */
-export const APPROVAL_NOT_DELIVERED = 'ApprovalNotDelivered';
 
 /**
  * `{Error, Cause}` from Step Functions as a short code and message. A Lambda's Cause is its error as JSON
@@ -55,21 +57,20 @@ export async function recordOutcome(input: RecordOutcomeInput, deps: Deps): Prom
 async function approvalExpired(input: RecordOutcomeInput, deps: Deps): Promise<void> {
   await retryOnConflict(async () => {
     const request = await loadRequest(deps, input.requestId);
-    const now = deps.clock.now();
     if (request.status === 'PENDING') {
-      const { next, audit } = applyEvent(request, { type: 'approval-expired' }, { now });
-      const saved = await deps.requests.transition(request, next, audit);
-      await notifyRetired(deps, request, saved, 'expired without a decision');
-    } else if (request.status === 'APPROVED') {
-      const error = {
-        code: APPROVAL_NOT_DELIVERED,
-        message: 'the approval reached the workflow after its approval window closed; nothing was granted',
-      };
-      const { next, audit } = applyEvent(request, { type: 'grant-failed', error }, { now });
-      await deps.requests.transition(request, next, audit);
+      const saved = await expireUndecided(deps, request);
+      if (saved) await notifyRetired(deps, request, saved, 'expired without a decision');
+    } else {
+      // Nothing was granted: no Grant step ran, so there is no user to drop.
+      await failNeverGranted(deps, request, NOT_DELIVERED, 'none');
     }
   });
 }
+
+const NOT_DELIVERED = {
+  code: APPROVAL_NOT_DELIVERED,
+  message: 'the approval reached the workflow after its approval window closed; nothing was granted',
+};
 
 /**
  * Grant retries are spent. APPROVED → FAILED after dropping whatever the grant half made. An ACTIVE request
@@ -83,30 +84,12 @@ async function grantFailed(input: RecordOutcomeInput, deps: Deps): Promise<void>
     return;
   }
   if (first.status !== 'APPROVED' && first.status !== 'FAILED') return;
-  await dropHalfMadeUser(deps, first);
-  await retryOnConflict(async () => {
-    const request = await loadRequest(deps, input.requestId);
-    if (request.status !== 'APPROVED') return;
-    const { next, audit } = applyEvent(
-      request,
-      { type: 'grant-failed', error: errorOf(input.error) },
-      { now: deps.clock.now() },
-    );
-    await deps.requests.transition(request, next, audit);
-  });
-}
-
-async function dropHalfMadeUser(deps: Deps, request: AccessRequest): Promise<void> {
-  const target = targetOf(deps, request);
-  if (!target) return;
-  try {
-    await deps.provisioners.for(target).revoke({ requestId: request.id, dbUser: request.dbUser, target });
-  } catch (error) {
-    deps.log?.warn('could not clean up after a failed grant; the reconciler will', {
-      requestId: request.id,
-      error: error instanceof Error ? error.name : 'unknown',
-    });
-  }
+  // Dropped once, before the transition's retries, and again on a retry of this step (FAILED already).
+  await dropHalfMadeUser(deps, first, 'best-effort');
+  const error = errorOf(input.error);
+  await retryOnConflict(async () =>
+    failNeverGranted(deps, await loadRequest(deps, input.requestId), error, 'none'),
+  );
 }
 
 /**
@@ -115,16 +98,10 @@ async function dropHalfMadeUser(deps: Deps, request: AccessRequest): Promise<voi
  */
 async function revokeFailed(input: RecordOutcomeInput, deps: Deps): Promise<void> {
   const error = errorOf(input.error);
-  const recorded = await retryOnConflict(async () => {
-    const request = await loadRequest(deps, input.requestId);
-    if (request.status !== 'ACTIVE' && request.status !== 'REVOKE_FAILED') return false;
-    const last = request.lastError;
-    if (request.status === 'REVOKE_FAILED' && last?.code === error.code && last.message === error.message) {
-      return false;
-    }
-    const { next, audit } = applyEvent(request, { type: 'revoke-failed', error }, { now: deps.clock.now() });
-    await deps.requests.transition(request, next, audit);
-    return true;
-  });
-  if (recorded) deps.metrics.count('RevokeFailed');
+  await retryOnConflict(async () =>
+    recordRevokeFailed(deps, await loadRequest(deps, input.requestId), error, {
+      sameErrorAgain: false,
+      countMetric: true,
+    }),
+  );
 }

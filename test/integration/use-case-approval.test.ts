@@ -8,7 +8,7 @@ import { decideRequest } from '../../functions/domain/use-cases/decide-request.j
 import {
   ORPHANED_APPROVAL_AFTER_SECONDS,
   REDELIVER_APPROVAL_AFTER_SECONDS,
-} from '../../functions/domain/use-cases/expiry-sweeper.js';
+} from '../../functions/domain/use-cases/sweeper/approved-requests.js';
 import { createHandler as evaluatePolicyHandler } from '../../functions/handlers/evaluate-policy.js';
 import { createHandler as statusChangeHandler } from '../../functions/handlers/execution-status-change.js';
 import { createHandler as sweeperHandler } from '../../functions/handlers/expiry-sweeper.js';

@@ -8,13 +8,12 @@ import {
   retryOnConflict,
 } from '../../functions/domain/use-cases/common.js';
 import { createRequest } from '../../functions/domain/use-cases/create-request.js';
-import {
-  expirySweeper,
-  GRANT_IN_FLIGHT_SECONDS,
-  SweepInput,
-  serverKeyOf,
-} from '../../functions/domain/use-cases/expiry-sweeper.js';
+import { expirySweeper, SweepInput } from '../../functions/domain/use-cases/expiry-sweeper.js';
 import { grant } from '../../functions/domain/use-cases/grant.js';
+import {
+  GRANT_IN_FLIGHT_SECONDS,
+  serverKeyOf,
+} from '../../functions/domain/use-cases/sweeper/reconcile-orphans.js';
 import type { Deps, Provisioners } from '../../functions/ports.js';
 import {
   createTestDatabase,

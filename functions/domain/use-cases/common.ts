@@ -260,7 +260,7 @@ export type Delivery = 'sent' | 'closed' | 'failed' | 'no-token';
 /**
  * Tells the workflow that the API closed the approval step. A token already closed is not an error here: the
  * decision is stored, and an APPROVED request the workflow never picks up is converged by record-outcome and
- * the sweeper (see expiry-sweeper.ts). The caller learns which it was.
+ * the sweeper (see sweeper/approved-requests.ts). The caller learns which it was.
  */
 export async function completeApproval(
   deps: Deps,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Metrics as PowertoolsMetrics } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
@@ -32,7 +33,7 @@ import { createHandler as createRevokeHandler } from '../functions/handlers/revo
 import type { Deps, Metrics, Revoker, Workflow } from '../functions/ports.js';
 import { loadPolicyFile, PolicyFileError } from '../functions/shared/config.js';
 import { cryptoIds } from '../functions/shared/ids.js';
-import { logger, powertoolsMetrics } from '../functions/shared/powertools.js';
+import { type HandlerPowertools, logger } from '../functions/shared/powertools.js';
 import { DynamoDbLocalError, startDynamoDbLocal } from './dynamodb-local.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
 import { type HttpHandlers, PortInUseError, startHttpServer } from './http-server.js';
@@ -154,7 +155,6 @@ export function describeStartupError(error: unknown): string {
 
 /** Starts everything `npm start` runs; stops what already started if a later part fails. */
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
-  quietPowertools();
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
@@ -226,6 +226,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       // The digest key stands in for KMS: kept beside the state, or in memory for an ephemeral run.
       ...(dir ? { digestKeyFile: join(dir.root, 'digest-key.pem') } : {}),
       log,
+      powertools: localPowertools(),
     });
     lateBound.app = app;
     stops.push(app.stop);
@@ -503,6 +504,7 @@ interface WiringOptions {
   publicBaseUrl: string;
   reconcile: ReconcileMode;
   log: (line: string) => void;
+  powertools: HandlerPowertools;
 }
 
 /** Admin logins of the local servers, by engine, instead of Secrets Manager. */
@@ -574,7 +576,7 @@ async function wireApplication(options: WiringOptions): Promise<WiredApplication
       signer: options.digestKeyFile ? fileSigner(options.digestKeyFile) : ephemeralFileSigner(),
     },
   };
-  const handlers = createHandlers(deps, { reconcile: options.reconcile });
+  const handlers = createHandlers(deps, { reconcile: options.reconcile, powertools: options.powertools });
   const workflow = createWorkflow(handlers, options.log);
   workflowRef.current = workflow.workflow;
   return {
@@ -663,8 +665,12 @@ function errorMessage(error: unknown): string {
 }
 
 /** The same handler factories Lambda uses, given the local Deps; HTTP ones honour the local identity. */
-export function createHandlers(deps: Deps, options: { reconcile?: ReconcileMode } = {}): LocalHandlers {
-  const http = { localMode: true };
+export function createHandlers(
+  deps: Deps,
+  options: { reconcile?: ReconcileMode; powertools?: HandlerPowertools } = {},
+): LocalHandlers {
+  const tools = options.powertools ? { powertools: options.powertools } : {};
+  const http = { localMode: true, ...tools };
   const task =
     (
       name: WorkflowHandlerName,
@@ -672,10 +678,10 @@ export function createHandlers(deps: Deps, options: { reconcile?: ReconcileMode 
     ): TaskHandler =>
     (input) =>
       invokeLocally(name, (context) => handler(input, context));
-  const sweeper = createExpirySweeperHandler(deps);
-  const statusChange = createExecutionStatusChangeHandler(deps);
-  const digester = createAuditDigestHandler(deps);
-  const revoke = createRevokeHandler(deps);
+  const sweeper = createExpirySweeperHandler(deps, tools);
+  const statusChange = createExecutionStatusChangeHandler(deps, tools);
+  const digester = createAuditDigestHandler(deps, tools);
+  const revoke = createRevokeHandler(deps, tools);
   // As on AWS, the API runs an early revoke in the revoke function (a synchronous invoke), not in itself.
   const revoker: Revoker = {
     revokeEarly: async (requestId, by) => {
@@ -691,11 +697,11 @@ export function createHandlers(deps: Deps, options: { reconcile?: ReconcileMode 
       credentials: createCredentialsHandler(deps, http),
     },
     tasks: {
-      'evaluate-policy': task('evaluate-policy', createEvaluatePolicyHandler(deps)),
-      'request-approval': task('request-approval', createRequestApprovalHandler(deps)),
-      grant: task('grant', createGrantHandler(deps)),
+      'evaluate-policy': task('evaluate-policy', createEvaluatePolicyHandler(deps, tools)),
+      'request-approval': task('request-approval', createRequestApprovalHandler(deps, tools)),
+      grant: task('grant', createGrantHandler(deps, tools)),
       revoke: task('revoke', revoke),
-      'record-outcome': task('record-outcome', createRecordOutcomeHandler(deps)),
+      'record-outcome': task('record-outcome', createRecordOutcomeHandler(deps, tools)),
     },
     async sweep() {
       const reconcile = options.reconcile ?? 'hourly';
@@ -728,10 +734,20 @@ function scheduledEvent() {
 }
 
 /**
- * Locally, metrics are counted in memory (localMetrics) and EMF lines would only be noise; the handlers'
- * INFO lines too, unless POWERTOOLS_LOG_LEVEL asks for them.
+ * The handlers' own Powertools, instead of the Lambda singletons: the domain counts metrics in memory
+ * (localMetrics), so the EMF flush after each invocation prints nothing; INFO lines are dropped too, unless
+ * POWERTOOLS_LOG_LEVEL asks for them.
  */
-function quietPowertools(): void {
-  powertoolsMetrics.publishStoredMetrics = () => powertoolsMetrics;
-  if (!process.env.POWERTOOLS_LOG_LEVEL) logger.setLogLevel('WARN');
+export function localPowertools(): HandlerPowertools {
+  return {
+    logger: logger.createChild(process.env.POWERTOOLS_LOG_LEVEL ? {} : { logLevel: 'WARN' }),
+    metrics: new UnpublishedMetrics({ namespace: 'JitDbAccess' }),
+  };
+}
+
+class UnpublishedMetrics extends PowertoolsMetrics {
+  override publishStoredMetrics(): this {
+    this.clearMetrics();
+    return this;
+  }
 }

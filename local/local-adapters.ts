@@ -60,10 +60,11 @@ export function localMetrics(log: (line: string) => void): Metrics & { counts: M
  * POWERTOOLS_LOG_LEVEL asks for them.
  */
 export function localPowertools(): HandlerPowertools {
-  return {
-    logger: logger.createChild(process.env.POWERTOOLS_LOG_LEVEL ? {} : { logLevel: 'WARN' }),
-    metrics: new UnpublishedMetrics({ namespace: 'JitDbAccess' }),
-  };
+  const localLogger = logger.createChild();
+  // Set after construction, as before: injectLambdaContext puts back the constructor's level from the second
+  // invocation on, so later INFO lines still print (issue #13: a constructor `logLevel` would keep them out).
+  if (!process.env.POWERTOOLS_LOG_LEVEL) localLogger.setLogLevel('WARN');
+  return { logger: localLogger, metrics: new UnpublishedMetrics({ namespace: 'JitDbAccess' }) };
 }
 
 class UnpublishedMetrics extends PowertoolsMetrics {

@@ -106,15 +106,20 @@ export function localRevoker(revoke: (event: unknown, context: Context) => Promi
 
 const LOCAL_STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:access-request';
 
-/** The state machine run in memory with the task handlers; status changes go where EventBridge sends them. */
+/**
+ * The state machine run in memory with the task handlers; status changes go where EventBridge sends them.
+ * `runner.retryIntervalMs` scales the ASL's retry pauses down (tests).
+ */
 export function createLocalWorkflow(
   tasks: Record<WorkflowHandlerName, TaskHandler>,
   onStatusChange: (event: ExecutionStatusChangeEvent) => Promise<void>,
   log: (line: string) => void,
+  runner: { retryIntervalMs?: number } = {},
 ): { workflow: LocalWorkflow; stop(): Promise<void> } {
   const workflow = new LocalWorkflow({
     stateMachineArn: LOCAL_STATE_MACHINE_ARN,
     handlers: handlersByState(tasks),
+    ...runner,
     onListenerError: (error) =>
       log(`execution status change: ${error instanceof Error ? error.message : String(error)}`),
   });

@@ -2,17 +2,21 @@ import { auditDigest, DigestInput } from '../domain/use-cases/audit-digest.js';
 import type { Deps } from '../ports.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaSigner } from '../shared/lambda-signer.js';
-import { logger } from '../shared/powertools.js';
 import type { DepsSource } from './http-middleware.js';
-import { taskLambda } from './lambda.js';
+import { type TaskHandlerOptions, taskLambda } from './lambda.js';
 
-export const createHandler = (deps: DepsSource<Deps>) =>
+export const createHandler = (deps: DepsSource<Deps>, options: TaskHandlerOptions = {}) =>
   // The EventBridge schedule's event carries no `since`; `{since: <ISO time>}` re-reads from then (backfill).
-  taskLambda(deps, DigestInput, async (event, resolved) => {
-    const report = await auditDigest(event, resolved);
-    logger.info('audit digest done', { report });
-    return report;
-  });
+  taskLambda(
+    deps,
+    DigestInput,
+    async (event, resolved, { logger }) => {
+      const report = await auditDigest(event, resolved);
+      logger.info('audit digest done', { report });
+      return report;
+    },
+    options,
+  );
 export const handler = createHandler(
   lazyDeps(() => lambdaDeps('audit-digest', { signer: lambdaSigner(), auditOnly: true })),
 );

@@ -4,9 +4,8 @@ import { executionStatusChange } from '../domain/use-cases/execution-status-chan
 import type { Deps } from '../ports.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaProvisioners } from '../shared/lambda-provisioners.js';
-import { logger } from '../shared/powertools.js';
 import type { DepsSource } from './http-middleware.js';
-import { taskLambda } from './lambda.js';
+import { type TaskHandlerOptions, taskLambda } from './lambda.js';
 
 /** EventBridge "Step Functions Execution Status Change": only the detail matters. */
 const StatusChangeEvent = z.looseObject({
@@ -18,16 +17,26 @@ const StatusChangeEvent = z.looseObject({
   }),
 });
 
-export const createHandler = (deps: DepsSource<Deps>) =>
-  taskLambda(deps, StatusChangeEvent, async (event, resolved) => {
-    const { status, name, executionArn, input } = event.detail;
-    const result = await executionStatusChange(
-      { status, ...(name ? { name } : {}), ...(executionArn ? { executionArn } : {}), input: input ?? null },
-      resolved,
-    );
-    logger.info('execution status change handled', { status, ...result });
-    return result;
-  });
+export const createHandler = (deps: DepsSource<Deps>, options: TaskHandlerOptions = {}) =>
+  taskLambda(
+    deps,
+    StatusChangeEvent,
+    async (event, resolved, { logger }) => {
+      const { status, name, executionArn, input } = event.detail;
+      const result = await executionStatusChange(
+        {
+          status,
+          ...(name ? { name } : {}),
+          ...(executionArn ? { executionArn } : {}),
+          input: input ?? null,
+        },
+        resolved,
+      );
+      logger.info('execution status change handled', { status, ...result });
+      return result;
+    },
+    options,
+  );
 export const handler = createHandler(
   lazyDeps(() => lambdaDeps('execution-status-change', { provisioners: lambdaProvisioners() })),
 );

@@ -4,17 +4,21 @@ import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaMailer } from '../shared/lambda-mailer.js';
 import { lambdaProvisioners } from '../shared/lambda-provisioners.js';
 import { lambdaWorkflow } from '../shared/lambda-workflow.js';
-import { logger } from '../shared/powertools.js';
 import type { DepsSource } from './http-middleware.js';
-import { taskLambda } from './lambda.js';
+import { type TaskHandlerOptions, taskLambda } from './lambda.js';
 
-export const createHandler = (deps: DepsSource<Deps>) =>
+export const createHandler = (deps: DepsSource<Deps>, options: TaskHandlerOptions = {}) =>
   // The EventBridge schedule's event carries no `reconcile` (hourly); `{reconcile: 'now' | 'never'}` overrides it.
-  taskLambda(deps, SweepInput, async (event, resolved) => {
-    const report = await expirySweeper(event, resolved);
-    logger.info('sweep done', { report });
-    return report;
-  });
+  taskLambda(
+    deps,
+    SweepInput,
+    async (event, resolved, { logger }) => {
+      const report = await expirySweeper(event, resolved);
+      logger.info('sweep done', { report });
+      return report;
+    },
+    options,
+  );
 export const handler = createHandler(
   lazyDeps(() =>
     lambdaDeps('expiry-sweeper', {

@@ -4,9 +4,10 @@ import type { Deps } from '../ports.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaProvisioners } from '../shared/lambda-provisioners.js';
 import type { DepsSource } from './http-middleware.js';
-import { taskLambda } from './lambda.js';
+import { type TaskHandlerOptions, taskLambda } from './lambda.js';
 
-export const createHandler = (deps: DepsSource<Deps>) => taskLambda(deps, GrantInput, grant);
+export const createHandler = (deps: DepsSource<Deps>, options: TaskHandlerOptions = {}) =>
+  taskLambda(deps, GrantInput, grant, options);
 export const handler = createHandler(
   lazyDeps(() => lambdaDeps('grant', { provisioners: lambdaProvisioners() })),
 );

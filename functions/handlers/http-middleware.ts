@@ -16,6 +16,7 @@ import {
   mapError,
   SECURITY_HEADERS,
 } from '../shared/http.js';
+import type { HandlerPowertools } from '../shared/powertools.js';
 import { findRoute, type HandlerName, type RouteMatch, type RouteRefusal } from './routes.js';
 
 /** What the middlewares learned about a request, attached to the event for the handler. */
@@ -188,4 +189,6 @@ export interface HttpHandlerOptions {
   localMode?: boolean;
   /** Where unexpected errors are logged (default: the Powertools logger). */
   logger?: ErrorLogger;
+  /** The Powertools logger the invocation context goes to; default the Lambda singletons. */
+  powertools?: HandlerPowertools;
 }

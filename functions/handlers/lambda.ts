@@ -6,7 +6,7 @@ import type * as z from 'zod/mini';
 import { accountOfFunctionArn, authenticate } from '../domain/use-cases/authenticate.js';
 import type { Deps } from '../ports.js';
 import type { MappedError } from '../shared/http.js';
-import { logger, powertoolsMetrics } from '../shared/powertools.js';
+import { type HandlerPowertools, lambdaPowertools } from '../shared/powertools.js';
 import {
   type DepsSource,
   type HttpEvent,
@@ -29,6 +29,7 @@ export function httpLambda(
     render?: (error: MappedError, event: HttpEvent) => APIGatewayProxyResult;
   } = {},
 ) {
+  const { logger } = options.powertools ?? lambdaPowertools;
   return middy<HttpEvent, APIGatewayProxyResult, Error, Context>()
     .use(injectLambdaContext(logger, { clearState: true }))
     .use(securityHeaders())
@@ -54,14 +55,21 @@ async function withCaller(state: HttpState, deps: Deps, context: Context): Promi
   return { ...state, caller };
 }
 
+export interface TaskHandlerOptions {
+  /** The Powertools logger and metrics the handler reports through; default the Lambda singletons. */
+  powertools?: HandlerPowertools;
+}
+
 /** A workflow or event Lambda: Powertools context and metrics, the input validated by `schema`, then `core`. */
 export function taskLambda<S extends z.ZodMiniType, R>(
   deps: DepsSource<Deps>,
   schema: S,
-  core: (input: z.output<S>, deps: Deps) => Promise<R>,
+  core: (input: z.output<S>, deps: Deps, powertools: HandlerPowertools) => Promise<R>,
+  options: TaskHandlerOptions = {},
 ) {
+  const powertools = options.powertools ?? lambdaPowertools;
   return middy<unknown, R, Error, Context>()
-    .use(injectLambdaContext(logger, { clearState: true }))
-    .use(logMetrics(powertoolsMetrics))
-    .handler(async (event) => core(schema.parse(event), resolveDeps(deps)));
+    .use(injectLambdaContext(powertools.logger, { clearState: true }))
+    .use(logMetrics(powertools.metrics))
+    .handler(async (event) => core(schema.parse(event), resolveDeps(deps), powertools));
 }

@@ -5,9 +5,10 @@ import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaMailer } from '../shared/lambda-mailer.js';
 import { lambdaProvisioners } from '../shared/lambda-provisioners.js';
 import type { DepsSource } from './http-middleware.js';
-import { taskLambda } from './lambda.js';
+import { type TaskHandlerOptions, taskLambda } from './lambda.js';
 
-export const createHandler = (deps: DepsSource<Deps>) => taskLambda(deps, RecordOutcomeInput, recordOutcome);
+export const createHandler = (deps: DepsSource<Deps>, options: TaskHandlerOptions = {}) =>
+  taskLambda(deps, RecordOutcomeInput, recordOutcome, options);
 export const handler = createHandler(
   lazyDeps(() =>
     lambdaDeps('record-outcome', { mailer: lambdaMailer(), provisioners: lambdaProvisioners() }),

@@ -5,10 +5,10 @@ import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaMailer } from '../shared/lambda-mailer.js';
 import { lambdaWorkflow } from '../shared/lambda-workflow.js';
 import type { DepsSource } from './http-middleware.js';
-import { taskLambda } from './lambda.js';
+import { type TaskHandlerOptions, taskLambda } from './lambda.js';
 
-export const createHandler = (deps: DepsSource<Deps>) =>
-  taskLambda(deps, RequestApprovalInput, requestApproval);
+export const createHandler = (deps: DepsSource<Deps>, options: TaskHandlerOptions = {}) =>
+  taskLambda(deps, RequestApprovalInput, requestApproval, options);
 export const handler = createHandler(
   lazyDeps(() => lambdaDeps('request-approval', { mailer: lambdaMailer(), workflow: lambdaWorkflow() })),
 );

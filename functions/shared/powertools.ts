@@ -10,6 +10,14 @@ export const logger = new Logger({ serviceName });
 /** The one Powertools metrics instance (EMF); flushed by each handler's `logMetrics` middleware. */
 export const powertoolsMetrics = new PowertoolsMetrics({ serviceName, namespace: 'JitDbAccess' });
 
+/** The Powertools a handler reports through: the singletons above in Lambda; the local runtime passes its own. */
+export interface HandlerPowertools {
+  logger: Logger;
+  metrics: PowertoolsMetrics;
+}
+
+export const lambdaPowertools: HandlerPowertools = { logger, metrics: powertoolsMetrics };
+
 /** The domain's `Metrics` port over Powertools: every counter is a Count metric. */
 export function powertoolsMetricsPort(metrics: PowertoolsMetrics = powertoolsMetrics): Metrics {
   return {

@@ -26,9 +26,10 @@ import { parsePolicy } from '../../functions/shared/config.js';
 import { cryptoIds } from '../../functions/shared/ids.js';
 import { startHttpServer } from '../../local/http-server.js';
 import { invokeLocally } from '../../local/invocations.js';
+import { createLocalWorkflow, lateBoundWorkflow, localAdminCredentials } from '../../local/local-adapters.js';
 import { OutboxMailer } from '../../local/outbox.js';
-import { createHandlers, localAdminCredentials } from '../../local/runtime.js';
-import { type ExecutionDescription, handlersByState, LocalWorkflow } from '../../local/workflow-runner.js';
+import { createHandlers } from '../../local/runtime.js';
+import type { ExecutionDescription, LocalWorkflow } from '../../local/workflow-runner.js';
 import { hostPortOf, type LevelYaml, postgresPolicyYaml } from './policies.js';
 import { services } from './services.js';
 
@@ -105,8 +106,6 @@ export interface System {
   stop(): Promise<void>;
 }
 
-const STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:access-request';
-
 /** One capture of stdout/stderr shared by every live system of the test file (they are stopped LIFO). */
 const capture = {
   lines: [] as string[],
@@ -164,11 +163,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     connectTimeoutMs: 2_000,
   });
   const outbox = new OutboxMailer({ print: false });
-  const workflowRef: { current?: LocalWorkflow } = {};
-  const workflow = () => {
-    if (!workflowRef.current) throw new Error('the workflow is not wired yet');
-    return workflowRef.current;
-  };
+  const lateWorkflow = lateBoundWorkflow();
   const base: { url: string } = { url: 'http://localhost:0' };
   const deps: Deps = {
     clock: { now: () => new Date() },
@@ -177,12 +172,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     audit: new DynamoAuditLog({ client: document, ...tables }),
     provisioners,
     mailer: outbox,
-    workflow: {
-      start: (id, input) => workflow().start(id, input),
-      sendTaskSuccess: (token, output) => workflow().sendTaskSuccess(token, output),
-      sendTaskFailure: (token, error, cause) => workflow().sendTaskFailure(token, error, cause),
-      stop: (requestId, cause) => workflow().stop(requestId, cause),
-    },
+    workflow: lateWorkflow.workflow,
     policy: { policy: () => policy },
     metrics: { count: (name, value = 1) => void metrics.set(name, (metrics.get(name) ?? 0) + value) },
     get publicBaseUrl() {
@@ -195,15 +185,13 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   };
 
   const handlers = createHandlers(deps);
-  const local = new LocalWorkflow({
-    stateMachineArn: STATE_MACHINE_ARN,
-    handlers: handlersByState(handlers.tasks),
-    retryIntervalMs: options.retryIntervalMs ?? 50,
-    onListenerError: (error) => appLog.push(`status-change listener: ${String(error)}`),
-  });
-  workflowRef.current = local;
-  // FAILED / TIMED_OUT / ABORTED executions revoke, as the EventBridge rule does on AWS.
-  const unsubscribe = local.onStatusChange((event) => handlers.executionStatusChange(event));
+  const { workflow: local, stop: stopWorkflow } = createLocalWorkflow(
+    handlers.tasks,
+    handlers.executionStatusChange,
+    (line) => void appLog.push(line),
+    { retryIntervalMs: options.retryIntervalMs ?? 50 },
+  );
+  lateWorkflow.bind(local);
   const server = await startHttpServer({
     port: 0,
     outbox,
@@ -339,8 +327,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     },
     async stop() {
       // A teardown aborts executions: that must not race the cleanup below through the status-change path.
-      unsubscribe();
-      await local.close();
+      await stopWorkflow();
       await server.close();
       // Leave no `jit_` user behind for another suite's reconciler to find.
       for (const status of ['APPROVED', 'ACTIVE', 'REVOKE_FAILED'] as const) {

@@ -60,10 +60,9 @@ export function localMetrics(log: (line: string) => void): Metrics & { counts: M
  * POWERTOOLS_LOG_LEVEL asks for them.
  */
 export function localPowertools(): HandlerPowertools {
-  const localLogger = logger.createChild();
-  // Set after construction, as before: injectLambdaContext puts back the constructor's level from the second
-  // invocation on, so later INFO lines still print (issue #13: a constructor `logLevel` would keep them out).
-  if (!process.env.POWERTOOLS_LOG_LEVEL) localLogger.setLogLevel('WARN');
+  // WARN unless POWERTOOLS_LOG_LEVEL says otherwise, given at construction: injectLambdaContext puts back the
+  // constructor's level on every invocation, so a level set afterwards let INFO lines ("sweep done") through.
+  const localLogger = logger.createChild(process.env.POWERTOOLS_LOG_LEVEL ? {} : { logLevel: 'WARN' });
   return { logger: localLogger, metrics: new UnpublishedMetrics({ namespace: 'JitDbAccess' }) };
 }
 

@@ -161,29 +161,31 @@ export interface AuditEvent {
 /** An audit event before the store numbers and chains it. */
 export type AuditDraft = Omit<AuditEvent, 'requestId' | 'seq' | 'prevHash' | 'hash'>;
 
-export type AuditAction =
-  | 'requested'
-  | 'auto-approved'
-  | 'break-glass'
-  | 'approval-recorded'
-  | 'approval-requested'
-  | 'approved'
-  | 'denied'
-  | 'cancelled'
-  | 'approval-expired'
-  | 'escalated'
-  | 'granted'
-  | 'grant-failed'
-  | 'credentials-issued'
-  | 'extension-requested'
-  | 'extension-approved'
-  | 'extension-denied'
-  | 'revoked'
-  | 'revoke-failed'
-  | 'orphan-dropped'
-  | 'refused'
-  | 'link-refused'
-  | 'reviewed';
+export const AUDIT_ACTIONS = [
+  'requested',
+  'auto-approved',
+  'break-glass',
+  'approval-recorded',
+  'approval-requested',
+  'approved',
+  'denied',
+  'cancelled',
+  'approval-expired',
+  'escalated',
+  'granted',
+  'grant-failed',
+  'credentials-issued',
+  'extension-requested',
+  'extension-approved',
+  'extension-denied',
+  'revoked',
+  'revoke-failed',
+  'orphan-dropped',
+  'refused',
+  'link-refused',
+  'reviewed',
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 /** The chain's genesis value: the prevHash of a request's first event. */
 export const GENESIS_HASH = '0'.repeat(64);

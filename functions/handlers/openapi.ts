@@ -1,14 +1,18 @@
 import * as z from 'zod/mini';
-import { ERROR_CODES } from '../domain/errors.js';
-import { ROUTES, type Route } from './routes.js';
+import { ERROR_CODES, type ErrorCode } from '../domain/errors.js';
+import { errorResponse } from '../domain/responses.js';
+import { errorCodesOf, ROUTES, type Route } from './routes.js';
 
-/** The OpenAPI 3.1 document, generated from the route table and its zod schemas (input side of transforms). */
+/**
+ * The OpenAPI 3.1 document, generated from the route table and its zod schemas: the input side of request
+ * schemas' transforms, the output side of response schemas.
+ */
 
 type JsonSchema = Record<string, unknown>;
 
-function schemaOf(schema: z.ZodMiniType): JsonSchema {
+function schemaOf(schema: z.ZodMiniType, io: 'input' | 'output' = 'input'): JsonSchema {
   const json = z.toJSONSchema(schema, {
-    io: 'input',
+    io,
     unrepresentable: 'any',
     target: 'draft-2020-12',
   }) as JsonSchema;
@@ -44,29 +48,40 @@ function pathParameters(path: string): JsonSchema[] {
   }));
 }
 
-const ErrorSchema = {
-  type: 'object',
-  required: ['error'],
-  properties: {
-    error: {
-      type: 'object',
-      required: ['code', 'message'],
-      properties: {
-        code: { type: 'string', enum: Object.keys(ERROR_CODES) },
-        message: { type: 'string' },
-        details: { type: 'object' },
-      },
-    },
-    correlationId: { type: 'string' },
-  },
-};
+/** The refusals an operation can give, one response per status, each naming its codes. */
+function errorResponses(route: Route): Record<string, JsonSchema> {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of errorCodesOf(route)) {
+    const status = ERROR_CODES[code];
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  const responses: Record<string, JsonSchema> = {};
+  for (const [status, codes] of [...byStatus].sort(([a], [b]) => a - b)) {
+    const description = `${status >= 500 ? 'failed' : 'refused'}: ${codes.join(', ')}`;
+    responses[String(status)] =
+      route.produces === 'html'
+        ? {
+            description: `${description} (an HTML page naming the code)`,
+            content: { 'text/html': { schema: { type: 'string' } } },
+          }
+        : {
+            description,
+            content: { 'application/json': { schema: schemaOf(errorResponse(codes), 'output') } },
+          };
+  }
+  return responses;
+}
 
 function operation(route: Route): JsonSchema {
   const mediaType = route.bodyType === 'form' ? 'application/x-www-form-urlencoded' : 'application/json';
-  const success =
-    route.produces === 'html'
-      ? { description: 'an HTML page', content: { 'text/html': { schema: { type: 'string' } } } }
-      : { description: 'success', content: { 'application/json': { schema: { type: 'object' } } } };
+  const success = {
+    description: route.produces === 'html' ? 'an HTML page' : 'success',
+    content: {
+      [route.produces === 'html' ? 'text/html' : 'application/json']: {
+        schema: schemaOf(route.response, 'output'),
+      },
+    },
+  };
   return {
     operationId: route.operationId,
     summary: route.summary,
@@ -83,14 +98,7 @@ function operation(route: Route): JsonSchema {
       : {}),
     responses: {
       [String(route.successStatus)]: success,
-      '4XX': {
-        description: 'refused',
-        content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
-      },
-      '5XX': {
-        description: 'failed',
-        content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
-      },
+      ...errorResponses(route),
     },
   };
 }
@@ -113,7 +121,7 @@ export function openApiDocument(serverUrl?: string): JsonSchema {
     ...(serverUrl ? { servers: [{ url: serverUrl }] } : {}),
     paths,
     components: {
-      schemas: { Error: ErrorSchema },
+      schemas: { Error: schemaOf(errorResponse(), 'output') },
       securitySchemes: {
         sigv4: {
           type: 'apiKey',

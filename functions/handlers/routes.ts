@@ -1,6 +1,16 @@
 import * as z from 'zod/mini';
 import '../domain/zod-locale.js';
+import type { ErrorCode } from '../domain/errors.js';
 import { hasControlCharacters } from '../domain/policy-schema.js';
+import {
+  AuditResponse,
+  CredentialsResponse,
+  HtmlPage,
+  OpenApiResponse,
+  RequestListResponse,
+  RequestViewResponse,
+  TargetsResponse,
+} from '../domain/responses.js';
 import { DecisionBody, ExtendBody, ListQuery, NewRequestBody } from '../domain/schemas.js';
 
 /**
@@ -26,6 +36,10 @@ export interface Route {
   /** What a successful call answers with. */
   produces: 'json' | 'html';
   successStatus: number;
+  /** The success body (domain/responses.ts); tests parse real responses with it. */
+  response: z.ZodMiniType;
+  /** Refusals particular to this operation; those every route of its kind can give come from `errorCodesOf`. */
+  errors: readonly ErrorCode[];
   summary: string;
 }
 
@@ -57,6 +71,21 @@ export const ROUTES = [
     bodyType: 'json',
     produces: 'json',
     successStatus: 201,
+    response: RequestViewResponse,
+    errors: [
+      'UNKNOWN_TARGET',
+      'UNKNOWN_LEVEL',
+      'DURATION_EXCEEDS_MAX',
+      'REASON_REQUIRED',
+      'TICKET_REQUIRED',
+      'TICKET_INVALID',
+      'SCOPE_NOT_IN_LEVEL',
+      'BREAK_GLASS_NOT_ALLOWED',
+      'NOT_ELIGIBLE',
+      'BREAK_GLASS_NOT_ELIGIBLE',
+      'IDEMPOTENCY_KEY_REUSED',
+      'CONFLICT',
+    ],
     summary: 'Ask for access to a target at a level, for a duration, with a reason',
   },
   {
@@ -68,6 +97,8 @@ export const ROUTES = [
     query: ListQuery,
     produces: 'json',
     successStatus: 200,
+    response: RequestListResponse,
+    errors: [],
     summary:
       'Your requests (view=mine), those waiting for your decision (view=to-approve) or flagged for your review (view=flagged)',
   },
@@ -79,6 +110,8 @@ export const ROUTES = [
     auth: 'iam',
     produces: 'json',
     successStatus: 200,
+    response: RequestViewResponse,
+    errors: ['NOT_ALLOWED'],
     summary: 'One request, as its requester, an approver or a reviewer sees it',
   },
   {
@@ -91,6 +124,17 @@ export const ROUTES = [
     bodyType: 'json',
     produces: 'json',
     successStatus: 200,
+    response: RequestViewResponse,
+    errors: [
+      'NOT_AN_APPROVER',
+      'SELF_APPROVAL_FORBIDDEN',
+      'ALREADY_APPROVED_BY_YOU',
+      'NOT_ALLOWED',
+      'UNKNOWN_LEVEL',
+      'INVALID_TRANSITION',
+      'APPROVAL_WINDOW_CLOSED',
+      'CONFLICT',
+    ],
     summary: 'Approve a pending request (or its pending extension)',
   },
   {
@@ -103,6 +147,17 @@ export const ROUTES = [
     bodyType: 'json',
     produces: 'json',
     successStatus: 200,
+    response: RequestViewResponse,
+    errors: [
+      'NOT_AN_APPROVER',
+      'SELF_APPROVAL_FORBIDDEN',
+      'ALREADY_APPROVED_BY_YOU',
+      'NOT_ALLOWED',
+      'UNKNOWN_LEVEL',
+      'INVALID_TRANSITION',
+      'APPROVAL_WINDOW_CLOSED',
+      'CONFLICT',
+    ],
     summary: 'Deny a pending request (or its pending extension)',
   },
   {
@@ -115,6 +170,8 @@ export const ROUTES = [
     bodyType: 'json',
     produces: 'json',
     successStatus: 200,
+    response: RequestViewResponse,
+    errors: ['NOT_REQUESTER', 'INVALID_TRANSITION', 'CONFLICT'],
     summary: 'Withdraw your own request before it is granted',
   },
   {
@@ -127,6 +184,15 @@ export const ROUTES = [
     bodyType: 'json',
     produces: 'json',
     successStatus: 200,
+    response: RequestViewResponse,
+    errors: [
+      'NOT_ALLOWED',
+      'REQUEST_NOT_ACTIVE',
+      'INVALID_TRANSITION',
+      'CONFLICT',
+      'TARGET_UNAVAILABLE',
+      'REVOKE_INCOMPLETE',
+    ],
     summary: 'End an active grant now: drops the user and ends its sessions',
   },
   {
@@ -139,6 +205,18 @@ export const ROUTES = [
     bodyType: 'json',
     produces: 'json',
     successStatus: 200,
+    response: RequestViewResponse,
+    errors: [
+      'NOT_REQUESTER',
+      'NOT_ELIGIBLE',
+      'UNKNOWN_TARGET',
+      'UNKNOWN_LEVEL',
+      'REQUEST_NOT_ACTIVE',
+      'EXTENSION_PENDING',
+      'EXTENSION_EXCEEDS_MAX',
+      'INVALID_TRANSITION',
+      'CONFLICT',
+    ],
     summary: 'Ask for more time on an active grant',
   },
   {
@@ -151,6 +229,8 @@ export const ROUTES = [
     bodyType: 'json',
     produces: 'json',
     successStatus: 200,
+    response: RequestViewResponse,
+    errors: ['NOT_A_REVIEWER', 'SELF_REVIEW_FORBIDDEN', 'NOT_FLAGGED', 'ALREADY_REVIEWED', 'CONFLICT'],
     summary: 'Acknowledge a break-glass request you review, so it is no longer flagged',
   },
   {
@@ -161,6 +241,15 @@ export const ROUTES = [
     auth: 'iam',
     produces: 'json',
     successStatus: 200,
+    response: CredentialsResponse,
+    errors: [
+      'NOT_REQUESTER',
+      'REQUEST_NOT_ACTIVE',
+      'UNKNOWN_TARGET',
+      'UNKNOWN_LEVEL',
+      'TARGET_UNAVAILABLE',
+      'TARGET_NOT_CONFIGURED_FOR_IAM',
+    ],
     summary: 'Fresh credentials for your active grant (a new password or a 15-minute IAM token)',
   },
   {
@@ -171,6 +260,8 @@ export const ROUTES = [
     auth: 'iam',
     produces: 'json',
     successStatus: 200,
+    response: AuditResponse,
+    errors: ['NOT_ALLOWED'],
     summary: "The request's audit trail and whether its hash chain verifies",
   },
   {
@@ -181,6 +272,8 @@ export const ROUTES = [
     auth: 'iam',
     produces: 'json',
     successStatus: 200,
+    response: TargetsResponse,
+    errors: [],
     summary: 'Targets and levels you can ask for, with their rules',
   },
   {
@@ -191,6 +284,8 @@ export const ROUTES = [
     auth: 'none',
     produces: 'json',
     successStatus: 200,
+    response: OpenApiResponse,
+    errors: [],
     summary: 'This API, as an OpenAPI 3.1 document',
   },
   {
@@ -201,6 +296,13 @@ export const ROUTES = [
     auth: 'link',
     produces: 'html',
     successStatus: 200,
+    response: HtmlPage,
+    errors: [
+      'APPROVAL_LINK_INVALID',
+      'APPROVAL_LINK_USED',
+      'APPROVAL_LINK_EXPIRED',
+      'LINK_APPROVAL_UNAVAILABLE',
+    ],
     summary: 'Confirmation page of an emailed approval link (never decides)',
   },
   {
@@ -213,6 +315,20 @@ export const ROUTES = [
     bodyType: 'form',
     produces: 'html',
     successStatus: 200,
+    response: HtmlPage,
+    errors: [
+      'APPROVAL_LINK_INVALID',
+      'APPROVAL_LINK_USED',
+      'APPROVAL_LINK_EXPIRED',
+      'LINK_APPROVAL_UNAVAILABLE',
+      'CSRF_TOKEN_INVALID',
+      'SELF_APPROVAL_FORBIDDEN',
+      'ALREADY_APPROVED_BY_YOU',
+      'NOT_AN_APPROVER',
+      'APPROVAL_WINDOW_CLOSED',
+      'INVALID_TRANSITION',
+      'CONFLICT',
+    ],
     summary: 'Approve or deny from the confirmation page (once per link)',
   },
 ] as const satisfies readonly Route[];
@@ -280,6 +396,21 @@ function safeDecode(raw: string): string {
   } catch {
     return raw;
   }
+}
+
+/**
+ * Every refusal an operation can give, its own and those of its kind: any route can fail unexpectedly; a signed
+ * route can refuse the caller; a body or query can be malformed; a request id can be malformed or unknown.
+ */
+export function errorCodesOf(route: Route): ErrorCode[] {
+  const codes: ErrorCode[] = [];
+  if (route.auth === 'iam') codes.push('UNAUTHENTICATED', 'ACCOUNT_NOT_TRUSTED', 'UNSUPPORTED_PRINCIPAL');
+  if (route.body) codes.push('PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE');
+  if (route.bodyType === 'json') codes.push('MALFORMED_JSON');
+  if (route.body || route.query || route.path.includes('{id}')) codes.push('VALIDATION_FAILED');
+  if (route.path.includes('{id}')) codes.push('REQUEST_NOT_FOUND');
+  codes.push(...route.errors, 'INTERNAL');
+  return [...new Set(codes)];
 }
 
 export function routesOf(handler: HandlerName): readonly Route[] {

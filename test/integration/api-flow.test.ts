@@ -17,9 +17,10 @@ import { createHandler as linksHandler } from '../../functions/handlers/approval
 import { createHandler as credentialsHandler } from '../../functions/handlers/credentials.js';
 import { createHandler as grantHandler } from '../../functions/handlers/grant.js';
 import { createHandler as requestApprovalHandler } from '../../functions/handlers/request-approval.js';
-import { findRoute } from '../../functions/handlers/routes.js';
+import { findRoute, type OperationId, ROUTES } from '../../functions/handlers/routes.js';
 import type { Credentials, Deps, Email, Workflow } from '../../functions/ports.js';
 import { cryptoIds } from '../../functions/shared/ids.js';
+import { undocumented } from '../support/api-contract.js';
 import { services } from '../support/services.js';
 
 const suffix = randomBytes(4).toString('hex');
@@ -98,6 +99,7 @@ beforeAll(async () => {
             maxDuration: '2h',
             approvers: ['alice@example.com', 'bob@example.com', 'carol@example.com'],
             approvalsRequired: 2,
+            breakGlass: { allowed: true, requesters: ['erin@example.com'], notify: ['sec@example.com'] },
           },
           quick: {
             privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] },
@@ -173,9 +175,21 @@ function event(
   return e;
 }
 
+/** Operations whose real success body was parsed with the route's response schema. */
+const documented = new Set<OperationId>();
+
+/** Every answer must be what the OpenAPI document says; a success counts its operation as documented. */
+function assertDocumented(method: string, path: string, res: APIGatewayProxyResult) {
+  const { operationId, success, problems } = undocumented(method, path, res.statusCode, res.body);
+  expect(problems).toEqual([]);
+  if (!operationId) throw new Error(`no route for ${method} ${path}`);
+  if (success) documented.add(operationId);
+}
+
 async function api(method: string, path: string, user: string | undefined, body?: unknown) {
   const handler = apiHandler(deps, { localMode: true, logger: log });
   const res = (await handler(event(method, path, user, body), context)) as APIGatewayProxyResult;
+  assertDocumented(method, path, res);
   return {
     status: res.statusCode,
     json: JSON.parse(res.body) as Record<string, unknown> & { error?: { code: string } },
@@ -189,6 +203,7 @@ async function link(method: 'GET' | 'POST', token: string, form?: Record<string,
     event(method, `/approvals/${token}`, undefined, body, 'application/x-www-form-urlencoded'),
     context,
   )) as APIGatewayProxyResult;
+  assertDocumented(method, `/approvals/${token}`, res);
   return { status: res.statusCode, html: res.body };
 }
 
@@ -366,6 +381,7 @@ describe('the api on DynamoDB Local and PostgreSQL', () => {
       event('GET', `/requests/${id}/credentials`, 'erin@example.com'),
       context,
     )) as APIGatewayProxyResult;
+    assertDocumented('GET', `/requests/${id}/credentials`, res);
     expect(res.statusCode).toBe(200);
     const credentials = JSON.parse(res.body) as Credentials;
     secretsSeen.push(credentials.password);
@@ -374,6 +390,7 @@ describe('the api on DynamoDB Local and PostgreSQL', () => {
       event('GET', `/requests/${id}/credentials`, 'alice@example.com'),
       context,
     )) as APIGatewayProxyResult;
+    assertDocumented('GET', `/requests/${id}/credentials`, other);
     expect(other.statusCode).toBe(403);
 
     const client = new pg.Client({
@@ -408,6 +425,51 @@ describe('the api on DynamoDB Local and PostgreSQL', () => {
       'refused',
       'revoked',
     ]);
+  });
+
+  it('answers the routes the other cases leave out with the bodies their response schemas document', async () => {
+    const targets = await api('GET', '/targets', 'erin@example.com');
+    expect(targets.status).toBe(200);
+    expect((await api('GET', '/openapi.json', undefined)).status).toBe(200);
+
+    const { id } = await createPending();
+    expect((await api('GET', `/requests/${id}`, 'alice@example.com')).status).toBe(200);
+    expect((await api('GET', '/requests?view=to-approve', 'alice@example.com')).status).toBe(200);
+    const page = await api('GET', '/requests?limit=1', 'erin@example.com');
+    expect(page.json.cursor).toEqual(expect.any(String));
+    expect((await api('POST', `/requests/${id}/deny`, 'bob@example.com', { comment: 'no' })).status).toBe(
+      200,
+    );
+
+    const withdrawn = await createPending();
+    const cancelled = await api('POST', `/requests/${withdrawn.id}/cancel`, 'erin@example.com', {});
+    expect(cancelled.json.status).toBe('CANCELLED');
+
+    const quick = await api('POST', '/requests', 'erin@example.com', {
+      ...NEW_REQUEST,
+      level: 'quick',
+      duration: '20m',
+    });
+    const quickId = String(quick.json.id);
+    await grantHandler(deps)({ requestId: quickId }, context);
+    const extended = await api('POST', `/requests/${quickId}/extend`, 'erin@example.com', {
+      duration: '10m',
+      reason: 'still digging',
+    });
+    expect(extended.status).toBe(200);
+    expect(await api('POST', `/requests/${quickId}/revoke`, 'erin@example.com', {})).toMatchObject({
+      status: 200,
+    });
+
+    const glass = await api('POST', '/requests', 'erin@example.com', { ...NEW_REQUEST, breakGlass: true });
+    expect(glass.json.flagged).toBe(true);
+    expect((await api('GET', '/requests?view=flagged', 'sec@example.com')).status).toBe(200);
+    const reviewed = await api('POST', `/requests/${String(glass.json.id)}/review`, 'sec@example.com', {});
+    expect(reviewed.json.flagged).toBe(false);
+  });
+
+  it('has parsed a real success of every route with its response schema', () => {
+    expect([...documented].sort()).toEqual(ROUTES.map((r) => r.operationId).sort());
   });
 
   it('keeps every password, link secret and task token out of logs, DynamoDB items and audit events', async () => {

@@ -30,6 +30,7 @@ import { createLocalWorkflow, lateBoundWorkflow, localAdminCredentials } from '.
 import { OutboxMailer } from '../../local/outbox.js';
 import { createHandlers } from '../../local/runtime.js';
 import type { ExecutionDescription, LocalWorkflow } from '../../local/workflow-runner.js';
+import { undocumented } from './api-contract.js';
 import { hostPortOf, type LevelYaml, postgresPolicyYaml } from './policies.js';
 import { services } from './services.js';
 
@@ -211,6 +212,10 @@ export async function startSystem(options: SystemOptions): Promise<System> {
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await response.text();
+    // Every answer through the local server must be what the OpenAPI document says it is.
+    const { problems } = undocumented(method, path, response.status, text);
+    if (problems.length > 0)
+      throw new Error(`undocumented answer to ${method} ${path}: ${problems.join('; ')}`);
     return { status: response.status, body: (text === '' ? {} : JSON.parse(text)) as never };
   };
 

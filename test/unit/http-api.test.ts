@@ -1,8 +1,9 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
+import { ERROR_CODES } from '../../functions/domain/errors.js';
 import { createHandler } from '../../functions/handlers/api.js';
 import { openApiDocument } from '../../functions/handlers/openapi.js';
-import { findRoute, ROUTES } from '../../functions/handlers/routes.js';
+import { errorCodesOf, findRoute, ROUTES } from '../../functions/handlers/routes.js';
 import type { Deps } from '../../functions/ports.js';
 import { claimedCaller } from '../../functions/shared/http.js';
 import { policy } from './support/domain-fixtures.js';
@@ -260,6 +261,17 @@ describe('caller identity', () => {
   });
 });
 
+interface JsonSchemaNode {
+  additionalProperties?: unknown;
+  enum?: string[];
+  required?: string[];
+  properties?: Record<string, JsonSchemaNode>;
+}
+
+interface Operation {
+  responses: Record<string, { description: string; content?: Record<string, { schema?: JsonSchemaNode }> }>;
+}
+
 describe('route table and OpenAPI', () => {
   it('puts every route of the table in the OpenAPI document', () => {
     const doc = openApiDocument() as {
@@ -270,6 +282,59 @@ describe('route table and OpenAPI', () => {
     for (const route of ROUTES) {
       expect(doc.paths[route.path]?.[route.method.toLowerCase()]?.operationId).toBe(route.operationId);
     }
+  });
+
+  it('documents the success body of every operation with its response schema, never a bare object', () => {
+    const doc = openApiDocument() as { paths: Record<string, Record<string, Operation>> };
+    for (const route of ROUTES) {
+      const success = doc.paths[route.path]?.[route.method.toLowerCase()]?.responses[route.successStatus];
+      const mediaType = route.produces === 'html' ? 'text/html' : 'application/json';
+      const schema = success?.content?.[mediaType]?.schema;
+      expect(schema, route.operationId).toBeDefined();
+      if (route.produces === 'json' && route.operationId !== 'openApi') {
+        expect([route.operationId, schema?.additionalProperties]).toEqual([route.operationId, false]);
+      }
+    }
+  });
+
+  it('documents each refusal an operation can give under its status, with the shared error shape', () => {
+    const doc = openApiDocument() as { paths: Record<string, Record<string, Operation>> };
+    for (const route of ROUTES) {
+      const { responses } = doc.paths[route.path]?.[route.method.toLowerCase()] ?? { responses: {} };
+      const codes = errorCodesOf(route);
+      const statuses = [...new Set(codes.map((code) => String(ERROR_CODES[code])))].sort();
+      expect(
+        Object.keys(responses)
+          .filter((s) => s !== String(route.successStatus))
+          .sort(),
+      ).toEqual(statuses);
+      for (const code of codes) {
+        const refusal = responses[ERROR_CODES[code]];
+        expect(refusal?.description, route.operationId).toContain(code);
+        if (route.produces === 'json') {
+          const error = refusal?.content?.['application/json']?.schema?.properties?.error;
+          expect(error?.properties?.code?.enum, `${route.operationId} ${code}`).toContain(code);
+          expect(error?.required).toEqual(['code', 'message']);
+        }
+      }
+    }
+  });
+
+  it('documents the 400/401/403/404/409 a signed request route can give and the INTERNAL 500 of every route', () => {
+    const approve = ROUTES.find((r) => r.operationId === 'approveRequest');
+    if (!approve) throw new Error('no approveRequest route');
+    expect(errorCodesOf(approve)).toEqual(
+      expect.arrayContaining([
+        'VALIDATION_FAILED',
+        'MALFORMED_JSON',
+        'UNAUTHENTICATED',
+        'NOT_AN_APPROVER',
+        'REQUEST_NOT_FOUND',
+        'ALREADY_APPROVED_BY_YOU',
+        'INTERNAL',
+      ]),
+    );
+    for (const route of ROUTES) expect(errorCodesOf(route)).toContain('INTERNAL');
   });
 
   it('prefers literal segments and reports allowed methods', () => {

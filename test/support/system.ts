@@ -29,7 +29,8 @@ import { invokeLocally } from '../../local/invocations.js';
 import { createLocalWorkflow, lateBoundWorkflow, localAdminCredentials } from '../../local/local-adapters.js';
 import { OutboxMailer } from '../../local/outbox.js';
 import { createHandlers } from '../../local/runtime.js';
-import type { ExecutionDescription, LocalWorkflow } from '../../local/workflow-runner.js';
+import type { ExecutionDescription } from '../../local/workflow-executions.js';
+import type { LocalWorkflow } from '../../local/workflow-runner.js';
 import { hostPortOf, type LevelYaml, postgresPolicyYaml } from './policies.js';
 import { services } from './services.js';
 

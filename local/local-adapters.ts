@@ -17,12 +17,8 @@ import { type HandlerPowertools, logger } from '../functions/shared/powertools.j
 import { invokeLocally } from './invocations.js';
 import type { OutboxMailer } from './outbox.js';
 import type { LocalTables } from './servers.js';
-import {
-  type ExecutionStatusChangeEvent,
-  handlersByState,
-  LocalWorkflow,
-  type TaskHandler,
-} from './workflow-runner.js';
+import type { ExecutionStatusChangeEvent } from './workflow-executions.js';
+import { handlersByState, LocalWorkflow, type TaskHandler } from './workflow-runner.js';
 
 /** Admin logins of the local servers, by engine, instead of Secrets Manager. */
 export function localAdminCredentials(

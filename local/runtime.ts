@@ -32,7 +32,8 @@ import { OutboxMailer } from './outbox.js';
 import { createLocalTables, type LocalTables, redact, type ServerOptions, startServers } from './servers.js';
 import { loadLocalPolicy } from './startup-error.js';
 import { openStateDir, releaseStateDir, type StateDir } from './state-dir.js';
-import type { ExecutionStatusChangeEvent, TaskHandler } from './workflow-runner.js';
+import type { ExecutionStatusChangeEvent } from './workflow-executions.js';
+import type { TaskHandler } from './workflow-runner.js';
 
 /** main.ts loads this module late, and reports a failed start with this. */
 export { describeStartupError } from './startup-error.js';

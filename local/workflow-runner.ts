@@ -9,79 +9,37 @@
  * because the expiry sweeper revokes every ACTIVE grant past its expiresAt regardless of any execution.
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { EventBridgeEvent } from 'aws-lambda';
-import {
-  ExecutionAbortedError,
-  ExecutionError,
-  ExecutionTimeoutError,
-  type RunOptions,
-  StateMachine,
-  type StateMachineDefinition,
-} from 'aws-local-stepfunctions';
+import { type RunOptions, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { ConflictError } from '../functions/domain/errors.js';
 import {
-  ASL_PATH,
-  ASL_SUBSTITUTIONS,
   executionArnFor,
-  SUBSTITUTION_HANDLERS,
   TASK_STATES,
   type TaskStateName,
   type WorkflowHandlerName,
   WorkflowTaskClosedError,
 } from '../functions/domain/workflow-io.js';
 import type { Workflow } from '../functions/ports.js';
+import {
+  ExecutionStoppedError,
+  LambdaFunctionError,
+  TaskFailureError,
+  TaskTimeoutError,
+} from './task-errors.js';
+import { loadDefinition, localSubstitutions } from './workflow-definition.js';
+import {
+  type ExecutionDescription,
+  type ExecutionStatus,
+  endOf,
+  type HistoryEvent,
+  STATUS_CHANGE_FIRED,
+  type StatusChangeListener,
+  statusChangeEvent,
+  toHistoryEvent,
+} from './workflow-executions.js';
 
 /** What a Lambda handler is to the workflow: JSON in, JSON out, errors named by `error.name`. */
 export type TaskHandler = (input: unknown) => Promise<unknown>;
 export type TaskHandlers = Record<TaskStateName, TaskHandler>;
-
-export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
-
-export interface ExecutionDescription {
-  executionArn: string;
-  name: string;
-  status: ExecutionStatus;
-  input: Record<string, unknown>;
-  output?: unknown;
-  error?: string;
-  cause?: string;
-  startDate: Date;
-  stopDate?: Date;
-}
-
-/** One entry of an execution's history, from the library's event log. */
-export interface HistoryEvent {
-  type: string;
-  timestamp: number;
-  state?: string;
-  stateType?: string;
-  input?: unknown;
-  output?: unknown;
-  error?: string;
-  cause?: string;
-}
-
-/** The `detail` of EventBridge's "Step Functions Execution Status Change" event. */
-export interface ExecutionStatusChangeDetail {
-  executionArn: string;
-  stateMachineArn: string;
-  name: string;
-  status: ExecutionStatus;
-  startDate: number;
-  stopDate: number | null;
-  input: string;
-  output: string | null;
-  error: string | null;
-  cause: string | null;
-}
-export type ExecutionStatusChangeEvent = EventBridgeEvent<
-  'Step Functions Execution Status Change',
-  ExecutionStatusChangeDetail
->;
-export type StatusChangeListener = (event: ExecutionStatusChangeEvent) => void | Promise<void>;
 
 export interface LocalWorkflowOptions {
   /** The handler of every Task state (see `handlersByState` to build it from one handler per Lambda). */
@@ -98,74 +56,15 @@ export interface LocalWorkflowOptions {
   onListenerError?: (error: unknown) => void;
 }
 
-/** Fired statuses, as the EventBridge rule that revokes on a broken execution filters them. */
-const STATUS_CHANGE_FIRED: readonly ExecutionStatus[] = ['FAILED', 'TIMED_OUT', 'ABORTED'];
 /** Under setTimeout's 2^31 ms ceiling: the library's own timer must never beat ours on the waiting state. */
 const LOCAL_TIMEOUT_CEILING_SECONDS = 2_000_000;
 const DEFAULT_TASK_TIMEOUT_SECONDS = 60;
 const LAMBDA_INVOKE = /^arn:aws:states:::lambda:invoke(\.waitForTaskToken)?$/;
 
-const repositoryRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-/** The ASL text with each `${…}` replaced by the given ARN. */
-export function loadDefinition(substitutions: Record<string, string>): StateMachineDefinition {
-  let text = readFileSync(join(repositoryRoot, ASL_PATH), 'utf8');
-  for (const [name, value] of Object.entries(substitutions)) text = text.replaceAll(`\${${name}}`, value);
-  return JSON.parse(text) as StateMachineDefinition;
-}
-
-/** Local function ARNs for the placeholders: the overrides run instead, but the ARNs must validate. */
-export function localSubstitutions(region = 'us-east-1', account = '000000000000'): Record<string, string> {
-  return Object.fromEntries(
-    ASL_SUBSTITUTIONS.map((name) => [
-      name,
-      `arn:aws:lambda:${region}:${account}:function:jitdb-${SUBSTITUTION_HANDLERS[name]}`,
-    ]),
-  );
-}
-
 /** Maps one handler per Lambda (record-outcome serves three states) onto every Task state. */
 export function handlersByState(byHandler: Record<WorkflowHandlerName, TaskHandler>): TaskHandlers {
   const entries = Object.entries(TASK_STATES).map(([state, spec]) => [state, byHandler[spec.handler]]);
   return Object.fromEntries(entries) as TaskHandlers;
-}
-
-/** A handler's error as Step Functions surfaces it: Error = its name, Cause = Lambda's JSON error body. */
-class LambdaFunctionError extends Error {
-  readonly code = 'LAMBDA_FUNCTION_ERROR';
-  constructor(error: unknown) {
-    const name = error instanceof Error ? error.name : 'Error';
-    const message = error instanceof Error ? error.message : String(error);
-    super(JSON.stringify({ errorType: name, errorMessage: message }));
-    this.name = name;
-  }
-}
-
-/** States.Timeout raised by this adapter for TimeoutSecondsPath, which the library evaluates elsewhere. */
-class TaskTimeoutError extends Error {
-  readonly code = 'States.Timeout';
-  constructor(seconds: number) {
-    super(`the task did not complete within ${seconds} s`);
-    this.name = 'States.Timeout';
-  }
-}
-
-/** What a task token's waiting task receives from SendTaskFailure. */
-class TaskFailureError extends Error {
-  readonly code = 'TASK_FAILURE';
-  constructor(error: string, cause: string) {
-    super(cause);
-    this.name = error;
-  }
-}
-
-/** Ends a task that was still running or waiting when its execution was stopped. */
-class ExecutionStoppedError extends Error {
-  readonly code = 'EXECUTION_STOPPED';
-  constructor() {
-    super('the execution was stopped');
-    this.name = 'ExecutionStopped';
-  }
 }
 
 interface PendingToken {
@@ -460,28 +359,11 @@ export class LocalWorkflow implements Workflow {
   }
 
   private emit(description: ExecutionDescription): void {
-    const event: ExecutionStatusChangeEvent = {
-      version: '0',
-      id: randomUUID(),
-      'detail-type': 'Step Functions Execution Status Change',
-      source: 'aws.states',
-      account: this.account,
-      time: (description.stopDate ?? new Date()).toISOString(),
+    const event = statusChangeEvent(description, {
+      stateMachineArn: this.stateMachineArn,
       region: this.region,
-      resources: [description.executionArn],
-      detail: {
-        executionArn: description.executionArn,
-        stateMachineArn: this.stateMachineArn,
-        name: description.name,
-        status: description.status,
-        startDate: description.startDate.getTime(),
-        stopDate: description.stopDate?.getTime() ?? null,
-        input: JSON.stringify(description.input),
-        output: null,
-        error: description.error ?? null,
-        cause: description.cause ?? null,
-      },
-    };
+      account: this.account,
+    });
     for (const listener of this.listeners) {
       Promise.resolve()
         .then(() => listener(structuredClone(event)))
@@ -490,42 +372,8 @@ export class LocalWorkflow implements Workflow {
   }
 }
 
-function endOf(error: unknown): {
-  status: Exclude<ExecutionStatus, 'RUNNING'>;
-  error?: string;
-  cause?: string;
-} {
-  if (error instanceof ExecutionAbortedError) return { status: 'ABORTED' };
-  if (error instanceof ExecutionTimeoutError) return { status: 'TIMED_OUT', error: 'States.Timeout' };
-  if (error instanceof ExecutionError && error.cause instanceof Error) {
-    return { status: 'FAILED', error: error.cause.name, cause: error.cause.message };
-  }
-  return {
-    status: 'FAILED',
-    error: 'States.Runtime',
-    cause: error instanceof Error ? error.message : String(error),
-  };
-}
-
 type LocalHandlers = NonNullable<NonNullable<RunOptions['overrides']>['taskResourceLocalHandlers']>;
 type JsonValue = Awaited<ReturnType<LocalHandlers[string]>>;
-
-type LibraryEvent = ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
-
-function toHistoryEvent(event: LibraryEvent): HistoryEvent {
-  const entry: HistoryEvent = { type: event.type, timestamp: event.timestamp };
-  if ('state' in event) {
-    entry.state = event.state.name;
-    entry.stateType = event.state.type;
-    entry.input = event.state.input;
-    if (event.state.output !== undefined) entry.output = event.state.output;
-  }
-  if ('Error' in event) {
-    entry.error = event.Error;
-    entry.cause = typeof event.Cause === 'string' ? event.Cause : JSON.stringify(event.Cause);
-  }
-  return entry;
-}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -1,6 +1,6 @@
 import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { ProvisionerDeps } from './postgres-provisioner.js';
+import type { ProvisionerDeps } from './provisioner-common.js';
 import { RdsEndpointResolver } from './rds-endpoint.js';
 import { SecretsManagerAdminCredentials } from './secrets-admin.js';
 

@@ -16,7 +16,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { chainEvent } from '../domain/audit-chain.js';
 import { ConflictError, DomainError, ValidationError } from '../domain/errors.js';
-import { isFlagged, sortAtFor } from '../domain/lifecycle.js';
+import { isFlagged, sortAtFor } from '../domain/lifecycle-records.js';
 import {
   type AccessRequest,
   type AuditDraft,

@@ -9,7 +9,8 @@ import type {
 } from '../ports.js';
 import { lazyOnce } from './lazy-once.js';
 import type { MysqlProvisioner } from './mysql-provisioner.js';
-import type { PostgresProvisioner, ProvisionerDeps } from './postgres-provisioner.js';
+import type { PostgresProvisioner } from './postgres-provisioner.js';
+import type { ProvisionerDeps } from './provisioner-common.js';
 
 /**
  * Provisioners whose engine modules (and database drivers) are imported on first use, not at cold start: a

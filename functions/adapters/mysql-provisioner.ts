@@ -23,7 +23,7 @@ import {
   type RevokeStep,
   TRANSIENT_RETRIES,
   transientBackoffMs,
-} from './postgres-provisioner.js';
+} from './provisioner-common.js';
 import type { Endpoint } from './rds-endpoint.js';
 import { mintGrantIamToken } from './rds-iam-token.js';
 import type { AdminCredentials } from './secrets-admin.js';

@@ -3,10 +3,11 @@ import type { Provisioners } from '../ports.js';
 import { awsProvisionerDeps } from './aws-provisioner-deps.js';
 import { perTarget } from './lazy-provisioners.js';
 import { MysqlProvisioner } from './mysql-provisioner.js';
-import { PostgresProvisioner, type ProvisionerDeps } from './postgres-provisioner.js';
+import { PostgresProvisioner } from './postgres-provisioner.js';
+import type { ProvisionerDeps } from './provisioner-common.js';
 
 export { type LazyProvisionerFactory, lazyProvisioners } from './lazy-provisioners.js';
-export type { ProvisionerDeps, RevokePlan, RevokeStep } from './postgres-provisioner.js';
+export type { ProvisionerDeps, RevokePlan, RevokeStep } from './provisioner-common.js';
 
 /** A provisioner of either engine, with the ordered revoke steps and pool shutdown exposed. */
 export type EngineProvisioner = PostgresProvisioner | MysqlProvisioner;

@@ -1,5 +1,5 @@
 import { ForbiddenError } from './errors.js';
-import type { IdentityTrust } from './policy-schema.js';
+import type { IdentityTrust } from './policy-identity.js';
 import type { Identity } from './types.js';
 
 /**

@@ -6,14 +6,19 @@ import {
   assertMayRevoke,
   sameDecider,
 } from './authz.js';
-import { type DomainError, ForbiddenError, InvalidTransitionError, PolicyRefusedError } from './errors.js';
+import { ForbiddenError, InvalidTransitionError, PolicyRefusedError } from './errors.js';
+import {
+  applyExtension,
+  auditDraft,
+  decisionOf,
+  distinctCount,
+  grantExpiry,
+  retire,
+} from './lifecycle-records.js';
 import type { AccessLevel, Policy } from './policy-schema.js';
 import {
   type AccessRequest,
-  type ApprovalLink,
-  type AuditAction,
   type AuditDraft,
-  type Decision,
   type GrantRecord,
   type Identity,
   type PendingExtension,
@@ -179,7 +184,7 @@ function transition(
       };
       return result(
         next,
-        audit(at, event.by, done ? 'approved' : 'approval-recorded', request, next, {
+        auditDraft(at, event.by, done ? 'approved' : 'approval-recorded', request, next, {
           comment: event.comment,
           details: { approvals: count, approvalsRequired: request.approvalsRequired },
         }),
@@ -192,7 +197,7 @@ function transition(
         denial: decisionOf(event.by, at, event.comment),
         approvalLinks: retire(request.approvalLinks, 'request', at),
       };
-      return result(next, audit(at, event.by, 'denied', request, next, { comment: event.comment }));
+      return result(next, auditDraft(at, event.by, 'denied', request, next, { comment: event.comment }));
     }
     case 'cancel': {
       const next: AccessRequest = {
@@ -201,7 +206,7 @@ function transition(
         cancellation: decisionOf(event.by, at, event.comment),
         approvalLinks: retire(request.approvalLinks, 'request', at),
       };
-      return result(next, audit(at, event.by, 'cancelled', request, next, { comment: event.comment }));
+      return result(next, auditDraft(at, event.by, 'cancelled', request, next, { comment: event.comment }));
     }
     case 'approval-expired': {
       const next: AccessRequest = {
@@ -211,7 +216,7 @@ function transition(
       };
       return result(
         next,
-        audit(at, SYSTEM, 'approval-expired', request, next, {
+        auditDraft(at, SYSTEM, 'approval-expired', request, next, {
           details: {
             approvals: distinctCount(request.approvals),
             approvalsRequired: request.approvalsRequired,
@@ -223,7 +228,7 @@ function transition(
       const next: AccessRequest = { ...base, escalated: true };
       return result(
         next,
-        audit(at, SYSTEM, 'escalated', request, next, {
+        auditDraft(at, SYSTEM, 'escalated', request, next, {
           details: { approvers: (requiredLevel(request, level).escalation?.approvers ?? []).join(',') },
         }),
       );
@@ -234,7 +239,7 @@ function transition(
       const next: AccessRequest = { ...base, status: 'ACTIVE', grant, expiresAt };
       return result(
         next,
-        audit(at, SYSTEM, 'granted', request, next, {
+        auditDraft(at, SYSTEM, 'granted', request, next, {
           details: { dbUser: request.dbUser, engine: grant.engine, kind: grant.kind, expiresAt },
         }),
       );
@@ -243,7 +248,7 @@ function transition(
       const next: AccessRequest = { ...base, status: 'FAILED', lastError: { ...event.error, at } };
       return result(
         next,
-        audit(at, SYSTEM, 'grant-failed', request, next, {
+        auditDraft(at, SYSTEM, 'grant-failed', request, next, {
           details: { code: event.error.code, message: event.error.message },
         }),
       );
@@ -259,7 +264,7 @@ function transition(
         const next = applyExtension(base, extension, SYSTEM.principal, at);
         return result(
           next,
-          audit(at, event.by, 'extension-approved', request, next, {
+          auditDraft(at, event.by, 'extension-approved', request, next, {
             comment: extension.reason,
             details: {
               extensionId: extension.id,
@@ -273,7 +278,7 @@ function transition(
       const next: AccessRequest = { ...base, extension };
       return result(
         next,
-        audit(at, event.by, 'extension-requested', request, next, {
+        auditDraft(at, event.by, 'extension-requested', request, next, {
           comment: extension.reason,
           details: {
             extensionId: extension.id,
@@ -301,7 +306,7 @@ function transition(
         const next: AccessRequest = { ...base, extension: { ...extension, approvals } };
         return result(
           next,
-          audit(at, event.by, 'approval-recorded', request, next, {
+          auditDraft(at, event.by, 'approval-recorded', request, next, {
             comment: event.comment,
             details,
           }),
@@ -310,7 +315,7 @@ function transition(
       const next = applyExtension(base, extension, event.by.principal, at);
       return result(
         next,
-        audit(at, event.by, 'extension-approved', request, next, {
+        auditDraft(at, event.by, 'extension-approved', request, next, {
           comment: event.comment,
           details: { ...details, expiresAt: extension.newExpiresAt },
         }),
@@ -322,7 +327,7 @@ function transition(
       const next: AccessRequest = { ...rest, approvalLinks: retire(request.approvalLinks, 'extension', at) };
       return result(
         next,
-        audit(at, event.by, 'extension-denied', request, next, {
+        auditDraft(at, event.by, 'extension-denied', request, next, {
           comment: event.comment,
           details: { extensionId: extension.id },
         }),
@@ -339,7 +344,7 @@ function transition(
       };
       return result(
         next,
-        audit(at, event.by ?? SYSTEM, 'revoked', request, next, {
+        auditDraft(at, event.by ?? SYSTEM, 'revoked', request, next, {
           details: {
             reason: event.reason,
             attempts: request.revokeAttempts + 1,
@@ -360,7 +365,7 @@ function transition(
       };
       return result(
         next,
-        audit(at, SYSTEM, 'revoke-failed', request, next, {
+        auditDraft(at, SYSTEM, 'revoke-failed', request, next, {
           details: { code: event.error.code, message: event.error.message, attempts: revokeAttempts },
         }),
       );
@@ -375,80 +380,6 @@ function result(next: AccessRequest, draft: AuditDraft): TransitionResult {
 function pendingExtension(request: AccessRequest, event: LifecycleEventType): PendingExtension {
   if (!request.extension) throw new InvalidTransitionError(`${request.status} (no extension pending)`, event);
   return request.extension;
-}
-
-function applyExtension(
-  request: AccessRequest,
-  extension: PendingExtension,
-  by: string,
-  at: string,
-): AccessRequest {
-  const { extension: _done, ...rest } = request;
-  return {
-    ...rest,
-    expiresAt: extension.newExpiresAt,
-    ...(request.grant ? { grant: { ...request.grant, expiresAt: extension.newExpiresAt } } : {}),
-    extensions: [
-      ...request.extensions,
-      {
-        durationSeconds: extension.durationSeconds,
-        approvedAt: at,
-        newExpiresAt: extension.newExpiresAt,
-        by,
-      },
-    ],
-    approvalLinks: retire(request.approvalLinks, 'extension', at),
-  };
-}
-
-function decisionOf(by: Identity, at: string, comment: string | undefined): Decision {
-  return {
-    by: by.principal,
-    ...(by.email ? { email: by.email } : {}),
-    at,
-    ...(comment ? { comment } : {}),
-    via: by.via,
-  };
-}
-
-/** Approvals by distinct people: the same person by IAM and by email link counts once. */
-function distinctCount(decisions: readonly Decision[]): number {
-  const distinct: Decision[] = [];
-  for (const d of decisions) if (!distinct.some((seen) => sameDecider(seen, d))) distinct.push(d);
-  return distinct.length;
-}
-
-/** Unused links of a purpose stop working once that purpose is decided. */
-function retire(
-  links: readonly ApprovalLink[],
-  purpose: ApprovalLink['purpose'],
-  at: string,
-): ApprovalLink[] {
-  return links.map((link) =>
-    link.purpose === purpose && link.usedAt === undefined && link.retiredAt === undefined
-      ? { ...link, retiredAt: at }
-      : link,
-  );
-}
-
-function audit(
-  at: string,
-  actor: Identity,
-  action: AuditAction,
-  previous: AccessRequest,
-  next: AccessRequest,
-  extra: { comment?: string | undefined; details?: AuditDraft['details'] },
-): AuditDraft {
-  return {
-    at,
-    actor: actor.principal,
-    via: actor.via,
-    action,
-    fromStatus: previous.status,
-    toStatus: next.status,
-    ...(extra.comment ? { comment: extra.comment } : {}),
-    ...(extra.details ? { details: extra.details } : {}),
-  };
 }
 
 /**
@@ -472,54 +403,5 @@ export function applyReview(
   }
   const at = now.toISOString();
   const next: AccessRequest = { ...request, updatedAt: at, review: decisionOf(by, at, comment) };
-  return result(next, audit(at, by, 'reviewed', request, next, { comment }));
-}
-
-/** The audit event of a refused attempt that matters (self-approval, unauthorised approver…). No state change. */
-export function refusalAudit(
-  request: AccessRequest,
-  actor: Identity,
-  error: DomainError,
-  now: Date,
-): AuditDraft {
-  return {
-    at: now.toISOString(),
-    actor: actor.principal,
-    via: actor.via,
-    action: 'refused',
-    fromStatus: request.status,
-    toStatus: request.status,
-    comment: error.message,
-    details: { code: error.code },
-  };
-}
-
-/** A break-glass request stays flagged for review until a reviewer acknowledges it (applyReview). */
-export function isFlagged(request: AccessRequest): boolean {
-  return request.breakGlass && request.review === undefined;
-}
-
-/**
- * When a grant made at `grantedAt` ends: `durationSeconds` later, rounded up to whole seconds. A Wait state's
- * TimestampPath drops milliseconds, so a fractional expiry would wake the workflow up to a second early, find
- * the grant not yet due, and loop until it is.
- */
-export function grantExpiry(grantedAt: Date, durationSeconds: number): Date {
-  return new Date(Math.ceil((grantedAt.getTime() + durationSeconds * 1000) / 1000) * 1000);
-}
-
-/**
- * The `by-status` GSI sort key: expiresAt while a grant may be live (the sweeper's order), approvalDeadline
- * while PENDING (the approval-expiry order), else updatedAt.
- */
-export function sortAtFor(request: AccessRequest): string {
-  switch (request.status) {
-    case 'ACTIVE':
-    case 'REVOKE_FAILED':
-      return request.expiresAt ?? request.grant?.expiresAt ?? request.updatedAt;
-    case 'PENDING':
-      return request.approvalDeadline ?? request.updatedAt;
-    default:
-      return request.updatedAt;
-  }
+  return result(next, auditDraft(at, by, 'reviewed', request, next, { comment }));
 }

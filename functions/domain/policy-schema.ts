@@ -1,6 +1,8 @@
 import * as z from 'zod/mini';
 import './zod-locale.js';
 import { parseDuration } from './duration.js';
+import { Connection, isLoopbackHost, isRdsConnection } from './policy-connection.js';
+import { DEFAULT_IDENTITY_TRUST, IdentityTrust, spoofablePattern } from './policy-identity.js';
 
 /**
  * The policy file's schema: the one source of truth for targets, access levels and rules. Validated at
@@ -269,37 +271,6 @@ export const AccessLevel = z
   );
 export type AccessLevel = z.infer<typeof AccessLevel>;
 
-/** How to reach a target: an RDS instance or cluster (endpoint resolved with the RDS API), or a host and port. */
-export const Connection = z.union([
-  z.strictObject({
-    rdsInstanceId: z.string().check(z.minLength(1), z.maxLength(63)),
-    region: z.optional(z.string()),
-  }),
-  z.strictObject({
-    rdsClusterId: z.string().check(z.minLength(1), z.maxLength(63)),
-    region: z.optional(z.string()),
-  }),
-  z.strictObject({
-    host: z.string().check(z.minLength(1), z.maxLength(253)),
-    port: z.int().check(z.gte(1), z.lte(65535)),
-    region: z.optional(z.string()),
-    /** For IAM tokens on host/port targets, the DbiResourceId the token's policy is scoped to. */
-    resourceId: z.optional(z.string()),
-  }),
-]);
-export type Connection = z.infer<typeof Connection>;
-
-/** True for the loopback names and addresses (127.0.0.0/8, ::1, localhost): the only hosts `tls: disable` may name. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
-
-/** RDS (an instance or cluster id): TLS verifies against the RDS CA by default. */
-export function isRdsConnection(connection: Connection): boolean {
-  return 'rdsInstanceId' in connection || 'rdsClusterId' in connection;
-}
-
 const TargetFields = z
   .strictObject({
     id: Id,
@@ -367,46 +338,6 @@ export const Target = z.pipe(
 );
 export type Target = z.output<typeof Target>;
 
-const AccountId = z.string().check(z.regex(/^\d{12}$/, 'must be a 12-digit AWS account id'));
-
-/** An IAM role name glob: letters, digits, `+=,.@_-` and `*`. */
-const RoleNamePattern = z
-  .string()
-  .check(z.regex(/^[\w+=,.@*-]{1,64}$/, 'must be an IAM role name, where * matches any run of characters'));
-
-/** The IAM user or role a directory entry names: `arn:aws:iam::<account>:user/<path/name>` or `…:role/<name>`. */
-const DirectoryPrincipal = z
-  .string()
-  .check(
-    z.regex(
-      /^arn:aws[a-z-]*:iam::\d{12}:(user\/[\w+=,.@/-]{1,512}|role\/[\w+=,.@-]{1,64})$/,
-      'must be an IAM user ARN or an IAM role ARN (arn:aws:iam::<account>:role/<name>, no path)',
-    ),
-  );
-
-/**
- * The trust model: who a signed caller is. Nothing here is read from what a caller may choose, except where an
- * identity provider sets it (the session names of `emailSessionRoles`).
- */
-export const IdentityTrust = z.strictObject({
-  /** Accounts callers may come from; `self` is the account the stack is deployed in. */
-  accounts: z._default(z.array(z.union([z.literal('self'), AccountId])).check(z.minLength(1)), ['self']),
-  /**
-   * Roles whose session name an identity provider sets, not the caller: only their session names count as
-   * emails. IAM Identity Center's permission-set roles by default (their trust policy admits only its SAML provider).
-   */
-  emailSessionRoles: z._default(z.array(RoleNamePattern), ['AWSReservedSSO_*']),
-  /** Other principals (IAM users, service roles: every session of the role) mapped to a person's email. */
-  people: z._default(z.record(DirectoryPrincipal, z.email()), {}),
-});
-export type IdentityTrust = z.infer<typeof IdentityTrust>;
-
-export const DEFAULT_IDENTITY_TRUST: IdentityTrust = {
-  accounts: ['self'],
-  emailSessionRoles: ['AWSReservedSSO_*'],
-  people: {},
-};
-
 export const Policy = z
   .strictObject({
     version: z.literal(1),
@@ -456,67 +387,4 @@ function principalPatterns(policy: Policy): { path: PropertyKey[]; pattern: stri
     }
   });
   return out;
-}
-
-/**
- * Why an ARN pattern would trust a name the caller chose, or undefined. A pattern may name a role session only
- * for roles whose session names an identity provider sets; for any other role, whoever assumes it picks the name.
- */
-export function spoofablePattern(pattern: string, emailSessionRoles: readonly string[]): string | undefined {
-  const session = /^arn:[^:]*:sts::[^:]*:assumed-role\/([^/]+)\/(.+)$/.exec(pattern);
-  if (!session) return undefined;
-  const [, role = '', name = ''] = session;
-  if (name === '*') return undefined;
-  if (emailSessionRoles.some((trusted) => globCovers(trusted, role))) return undefined;
-  return `the session name of role '${role}' is chosen by whoever assumes it; name the role (assumed-role/${role}/*), list the person's email, or add the role to identity.emailSessionRoles if an identity provider sets its session names`;
-}
-
-/** True if every name `inner` matches is matched by `outer` (exact, or `outer` is a literal prefix plus `*`). */
-function globCovers(outer: string, inner: string): boolean {
-  if (outer === inner) return true;
-  const star = outer.indexOf('*');
-  return star === outer.length - 1 && inner.startsWith(outer.slice(0, -1));
-}
-
-/**
- * Renders zod issues as `targets[2].levels.read.maxDuration: must be ≤ 12h`, one per line. Unknown keys get
- * a line each with their own path; a union (the connection) reports the branch that came closest; an
- * invalid record key reports why.
- */
-export function formatPolicyIssues(issues: readonly z.core.$ZodIssue[]): string[] {
-  const lines = flattenIssues(issues, []).map(({ path, message }) => `${formatPath(path)}: ${message}`);
-  return [...new Set(lines)];
-}
-
-function flattenIssues(
-  issues: readonly z.core.$ZodIssue[],
-  prefix: readonly PropertyKey[],
-): { path: PropertyKey[]; message: string }[] {
-  const out: { path: PropertyKey[]; message: string }[] = [];
-  for (const issue of issues) {
-    const path = [...prefix, ...issue.path];
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) out.push({ path: [...path, key], message: 'unknown key' });
-    } else if (issue.code === 'invalid_union' && issue.errors.length > 0) {
-      // The branch with the fewest issues is the one the author most likely meant.
-      const closest = [...issue.errors].sort((a, b) => a.length - b.length)[0] ?? [];
-      out.push(...flattenIssues(closest, path));
-    } else if (issue.code === 'invalid_key') {
-      const reasons = flattenIssues(issue.issues, []).map((i) => i.message);
-      out.push({ path, message: `invalid key: ${reasons.join('; ') || issue.message}` });
-    } else {
-      out.push({ path, message: issue.message });
-    }
-  }
-  return out;
-}
-
-/** Renders an issue path as `targets[2].levels.read`; `(root)` for the empty path. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const key of path) {
-    if (typeof key === 'number') out += `[${key}]`;
-    else out += out === '' ? String(key) : `.${String(key)}`;
-  }
-  return out === '' ? '(root)' : out;
 }

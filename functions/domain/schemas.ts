@@ -2,7 +2,8 @@ import * as z from 'zod/mini';
 import './zod-locale.js';
 import { parseDuration } from './duration.js';
 import { ValidationError } from './errors.js';
-import { formatPath, hasControlCharacters, ID_PATTERN, Identifier, TablePrivilege } from './policy-schema.js';
+import { formatPath } from './policy-issues.js';
+import { hasControlCharacters, ID_PATTERN, Identifier, TablePrivilege } from './policy-schema.js';
 import { REQUEST_STATUSES } from './types.js';
 
 /**

@@ -3,7 +3,8 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import type * as YamlModule from 'yaml';
 import { DomainError } from '../domain/errors.js';
-import { formatPath, formatPolicyIssues, Policy } from '../domain/policy-schema.js';
+import { formatPath, formatPolicyIssues } from '../domain/policy-issues.js';
+import { Policy } from '../domain/policy-schema.js';
 import type { PolicySource } from '../ports.js';
 
 /**

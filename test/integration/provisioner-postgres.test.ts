@@ -2,12 +2,9 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlProvisioner } from '../../functions/adapters/mysql-provisioner.js';
-import {
-  databaseLockKey,
-  isTransientPostgresError,
-  PostgresProvisioner,
-  type ProvisionerDeps,
-} from '../../functions/adapters/postgres-provisioner.js';
+import { PostgresProvisioner } from '../../functions/adapters/postgres-provisioner.js';
+import { databaseLockKey, isTransientPostgresError } from '../../functions/adapters/postgres-sql.js';
+import type { ProvisionerDeps } from '../../functions/adapters/provisioner-common.js';
 import { createProvisioners } from '../../functions/adapters/provisioners.js';
 import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
 import {

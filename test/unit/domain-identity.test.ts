@@ -5,7 +5,7 @@ import {
   personOf,
   samePerson,
 } from '../../functions/domain/identity.js';
-import { DEFAULT_IDENTITY_TRUST, type IdentityTrust } from '../../functions/domain/policy-schema.js';
+import { DEFAULT_IDENTITY_TRUST, type IdentityTrust } from '../../functions/domain/policy-identity.js';
 
 const HOME = '111111111111';
 const trust: IdentityTrust = DEFAULT_IDENTITY_TRUST;

@@ -7,10 +7,9 @@ import {
   LIFECYCLE_EVENT_TYPES,
   type LifecycleEvent,
   type LifecycleEventType,
-  refusalAudit,
-  sortAtFor,
   TRANSITIONS,
 } from '../../functions/domain/lifecycle.js';
+import { refusalAudit, sortAtFor } from '../../functions/domain/lifecycle-records.js';
 import {
   type AccessRequest,
   type ApprovalLink,

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { assertMayView, isReviewer, reviewersOf } from '../../functions/domain/authz.js';
 import { DomainError, type ErrorCode } from '../../functions/domain/errors.js';
-import { applyReview, isFlagged } from '../../functions/domain/lifecycle.js';
+import { applyReview } from '../../functions/domain/lifecycle.js';
+import { isFlagged } from '../../functions/domain/lifecycle-records.js';
 import { Policy } from '../../functions/domain/policy-schema.js';
 import type { AccessRequest, Identity } from '../../functions/domain/types.js';
 import { viewOf } from '../../functions/domain/use-cases/common.js';

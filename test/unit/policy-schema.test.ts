@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatPolicyIssues, Policy } from '../../functions/domain/policy-schema.js';
+import { formatPolicyIssues } from '../../functions/domain/policy-issues.js';
+import { Policy } from '../../functions/domain/policy-schema.js';
 import { validPolicy } from './support/policy-samples.js';
 
 type Change = [path: string, value: unknown];

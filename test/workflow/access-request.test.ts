@@ -9,8 +9,8 @@ import {
   HAPPY_PATH_TRANSITIONS,
   WorkflowTaskClosedError,
 } from '../../functions/domain/workflow-io.js';
+import type { ExecutionStatusChangeEvent } from '../../local/workflow-executions.js';
 import {
-  type ExecutionStatusChangeEvent,
   handlersByState,
   LocalWorkflow,
   type TaskHandler,

@@ -2,7 +2,7 @@ import type { Deps, GrantSpec } from '../../ports.js';
 import { approvalRequestEmail, decidedEmail, type RequestFacts } from '../emails.js';
 import { ConflictError, type DomainError, ForbiddenError, RequestNotFoundError } from '../errors.js';
 import { findLevel } from '../evaluate.js';
-import { isFlagged, refusalAudit } from '../lifecycle.js';
+import { isFlagged, refusalAudit } from '../lifecycle-records.js';
 import type { AccessLevel, Target } from '../policy-schema.js';
 import type { AccessRequest, ApprovalLink, Identity } from '../types.js';
 import { WorkflowTaskClosedError } from '../workflow-io.js';

@@ -1,7 +1,8 @@
 import type { Deps } from '../../ports.js';
 import { assertMayApprove, assertMayDeny } from '../authz.js';
 import { ForbiddenError, PolicyRefusedError } from '../errors.js';
-import { applyEvent, type LifecycleEvent, refusalAudit } from '../lifecycle.js';
+import { applyEvent, type LifecycleEvent } from '../lifecycle.js';
+import { refusalAudit } from '../lifecycle-records.js';
 import { DecisionBody, parseInput } from '../schemas.js';
 import type { AccessRequest, Identity } from '../types.js';
 import {

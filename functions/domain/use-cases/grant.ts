@@ -1,6 +1,7 @@
 import type { Deps } from '../../ports.js';
 import { ConflictError, TargetMisconfiguredError } from '../errors.js';
-import { applyEvent, grantExpiry } from '../lifecycle.js';
+import { applyEvent } from '../lifecycle.js';
+import { grantExpiry } from '../lifecycle-records.js';
 import type { GrantInput, GrantOutput } from '../workflow-io.js';
 import { grantSpec, levelOf, loadRequest, retryOnConflict } from './common.js';
 

@@ -1,15 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoAuditLog } from '../../functions/adapters/dynamodb-audit.js';
-import { createDocumentClient, createDynamoDbClient } from '../../functions/adapters/dynamodb-client.js';
-import { DynamoRequestStore } from '../../functions/adapters/dynamodb-requests.js';
-import { createTables, type TableNames } from '../../functions/adapters/dynamodb-tables.js';
-import { createProvisioners, type ProvisionerFactory } from '../../functions/adapters/provisioners.js';
-import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
-import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
 import { csrfTokenFor, parseLinkToken } from '../../functions/domain/approval-links.js';
 import { Policy } from '../../functions/domain/policy-schema.js';
 import { createHandler as apiHandler } from '../../functions/handlers/api.js';
@@ -17,44 +10,23 @@ import { createHandler as linksHandler } from '../../functions/handlers/approval
 import { createHandler as credentialsHandler } from '../../functions/handlers/credentials.js';
 import { createHandler as grantHandler } from '../../functions/handlers/grant.js';
 import { createHandler as requestApprovalHandler } from '../../functions/handlers/request-approval.js';
-import { findRoute, type OperationId, ROUTES } from '../../functions/handlers/routes.js';
-import type { Credentials, Deps, Email, Workflow } from '../../functions/ports.js';
-import { cryptoIds } from '../../functions/shared/ids.js';
+import { type OperationId, ROUTES } from '../../functions/handlers/routes.js';
+import type { Credentials, Deps, Email } from '../../functions/ports.js';
 import { undocumented } from '../support/api-contract.js';
+import { type ApiTestDeps, apiTestDeps } from '../support/api-deps.js';
+import { apiGatewayEvent } from '../support/apigw-events.js';
+import { createTestDatabase, type RecordingWorkflow, type TestDatabase } from '../support/deps.js';
 import { services } from '../support/services.js';
 
-const suffix = randomBytes(4).toString('hex');
-const tables: TableNames = { requestsTable: `api-${suffix}-requests`, auditTable: `api-${suffix}-audit` };
-const database = `apiflow_${suffix}`;
 const context = { awsRequestId: 'lambda-1', functionName: 'test' } as unknown as Context;
 
-/** Stands in for Step Functions: records every call exactly. */
-class RecordingWorkflow implements Workflow {
-  readonly calls: unknown[][] = [];
-  async start(requestId: string, input: Record<string, unknown>) {
-    this.calls.push(['start', requestId, input]);
-    return { executionArn: `arn:aws:states:eu-west-1:000000000000:execution:access-request:${requestId}` };
-  }
-  async sendTaskSuccess(taskToken: string, output: Record<string, unknown>) {
-    this.calls.push(['sendTaskSuccess', taskToken, output]);
-  }
-  async sendTaskFailure(taskToken: string, error: string, cause: string) {
-    this.calls.push(['sendTaskFailure', taskToken, error, cause]);
-  }
-  async stop(requestId: string, cause: string) {
-    this.calls.push(['stop', requestId, cause]);
-  }
-}
-
+let sys: ApiTestDeps;
 let deps: Deps;
 let workflow: RecordingWorkflow;
-let provisioners: ProvisionerFactory;
-const outbox: Email[] = [];
+let outbox: Email[];
+let secretsSeen: string[];
 const logLines: string[] = [];
-const secretsSeen: string[] = [];
-let dynamo: ReturnType<typeof createDynamoDbClient>;
-let pgHost: string;
-let pgPort: number;
+let db: TestDatabase;
 
 const log = {
   info: (m: string, x?: Record<string, unknown>) => logLines.push(JSON.stringify({ m, x })),
@@ -64,24 +36,7 @@ const log = {
 };
 
 beforeAll(async () => {
-  const { dynamodbEndpoint, pgAdminUrl } = services();
-  dynamo = createDynamoDbClient({ endpoint: dynamodbEndpoint, region: 'us-east-1' }, {});
-  await createTables(dynamo, tables);
-  const admin = new pg.Client({ connectionString: pgAdminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${database}`);
-  await admin.end();
-  const dbUrl = new URL(pgAdminUrl);
-  dbUrl.pathname = `/${database}`;
-  const db = new pg.Client({ connectionString: dbUrl.toString() });
-  await db.connect();
-  await db.query(
-    'CREATE SCHEMA app; CREATE TABLE app.orders (id int primary key, total int); INSERT INTO app.orders VALUES (1, 42)',
-  );
-  await db.end();
-  pgHost = dbUrl.hostname;
-  pgPort = Number(dbUrl.port);
-
+  db = await createTestDatabase(services().pgAdminUrl, 'apiflow');
   const policy = Policy.parse({
     version: 1,
     targets: [
@@ -89,8 +44,8 @@ beforeAll(async () => {
         id: 'orders',
         engine: 'postgres',
         environment: 'production',
-        connection: { host: pgHost, port: pgPort },
-        database,
+        connection: { host: db.host, port: db.port },
+        database: db.database,
         credentialKind: 'password',
         tls: 'disable',
         levels: {
@@ -111,69 +66,24 @@ beforeAll(async () => {
       },
     ],
   });
-  const client = createDocumentClient(dynamo);
-  workflow = new RecordingWorkflow();
-  provisioners = createProvisioners({
-    admin: new StaticAdminCredentials(pgAdminUrl),
-    endpoints: hostPortEndpoints,
-    connectTimeoutMs: 5_000,
-  });
-  const ids = cryptoIds();
-  deps = {
-    clock: { now: () => new Date() },
-    ids: {
-      requestId: ids.requestId,
-      secret: () => {
-        const s = ids.secret();
-        secretsSeen.push(s);
-        return s;
-      },
-    },
-    requests: new DynamoRequestStore({ client, ...tables }),
-    audit: new DynamoAuditLog({ client, ...tables }),
-    provisioners,
-    mailer: { send: async (email) => void outbox.push(email) },
-    workflow,
-    policy: { policy: () => policy },
-    metrics: { count: () => undefined },
-    publicBaseUrl: 'https://jitdb.example.com/prod',
-    log,
-  };
+  sys = await apiTestDeps({ tablesPrefix: 'api', policy, log });
+  ({ deps, workflow, outbox, secrets: secretsSeen } = sys);
 });
 
-afterAll(async () => {
-  await provisioners?.close();
-  dynamo?.destroy();
-});
+afterAll(async () => sys?.close());
 
-function event(
+const event = (
   method: string,
   path: string,
   user: string | undefined,
   body?: unknown,
-  contentType = 'application/json',
-) {
-  const lookup = findRoute(method, path.split('?')[0] ?? path);
-  const query = new URLSearchParams(path.split('?')[1] ?? '');
-  const e: APIGatewayProxyEvent = {
-    resource: lookup.found ? lookup.match.route.path : path,
-    path: path.split('?')[0] ?? path,
-    httpMethod: method,
-    headers: { 'content-type': contentType, ...(user ? { 'x-jitdb-user': user } : {}) },
-    multiValueHeaders: {},
-    queryStringParameters: query.size > 0 ? Object.fromEntries(query) : null,
-    multiValueQueryStringParameters: null,
-    pathParameters: lookup.found ? lookup.match.params : null,
-    stageVariables: null,
-    body: body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body),
-    isBase64Encoded: false,
-    requestContext: {
-      requestId: `req-${randomBytes(3).toString('hex')}`,
-      identity: {},
-    } as APIGatewayProxyEvent['requestContext'],
-  };
-  return e;
-}
+  contentType?: string,
+) =>
+  apiGatewayEvent(method, path, {
+    ...(user ? { localUser: user } : {}),
+    ...(body === undefined ? {} : { body }),
+    ...(contentType ? { contentType } : {}),
+  });
 
 /** Operations whose real success body was parsed with the route's response schema. */
 const documented = new Set<OperationId>();
@@ -236,8 +146,12 @@ async function auditActions(id: string) {
 }
 
 async function countItems() {
-  const a = await dynamo.send(new ScanCommand({ TableName: tables.requestsTable, Select: 'COUNT' }));
-  const b = await dynamo.send(new ScanCommand({ TableName: tables.auditTable, Select: 'COUNT' }));
+  const a = await sys.tables.client.send(
+    new ScanCommand({ TableName: sys.tables.names.requestsTable, Select: 'COUNT' }),
+  );
+  const b = await sys.tables.client.send(
+    new ScanCommand({ TableName: sys.tables.names.auditTable, Select: 'COUNT' }),
+  );
   return (a.Count ?? 0) + (b.Count ?? 0);
 }
 
@@ -394,9 +308,9 @@ describe('the api on DynamoDB Local and PostgreSQL', () => {
     expect(other.statusCode).toBe(403);
 
     const client = new pg.Client({
-      host: pgHost,
-      port: pgPort,
-      database,
+      host: db.host,
+      port: db.port,
+      database: db.database,
       user: credentials.username,
       password: credentials.password,
     });
@@ -410,9 +324,9 @@ describe('the api on DynamoDB Local and PostgreSQL', () => {
     expect(revoked.json.status).toBe('REVOKED');
     expect(workflow.calls.at(-1)).toEqual(['stop', id, 'revoked early']);
     const again = new pg.Client({
-      host: pgHost,
-      port: pgPort,
-      database,
+      host: db.host,
+      port: db.port,
+      database: db.database,
       user: credentials.username,
       password: credentials.password,
     });
@@ -474,8 +388,10 @@ describe('the api on DynamoDB Local and PostgreSQL', () => {
 
   it('keeps every password, link secret and task token out of logs, DynamoDB items and audit events', async () => {
     expect(secretsSeen.length).toBeGreaterThan(5);
-    const requests = await dynamo.send(new ScanCommand({ TableName: tables.requestsTable }));
-    const audit = await dynamo.send(new ScanCommand({ TableName: tables.auditTable }));
+    const requests = await sys.tables.client.send(
+      new ScanCommand({ TableName: sys.tables.names.requestsTable }),
+    );
+    const audit = await sys.tables.client.send(new ScanCommand({ TableName: sys.tables.names.auditTable }));
     const stored = JSON.stringify([requests.Items, audit.Items]);
     const logs = logLines.join('\n');
     for (const secret of secretsSeen) {

@@ -2,13 +2,6 @@ import { randomBytes } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoAuditLog } from '../../functions/adapters/dynamodb-audit.js';
-import { createDocumentClient, createDynamoDbClient } from '../../functions/adapters/dynamodb-client.js';
-import { DynamoRequestStore } from '../../functions/adapters/dynamodb-requests.js';
-import { createTables, type TableNames } from '../../functions/adapters/dynamodb-tables.js';
-import { createProvisioners, type ProvisionerFactory } from '../../functions/adapters/provisioners.js';
-import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
-import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
 import { csrfTokenFor, hashLinkSecret, parseLinkToken } from '../../functions/domain/approval-links.js';
 import { linkRefusalStream } from '../../functions/domain/link-refusals.js';
 import { Policy } from '../../functions/domain/policy-schema.js';
@@ -18,9 +11,9 @@ import { createHandler as linksHandler } from '../../functions/handlers/approval
 import { createHandler as credentialsHandler } from '../../functions/handlers/credentials.js';
 import { createHandler as grantHandler } from '../../functions/handlers/grant.js';
 import { createHandler as requestApprovalHandler } from '../../functions/handlers/request-approval.js';
-import { findRoute } from '../../functions/handlers/routes.js';
-import type { Deps, Email, Workflow } from '../../functions/ports.js';
-import { cryptoIds } from '../../functions/shared/ids.js';
+import type { Deps, Email } from '../../functions/ports.js';
+import { type ApiTestDeps, apiTestDeps } from '../support/api-deps.js';
+import { apiGatewayEvent, type EventOptions } from '../support/apigw-events.js';
 import { services } from '../support/services.js';
 
 /**
@@ -32,7 +25,6 @@ import { services } from '../support/services.js';
 
 const HOME = '111111111111';
 const suffix = randomBytes(4).toString('hex');
-const tables: TableNames = { requestsTable: `idt-${suffix}-requests`, auditTable: `idt-${suffix}-audit` };
 const database = `identity_${suffix}`;
 const context = {
   awsRequestId: 'lambda-1',
@@ -53,36 +45,14 @@ const DAVE = sso('dave@example.com');
 const MALLORY_USER = `arn:aws:iam::${HOME}:user/mallory`;
 const FRANK_USER = `arn:aws:iam::${HOME}:user/frank`;
 
-class RecordingWorkflow implements Workflow {
-  readonly calls: unknown[][] = [];
-  async start(requestId: string, input: Record<string, unknown>) {
-    this.calls.push(['start', requestId, input]);
-    return { executionArn: `arn:aws:states:eu-west-1:${HOME}:execution:access-request:${requestId}` };
-  }
-  async sendTaskSuccess(taskToken: string, output: Record<string, unknown>) {
-    this.calls.push(['sendTaskSuccess', taskToken, output]);
-  }
-  async sendTaskFailure(taskToken: string, error: string, cause: string) {
-    this.calls.push(['sendTaskFailure', taskToken, error, cause]);
-  }
-  async stop(requestId: string, cause: string) {
-    this.calls.push(['stop', requestId, cause]);
-  }
-}
-
+let sys: ApiTestDeps;
 let deps: Deps;
-/** The policy the functions see now: a test may swap it, as a redeploy would. */
-let currentPolicy: Policy;
-let provisioners: ProvisionerFactory;
-let dynamo: ReturnType<typeof createDynamoDbClient>;
 let dbUrl: URL;
-const outbox: Email[] = [];
+let outbox: Email[];
 const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 beforeAll(async () => {
-  const { dynamodbEndpoint, pgAdminUrl } = services();
-  dynamo = createDynamoDbClient({ endpoint: dynamodbEndpoint, region: 'us-east-1' }, {});
-  await createTables(dynamo, tables);
+  const { pgAdminUrl } = services();
   const admin = new pg.Client({ connectionString: pgAdminUrl });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${database}`);
@@ -135,66 +105,20 @@ beforeAll(async () => {
       },
     ],
   });
-  currentPolicy = policy;
-  provisioners = createProvisioners({
-    admin: new StaticAdminCredentials(pgAdminUrl),
-    endpoints: hostPortEndpoints,
-    connectTimeoutMs: 5_000,
-  });
-  const client = createDocumentClient(dynamo);
-  deps = {
-    clock: { now: () => new Date() },
-    ids: cryptoIds(),
-    requests: new DynamoRequestStore({ client, ...tables }),
-    audit: new DynamoAuditLog({ client, ...tables }),
-    provisioners,
-    mailer: { send: async (email) => void outbox.push(email) },
-    workflow: new RecordingWorkflow(),
-    policy: { policy: () => currentPolicy },
-    metrics: { count: () => undefined },
-    publicBaseUrl: 'https://jitdb.example.com/prod',
-    log,
-  };
+  sys = await apiTestDeps({ tablesPrefix: 'idt', policy, log });
+  ({ deps, outbox } = sys);
 });
 
-afterAll(async () => {
-  await provisioners?.close();
-  dynamo?.destroy();
-});
+afterAll(async () => sys?.close());
 
 /** What API Gateway hands the Lambda for a SigV4-signed call by `userArn` (no signature, no caller, no user). */
 function signedEvent(
   method: string,
   path: string,
   userArn: string | undefined,
-  options: {
-    body?: unknown;
-    headers?: Record<string, string>;
-    accountId?: string;
-    contentType?: string;
-  } = {},
+  options: Omit<EventOptions, 'userArn' | 'localUser'> = {},
 ): APIGatewayProxyEvent {
-  const lookup = findRoute(method, path.split('?')[0] ?? path);
-  const query = new URLSearchParams(path.split('?')[1] ?? '');
-  const account = options.accountId ?? (userArn ? /::(\d{12}):/.exec(userArn)?.[1] : undefined);
-  const { body } = options;
-  return {
-    resource: lookup.found ? lookup.match.route.path : path,
-    path: path.split('?')[0] ?? path,
-    httpMethod: method,
-    headers: { 'content-type': options.contentType ?? 'application/json', ...(options.headers ?? {}) },
-    multiValueHeaders: {},
-    queryStringParameters: query.size > 0 ? Object.fromEntries(query) : null,
-    multiValueQueryStringParameters: null,
-    pathParameters: lookup.found ? lookup.match.params : null,
-    stageVariables: null,
-    body: body === undefined ? null : typeof body === 'string' ? body : JSON.stringify(body),
-    isBase64Encoded: false,
-    requestContext: {
-      requestId: `apigw-${randomBytes(3).toString('hex')}`,
-      identity: userArn ? { userArn, accountId: account, caller: 'AROAEXAMPLE:session' } : {},
-    } as unknown as APIGatewayProxyEvent['requestContext'],
-  };
+  return apiGatewayEvent(method, path, { ...options, ...(userArn ? { userArn } : {}) });
 }
 
 type Json = Record<string, unknown> & { error?: { code: string; message: string } };
@@ -471,17 +395,17 @@ describe('who may ask', () => {
   it('refuses an extension to a requester the policy no longer lists, and audits it', async () => {
     const { id } = await requestAs(ERIN, 'quick');
     await grantHandler(deps)({ requestId: id }, context);
-    const before = currentPolicy;
+    const before = sys.policy();
     const quick = before.targets[0]?.levels.quick;
     if (!quick) throw new Error('no quick level');
     const target = before.targets[0];
     if (!target) throw new Error('no target');
-    currentPolicy = {
+    sys.setPolicy({
       ...before,
       targets: [
         { ...target, levels: { ...target.levels, quick: { ...quick, requesters: ['alice@example.com'] } } },
       ],
-    };
+    });
     try {
       const res = await api('POST', `/requests/${id}/extend`, ERIN, {
         body: { duration: '5m', reason: 'more' },
@@ -490,7 +414,7 @@ describe('who may ask', () => {
       expect(res.json.error?.code).toBe('NOT_ELIGIBLE');
       expect(await lastEvent(id)).toMatchObject({ action: 'refused', details: { code: 'NOT_ELIGIBLE' } });
     } finally {
-      currentPolicy = before;
+      sys.setPolicy(before);
     }
   });
 

@@ -1,18 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoAuditLog } from '../../functions/adapters/dynamodb-audit.js';
-import { createDocumentClient, createDynamoDbClient } from '../../functions/adapters/dynamodb-client.js';
-import { DynamoRequestStore } from '../../functions/adapters/dynamodb-requests.js';
-import { createTables, type TableNames } from '../../functions/adapters/dynamodb-tables.js';
-import { createProvisioners, type ProvisionerFactory } from '../../functions/adapters/provisioners.js';
-import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
-import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
 import { Policy } from '../../functions/domain/policy-schema.js';
 import { createRequest } from '../../functions/domain/use-cases/create-request.js';
 import { grant } from '../../functions/domain/use-cases/grant.js';
 import type { Deps } from '../../functions/ports.js';
-import { cryptoIds } from '../../functions/shared/ids.js';
+import { type ApiTestDeps, apiTestDeps } from '../support/api-deps.js';
 import { services } from '../support/services.js';
 
 /**
@@ -21,18 +14,14 @@ import { services } from '../support/services.js';
  */
 
 const suffix = randomBytes(4).toString('hex');
-const tables: TableNames = { requestsTable: `gc-${suffix}-requests`, auditTable: `gc-${suffix}-audit` };
 const weakAdmin = `weak_admin_${suffix}`;
+let sys: ApiTestDeps;
 let deps: Deps;
-let provisioners: ProvisionerFactory;
-let dynamo: ReturnType<typeof createDynamoDbClient>;
 let adminUrl: string;
 
 beforeAll(async () => {
-  const { dynamodbEndpoint, pgAdminUrl } = services();
+  const { pgAdminUrl } = services();
   adminUrl = pgAdminUrl;
-  dynamo = createDynamoDbClient({ endpoint: dynamodbEndpoint, region: 'us-east-1' }, {});
-  await createTables(dynamo, tables);
   const admin = new pg.Client({ connectionString: pgAdminUrl });
   await admin.connect();
   await admin.query(`CREATE ROLE ${weakAdmin} LOGIN PASSWORD 'weak-${suffix}'`);
@@ -61,34 +50,12 @@ beforeAll(async () => {
       },
     ],
   });
-  provisioners = createProvisioners({
-    admin: new StaticAdminCredentials(weakUrl.toString()),
-    endpoints: hostPortEndpoints,
-    connectTimeoutMs: 5_000,
-  });
-  const client = createDocumentClient(dynamo);
-  deps = {
-    clock: { now: () => new Date() },
-    ids: cryptoIds(),
-    requests: new DynamoRequestStore({ client, ...tables }),
-    audit: new DynamoAuditLog({ client, ...tables }),
-    provisioners,
-    mailer: { send: async () => undefined },
-    workflow: {
-      start: async (id) => ({ executionArn: `arn:aws:states:eu-west-1:111111111111:execution:x:${id}` }),
-      sendTaskSuccess: async () => undefined,
-      sendTaskFailure: async () => undefined,
-      stop: async () => undefined,
-    },
-    policy: { policy: () => policy },
-    metrics: { count: () => undefined },
-    publicBaseUrl: 'https://jitdb.example.com/prod',
-  };
+  sys = await apiTestDeps({ tablesPrefix: 'gc', policy, adminUrl: weakUrl.toString() });
+  deps = sys.deps;
 });
 
 afterAll(async () => {
-  await provisioners?.close();
-  dynamo?.destroy();
+  await sys?.close();
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   await admin.query(`DROP ROLE IF EXISTS ${weakAdmin}`);

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyResult } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { csrfTokenFor, parseLinkToken } from '../../functions/domain/approval-links.js';
 import { ConflictError } from '../../functions/domain/errors.js';
@@ -21,6 +21,7 @@ import { requestAudit } from '../../functions/domain/use-cases/request-audit.js'
 import { createHandler as linksHandler } from '../../functions/handlers/approval-links.js';
 import { createHandler as requestApprovalHandler } from '../../functions/handlers/request-approval.js';
 import type { Deps, RequestStore } from '../../functions/ports.js';
+import { linkEvent } from '../support/apigw-events.js';
 import {
   lambdaContext as context,
   createTestDatabase,
@@ -69,26 +70,6 @@ function countingStore(real: RequestStore) {
   return { store, counts };
 }
 
-function linkEvent(method: 'GET' | 'POST', token: string, sourceIp: string, form?: Record<string, string>) {
-  return {
-    resource: '/approvals/{token}',
-    path: `/approvals/${token}`,
-    httpMethod: method,
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    multiValueHeaders: {},
-    queryStringParameters: null,
-    multiValueQueryStringParameters: null,
-    pathParameters: { token },
-    stageVariables: null,
-    body: form ? new URLSearchParams(form).toString() : null,
-    isBase64Encoded: false,
-    requestContext: {
-      requestId: `req-${randomBytes(3).toString('hex')}`,
-      identity: { sourceIp },
-    } as APIGatewayProxyEvent['requestContext'],
-  } as APIGatewayProxyEvent;
-}
-
 async function link(
   deps: Deps,
   method: 'GET' | 'POST',
@@ -96,7 +77,7 @@ async function link(
   options: { sourceIp?: string; form?: Record<string, string> } = {},
 ) {
   const res = (await linksHandler(deps, { logger: quiet })(
-    linkEvent(method, token, options.sourceIp ?? '198.51.100.7', options.form),
+    linkEvent(method, token, { ...options, sourceIp: options.sourceIp ?? '198.51.100.7' }),
     context,
   )) as APIGatewayProxyResult;
   return { status: res.statusCode, html: res.body };

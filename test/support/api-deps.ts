@@ -8,8 +8,7 @@ import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
 import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
 import type { Policy } from '../../functions/domain/policy-schema.js';
 import type { Deps, Email, UseCaseLog } from '../../functions/ports.js';
-import { cryptoIds } from '../../functions/shared/ids.js';
-import { RecordingWorkflow } from './deps.js';
+import { RecordingWorkflow, recordingIds } from './deps.js';
 import { type DynamoTestTables, dynamoTestTables } from './dynamodb-local.js';
 import { services } from './services.js';
 
@@ -49,17 +48,9 @@ export async function apiTestDeps(options: {
   const metrics: string[] = [];
   const workflow = new RecordingWorkflow();
   let policy = options.policy;
-  const ids = cryptoIds();
   const deps: Deps = {
     clock: { now: () => new Date() },
-    ids: {
-      requestId: ids.requestId,
-      secret: () => {
-        const s = ids.secret();
-        secrets.push(s);
-        return s;
-      },
-    },
+    ids: recordingIds(secrets),
     requests: tables.requests,
     audit: tables.audit,
     provisioners,

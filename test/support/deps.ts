@@ -163,6 +163,19 @@ export function ordersPolicy(db: TestDatabase, port = db.port): PolicyInput {
   };
 }
 
+/** Cryptographic ids that keep every secret they mint in `secrets`, for no-leak assertions. */
+export function recordingIds(secrets: string[]): Deps['ids'] {
+  const ids = cryptoIds();
+  return {
+    requestId: ids.requestId,
+    secret: () => {
+      const s = ids.secret();
+      secrets.push(s);
+      return s;
+    },
+  };
+}
+
 export interface TestSystem {
   deps: Deps;
   clock: TestClock;
@@ -202,21 +215,13 @@ export async function startTestSystem(options: {
     endpoints: hostPortEndpoints,
     connectTimeoutMs: 2_000,
   });
-  const ids = cryptoIds();
   const log: UseCaseLog = {
     info: (m, x) => void logs.push(JSON.stringify({ m, x })),
     warn: (m, x) => void logs.push(JSON.stringify({ m, x })),
   };
   const deps: Deps = {
     clock,
-    ids: {
-      requestId: ids.requestId,
-      secret: () => {
-        const s = ids.secret();
-        secrets.push(s);
-        return s;
-      },
-    },
+    ids: recordingIds(secrets),
     requests: tables.requests,
     audit: tables.audit,
     provisioners: suiteScopedProvisioners(real, suiteUsers),

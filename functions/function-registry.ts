@@ -42,13 +42,15 @@ export interface FunctionNeeds {
 
 /**
  * How a function is invoked: `http` serves routes of functions/handlers/routes.ts (behind API Gateway);
- * `task` serves Task states of the ASL (which states: the ASL's `${<Name>FunctionArn}` placeholders say);
+ * `task` serves Task states of the ASL (`states`, each naming it by the placeholder `${<Name>FunctionArn}`);
  * `event` runs on an EventBridge event; `schedule` on an EventBridge schedule.
  */
 export type FunctionKind = 'http' | 'task' | 'event' | 'schedule';
 
 export interface FunctionSpec {
   readonly kind: FunctionKind;
+  /** A task function's Task states; functions/workflow-tasks.ts checks them against the ASL when loaded. */
+  readonly states?: readonly string[];
   readonly needs: FunctionNeeds;
 }
 
@@ -70,13 +72,21 @@ export const FUNCTIONS = {
   'approval-links': { kind: 'http', needs: { mailer: true, workflow: { decide: true }, database: false } },
   // Password rotation and IAM tokens.
   credentials: { kind: 'http', needs: { mailer: false, database: true, iamConnect: true } },
-  'evaluate-policy': { kind: 'task', needs: { mailer: false, database: false } },
+  'evaluate-policy': { kind: 'task', states: ['EvaluatePolicy'], needs: { mailer: false, database: false } },
   // Mails approval links; completes its own step when the request was decided before the token was stored.
-  'request-approval': { kind: 'task', needs: { mailer: true, workflow: { decide: true }, database: false } },
-  grant: { kind: 'task', needs: { mailer: false, database: true } },
-  revoke: { kind: 'task', needs: { mailer: false, database: true } },
+  'request-approval': {
+    kind: 'task',
+    states: ['RequestApproval'],
+    needs: { mailer: true, workflow: { decide: true }, database: false },
+  },
+  grant: { kind: 'task', states: ['Grant'], needs: { mailer: false, database: true } },
+  revoke: { kind: 'task', states: ['Revoke'], needs: { mailer: false, database: true } },
   // Revokes what a failed grant left behind; tells approvers whose links the approval window retired.
-  'record-outcome': { kind: 'task', needs: { mailer: true, database: true } },
+  'record-outcome': {
+    kind: 'task',
+    states: ['RecordApprovalExpired', 'RecordGrantFailed', 'RecordRevokeFailed'],
+    needs: { mailer: true, database: true },
+  },
   // Revokes, reconciles, mails escalations and retired approvers, redelivers approvals and fails orphaned ones.
   'expiry-sweeper': { kind: 'schedule', needs: { mailer: true, workflow: { decide: true }, database: true } },
   'execution-status-change': { kind: 'event', needs: { mailer: false, database: true } },
@@ -101,6 +111,11 @@ type NamesOfKind<K extends FunctionKind> = {
 export type HttpFunction = NamesOfKind<'http'>;
 /** A function the workflow invokes from its Task states. */
 export type TaskFunction = NamesOfKind<'task'>;
+
+/** A Task state of the ASL (functions/workflow-tasks.ts). */
+export type TaskStateName = {
+  [N in TaskFunction]: (typeof FUNCTIONS)[N]['states'][number];
+}[TaskFunction];
 
 /** The functions of one kind, in declaration order. */
 export function functionsOfKind<K extends FunctionKind>(kind: K): NamesOfKind<K>[] {

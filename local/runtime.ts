@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import type { Policy } from '../functions/domain/policy-schema.js';
 import type { ReconcileMode } from '../functions/domain/use-cases/expiry-sweeper.js';
-import type { WorkflowHandlerName } from '../functions/domain/workflow-io.js';
+import type { TaskFunction } from '../functions/function-registry.js';
 import { createHandler as createApiHandler } from '../functions/handlers/api.js';
 import { createHandler as createApprovalLinksHandler } from '../functions/handlers/approval-links.js';
 import { createHandler as createAuditDigestHandler } from '../functions/handlers/audit-digest.js';
@@ -223,7 +223,7 @@ async function wireApplication(options: WiringOptions): Promise<WiredApplication
 /** The handlers the runtime calls: HTTP ones by route-table name, workflow tasks, sweeper, status change. */
 export interface LocalHandlers {
   http: HttpHandlers;
-  tasks: Record<WorkflowHandlerName, TaskHandler>;
+  tasks: Record<TaskFunction, TaskHandler>;
   sweep(): Promise<void>;
   digest(): Promise<void>;
   executionStatusChange(event: ExecutionStatusChangeEvent): Promise<void>;
@@ -237,10 +237,7 @@ export function createHandlers(
   const tools = options.powertools ? { powertools: options.powertools } : {};
   const http = { localMode: true, ...tools };
   const task =
-    (
-      name: WorkflowHandlerName,
-      handler: (event: unknown, context: Context) => Promise<unknown>,
-    ): TaskHandler =>
+    (name: TaskFunction, handler: (event: unknown, context: Context) => Promise<unknown>): TaskHandler =>
     (input) =>
       invokeLocally(name, (context) => handler(input, context));
   const sweeper = createExpirySweeperHandler(deps, tools);

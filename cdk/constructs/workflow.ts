@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { ASL_SUBSTITUTIONS, SUBSTITUTION_HANDLERS } from '../../functions/domain/workflow-io.js';
+import { ASL_SUBSTITUTIONS, SUBSTITUTION_HANDLERS } from '../../functions/workflow-tasks.js';
 import { type FunctionName, PROJECT_ROOT } from '../bundling.js';
 import { FUNCTION_NEEDS } from '../function-needs.js';
 import type { TargetFacts } from '../policy-facts.js';

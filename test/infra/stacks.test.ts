@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { type FunctionName, HANDLER_NAMES, PROJECT_ROOT } from '../../cdk/bundling.js';
 import { DATABASE_HANDLERS } from '../../cdk/function-needs.js';
-import { ASL_SUBSTITUTIONS, SUBSTITUTION_HANDLERS } from '../../functions/domain/workflow-io.js';
+import { ASL_SUBSTITUTIONS, SUBSTITUTION_HANDLERS } from '../../functions/workflow-tasks.js';
 import { ACCOUNT, REGION, type Synthesized, synthesize } from './fixture.js';
 import type { Resource, Statement } from './template-view.js';
 

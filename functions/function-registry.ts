@@ -28,6 +28,8 @@ export interface FunctionNeeds {
   readonly iamConnect?: boolean;
   /** Invokes the revoke function for an early revoke (lambdaRevoker): REVOKE_FUNCTION_ARN and lambda:InvokeFunction. */
   readonly revoker?: boolean;
+  /** Mails approval links, so it is told the API's public URL (PUBLIC_BASE_URL). */
+  readonly approvalLinks?: boolean;
   /**
    * The tables it reaches: `requests-and-audit` (the default: transitions, write-once audit events) or
    * `audit-read` (reads audit chains, through the by-day index too; writes neither table).
@@ -77,7 +79,7 @@ export const FUNCTIONS = {
   'request-approval': {
     kind: 'task',
     states: ['RequestApproval'],
-    needs: { mailer: true, workflow: { decide: true }, database: false },
+    needs: { mailer: true, workflow: { decide: true }, database: false, approvalLinks: true },
   },
   grant: { kind: 'task', states: ['Grant'], needs: { mailer: false, database: true } },
   revoke: { kind: 'task', states: ['Revoke'], needs: { mailer: false, database: true } },
@@ -88,7 +90,10 @@ export const FUNCTIONS = {
     needs: { mailer: true, database: true },
   },
   // Revokes, reconciles, mails escalations and retired approvers, redelivers approvals and fails orphaned ones.
-  'expiry-sweeper': { kind: 'schedule', needs: { mailer: true, workflow: { decide: true }, database: true } },
+  'expiry-sweeper': {
+    kind: 'schedule',
+    needs: { mailer: true, workflow: { decide: true }, database: true, approvalLinks: true },
+  },
   'execution-status-change': { kind: 'event', needs: { mailer: false, database: true } },
   // Signs the chain heads; the one role that can, and it writes neither the requests nor the audit table.
   'audit-digest': {
@@ -96,6 +101,9 @@ export const FUNCTIONS = {
     needs: { mailer: false, database: false, tables: 'audit-read', digests: 'sign' },
   },
 } as const satisfies Record<string, FunctionSpec>;
+
+/** The task function the API invokes for an early revoke (lambdaRevoker), as the workflow does at expiry. */
+export const EARLY_REVOKE_FUNCTION = 'revoke' satisfies TaskFunction;
 
 /** One of the Lambda functions (functions/handlers/<name>.ts). */
 export type FunctionName = keyof typeof FUNCTIONS;

@@ -11,7 +11,7 @@ import { type AdminCredentialsSource, StaticAdminCredentials } from '../function
 import { TargetUnavailableError } from '../functions/domain/errors.js';
 import type { Policy } from '../functions/domain/policy-schema.js';
 import { earlyRevokeInput } from '../functions/domain/workflow-io.js';
-import type { TaskFunction } from '../functions/function-registry.js';
+import { EARLY_REVOKE_FUNCTION, type TaskFunction } from '../functions/function-registry.js';
 import type { Deps, Metrics, Revoker, Workflow } from '../functions/ports.js';
 import { cryptoIds } from '../functions/shared/ids.js';
 import { type HandlerPowertools, logger } from '../functions/shared/powertools.js';
@@ -95,7 +95,7 @@ export function localRevoker(revoke: (event: unknown, context: Context) => Promi
   return {
     revokeEarly: async (requestId, by) => {
       const input = earlyRevokeInput(requestId, by);
-      await invokeLocally('revoke', (context) => revoke(input, context));
+      await invokeLocally(EARLY_REVOKE_FUNCTION, (context) => revoke(input, context));
     },
   };
 }

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import type { Policy } from '../functions/domain/policy-schema.js';
 import type { ReconcileMode } from '../functions/domain/use-cases/expiry-sweeper.js';
-import type { TaskFunction } from '../functions/function-registry.js';
+import { EARLY_REVOKE_FUNCTION, type TaskFunction } from '../functions/function-registry.js';
 import { createHandler as createApiHandler } from '../functions/handlers/api.js';
 import { createHandler as createApprovalLinksHandler } from '../functions/handlers/approval-links.js';
 import { createHandler as createAuditDigestHandler } from '../functions/handlers/audit-digest.js';
@@ -255,7 +255,7 @@ export function createHandlers(
     TASK_FUNCTIONS.map((name) => [name, TASK_HANDLER_FACTORIES[name](deps, tools)]),
   ) as Record<TaskFunction, LambdaHandler>;
   // The early revoke the API asks for runs in the revoke task's handler, as on AWS.
-  const revoker = localRevoker(taskHandlers.revoke);
+  const revoker = localRevoker(taskHandlers[EARLY_REVOKE_FUNCTION]);
   return {
     http: {
       // Read at each call: the composition may still set fields (the public URL once the server listens).

@@ -3,6 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { EARLY_REVOKE_FUNCTION } from '../../functions/function-registry.js';
 import { ASL_SUBSTITUTIONS, SUBSTITUTION_HANDLERS } from '../../functions/workflow-tasks.js';
 import { type FunctionName, PROJECT_ROOT } from '../bundling.js';
 import { FUNCTION_NEEDS } from '../function-needs.js';
@@ -67,7 +68,7 @@ export class WorkflowConstruct extends Construct {
       substitutions[placeholder] = fn.functionArn;
     }
     this.functions = functions;
-    const revoke = functions.get('revoke');
+    const revoke = functions.get(EARLY_REVOKE_FUNCTION);
     if (!revoke) throw new Error('the workflow has no revoke function');
     this.revokeFunction = revoke;
 

@@ -7,10 +7,10 @@
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { buildFunction, type Engine, HANDLER_NAMES, type HandlerName, handlerEntry } from './bundling.js';
+import { buildFunction, type Engine, type FunctionName, HANDLER_NAMES, handlerEntry } from './bundling.js';
 
 export interface BuildRequest {
-  handler: HandlerName;
+  handler: FunctionName;
   outdir: string;
   engines: Engine[];
   policyJsonFile: string;
@@ -18,7 +18,7 @@ export interface BuildRequest {
 
 export function parseBuildRequest(json: string): BuildRequest {
   const request = JSON.parse(json) as Partial<BuildRequest>;
-  if (!HANDLER_NAMES.includes(request.handler as HandlerName))
+  if (!HANDLER_NAMES.includes(request.handler as FunctionName))
     throw new Error(`unknown handler ${request.handler}`);
   if (typeof request.outdir !== 'string' || typeof request.policyJsonFile !== 'string')
     throw new Error('outdir and policyJsonFile are required');

@@ -2,6 +2,7 @@ import { resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Metafile, type Plugin } from 'esbuild';
 import type { Policy } from '../functions/domain/policy-schema.js';
+import { FUNCTION_NAMES, type FunctionName } from '../functions/function-registry.js';
 
 /**
  * The one esbuild build every Lambda bundle comes from (`buildFunction`): JitFunction runs it through
@@ -17,26 +18,14 @@ import type { Policy } from '../functions/domain/policy-schema.js';
 /** Repository root (this file lives in cdk/). */
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** Every Lambda entry point: functions/handlers/<name>.ts exporting `handler`. */
-export const HANDLER_NAMES = [
-  'api',
-  'approval-links',
-  'credentials',
-  'evaluate-policy',
-  'request-approval',
-  'grant',
-  'revoke',
-  'record-outcome',
-  'expiry-sweeper',
-  'execution-status-change',
-  'audit-digest',
-] as const;
-export type HandlerName = (typeof HANDLER_NAMES)[number];
+/** Every Lambda entry point: functions/handlers/<name>.ts exporting `handler` (functions/function-registry.ts). */
+export const HANDLER_NAMES: readonly FunctionName[] = FUNCTION_NAMES;
 
 /** Which handlers talk to databases, mail or Step Functions: cdk/function-needs.ts. */
 export { DATABASE_HANDLERS } from './function-needs.js';
+export type { FunctionName };
 
-export function handlerEntry(name: HandlerName): string {
+export function handlerEntry(name: FunctionName): string {
   return `${PROJECT_ROOT}functions/handlers/${name}.ts`;
 }
 

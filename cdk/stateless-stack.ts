@@ -75,7 +75,7 @@ export class StatelessStack extends Stack {
     });
     // Mail with approval links is sent from these too; the API's URL is only known once it exists.
     for (const fn of [...this.workflow.functions.values(), this.expiry.sweeper]) {
-      if (fn.handlerName === 'request-approval' || fn.handlerName === 'expiry-sweeper') {
+      if (FUNCTION_NEEDS[fn.handlerName].approvalLinks) {
         fn.addEnvironment('PUBLIC_BASE_URL', this.api.publicBaseUrl);
       }
     }

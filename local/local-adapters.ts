@@ -10,7 +10,8 @@ import { hostPortEndpoints } from '../functions/adapters/rds-endpoint.js';
 import { type AdminCredentialsSource, StaticAdminCredentials } from '../functions/adapters/secrets-admin.js';
 import { TargetUnavailableError } from '../functions/domain/errors.js';
 import type { Policy } from '../functions/domain/policy-schema.js';
-import { earlyRevokeInput, type WorkflowHandlerName } from '../functions/domain/workflow-io.js';
+import { earlyRevokeInput } from '../functions/domain/workflow-io.js';
+import { EARLY_REVOKE_FUNCTION, type TaskFunction } from '../functions/function-registry.js';
 import type { Deps, Metrics, Revoker, Workflow } from '../functions/ports.js';
 import { cryptoIds } from '../functions/shared/ids.js';
 import { type HandlerPowertools, logger } from '../functions/shared/powertools.js';
@@ -94,7 +95,7 @@ export function localRevoker(revoke: (event: unknown, context: Context) => Promi
   return {
     revokeEarly: async (requestId, by) => {
       const input = earlyRevokeInput(requestId, by);
-      await invokeLocally('revoke', (context) => revoke(input, context));
+      await invokeLocally(EARLY_REVOKE_FUNCTION, (context) => revoke(input, context));
     },
   };
 }
@@ -106,7 +107,7 @@ const LOCAL_STATE_MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMach
  * `runner.retryIntervalMs` scales the ASL's retry pauses down (tests).
  */
 export function createLocalWorkflow(
-  tasks: Record<WorkflowHandlerName, TaskHandler>,
+  tasks: Record<TaskFunction, TaskHandler>,
   onStatusChange: (event: ExecutionStatusChangeEvent) => Promise<void>,
   log: (line: string) => void,
   runner: { retryIntervalMs?: number } = {},

@@ -2,20 +2,17 @@ import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import type { Policy } from '../functions/domain/policy-schema.js';
 import type { ReconcileMode } from '../functions/domain/use-cases/expiry-sweeper.js';
-import type { WorkflowHandlerName } from '../functions/domain/workflow-io.js';
+import { EARLY_REVOKE_FUNCTION, type TaskFunction } from '../functions/function-registry.js';
 import { createHandler as createApiHandler } from '../functions/handlers/api.js';
 import { createHandler as createApprovalLinksHandler } from '../functions/handlers/approval-links.js';
 import { createHandler as createAuditDigestHandler } from '../functions/handlers/audit-digest.js';
 import { createHandler as createCredentialsHandler } from '../functions/handlers/credentials.js';
-import { createHandler as createEvaluatePolicyHandler } from '../functions/handlers/evaluate-policy.js';
 import { createHandler as createExecutionStatusChangeHandler } from '../functions/handlers/execution-status-change.js';
 import { createHandler as createExpirySweeperHandler } from '../functions/handlers/expiry-sweeper.js';
-import { createHandler as createGrantHandler } from '../functions/handlers/grant.js';
-import { createHandler as createRecordOutcomeHandler } from '../functions/handlers/record-outcome.js';
-import { createHandler as createRequestApprovalHandler } from '../functions/handlers/request-approval.js';
-import { createHandler as createRevokeHandler } from '../functions/handlers/revoke.js';
+import type { TaskHandlerOptions } from '../functions/handlers/lambda.js';
 import type { Deps } from '../functions/ports.js';
 import type { HandlerPowertools } from '../functions/shared/powertools.js';
+import { TASK_FUNCTIONS } from '../functions/workflow-tasks.js';
 import { DEMO_DATABASE, loadSampleData } from './demo-data.js';
 import { rateRule, scheduledEvent, sweeperEvent } from './events.js';
 import { type HttpHandlers, startHttpServer } from './http-server.js';
@@ -223,11 +220,26 @@ async function wireApplication(options: WiringOptions): Promise<WiredApplication
 /** The handlers the runtime calls: HTTP ones by route-table name, workflow tasks, sweeper, status change. */
 export interface LocalHandlers {
   http: HttpHandlers;
-  tasks: Record<WorkflowHandlerName, TaskHandler>;
+  tasks: Record<TaskFunction, TaskHandler>;
   sweep(): Promise<void>;
   digest(): Promise<void>;
   executionStatusChange(event: ExecutionStatusChangeEvent): Promise<void>;
 }
+
+type LambdaHandler = (event: unknown, context: Context) => Promise<unknown>;
+type TaskHandlerFactory = (deps: Deps, options: TaskHandlerOptions) => LambdaHandler;
+
+/** Each task function's handler factory, loaded by its registry name from functions/handlers/<name>.ts. */
+const TASK_HANDLER_FACTORIES = Object.fromEntries(
+  await Promise.all(
+    TASK_FUNCTIONS.map(async (name) => {
+      // A computed specifier: the entry is found by name, as cdk/bundling.ts's handlerEntry finds it.
+      const specifier = new URL(`../functions/handlers/${name}.ts`, import.meta.url).href;
+      const entry = (await import(specifier)) as { createHandler: TaskHandlerFactory };
+      return [name, entry.createHandler] as const;
+    }),
+  ),
+) as Record<TaskFunction, TaskHandlerFactory>;
 
 /** The same handler factories Lambda uses, given the local Deps; HTTP ones honour the local identity. */
 export function createHandlers(
@@ -236,18 +248,14 @@ export function createHandlers(
 ): LocalHandlers {
   const tools = options.powertools ? { powertools: options.powertools } : {};
   const http = { localMode: true, ...tools };
-  const task =
-    (
-      name: WorkflowHandlerName,
-      handler: (event: unknown, context: Context) => Promise<unknown>,
-    ): TaskHandler =>
-    (input) =>
-      invokeLocally(name, (context) => handler(input, context));
   const sweeper = createExpirySweeperHandler(deps, tools);
   const statusChange = createExecutionStatusChangeHandler(deps, tools);
   const digester = createAuditDigestHandler(deps, tools);
-  const revoke = createRevokeHandler(deps, tools);
-  const revoker = localRevoker(revoke);
+  const taskHandlers = Object.fromEntries(
+    TASK_FUNCTIONS.map((name) => [name, TASK_HANDLER_FACTORIES[name](deps, tools)]),
+  ) as Record<TaskFunction, LambdaHandler>;
+  // The early revoke the API asks for runs in the revoke task's handler, as on AWS.
+  const revoker = localRevoker(taskHandlers[EARLY_REVOKE_FUNCTION]);
   return {
     http: {
       // Read at each call: the composition may still set fields (the public URL once the server listens).
@@ -255,13 +263,12 @@ export function createHandlers(
       'approval-links': createApprovalLinksHandler(deps, http),
       credentials: createCredentialsHandler(deps, http),
     },
-    tasks: {
-      'evaluate-policy': task('evaluate-policy', createEvaluatePolicyHandler(deps, tools)),
-      'request-approval': task('request-approval', createRequestApprovalHandler(deps, tools)),
-      grant: task('grant', createGrantHandler(deps, tools)),
-      revoke: task('revoke', revoke),
-      'record-outcome': task('record-outcome', createRecordOutcomeHandler(deps, tools)),
-    },
+    tasks: Object.fromEntries(
+      TASK_FUNCTIONS.map((name): [TaskFunction, TaskHandler] => [
+        name,
+        (input) => invokeLocally(name, (context) => taskHandlers[name](input, context)),
+      ]),
+    ) as Record<TaskFunction, TaskHandler>,
     async sweep() {
       const event = sweeperEvent(options.reconcile ?? 'hourly');
       await invokeLocally('expiry-sweeper', (context) => sweeper(event, context));

@@ -11,14 +11,10 @@
 import { randomUUID } from 'node:crypto';
 import { type RunOptions, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { ConflictError } from '../functions/domain/errors.js';
-import {
-  executionArnFor,
-  TASK_STATES,
-  type TaskStateName,
-  type WorkflowHandlerName,
-  WorkflowTaskClosedError,
-} from '../functions/domain/workflow-io.js';
+import { executionArnFor, WorkflowTaskClosedError } from '../functions/domain/workflow-io.js';
+import type { TaskFunction, TaskStateName } from '../functions/function-registry.js';
 import type { Workflow } from '../functions/ports.js';
+import { TASK_STATES } from '../functions/workflow-tasks.js';
 import {
   ExecutionStoppedError,
   LambdaFunctionError,
@@ -39,6 +35,7 @@ import {
 
 /** What a Lambda handler is to the workflow: JSON in, JSON out, errors named by `error.name`. */
 export type TaskHandler = (input: unknown) => Promise<unknown>;
+/** By Task state name (functions/workflow-tasks.ts TASK_STATES). */
 export type TaskHandlers = Record<TaskStateName, TaskHandler>;
 
 export interface LocalWorkflowOptions {
@@ -62,7 +59,7 @@ const DEFAULT_TASK_TIMEOUT_SECONDS = 60;
 const LAMBDA_INVOKE = /^arn:aws:states:::lambda:invoke(\.waitForTaskToken)?$/;
 
 /** Maps one handler per Lambda (record-outcome serves three states) onto every Task state. */
-export function handlersByState(byHandler: Record<WorkflowHandlerName, TaskHandler>): TaskHandlers {
+export function handlersByState(byHandler: Record<TaskFunction, TaskHandler>): TaskHandlers {
   const entries = Object.entries(TASK_STATES).map(([state, spec]) => [state, byHandler[spec.handler]]);
   return Object.fromEntries(entries) as TaskHandlers;
 }

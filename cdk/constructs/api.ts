@@ -6,8 +6,8 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { z } from 'zod';
+import type { HttpFunction } from '../../functions/function-registry.js';
 import { ROUTES, type Route } from '../../functions/handlers/routes.js';
-import type { HandlerName } from '../bundling.js';
 import type { TargetFacts } from '../policy-facts.js';
 import { bindNeeds, type DigestAnchoring, networkFor, type Tables } from './bindings.js';
 import { type DatabaseNetwork, JitFunction } from './jit-function.js';
@@ -19,7 +19,7 @@ export const STAGE_NAME = 'prod';
 export interface ApiRoute {
   method: 'GET' | 'POST';
   path: string;
-  handler: Extract<HandlerName, 'api' | 'approval-links' | 'credentials'>;
+  handler: HttpFunction;
   /** `iam`: SigV4 (AWS_IAM); `link`: the approval-link token in the path; `none`: public document. */
   auth: 'iam' | 'link' | 'none';
   /** Also validated by API Gateway: only JSON bodies with required fields (an optional body cannot be modelled). */
@@ -95,7 +95,7 @@ export class ApiConstruct extends Construct {
   public readonly restApi: apigateway.RestApi;
   public readonly accessLogGroup: logs.LogGroup;
   /** api, approval-links, credentials. */
-  public readonly functions: ReadonlyMap<HandlerName, JitFunction>;
+  public readonly functions: ReadonlyMap<HttpFunction, JitFunction>;
   /** What approval links start with (PUBLIC_BASE_URL), without a trailing slash. */
   public readonly publicBaseUrl: string;
 
@@ -103,7 +103,7 @@ export class ApiConstruct extends Construct {
     super(scope, id);
     const retention = props.logRetention ? { logRetention: props.logRetention } : {};
     const linkConcurrency = props.linkConcurrency ?? 5;
-    const fn = (id: string, handlerName: 'api' | 'approval-links' | 'credentials') =>
+    const fn = (id: string, handlerName: HttpFunction) =>
       new JitFunction(this, id, {
         handlerName,
         policyFile: props.policyFile,
@@ -113,7 +113,7 @@ export class ApiConstruct extends Construct {
           ? { reservedConcurrentExecutions: linkConcurrency }
           : {}),
       });
-    this.functions = new Map<HandlerName, JitFunction>([
+    this.functions = new Map<HttpFunction, JitFunction>([
       ['api', fn('ApiFunction', 'api')],
       ['approval-links', fn('ApprovalLinksFunction', 'approval-links')],
       ['credentials', fn('CredentialsFunction', 'credentials')],
@@ -201,7 +201,7 @@ export class ApiConstruct extends Construct {
       validateRequestBody: true,
       validateRequestParameters: true,
     });
-    const integrations = new Map<HandlerName, apigateway.LambdaIntegration>();
+    const integrations = new Map<HttpFunction, apigateway.LambdaIntegration>();
     for (const [name, fn] of this.functions) integrations.set(name, new apigateway.LambdaIntegration(fn));
     const models = new Map<z.core.$ZodType, apigateway.Model>();
 

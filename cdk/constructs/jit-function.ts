@@ -18,7 +18,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { readPolicyInput, validatePolicyData } from '../../functions/shared/config.js';
 import type { BuildRequest } from '../build-function.js';
-import { type Engine, type HandlerName, PROJECT_ROOT, policyEngines } from '../bundling.js';
+import { type Engine, type FunctionName, PROJECT_ROOT, policyEngines } from '../bundling.js';
 
 /** Where the policy sits inside every bundle: the synth-validated input as JSON, so Lambda needs no YAML parser. */
 export const BUNDLED_POLICY_PATH = '/var/task/policy.json';
@@ -35,7 +35,7 @@ export interface DatabaseNetwork {
 
 export interface JitFunctionProps {
   /** Which functions/handlers/<name>.ts this function runs. */
-  readonly handlerName: HandlerName;
+  readonly handlerName: FunctionName;
   /** Absolute path of the policy file (YAML or JSON); validated here and shipped in the bundle as policy.json. */
   readonly policyFile: string;
   /**
@@ -70,7 +70,7 @@ const BUILD_SCRIPT = `${PROJECT_ROOT}cdk/build-function.ts`;
  */
 class LocalBuild implements ILocalBundling {
   constructor(
-    readonly handler: HandlerName,
+    readonly handler: FunctionName,
     readonly engines: Engine[],
     readonly policyJsonFile: string,
   ) {}
@@ -95,7 +95,7 @@ class LocalBuild implements ILocalBundling {
  * hashed by its output. This is what NodejsFunction does, with the esbuild API instead of its CLI so the
  * bundle can be split into lazily loaded chunks and mysql2's error table replaced (see cdk/bundling.ts).
  */
-export function functionCode(handler: HandlerName, policyJsonFile: string, engines: Engine[]): lambda.Code {
+export function functionCode(handler: FunctionName, policyJsonFile: string, engines: Engine[]): lambda.Code {
   return lambda.Code.fromAsset(PROJECT_ROOT, {
     assetHashType: AssetHashType.OUTPUT,
     bundling: {
@@ -115,7 +115,7 @@ export function functionCode(handler: HandlerName, policyJsonFile: string, engin
  */
 export class JitFunction extends lambda.Function {
   public readonly executionRole: iam.Role;
-  public readonly handlerName: HandlerName;
+  public readonly handlerName: FunctionName;
 
   constructor(scope: Construct, id: string, props: JitFunctionProps) {
     const logGroup = new logs.LogGroup(scope, `${id}Logs`, {

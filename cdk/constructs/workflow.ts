@@ -3,8 +3,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { ASL_SUBSTITUTIONS, SUBSTITUTION_HANDLERS } from '../../functions/domain/workflow-io.js';
-import { type HandlerName, PROJECT_ROOT } from '../bundling.js';
+import { EARLY_REVOKE_FUNCTION } from '../../functions/function-registry.js';
+import { ASL_SUBSTITUTIONS, SUBSTITUTION_HANDLERS } from '../../functions/workflow-tasks.js';
+import { type FunctionName, PROJECT_ROOT } from '../bundling.js';
 import { FUNCTION_NEEDS } from '../function-needs.js';
 import type { TargetFacts } from '../policy-facts.js';
 import { bindNeeds, networkFor, type Tables } from './bindings.js';
@@ -35,7 +36,7 @@ export class WorkflowConstruct extends Construct {
   public readonly stateMachine: sfn.StateMachine;
   public readonly logGroup: logs.LogGroup;
   /** Task functions by handler name: evaluate-policy, request-approval, grant, revoke, record-outcome. */
-  public readonly functions: ReadonlyMap<HandlerName, JitFunction>;
+  public readonly functions: ReadonlyMap<FunctionName, JitFunction>;
   /** The revoke task's function: the API runs early revokes through it (the API reaches no database). */
   public readonly revokeFunction: JitFunction;
 
@@ -43,7 +44,7 @@ export class WorkflowConstruct extends Construct {
     super(scope, id);
     // Named, so its task functions can format its ARN; unique per stack, within Step Functions' 80 characters.
     const stateMachineName = `${Stack.of(this).stackName.slice(0, 64)}-access-request`;
-    const functions = new Map<HandlerName, JitFunction>();
+    const functions = new Map<FunctionName, JitFunction>();
     const substitutions: Record<string, string> = {};
     for (const placeholder of ASL_SUBSTITUTIONS) {
       const handlerName = SUBSTITUTION_HANDLERS[placeholder];
@@ -67,7 +68,7 @@ export class WorkflowConstruct extends Construct {
       substitutions[placeholder] = fn.functionArn;
     }
     this.functions = functions;
-    const revoke = functions.get('revoke');
+    const revoke = functions.get(EARLY_REVOKE_FUNCTION);
     if (!revoke) throw new Error('the workflow has no revoke function');
     this.revokeFunction = revoke;
 

@@ -1,7 +1,6 @@
 /**
  * The contract between state-machines/access-request.asl.json and the Lambda handlers it invokes: each
- * task's payload and result as zod schemas, the ASL's placeholders and which handler runs each Task state.
- * CDK (definitionSubstitutions), the local runner (task overrides) and the handlers all read this file.
+ * task's payload and result as zod schemas. Which function runs each Task state: functions/workflow-tasks.ts.
  */
 import * as z from 'zod/mini';
 import './zod-locale.js';
@@ -93,56 +92,6 @@ export const RecordOutcomeInput = z.object({
 export type RecordOutcomeInput = z.infer<typeof RecordOutcomeInput>;
 export const RecordOutcomeOutput = z.object({});
 export type RecordOutcomeOutput = z.infer<typeof RecordOutcomeOutput>;
-
-/**
- * Every `${…}` placeholder in the ASL; CDK passes each as a definitionSubstitution (a Lambda ARN).
- *
- * Plain tasks use the function ARN as Resource (not `lambda:invoke` + Payload + ResultSelector): AWS then
- * passes the effective input as the event and the function's return value as the result, which is exactly
- * what aws-local-stepfunctions does with a state override, so the ASL runs unchanged in both places.
- * Only RequestApproval needs `lambda:invoke.waitForTaskToken` (the only way to get `$$.Task.Token`); its
- * result is the SendTaskSuccess output on AWS and in the local runner alike.
- */
-export const ASL_SUBSTITUTIONS = [
-  'EvaluatePolicyFunctionArn',
-  'RequestApprovalFunctionArn',
-  'GrantFunctionArn',
-  'RevokeFunctionArn',
-  'RecordOutcomeFunctionArn',
-] as const;
-export type AslSubstitution = (typeof ASL_SUBSTITUTIONS)[number];
-
-/** The Lambda handlers (functions/handlers/<name>.ts) the workflow invokes. */
-export type WorkflowHandlerName =
-  | 'evaluate-policy'
-  | 'request-approval'
-  | 'grant'
-  | 'revoke'
-  | 'record-outcome';
-
-/** Which placeholder names which handler's function ARN. */
-export const SUBSTITUTION_HANDLERS: Record<AslSubstitution, WorkflowHandlerName> = {
-  EvaluatePolicyFunctionArn: 'evaluate-policy',
-  RequestApprovalFunctionArn: 'request-approval',
-  GrantFunctionArn: 'grant',
-  RevokeFunctionArn: 'revoke',
-  RecordOutcomeFunctionArn: 'record-outcome',
-};
-
-/**
- * Every Task state of the ASL and the handler it invokes, so the local runner overrides each state with
- * the right handler. `callback` marks the `.waitForTaskToken` state that waits for SendTask* calls.
- */
-export const TASK_STATES = {
-  EvaluatePolicy: { handler: 'evaluate-policy', callback: false },
-  RequestApproval: { handler: 'request-approval', callback: true },
-  RecordApprovalExpired: { handler: 'record-outcome', callback: false },
-  Grant: { handler: 'grant', callback: false },
-  RecordGrantFailed: { handler: 'record-outcome', callback: false },
-  Revoke: { handler: 'revoke', callback: false },
-  RecordRevokeFailed: { handler: 'record-outcome', callback: false },
-} as const satisfies Record<string, { handler: WorkflowHandlerName; callback: boolean }>;
-export type TaskStateName = keyof typeof TASK_STATES;
 
 /**
  * States entered on the auto-approved happy path (Standard workflows bill per state transition):

@@ -17,7 +17,7 @@ import {
   SECURITY_HEADERS,
 } from '../shared/http.js';
 import type { HandlerPowertools } from '../shared/powertools.js';
-import { findRoute, type HandlerName, type RouteMatch, type RouteRefusal } from './routes.js';
+import { findRoute, type HttpFunction, type RouteMatch, type RouteRefusal } from './routes.js';
 
 /** What the middlewares learned about a request, attached to the event for the handler. */
 export interface HttpState {
@@ -119,7 +119,7 @@ export function payloadTooLarge(maxBytes: number): DomainError {
  * Routing, request shape and identity, in that order: route and method, path ids, body size, content type,
  * body parsing, query validation, then the caller (only `iam` routes need one).
  */
-export function httpRequest(options: { handler: HandlerName; localMode: boolean }): HttpMiddleware {
+export function httpRequest(options: { handler: HttpFunction; localMode: boolean }): HttpMiddleware {
   return {
     name: 'httpRequest',
     before: (request) => {

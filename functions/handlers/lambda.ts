@@ -18,11 +18,11 @@ import {
   resolveDeps,
   securityHeaders,
 } from './http-middleware.js';
-import type { HandlerName } from './routes.js';
+import type { HttpFunction } from './routes.js';
 
 /** An HTTP Lambda: Powertools context, security headers, error mapping, routing/body/identity, then `core`. */
 export function httpLambda(
-  name: HandlerName,
+  name: HttpFunction,
   deps: DepsSource<Deps>,
   core: (state: HttpState, deps: Deps, event: HttpEvent) => Promise<APIGatewayProxyResult>,
   options: HttpHandlerOptions & {

@@ -12,13 +12,17 @@ import {
   TargetsResponse,
 } from '../domain/responses.js';
 import { DecisionBody, ExtendBody, ListQuery, NewRequestBody } from '../domain/schemas.js';
+import type { HttpFunction } from '../function-registry.js';
+
+export type { HttpFunction };
 
 /**
  * The one route table. The api handler's router, the local server, CDK's API resources and request
  * validators, and the OpenAPI document are all derived from it.
  */
 
-export type HandlerName = 'api' | 'approval-links' | 'credentials';
+/** The route handler of local/http-server.ts's table; the same as HttpFunction. */
+export type HandlerName = HttpFunction;
 /** iam: API Gateway AWS_IAM (SigV4); link: the approval-link token in the path is the credential; none: public. */
 export type RouteAuth = 'iam' | 'link' | 'none';
 
@@ -27,7 +31,7 @@ export interface Route {
   /** API Gateway resource path. */
   path: string;
   operationId: string;
-  handler: HandlerName;
+  handler: HttpFunction;
   auth: RouteAuth;
   /** Request body: JSON for API calls, a url-encoded form for the confirmation page's buttons. */
   body?: z.ZodMiniType;
@@ -367,7 +371,7 @@ function compilePath(path: string): { pattern: RegExp; names: string[]; params: 
  * Finds the route for a method and path (or API Gateway resource). Literal segments win over parameters, as
  * in API Gateway.
  */
-export function findRoute(method: string, path: string, handler?: HandlerName): RouteLookup {
+export function findRoute(method: string, path: string, handler?: HttpFunction): RouteLookup {
   const candidates = compiled
     .filter((c) => handler === undefined || c.route.handler === handler)
     .map((c) => ({ c, match: c.pattern.exec(path) }))
@@ -413,6 +417,6 @@ export function errorCodesOf(route: Route): ErrorCode[] {
   return [...new Set(codes)];
 }
 
-export function routesOf(handler: HandlerName): readonly Route[] {
+export function routesOf(handler: HttpFunction): readonly Route[] {
   return ROUTES.filter((r) => r.handler === handler);
 }

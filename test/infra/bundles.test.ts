@@ -14,8 +14,8 @@ import {
   buildFunction,
   bundleLayout,
   type Engine,
+  type FunctionName,
   HANDLER_NAMES,
-  type HandlerName,
   handlerEntry,
   PROJECT_ROOT,
   policyEngines,
@@ -36,9 +36,9 @@ import { services } from '../support/services.js';
  */
 
 let work: string;
-const inputsOf = new Map<HandlerName, string[]>();
-const startInputsOf = new Map<HandlerName, string[]>();
-const layoutOf = new Map<HandlerName, BundleLayout>();
+const inputsOf = new Map<FunctionName, string[]>();
+const startInputsOf = new Map<FunctionName, string[]>();
+const layoutOf = new Map<FunctionName, BundleLayout>();
 
 interface Bundle {
   /** index.mjs */
@@ -115,7 +115,7 @@ afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-const inputs = (name: HandlerName): string[] => inputsOf.get(name) ?? [];
+const inputs = (name: FunctionName): string[] => inputsOf.get(name) ?? [];
 
 describe('Lambda bundle contents', () => {
   const DATABASE_MODULES = [

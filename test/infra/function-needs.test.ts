@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { HANDLER_NAMES, type HandlerName, handlerEntry } from '../../cdk/bundling.js';
+import { type FunctionName, HANDLER_NAMES, handlerEntry } from '../../cdk/bundling.js';
 import {
   DATABASE_HANDLERS,
   FUNCTION_NEEDS,
@@ -9,7 +9,7 @@ import {
 } from '../../cdk/function-needs.js';
 
 /** The `export const handler = …` statement of a handler file: what Lambda wires, not what tests pass in. */
-function lambdaWiring(name: HandlerName): string {
+function lambdaWiring(name: FunctionName): string {
   const source = readFileSync(handlerEntry(name), 'utf8');
   const start = source.indexOf('export const handler =');
   if (start < 0) throw new Error(`${name}: no 'export const handler =' statement`);
@@ -17,7 +17,7 @@ function lambdaWiring(name: HandlerName): string {
 }
 
 /** What the handler passes to lambdaDeps, read from its source. */
-function wired(name: HandlerName) {
+function wired(name: FunctionName) {
   const wiring = lambdaWiring(name);
   return {
     deps: /lambdaDeps\('([a-z-]+)'/.exec(wiring)?.[1],
@@ -69,7 +69,7 @@ describe('FUNCTION_NEEDS, the table permissions and VPC placement are derived fr
   });
 
   it('lets only the api start or stop executions, and only credentials connect as request users', () => {
-    const with_ = (pick: (n: HandlerName) => boolean | undefined) => HANDLER_NAMES.filter((n) => pick(n));
+    const with_ = (pick: (n: FunctionName) => boolean | undefined) => HANDLER_NAMES.filter((n) => pick(n));
     expect(with_((n) => FUNCTION_NEEDS[n].workflow?.start)).toEqual(['api']);
     expect(with_((n) => FUNCTION_NEEDS[n].workflow?.stop)).toEqual(['api']);
     expect(with_((n) => FUNCTION_NEEDS[n].workflow?.decide)).toEqual(WORKFLOW_HANDLERS);

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { HANDLER_NAMES, type HandlerName } from '../../cdk/bundling.js';
+import { type FunctionName, HANDLER_NAMES } from '../../cdk/bundling.js';
 import { DATABASE_HANDLERS } from '../../cdk/function-needs.js';
 import { ACCOUNT, REGION, type Synthesized, synthesize } from './fixture.js';
 
@@ -16,7 +16,7 @@ beforeAll(() => {
   });
 }, 240_000);
 
-function propsOf(name: HandlerName): Record<string, unknown> {
+function propsOf(name: FunctionName): Record<string, unknown> {
   const fn = s.stateless.functions.find((f) => f.handlerName === name);
   if (!fn) throw new Error(`no ${name} function`);
   const resource = s.view.resource(
@@ -76,7 +76,7 @@ describe('with the targets VPC given by context', () => {
   });
 
   it('builds approval links on the custom domain and sends from the configured identity', () => {
-    const env = (name: HandlerName) =>
+    const env = (name: FunctionName) =>
       (propsOf(name).Environment as { Variables: Record<string, string> }).Variables;
     expect(env('request-approval').PUBLIC_BASE_URL).toBe('https://access.example.com');
     expect(env('request-approval').SENDER_EMAIL).toBe('access@example.com');

@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import type { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { HANDLER_NAMES, type HandlerName, PROJECT_ROOT } from '../../cdk/bundling.js';
+import { type FunctionName, HANDLER_NAMES, PROJECT_ROOT } from '../../cdk/bundling.js';
 import { DATABASE_HANDLERS } from '../../cdk/function-needs.js';
-import { ASL_SUBSTITUTIONS, SUBSTITUTION_HANDLERS } from '../../functions/domain/workflow-io.js';
+import { ASL_SUBSTITUTIONS, SUBSTITUTION_HANDLERS } from '../../functions/workflow-tasks.js';
 import { ACCOUNT, REGION, type Synthesized, synthesize } from './fixture.js';
 import type { Resource, Statement } from './template-view.js';
 
@@ -42,7 +42,7 @@ const TABLES: Statement[] = [
   },
 ];
 const XRAY: Statement = { actions: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], resources: ['*'] };
-const logsOf = (name: HandlerName): Statement => ({
+const logsOf = (name: FunctionName): Statement => ({
   actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
   resources: [`<logs:${name}.Arn>`],
 });
@@ -78,7 +78,7 @@ const DIGESTS_READ: Statement[] = [
 ];
 
 /** Exactly what each function's role may do; anything more is a finding. */
-const EXPECTED_STATEMENTS: Record<HandlerName, Statement[]> = {
+const EXPECTED_STATEMENTS: Record<FunctionName, Statement[]> = {
   // Faces callers: no admin secret, no RDS, no database; an early revoke is an invoke of the revoke function.
   api: [
     ...TABLES,
@@ -117,7 +117,7 @@ const EXPECTED_STATEMENTS: Record<HandlerName, Statement[]> = {
 
 type RawStatement = { Action: string | string[]; Resource: never };
 
-function fnNamed(name: HandlerName) {
+function fnNamed(name: FunctionName) {
   const fn = s.stateless.functions.find((f) => f.handlerName === name);
   if (!fn) throw new Error(`no ${name} function`);
   return fn;
@@ -127,12 +127,12 @@ function propsOf(resource: Resource): Record<string, unknown> {
   return resource.Properties ?? {};
 }
 
-function functionResource(name: HandlerName): Resource {
+function functionResource(name: FunctionName): Resource {
   const fn = fnNamed(name);
   return s.view.resource(s.stateless.resolve(s.stateless.getLogicalId(fn.node.defaultChild as never)));
 }
 
-function roleOf(name: HandlerName): string {
+function roleOf(name: FunctionName): string {
   return s.view.roleByDescription(`jit-db-access ${name} function`);
 }
 
@@ -279,7 +279,7 @@ describe('the functions', () => {
   });
 
   it('sets the variables each function needs and no other function gets', () => {
-    const env = (name: HandlerName) =>
+    const env = (name: FunctionName) =>
       (propsOf(functionResource(name)).Environment as { Variables: Record<string, never> }).Variables;
     expect(s.view.render(env('api').STATE_MACHINE_ARN)).toBe('<StateMachine>');
     expect(s.view.render(env('approval-links').STATE_MACHINE_ARN)).toBe('<StateMachine>');

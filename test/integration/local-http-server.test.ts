@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler as createApiHandler } from '../../functions/handlers/api.js';
-import { type HandlerName, ROUTES } from '../../functions/handlers/routes.js';
+import { type HttpFunction, ROUTES } from '../../functions/handlers/routes.js';
 import { type RunningHttpServer, startHttpServer } from '../../local/http-server.js';
 import { lambdaContext } from '../../local/invocations.js';
 import { OutboxMailer } from '../../local/outbox.js';
@@ -140,7 +140,7 @@ describe('the local server and the Lambdas, one router', () => {
 
   /** Answers with its route-table name, the fake function name it ran as and the event's resource. */
   const named =
-    (name: HandlerName) =>
+    (name: HttpFunction) =>
     async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => ({
       statusCode: 200,
       body: JSON.stringify({ handler: name, functionName: context.functionName, resource: event.resource }),

@@ -4,14 +4,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   ASL_PATH,
-  ASL_SUBSTITUTIONS,
   EvaluatePolicyOutput,
   GrantOutput,
   RecordOutcomeInput,
   RevokeOutput,
-  SUBSTITUTION_HANDLERS,
-  TASK_STATES,
 } from '../../functions/domain/workflow-io.js';
+import { ASL_SUBSTITUTIONS, SUBSTITUTION_HANDLERS, TASK_STATES } from '../../functions/workflow-tasks.js';
 
 interface AslState {
   Type: string;

@@ -64,6 +64,18 @@ export type ApprovalForm = z.output<typeof ApprovalForm>;
 /** `<requestId>.<base64url secret>`: checked for shape before anything is looked up. */
 export const LINK_TOKEN_PATTERN = /^[0-7][0-9a-hjkmnp-tv-z]{25}\.[A-Za-z0-9_-]{43}$/;
 
+/** What approving and denying can refuse with: the same standing, window and race checks. */
+const DECISION_ERRORS = [
+  'NOT_AN_APPROVER',
+  'SELF_APPROVAL_FORBIDDEN',
+  'ALREADY_APPROVED_BY_YOU',
+  'NOT_ALLOWED',
+  'UNKNOWN_LEVEL',
+  'INVALID_TRANSITION',
+  'APPROVAL_WINDOW_CLOSED',
+  'CONFLICT',
+] as const satisfies readonly ErrorCode[];
+
 export const ROUTES = [
   {
     method: 'POST',
@@ -129,16 +141,7 @@ export const ROUTES = [
     produces: 'json',
     successStatus: 200,
     response: RequestViewResponse,
-    errors: [
-      'NOT_AN_APPROVER',
-      'SELF_APPROVAL_FORBIDDEN',
-      'ALREADY_APPROVED_BY_YOU',
-      'NOT_ALLOWED',
-      'UNKNOWN_LEVEL',
-      'INVALID_TRANSITION',
-      'APPROVAL_WINDOW_CLOSED',
-      'CONFLICT',
-    ],
+    errors: DECISION_ERRORS,
     summary: 'Approve a pending request (or its pending extension)',
   },
   {
@@ -152,16 +155,7 @@ export const ROUTES = [
     produces: 'json',
     successStatus: 200,
     response: RequestViewResponse,
-    errors: [
-      'NOT_AN_APPROVER',
-      'SELF_APPROVAL_FORBIDDEN',
-      'ALREADY_APPROVED_BY_YOU',
-      'NOT_ALLOWED',
-      'UNKNOWN_LEVEL',
-      'INVALID_TRANSITION',
-      'APPROVAL_WINDOW_CLOSED',
-      'CONFLICT',
-    ],
+    errors: DECISION_ERRORS,
     summary: 'Deny a pending request (or its pending extension)',
   },
   {

@@ -25,6 +25,7 @@ import { linkEvent } from '../support/apigw-events.js';
 import {
   lambdaContext as context,
   createTestDatabase,
+  delegatingStore,
   ERIN,
   linksIn,
   ordersPolicy,
@@ -55,18 +56,10 @@ function countingStore(real: RequestStore) {
       throw error;
     }
   };
-  const store: RequestStore = {
-    create: (...args) => real.create(...args),
-    get: (id) => real.get(id),
-    listByStatus: (...args) => real.listByStatus(...args),
-    listByRequester: (...args) => real.listByRequester(...args),
-    listFlagged: (...args) => real.listFlagged(...args),
-    claimPeriodic: (...args) => real.claimPeriodic(...args),
-    countLinkRefusal: (...args) => real.countLinkRefusal(...args),
-    linkRefusalCounts: (...args) => real.linkRefusalCounts(...args),
+  const store = delegatingStore(real, {
     transition: (...args) => counted(() => real.transition(...args)),
     recordEvent: (...args) => counted(() => real.recordEvent(...args)),
-  };
+  });
   return { store, counts };
 }
 

@@ -17,6 +17,7 @@ import {
 import type { Deps, Provisioners } from '../../functions/ports.js';
 import {
   createTestDatabase,
+  delegatingStore,
   ERIN,
   ordersPolicy,
   startTestSystem,
@@ -292,16 +293,7 @@ describe('retrying lost conditional writes', () => {
     let bumps = 0;
     const deps: Deps = {
       ...sys.deps,
-      requests: {
-        create: (...args) => real.create(...args),
-        get: (id) => real.get(id),
-        listByStatus: (...args) => real.listByStatus(...args),
-        listByRequester: (...args) => real.listByRequester(...args),
-        listFlagged: (...args) => real.listFlagged(...args),
-        claimPeriodic: (...args) => real.claimPeriodic(...args),
-        countLinkRefusal: (...args) => real.countLinkRefusal(...args),
-        linkRefusalCounts: (...args) => real.linkRefusalCounts(...args),
-        recordEvent: (...args) => real.recordEvent(...args),
+      requests: delegatingStore(real, {
         transition: async (previous, next, audit) => {
           if (audit.action === 'granted' && bumps < 15) {
             // A refused link POST lands between the grant's read and its write.
@@ -315,7 +307,7 @@ describe('retrying lost conditional writes', () => {
           }
           return real.transition(previous, next, audit);
         },
-      },
+      }),
     };
     const result = await grant({ requestId: request.id }, deps);
     expect(result.status).toBe('ACTIVE');

@@ -17,6 +17,7 @@ import type {
   Deps,
   Email,
   Provisioners,
+  RequestStore,
   UseCaseLog,
   Workflow,
 } from '../../functions/ports.js';
@@ -77,6 +78,26 @@ export class RecordingWorkflow implements Workflow {
   of(kind: string): unknown[][] {
     return this.calls.filter((c) => c[0] === kind);
   }
+}
+
+/**
+ * `real` with some methods replaced: the one list of RequestStore methods that test doubles delegate, so a new
+ * port method is added here once rather than in every wrapper.
+ */
+export function delegatingStore(real: RequestStore, overrides: Partial<RequestStore> = {}): RequestStore {
+  return {
+    create: (...args) => real.create(...args),
+    get: (id) => real.get(id),
+    transition: (...args) => real.transition(...args),
+    recordEvent: (...args) => real.recordEvent(...args),
+    listByStatus: (...args) => real.listByStatus(...args),
+    listByRequester: (...args) => real.listByRequester(...args),
+    listFlagged: (...args) => real.listFlagged(...args),
+    claimPeriodic: (...args) => real.claimPeriodic(...args),
+    countLinkRefusal: (...args) => real.countLinkRefusal(...args),
+    linkRefusalCounts: (...args) => real.linkRefusalCounts(...args),
+    ...overrides,
+  };
 }
 
 /**

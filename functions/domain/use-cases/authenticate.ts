@@ -2,7 +2,7 @@ import type { Deps } from '../../ports.js';
 import { ForbiddenError } from '../errors.js';
 import { identityOfSignedCaller, type SignedCaller } from '../identity.js';
 import type { Identity } from '../types.js';
-import { securityStream } from './common.js';
+import { refuseOnSecurityStream } from './common.js';
 
 /**
  * The caller's identity under the policy's trust model. A refusal (another account, a principal we cannot hold
@@ -18,15 +18,12 @@ export async function authenticate(
     return identityOfSignedCaller(caller, deps.policy.policy().identity, homeAccount);
   } catch (error) {
     if (error instanceof ForbiddenError) {
-      const now = deps.clock.now();
-      await deps.audit.appendLoose(securityStream(now), {
-        at: now.toISOString(),
-        actor: caller.userArn,
-        via: 'iam',
-        action: 'refused',
-        comment: error.message,
-        details: { code: error.code, ...(caller.accountId ? { accountId: caller.accountId } : {}) },
-      });
+      await refuseOnSecurityStream(
+        deps,
+        { principal: caller.userArn, via: 'iam' },
+        error,
+        caller.accountId ? { accountId: caller.accountId } : {},
+      );
     }
     throw error;
   }

@@ -167,6 +167,24 @@ export function securityStream(now: Date): string {
   return `security#${now.toISOString().slice(0, 10)}`;
 }
 
+/** Records a refusal that concerns no stored request (who the caller is, who may ask) on the security stream. */
+export async function refuseOnSecurityStream(
+  deps: Deps,
+  actor: Pick<Identity, 'principal' | 'via'>,
+  error: DomainError,
+  details: Record<string, string | number | boolean> = {},
+): Promise<void> {
+  const now = deps.clock.now();
+  await deps.audit.appendLoose(securityStream(now), {
+    at: now.toISOString(),
+    actor: actor.principal,
+    via: actor.via,
+    action: 'refused',
+    comment: error.message,
+    details: { code: error.code, ...details },
+  });
+}
+
 /** Sends an email; a failed send is logged (without content) and does not undo the decision already stored. */
 export async function sendSafely(
   deps: Deps,

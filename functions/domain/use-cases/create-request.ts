@@ -5,7 +5,7 @@ import { DomainError, ForbiddenError } from '../errors.js';
 import { evaluateNewRequest, findLevel } from '../evaluate.js';
 import { NewRequestBody, parseInput } from '../schemas.js';
 import type { Identity } from '../types.js';
-import { factsOf, type RequestView, securityStream, sendSafely, viewOf } from './common.js';
+import { factsOf, type RequestView, refuseOnSecurityStream, sendSafely, viewOf } from './common.js';
 
 /** The body's fingerprint, key order ignored, so a re-POST with the same idempotency key can be compared. */
 export function bodyHashOf(body: NewRequestBody): string {
@@ -32,19 +32,10 @@ async function auditIneligible<T>(deps: Deps, caller: Identity, body: NewRequest
     return evaluate();
   } catch (error) {
     if (error instanceof ForbiddenError && INELIGIBLE.has(error.code)) {
-      const now = deps.clock.now();
-      await deps.audit.appendLoose(securityStream(now), {
-        at: now.toISOString(),
-        actor: caller.principal,
-        via: caller.via,
-        action: 'refused',
-        comment: error.message,
-        details: {
-          code: error.code,
-          targetId: body.target,
-          level: body.level,
-          breakGlass: body.breakGlass === true,
-        },
+      await refuseOnSecurityStream(deps, caller, error, {
+        targetId: body.target,
+        level: body.level,
+        breakGlass: body.breakGlass === true,
       });
     }
     throw error;

@@ -4,7 +4,7 @@
  * approval-links handler on a private DynamoDB Local (loopback only); the flood is open-loop at a fixed rate:
  * most forged GETs name the very request being approved (a made-up secret), the rest unknown request ids.
  * Prints figures and the ratio, never pass/fail; also checks that every forged attempt was counted.
- *   npx tsx bench/link-flood.ts [--approvals 20] [--rate 100]
+ *   npx tsx bench/link-flood.ts [--approvals 40] [--rate 100]
  */
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -140,7 +140,7 @@ function benchDeps(
 export async function run(
   options: { approvals?: number; rate?: number; log?: (line: string) => void } = {},
 ): Promise<LinkFloodResult> {
-  const approvals = options.approvals ?? 20;
+  const approvals = options.approvals ?? 40;
   const rate = options.rate ?? 100;
   const log = options.log ?? (() => undefined);
   // The handlers log through Powertools on every invocation: set before they are first imported.
@@ -355,10 +355,10 @@ if (!isMainThread && (workerData as FloodSetup | undefined)?.role === 'flood') {
     const i = process.argv.indexOf(name);
     return i >= 0 ? Number(process.argv[i + 1]) : fallback;
   };
-  const approvals = arg('--approvals', 20);
+  const approvals = arg('--approvals', 40);
   const rate = arg('--rate', 100);
   if (!Number.isInteger(approvals) || approvals < 1 || !(rate > 0 && rate <= 500)) {
-    console.error('usage: npx tsx bench/link-flood.ts [--approvals 20] [--rate 100]');
+    console.error('usage: npx tsx bench/link-flood.ts [--approvals 40] [--rate 100]');
     process.exit(2);
   }
   await run({ approvals, rate, log: (line) => console.log(line) });

@@ -172,7 +172,7 @@ async function runOne(name: BenchName, results: Results, rows: Row[]): Promise<v
     }
     case 'link-flood': {
       const { run } = await import('./link-flood.js');
-      const r = await run({ approvals: 20, rate: 100, log });
+      const r = await run({ approvals: 40, rate: 100, log });
       results.linkFloodRatioP50 = r.ratioP50;
       results.linkFlood = r;
       rows.push({

@@ -7,8 +7,26 @@ const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'jit-db-access';
 /** The one logger every handler shares; `injectLambdaContext` adds the invocation's context to each line. */
 export const logger = new Logger({ serviceName });
 
+/**
+ * Where Powertools Metrics reports its own problems: our logger, minus the warning it prints on every
+ * invocation that counted nothing (most do: a page view, a refused link), which would be a log line per call.
+ */
+const metricsLogger = {
+  debug: (...args: unknown[]) => logger.debug(String(args[0] ?? '')),
+  info: (...args: unknown[]) => logger.info(String(args[0] ?? '')),
+  warn: (...args: unknown[]) => {
+    const message = String(args[0] ?? '');
+    if (!message.startsWith('No application metrics to publish')) logger.warn(message);
+  },
+  error: (...args: unknown[]) => logger.error(String(args[0] ?? '')),
+};
+
 /** The one Powertools metrics instance (EMF); flushed by each handler's `logMetrics` middleware. */
-export const powertoolsMetrics = new PowertoolsMetrics({ serviceName, namespace: 'JitDbAccess' });
+export const powertoolsMetrics = new PowertoolsMetrics({
+  serviceName,
+  namespace: 'JitDbAccess',
+  logger: metricsLogger,
+});
 
 /** The Powertools a handler reports through: the singletons above in Lambda; the local runtime passes its own. */
 export interface HandlerPowertools {

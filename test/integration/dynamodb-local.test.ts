@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CreateTableCommand, DescribeTableCommand, ListTablesCommand } from '@aws-sdk/client-dynamodb';
@@ -12,7 +12,11 @@ import {
   REQUESTS_TABLE,
   tableNamesFromEnv,
 } from '../../functions/adapters/dynamodb-tables.js';
-import { javaMajorVersion, startDynamoDbLocal } from '../../local/dynamodb-local.js';
+import {
+  DYNAMODB_LOCAL_JVM_OPTIONS,
+  javaMajorVersion,
+  startDynamoDbLocal,
+} from '../../local/dynamodb-local.js';
 import { services } from '../support/services.js';
 
 const scratch: string[] = [];
@@ -91,6 +95,14 @@ describe('DynamoDB Local launcher', () => {
     const secondClient = createDynamoDbClient({ endpoint: second.url, maxAttempts: 1 });
     try {
       expect(second.url).toBe(`http://127.0.0.1:${second.port}`);
+      // The JVM runs with the small-machine settings, after the user's own; this process's env is untouched.
+      const environ = (await readFile(`/proc/${second.pid}/environ`, 'utf8')).split('\0');
+      const own = process.env.JAVA_TOOL_OPTIONS;
+      expect(environ).toContain(
+        `JAVA_TOOL_OPTIONS=${[own, DYNAMODB_LOCAL_JVM_OPTIONS].filter(Boolean).join(' ')}`,
+      );
+      expect(DYNAMODB_LOCAL_JVM_OPTIONS).toBe('-XX:+UseSerialGC -XX:TieredStopAtLevel=1');
+      expect(process.env.JAVA_TOOL_OPTIONS).toBe(own);
       const tables = await secondClient.send(new ListTablesCommand({}));
       expect(tables.TableNames?.sort()).toEqual(['persisted-audit', 'persisted-requests']);
     } finally {

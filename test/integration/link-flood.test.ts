@@ -159,6 +159,60 @@ describe('a flood of forged approval links', () => {
     });
   });
 
+  it('decides on the read the link check made: one read and one write per approval', async () => {
+    const { id, links } = await pendingWithLinks();
+    let reads = 0;
+    const { store, counts } = countingStore(
+      delegatingStore(sys.deps.requests, {
+        get: (rid) => {
+          reads++;
+          return sys.deps.requests.get(rid);
+        },
+      }),
+    );
+    const token = links.get('alice@example.com') ?? '';
+    const parsed = parseLinkToken(token);
+    if (!parsed) throw new Error('no link in the email');
+    const decided = await link({ ...sys.deps, requests: store }, 'POST', token, {
+      form: { decision: 'approve', csrf: csrfTokenFor(parsed) },
+    });
+    expect(decided.status).toBe(200);
+    expect({ reads, ...counts }).toEqual({ reads: 1, transitions: 1, conflicts: 0 });
+    const last = (await sys.deps.audit.list(id)).at(-1);
+    expect(last).toMatchObject({ action: 'approval-recorded', actor: 'alice@example.com' });
+  });
+
+  it('re-reads when the request changed after the link check, and then refuses the link as used', async () => {
+    const { id, links } = await pendingWithLinks();
+    const bobToken = links.get('bob@example.com') ?? '';
+    const bob = parseLinkToken(bobToken);
+    const aliceToken = links.get('alice@example.com') ?? '';
+    const alice = parseLinkToken(aliceToken);
+    if (!bob || !alice) throw new Error('no links in the email');
+    let reads = 0;
+    const racing = delegatingStore(sys.deps.requests, {
+      get: async (rid) => {
+        const read = await sys.deps.requests.get(rid);
+        // Between alice's link check and her write, bob decides through his own link.
+        if (++reads === 1) {
+          const bobs = await link(sys.deps, 'POST', bobToken, {
+            form: { decision: 'deny', csrf: csrfTokenFor(bob) },
+          });
+          expect(bobs.status).toBe(200);
+        }
+        return read;
+      },
+    });
+    const { store, counts } = countingStore(racing);
+    const alices = await link({ ...sys.deps, requests: store }, 'POST', aliceToken, {
+      form: { decision: 'approve', csrf: csrfTokenFor(alice) },
+    });
+    expect(alices.status).toBe(410);
+    expect(alices.html).toContain('APPROVAL_LINK_USED');
+    expect({ reads, ...counts }).toEqual({ reads: 2, transitions: 1, conflicts: 1 });
+    expect((await sys.deps.requests.get(id))?.status).toBe('DENIED');
+  });
+
   it('counts every one of 200 concurrent forged tokens for unknown requests, losing none', async () => {
     const before = await tallied(UNKNOWN_SCOPE);
     const results = await Promise.all(

@@ -229,6 +229,7 @@ export async function decideByLink(
       },
       deps,
       {
+        justRead: first.request,
         guard: (request, now) => {
           const check = checkWithPurpose(request, first.parsed, now, deps);
           if (check.ok) return check.index;

@@ -25,6 +25,11 @@ export interface DecideOptions {
    * decides, which is marked used in the same write as the decision.
    */
   guard?: (request: AccessRequest, now: Date) => Promise<number | undefined> | number | undefined;
+  /**
+   * The request as the caller just read it (the link check reads it first): the first attempt decides on it
+   * instead of reading again; the conditional write still refuses it if it is stale, and a retry reads fresh.
+   */
+  justRead?: AccessRequest;
 }
 
 /**
@@ -37,9 +42,11 @@ export async function decideRequest(
   deps: Deps,
   options: DecideOptions = {},
 ): Promise<RequestView> {
+  let justRead = options.justRead?.id === input.requestId ? options.justRead : undefined;
   const { before, saved } = await retryOnConflict(async () => {
     const now = deps.clock.now();
-    const request = await loadRequest(deps, input.requestId);
+    const request = justRead ?? (await loadRequest(deps, input.requestId));
+    justRead = undefined;
     const linkIndex = options.guard ? await options.guard(request, now) : undefined;
     const { level } = levelOf(deps, request);
     try {

@@ -617,7 +617,7 @@ describe('EventBridge rules, queues and alarms', () => {
     expect(policies).toHaveLength(3);
   });
 
-  it('alarms to the encrypted SNS topic on RevokeFailed, anchor mismatches, sweeper and digest errors and each dead-letter queue', () => {
+  it('alarms to the encrypted SNS topic on RevokeFailed, anchor mismatches, uncounted link refusals, sweeper and digest errors and each dead-letter queue', () => {
     const alarms = s.view.resources('AWS::CloudWatch::Alarm').map(([, a]) => {
       const p = a.Properties ?? {};
       const dims = (p.Dimensions as { Name: string; Value: never }[] | undefined) ?? [];
@@ -647,6 +647,7 @@ describe('EventBridge rules, queues and alarms', () => {
         actions: topic,
       },
       { metric: 'jit-db-access/AuditAnchorMismatch', dimensions: ['service=jit-db-access'], actions: topic },
+      { metric: 'jit-db-access/LinkRefusalNotCounted', dimensions: ['service=jit-db-access'], actions: topic },
       { metric: 'jit-db-access/RevokeFailed', dimensions: ['service=jit-db-access'], actions: topic },
     ]);
     const topicResource = s.view.only('AWS::SNS::Topic');

@@ -233,8 +233,10 @@ type TaskHandlerFactory = (deps: Deps, options: TaskHandlerOptions) => LambdaHan
 const TASK_HANDLER_FACTORIES = Object.fromEntries(
   await Promise.all(
     TASK_FUNCTIONS.map(async (name) => {
-      // A computed specifier: the entry is found by name, as cdk/bundling.ts's handlerEntry finds it.
-      const specifier = new URL(`../functions/handlers/${name}.ts`, import.meta.url).href;
+      // A computed specifier: the entry is found by name, as cdk/bundling.ts's handlerEntry finds it, with
+      // this module's own extension (.ts run by tsx, .js once compiled).
+      const extension = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+      const specifier = new URL(`../functions/handlers/${name}${extension}`, import.meta.url).href;
       const entry = (await import(specifier)) as { createHandler: TaskHandlerFactory };
       return [name, entry.createHandler] as const;
     }),

@@ -16,12 +16,12 @@ import { scramVerifier } from '../functions/adapters/scram.js';
 import { StaticAdminCredentials } from '../functions/adapters/secrets-admin.js';
 import { mysqlAccount, mysqlGrantStatements } from '../functions/adapters/sql-privileges-mysql.js';
 import { postgresGrantStatements } from '../functions/adapters/sql-privileges-postgres.js';
+import type { GrantSpec } from '../functions/application/ports.js';
 import {
   type Privileges,
   Privileges as PrivilegesSchema,
   Target,
 } from '../functions/domain/policy-schema.js';
-import type { GrantSpec } from '../functions/ports.js';
 import { startMysql } from '../test/support/mysql-server.js';
 import { startPostgres } from '../test/support/postgres-server.js';
 

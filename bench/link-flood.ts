@@ -14,16 +14,16 @@ import { DynamoAuditLog } from '../functions/adapters/dynamodb-audit.js';
 import { createDocumentClient, createDynamoDbClient } from '../functions/adapters/dynamodb-client.js';
 import { DynamoRequestStore } from '../functions/adapters/dynamodb-requests.js';
 import { createTables } from '../functions/adapters/dynamodb-tables.js';
-import { csrfTokenFor, parseLinkToken } from '../functions/domain/approval-links.js';
+import { createRequest } from '../functions/application/create-request.js';
+import type { Deps, Email, Provisioners } from '../functions/application/ports.js';
 import {
   linkRefusalStream,
   linkRefusalWindowOfSeq,
   UNKNOWN_SCOPE,
 } from '../functions/domain/link-refusals.js';
+import { csrfTokenFor, parseLinkToken } from '../functions/domain/link-tokens.js';
 import { newRequestId } from '../functions/domain/naming.js';
 import { Policy } from '../functions/domain/policy-schema.js';
-import { createRequest } from '../functions/domain/use-cases/create-request.js';
-import type { Deps, Email, Provisioners } from '../functions/ports.js';
 import { cryptoIds } from '../functions/shared/ids.js';
 import { startDynamoDbLocal } from '../local/dynamodb-local.js';
 

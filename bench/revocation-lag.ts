@@ -7,7 +7,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
-import type { Credentials } from '../functions/ports.js';
+import type { Credentials } from '../functions/application/ports.js';
 import { http, managedRoles, percentile, startBenchStack, until } from './load.js';
 
 export interface RevocationLagResult {

@@ -12,7 +12,7 @@
  * result is the SendTaskSuccess output on AWS and in the local runner alike.
  */
 import { readFileSync } from 'node:fs';
-import { ASL_PATH } from './domain/workflow-io.js';
+import { ASL_PATH } from './application/workflow-io.js';
 import { FUNCTIONS, functionsOfKind, type TaskFunction, type TaskStateName } from './function-registry.js';
 
 type PascalCase<S extends string> = S extends `${infer Head}-${infer Tail}`

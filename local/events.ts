@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ReconcileMode } from '../functions/domain/use-cases/expiry-sweeper.js';
+import type { ReconcileMode } from '../functions/application/expiry-sweeper.js';
 
 /** What an EventBridge schedule rule sends its target (the sweeper, the audit digest). */
 export function scheduledEvent() {

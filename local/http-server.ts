@@ -7,7 +7,6 @@ import type {
   APIGatewayProxyResult,
   Context,
 } from 'aws-lambda';
-import { escapeHtml } from '../functions/domain/emails.js';
 import type { DomainError } from '../functions/domain/errors.js';
 import { isEmail } from '../functions/domain/identity.js';
 import { errorResult, payloadTooLarge, unroutable } from '../functions/handlers/http-middleware.js';
@@ -20,6 +19,7 @@ import {
   MAX_BODY_BYTES,
   mapError,
 } from '../functions/shared/http.js';
+import { escapeHtml } from '../functions/views/emails.js';
 import { invokeLocally } from './invocations.js';
 import type { OutboxEntry, OutboxMailer } from './outbox.js';
 

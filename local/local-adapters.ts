@@ -8,11 +8,11 @@ import { ephemeralFileSigner, fileSigner } from '../functions/adapters/file-sign
 import { createProvisioners, type ProvisionerFactory } from '../functions/adapters/provisioners.js';
 import { hostPortEndpoints } from '../functions/adapters/rds-endpoint.js';
 import { type AdminCredentialsSource, StaticAdminCredentials } from '../functions/adapters/secrets-admin.js';
+import type { Deps, Metrics, Revoker, Workflow } from '../functions/application/ports.js';
+import { earlyRevokeInput } from '../functions/application/workflow-io.js';
 import { TargetUnavailableError } from '../functions/domain/errors.js';
 import type { Policy } from '../functions/domain/policy-schema.js';
-import { earlyRevokeInput } from '../functions/domain/workflow-io.js';
 import { EARLY_REVOKE_FUNCTION, type TaskFunction } from '../functions/function-registry.js';
-import type { Deps, Metrics, Revoker, Workflow } from '../functions/ports.js';
 import { cryptoIds } from '../functions/shared/ids.js';
 import { type HandlerPowertools, logger } from '../functions/shared/powertools.js';
 import { invokeLocally } from './invocations.js';

@@ -1,6 +1,6 @@
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Email, Mailer } from '../functions/ports.js';
+import type { Email, Mailer } from '../functions/application/ports.js';
 
 /** One captured email, as kept in memory, in outbox.jsonl and served at /outbox.json. */
 export interface OutboxEntry {

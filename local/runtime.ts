@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
+import type { ReconcileMode } from '../functions/application/expiry-sweeper.js';
+import type { Deps } from '../functions/application/ports.js';
 import type { Policy } from '../functions/domain/policy-schema.js';
-import type { ReconcileMode } from '../functions/domain/use-cases/expiry-sweeper.js';
 import { EARLY_REVOKE_FUNCTION, type TaskFunction } from '../functions/function-registry.js';
 import { createHandler as createApiHandler } from '../functions/handlers/api.js';
 import { createHandler as createApprovalLinksHandler } from '../functions/handlers/approval-links.js';
@@ -10,7 +11,6 @@ import { createHandler as createCredentialsHandler } from '../functions/handlers
 import { createHandler as createExecutionStatusChangeHandler } from '../functions/handlers/execution-status-change.js';
 import { createHandler as createExpirySweeperHandler } from '../functions/handlers/expiry-sweeper.js';
 import type { TaskHandlerOptions } from '../functions/handlers/lambda.js';
-import type { Deps } from '../functions/ports.js';
 import type { HandlerPowertools } from '../functions/shared/powertools.js';
 import { TASK_FUNCTIONS } from '../functions/workflow-tasks.js';
 import { DEMO_DATABASE, loadSampleData } from './demo-data.js';

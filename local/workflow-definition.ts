@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StateMachineDefinition } from 'aws-local-stepfunctions';
-import { ASL_PATH } from '../functions/domain/workflow-io.js';
+import { ASL_PATH } from '../functions/application/workflow-io.js';
 import { ASL_SUBSTITUTIONS, SUBSTITUTION_HANDLERS } from '../functions/workflow-tasks.js';
 
 /** The ASL file as the local workflow runs it: read from the repository, placeholders filled with local ARNs. */

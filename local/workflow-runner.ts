@@ -10,10 +10,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type RunOptions, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import type { Workflow } from '../functions/application/ports.js';
+import { executionArnFor, WorkflowTaskClosedError } from '../functions/application/workflow-io.js';
 import { ConflictError } from '../functions/domain/errors.js';
-import { executionArnFor, WorkflowTaskClosedError } from '../functions/domain/workflow-io.js';
 import type { TaskFunction, TaskStateName } from '../functions/function-registry.js';
-import type { Workflow } from '../functions/ports.js';
 import { TASK_STATES } from '../functions/workflow-tasks.js';
 import {
   ExecutionStoppedError,

@@ -1,6 +1,6 @@
+import type { LinkRefusalCount } from '../../functions/application/ports.js';
 import type { AnchorReport } from '../../functions/domain/audit-anchor.js';
 import type { AuditEvent } from '../../functions/domain/types.js';
-import type { LinkRefusalCount } from '../../functions/ports.js';
 import { booleanOption, type Command } from '../command.js';
 import { table } from '../output.js';
 import { requestPath, requireId } from './requests.js';

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import type { Credentials } from '../../functions/ports.js';
+import type { Credentials } from '../../functions/application/ports.js';
 import { UsageError } from '../client.js';
 import { booleanOption, type Command, type CommandContext } from '../command.js';
 import { facts, relativeTime } from '../output.js';

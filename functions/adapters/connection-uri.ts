@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import tls from 'node:tls';
-import type { Credentials } from '../ports.js';
+import type { Credentials } from '../application/ports.js';
 
 /** How clients and the admin connection use TLS to a target (the policy's `tls` field). */
 export type TlsMode = 'require' | 'verify-full' | 'disable';

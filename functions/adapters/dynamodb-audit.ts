@@ -4,9 +4,9 @@
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { AuditLog } from '../application/ports.js';
 import { type ChainHead, chainEvent, verifyChain } from '../domain/audit-chain.js';
 import { type AuditDraft, type AuditEvent, GENESIS_HASH } from '../domain/types.js';
-import type { AuditLog } from '../ports.js';
 import { StoreUnavailableError } from './dynamodb-requests.js';
 import { AUDIT_BY_DAY_INDEX, auditItem, fromAuditItem, type TableNames } from './dynamodb-tables.js';
 

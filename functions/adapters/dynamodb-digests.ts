@@ -5,9 +5,9 @@
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { DigestStore } from '../application/ports.js';
 import type { SignedDigest, StreamAnchor } from '../domain/audit-anchor.js';
 import { ConflictError } from '../domain/errors.js';
-import type { DigestStore } from '../ports.js';
 import { StoreUnavailableError } from './dynamodb-requests.js';
 
 const DIGEST_PK = 'digest';

@@ -8,10 +8,10 @@
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { LinkRefusal, LinkRefusalCount } from '../application/ports.js';
 import { chainEvent } from '../domain/audit-chain.js';
 import { linkRefusalStream, linkRefusalWindowSeq } from '../domain/link-refusals.js';
 import { type AuditDraft, GENESIS_HASH } from '../domain/types.js';
-import type { LinkRefusal, LinkRefusalCount } from '../ports.js';
 
 /** Tally items' id prefix; request ids are base32 and never hold a `#`. */
 export const REFUSALS_PREFIX = 'refusals#';

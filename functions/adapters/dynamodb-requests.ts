@@ -14,6 +14,7 @@ import {
   TransactWriteCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import type { LinkRefusal, LinkRefusalCount, Page, RequestStore } from '../application/ports.js';
 import { chainEvent } from '../domain/audit-chain.js';
 import { ConflictError, DomainError, ValidationError } from '../domain/errors.js';
 import { isFlagged, sortAtFor } from '../domain/lifecycle-records.js';
@@ -24,7 +25,6 @@ import {
   REQUEST_STATUSES,
   type RequestStatus,
 } from '../domain/types.js';
-import type { LinkRefusal, LinkRefusalCount, Page, RequestStore } from '../ports.js';
 import { countLinkRefusal, linkRefusalCounts, REFUSALS_PREFIX } from './dynamodb-link-refusals.js';
 import {
   auditItem,

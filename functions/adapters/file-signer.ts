@@ -12,7 +12,7 @@ import {
   sign,
 } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import type { Signer } from '../ports.js';
+import type { Signer } from '../application/ports.js';
 import { verifyEcdsaSha256 } from './ecdsa.js';
 
 export class FileSigner implements Signer {

@@ -6,10 +6,10 @@
  * an internal error.
  */
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import type { Revoker } from '../application/ports.js';
+import { earlyRevokeInput } from '../application/workflow-io.js';
 import { ConflictError, RevokeIncompleteError, TargetUnavailableError } from '../domain/errors.js';
 import type { Identity } from '../domain/types.js';
-import { earlyRevokeInput } from '../domain/workflow-io.js';
-import type { Revoker } from '../ports.js';
 
 export class RevokeInvokeError extends Error {
   constructor(readonly errorType: string) {

@@ -1,4 +1,3 @@
-import type { Target } from '../domain/policy-schema.js';
 import type {
   CredentialProvisioner,
   Credentials,
@@ -6,7 +5,8 @@ import type {
   ProvisionerHealth,
   Provisioners,
   RevokeReport,
-} from '../ports.js';
+} from '../application/ports.js';
+import type { Target } from '../domain/policy-schema.js';
 import { lazyOnce } from './lazy-once.js';
 import type { MysqlProvisioner } from './mysql-provisioner.js';
 import type { PostgresProvisioner } from './postgres-provisioner.js';

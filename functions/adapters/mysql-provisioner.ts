@@ -1,4 +1,11 @@
 import mysql from 'mysql2/promise';
+import type {
+  CredentialProvisioner,
+  Credentials,
+  GrantSpec,
+  ProvisionerHealth,
+  RevokeReport,
+} from '../application/ports.js';
 import {
   DomainError,
   RevokeIncompleteError,
@@ -6,13 +13,6 @@ import {
   TargetUnavailableError,
 } from '../domain/errors.js';
 import type { Target } from '../domain/policy-schema.js';
-import type {
-  CredentialProvisioner,
-  Credentials,
-  GrantSpec,
-  ProvisionerHealth,
-  RevokeReport,
-} from '../ports.js';
 import { driverTls, grantCredentials, randomPassword } from './connection-uri.js';
 import {
   assertGrantCurrent,

@@ -1,13 +1,13 @@
 import pg from 'pg';
-import { DomainError, TargetNotConfiguredForIamError, TargetUnavailableError } from '../domain/errors.js';
-import type { Target } from '../domain/policy-schema.js';
 import type {
   CredentialProvisioner,
   Credentials,
   GrantSpec,
   ProvisionerHealth,
   RevokeReport,
-} from '../ports.js';
+} from '../application/ports.js';
+import { DomainError, TargetNotConfiguredForIamError, TargetUnavailableError } from '../domain/errors.js';
+import type { Target } from '../domain/policy-schema.js';
 import { driverTls, grantCredentials, randomPassword } from './connection-uri.js';
 import { postgresRevokePlan } from './postgres-revoke.js';
 import { databaseLockStatement, isAuthFailure, isTransientPostgresError, sqlState } from './postgres-sql.js';

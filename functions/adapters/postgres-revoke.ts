@@ -1,6 +1,6 @@
 import pg from 'pg';
+import type { GrantSpec } from '../application/ports.js';
 import { RevokeIncompleteError } from '../domain/errors.js';
-import type { GrantSpec } from '../ports.js';
 import { databaseLockStatement, sqlState } from './postgres-sql.js';
 import type { RevokePlan, RevokeStep } from './provisioner-common.js';
 

@@ -1,6 +1,6 @@
 import type { SignerConfig } from '@aws-sdk/rds-signer';
+import type { GrantSpec, RevokeReport } from '../application/ports.js';
 import { DomainError } from '../domain/errors.js';
-import type { GrantSpec, RevokeReport } from '../ports.js';
 import type { EndpointResolver } from './rds-endpoint.js';
 import type { AdminCredentialsSource } from './secrets-admin.js';
 

@@ -1,5 +1,5 @@
+import type { Provisioners } from '../application/ports.js';
 import type { Target } from '../domain/policy-schema.js';
-import type { Provisioners } from '../ports.js';
 import { awsProvisionerDeps } from './aws-provisioner-deps.js';
 import { perTarget } from './lazy-provisioners.js';
 import { MysqlProvisioner } from './mysql-provisioner.js';

@@ -1,5 +1,5 @@
 import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
-import type { Email, Mailer } from '../ports.js';
+import type { Email, Mailer } from '../application/ports.js';
 
 /** Mail through SES v2: one SendEmail per message, HTML and text bodies, UTF-8 throughout. */
 export class SesMailer implements Mailer {

@@ -22,9 +22,9 @@ import {
   TaskDoesNotExist,
   TaskTimedOut,
 } from '@aws-sdk/client-sfn';
+import type { Workflow } from '../application/ports.js';
+import { executionArnFor, WorkflowTaskClosedError } from '../application/workflow-io.js';
 import { ConflictError } from '../domain/errors.js';
-import { executionArnFor, WorkflowTaskClosedError } from '../domain/workflow-io.js';
-import type { Workflow } from '../ports.js';
 
 /** SendTaskFailure's limits (characters) per the Step Functions API reference. */
 const MAX_ERROR_LENGTH = 256;

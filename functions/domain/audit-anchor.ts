@@ -5,7 +5,7 @@
  * Pure: hashing and comparisons, no I/O (signatures are checked by the caller through the Signer port).
  */
 import { createHash } from 'node:crypto';
-import type { DigestSignature } from '../ports.js';
+import type { DigestSignature } from '../application/ports.js';
 import { canonicalJson, hashAuditEvent } from './audit-chain.js';
 import { type AuditEvent, GENESIS_HASH } from './types.js';
 

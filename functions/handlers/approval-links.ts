@@ -1,10 +1,10 @@
-import { confirmationPage, linkResultPage } from '../domain/emails.js';
-import { decideByLink, showApprovalLink } from '../domain/use-cases/approval-link.js';
-import type { Deps } from '../ports.js';
+import { decideByLink, showApprovalLink } from '../application/decide-by-link.js';
+import type { Deps } from '../application/ports.js';
 import { htmlResponse } from '../shared/http.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaMailer } from '../shared/lambda-mailer.js';
 import { lambdaWorkflow } from '../shared/lambda-workflow.js';
+import { confirmationPage, linkResultPage } from '../views/emails.js';
 import type { DepsSource, HttpHandlerOptions } from './http-middleware.js';
 import { httpLambda } from './lambda.js';
 import { ApprovalForm } from './routes.js';

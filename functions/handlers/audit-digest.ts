@@ -1,5 +1,5 @@
-import { auditDigest, DigestInput } from '../domain/use-cases/audit-digest.js';
-import type { Deps } from '../ports.js';
+import { auditDigest, DigestInput } from '../application/audit-digest.js';
+import type { Deps } from '../application/ports.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaSigner } from '../shared/lambda-signer.js';
 import type { DepsSource } from './http-middleware.js';

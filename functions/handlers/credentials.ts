@@ -1,5 +1,5 @@
-import { fetchCredentials } from '../domain/use-cases/fetch-credentials.js';
-import type { Deps } from '../ports.js';
+import { fetchCredentials } from '../application/fetch-credentials.js';
+import type { Deps } from '../application/ports.js';
 import { jsonResponse } from '../shared/http.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaProvisioners } from '../shared/lambda-provisioners.js';

@@ -1,6 +1,6 @@
-import { evaluatePolicy } from '../domain/use-cases/evaluate-policy.js';
-import { EvaluatePolicyInput } from '../domain/workflow-io.js';
-import type { Deps } from '../ports.js';
+import { evaluatePolicy } from '../application/evaluate-policy.js';
+import type { Deps } from '../application/ports.js';
+import { EvaluatePolicyInput } from '../application/workflow-io.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import type { DepsSource } from './http-middleware.js';
 import { type TaskHandlerOptions, taskLambda } from './lambda.js';

@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import '../domain/zod-locale.js';
-import { executionStatusChange } from '../domain/use-cases/execution-status-change.js';
-import type { Deps } from '../ports.js';
+import { executionStatusChange } from '../application/execution-status-change.js';
+import type { Deps } from '../application/ports.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaProvisioners } from '../shared/lambda-provisioners.js';
 import type { DepsSource } from './http-middleware.js';

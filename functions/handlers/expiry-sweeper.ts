@@ -1,5 +1,5 @@
-import { expirySweeper, SweepInput } from '../domain/use-cases/expiry-sweeper.js';
-import type { Deps } from '../ports.js';
+import { expirySweeper, SweepInput } from '../application/expiry-sweeper.js';
+import type { Deps } from '../application/ports.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaMailer } from '../shared/lambda-mailer.js';
 import { lambdaProvisioners } from '../shared/lambda-provisioners.js';

@@ -1,6 +1,6 @@
-import { grant } from '../domain/use-cases/grant.js';
-import { GrantInput } from '../domain/workflow-io.js';
-import type { Deps } from '../ports.js';
+import { grant } from '../application/grant.js';
+import type { Deps } from '../application/ports.js';
+import { GrantInput } from '../application/workflow-io.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaProvisioners } from '../shared/lambda-provisioners.js';
 import type { DepsSource } from './http-middleware.js';

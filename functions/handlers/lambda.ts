@@ -3,8 +3,8 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import type * as z from 'zod/mini';
-import { accountOfFunctionArn, authenticate } from '../domain/use-cases/authenticate.js';
-import type { Deps } from '../ports.js';
+import { accountOfFunctionArn, authenticate } from '../application/authenticate.js';
+import type { Deps } from '../application/ports.js';
 import type { MappedError } from '../shared/http.js';
 import { type HandlerPowertools, lambdaPowertools } from '../shared/powertools.js';
 import {

@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { ERROR_CODES, type ErrorCode } from '../domain/errors.js';
-import { errorResponse } from '../domain/responses.js';
+import { errorResponse } from '../views/responses.js';
 import { errorCodesOf, ROUTES, type Route } from './routes.js';
 
 /**

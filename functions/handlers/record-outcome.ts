@@ -1,6 +1,6 @@
-import { recordOutcome } from '../domain/use-cases/record-outcome.js';
-import { RecordOutcomeInput } from '../domain/workflow-io.js';
-import type { Deps } from '../ports.js';
+import type { Deps } from '../application/ports.js';
+import { recordOutcome } from '../application/record-outcome.js';
+import { RecordOutcomeInput } from '../application/workflow-io.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaMailer } from '../shared/lambda-mailer.js';
 import { lambdaProvisioners } from '../shared/lambda-provisioners.js';

@@ -1,6 +1,6 @@
-import { requestApproval } from '../domain/use-cases/request-approval.js';
-import { RequestApprovalInput } from '../domain/workflow-io.js';
-import type { Deps } from '../ports.js';
+import type { Deps } from '../application/ports.js';
+import { requestApproval } from '../application/request-approval.js';
+import { RequestApprovalInput } from '../application/workflow-io.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaMailer } from '../shared/lambda-mailer.js';
 import { lambdaWorkflow } from '../shared/lambda-workflow.js';

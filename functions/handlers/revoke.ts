@@ -1,6 +1,6 @@
-import { revokeTask } from '../domain/use-cases/revoke-task.js';
-import { RevokeInput } from '../domain/workflow-io.js';
-import type { Deps } from '../ports.js';
+import type { Deps } from '../application/ports.js';
+import { revokeTask } from '../application/revoke-at-expiry.js';
+import { RevokeInput } from '../application/workflow-io.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaProvisioners } from '../shared/lambda-provisioners.js';
 import type { DepsSource } from './http-middleware.js';

@@ -2,6 +2,8 @@ import * as z from 'zod/mini';
 import '../domain/zod-locale.js';
 import type { ErrorCode } from '../domain/errors.js';
 import { hasControlCharacters } from '../domain/policy-schema.js';
+import { DecisionBody, ExtendBody, ListQuery, NewRequestBody } from '../domain/schemas.js';
+import type { HttpFunction } from '../function-registry.js';
 import {
   AuditResponse,
   CredentialsResponse,
@@ -10,9 +12,7 @@ import {
   RequestListResponse,
   RequestViewResponse,
   TargetsResponse,
-} from '../domain/responses.js';
-import { DecisionBody, ExtendBody, ListQuery, NewRequestBody } from '../domain/schemas.js';
-import type { HttpFunction } from '../function-registry.js';
+} from '../views/responses.js';
 
 export type { HttpFunction };
 
@@ -40,7 +40,7 @@ export interface Route {
   /** What a successful call answers with. */
   produces: 'json' | 'html';
   successStatus: number;
-  /** The success body (domain/responses.ts); tests parse real responses with it. */
+  /** The success body (views/responses.ts); tests parse real responses with it. */
   response: z.ZodMiniType;
   /** Refusals particular to this operation; those every route of its kind can give come from `errorCodesOf`. */
   errors: readonly ErrorCode[];

@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import type * as YamlModule from 'yaml';
+import type { PolicySource } from '../application/ports.js';
 import { DomainError } from '../domain/errors.js';
 import { formatPath, formatPolicyIssues } from '../domain/policy-issues.js';
 import { Policy } from '../domain/policy-schema.js';
-import type { PolicySource } from '../ports.js';
 
 /**
  * Loads and validates the policy file (YAML, schema in functions/domain/policy-schema.ts). Used at Lambda

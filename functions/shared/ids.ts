@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import type { Ids } from '../application/ports.js';
 import { newRequestId } from '../domain/naming.js';
-import type { Ids } from '../ports.js';
 
 /** The production `Ids`: ULIDs from the wall clock and a CSPRNG, secrets of 32 random bytes. */
 export function cryptoIds(now: () => number = Date.now): Ids {

@@ -3,7 +3,15 @@ import { createDocumentClient, createDynamoDbClient } from '../adapters/dynamodb
 import { DynamoDigestStore } from '../adapters/dynamodb-digests.js';
 import { DynamoRequestStore } from '../adapters/dynamodb-requests.js';
 import { tableNamesFromEnv } from '../adapters/dynamodb-tables.js';
-import type { Deps, Mailer, Provisioners, RequestStore, Revoker, Signer, Workflow } from '../ports.js';
+import type {
+  Deps,
+  Mailer,
+  Provisioners,
+  RequestStore,
+  Revoker,
+  Signer,
+  Workflow,
+} from '../application/ports.js';
 import { envPolicySource } from './config.js';
 import { cryptoIds } from './ids.js';
 import { powertoolsLogSink, powertoolsMetricsPort } from './powertools.js';

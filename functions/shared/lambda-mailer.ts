@@ -1,5 +1,5 @@
 import { lazyOnce } from '../adapters/lazy-once.js';
-import type { Mailer } from '../ports.js';
+import type { Mailer } from '../application/ports.js';
 import { requiredEnv } from './lambda-deps.js';
 
 /**

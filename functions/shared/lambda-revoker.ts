@@ -1,5 +1,5 @@
 import { lazyOnce } from '../adapters/lazy-once.js';
-import type { Revoker } from '../ports.js';
+import type { Revoker } from '../application/ports.js';
 import { requiredEnv } from './lambda-deps.js';
 
 /**

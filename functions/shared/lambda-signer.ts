@@ -1,5 +1,5 @@
 import { lazyOnce } from '../adapters/lazy-once.js';
-import type { Signer } from '../ports.js';
+import type { Signer } from '../application/ports.js';
 
 /**
  * The digest key in KMS (DIGEST_KEY_ID, in AWS_REGION), its client imported on the first call, not at cold

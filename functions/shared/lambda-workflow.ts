@@ -1,5 +1,5 @@
 import { lazyOnce } from '../adapters/lazy-once.js';
-import type { Workflow } from '../ports.js';
+import type { Workflow } from '../application/ports.js';
 import { requiredEnv } from './lambda-deps.js';
 
 /**

@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, Metrics as PowertoolsMetrics } from '@aws-lambda-powertools/metrics';
-import type { Metrics } from '../ports.js';
+import type { Metrics } from '../application/ports.js';
 
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'jit-db-access';
 

@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineProvisioner } from '../../functions/adapters/provisioners.js';
+import type { CredentialProvisioner, Credentials, GrantSpec } from '../../functions/application/ports.js';
 import type { Target } from '../../functions/domain/policy-schema.js';
-import type { CredentialProvisioner, Credentials, GrantSpec } from '../../functions/ports.js';
 import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
 import { AUTO_READ } from '../support/policies.js';
 import { canLogin, connect, jitRoles as jitRolesOn, type System, startAppSystem } from '../support/system.js';

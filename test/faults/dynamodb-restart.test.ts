@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Credentials } from '../../functions/ports.js';
+import type { Credentials } from '../../functions/application/ports.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-local.js';
 import { services } from '../support/services.js';
 import { canLogin, connect, type System, sleep, startAppSystem } from '../support/system.js';

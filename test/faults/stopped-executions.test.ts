@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineProvisioner } from '../../functions/adapters/provisioners.js';
+import type { CredentialProvisioner, Credentials } from '../../functions/application/ports.js';
+import { executionArnFor } from '../../functions/application/workflow-io.js';
 import type { Target } from '../../functions/domain/policy-schema.js';
 import type { RequestStatus } from '../../functions/domain/types.js';
-import { executionArnFor } from '../../functions/domain/workflow-io.js';
-import type { CredentialProvisioner, Credentials } from '../../functions/ports.js';
 import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
 import { AUTO_READ } from '../support/policies.js';
 import { canLogin, connect, type System, sleep, startAppSystem } from '../support/system.js';

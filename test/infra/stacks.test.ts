@@ -647,7 +647,11 @@ describe('EventBridge rules, queues and alarms', () => {
         actions: topic,
       },
       { metric: 'jit-db-access/AuditAnchorMismatch', dimensions: ['service=jit-db-access'], actions: topic },
-      { metric: 'jit-db-access/LinkRefusalNotCounted', dimensions: ['service=jit-db-access'], actions: topic },
+      {
+        metric: 'jit-db-access/LinkRefusalNotCounted',
+        dimensions: ['service=jit-db-access'],
+        actions: topic,
+      },
       { metric: 'jit-db-access/RevokeFailed', dimensions: ['service=jit-db-access'], actions: topic },
     ]);
     const topicResource = s.view.only('AWS::SNS::Topic');

@@ -3,7 +3,8 @@ import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { csrfTokenFor, parseLinkToken } from '../../functions/domain/approval-links.js';
+import type { Credentials, Deps, Email } from '../../functions/application/ports.js';
+import { csrfTokenFor, parseLinkToken } from '../../functions/domain/link-tokens.js';
 import { Policy } from '../../functions/domain/policy-schema.js';
 import { createHandler as apiHandler } from '../../functions/handlers/api.js';
 import { createHandler as linksHandler } from '../../functions/handlers/approval-links.js';
@@ -11,7 +12,6 @@ import { createHandler as credentialsHandler } from '../../functions/handlers/cr
 import { createHandler as grantHandler } from '../../functions/handlers/grant.js';
 import { createHandler as requestApprovalHandler } from '../../functions/handlers/request-approval.js';
 import { type OperationId, ROUTES } from '../../functions/handlers/routes.js';
-import type { Credentials, Deps, Email } from '../../functions/ports.js';
 import { undocumented } from '../support/api-contract.js';
 import { type ApiTestDeps, apiTestDeps } from '../support/api-deps.js';
 import { apiGatewayEvent } from '../support/apigw-events.js';

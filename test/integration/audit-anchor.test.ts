@@ -6,10 +6,10 @@ import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/l
 import { afterEach, describe, expect, it } from 'vitest';
 import { DynamoDigestStore } from '../../functions/adapters/dynamodb-digests.js';
 import { ephemeralFileSigner } from '../../functions/adapters/file-signer.js';
+import { anchorReport, auditDigest } from '../../functions/application/audit-digest.js';
+import type { Deps, Signer } from '../../functions/application/ports.js';
 import { chainEvent } from '../../functions/domain/audit-chain.js';
 import type { AccessRequest, AuditDraft, AuditEvent } from '../../functions/domain/types.js';
-import { anchorReport, auditDigest } from '../../functions/domain/use-cases/audit-digest.js';
-import type { Deps, Signer } from '../../functions/ports.js';
 import { TestClock } from '../support/deps.js';
 import {
   type DynamoTestTables,

@@ -7,7 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { csrfTokenFor, parseLinkToken } from '../../functions/domain/approval-links.js';
+import { createRequest } from '../../functions/application/create-request.js';
+import type { Deps, RequestStore } from '../../functions/application/ports.js';
+import { requestAudit } from '../../functions/application/request-audit.js';
 import { ConflictError } from '../../functions/domain/errors.js';
 import {
   linkRefusalStream,
@@ -15,12 +17,10 @@ import {
   refusalWindowOf,
   UNKNOWN_SCOPE,
 } from '../../functions/domain/link-refusals.js';
+import { csrfTokenFor, parseLinkToken } from '../../functions/domain/link-tokens.js';
 import { newRequestId } from '../../functions/domain/naming.js';
-import { createRequest } from '../../functions/domain/use-cases/create-request.js';
-import { requestAudit } from '../../functions/domain/use-cases/request-audit.js';
 import { createHandler as linksHandler } from '../../functions/handlers/approval-links.js';
 import { createHandler as requestApprovalHandler } from '../../functions/handlers/request-approval.js';
-import type { Deps, RequestStore } from '../../functions/ports.js';
 import { linkEvent } from '../support/apigw-events.js';
 import {
   lambdaContext as context,

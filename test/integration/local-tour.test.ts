@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Credentials } from '../../functions/application/ports.js';
 import type { AuditEvent } from '../../functions/domain/types.js';
-import type { Credentials } from '../../functions/ports.js';
 import { type Runtime, type RuntimeOptions, startRuntime } from '../../local/runtime.js';
 import {
   CAROL_READ,

@@ -6,9 +6,9 @@ import { MysqlProvisioner } from '../../functions/adapters/mysql-provisioner.js'
 import { PostgresProvisioner } from '../../functions/adapters/postgres-provisioner.js';
 import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
 import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
+import type { CredentialProvisioner, Credentials, GrantSpec } from '../../functions/application/ports.js';
 import { TargetUnavailableError } from '../../functions/domain/errors.js';
 import type { Target } from '../../functions/domain/policy-schema.js';
-import type { CredentialProvisioner, Credentials, GrantSpec } from '../../functions/ports.js';
 import { freePort } from '../../local/embedded-postgres.js';
 import { asSuperuserIn, objectsOwnedBy, tablesNamed } from '../support/postgres-catalog.js';
 import {

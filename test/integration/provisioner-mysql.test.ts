@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRdsTarget, MysqlProvisioner } from '../../functions/adapters/mysql-provisioner.js';
 import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
 import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
+import type { GrantSpec } from '../../functions/application/ports.js';
 import { TargetNotConfiguredForIamError } from '../../functions/domain/errors.js';
 import type { Target } from '../../functions/domain/policy-schema.js';
-import type { GrantSpec } from '../../functions/ports.js';
 import { createMysqlFixture, type MysqlFixture } from '../support/provisioner-databases.js';
 import {
   errorCode,

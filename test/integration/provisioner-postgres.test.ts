@@ -11,9 +11,9 @@ import {
   type AdminCredentialsSource,
   StaticAdminCredentials,
 } from '../../functions/adapters/secrets-admin.js';
+import type { GrantSpec } from '../../functions/application/ports.js';
 import { TargetNotConfiguredForIamError } from '../../functions/domain/errors.js';
 import type { Target } from '../../functions/domain/policy-schema.js';
-import type { GrantSpec } from '../../functions/ports.js';
 import { startEmbeddedPostgres } from '../../local/embedded-postgres.js';
 import { asSuperuserIn, objectsOwnedBy, tablesNamed } from '../support/postgres-catalog.js';
 import { createPostgresFixture, type PostgresFixture } from '../support/provisioner-databases.js';

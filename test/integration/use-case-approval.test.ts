@@ -1,14 +1,14 @@
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { csrfTokenFor, parseLinkToken } from '../../functions/domain/approval-links.js';
-import { decideByLink } from '../../functions/domain/use-cases/approval-link.js';
-import { cancelRequest } from '../../functions/domain/use-cases/cancel-request.js';
-import { createRequest } from '../../functions/domain/use-cases/create-request.js';
-import { decideRequest } from '../../functions/domain/use-cases/decide-request.js';
+import { cancelRequest } from '../../functions/application/cancel-request.js';
+import { createRequest } from '../../functions/application/create-request.js';
+import { decideByLink } from '../../functions/application/decide-by-link.js';
+import { decideRequest } from '../../functions/application/decide-request.js';
 import {
   ORPHANED_APPROVAL_AFTER_SECONDS,
   REDELIVER_APPROVAL_AFTER_SECONDS,
-} from '../../functions/domain/use-cases/sweeper/approved-requests.js';
+} from '../../functions/application/sweeper/approved-requests.js';
+import { csrfTokenFor, parseLinkToken } from '../../functions/domain/link-tokens.js';
 import { createHandler as evaluatePolicyHandler } from '../../functions/handlers/evaluate-policy.js';
 import { createHandler as statusChangeHandler } from '../../functions/handlers/execution-status-change.js';
 import { createHandler as sweeperHandler } from '../../functions/handlers/expiry-sweeper.js';

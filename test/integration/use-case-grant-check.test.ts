@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRequest } from '../../functions/application/create-request.js';
+import { grant } from '../../functions/application/grant.js';
+import type { Deps } from '../../functions/application/ports.js';
 import { Policy } from '../../functions/domain/policy-schema.js';
-import { createRequest } from '../../functions/domain/use-cases/create-request.js';
-import { grant } from '../../functions/domain/use-cases/grant.js';
-import type { Deps } from '../../functions/ports.js';
 import { type ApiTestDeps, apiTestDeps } from '../support/api-deps.js';
 import { services } from '../support/services.js';
 

@@ -1,20 +1,20 @@
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ConflictError } from '../../functions/domain/errors.js';
-import type { PolicyInput } from '../../functions/domain/policy-schema.js';
 import {
   CONFLICT_BACKOFF_CAP_MS,
   conflictBackoffMs,
   retryOnConflict,
-} from '../../functions/domain/use-cases/common.js';
-import { createRequest } from '../../functions/domain/use-cases/create-request.js';
-import { expirySweeper, SweepInput } from '../../functions/domain/use-cases/expiry-sweeper.js';
-import { grant } from '../../functions/domain/use-cases/grant.js';
+} from '../../functions/application/common.js';
+import { createRequest } from '../../functions/application/create-request.js';
+import { expirySweeper, SweepInput } from '../../functions/application/expiry-sweeper.js';
+import { grant } from '../../functions/application/grant.js';
+import type { Deps, Provisioners } from '../../functions/application/ports.js';
 import {
   GRANT_IN_FLIGHT_SECONDS,
   serverKeyOf,
-} from '../../functions/domain/use-cases/sweeper/reconcile-orphans.js';
-import type { Deps, Provisioners } from '../../functions/ports.js';
+} from '../../functions/application/sweeper/reconcile-orphans.js';
+import { ConflictError } from '../../functions/domain/errors.js';
+import type { PolicyInput } from '../../functions/domain/policy-schema.js';
 import {
   createTestDatabase,
   delegatingStore,

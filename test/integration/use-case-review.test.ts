@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRequest } from '../../functions/application/create-request.js';
+import { getRequest } from '../../functions/application/get-request.js';
+import { listRequests } from '../../functions/application/list-requests.js';
+import { requestAudit } from '../../functions/application/request-audit.js';
+import { reviewRequest } from '../../functions/application/review-request.js';
 import type { PolicyInput } from '../../functions/domain/policy-schema.js';
 import type { Identity } from '../../functions/domain/types.js';
-import { createRequest } from '../../functions/domain/use-cases/create-request.js';
-import { getRequest } from '../../functions/domain/use-cases/get-request.js';
-import { listRequests } from '../../functions/domain/use-cases/list-requests.js';
-import { requestAudit } from '../../functions/domain/use-cases/request-audit.js';
-import { reviewRequest } from '../../functions/domain/use-cases/review-request.js';
 import { createTestDatabase, ERIN, ordersPolicy, startTestSystem, type TestSystem } from '../support/deps.js';
 import { services } from '../support/services.js';
 

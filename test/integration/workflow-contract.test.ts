@@ -13,9 +13,9 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SfnWorkflow } from '../../functions/adapters/sfn-workflow.js';
+import type { Workflow } from '../../functions/application/ports.js';
+import { executionArnFor, WorkflowTaskClosedError } from '../../functions/application/workflow-io.js';
 import { ConflictError } from '../../functions/domain/errors.js';
-import { executionArnFor, WorkflowTaskClosedError } from '../../functions/domain/workflow-io.js';
-import type { Workflow } from '../../functions/ports.js';
 import { LocalWorkflow, type TaskHandlers } from '../../local/workflow-runner.js';
 
 /**

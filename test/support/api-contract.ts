@@ -1,5 +1,5 @@
-import { errorResponse } from '../../functions/domain/responses.js';
 import { errorCodesOf, findRoute, type OperationId } from '../../functions/handlers/routes.js';
+import { errorResponse } from '../../functions/views/responses.js';
 
 /**
  * How an answer differs from what the OpenAPI document says: a success must parse with the route's (strict)

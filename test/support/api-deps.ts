@@ -6,8 +6,8 @@
 import { createProvisioners, type ProvisionerFactory } from '../../functions/adapters/provisioners.js';
 import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
 import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
+import type { Deps, Email, UseCaseLog } from '../../functions/application/ports.js';
 import type { Policy } from '../../functions/domain/policy-schema.js';
-import type { Deps, Email, UseCaseLog } from '../../functions/ports.js';
 import { RecordingWorkflow, recordingIds } from './deps.js';
 import { type DynamoTestTables, dynamoTestTables } from './dynamodb-local.js';
 import { services } from './services.js';

@@ -9,9 +9,6 @@ import pg from 'pg';
 import { createProvisioners, type ProvisionerFactory } from '../../functions/adapters/provisioners.js';
 import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
 import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
-import { Policy, type PolicyInput } from '../../functions/domain/policy-schema.js';
-import type { Identity } from '../../functions/domain/types.js';
-import { WorkflowTaskClosedError } from '../../functions/domain/workflow-io.js';
 import type {
   CredentialProvisioner,
   Deps,
@@ -20,7 +17,10 @@ import type {
   RequestStore,
   UseCaseLog,
   Workflow,
-} from '../../functions/ports.js';
+} from '../../functions/application/ports.js';
+import { WorkflowTaskClosedError } from '../../functions/application/workflow-io.js';
+import { Policy, type PolicyInput } from '../../functions/domain/policy-schema.js';
+import type { Identity } from '../../functions/domain/types.js';
 import { cryptoIds } from '../../functions/shared/ids.js';
 import { type DynamoTestTables, dynamoTestTables } from './dynamodb-local.js';
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import type { GrantSpec } from '../../functions/application/ports.js';
 import { Privileges, Target } from '../../functions/domain/policy-schema.js';
-import type { GrantSpec } from '../../functions/ports.js';
 
 /**
  * What the PostgreSQL and MariaDB provisioner suites build alike: request users, one-level targets on the

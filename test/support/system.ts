@@ -15,13 +15,13 @@ import { DynamoRequestStore } from '../../functions/adapters/dynamodb-requests.j
 import { createTables } from '../../functions/adapters/dynamodb-tables.js';
 import { createProvisioners } from '../../functions/adapters/provisioners.js';
 import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
+import type { ReconcileMode } from '../../functions/application/expiry-sweeper.js';
+import type { Deps, LinkRefusalCount } from '../../functions/application/ports.js';
+import { executionArnFor } from '../../functions/application/workflow-io.js';
 import { linkRefusalStream, linkRefusalWindowOfSeq } from '../../functions/domain/link-refusals.js';
 import type { Policy } from '../../functions/domain/policy-schema.js';
 import type { AccessRequest, AuditEvent, RequestStatus } from '../../functions/domain/types.js';
-import type { ReconcileMode } from '../../functions/domain/use-cases/expiry-sweeper.js';
-import { executionArnFor } from '../../functions/domain/workflow-io.js';
 import { createHandler as createExpirySweeperHandler } from '../../functions/handlers/expiry-sweeper.js';
-import type { Deps, LinkRefusalCount } from '../../functions/ports.js';
 import { parsePolicy } from '../../functions/shared/config.js';
 import { cryptoIds } from '../../functions/shared/ids.js';
 import { startHttpServer } from '../../local/http-server.js';

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { viewOf } from '../../functions/application/common.js';
 import { assertMayView, isReviewer, reviewersOf } from '../../functions/domain/authz.js';
 import { DomainError, type ErrorCode } from '../../functions/domain/errors.js';
 import { applyReview } from '../../functions/domain/lifecycle.js';
 import { isFlagged } from '../../functions/domain/lifecycle-records.js';
 import { Policy } from '../../functions/domain/policy-schema.js';
 import type { AccessRequest, Identity } from '../../functions/domain/types.js';
-import { viewOf } from '../../functions/domain/use-cases/common.js';
 import { at, carol, freshRequest, NOW, policyInput, requester } from './support/domain-fixtures.js';
 
 /** The fixture policy plus a security team (global) and a DBA lead (the target's reviewer). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { approvalRequestEmail, confirmationPage, escapeHtml } from '../../functions/domain/emails.js';
+import { approvalRequestEmail, confirmationPage, escapeHtml } from '../../functions/views/emails.js';
 import { freshRequest } from './support/domain-fixtures.js';
 
 const target = { id: 'orders-db', environment: 'production', engine: 'postgres' as const };

@@ -1,10 +1,10 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
+import type { Deps } from '../../functions/application/ports.js';
 import { ERROR_CODES } from '../../functions/domain/errors.js';
 import { createHandler } from '../../functions/handlers/api.js';
 import { openApiDocument } from '../../functions/handlers/openapi.js';
 import { errorCodesOf, findRoute, ROUTES } from '../../functions/handlers/routes.js';
-import type { Deps } from '../../functions/ports.js';
 import { claimedCaller } from '../../functions/shared/http.js';
 import { policy } from './support/domain-fixtures.js';
 

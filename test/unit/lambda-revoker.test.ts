@@ -2,7 +2,7 @@ import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { LambdaRevoker, RevokeInvokeError } from '../../functions/adapters/lambda-revoker.js';
-import { RevokeInput } from '../../functions/domain/workflow-io.js';
+import { RevokeInput } from '../../functions/application/workflow-io.js';
 
 const FUNCTION_ARN = 'arn:aws:lambda:eu-west-1:123456789012:function:JitDbAccess-WorkflowRevokeFunction';
 const REQUEST_ID = '01j9z3k4m5n6p7q8r9s0t1v2w3';

@@ -9,7 +9,7 @@ import {
   parseLinkToken,
   retireOpenLinks,
   verifyCsrf,
-} from '../../functions/domain/approval-links.js';
+} from '../../functions/domain/link-tokens.js';
 import { freshRequest, levelOf, NOW, REQUEST_ID } from './support/domain-fixtures.js';
 
 const SECRETS = ['A'.repeat(43), 'B'.repeat(43), 'C'.repeat(43)];

@@ -2,7 +2,7 @@ import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SesMailer } from '../../functions/adapters/ses-mailer.js';
-import type { Email, Mailer } from '../../functions/ports.js';
+import type { Email, Mailer } from '../../functions/application/ports.js';
 import { OutboxMailer } from '../../local/outbox.js';
 
 /**

@@ -14,8 +14,8 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { SfnWorkflow } from '../../functions/adapters/sfn-workflow.js';
+import { executionArnFor, WorkflowTaskClosedError } from '../../functions/application/workflow-io.js';
 import { ConflictError } from '../../functions/domain/errors.js';
-import { executionArnFor, WorkflowTaskClosedError } from '../../functions/domain/workflow-io.js';
 
 const STATE_MACHINE_ARN = 'arn:aws:states:eu-west-1:123456789012:stateMachine:jitdb-access-request';
 const REQUEST_ID = '01j9z3k4m5n6p7q8r9s0t1v2w3';

@@ -8,7 +8,7 @@ import {
   GrantOutput,
   RecordOutcomeInput,
   RevokeOutput,
-} from '../../functions/domain/workflow-io.js';
+} from '../../functions/application/workflow-io.js';
 import { ASL_SUBSTITUTIONS, SUBSTITUTION_HANDLERS, TASK_STATES } from '../../functions/workflow-tasks.js';
 
 interface AslState {

@@ -1,14 +1,14 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
+  APPROVAL_PATH_TRANSITIONS,
+  HAPPY_PATH_TRANSITIONS,
+  WorkflowTaskClosedError,
+} from '../../functions/application/workflow-io.js';
+import {
   ConflictError,
   TargetNotConfiguredForIamError,
   TargetUnavailableError,
 } from '../../functions/domain/errors.js';
-import {
-  APPROVAL_PATH_TRANSITIONS,
-  HAPPY_PATH_TRANSITIONS,
-  WorkflowTaskClosedError,
-} from '../../functions/domain/workflow-io.js';
 import type { ExecutionStatusChangeEvent } from '../../local/workflow-executions.js';
 import {
   handlersByState,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, it } from 'vitest';
+import type { Credentials } from '../../functions/application/ports.js';
 import type { AccessRequest } from '../../functions/domain/types.js';
-import type { Credentials } from '../../functions/ports.js';
 import { services } from '../support/services.js';
 import {
   canLogin,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Credentials } from '../../functions/ports.js';
+import type { Credentials } from '../../functions/application/ports.js';
 import { cryptoIds } from '../../functions/shared/ids.js';
 import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
 import { AUTO_READ, postgresPolicyYaml } from '../support/policies.js';

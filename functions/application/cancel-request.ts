@@ -1,0 +1,45 @@
+import { assertMayCancel } from '../domain/authz.js';
+import { ForbiddenError } from '../domain/errors.js';
+import { applyEvent } from '../domain/lifecycle.js';
+import { DecisionBody, parseInput } from '../domain/schemas.js';
+import type { Identity } from '../domain/types.js';
+import {
+  completeApproval,
+  levelOf,
+  loadRequest,
+  notifyRetired,
+  type RequestView,
+  refuse,
+  retryOnConflict,
+  viewOf,
+} from './common.js';
+import type { Deps } from './ports.js';
+
+/** The requester withdraws a request not yet granted; the workflow's approval step fails with 'Cancelled'. */
+export async function cancelRequest(
+  input: { requestId: string; caller: Identity; body: unknown },
+  deps: Deps,
+): Promise<RequestView> {
+  const body = parseInput(DecisionBody, input.body);
+  const { before, saved } = await retryOnConflict(async () => {
+    const request = await loadRequest(deps, input.requestId);
+    try {
+      assertMayCancel(input.caller, request);
+    } catch (error) {
+      if (error instanceof ForbiddenError) await refuse(deps, request, input.caller, error);
+      throw error;
+    }
+    const { level } = levelOf(deps, request);
+    const { next, audit } = applyEvent(
+      request,
+      { type: 'cancel', by: input.caller, ...(body.comment ? { comment: body.comment } : {}) },
+      { level, now: deps.clock.now() },
+    );
+    return { before: request, saved: await deps.requests.transition(request, next, audit) };
+  });
+  if (before.status === 'PENDING') {
+    await completeApproval(deps, saved, { error: 'Cancelled', cause: 'cancelled by the requester' });
+  }
+  await notifyRetired(deps, before, saved, 'cancelled by the requester');
+  return viewOf(saved);
+}

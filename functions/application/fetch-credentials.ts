@@ -1,0 +1,42 @@
+import { assertMayFetchCredentials } from '../domain/authz.js';
+import { ForbiddenError } from '../domain/errors.js';
+import type { AuditDraft, Identity } from '../domain/types.js';
+import { grantSpec, levelOf, loadRequest, recordOnRequest, refuse } from './common.js';
+import type { Credentials, Deps } from './ports.js';
+
+/**
+ * Fresh credentials for the requester's active grant (a rotated password or a new IAM token). The audit
+ * event says who fetched what kind, and until when — never the secret.
+ */
+export async function fetchCredentials(
+  input: { requestId: string; caller: Identity },
+  deps: Deps,
+): Promise<Credentials> {
+  const request = await loadRequest(deps, input.requestId);
+  try {
+    assertMayFetchCredentials(input.caller, request);
+  } catch (error) {
+    if (error instanceof ForbiddenError) await refuse(deps, request, input.caller, error);
+    throw error;
+  }
+  const { target, level } = levelOf(deps, request);
+  const expiresAt = new Date(request.expiresAt ?? request.grant?.expiresAt ?? deps.clock.now().toISOString());
+  const credentials = await deps.provisioners
+    .for(target)
+    .credentials(grantSpec(request, target, level, expiresAt));
+  const audit: AuditDraft = {
+    at: deps.clock.now().toISOString(),
+    actor: input.caller.principal,
+    via: input.caller.via,
+    action: 'credentials-issued',
+    fromStatus: request.status,
+    toStatus: request.status,
+    details: {
+      username: credentials.username,
+      kind: credentials.kind,
+      credentialExpiresAt: credentials.credentialExpiresAt,
+    },
+  };
+  await recordOnRequest(deps, request, audit);
+  return credentials;
+}

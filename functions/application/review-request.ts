@@ -1,0 +1,33 @@
+import { ForbiddenError } from '../domain/errors.js';
+import { applyReview } from '../domain/lifecycle.js';
+import { DecisionBody, parseInput } from '../domain/schemas.js';
+import type { Identity } from '../domain/types.js';
+import { loadRequest, type RequestView, refuse, retryOnConflict, viewOf } from './common.js';
+import type { Deps } from './ports.js';
+
+/**
+ * A reviewer acknowledges a break-glass request: it leaves the flagged list, and the acknowledgement is
+ * audited in the same transaction. Refusals of standing (not a reviewer, one's own request) are audited too.
+ */
+export async function reviewRequest(
+  input: { requestId: string; caller: Identity; body: unknown },
+  deps: Deps,
+): Promise<RequestView> {
+  const body = parseInput(DecisionBody, input.body);
+  const saved = await retryOnConflict(async () => {
+    const request = await loadRequest(deps, input.requestId);
+    let reviewed: ReturnType<typeof applyReview>;
+    try {
+      reviewed = applyReview(request, input.caller, {
+        policy: deps.policy.policy(),
+        now: deps.clock.now(),
+        comment: body.comment,
+      });
+    } catch (error) {
+      if (error instanceof ForbiddenError) await refuse(deps, request, input.caller, error);
+      throw error;
+    }
+    return deps.requests.transition(request, reviewed.next, reviewed.audit);
+  });
+  return viewOf(saved);
+}

@@ -1,8 +1,0 @@
-import type { Deps } from '../../ports.js';
-import { type RequestableTarget, requestableTargets } from '../authz.js';
-import type { Identity } from '../types.js';
-
-/** Targets and levels the caller can ask for, with the rules that will apply to them. */
-export function listTargets(input: { caller: Identity }, deps: Deps): { targets: RequestableTarget[] } {
-  return { targets: requestableTargets(deps.policy.policy(), input.caller) };
-}

@@ -19,7 +19,7 @@ import {
   MAX_BODY_BYTES,
   mapError,
 } from '../functions/shared/http.js';
-import { escapeHtml } from '../functions/views/emails.js';
+import { escapeHtml } from '../functions/views/render.js';
 import { invokeLocally } from './invocations.js';
 import type { OutboxEntry, OutboxMailer } from './outbox.js';
 

@@ -6,7 +6,8 @@
  */
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
-import type { DigestSignature, Signer } from '../application/ports.js';
+import type { Signer } from '../application/ports.js';
+import type { DigestSignature } from '../domain/audit-anchor.js';
 import { verifyEcdsaSha256 } from './ecdsa.js';
 import { lazyOnce } from './lazy-once.js';
 

@@ -3,7 +3,8 @@ import { findLevel } from '../domain/evaluate.js';
 import { isFlagged, refusalAudit } from '../domain/lifecycle-records.js';
 import type { AccessLevel, Target } from '../domain/policy-schema.js';
 import type { AccessRequest, ApprovalLink, Identity } from '../domain/types.js';
-import { approvalRequestEmail, decidedEmail, type RequestFacts } from '../views/emails.js';
+import { approvalRequestEmail, decidedEmail } from '../views/emails.js';
+import type { RequestFacts } from '../views/render.js';
 import type { Deps, GrantSpec } from './ports.js';
 import { WorkflowTaskClosedError } from './workflow-io.js';
 

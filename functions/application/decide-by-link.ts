@@ -10,7 +10,7 @@ import {
   verifyCsrf,
 } from '../domain/link-tokens.js';
 import type { AccessRequest, AuditDraft, Identity, PendingExtension } from '../domain/types.js';
-import type { RequestFacts } from '../views/emails.js';
+import type { RequestFacts } from '../views/render.js';
 import { factsOf, levelOf, levelOrUndefined } from './common.js';
 import { type Decision, decideRequest } from './decide-request.js';
 import type { Deps } from './ports.js';

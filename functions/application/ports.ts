@@ -4,7 +4,7 @@
  * The domain imports types from here and nothing from adapters.
  */
 
-import type { SignedDigest, StreamAnchor } from '../domain/audit-anchor.js';
+import type { DigestSignature, SignedDigest, StreamAnchor } from '../domain/audit-anchor.js';
 import type { Policy, Privileges, Target } from '../domain/policy-schema.js';
 import type { AccessRequest, AuditDraft, AuditEvent, Identity, RequestStatus } from '../domain/types.js';
 
@@ -107,13 +107,6 @@ export interface AuditLog {
   streamsWithEventsBetween(since: string, until: string): Promise<string[]>;
   /** A partition's events from `fromSeq` on, in seq order. */
   listFrom(stream: string, fromSeq: number): Promise<AuditEvent[]>;
-}
-
-/** A signature over an audit digest: ECDSA P-256 over SHA-256, DER-encoded, base64. */
-export interface DigestSignature {
-  signature: string;
-  keyId: string;
-  algorithm: 'ECDSA_SHA_256';
 }
 
 /** The audit digest key (KMS on AWS, a file key locally). */

@@ -5,9 +5,15 @@
  * Pure: hashing and comparisons, no I/O (signatures are checked by the caller through the Signer port).
  */
 import { createHash } from 'node:crypto';
-import type { DigestSignature } from '../application/ports.js';
 import { canonicalJson, hashAuditEvent } from './audit-chain.js';
 import { type AuditEvent, GENESIS_HASH } from './types.js';
+
+/** A signature over an audit digest: ECDSA P-256 over SHA-256, DER-encoded, base64. */
+export interface DigestSignature {
+  signature: string;
+  keyId: string;
+  algorithm: 'ECDSA_SHA_256';
+}
 
 /** One chain's head as a digest records it: the partition (request id or loose stream), its last seq and hash. */
 export interface DigestHead {

@@ -4,7 +4,7 @@ import { htmlResponse } from '../shared/http.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaMailer } from '../shared/lambda-mailer.js';
 import { lambdaWorkflow } from '../shared/lambda-workflow.js';
-import { confirmationPage, linkResultPage } from '../views/emails.js';
+import { confirmationPage, linkResultPage } from '../views/pages.js';
 import type { DepsSource, HttpHandlerOptions } from './http-middleware.js';
 import { httpLambda } from './lambda.js';
 import { ApprovalForm } from './routes.js';

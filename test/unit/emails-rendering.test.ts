@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { approvalRequestEmail, confirmationPage, escapeHtml } from '../../functions/views/emails.js';
+import { approvalRequestEmail } from '../../functions/views/emails.js';
+import { confirmationPage } from '../../functions/views/pages.js';
+import { escapeHtml } from '../../functions/views/render.js';
 import { freshRequest } from './support/domain-fixtures.js';
 
 const target = { id: 'orders-db', environment: 'production', engine: 'postgres' as const };

@@ -1,78 +1,88 @@
 /**
- * Every refusal the system can give, as a machine-readable code. Handlers map the code to an HTTP
- * status with `httpStatusFor`; the domain never speaks HTTP.
+ * What kind of refusal a code is. The domain never speaks HTTP: the transport maps each kind to its status
+ * (`httpStatusFor` in shared/http.ts).
  */
+export type RefusalKind =
+  | 'invalid'
+  | 'too-large'
+  | 'unsupported-media'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'not-found'
+  | 'method-not-allowed'
+  | 'conflict'
+  | 'gone'
+  | 'unavailable'
+  | 'internal';
+
+/** Every refusal the system can give, as a machine-readable code, with its kind. */
 export const ERROR_CODES = {
   // the request itself is malformed
-  MALFORMED_JSON: 400,
-  VALIDATION_FAILED: 400,
-  PAYLOAD_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  ROUTE_NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405,
-  UNAUTHENTICATED: 401,
+  MALFORMED_JSON: 'invalid',
+  VALIDATION_FAILED: 'invalid',
+  PAYLOAD_TOO_LARGE: 'too-large',
+  UNSUPPORTED_MEDIA_TYPE: 'unsupported-media',
+  ROUTE_NOT_FOUND: 'not-found',
+  METHOD_NOT_ALLOWED: 'method-not-allowed',
+  UNAUTHENTICATED: 'unauthenticated',
   // who the caller is (the trust model)
-  ACCOUNT_NOT_TRUSTED: 403,
-  UNSUPPORTED_PRINCIPAL: 403,
+  ACCOUNT_NOT_TRUSTED: 'forbidden',
+  UNSUPPORTED_PRINCIPAL: 'forbidden',
   // policy refusals of a new request or extension
-  UNKNOWN_TARGET: 404,
-  UNKNOWN_LEVEL: 404,
-  DURATION_EXCEEDS_MAX: 400,
-  REASON_REQUIRED: 400,
-  TICKET_REQUIRED: 400,
-  TICKET_INVALID: 400,
-  SCOPE_NOT_IN_LEVEL: 400,
-  BREAK_GLASS_NOT_ALLOWED: 403,
+  UNKNOWN_TARGET: 'not-found',
+  UNKNOWN_LEVEL: 'not-found',
+  DURATION_EXCEEDS_MAX: 'invalid',
+  REASON_REQUIRED: 'invalid',
+  TICKET_REQUIRED: 'invalid',
+  TICKET_INVALID: 'invalid',
+  SCOPE_NOT_IN_LEVEL: 'invalid',
+  BREAK_GLASS_NOT_ALLOWED: 'forbidden',
   /** The caller is not on the level's requesters list. */
-  NOT_ELIGIBLE: 403,
+  NOT_ELIGIBLE: 'forbidden',
   /** The caller is not on the level's break-glass list. */
-  BREAK_GLASS_NOT_ELIGIBLE: 403,
-  EXTENSION_EXCEEDS_MAX: 400,
-  EXTENSION_PENDING: 409,
-  IDEMPOTENCY_KEY_REUSED: 409,
+  BREAK_GLASS_NOT_ELIGIBLE: 'forbidden',
+  EXTENSION_EXCEEDS_MAX: 'invalid',
+  EXTENSION_PENDING: 'conflict',
+  IDEMPOTENCY_KEY_REUSED: 'conflict',
   // who may do what
-  SELF_APPROVAL_FORBIDDEN: 403,
-  NOT_AN_APPROVER: 403,
-  NOT_REQUESTER: 403,
-  NOT_ALLOWED: 403,
-  ALREADY_APPROVED_BY_YOU: 409,
+  SELF_APPROVAL_FORBIDDEN: 'forbidden',
+  NOT_AN_APPROVER: 'forbidden',
+  NOT_REQUESTER: 'forbidden',
+  NOT_ALLOWED: 'forbidden',
+  ALREADY_APPROVED_BY_YOU: 'conflict',
   /** The caller is not a reviewer of the request (global, target or break-glass notify list). */
-  NOT_A_REVIEWER: 403,
-  SELF_REVIEW_FORBIDDEN: 403,
+  NOT_A_REVIEWER: 'forbidden',
+  SELF_REVIEW_FORBIDDEN: 'forbidden',
   /** Only break-glass requests are flagged for review. */
-  NOT_FLAGGED: 409,
-  ALREADY_REVIEWED: 409,
+  NOT_FLAGGED: 'conflict',
+  ALREADY_REVIEWED: 'conflict',
   // lifecycle
-  REQUEST_NOT_FOUND: 404,
-  INVALID_TRANSITION: 409,
-  REQUEST_NOT_ACTIVE: 409,
+  REQUEST_NOT_FOUND: 'not-found',
+  INVALID_TRANSITION: 'conflict',
+  REQUEST_NOT_ACTIVE: 'conflict',
   /** A decision after the approval deadline: the workflow stopped waiting, so it would never be granted. */
-  APPROVAL_WINDOW_CLOSED: 410,
-  CONFLICT: 409,
+  APPROVAL_WINDOW_CLOSED: 'gone',
+  CONFLICT: 'conflict',
   // approval links
-  APPROVAL_LINK_INVALID: 404,
-  APPROVAL_LINK_USED: 410,
-  APPROVAL_LINK_EXPIRED: 410,
-  CSRF_TOKEN_INVALID: 403,
+  APPROVAL_LINK_INVALID: 'not-found',
+  APPROVAL_LINK_USED: 'gone',
+  APPROVAL_LINK_EXPIRED: 'gone',
+  CSRF_TOKEN_INVALID: 'forbidden',
   /** The link cannot tell whether its approver is the requester (or links are off for the level): use the API. */
-  LINK_APPROVAL_UNAVAILABLE: 403,
+  LINK_APPROVAL_UNAVAILABLE: 'forbidden',
   // targets and credentials
-  TARGET_UNAVAILABLE: 503,
-  TARGET_NOT_CONFIGURED_FOR_IAM: 500,
+  TARGET_UNAVAILABLE: 'unavailable',
+  TARGET_NOT_CONFIGURED_FOR_IAM: 'internal',
   /** A revoke ran but could not prove the user, its sessions and its objects are gone: retried, alarmed. */
-  REVOKE_INCOMPLETE: 500,
+  REVOKE_INCOMPLETE: 'internal',
   /** The target's admin lacks a privilege grant or revoke needs (found by the health check before a grant). */
-  TARGET_MISCONFIGURED: 500,
-  INTERNAL: 500,
+  TARGET_MISCONFIGURED: 'internal',
+  INTERNAL: 'internal',
   // configuration
-  POLICY_INVALID: 500,
-} as const;
+  POLICY_INVALID: 'internal',
+} as const satisfies Record<string, RefusalKind>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
-
-export function httpStatusFor(code: ErrorCode): number {
-  return ERROR_CODES[code];
-}
 
 /** Base of every error the domain raises on purpose. `details` must never hold a secret. */
 export class DomainError extends Error {

@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
-import { ERROR_CODES, type ErrorCode } from '../domain/errors.js';
+import type { ErrorCode } from '../domain/errors.js';
+import { httpStatusFor } from '../shared/http.js';
 import { errorResponse } from '../views/responses.js';
 import { errorCodesOf, ROUTES, type Route } from './routes.js';
 
@@ -52,7 +53,7 @@ function pathParameters(path: string): JsonSchema[] {
 function errorResponses(route: Route): Record<string, JsonSchema> {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of errorCodesOf(route)) {
-    const status = ERROR_CODES[code];
+    const status = httpStatusFor(code);
     byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
   }
   const responses: Record<string, JsonSchema> = {};

@@ -1,13 +1,33 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 // Named import from core: `z.core.$ZodError` through the zod/mini namespace would bundle all of core (every locale).
 import { $ZodError } from 'zod/v4/core';
-import { type ErrorCode, httpStatusFor, isDomainError } from '../domain/errors.js';
+import { ERROR_CODES, type ErrorCode, isDomainError, type RefusalKind } from '../domain/errors.js';
 import { isEmail, type SignedCaller } from '../domain/identity.js';
 import { validationErrorFrom } from '../domain/schemas.js';
 import type { Identity } from '../domain/types.js';
 
 /** Bodies above this are refused before parsing (API Gateway allows 10 MB; nothing we take needs more than a few KiB). */
 export const MAX_BODY_BYTES = 64 * 1024;
+
+/** The HTTP status of each kind of refusal: the one place the domain's refusals become HTTP. */
+const STATUS_OF_KIND = {
+  invalid: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  'not-found': 404,
+  'method-not-allowed': 405,
+  conflict: 409,
+  gone: 410,
+  'too-large': 413,
+  'unsupported-media': 415,
+  internal: 500,
+  unavailable: 503,
+} as const satisfies Record<RefusalKind, number>;
+
+/** The HTTP status a refusal code is answered with. */
+export function httpStatusFor(code: ErrorCode): number {
+  return STATUS_OF_KIND[ERROR_CODES[code]];
+}
 
 /** The local caller header; honoured only when the deps say local mode (API Gateway owns identity otherwise). */
 export const LOCAL_USER_HEADER = 'x-jitdb-user';

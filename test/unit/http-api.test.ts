@@ -1,11 +1,10 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import type { Deps } from '../../functions/application/ports.js';
-import { ERROR_CODES } from '../../functions/domain/errors.js';
 import { createHandler } from '../../functions/handlers/api.js';
 import { openApiDocument } from '../../functions/handlers/openapi.js';
 import { errorCodesOf, findRoute, ROUTES } from '../../functions/handlers/routes.js';
-import { claimedCaller } from '../../functions/shared/http.js';
+import { claimedCaller, httpStatusFor } from '../../functions/shared/http.js';
 import { policy } from './support/domain-fixtures.js';
 
 const ALICE_ARN =
@@ -302,14 +301,14 @@ describe('route table and OpenAPI', () => {
     for (const route of ROUTES) {
       const { responses } = doc.paths[route.path]?.[route.method.toLowerCase()] ?? { responses: {} };
       const codes = errorCodesOf(route);
-      const statuses = [...new Set(codes.map((code) => String(ERROR_CODES[code])))].sort();
+      const statuses = [...new Set(codes.map((code) => String(httpStatusFor(code))))].sort();
       expect(
         Object.keys(responses)
           .filter((s) => s !== String(route.successStatus))
           .sort(),
       ).toEqual(statuses);
       for (const code of codes) {
-        const refusal = responses[ERROR_CODES[code]];
+        const refusal = responses[httpStatusFor(code)];
         expect(refusal?.description, route.operationId).toContain(code);
         if (route.produces === 'json') {
           const error = refusal?.content?.['application/json']?.schema?.properties?.error;

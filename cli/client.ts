@@ -1,4 +1,5 @@
 import { type CliConfig, isAwsEndpoint } from './config.js';
+import { type LocalSignIn, signInLocally } from './local-sign-in.js';
 
 /** The server said no (4xx): exit code 2, with the server's code and message. */
 export class ApiRefusedError extends Error {
@@ -40,6 +41,8 @@ export type Query = Record<string, string | undefined>;
 
 /** A thin JSON client of the jit-db-access REST API: local header identity over http, SigV4 over https. */
 export class ApiClient {
+  private signedIn: Promise<LocalSignIn> | undefined;
+
   constructor(
     private readonly config: CliConfig,
     private readonly fetchImpl: typeof fetch = fetch,
@@ -53,6 +56,30 @@ export class ApiClient {
     return this.call<T>('POST', path, body);
   }
 
+  /** Assembly mode: signs in once at the local sign-in URL, then signs like against AWS. */
+  private async signLocally(request: {
+    method: string;
+    url: URL;
+    headers: Record<string, string>;
+    body: string | undefined;
+  }): Promise<Record<string, string>> {
+    const { ssoUrl, user } = this.config;
+    if (!ssoUrl) throw new UsageError('no local sign-in URL');
+    if (!user) throw new UsageError('set JITDB_USER (or --user) to sign in to the local runtime');
+    this.signedIn ??= signInLocally(ssoUrl, user, this.fetchImpl);
+    let session: LocalSignIn;
+    try {
+      session = await this.signedIn;
+    } catch (error) {
+      this.signedIn = undefined;
+      throw new UsageError(
+        `cannot sign in at ${ssoUrl} (${error instanceof Error ? error.message : String(error)}) — is \`npm start -- --assembly\` running?`,
+      );
+    }
+    const { signForApiGateway } = await import('./sigv4.js');
+    return signForApiGateway(request, session.region, session.credentials);
+  }
+
   async call<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
     const url = new URL(this.config.endpoint + path);
     for (const [key, value] of Object.entries(query ?? {})) {
@@ -61,7 +88,9 @@ export class ApiClient {
     const text = body === undefined ? undefined : JSON.stringify(body);
     let headers: Record<string, string> = { accept: 'application/json' };
     if (text !== undefined) headers['content-type'] = 'application/json';
-    if (isAwsEndpoint(this.config.endpoint)) {
+    if (this.config.ssoUrl) {
+      headers = await this.signLocally({ method, url, headers, body: text });
+    } else if (isAwsEndpoint(this.config.endpoint)) {
       if (!this.config.region) {
         throw new UsageError('cannot tell the AWS region of the endpoint: set AWS_REGION');
       }

@@ -12,12 +12,18 @@ export interface CliConfig {
   json: boolean;
   /** Region for SigV4 against AWS; taken from the endpoint host when absent. */
   region: string | undefined;
+  /**
+   * Assembly mode's local sign-in (JITDB_SSO_URL): when set, requests are signed with SigV4 using credentials
+   * it issues for `user`, over plain http too, and no identity header is sent.
+   */
+  ssoUrl: string | undefined;
 }
 
 interface ConfigFile {
   endpoint?: string;
   user?: string;
   region?: string;
+  ssoUrl?: string;
 }
 
 /** ~/.config/jitdb/config.json (or $XDG_CONFIG_HOME/jitdb/config.json); missing or unreadable means empty. */
@@ -31,6 +37,7 @@ export function readConfigFile(env: NodeJS.ProcessEnv = process.env): ConfigFile
     if (typeof record.endpoint === 'string') out.endpoint = record.endpoint;
     if (typeof record.user === 'string') out.user = record.user;
     if (typeof record.region === 'string') out.region = record.region;
+    if (typeof record.ssoUrl === 'string') out.ssoUrl = record.ssoUrl;
     return out;
   } catch {
     return {};
@@ -52,6 +59,7 @@ export function resolveConfig(
     user: flags.user ?? env.JITDB_USER ?? file.user,
     json: flags.json === true,
     region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? file.region ?? regionFromEndpoint(endpoint),
+    ssoUrl: env.JITDB_SSO_URL ?? file.ssoUrl,
   };
 }
 

@@ -94,6 +94,8 @@ export interface AwsEndpointOptions {
   services: Record<string, ServiceEmulator>;
   /** Every checked call, allowed or not, for the least-privilege report. */
   onCall?: (entry: { service: string; allowed: boolean; status: number }) => void;
+  /** Unsigned local-only routes, by `METHOD /path` (the Identity Center sign-in): never an AWS API. */
+  localRoutes?: Record<string, (request: RawRequest) => Promise<RawResponse>>;
   port?: number;
 }
 
@@ -111,6 +113,8 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
       let service: string | undefined;
       try {
         const request = await readRequest(req);
+        const local = options.localRoutes?.[`${request.method} ${request.path}`];
+        if (local) return send(res, await local(request));
         service = signedService(request);
         const emulator = service ? options.services[service] : undefined;
         if (!service || !emulator) {

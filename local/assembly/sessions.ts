@@ -9,6 +9,8 @@
  * Secrets are random per run and never leave this process except to their holder.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { isEmail } from '../../functions/domain/identity.js';
+import type { RawRequest, RawResponse } from './aws-endpoint.js';
 import type { PolicyDocument } from './model.js';
 
 export interface SessionCredentials {
@@ -109,4 +111,39 @@ export class LocalSessions {
     if (!session) return undefined;
     return Date.parse(session.credentials.expiration) > this.now().getTime() ? session : undefined;
   }
+}
+
+/** The path of the local sign-in (the stand-in for `aws sso login`), on the local AWS endpoint. */
+export const SIGN_IN_PATH = '/_local/identity-center/sign-in';
+
+/**
+ * POST {"user": "<email>"} → the credentials of a new Identity Center session for that user, and the region.
+ * Served on loopback only, like the local runtime's identity header: anyone on this machine may be anyone.
+ */
+export function signInRoute(
+  sessions: LocalSessions,
+  apiArnPattern: string,
+  region: string,
+): (request: RawRequest) => Promise<RawResponse> {
+  return async (request): Promise<RawResponse> => {
+    let user: unknown;
+    try {
+      user = (JSON.parse(request.body.toString('utf8')) as { user?: unknown }).user;
+    } catch {
+      user = undefined;
+    }
+    if (typeof user !== 'string' || !isEmail(user.trim().toLowerCase())) {
+      return {
+        status: 400,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ message: 'give {"user": "<email address>"}' }),
+      };
+    }
+    const session = sessions.signIn(user.trim().toLowerCase(), apiArnPattern);
+    return {
+      status: 200,
+      headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+      body: JSON.stringify({ ...session.credentials, region, assumedRoleArn: session.assumedRoleArn }),
+    };
+  };
 }

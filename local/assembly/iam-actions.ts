@@ -309,3 +309,29 @@ export function rdsConnectCall(
   const arn = `arn:aws:rds-db:${token.region}:${ctx.account}:dbuser:${resourceId}/${token.dbUser}`;
   return { ok: true, operation: 'connect', calls: [call('rds-db:connect', arn)] };
 }
+
+const targetPrefixes: Record<string, string> = {
+  DynamoDB_20120810: 'dynamodb',
+  AWSStepFunctions: 'states',
+  secretsmanager: 'secretsmanager',
+  TrentService: 'kms',
+};
+
+/** The service a request is for, even unsigned (to answer in its protocol): scope, X-Amz-Target, path or Action. */
+export function serviceOfRequest(req: SignedRequest): string | undefined {
+  const auth = req.headers.authorization;
+  const credential =
+    /Credential=[^/]+\/\d{8}\/[^/]+\/([^/]+)\//.exec(
+      Array.isArray(auth) ? (auth[0] ?? '') : (auth ?? ''),
+    )?.[1] ??
+    /^[^/]+\/\d{8}\/[^/]+\/([^/]+)\//.exec(new Map(parseQuery(req.query)).get('X-Amz-Credential') ?? '')?.[1];
+  if (credential) return credential;
+  const t = req.headers['x-amz-target'];
+  const prefix = (Array.isArray(t) ? t[0] : t)?.split('.')[0];
+  if (prefix && targetPrefixes[prefix]) return targetPrefixes[prefix];
+  if (req.path.startsWith('/v2/email/')) return 'ses';
+  if (req.path.startsWith('/2015-03-31/functions/')) return 'lambda';
+  const form = `${req.query}&${req.body.toString('utf8')}`;
+  if (/(^|&)Action=/.test(form)) return 'rds';
+  return undefined;
+}

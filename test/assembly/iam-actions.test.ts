@@ -23,7 +23,12 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ActionContext, iamCallsOf, rdsConnectCall } from '../../local/assembly/iam-actions.js';
+import {
+  type ActionContext,
+  iamCallsOf,
+  rdsConnectCall,
+  serviceOfRequest,
+} from '../../local/assembly/iam-actions.js';
 import { authorizeAll } from '../../local/assembly/iam-evaluate.js';
 import type { PolicyDocument } from '../../local/assembly/model.js';
 import { type SignedRequest, verifySigV4 } from '../../local/assembly/sigv4-verify.js';
@@ -206,6 +211,28 @@ describe('iamCallsOf: requests from the real SDK clients', () => {
       code: 'InvalidAction',
     });
     expect(iamCallsOf('lambda', req({}, '', '/2015-03-31/functions'), ctx)).toMatchObject({ status: 404 });
+  });
+});
+
+describe('serviceOfRequest', () => {
+  it('names the service from the credential scope, or, unsigned, from X-Amz-Target, the path or Action', async () => {
+    const before = endpoint.requests.length;
+    await new LambdaClient(config()).send(new InvokeCommand({ FunctionName: 'f' })).catch(() => undefined);
+    const signed = endpoint.requests[before] as SignedRequest;
+    expect(serviceOfRequest(signed)).toBe('lambda');
+    const unsigned = (headers: Record<string, string>, path = '/', body = ''): SignedRequest => ({
+      method: 'POST',
+      path,
+      query: '',
+      headers,
+      body: Buffer.from(body),
+    });
+    expect(serviceOfRequest(unsigned({ 'x-amz-target': 'DynamoDB_20120810.GetItem' }))).toBe('dynamodb');
+    expect(serviceOfRequest(unsigned({ 'x-amz-target': 'TrentService.Sign' }))).toBe('kms');
+    expect(serviceOfRequest(unsigned({}, '/v2/email/outbound-emails'))).toBe('ses');
+    expect(serviceOfRequest(unsigned({}, '/2015-03-31/functions/f/invocations'))).toBe('lambda');
+    expect(serviceOfRequest(unsigned({}, '/', 'Action=DescribeDBInstances&Version=2014-10-31'))).toBe('rds');
+    expect(serviceOfRequest(unsigned({}, '/nothing'))).toBeUndefined();
   });
 });
 

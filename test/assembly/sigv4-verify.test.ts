@@ -163,6 +163,7 @@ describe('verifySigV4 against requests signed by the real SDK clients', () => {
     const req = await capture(calls.find((c) => c.service === 'lambda')?.send ?? (async () => undefined));
     expect(req.path).toContain('arn%3Aaws%3Alambda');
     expect(req.query).toBe('Qualifier=live');
+    expect(verifySigV4(req, lookup, at(req)).ok).toBe(true); // fails if the path is not encoded a second time
     expect(verifySigV4({ ...req, query: 'Qualifier=dead' }, lookup, at(req))).toMatchObject({
       code: 'SignatureDoesNotMatch',
     });

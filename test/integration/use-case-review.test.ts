@@ -6,8 +6,7 @@ import { requestAudit } from '../../functions/application/request-audit.js';
 import { reviewRequest } from '../../functions/application/review-request.js';
 import type { PolicyInput } from '../../functions/domain/policy-schema.js';
 import type { Identity } from '../../functions/domain/types.js';
-import { createTestDatabase, ERIN, ordersPolicy, startTestSystem, type TestSystem } from '../support/deps.js';
-import { services } from '../support/services.js';
+import { ERIN, ordersPolicy, startOrdersSystem, type TestSystem } from '../support/deps.js';
 
 /** `orders` with a break-glass level whose notify address is a reviewer, and a global security reviewer. */
 function reviewedPolicy(base: PolicyInput): PolicyInput {
@@ -46,14 +45,7 @@ const MALLORY = person('mallory@example.com');
 let sys: TestSystem;
 
 beforeAll(async () => {
-  const { dynamodbEndpoint, pgAdminUrl } = services();
-  const db = await createTestDatabase(pgAdminUrl, 'ucreview');
-  sys = await startTestSystem({
-    dynamodbEndpoint,
-    db,
-    label: 'uc-review',
-    policy: reviewedPolicy(ordersPolicy(db)),
-  });
+  ({ sys } = await startOrdersSystem('uc-review', 'ucreview', (db) => reviewedPolicy(ordersPolicy(db))));
 });
 afterAll(async () => sys?.close());
 

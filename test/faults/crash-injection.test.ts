@@ -5,7 +5,14 @@ import type { CredentialProvisioner, Credentials, GrantSpec } from '../../functi
 import type { Target } from '../../functions/domain/policy-schema.js';
 import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
 import { AUTO_READ } from '../support/policies.js';
-import { canLogin, connect, jitRoles as jitRolesOn, type System, startAppSystem } from '../support/system.js';
+import {
+  canLogin,
+  connect,
+  fileRequest,
+  jitRoles as jitRolesOn,
+  type System,
+  startAppSystem,
+} from '../support/system.js';
 
 /**
  * A Lambda killed mid-step: the provisioner is wrapped so that one grant or one revoke stops after N of its
@@ -101,14 +108,13 @@ async function unexplainedRoles(): Promise<string[]> {
 }
 
 async function create(duration: string): Promise<string> {
-  const created = await system.call<{ id: string }>('POST', '/requests', ALICE, {
+  const { id } = await fileRequest(system, ALICE, {
     target: 'app',
     level: 'auto',
     duration,
     reason: 'faults: crash injection',
   });
-  expect(created.status).toBe(201);
-  return created.body.id;
+  return id;
 }
 
 describe('a Lambda killed between the steps of a revoke', () => {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RequestView } from '../../functions/application/common.js';
 import { services } from '../support/services.js';
-import { type Refusal, roleExists, type System, startAppSystem } from '../support/system.js';
+import { fileRequest, type Refusal, roleExists, type System, startAppSystem } from '../support/system.js';
 
 /** Who decides, and how often: every way a pending request can end, on the real ASL and handlers. */
 
@@ -14,11 +15,6 @@ const database = `e2e_decide_${randomBytes(4).toString('hex')}`;
 let system: System;
 let dropDatabase: () => Promise<void>;
 
-interface View {
-  id: string;
-  status: string;
-  approvals: { by: string; email?: string }[];
-}
 beforeAll(async () => {
   ({ system, dropDatabase } = await startAppSystem({
     database,
@@ -37,15 +33,14 @@ afterAll(async () => {
 });
 
 async function create(level: string, duration = '1h'): Promise<string> {
-  const created = await system.call<View>('POST', '/requests', ALICE, {
+  const created = await fileRequest(system, ALICE, {
     target: 'app',
     level,
     duration,
     reason: `e2e ${level}`,
   });
-  expect(created.status).toBe(201);
-  expect(created.body.status).toBe('PENDING');
-  return created.body.id;
+  expect(created.status).toBe('PENDING');
+  return created.id;
 }
 
 /** The execution's end, once it has one. */
@@ -75,7 +70,7 @@ async function settled(id: string): Promise<string> {
 }
 
 async function revokeToCleanUp(id: string): Promise<void> {
-  const revoked = await system.call<View>('POST', `/requests/${id}/revoke`, ALICE, {});
+  const revoked = await system.call<RequestView>('POST', `/requests/${id}/revoke`, ALICE, {});
   expect(revoked.body.status).toBe('REVOKED');
 }
 
@@ -118,7 +113,7 @@ describe('deciding a pending request', () => {
   it('lets the requester cancel: CANCELLED, the workflow ends, the approver link is retired', async () => {
     const id = await create('read');
     const link = await system.approvalLink(id, CAROL);
-    const cancelled = await system.call<View>('POST', `/requests/${id}/cancel`, ALICE, {
+    const cancelled = await system.call<RequestView>('POST', `/requests/${id}/cancel`, ALICE, {
       comment: 'not needed',
     });
     expect(cancelled.status).toBe(200);
@@ -151,7 +146,7 @@ describe('deciding a pending request', () => {
     expect(twice.body.error.code).toBe('ALREADY_APPROVED_BY_YOU');
     expect((await system.request(id)).status).toBe('PENDING');
 
-    const second = await system.call<View>('POST', `/requests/${id}/approve`, DAVE, { comment: 'ok' });
+    const second = await system.call<RequestView>('POST', `/requests/${id}/approve`, DAVE, { comment: 'ok' });
     expect(second.status).toBe(200);
     const active = await system.waitForStatus(id, 'ACTIVE');
     expect(active.approvals.map((a) => a.email)).toEqual([CAROL, DAVE]);

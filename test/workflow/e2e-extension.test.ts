@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, it } from 'vitest';
+import type { RequestView } from '../../functions/application/common.js';
 import type { Credentials } from '../../functions/application/ports.js';
 import type { AccessRequest } from '../../functions/domain/types.js';
 import { services } from '../support/services.js';
 import {
+  activeCredentials,
   canLogin,
   connect,
+  fileRequest,
   type Refusal,
   roleExists,
   type System,
@@ -27,12 +30,6 @@ const database = `e2e_extend_${randomBytes(4).toString('hex')}`;
 let system: System;
 let dropDatabase: () => Promise<void>;
 
-interface View {
-  id: string;
-  status: string;
-  expiresAt?: string;
-  extension?: { durationSeconds: number; newExpiresAt: string };
-}
 beforeAll(async () => {
   ({ system, dropDatabase } = await startAppSystem({
     database,
@@ -65,17 +62,13 @@ function activeGrant(duration: string): Promise<{ request: AccessRequest; creds:
 }
 
 async function grantNow(duration: string): Promise<{ request: AccessRequest; creds: Credentials }> {
-  const created = await system.call<View>('POST', '/requests', ALICE, {
+  const { id } = await fileRequest(system, ALICE, {
     target: 'app',
     level: 'ext',
     duration,
     reason: 'e2e extension',
   });
-  if (created.status !== 201) throw new Error(`create answered ${created.status}`);
-  const request = await system.waitForStatus(created.body.id, 'ACTIVE');
-  const creds = await system.call<Credentials>('GET', `/requests/${request.id}/credentials`, ALICE);
-  if (creds.status !== 200) throw new Error(`credentials answered ${creds.status}`);
-  return { request, creds: creds.body };
+  return activeCredentials(system, id, ALICE);
 }
 
 function sleepUntil(iso: string | undefined, offsetMs: number): Promise<void> {
@@ -100,7 +93,7 @@ describe.concurrent('extending an active grant', () => {
     const { request, creds } = await activeGrant('4s');
     const oldExpiresAt = request.expiresAt ?? '';
 
-    const extended = await system.call<View>('POST', `/requests/${request.id}/extend`, ALICE, {
+    const extended = await system.call<RequestView>('POST', `/requests/${request.id}/extend`, ALICE, {
       duration: '3s',
       reason: 'one more query',
     });
@@ -140,7 +133,7 @@ describe.concurrent('extending an active grant', () => {
     const { request, creds } = await activeGrant('5s');
     const oldExpiresAt = request.expiresAt ?? '';
 
-    const asked = await system.call<View>('POST', `/requests/${request.id}/extend`, ALICE, {
+    const asked = await system.call<RequestView>('POST', `/requests/${request.id}/extend`, ALICE, {
       duration: '4s',
       reason: 'the migration runs long',
     });
@@ -195,7 +188,7 @@ describe.concurrent('extending an active grant', () => {
     expect(await canLogin(creds.uri)).toBe(true);
     expect(system.outbox.list().filter((e) => e.links.some((l) => l.includes(request.id)))).toEqual([]);
 
-    const revoked = await system.call<View>('POST', `/requests/${request.id}/revoke`, ALICE, {});
+    const revoked = await system.call<RequestView>('POST', `/requests/${request.id}/revoke`, ALICE, {});
     expect(revoked.body.status).toBe('REVOKED');
   });
 });

@@ -185,6 +185,14 @@ export function ordersPolicy(db: TestDatabase, port = db.port): PolicyInput {
   };
 }
 
+type TargetInput = PolicyInput['targets'][number];
+
+/** ordersPolicy with other levels on its `orders` target (same connection, database and TLS). */
+export function ordersPolicyWithLevels(db: TestDatabase, levels: TargetInput['levels']): PolicyInput {
+  const base = ordersPolicy(db);
+  return { ...base, targets: base.targets.map((target) => ({ ...target, levels })) };
+}
+
 /** Cryptographic ids that keep every secret they mint in `secrets`, for no-leak assertions. */
 export function recordingIds(secrets: string[]): Deps['ids'] {
   const ids = cryptoIds();

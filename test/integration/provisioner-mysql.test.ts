@@ -2,14 +2,13 @@ import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRdsTarget, MysqlProvisioner } from '../../functions/adapters/mysql-provisioner.js';
-import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
-import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
 import type { GrantSpec } from '../../functions/application/ports.js';
 import { TargetNotConfiguredForIamError } from '../../functions/domain/errors.js';
 import type { Target } from '../../functions/domain/policy-schema.js';
 import { createMysqlFixture, type MysqlFixture } from '../support/provisioner-databases.js';
 import {
   errorCode,
+  provisionerPool,
   provisionerTarget,
   grantSpec as spec,
   type TargetOverrides,
@@ -24,20 +23,14 @@ let app: string;
 let lookalikeDb: string;
 let weird: string;
 let admin: mysql.Connection;
-const provisioners: MysqlProvisioner[] = [];
+const provisioners = provisionerPool((t, deps) => new MysqlProvisioner(t, deps));
 
 function target(overrides: TargetOverrides = {}): Target {
   return provisionerTarget('mysql', 'mysql-test', { port, database: app, schema: app }, overrides);
 }
 
 function provisioner(t: Target, url = adminUrl): MysqlProvisioner {
-  const created = new MysqlProvisioner(t, {
-    admin: new StaticAdminCredentials(url),
-    endpoints: hostPortEndpoints,
-    connectTimeoutMs: 3_000,
-  });
-  provisioners.push(created);
-  return created;
+  return provisioners.create(t, url);
 }
 
 const readApp = () => ({ schemas: [{ name: app, privileges: ['SELECT'] }] });
@@ -69,7 +62,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.allSettled(provisioners.map((p) => p.close()));
+  await provisioners.closeAll();
   await admin.query(`DROP DATABASE IF EXISTS ${id(lookalikeDb)}`);
   await fixture.drop();
 });

@@ -6,6 +6,7 @@ import type { Target } from '../../functions/domain/policy-schema.js';
 import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
 import { AUTO_READ } from '../support/policies.js';
 import {
+  adminQuery,
   canLogin,
   connect,
   fileRequest,
@@ -86,14 +87,7 @@ function takeFault(kind: Fault['kind'], dbUser: string): Fault | undefined {
   return index < 0 ? undefined : faults.splice(index, 1)[0];
 }
 
-async function admin(sql: string): Promise<void> {
-  const { client } = await connect(server.url);
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
+const admin = (sql: string) => adminQuery(server.url, sql);
 
 const jitRoles = () => jitRolesOn(server.url);
 

@@ -8,8 +8,8 @@ import { services } from '../support/services.js';
 import {
   activeCredentials,
   canLogin,
-  connect,
   fileRequest,
+  roleExists,
   type System,
   sleep,
   startAppSystem,
@@ -58,15 +58,6 @@ async function restartDynamo(downMs: number): Promise<void> {
   dynamo = await startDynamoDbLocal({ dataDir, port });
 }
 
-async function roleExists(role: string): Promise<boolean> {
-  const { client } = await connect(services().pgAdminUrl);
-  try {
-    return ((await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])).rowCount ?? 0) > 0;
-  } finally {
-    await client.end();
-  }
-}
-
 describe('DynamoDB Local restarted under a running workflow', () => {
   it('still grants, expires and revokes a request, with every audit event exactly once', async () => {
     const { id } = await fileRequest(system, ALICE, {
@@ -100,7 +91,7 @@ describe('DynamoDB Local restarted under a running workflow', () => {
       `faults: DynamoDB down across expiry — REVOKED ${Date.now() - expiresAt} ms after expiresAt, ${Date.now() - backAt} ms after DynamoDB was back`,
     );
     expect(await canLogin(creds.uri)).toBe(false);
-    expect(await roleExists(`jit_${id}`)).toBe(false);
+    expect(await roleExists(services().pgAdminUrl, `jit_${id}`)).toBe(false);
 
     const events = await system.audit(id);
     const actions = events.map((e) => e.action);

@@ -502,6 +502,16 @@ export async function canLogin(uri: string): Promise<boolean> {
 }
 
 /** Whether role `user` exists on the server. */
+/** Runs one statement as the admin at `adminUrl`. */
+export async function adminQuery(adminUrl: string, sql: string): Promise<void> {
+  const { client } = await connect(adminUrl);
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
 export async function roleExists(adminUrl: string, user: string): Promise<boolean> {
   const admin = new pg.Client({ connectionString: adminUrl });
   admin.on('error', () => undefined);

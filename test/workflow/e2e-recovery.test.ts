@@ -7,6 +7,7 @@ import { AUTO_READ, postgresPolicyYaml } from '../support/policies.js';
 import { services } from '../support/services.js';
 import {
   activeCredentials,
+  adminQuery,
   canLogin,
   connect,
   createTargetDatabase,
@@ -56,20 +57,11 @@ async function activeGrant(
   return { id, creds };
 }
 
-async function adminQuery(sql: string): Promise<void> {
-  const { client } = await connect(dedicated.url);
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 describe('recovery behind the system’s back', () => {
   it('drops a jit_ user created behind the system’s back, records it, and keeps live grants', async () => {
     const live = await activeGrant(system, 'app', '1h');
     const orphan = `jit_${cryptoIds().requestId()}`;
-    await adminQuery(`CREATE ROLE "${orphan}" LOGIN PASSWORD 'not-from-jitdb'`);
+    await adminQuery(dedicated.url, `CREATE ROLE "${orphan}" LOGIN PASSWORD 'not-from-jitdb'`);
     expect(await roleExists(dedicated.url, orphan)).toBe(true);
 
     const report = await system.sweep({ reconcile: 'now' });

@@ -284,20 +284,18 @@ describe('the api on DynamoDB Local and PostgreSQL', () => {
     expect(granted.status).toBe('ACTIVE');
 
     const handler = credentialsHandler(deps, { localMode: true, logger: log });
-    const res = (await handler(
-      event('GET', `/requests/${id}/credentials`, 'erin@example.com'),
-      context,
-    )) as APIGatewayProxyResult;
-    assertDocumented('GET', `/requests/${id}/credentials`, res);
+    const credentialsAs = async (user: string) => {
+      const path = `/requests/${id}/credentials`;
+      const answer = (await handler(event('GET', path, user), context)) as APIGatewayProxyResult;
+      assertDocumented('GET', path, answer);
+      return answer;
+    };
+    const res = await credentialsAs('erin@example.com');
     expect(res.statusCode).toBe(200);
     const credentials = JSON.parse(res.body) as Credentials;
     secretsSeen.push(credentials.password);
     expect(credentials.username).toBe(`jit_${id}`);
-    const other = (await handler(
-      event('GET', `/requests/${id}/credentials`, 'alice@example.com'),
-      context,
-    )) as APIGatewayProxyResult;
-    assertDocumented('GET', `/requests/${id}/credentials`, other);
+    const other = await credentialsAs('alice@example.com');
     expect(other.statusCode).toBe(403);
 
     const client = new pg.Client({

@@ -196,12 +196,18 @@ describe('MySQL admin privileges', () => {
     return url.toString();
   }
 
-  it('fails a revoke while a session is open if the admin lacks PROCESS, instead of reporting success', async () => {
+  /** A provisioner whose admin holds only `global`, with a grant it made and a session of that user open. */
+  async function weakWithSession(global: string) {
     const t = target();
-    const weak = provisioner(t, await lowAdmin('CREATE USER, CONNECTION ADMIN'));
+    const weak = provisioner(t, await lowAdmin(global));
     const s = spec(t, readApp());
     await weak.grant(s);
     const session = await login((await weak.credentials(s)).uri);
+    return { t, weak, s, session };
+  }
+
+  it('fails a revoke while a session is open if the admin lacks PROCESS, instead of reporting success', async () => {
+    const { t, weak, s, session } = await weakWithSession('CREATE USER, CONNECTION ADMIN');
 
     await expect(weak.revoke(s)).rejects.toMatchObject({
       name: 'RevokeIncompleteError',
@@ -218,11 +224,7 @@ describe('MySQL admin privileges', () => {
   });
 
   it('fails a revoke it may not KILL for, and its health check names CONNECTION ADMIN', async () => {
-    const t = target();
-    const weak = provisioner(t, await lowAdmin('CREATE USER, PROCESS'));
-    const s = spec(t, readApp());
-    await weak.grant(s);
-    const session = await login((await weak.credentials(s)).uri);
+    const { t, weak, s, session } = await weakWithSession('CREATE USER, PROCESS');
     expect(await weak.check()).toEqual({
       ok: false,
       problems: [expect.stringContaining('CONNECTION ADMIN')],

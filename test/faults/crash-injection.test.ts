@@ -5,7 +5,15 @@ import type { CredentialProvisioner, Credentials, GrantSpec } from '../../functi
 import type { Target } from '../../functions/domain/policy-schema.js';
 import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
 import { AUTO_READ } from '../support/policies.js';
-import { canLogin, connect, jitRoles as jitRolesOn, type System, startAppSystem } from '../support/system.js';
+import {
+  adminQuery,
+  canLogin,
+  connect,
+  fileRequest,
+  jitRoles as jitRolesOn,
+  type System,
+  startAppSystem,
+} from '../support/system.js';
 
 /**
  * A Lambda killed mid-step: the provisioner is wrapped so that one grant or one revoke stops after N of its
@@ -79,14 +87,7 @@ function takeFault(kind: Fault['kind'], dbUser: string): Fault | undefined {
   return index < 0 ? undefined : faults.splice(index, 1)[0];
 }
 
-async function admin(sql: string): Promise<void> {
-  const { client } = await connect(server.url);
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
+const admin = (sql: string) => adminQuery(server.url, sql);
 
 const jitRoles = () => jitRolesOn(server.url);
 
@@ -101,14 +102,13 @@ async function unexplainedRoles(): Promise<string[]> {
 }
 
 async function create(duration: string): Promise<string> {
-  const created = await system.call<{ id: string }>('POST', '/requests', ALICE, {
+  const { id } = await fileRequest(system, ALICE, {
     target: 'app',
     level: 'auto',
     duration,
     reason: 'faults: crash injection',
   });
-  expect(created.status).toBe(201);
-  return created.body.id;
+  return id;
 }
 
 describe('a Lambda killed between the steps of a revoke', () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccessRequest } from '../../functions/domain/types.js';
 import { services } from '../support/services.js';
-import { connect, type System, sleep, startAppSystem } from '../support/system.js';
+import { connect, fileRequest, type System, sleep, startAppSystem } from '../support/system.js';
 
 /**
  * Decisions racing each other over real HTTP, DynamoDB Local and the real workflow. Invariants: a request
@@ -49,15 +49,14 @@ afterAll(async () => {
 }, 60_000);
 
 async function create(duration = '2s'): Promise<string> {
-  const answer = await system.call<{ id: string }>('POST', '/requests', ALICE, {
+  const { id } = await fileRequest(system, ALICE, {
     target: 'app',
     level: 'review',
     duration,
     reason: 'faults: decision races',
   });
-  expect(answer.status).toBe(201);
-  created.push(answer.body.id);
-  return answer.body.id;
+  created.push(id);
+  return id;
 }
 
 /** The request's decisions as the audit log tells them. */

@@ -3,10 +3,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Credentials } from '../../functions/application/ports.js';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-local.js';
 import { services } from '../support/services.js';
-import { canLogin, connect, type System, sleep, startAppSystem } from '../support/system.js';
+import {
+  activeCredentials,
+  canLogin,
+  fileRequest,
+  roleExists,
+  type System,
+  sleep,
+  startAppSystem,
+} from '../support/system.js';
 
 /**
  * DynamoDB itself fails under a running workflow: a dedicated DynamoDB Local with a data directory is killed
@@ -51,25 +58,14 @@ async function restartDynamo(downMs: number): Promise<void> {
   dynamo = await startDynamoDbLocal({ dataDir, port });
 }
 
-async function roleExists(role: string): Promise<boolean> {
-  const { client } = await connect(services().pgAdminUrl);
-  try {
-    return ((await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role])).rowCount ?? 0) > 0;
-  } finally {
-    await client.end();
-  }
-}
-
 describe('DynamoDB Local restarted under a running workflow', () => {
   it('still grants, expires and revokes a request, with every audit event exactly once', async () => {
-    const created = await system.call<{ id: string }>('POST', '/requests', ALICE, {
+    const { id } = await fileRequest(system, ALICE, {
       target: 'app',
       level: 'review',
       duration: '5s',
       reason: 'faults: dynamodb restart',
     });
-    expect(created.status).toBe(201);
-    const id = created.body.id;
     await system.approvalLink(id, CAROL); // the workflow stored its task token and emailed
     // DynamoDB Local (SQLite) loses writes acknowledged just before a SIGKILL; real DynamoDB does not.
     await sleep(LOCAL_FLUSH_MS);
@@ -78,9 +74,7 @@ describe('DynamoDB Local restarted under a running workflow', () => {
     expect((await system.request(id)).status).toBe('PENDING');
     const approved = await system.call('POST', `/requests/${id}/approve`, CAROL, {});
     expect(approved.status).toBe(200);
-    const active = await system.waitForStatus(id, 'ACTIVE');
-    const creds = await system.call<Credentials>('GET', `/requests/${id}/credentials`, ALICE);
-    expect(creds.status).toBe(200);
+    const { request: active, creds } = await activeCredentials(system, id, ALICE);
     const expiresAt = Date.parse(active.expiresAt ?? '');
 
     // Down from just before expiry until well after it: the Wait state's Revoke meets no DynamoDB.
@@ -96,8 +90,8 @@ describe('DynamoDB Local restarted under a running workflow', () => {
     console.log(
       `faults: DynamoDB down across expiry — REVOKED ${Date.now() - expiresAt} ms after expiresAt, ${Date.now() - backAt} ms after DynamoDB was back`,
     );
-    expect(await canLogin(creds.body.uri)).toBe(false);
-    expect(await roleExists(`jit_${id}`)).toBe(false);
+    expect(await canLogin(creds.uri)).toBe(false);
+    expect(await roleExists(services().pgAdminUrl, `jit_${id}`)).toBe(false);
 
     const events = await system.audit(id);
     const actions = events.map((e) => e.action);

@@ -6,7 +6,7 @@ import type { Target } from '../../functions/domain/policy-schema.js';
 import type { RequestStatus } from '../../functions/domain/types.js';
 import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
 import { AUTO_READ } from '../support/policies.js';
-import { canLogin, connect, type System, sleep, startAppSystem } from '../support/system.js';
+import { canLogin, connect, fileRequest, type System, sleep, startAppSystem } from '../support/system.js';
 
 /**
  * An operator stops the execution by hand (StopExecution) while it sits in each state. Invariant: the
@@ -66,14 +66,13 @@ async function roleExists(role: string): Promise<boolean> {
 }
 
 async function create(level: 'auto' | 'review', duration: string): Promise<string> {
-  const created = await system.call<{ id: string }>('POST', '/requests', ALICE, {
+  const { id } = await fileRequest(system, ALICE, {
     target: 'app',
     level,
     duration,
     reason: 'faults: stopped by hand',
   });
-  expect(created.status).toBe(201);
-  return created.body.id;
+  return id;
 }
 
 async function waitForState(id: string, state: string): Promise<void> {

@@ -2,12 +2,18 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Credentials } from '../../functions/application/ports.js';
 import { TRANSITIONS } from '../../functions/domain/lifecycle.js';
 import type { AuditEvent, RequestStatus } from '../../functions/domain/types.js';
 import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
 import { AUTO_READ } from '../support/policies.js';
-import { canLogin, jitRoles as jitRolesOn, type System, startAppSystem } from '../support/system.js';
+import {
+  activeCredentials,
+  canLogin,
+  fileRequest,
+  jitRoles as jitRolesOn,
+  type System,
+  startAppSystem,
+} from '../support/system.js';
 
 /**
  * The target PostgreSQL really stops (a dedicated embedded server, restarted on the same data directory and
@@ -79,14 +85,12 @@ describe('the target database goes down', () => {
     await stopServer();
     let id = '';
     try {
-      const created = await system.call<{ id: string }>('POST', '/requests', ALICE, {
+      ({ id } = await fileRequest(system, ALICE, {
         target: 'app',
         level: 'auto',
         duration: '10m',
         reason: 'faults: grant while down',
-      });
-      expect(created.status).toBe(201);
-      id = created.body.id;
+      }));
       const failed = await system.waitForStatus(id, 'FAILED', 45_000);
       expect(failed.grant).toBeUndefined();
       expect(failed.lastError?.code).toBe('TargetUnavailableError');
@@ -103,18 +107,14 @@ describe('the target database goes down', () => {
   }, 90_000);
 
   it('leaves a revoke it cannot make REVOKE_FAILED, and the next sweep after the database is back ends access', async () => {
-    const created = await system.call<{ id: string }>('POST', '/requests', ALICE, {
+    const { id } = await fileRequest(system, ALICE, {
       target: 'app',
       level: 'auto',
       duration: '4s',
       reason: 'faults: revoke while down',
     });
-    expect(created.status).toBe(201);
-    const id = created.body.id;
-    const active = await system.waitForStatus(id, 'ACTIVE');
-    const creds = await system.call<Credentials>('GET', `/requests/${id}/credentials`, ALICE);
-    expect(creds.status).toBe(200);
-    expect(await canLogin(creds.body.uri)).toBe(true);
+    const { request: active, creds } = await activeCredentials(system, id, ALICE);
+    expect(await canLogin(creds.uri)).toBe(true);
     const expiresAt = Date.parse(active.expiresAt ?? '');
 
     await stopServer();
@@ -135,7 +135,7 @@ describe('the target database goes down', () => {
     const revoked = await system.request(id);
     expect(revoked.status).toBe('REVOKED');
     const goneAt = Date.now();
-    expect(await canLogin(creds.body.uri)).toBe(false);
+    expect(await canLogin(creds.uri)).toBe(false);
     expect(await jitRoles()).toEqual([]);
     // One sweep period is 60 s on AWS; here the sweep ran right after the server came back.
     expect(goneAt - backAt).toBeLessThan(60_000);

@@ -15,7 +15,12 @@ import { type OperationId, ROUTES } from '../../functions/handlers/routes.js';
 import { undocumented } from '../support/api-contract.js';
 import { type ApiTestDeps, apiTestDeps } from '../support/api-deps.js';
 import { apiGatewayEvent } from '../support/apigw-events.js';
-import { createTestDatabase, type RecordingWorkflow, type TestDatabase } from '../support/deps.js';
+import {
+  createTestDatabase,
+  ordersPolicyWithLevels,
+  type RecordingWorkflow,
+  type TestDatabase,
+} from '../support/deps.js';
 import { services } from '../support/services.js';
 
 const context = { awsRequestId: 'lambda-1', functionName: 'test' } as unknown as Context;
@@ -37,35 +42,23 @@ const log = {
 
 beforeAll(async () => {
   db = await createTestDatabase(services().pgAdminUrl, 'apiflow');
-  const policy = Policy.parse({
-    version: 1,
-    targets: [
-      {
-        id: 'orders',
-        engine: 'postgres',
-        environment: 'production',
-        connection: { host: db.host, port: db.port },
-        database: db.database,
-        credentialKind: 'password',
-        tls: 'disable',
-        levels: {
-          read: {
-            privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] },
-            maxDuration: '2h',
-            approvers: ['alice@example.com', 'bob@example.com', 'carol@example.com'],
-            approvalsRequired: 2,
-            breakGlass: { allowed: true, requesters: ['erin@example.com'], notify: ['sec@example.com'] },
-          },
-          quick: {
-            privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] },
-            maxDuration: '1h',
-            approvers: ['alice@example.com'],
-            autoApprove: { maxDuration: '30m' },
-          },
-        },
+  const policy = Policy.parse(
+    ordersPolicyWithLevels(db, {
+      read: {
+        privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] },
+        maxDuration: '2h',
+        approvers: ['alice@example.com', 'bob@example.com', 'carol@example.com'],
+        approvalsRequired: 2,
+        breakGlass: { allowed: true, requesters: ['erin@example.com'], notify: ['sec@example.com'] },
       },
-    ],
-  });
+      quick: {
+        privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] },
+        maxDuration: '1h',
+        approvers: ['alice@example.com'],
+        autoApprove: { maxDuration: '30m' },
+      },
+    }),
+  );
   sys = await apiTestDeps({ tablesPrefix: 'api', policy, log });
   ({ deps, workflow, outbox, secrets: secretsSeen } = sys);
 });
@@ -291,20 +284,18 @@ describe('the api on DynamoDB Local and PostgreSQL', () => {
     expect(granted.status).toBe('ACTIVE');
 
     const handler = credentialsHandler(deps, { localMode: true, logger: log });
-    const res = (await handler(
-      event('GET', `/requests/${id}/credentials`, 'erin@example.com'),
-      context,
-    )) as APIGatewayProxyResult;
-    assertDocumented('GET', `/requests/${id}/credentials`, res);
+    const credentialsAs = async (user: string) => {
+      const path = `/requests/${id}/credentials`;
+      const answer = (await handler(event('GET', path, user), context)) as APIGatewayProxyResult;
+      assertDocumented('GET', path, answer);
+      return answer;
+    };
+    const res = await credentialsAs('erin@example.com');
     expect(res.statusCode).toBe(200);
     const credentials = JSON.parse(res.body) as Credentials;
     secretsSeen.push(credentials.password);
     expect(credentials.username).toBe(`jit_${id}`);
-    const other = (await handler(
-      event('GET', `/requests/${id}/credentials`, 'alice@example.com'),
-      context,
-    )) as APIGatewayProxyResult;
-    assertDocumented('GET', `/requests/${id}/credentials`, other);
+    const other = await credentialsAs('alice@example.com');
     expect(other.statusCode).toBe(403);
 
     const client = new pg.Client({

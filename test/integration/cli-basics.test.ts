@@ -58,22 +58,8 @@ targets:
         approvalsRequired: 2
 `;
 
-const BAD_POLICY = `version: 1
-targets:
-  - id: demo
-    engine: postgres
-    connection: { host: 127.0.0.1, port: 54329 }
-    database: demo
-    credentialKind: password
-    levels:
-      read:
-        privileges:
-          schemas:
-            - name: public
-              privileges: [SELECT]
-        maxDuration: 13h
-        approvers: [carol@example.com]
-`;
+/** The good policy with one mistake: its read level may last past the 12h ceiling. */
+const BAD_POLICY = GOOD_POLICY.replace('maxDuration: 1h\n', 'maxDuration: 13h\n');
 
 beforeAll(() => {
   workDir = mkdtempSync(path.join(tmpdir(), 'jitdb-cli-'));

@@ -3,7 +3,7 @@ import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { fromAuditItem } from '../../functions/adapters/dynamodb-tables.js';
-import { hashAuditEvent, verifyChain } from '../../functions/domain/audit-chain.js';
+import { type ChainVerification, hashAuditEvent, verifyChain } from '../../functions/domain/audit-chain.js';
 import { applyEvent, type LifecycleEvent } from '../../functions/domain/lifecycle.js';
 import { AccessLevel } from '../../functions/domain/policy-schema.js';
 import {
@@ -87,25 +87,6 @@ describe('DynamoAuditLog.list and verify', () => {
     expect(await t.audit.verify(request.id)).toEqual({ ok: true, events: 5 });
   });
 
-  it('fails after one event is edited behind the system’s back', async () => {
-    const request = await fullFlow();
-    await t.doc.send(
-      new UpdateCommand({
-        TableName: t.names.auditTable,
-        Key: { requestId: request.id, seq: 3 },
-        UpdateExpression: 'SET actor = :actor',
-        ExpressionAttributeValues: { ':actor': 'mallory@example.com' },
-      }),
-    );
-
-    expect(await t.audit.verify(request.id)).toEqual({
-      ok: false,
-      events: 5,
-      brokenAt: 3,
-      problem: 'event 3 was altered: its hash does not match',
-    });
-  });
-
   it('fails after a detail is added to an event', async () => {
     const request = await fullFlow();
     await t.doc.send(
@@ -120,64 +101,66 @@ describe('DynamoAuditLog.list and verify', () => {
     expect(await t.audit.verify(request.id)).toMatchObject({ ok: false, brokenAt: 4 });
   });
 
-  it('fails after an event in the middle is deleted', async () => {
+  /** A tampering of a stored chain, and what verify then says. */
+  type Tampering = [
+    name: string,
+    tamper: (requestId: string) => Promise<unknown>,
+    verdict: ChainVerification,
+  ];
+  const deleteEvent = (requestId: string, seq: number) =>
+    t.doc.send(new DeleteCommand({ TableName: t.names.auditTable, Key: { requestId, seq } }));
+  const putEvent = (item: AuditEvent) =>
+    t.doc.send(new PutCommand({ TableName: t.names.auditTable, Item: item }));
+
+  it.each<Tampering>([
+    [
+      'fails after one event is edited behind the system’s back',
+      (requestId) =>
+        t.doc.send(
+          new UpdateCommand({
+            TableName: t.names.auditTable,
+            Key: { requestId, seq: 3 },
+            UpdateExpression: 'SET actor = :actor',
+            ExpressionAttributeValues: { ':actor': 'mallory@example.com' },
+          }),
+        ),
+      { ok: false, events: 5, brokenAt: 3, problem: 'event 3 was altered: its hash does not match' },
+    ],
+    [
+      'fails after an event in the middle is deleted',
+      (requestId) => deleteEvent(requestId, 2),
+      { ok: false, events: 4, brokenAt: 2, problem: 'event 2 is missing (found 3)' },
+    ],
+    [
+      'fails after the last event is deleted, by comparing with the head on the request',
+      (requestId) => deleteEvent(requestId, 5),
+      { ok: false, events: 4, brokenAt: 5, problem: 'the chain ends at 4 but the request records 5 events' },
+    ],
+    [
+      'fails after two events are swapped',
+      async (requestId) => {
+        const second = await storedEvent(requestId, 2);
+        const third = await storedEvent(requestId, 3);
+        await putEvent({ ...third, seq: 2 });
+        await putEvent({ ...second, seq: 3 });
+      },
+      { ok: false, events: 5, brokenAt: 2, problem: "event 2 does not link to the previous event's hash" },
+    ],
+    [
+      'fails after an event is forged onto the end of the chain',
+      async (requestId) => {
+        const last = await storedEvent(requestId, 5);
+        const { hash: _h, ...rest } = last;
+        const forged = { ...rest, seq: 6, prevHash: last.hash, action: 'granted' as const };
+        await putEvent({ ...forged, hash: hashAuditEvent(forged) });
+      },
+      { ok: false, events: 6, brokenAt: 6, problem: 'event 6 is not recorded on the request (head is 5)' },
+    ],
+  ])('%s', async (_name, tamper, verdict) => {
     const request = await fullFlow();
-    await t.doc.send(
-      new DeleteCommand({ TableName: t.names.auditTable, Key: { requestId: request.id, seq: 2 } }),
-    );
+    await tamper(request.id);
 
-    expect(await t.audit.verify(request.id)).toEqual({
-      ok: false,
-      events: 4,
-      brokenAt: 2,
-      problem: 'event 2 is missing (found 3)',
-    });
-  });
-
-  it('fails after the last event is deleted, by comparing with the head on the request', async () => {
-    const request = await fullFlow();
-    await t.doc.send(
-      new DeleteCommand({ TableName: t.names.auditTable, Key: { requestId: request.id, seq: 5 } }),
-    );
-
-    expect(await t.audit.verify(request.id)).toEqual({
-      ok: false,
-      events: 4,
-      brokenAt: 5,
-      problem: 'the chain ends at 4 but the request records 5 events',
-    });
-  });
-
-  it('fails after two events are swapped', async () => {
-    const request = await fullFlow();
-    const second = await storedEvent(request.id, 2);
-    const third = await storedEvent(request.id, 3);
-    await t.doc.send(new PutCommand({ TableName: t.names.auditTable, Item: { ...third, seq: 2 } }));
-    await t.doc.send(new PutCommand({ TableName: t.names.auditTable, Item: { ...second, seq: 3 } }));
-
-    expect(await t.audit.verify(request.id)).toEqual({
-      ok: false,
-      events: 5,
-      brokenAt: 2,
-      problem: "event 2 does not link to the previous event's hash",
-    });
-  });
-
-  it('fails after an event is forged onto the end of the chain', async () => {
-    const request = await fullFlow();
-    const last = await storedEvent(request.id, 5);
-    const { hash: _h, ...rest } = last;
-    const forged = { ...rest, seq: 6, prevHash: last.hash, action: 'granted' as const };
-    await t.doc.send(
-      new PutCommand({ TableName: t.names.auditTable, Item: { ...forged, hash: hashAuditEvent(forged) } }),
-    );
-
-    expect(await t.audit.verify(request.id)).toEqual({
-      ok: false,
-      events: 6,
-      brokenAt: 6,
-      problem: 'event 6 is not recorded on the request (head is 5)',
-    });
+    expect(await t.audit.verify(request.id)).toEqual(verdict);
   });
 });
 

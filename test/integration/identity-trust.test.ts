@@ -14,6 +14,7 @@ import { createHandler as grantHandler } from '../../functions/handlers/grant.js
 import { createHandler as requestApprovalHandler } from '../../functions/handlers/request-approval.js';
 import { type ApiTestDeps, apiTestDeps } from '../support/api-deps.js';
 import { apiGatewayEvent, type EventOptions } from '../support/apigw-events.js';
+import { createTestDatabase, type TestDatabase } from '../support/deps.js';
 import { services } from '../support/services.js';
 
 /**
@@ -24,8 +25,6 @@ import { services } from '../support/services.js';
  */
 
 const HOME = '111111111111';
-const suffix = randomBytes(4).toString('hex');
-const database = `identity_${suffix}`;
 const context = {
   awsRequestId: 'lambda-1',
   functionName: 'api',
@@ -47,24 +46,13 @@ const FRANK_USER = `arn:aws:iam::${HOME}:user/frank`;
 
 let sys: ApiTestDeps;
 let deps: Deps;
-let dbUrl: URL;
+let db: TestDatabase;
 let outbox: Email[];
 const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 beforeAll(async () => {
   const { pgAdminUrl } = services();
-  const admin = new pg.Client({ connectionString: pgAdminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${database}`);
-  await admin.end();
-  dbUrl = new URL(pgAdminUrl);
-  dbUrl.pathname = `/${database}`;
-  const db = new pg.Client({ connectionString: dbUrl.toString() });
-  await db.connect();
-  await db.query(
-    'CREATE SCHEMA app; CREATE TABLE app.orders (id int primary key); INSERT INTO app.orders VALUES (7)',
-  );
-  await db.end();
+  db = await createTestDatabase(pgAdminUrl, 'identity');
 
   const read = { privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] }, maxDuration: '1h' };
   const policy = Policy.parse({
@@ -74,8 +62,8 @@ beforeAll(async () => {
       {
         id: 'orders',
         engine: 'postgres',
-        connection: { host: dbUrl.hostname, port: Number(dbUrl.port) },
-        database,
+        connection: { host: db.host, port: db.port },
+        database: db.database,
         credentialKind: 'password',
         tls: 'disable',
         levels: {
@@ -445,15 +433,15 @@ describe('the IAM Identity Center path, end to end', () => {
     const creds = await api('GET', `/requests/${id}/credentials`, ERIN);
     expect(creds.status).toBe(200);
     const client = new pg.Client({
-      host: dbUrl.hostname,
-      port: Number(dbUrl.port),
-      database,
+      host: db.host,
+      port: db.port,
+      database: db.database,
       user: String(creds.json.username),
       password: String(creds.json.password),
     });
     await client.connect();
     try {
-      expect((await client.query('SELECT id FROM app.orders')).rows).toEqual([{ id: 7 }]);
+      expect((await client.query('SELECT id FROM app.orders')).rows).toEqual([{ id: 1 }]);
     } finally {
       await client.end();
     }

@@ -24,23 +24,18 @@ import { createHandler as requestApprovalHandler } from '../../functions/handler
 import { linkEvent } from '../support/apigw-events.js';
 import {
   lambdaContext as context,
-  createTestDatabase,
   delegatingStore,
   ERIN,
   linksIn,
-  ordersPolicy,
-  startTestSystem,
+  startOrdersSystem,
   type TestSystem,
 } from '../support/deps.js';
-import { services } from '../support/services.js';
 
 let sys: TestSystem;
 const quiet = { error: () => undefined };
 
 beforeAll(async () => {
-  const { dynamodbEndpoint, pgAdminUrl } = services();
-  const db = await createTestDatabase(pgAdminUrl, 'linkflood');
-  sys = await startTestSystem({ dynamodbEndpoint, db, label: 'link-flood', policy: ordersPolicy(db) });
+  ({ sys } = await startOrdersSystem('link-flood', 'linkflood'));
 });
 afterAll(async () => sys?.close());
 

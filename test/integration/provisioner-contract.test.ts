@@ -4,8 +4,6 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlProvisioner } from '../../functions/adapters/mysql-provisioner.js';
 import { PostgresProvisioner } from '../../functions/adapters/postgres-provisioner.js';
-import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
-import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
 import type { CredentialProvisioner, Credentials, GrantSpec } from '../../functions/application/ports.js';
 import { TargetUnavailableError } from '../../functions/domain/errors.js';
 import type { Target } from '../../functions/domain/policy-schema.js';
@@ -19,6 +17,8 @@ import {
 } from '../support/provisioner-databases.js';
 import {
   errorCode,
+  FAKE_AWS_CREDENTIALS,
+  provisionerPool,
   provisionerTarget,
   grantSpec as spec,
   type TargetOverrides,
@@ -97,10 +97,6 @@ interface Engine {
 }
 
 const HOSTILE_TABLES = ['odd"name', 'x; DROP TABLE y', "Robert'); --"];
-const fakeAwsCredentials = {
-  accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
-  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
-};
 
 function postgres(): Engine {
   let adminUrl = '';
@@ -109,7 +105,9 @@ function postgres(): Engine {
   let otherDatabase = '';
   let admin: pg.Client;
   let fixture: PostgresFixture | undefined;
-  const provisioners: PostgresProvisioner[] = [];
+  const provisioners = provisionerPool((t, deps) => new PostgresProvisioner(t, deps), {
+    awsCredentials: FAKE_AWS_CREDENTIALS,
+  });
   const q = pg.escapeIdentifier;
 
   async function login(uri: string): Promise<Session> {
@@ -132,7 +130,7 @@ function postgres(): Engine {
       }
     },
     async tearDown() {
-      await Promise.allSettled(provisioners.map((p) => p.close()));
+      await provisioners.closeAll();
       await fixture?.drop();
     },
     adminUrl: () => adminUrl,
@@ -140,16 +138,7 @@ function postgres(): Engine {
     database: () => database,
     target: (overrides = {}) =>
       provisionerTarget('postgres', 'pg-test', { port, database, schema: 'app' }, overrides),
-    provisioner(t, url = adminUrl) {
-      const created = new PostgresProvisioner(t, {
-        admin: new StaticAdminCredentials(url),
-        endpoints: hostPortEndpoints,
-        awsCredentials: fakeAwsCredentials,
-        connectTimeoutMs: 3_000,
-      });
-      provisioners.push(created);
-      return created;
-    },
+    provisioner: (t, url = adminUrl) => provisioners.create(t, url),
     readApp: () => ({ schemas: [{ name: 'app', privileges: ['SELECT'] }] }),
     ordersOnly: () => ({ schemas: [{ name: 'app', tables: ['orders'], privileges: ['SELECT'] }] }),
     appTable: (name) => `app.${name}`,
@@ -250,7 +239,7 @@ function mariadb(): Engine {
   let weird = '';
   let admin: mysql.Connection;
   let fixture: MysqlFixture | undefined;
-  const provisioners: MysqlProvisioner[] = [];
+  const provisioners = provisionerPool((t, deps) => new MysqlProvisioner(t, deps));
   const id = (name: string) => mysql.escapeId(name, true);
   const hostileTables = [...HOSTILE_TABLES, 'back`tick'];
 
@@ -286,7 +275,7 @@ function mariadb(): Engine {
       }
     },
     async tearDown() {
-      await Promise.allSettled(provisioners.map((p) => p.close()));
+      await provisioners.closeAll();
       await fixture?.drop();
     },
     adminUrl: () => adminUrl,
@@ -294,15 +283,7 @@ function mariadb(): Engine {
     database: () => app,
     target: (overrides = {}) =>
       provisionerTarget('mysql', 'mysql-test', { port, database: app, schema: app }, overrides),
-    provisioner(t, url = adminUrl) {
-      const created = new MysqlProvisioner(t, {
-        admin: new StaticAdminCredentials(url),
-        endpoints: hostPortEndpoints,
-        connectTimeoutMs: 3_000,
-      });
-      provisioners.push(created);
-      return created;
-    },
+    provisioner: (t, url = adminUrl) => provisioners.create(t, url),
     readApp: () => ({ schemas: [{ name: app, privileges: ['SELECT'] }] }),
     ordersOnly: () => ({ schemas: [{ name: app, tables: ['orders'], privileges: ['SELECT'] }] }),
     appTable: (name) => name,

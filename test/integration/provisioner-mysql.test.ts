@@ -2,14 +2,13 @@ import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRdsTarget, MysqlProvisioner } from '../../functions/adapters/mysql-provisioner.js';
-import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
-import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
 import type { GrantSpec } from '../../functions/application/ports.js';
 import { TargetNotConfiguredForIamError } from '../../functions/domain/errors.js';
 import type { Target } from '../../functions/domain/policy-schema.js';
 import { createMysqlFixture, type MysqlFixture } from '../support/provisioner-databases.js';
 import {
   errorCode,
+  provisionerPool,
   provisionerTarget,
   grantSpec as spec,
   type TargetOverrides,
@@ -24,20 +23,14 @@ let app: string;
 let lookalikeDb: string;
 let weird: string;
 let admin: mysql.Connection;
-const provisioners: MysqlProvisioner[] = [];
+const provisioners = provisionerPool((t, deps) => new MysqlProvisioner(t, deps));
 
 function target(overrides: TargetOverrides = {}): Target {
   return provisionerTarget('mysql', 'mysql-test', { port, database: app, schema: app }, overrides);
 }
 
 function provisioner(t: Target, url = adminUrl): MysqlProvisioner {
-  const created = new MysqlProvisioner(t, {
-    admin: new StaticAdminCredentials(url),
-    endpoints: hostPortEndpoints,
-    connectTimeoutMs: 3_000,
-  });
-  provisioners.push(created);
-  return created;
+  return provisioners.create(t, url);
 }
 
 const readApp = () => ({ schemas: [{ name: app, privileges: ['SELECT'] }] });
@@ -69,7 +62,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.allSettled(provisioners.map((p) => p.close()));
+  await provisioners.closeAll();
   await admin.query(`DROP DATABASE IF EXISTS ${id(lookalikeDb)}`);
   await fixture.drop();
 });
@@ -203,12 +196,18 @@ describe('MySQL admin privileges', () => {
     return url.toString();
   }
 
-  it('fails a revoke while a session is open if the admin lacks PROCESS, instead of reporting success', async () => {
+  /** A provisioner whose admin holds only `global`, with a grant it made and a session of that user open. */
+  async function weakWithSession(global: string) {
     const t = target();
-    const weak = provisioner(t, await lowAdmin('CREATE USER, CONNECTION ADMIN'));
+    const weak = provisioner(t, await lowAdmin(global));
     const s = spec(t, readApp());
     await weak.grant(s);
     const session = await login((await weak.credentials(s)).uri);
+    return { t, weak, s, session };
+  }
+
+  it('fails a revoke while a session is open if the admin lacks PROCESS, instead of reporting success', async () => {
+    const { t, weak, s, session } = await weakWithSession('CREATE USER, CONNECTION ADMIN');
 
     await expect(weak.revoke(s)).rejects.toMatchObject({
       name: 'RevokeIncompleteError',
@@ -225,11 +224,7 @@ describe('MySQL admin privileges', () => {
   });
 
   it('fails a revoke it may not KILL for, and its health check names CONNECTION ADMIN', async () => {
-    const t = target();
-    const weak = provisioner(t, await lowAdmin('CREATE USER, PROCESS'));
-    const s = spec(t, readApp());
-    await weak.grant(s);
-    const session = await login((await weak.credentials(s)).uri);
+    const { t, weak, s, session } = await weakWithSession('CREATE USER, PROCESS');
     expect(await weak.check()).toEqual({
       ok: false,
       problems: [expect.stringContaining('CONNECTION ADMIN')],

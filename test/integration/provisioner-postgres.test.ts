@@ -19,37 +19,28 @@ import { asSuperuserIn, objectsOwnedBy, tablesNamed } from '../support/postgres-
 import { createPostgresFixture, type PostgresFixture } from '../support/provisioner-databases.js';
 import {
   errorCode,
+  FAKE_AWS_CREDENTIALS,
+  provisionerPool,
   provisionerTarget,
   grantSpec as spec,
   type TargetOverrides,
   waitFor,
 } from '../support/provisioner-fixtures.js';
 
-const fakeAwsCredentials = {
-  accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
-  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
-};
-
 let adminUrl: string;
 let port: number;
 let database: string;
 let admin: pg.Client;
-const provisioners: PostgresProvisioner[] = [];
+const provisioners = provisionerPool((t, deps) => new PostgresProvisioner(t, deps), {
+  awsCredentials: FAKE_AWS_CREDENTIALS,
+});
 
 function target(overrides: TargetOverrides = {}): Target {
   return provisionerTarget('postgres', 'pg-test', { port, database, schema: 'app' }, overrides);
 }
 
 function provisioner(t: Target, url = adminUrl, extra: Partial<ProvisionerDeps> = {}): PostgresProvisioner {
-  const created = new PostgresProvisioner(t, {
-    admin: new StaticAdminCredentials(url),
-    endpoints: hostPortEndpoints,
-    awsCredentials: fakeAwsCredentials,
-    connectTimeoutMs: 3_000,
-    ...extra,
-  });
-  provisioners.push(created);
-  return created;
+  return provisioners.create(t, url, extra);
 }
 
 const READ_APP = { schemas: [{ name: 'app', privileges: ['SELECT'] }] };
@@ -84,7 +75,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.allSettled(provisioners.map((p) => p.close()));
+  await provisioners.closeAll();
   await fixture?.drop();
 });
 
@@ -143,8 +134,9 @@ describe('PostgreSQL built-in roles, admin rotation and the factory', () => {
         return options?.refresh ? right : { ...right, password: 'before-rotation' };
       },
     };
-    const p = new PostgresProvisioner(t, { admin: rotating, endpoints: hostPortEndpoints });
-    provisioners.push(p);
+    const p = provisioners.track(
+      new PostgresProvisioner(t, { admin: rotating, endpoints: hostPortEndpoints }),
+    );
     expect(await p.listManagedUsers()).toEqual(expect.any(Array));
     expect(requests).toEqual([false, true]);
   });

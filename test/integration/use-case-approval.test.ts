@@ -18,21 +18,16 @@ import {
   ALICE,
   BOB,
   lambdaContext as context,
-  createTestDatabase,
   ERIN,
   linksIn,
-  ordersPolicy,
-  startTestSystem,
+  startOrdersSystem,
   type TestSystem,
 } from '../support/deps.js';
-import { services } from '../support/services.js';
 
 let sys: TestSystem;
 
 beforeAll(async () => {
-  const { dynamodbEndpoint, pgAdminUrl } = services();
-  const db = await createTestDatabase(pgAdminUrl, 'ucappr');
-  sys = await startTestSystem({ dynamodbEndpoint, db, label: 'uc-approval', policy: ordersPolicy(db) });
+  ({ sys } = await startOrdersSystem('uc-approval', 'ucappr'));
 });
 afterAll(async () => sys?.close());
 

@@ -16,11 +16,10 @@ import {
   ALICE,
   BOB,
   lambdaContext as context,
-  createTestDatabase,
   ERIN,
   linksIn,
   ordersPolicy,
-  startTestSystem,
+  startOrdersSystem,
   type TestDatabase,
   type TestSystem,
 } from '../support/deps.js';
@@ -32,10 +31,8 @@ let db: TestDatabase;
 let admin: pg.Client;
 
 beforeAll(async () => {
-  const { dynamodbEndpoint, pgAdminUrl } = services();
-  db = await createTestDatabase(pgAdminUrl, 'ucgrant');
-  sys = await startTestSystem({ dynamodbEndpoint, db, label: 'uc-grant', policy: ordersPolicy(db) });
-  admin = new pg.Client({ connectionString: pgAdminUrl });
+  ({ sys, db } = await startOrdersSystem('uc-grant', 'ucgrant'));
+  admin = new pg.Client({ connectionString: services().pgAdminUrl });
   await admin.connect();
 });
 afterAll(async () => {

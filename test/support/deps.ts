@@ -23,6 +23,7 @@ import { Policy, type PolicyInput } from '../../functions/domain/policy-schema.j
 import type { Identity } from '../../functions/domain/types.js';
 import { cryptoIds } from '../../functions/shared/ids.js';
 import { type DynamoTestTables, dynamoTestTables } from './dynamodb-local.js';
+import { services } from './services.js';
 
 export const STATE_MACHINE_ARN = 'arn:aws:states:eu-west-1:000000000000:stateMachine:access-request';
 export const lambdaContext = { awsRequestId: 'lambda-1', functionName: 'test' } as unknown as Context;
@@ -184,6 +185,14 @@ export function ordersPolicy(db: TestDatabase, port = db.port): PolicyInput {
   };
 }
 
+type TargetInput = PolicyInput['targets'][number];
+
+/** ordersPolicy with other levels on its `orders` target (same connection, database and TLS). */
+export function ordersPolicyWithLevels(db: TestDatabase, levels: TargetInput['levels']): PolicyInput {
+  const base = ordersPolicy(db);
+  return { ...base, targets: base.targets.map((target) => ({ ...target, levels })) };
+}
+
 /** Cryptographic ids that keep every secret they mint in `secrets`, for no-leak assertions. */
 export function recordingIds(secrets: string[]): Deps['ids'] {
   const ids = cryptoIds();
@@ -279,6 +288,21 @@ export async function startTestSystem(options: {
       tables.close();
     },
   };
+}
+
+/**
+ * A suite's TestSystem on the shared services: a fresh database `<dbLabel>_…` with `app.orders`, tables
+ * labelled `label`, and `policy` of that database (ordersPolicy unless given). The caller closes `sys`.
+ */
+export async function startOrdersSystem(
+  label: string,
+  dbLabel: string,
+  policy: (db: TestDatabase) => PolicyInput = ordersPolicy,
+): Promise<{ sys: TestSystem; db: TestDatabase }> {
+  const { dynamodbEndpoint, pgAdminUrl } = services();
+  const db = await createTestDatabase(pgAdminUrl, dbLabel);
+  const sys = await startTestSystem({ dynamodbEndpoint, db, label, policy: policy(db) });
+  return { sys, db };
 }
 
 export const ERIN: Identity = { principal: 'erin@example.com', email: 'erin@example.com', via: 'local' };

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import type { ProvisionerDeps } from '../../functions/adapters/provisioner-common.js';
+import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
+import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
 import type { GrantSpec } from '../../functions/application/ports.js';
 import { Privileges, Target } from '../../functions/domain/policy-schema.js';
 
@@ -39,6 +42,38 @@ export function provisionerTarget(
       },
     },
   });
+}
+
+/** AWS's documented example key pair: signs IAM tokens locally without reaching for real credentials. */
+export const FAKE_AWS_CREDENTIALS = {
+  accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+};
+
+/**
+ * The provisioners a suite builds, all closed by `closeAll` in its afterAll. `create` gives one static admin
+ * credentials at `adminUrl`, host/port endpoints and a 3 s connect timeout, then `defaults` and `extra`.
+ */
+export function provisionerPool<P extends { close(): Promise<void> }>(
+  make: (t: Target, deps: ProvisionerDeps) => P,
+  defaults: Partial<ProvisionerDeps> = {},
+) {
+  const made: P[] = [];
+  /** Keeps a provisioner, built here or some other way, for closeAll. */
+  const track = (created: P): P => {
+    made.push(created);
+    return created;
+  };
+  return {
+    track,
+    create(t: Target, adminUrl: string, extra: Partial<ProvisionerDeps> = {}): P {
+      const deps = { admin: new StaticAdminCredentials(adminUrl), endpoints: hostPortEndpoints };
+      return track(make(t, { ...deps, connectTimeoutMs: 3_000, ...defaults, ...extra }));
+    },
+    async closeAll(): Promise<void> {
+      await Promise.allSettled(made.map((p) => p.close()));
+    },
+  };
 }
 
 /** A grant of `privileges` on `t` for a fresh user, ending in `expiresInSeconds`, at most 3 connections. */

@@ -9,14 +9,16 @@ import { randomBytes } from 'node:crypto';
 import { type AddressInfo, createServer, type Server, Socket } from 'node:net';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import pg from 'pg';
+import { expect } from 'vitest';
 import { DynamoAuditLog } from '../../functions/adapters/dynamodb-audit.js';
 import { createDocumentClient, createDynamoDbClient } from '../../functions/adapters/dynamodb-client.js';
 import { DynamoRequestStore } from '../../functions/adapters/dynamodb-requests.js';
 import { createTables } from '../../functions/adapters/dynamodb-tables.js';
 import { createProvisioners } from '../../functions/adapters/provisioners.js';
 import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
+import type { RequestView } from '../../functions/application/common.js';
 import type { ReconcileMode } from '../../functions/application/expiry-sweeper.js';
-import type { Deps, LinkRefusalCount } from '../../functions/application/ports.js';
+import type { Credentials, Deps, LinkRefusalCount } from '../../functions/application/ports.js';
 import { executionArnFor } from '../../functions/application/workflow-io.js';
 import { linkRefusalStream, linkRefusalWindowOfSeq } from '../../functions/domain/link-refusals.js';
 import type { Policy } from '../../functions/domain/policy-schema.js';
@@ -398,6 +400,33 @@ export async function startAppSystem(
   }
 }
 
+/** What POST /requests takes in the end-to-end suites. */
+export interface NewRequest {
+  target: string;
+  level: string;
+  duration: string;
+  reason: string;
+}
+
+/** Files a request with POST /requests as `user`; expects 201 and returns the request as the API shows it. */
+export async function fileRequest(on: System, user: string, body: NewRequest): Promise<RequestView> {
+  const created = await on.call<RequestView>('POST', '/requests', user, body);
+  expect(created.status).toBe(201);
+  return created.body;
+}
+
+/** Waits for request `id` to be ACTIVE, then fetches its credentials as `user` (expects 200). */
+export async function activeCredentials(
+  on: System,
+  id: string,
+  user: string,
+): Promise<{ request: AccessRequest; creds: Credentials }> {
+  const request = await on.waitForStatus(id, 'ACTIVE');
+  const creds = await on.call<Credentials>('GET', `/requests/${id}/credentials`, user);
+  expect(creds.status).toBe(200);
+  return { request, creds: creds.body };
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -473,6 +502,16 @@ export async function canLogin(uri: string): Promise<boolean> {
 }
 
 /** Whether role `user` exists on the server. */
+/** Runs one statement as the admin at `adminUrl`. */
+export async function adminQuery(adminUrl: string, sql: string): Promise<void> {
+  const { client } = await connect(adminUrl);
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
 export async function roleExists(adminUrl: string, user: string): Promise<boolean> {
   const admin = new pg.Client({ connectionString: adminUrl });
   admin.on('error', () => undefined);

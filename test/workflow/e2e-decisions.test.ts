@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RequestView } from '../../functions/application/common.js';
 import { services } from '../support/services.js';
-import { type Refusal, roleExists, type System, startAppSystem } from '../support/system.js';
+import { fileRequest, type Refusal, roleExists, type System, startAppSystem } from '../support/system.js';
 
 /** Who decides, and how often: every way a pending request can end, on the real ASL and handlers. */
 
@@ -14,11 +15,6 @@ const database = `e2e_decide_${randomBytes(4).toString('hex')}`;
 let system: System;
 let dropDatabase: () => Promise<void>;
 
-interface View {
-  id: string;
-  status: string;
-  approvals: { by: string; email?: string }[];
-}
 beforeAll(async () => {
   ({ system, dropDatabase } = await startAppSystem({
     database,
@@ -37,15 +33,14 @@ afterAll(async () => {
 });
 
 async function create(level: string, duration = '1h'): Promise<string> {
-  const created = await system.call<View>('POST', '/requests', ALICE, {
+  const created = await fileRequest(system, ALICE, {
     target: 'app',
     level,
     duration,
     reason: `e2e ${level}`,
   });
-  expect(created.status).toBe(201);
-  expect(created.body.status).toBe('PENDING');
-  return created.body.id;
+  expect(created.status).toBe('PENDING');
+  return created.id;
 }
 
 /** The execution's end, once it has one. */
@@ -75,7 +70,7 @@ async function settled(id: string): Promise<string> {
 }
 
 async function revokeToCleanUp(id: string): Promise<void> {
-  const revoked = await system.call<View>('POST', `/requests/${id}/revoke`, ALICE, {});
+  const revoked = await system.call<RequestView>('POST', `/requests/${id}/revoke`, ALICE, {});
   expect(revoked.body.status).toBe('REVOKED');
 }
 
@@ -118,7 +113,7 @@ describe('deciding a pending request', () => {
   it('lets the requester cancel: CANCELLED, the workflow ends, the approver link is retired', async () => {
     const id = await create('read');
     const link = await system.approvalLink(id, CAROL);
-    const cancelled = await system.call<View>('POST', `/requests/${id}/cancel`, ALICE, {
+    const cancelled = await system.call<RequestView>('POST', `/requests/${id}/cancel`, ALICE, {
       comment: 'not needed',
     });
     expect(cancelled.status).toBe(200);
@@ -151,7 +146,7 @@ describe('deciding a pending request', () => {
     expect(twice.body.error.code).toBe('ALREADY_APPROVED_BY_YOU');
     expect((await system.request(id)).status).toBe('PENDING');
 
-    const second = await system.call<View>('POST', `/requests/${id}/approve`, DAVE, { comment: 'ok' });
+    const second = await system.call<RequestView>('POST', `/requests/${id}/approve`, DAVE, { comment: 'ok' });
     expect(second.status).toBe(200);
     const active = await system.waitForStatus(id, 'ACTIVE');
     expect(active.approvals.map((a) => a.email)).toEqual([CAROL, DAVE]);
@@ -161,31 +156,30 @@ describe('deciding a pending request', () => {
     await revokeToCleanUp(id);
   });
 
-  it('refuses self-approval, audited, and the request stays pending', async () => {
-    const id = await create('peer');
-    const self = await system.call<Refusal>('POST', `/requests/${id}/approve`, ALICE, {});
-    expect(self.status).toBe(403);
-    expect(self.body.error.code).toBe('SELF_APPROVAL_FORBIDDEN');
+  it.each([
+    [
+      'refuses self-approval, audited, and the request stays pending',
+      'peer',
+      ALICE,
+      'SELF_APPROVAL_FORBIDDEN',
+    ],
+    [
+      'refuses an approver the policy does not list, audited, and the request stays pending',
+      'read',
+      MALLORY,
+      'NOT_AN_APPROVER',
+    ],
+  ])('%s', async (_name, level, approver, code) => {
+    const id = await create(level);
+    const refusal = await system.call<Refusal>('POST', `/requests/${id}/approve`, approver, {});
+    expect(refusal.status).toBe(403);
+    expect(refusal.body.error.code).toBe(code);
 
     const request = await system.request(id);
     expect(request.status).toBe('PENDING');
     expect(request.approvals).toEqual([]);
     const refused = (await system.audit(id)).filter((e) => e.action === 'refused');
-    expect(refused).toHaveLength(1);
-    expect(refused[0]?.details?.code).toBe('SELF_APPROVAL_FORBIDDEN');
-  });
-
-  it('refuses an approver the policy does not list, audited, and the request stays pending', async () => {
-    const id = await create('read');
-    const stranger = await system.call<Refusal>('POST', `/requests/${id}/approve`, MALLORY, {});
-    expect(stranger.status).toBe(403);
-    expect(stranger.body.error.code).toBe('NOT_AN_APPROVER');
-
-    const request = await system.request(id);
-    expect(request.status).toBe('PENDING');
-    expect(request.approvals).toEqual([]);
-    const refused = (await system.audit(id)).filter((e) => e.action === 'refused');
-    expect(refused.map((e) => [e.actor, e.details?.code])).toEqual([[MALLORY, 'NOT_AN_APPROVER']]);
+    expect(refused.map((e) => [e.actor, e.details?.code])).toEqual([[approver, code]]);
   });
 
   it('decides exactly once when the same link is POSTed 20 times at once', async () => {

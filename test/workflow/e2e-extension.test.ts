@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, it } from 'vitest';
+import type { RequestView } from '../../functions/application/common.js';
 import type { Credentials } from '../../functions/application/ports.js';
 import type { AccessRequest } from '../../functions/domain/types.js';
 import { services } from '../support/services.js';
 import {
+  activeCredentials,
   canLogin,
   connect,
+  fileRequest,
   type Refusal,
   roleExists,
   type System,
@@ -27,12 +30,6 @@ const database = `e2e_extend_${randomBytes(4).toString('hex')}`;
 let system: System;
 let dropDatabase: () => Promise<void>;
 
-interface View {
-  id: string;
-  status: string;
-  expiresAt?: string;
-  extension?: { durationSeconds: number; newExpiresAt: string };
-}
 beforeAll(async () => {
   ({ system, dropDatabase } = await startAppSystem({
     database,
@@ -65,17 +62,23 @@ function activeGrant(duration: string): Promise<{ request: AccessRequest; creds:
 }
 
 async function grantNow(duration: string): Promise<{ request: AccessRequest; creds: Credentials }> {
-  const created = await system.call<View>('POST', '/requests', ALICE, {
+  const { id } = await fileRequest(system, ALICE, {
     target: 'app',
     level: 'ext',
     duration,
     reason: 'e2e extension',
   });
-  if (created.status !== 201) throw new Error(`create answered ${created.status}`);
-  const request = await system.waitForStatus(created.body.id, 'ACTIVE');
-  const creds = await system.call<Credentials>('GET', `/requests/${request.id}/credentials`, ALICE);
-  if (creds.status !== 200) throw new Error(`credentials answered ${creds.status}`);
-  return { request, creds: creds.body };
+  return activeCredentials(system, id, ALICE);
+}
+
+/** Asks to extend request `id` as its requester; the API must answer 200 (the request as it then stands). */
+async function extend(id: string, duration: string, reason: string): Promise<RequestView> {
+  const answer = await system.call<RequestView>('POST', `/requests/${id}/extend`, ALICE, {
+    duration,
+    reason,
+  });
+  if (answer.status !== 200) throw new Error(`extend answered ${answer.status}, not 200`);
+  return answer.body;
 }
 
 function sleepUntil(iso: string | undefined, offsetMs: number): Promise<void> {
@@ -100,14 +103,10 @@ describe.concurrent('extending an active grant', () => {
     const { request, creds } = await activeGrant('4s');
     const oldExpiresAt = request.expiresAt ?? '';
 
-    const extended = await system.call<View>('POST', `/requests/${request.id}/extend`, ALICE, {
-      duration: '3s',
-      reason: 'one more query',
-    });
-    expect(extended.status).toBe(200);
+    const extended = await extend(request.id, '3s', 'one more query');
     const newExpiresAt = new Date(Date.parse(oldExpiresAt) + 3000).toISOString();
-    expect(extended.body.expiresAt).toBe(newExpiresAt);
-    expect(extended.body.extension).toBeUndefined();
+    expect(extended.expiresAt).toBe(newExpiresAt);
+    expect(extended.extension).toBeUndefined();
 
     // A session opened before the old expiry outlives it; it dies at the new one.
     const { client: session } = await connect(creds.uri);
@@ -140,14 +139,10 @@ describe.concurrent('extending an active grant', () => {
     const { request, creds } = await activeGrant('5s');
     const oldExpiresAt = request.expiresAt ?? '';
 
-    const asked = await system.call<View>('POST', `/requests/${request.id}/extend`, ALICE, {
-      duration: '4s',
-      reason: 'the migration runs long',
-    });
-    expect(asked.status).toBe(200);
-    expect(asked.body.expiresAt).toBe(oldExpiresAt);
+    const asked = await extend(request.id, '4s', 'the migration runs long');
+    expect(asked.expiresAt).toBe(oldExpiresAt);
     const newExpiresAt = new Date(Date.parse(oldExpiresAt) + 4000).toISOString();
-    expect(asked.body.extension?.newExpiresAt).toBe(newExpiresAt);
+    expect(asked.extension?.newExpiresAt).toBe(newExpiresAt);
 
     const link = await system.approvalLink(request.id, CAROL, { purpose: 'extension' });
     const page = await system.openLink(link);
@@ -195,7 +190,7 @@ describe.concurrent('extending an active grant', () => {
     expect(await canLogin(creds.uri)).toBe(true);
     expect(system.outbox.list().filter((e) => e.links.some((l) => l.includes(request.id)))).toEqual([]);
 
-    const revoked = await system.call<View>('POST', `/requests/${request.id}/revoke`, ALICE, {});
+    const revoked = await system.call<RequestView>('POST', `/requests/${request.id}/revoke`, ALICE, {});
     expect(revoked.body.status).toBe('REVOKED');
   });
 });

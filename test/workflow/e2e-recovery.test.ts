@@ -1,13 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RequestView } from '../../functions/application/common.js';
 import type { Credentials } from '../../functions/application/ports.js';
 import { cryptoIds } from '../../functions/shared/ids.js';
 import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
 import { AUTO_READ, postgresPolicyYaml } from '../support/policies.js';
 import { services } from '../support/services.js';
 import {
+  activeCredentials,
+  adminQuery,
   canLogin,
   connect,
   createTargetDatabase,
+  fileRequest,
   roleExists,
   type System,
   startAppSystem,
@@ -25,11 +29,6 @@ const ALICE = 'alice@example.com';
 let dedicated: RunningPostgres;
 let proxy: Awaited<ReturnType<typeof startToggleProxy>>;
 let system: System;
-
-interface View {
-  id: string;
-  status: string;
-}
 
 beforeAll(async () => {
   dedicated = await startEmbeddedPostgres({ persistent: false });
@@ -53,34 +52,16 @@ async function activeGrant(
   target: string,
   duration: string,
 ): Promise<{ id: string; creds: Credentials }> {
-  const created = await on.call<View>('POST', '/requests', ALICE, {
-    target,
-    level: 'auto',
-    duration,
-    reason: 'e2e recovery',
-  });
-  expect(created.status).toBe(201);
-  const id = created.body.id;
-  await on.waitForStatus(id, 'ACTIVE');
-  const creds = await on.call<Credentials>('GET', `/requests/${id}/credentials`, ALICE);
-  expect(creds.status).toBe(200);
-  return { id, creds: creds.body };
-}
-
-async function adminQuery(sql: string): Promise<void> {
-  const { client } = await connect(dedicated.url);
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
+  const { id } = await fileRequest(on, ALICE, { target, level: 'auto', duration, reason: 'e2e recovery' });
+  const { creds } = await activeCredentials(on, id, ALICE);
+  return { id, creds };
 }
 
 describe('recovery behind the system’s back', () => {
   it('drops a jit_ user created behind the system’s back, records it, and keeps live grants', async () => {
     const live = await activeGrant(system, 'app', '1h');
     const orphan = `jit_${cryptoIds().requestId()}`;
-    await adminQuery(`CREATE ROLE "${orphan}" LOGIN PASSWORD 'not-from-jitdb'`);
+    await adminQuery(dedicated.url, `CREATE ROLE "${orphan}" LOGIN PASSWORD 'not-from-jitdb'`);
     expect(await roleExists(dedicated.url, orphan)).toBe(true);
 
     const report = await system.sweep({ reconcile: 'now' });
@@ -99,7 +80,7 @@ describe('recovery behind the system’s back', () => {
 
     // A second pass finds nothing more to do.
     expect((await system.sweep({ reconcile: 'now' })).orphansDropped).toBe(0);
-    const revoked = await system.call<View>('POST', `/requests/${live.id}/revoke`, ALICE, {});
+    const revoked = await system.call<RequestView>('POST', `/requests/${live.id}/revoke`, ALICE, {});
     expect(revoked.body.status).toBe('REVOKED');
   });
 

@@ -20,6 +20,8 @@ export class StackTemplate {
   readonly scope: ResolveScope;
   private readonly locals = new Map<string, LocalResource | undefined>();
   private readonly naming = new Set<string>();
+  /** `<type> <ref>` → logical id: two resources must not get one local name. */
+  private readonly refs = new Map<string, string>();
 
   constructor(
     readonly stackName: string,
@@ -117,6 +119,14 @@ export class StackTemplate {
         `${this.templateFile}: ${path}: ${logicalId} is a ${resource.Type}, which assembly mode gives no local name`,
       );
     }
+    const key = `${resource.Type} ${local.ref}`;
+    const other = this.refs.get(key);
+    if (other !== undefined && other !== logicalId) {
+      throw new AssemblyError(
+        `${this.templateFile}: ${path}: ${logicalId} and ${other} would both be the ${resource.Type} '${local.ref}' locally`,
+      );
+    }
+    this.refs.set(key, logicalId);
     this.locals.set(logicalId, local);
     return local;
   }

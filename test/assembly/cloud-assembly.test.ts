@@ -43,6 +43,18 @@ describe('synthesizeAssembly', () => {
     expect([...again.secretArns]).toEqual([...secretArns]);
   });
 
+  it("rejects with the child's error when the synth fails", async () => {
+    const failing = mkdtempSync(join(tmpdir(), 'jitdb-assembly-failing-'));
+    try {
+      await expect(
+        synthesizeAssembly({ policyFile: POLICY, outdir: failing, context: { digestEveryMinutes: 99 } }),
+      ).rejects.toThrow(/cdk synth for assembly mode failed[\s\S]*digestEveryMinutes must be a whole number/);
+      expect(existsSync(join(failing, 'manifest.json'))).toBe(false);
+    } finally {
+      rmSync(failing, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('keeps every target and level of the local policy, adding only the local admin secrets', () => {
     const original = readPolicyInput(POLICY) as { targets: Record<string, unknown>[] };
     const derived = JSON.parse(readFileSync(policyFile, 'utf8')) as { targets: Record<string, unknown>[] };

@@ -119,6 +119,17 @@ describe('intrinsic resolver', () => {
     expect(() => s.resolve('F', 'E')).toThrow(/expected a string/);
   });
 
+  it('refuses two resources that would get one local name', () => {
+    const s = stack({
+      TableABCDEF12: { Type: 'AWS::DynamoDB::Table', Properties: {} },
+      Table12345678: { Type: 'AWS::DynamoDB::Table', Properties: {} },
+      F: fn({ A: [{ Ref: 'TableABCDEF12' }, { Ref: 'Table12345678' }] }),
+    });
+    expect(() => s.resolve('F', 'A')).toThrow(
+      /Table12345678 and TableABCDEF12 would both be the AWS::DynamoDB::Table 'Small-Table'/,
+    );
+  });
+
   it('resolves Fn::ImportValue through the exporting stack, and throws for an export nobody makes', () => {
     const dir = mkdtempSync(join(tmpdir(), 'jitdb-intrinsics-'));
     dirs.push(dir);

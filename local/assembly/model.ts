@@ -137,6 +137,10 @@ export interface AssemblyModel {
   kmsKeys: { logicalId: string; arn: string; keySpec?: string; keyUsage?: string }[];
   /** The SES sender identity ARN(s) (AWS::SES::EmailIdentity). */
   emailIdentities: { identity: string; arn: string }[];
+  /** SNS topics (the alarm topic), with the KMS key they are encrypted with. Optional: added by the reader. */
+  topics?: { logicalId: string; arn: string; kmsKeyArn?: string }[];
+  /** SQS queues (the rules' dead-letter queues). Optional: added by the reader. */
+  queues?: { logicalId: string; arn: string; url: string }[];
 }
 
 /** An AWS API call a function made, as IAM sees it. */

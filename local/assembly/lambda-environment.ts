@@ -16,8 +16,9 @@ import type { FunctionModel } from './model.js';
  * only the task root: there are no layers (/opt) and no runtime-provided modules (Lambda's
  * /var/runtime/node_modules holds an AWS SDK; a bundle relying on it would fail here, ours bundle theirs).
  *
- * NODE_EXTRA_CA_CERTS: Node only warns when the file is missing ("Warning: Ignoring extra certs from `…`, load
- * failed: … No such file or directory") and goes on without it. The template points it at Lambda's
+ * NODE_EXTRA_CA_CERTS: Node 24 reads the file at the first TLS use and, when it is missing, only warns on
+ * stderr ("Warning: Ignoring extra certs from `…`, load failed: … No such file or directory") and goes on
+ * with its own CAs (test/assembly/lambda-service-lifecycle.test.ts checks this). The template points it at Lambda's
  * /var/runtime/ca-cert.pem, absent here: it is pointed at `caCertsFile` when given, kept when the path exists,
  * otherwise dropped, with a note in both rewritten cases.
  */

@@ -2,6 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { signalWhenParentDies } from '../watchdog.js';
 import { LOCAL_RUNTIME_DIR, lambdaEnvironment, logStreamName } from './lambda-environment.js';
 import type { FunctionModel } from './model.js';
 
@@ -12,6 +13,8 @@ import type { FunctionModel } from './model.js';
  * start), reused while idle, another started when all are busy, up to the reserved concurrency (beyond it the
  * invoke is throttled). A timeout or a crash kills the process; an init failure is answered on every invoke,
  * each retrying init in a fresh process, as Lambda does. Idle processes are kept indefinitely (no freezing).
+ * No process outlives the service: stop() kills them all, and if the service's process dies they follow
+ * (IPC disconnect in the child, and a local/watchdog.ts watchdog for a child stuck in synchronous code).
  */
 
 /** What an invoke answers: the handler's result, or the error Lambda would report. */
@@ -150,9 +153,13 @@ export class LocalLambdaService {
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) createInterface({ input: stream }).on('line', (line) => this.log(fn, line));
     }
+    // The child exits when its IPC channel closes; a handler stuck in synchronous code never sees that,
+    // so a watchdog also kills it once this process is gone (even by SIGKILL).
+    const watchdog = child.pid === undefined ? undefined : signalWhenParentDies(String(child.pid), 'KILL');
     const sandbox: Sandbox = { child, busy: true };
     set.add(sandbox);
     child.once('exit', (code, signal) => {
+      watchdog?.kill();
       set.delete(sandbox);
       const status = signal ? `signal: ${signal}` : `exit status ${code ?? 0}`;
       sandbox.onExit?.({

@@ -1,12 +1,12 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunction, handlerEntry, PROJECT_ROOT, policyEngines } from '../../cdk/bundling.js';
 import { readPolicyInput, validatePolicyData } from '../../functions/shared/config.js';
 import { LocalLambdaService } from '../../local/assembly/lambda-service.js';
 import type { FunctionModel } from '../../local/assembly/model.js';
+import { alive, buildTiny, FAILING_SOURCE, model, TINY_SOURCE } from './lambda-fixtures.js';
 
 /**
  * The local Lambda service runs real esbuild-built assets in processes of their own: small handlers written
@@ -19,93 +19,22 @@ let failing: string;
 let real: string;
 const services: LocalLambdaService[] = [];
 
-const TINY_SOURCE = `
-export const echo = async (event, context) => {
-  const first = context.getRemainingTimeInMillis();
-  await new Promise((r) => setTimeout(r, 30));
-  return {
-    event, pid: process.pid, cwd: process.cwd(), first, second: context.getRemainingTimeInMillis(),
-    context: { ...context }, env: { ...process.env }, date: new Date(0),
-  };
-};
-export const slow = async (event) => {
-  await new Promise((r) => setTimeout(r, event.ms));
-  return process.pid;
-};
-export const crash = async () => { process.exit(3); };
-export const fails = async () => { const e = new Error('no such grant'); e.name = 'GrantError'; throw e; };
-export const lazy = async () => (await import('./lazy.js')).answer;
-`;
-
-const FAILING_SOURCE = `
-class ConfigurationError extends Error { name = 'ConfigurationError'; }
-if (!process.env.NEEDED) throw new ConfigurationError('NEEDED is not set');
-export const handler = async () => 'configured';
-`;
-
-/** Builds `files` (entry index.js) like an asset: ESM, node platform, index.mjs plus chunks/. */
-async function buildTiny(name: string, files: Record<string, string>): Promise<string> {
-  const src = join(work, `${name}-src`);
-  mkdirSync(src, { recursive: true });
-  for (const [file, text] of Object.entries(files)) writeFileSync(join(src, file), text);
-  const outdir = join(work, `asset.${name}`);
-  await build({
-    entryPoints: { index: join(src, 'index.js') },
-    outdir,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node24',
-    splitting: true,
-    outExtension: { '.js': '.mjs' },
-    chunkNames: 'chunks/[name]-[hash]',
-    logLevel: 'warning',
-  });
-  return outdir;
-}
-
-function model(assetDir: string, overrides: Partial<FunctionModel> = {}): FunctionModel {
-  const functionName = overrides.functionName ?? 'jitdb-tiny';
-  return {
-    logicalId: 'TinyFn',
-    functionName,
-    arn: `arn:aws:lambda:eu-west-1:123456789012:function:${functionName}`,
-    registryName: 'tiny',
-    assetDir,
-    handler: 'index.echo',
-    runtime: 'nodejs24.x',
-    timeoutSeconds: 5,
-    memoryMb: 256,
-    environment: { POLICY: '/var/task/policy.json', PLAIN: 'value' },
-    roleLogicalId: 'TinyRole',
-    ...overrides,
-  };
-}
-
 /** A service whose logs are captured (and stopped after the suite). */
-function service(functions: FunctionModel[], extra: Record<string, string> = {}) {
+function service(functions: FunctionModel[], options: { caCertsFile?: string } = {}) {
   const logs: string[] = [];
   const lambda = new LocalLambdaService(functions, {
-    environment: () => ({ AWS_ACCESS_KEY_ID: 'AKIALOCAL', AWS_SECRET_ACCESS_KEY: 'secret', ...extra }),
+    environment: () => ({ AWS_ACCESS_KEY_ID: 'AKIALOCAL', AWS_SECRET_ACCESS_KEY: 'secret' }),
     log: (fn, line) => logs.push(`${fn}: ${line}`),
+    ...options,
   });
   services.push(lambda);
   return { lambda, logs };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'jitdb-lambda-service-'));
-  tiny = await buildTiny('tiny', { 'index.js': TINY_SOURCE, 'lazy.js': 'export const answer = 42;' });
-  failing = await buildTiny('failing', { 'index.js': FAILING_SOURCE });
+  tiny = await buildTiny(work, 'tiny', { 'index.js': TINY_SOURCE, 'lazy.js': 'export const answer = 42;' });
+  failing = await buildTiny(work, 'failing', { 'index.js': FAILING_SOURCE });
   // The real function, built and staged as JitFunction stages it (cdk/build-function.ts, jit-function.ts).
   real = join(work, 'asset.evaluate-policy');
   const input = readPolicyInput(join(PROJECT_ROOT, 'examples/policy.yaml'));

@@ -101,8 +101,16 @@ export class LocalLambdaService {
       sandbox = init.sandbox;
     }
     sandbox.busy = true;
+    const invoked = performance.now();
+    this.log(fn, `START RequestId: ${awsRequestId} Version: $LATEST`);
     const outcome = await this.run(fn, sandbox, set, event, awsRequestId);
     sandbox.busy = false;
+    const duration = (performance.now() - invoked).toFixed(2);
+    this.log(fn, `END RequestId: ${awsRequestId}`);
+    this.log(
+      fn,
+      `REPORT RequestId: ${awsRequestId}\tDuration: ${duration} ms\tMemory Size: ${fn.memoryMb} MB`,
+    );
     return done(outcome, coldStart);
   }
 
@@ -150,6 +158,8 @@ export class LocalLambdaService {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'json',
     });
+    // A failed send to a process that just died: its 'exit' answers the invocation.
+    child.on('error', (error) => this.log(fn, `[lambda-service] ${error.message}`));
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) createInterface({ input: stream }).on('line', (line) => this.log(fn, line));
     }
@@ -226,6 +236,11 @@ export class LocalLambdaService {
       child.on('message', onMessage);
       sandbox.onExit = (failure) =>
         settle({ ...failure, errorMessage: `RequestId: ${awsRequestId} ${failure.errorMessage}` });
+      if (!child.connected) {
+        const errorMessage = `RequestId: ${awsRequestId} Error: Runtime exited without providing a reason`;
+        settle({ ok: false, errorType: 'Runtime.ExitError', errorMessage });
+        return;
+      }
       child.send({
         type: 'invoke',
         id,

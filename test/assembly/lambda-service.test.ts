@@ -50,8 +50,10 @@ afterAll(async () => {
 
 describe('tiny assets', () => {
   it('round-trips a result as JSON, with Lambda context fields, cold then warm', async () => {
-    const { lambda } = service([model(tiny)]);
+    const { lambda, logs } = service([model(tiny)]);
     const first = await lambda.invoke('jitdb-tiny', { hello: 'world' }, { awsRequestId: 'req-1' });
+    expect(logs).toContain('jitdb-tiny: START RequestId: req-1 Version: $LATEST');
+    expect(logs.some((l) => l.startsWith('jitdb-tiny: REPORT RequestId: req-1\tDuration: '))).toBe(true);
     const second = await lambda.invoke('TinyFn', { n: 2 });
     expect(first.ok && second.ok).toBe(true);
     if (!first.ok || !second.ok) return;

@@ -292,7 +292,7 @@ export async function startApiGateway(options: ApiGatewayOptions): Promise<Runni
       try {
         body = request.body.length === 0 ? undefined : JSON.parse(request.body.toString('utf8'));
       } catch {
-        body = request.body.toString('utf8');
+        body = Symbol('not JSON'); // matches no schema
       }
       const problem = options.validateBody(method, body);
       if (problem !== undefined)

@@ -76,6 +76,8 @@ export interface ApiMethodModel {
   functionLogicalId?: string;
   /** Method-level throttling from the stage's MethodSettings, if any. */
   throttle?: { rateLimit: number; burstLimit: number };
+  /** The JSON schema (draft-04) the body is validated against, when the method's validator checks bodies. */
+  requestModel?: Record<string, unknown>;
 }
 
 export interface GatewayResponseModel {

@@ -62,6 +62,28 @@ function resourcePaths(stack: StackTemplate, restApiId: string, rootId: string):
   return paths;
 }
 
+/**
+ * The JSON schema API Gateway validates a method's body against: its `application/json` request model, when
+ * its request validator validates bodies.
+ */
+function requestModelOf(stack: StackTemplate, id: string): Record<string, unknown> | undefined {
+  const validatorRef = stack.resolve(id, 'RequestValidatorId');
+  const models = stack.resolve(id, 'RequestModels') as Resolved | undefined;
+  const modelRef = models?.['application/json'];
+  if (typeof validatorRef !== 'string' || typeof modelRef !== 'string') return undefined;
+  const validator = stack
+    .resourcesOf('AWS::ApiGateway::RequestValidator')
+    .find(([vid]) => stack.refOf(vid) === validatorRef);
+  if (!validator || stack.resolve(validator[0], 'ValidateRequestBody') !== true) return undefined;
+  const model = stack.resourcesOf('AWS::ApiGateway::Model').find(([mid]) => stack.refOf(mid) === modelRef);
+  if (!model) {
+    throw new AssemblyError(
+      `${stack.templateFile}: ${stack.path(id, 'RequestModels')}: no model ${modelRef}`,
+    );
+  }
+  return stack.resolve(model[0], 'Schema') as Record<string, unknown>;
+}
+
 /** The function a Lambda proxy integration URI (`…:lambda:path/2015-03-31/functions/<arn>/invocations`) calls. */
 function integrationFunction(
   stack: StackTemplate,
@@ -155,12 +177,14 @@ export function readRestApi(
       const httpMethod = stack.resolveString(id, 'HttpMethod');
       const functionLogicalId = integrationFunction(stack, id, functions);
       const throttle = throttleFor(settings, path, httpMethod);
+      const requestModel = requestModelOf(stack, id);
       return {
         path,
         httpMethod,
         authorizationType: String(stack.resolve(id, 'AuthorizationType') ?? 'NONE'),
         ...(functionLogicalId !== undefined ? { functionLogicalId } : {}),
         ...(throttle !== undefined ? { throttle } : {}),
+        ...(requestModel !== undefined ? { requestModel } : {}),
       };
     });
   const gatewayResponses = stack

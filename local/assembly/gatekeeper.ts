@@ -1,0 +1,100 @@
+/**
+ * The local AWS endpoint's gatekeeper: a request reaches its emulator only if its SigV4 signature verifies
+ * against a session this runtime issued, and every IAM action it makes is allowed by that session's role
+ * policies (from the template), evaluated by the IAM simulator. Each decision is recorded, for the
+ * least-privilege report.
+ */
+import type { Caller, Gatekeeper, RawRequest, RawResponse } from './aws-endpoint.js';
+import { accessDeniedResponse, errorResponse, sigV4ErrorResponse } from './aws-errors.js';
+import { type ActionContext, iamCallsOf } from './iam-actions.js';
+import { authorize, deniedMessage } from './iam-evaluate.js';
+import type { AwsCall } from './model.js';
+import type { LocalSessions, RoleSession } from './sessions.js';
+import { verifySigV4 } from './sigv4-verify.js';
+
+/** One evaluated IAM call: who, what, on what, and whether it was allowed. */
+export interface RecordedCall {
+  /** The session's holder: a function's logical id, or a person's email. */
+  holder: string;
+  roleArn: string;
+  action: string;
+  resource: string;
+  allowed: boolean;
+}
+
+/** Verifies, maps and evaluates; `calls` keeps every decision in order. */
+export class IamGatekeeper implements Gatekeeper {
+  readonly calls: RecordedCall[] = [];
+
+  constructor(
+    private readonly sessions: LocalSessions,
+    private readonly context: ActionContext,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** The session a signed request came from, or the error AWS answers a bad signature with. */
+  verify(service: string, request: RawRequest): { session: RoleSession } | { response: RawResponse } {
+    const verified = verifySigV4(
+      request,
+      (key) => {
+        const session = this.sessions.lookup(key);
+        return (
+          session && {
+            secretAccessKey: session.credentials.secretAccessKey,
+            sessionToken: session.credentials.sessionToken,
+          }
+        );
+      },
+      this.now(),
+    );
+    if (!verified.ok) return { response: sigV4ErrorResponse(service, verified) };
+    const session = this.sessions.lookup(verified.accessKeyId);
+    if (!session) {
+      return {
+        response: sigV4ErrorResponse(service, {
+          code: 'InvalidClientTokenId',
+          message: 'The security token included in the request is invalid.',
+        }),
+      };
+    }
+    return { session };
+  }
+
+  /** Evaluates each call for the session; the first denied one, or undefined when all are allowed. */
+  async evaluate(
+    session: RoleSession,
+    calls: readonly AwsCall[],
+  ): Promise<{ call: AwsCall; reason: 'ImplicitlyDenied' | 'ExplicitlyDenied' } | undefined> {
+    let denied: { call: AwsCall; reason: 'ImplicitlyDenied' | 'ExplicitlyDenied' } | undefined;
+    for (const call of calls) {
+      const decision = await authorize({ arn: session.roleArn, policies: session.policies }, call);
+      this.calls.push({
+        holder: session.holder,
+        roleArn: session.roleArn,
+        action: call.action,
+        resource: call.resource,
+        allowed: decision.allowed,
+      });
+      if (!decision.allowed && !denied) denied = { call, reason: decision.reason };
+    }
+    return denied;
+  }
+
+  async check(service: string, request: RawRequest): Promise<{ caller: Caller } | { response: RawResponse }> {
+    const verified = this.verify(service, request);
+    if ('response' in verified) return verified;
+    const { session } = verified;
+    const mapped = iamCallsOf(service, request, this.context);
+    if (!mapped.ok) return { response: errorResponse(service, mapped) };
+    const denied = await this.evaluate(session, mapped.calls);
+    if (denied) {
+      return {
+        response: accessDeniedResponse(
+          service,
+          deniedMessage(session.assumedRoleArn, denied.call, denied.reason),
+        ),
+      };
+    }
+    return { caller: { accessKeyId: session.credentials.accessKeyId, roleArn: session.roleArn } };
+  }
+}

@@ -1,0 +1,472 @@
+/**
+ * `npm start -- --assembly`: runs the synthesized cloud assembly and nothing else. The databases and DynamoDB
+ * Local are the same local servers as `npm start`; everything AWS would run comes from the assembly — each
+ * function's built asset in processes of its own with its template environment, the state machine's
+ * definition (executed by the local runner, each Task invoking the function its ARN names), the REST API's
+ * methods and auth, the EventBridge rules, the tables — and every AWS call a function makes is signed with its
+ * own role session and evaluated against that role's policies from the template.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  CreateTableCommand,
+  type ProjectionType,
+  ResourceInUseException,
+  UpdateTimeToLiveCommand,
+} from '@aws-sdk/client-dynamodb';
+import { createDynamoDbClient } from '../../functions/adapters/dynamodb-client.js';
+import type { Policy } from '../../functions/domain/policy-schema.js';
+import { DEMO_DATABASE, loadSampleData } from '../demo-data.js';
+import { OutboxMailer } from '../outbox.js';
+import { redact, type ServerOptions, startServers } from '../servers.js';
+import { loadLocalPolicy } from '../startup-error.js';
+import { openStateDir, releaseStateDir, type StateDir } from '../state-dir.js';
+import { LocalWorkflow, type TaskHandlers } from '../workflow-runner.js';
+import { type RunningApiGateway, type SignatureCheck, startApiGateway } from './api-gateway.js';
+import { type AwsEndpoint, startAwsEndpoint } from './aws-endpoint.js';
+import { readAssembly, synthesizeAssembly } from './cloud-assembly.js';
+import { type RunningEventRules, startEventRules } from './event-rules.js';
+import { IamGatekeeper } from './gatekeeper.js';
+import { LocalLambdaService } from './lambda-service.js';
+import type { AssemblyModel, FunctionModel, TableModel } from './model.js';
+import { requestBodyValidator } from './request-validation.js';
+import {
+  dynamoDbEmulator,
+  kmsEmulator,
+  type LocalKmsKey,
+  type LocalSecret,
+  lambdaEmulator,
+  localKmsKey,
+  secretsManagerEmulator,
+  sesV2Emulator,
+  stepFunctionsEmulator,
+} from './services.js';
+import { LocalSessions, type RoleSession, SIGN_IN_PATH, signInRoute } from './sessions.js';
+import { verifySigV4 } from './sigv4-verify.js';
+
+/** The SDK's per-service endpoint variables every function gets, all pointing at the one local endpoint. */
+export const ENDPOINT_VARIABLES = [
+  'AWS_ENDPOINT_URL_DYNAMODB',
+  'AWS_ENDPOINT_URL_SFN',
+  'AWS_ENDPOINT_URL_SESV2',
+  'AWS_ENDPOINT_URL_SECRETS_MANAGER',
+  'AWS_ENDPOINT_URL_RDS',
+  'AWS_ENDPOINT_URL_LAMBDA',
+  'AWS_ENDPOINT_URL_KMS',
+] as const;
+
+export interface AssemblyRuntimeOptions extends ServerOptions {
+  /** The local policy; the assembly is synthesized from it with local admin secrets (assembly-policy.ts). */
+  policyFile: string;
+  /** The API's port; default 3000, 0 picks a free one. */
+  port?: number;
+  /** Nothing on disk: DynamoDB in memory, a throw-away PostgreSQL, the assembly in a temporary directory. */
+  ephemeral?: boolean;
+  stateDir?: string;
+  /** Run this already synthesized assembly instead of synthesizing (tests that edit a template). */
+  assemblyDir?: string;
+  /** Where to synthesize; default <stateDir>/assembly. */
+  outdir?: string;
+  /** Faster schedules than the template's, by the target function's registry name (e.g. expiry-sweeper). */
+  scheduleOverridesMs?: Partial<Record<string, number>>;
+  printEmails?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface AssemblyRuntime {
+  /** The API stage URL: JITDB_ENDPOINT for jitdb. */
+  url: string;
+  /** The local sign-in: JITDB_SSO_URL for jitdb. */
+  ssoUrl: string;
+  /** The one local AWS endpoint the functions call. */
+  awsEndpoint: string;
+  model: AssemblyModel;
+  policy: Policy;
+  outbox: OutboxMailer;
+  gatekeeper: IamGatekeeper;
+  lambda: LocalLambdaService;
+  workflow: LocalWorkflow;
+  pgAdminUrl: string;
+  dynamodbEndpoint: string;
+  describe(): string[];
+  /** Runs the schedule rule whose target is the named function (expiry-sweeper, audit-digest) now. */
+  runSchedule(registryName: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** CreateTable from the template's definition (on-demand, as the template has it), and its TTL. */
+async function createTemplateTables(endpoint: string, tables: readonly TableModel[]): Promise<void> {
+  const client = createDynamoDbClient({ endpoint });
+  try {
+    for (const table of tables) {
+      try {
+        await client.send(
+          new CreateTableCommand({
+            TableName: table.tableName,
+            BillingMode: 'PAY_PER_REQUEST',
+            KeySchema: table.keySchema,
+            AttributeDefinitions: table.attributeDefinitions,
+            ...(table.globalSecondaryIndexes.length > 0
+              ? {
+                  GlobalSecondaryIndexes: table.globalSecondaryIndexes.map((index) => ({
+                    ...index,
+                    Projection: {
+                      ...index.Projection,
+                      ProjectionType: index.Projection.ProjectionType as ProjectionType,
+                    },
+                  })),
+                }
+              : {}),
+          }),
+        );
+        if (table.timeToLiveAttribute) {
+          await client.send(
+            new UpdateTimeToLiveCommand({
+              TableName: table.tableName,
+              TimeToLiveSpecification: { AttributeName: table.timeToLiveAttribute, Enabled: true },
+            }),
+          );
+        }
+      } catch (error) {
+        if (!(error instanceof ResourceInUseException)) throw error;
+      }
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
+/** The admin login a target's secret holds: the local server's superuser, as an RDS-managed secret would. */
+function adminSecret(arn: string, adminUrl: string, engine: string): LocalSecret {
+  const url = new URL(adminUrl);
+  return {
+    arn,
+    name: arn.split(':secret:')[1]?.replace(/-[A-Za-z0-9]{6}$/, '') ?? arn,
+    secretString: JSON.stringify({
+      username: decodeURIComponent(url.username),
+      password: decodeURIComponent(url.password),
+      engine,
+      host: url.hostname,
+      port: Number(url.port),
+    }),
+  };
+}
+
+/** One P-256 key per SIGN_VERIFY key of the template, kept in the state directory so anchors survive a restart. */
+function kmsKeys(model: AssemblyModel, dir: StateDir | undefined): LocalKmsKey[] {
+  return model.kmsKeys
+    .filter((k) => k.keyUsage === 'SIGN_VERIFY')
+    .map((k) => {
+      if (!dir) return localKmsKey(k.arn);
+      const folder = join(dir.root, 'kms');
+      mkdirSync(folder, { recursive: true, mode: 0o700 });
+      const file = join(folder, `${k.arn.split('/').at(-1)}.pem`);
+      try {
+        return localKmsKey(k.arn, readFileSync(file, 'utf8'));
+      } catch {
+        const key = localKmsKey(k.arn);
+        writeFileSync(file, key.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+        return key;
+      }
+    });
+}
+
+/** The ARN a Task state invokes: its Resource (a function ARN) or its Parameters.FunctionName. */
+function taskFunctionArn(state: Record<string, unknown>): string | undefined {
+  const resource = String(state.Resource ?? '');
+  if (resource.startsWith('arn:aws:lambda:')) return resource;
+  const parameters = (state.Parameters ?? {}) as Record<string, unknown>;
+  const name = parameters.FunctionName ?? parameters['FunctionName.$'];
+  return typeof name === 'string' ? name : undefined;
+}
+
+/** Starts the servers, synthesizes (or takes) the assembly, and runs it. Stops what started if a part fails. */
+export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Promise<AssemblyRuntime> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    stops.length = 0;
+  };
+  try {
+    const policy = loadLocalPolicy(options.policyFile);
+    let dir: StateDir | undefined;
+    if (!options.ephemeral) {
+      const opened = openStateDir(options.stateDir ?? '.jitdb');
+      dir = opened;
+      stops.push(async () => releaseStateDir(opened));
+    }
+    const servers = startServers(options, dir, policy, log, (stop) => stops.push(stop));
+    const outdir =
+      options.outdir ??
+      join(
+        dir?.root ?? join((await import('node:os')).tmpdir(), `jitdb-assembly-${process.pid}`),
+        'assembly',
+      );
+    const synthesized = options.assemblyDir
+      ? undefined
+      : await synthesizeAssembly({ policyFile: options.policyFile, outdir });
+    const model = readAssembly(options.assemblyDir ?? synthesized?.dir ?? outdir);
+    const { dynamo, postgres, mysql } = await servers;
+    await createTemplateTables(dynamo.url, model.tables);
+    await loadSampleData(postgres.url, options.demoDatabase ?? DEMO_DATABASE, dir);
+
+    const outbox = new OutboxMailer({
+      ...(dir ? { file: dir.outbox } : {}),
+      ...(options.printEmails === false ? { print: false as const } : {}),
+    });
+    const sessions = new LocalSessions(model.account);
+    const roleOf = (logicalId: string) => {
+      const role = model.roles.find((r) => r.logicalId === logicalId);
+      if (!role) throw new Error(`the assembly has no role ${logicalId}`);
+      return role;
+    };
+    const functionSessions = new Map<string, RoleSession>();
+    for (const fn of model.functions) {
+      const role = roleOf(fn.roleLogicalId);
+      functionSessions.set(
+        fn.logicalId,
+        sessions.issue(
+          role.arn,
+          fn.functionName,
+          role.policies.map((p) => p.document),
+          fn.logicalId,
+        ),
+      );
+    }
+    const machineRole = roleOf(model.stateMachine.roleLogicalId);
+    const machineSession = sessions.issue(
+      machineRole.arn,
+      model.stateMachine.name,
+      machineRole.policies.map((p) => p.document),
+      model.stateMachine.logicalId,
+    );
+
+    const secretArns = synthesized?.secretArns ?? new Map<string, string>();
+    const secrets: LocalSecret[] = [];
+    for (const target of policy.targets) {
+      const arn = secretArns.get(target.id);
+      const adminUrl = target.engine === 'mysql' ? ('url' in mysql ? mysql.url : undefined) : postgres.url;
+      if (arn && adminUrl) secrets.push(adminSecret(arn, adminUrl, target.engine));
+    }
+
+    const gatekeeper = new IamGatekeeper(sessions, {
+      account: model.account,
+      region: model.region,
+      stateMachineArnOfTaskToken: () => model.stateMachine.arn,
+      secretArnOf: (id) => secrets.find((s) => s.arn === id || s.name === id)?.arn,
+      keyArnOf: (id) => model.kmsKeys.find((k) => k.arn === id || k.arn.endsWith(`/${id}`))?.arn,
+      sesIdentityOf: (address) => {
+        const domain = address.split('@')[1];
+        return model.emailIdentities.find((i) => i.identity === address || i.identity === domain)?.identity;
+      },
+    });
+
+    // Late-bound parts: the endpoint's emulators need the Lambda service and workflow, which need its URL.
+    const late: { lambda?: LocalLambdaService; workflow?: LocalWorkflow; api?: RunningApiGateway } = {};
+    const functionByName = (nameOrArn: string): FunctionModel | undefined =>
+      model.functions.find(
+        (f) => f.arn === nameOrArn || f.functionName === nameOrArn || f.logicalId === nameOrArn,
+      );
+    const invoke = async (nameOrArn: string, event: unknown) => {
+      const fn = functionByName(nameOrArn);
+      if (!fn || !late.lambda) {
+        return {
+          ok: false as const,
+          errorType: 'ResourceNotFoundException',
+          errorMessage: `Function not found: ${nameOrArn}`,
+        };
+      }
+      return late.lambda.invoke(fn.logicalId, event);
+    };
+    const endpoint: AwsEndpoint = await startAwsEndpoint({
+      gatekeeper,
+      services: {
+        dynamodb: dynamoDbEmulator(dynamo.url),
+        states: (request, caller) => {
+          if (!late.workflow) throw new Error('the workflow is not running yet');
+          return stepFunctionsEmulator(late.workflow)(request, caller);
+        },
+        ses: sesV2Emulator(outbox),
+        secretsmanager: secretsManagerEmulator(secrets),
+        lambda: lambdaEmulator(invoke),
+        kms: kmsEmulator(kmsKeys(model, dir)),
+      },
+      localRoutes: {
+        [`POST ${SIGN_IN_PATH}`]: signInRoute(
+          sessions,
+          `arn:aws:execute-api:${model.region}:${model.account}:${model.api.restApiId}/*`,
+          model.region,
+        ),
+      },
+    });
+    stops.push(endpoint.close);
+
+    const cloudApiUrl = `https://${model.api.restApiId}.execute-api.${model.region}.amazonaws.com/${model.api.stageName}`;
+    const lambda = new LocalLambdaService(model.functions, {
+      environment: (fn) => {
+        const credentials = functionSessions.get(fn.logicalId)?.credentials;
+        const extra: Record<string, string> = {
+          AWS_REGION: model.region,
+          ...Object.fromEntries(ENDPOINT_VARIABLES.map((name) => [name, endpoint.url])),
+          ...(credentials
+            ? {
+                AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+                AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+                AWS_SESSION_TOKEN: credentials.sessionToken,
+              }
+            : {}),
+        };
+        // The one substitution: the API's public URL (in approval links) is the local stage URL.
+        if (fn.environment.PUBLIC_BASE_URL === cloudApiUrl && late.api) extra.PUBLIC_BASE_URL = late.api.url;
+        return extra;
+      },
+      log: (fn, line) => log(`[${fn}] ${line}`),
+    });
+    late.lambda = lambda;
+    stops.push(() => lambda.stop());
+
+    const definition = JSON.parse(model.stateMachine.definition) as {
+      States: Record<string, Record<string, unknown>>;
+    };
+    const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
+    for (const [state, spec] of Object.entries(definition.States)) {
+      if (spec.Type !== 'Task') continue;
+      const arn = taskFunctionArn(spec);
+      if (!arn) throw new Error(`Task state ${state} names no function`);
+      handlers[state] = async (input) => {
+        // The state machine's own role must allow the invoke, as Step Functions' would.
+        const denied = await gatekeeper.evaluate(machineSession, [
+          { service: 'lambda', action: 'lambda:InvokeFunction', resource: arn },
+        ]);
+        if (denied) {
+          throw Object.assign(new Error(`states is not authorized to invoke ${arn}`), {
+            name: 'Lambda.AWSLambdaException',
+          });
+        }
+        const outcome = await invoke(arn, input);
+        if (outcome.ok) return outcome.result;
+        throw Object.assign(new Error(outcome.errorMessage), { name: outcome.errorType });
+      };
+    }
+    const workflow = new LocalWorkflow({
+      handlers: handlers as TaskHandlers,
+      stateMachineArn: model.stateMachine.arn,
+      definition: definition as never,
+      onListenerError: (error) => log(`execution status change: ${String(error)}`),
+    });
+    late.workflow = workflow;
+    stops.push(() => workflow.close());
+
+    const validateBody = requestBodyValidator();
+    const api = await startApiGateway({
+      api: model.api,
+      region: model.region,
+      account: model.account,
+      port: options.port ?? 3000,
+      validateBody,
+      verifySignature: (request): SignatureCheck => {
+        const verified = verifySigV4(
+          request,
+          (key) => {
+            const s = sessions.lookup(key);
+            return (
+              s && {
+                secretAccessKey: s.credentials.secretAccessKey,
+                sessionToken: s.credentials.sessionToken,
+              }
+            );
+          },
+          new Date(),
+        );
+        if (!verified.ok) {
+          const refusal =
+            verified.code === 'MissingAuthenticationToken'
+              ? 'MISSING_AUTHENTICATION_TOKEN'
+              : verified.code === 'InvalidClientTokenId'
+                ? 'UNAUTHORIZED_CLIENT'
+                : verified.code === 'RequestExpired'
+                  ? 'EXPIRED_TOKEN'
+                  : 'INVALID_SIGNATURE';
+          return { ok: false, refusal };
+        }
+        const session = sessions.lookup(verified.accessKeyId);
+        return session ? { ok: true, session } : { ok: false, refusal: 'UNAUTHORIZED_CLIENT' };
+      },
+      authorize: async (session, methodArn) => {
+        const denied = await gatekeeper.evaluate(session, [
+          { service: 'execute-api', action: 'execute-api:Invoke', resource: methodArn },
+        ]);
+        return denied
+          ? {
+              allowed: false,
+              reason: denied.reason,
+              action: denied.call.action,
+              resource: denied.call.resource,
+            }
+          : { allowed: true };
+      },
+      invoke: (logicalId, event) => invoke(logicalId, event),
+    });
+    late.api = api;
+    stops.push(api.close);
+
+    const overrides: Record<string, number> = {};
+    for (const rule of model.rules) {
+      for (const target of rule.targets) {
+        const registryName = functionByName(target.functionLogicalId)?.registryName;
+        const ms = registryName ? options.scheduleOverridesMs?.[registryName] : undefined;
+        if (ms !== undefined) overrides[rule.logicalId] = ms;
+      }
+    }
+    const rules: RunningEventRules = startEventRules({
+      rules: model.rules,
+      region: model.region,
+      account: model.account,
+      scheduleOverridesMs: overrides,
+      invoke: async (logicalId, event) => {
+        const outcome = await invoke(logicalId, event);
+        if (!outcome.ok) throw new Error(`${outcome.errorType}: ${outcome.errorMessage}`);
+      },
+      onError: (error, rule) =>
+        log(`rule ${rule}: ${error instanceof Error ? error.message : String(error)}`),
+    });
+    stops.push(() => rules.stop());
+    workflow.onStatusChange((event) => rules.publish(event as unknown as Record<string, unknown>));
+
+    const ssoUrl = `${endpoint.url}${SIGN_IN_PATH}`;
+    return {
+      url: api.url,
+      ssoUrl,
+      awsEndpoint: endpoint.url,
+      model,
+      policy,
+      outbox,
+      gatekeeper,
+      lambda,
+      workflow,
+      pgAdminUrl: postgres.url,
+      dynamodbEndpoint: dynamo.url,
+      describe: () => [
+        `  api        ${api.url}   (the template's REST API: AWS_IAM methods need SigV4)`,
+        `  sign-in    ${ssoUrl}   (the local Identity Center: jitdb signs in as JITDB_USER)`,
+        `  aws        ${endpoint.url}   (DynamoDB, Step Functions, SES v2, Secrets Manager, Lambda, KMS; every call checked against the caller's role)`,
+        `  assembly   ${options.assemblyDir ?? synthesized?.dir}   (${model.functions.length} functions, each in its own process)`,
+        `  dynamodb   ${dynamo.url}   ${dynamo.describe}`,
+        `  postgres   ${redact(postgres.url)}   ${postgres.describe}`,
+        ...('url' in mysql ? [`  mysql      ${redact(mysql.url)}   ${mysql.describe}`] : []),
+      ],
+      runSchedule: async (registryName) => {
+        const rule = model.rules.find((r) =>
+          r.targets.some((t) => functionByName(t.functionLogicalId)?.registryName === registryName),
+        );
+        if (!rule) throw new RangeError(`no rule targets ${registryName}`);
+        await rules.runSchedule(rule.logicalId);
+      },
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

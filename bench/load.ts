@@ -16,6 +16,7 @@ import type { AuditEvent, RequestStatus } from '../functions/domain/types.js';
 import { startDynamoDbLocal } from '../local/dynamodb-local.js';
 import { startEmbeddedPostgres } from '../local/embedded-postgres.js';
 import type { Runtime } from '../local/runtime.js';
+import { numberArguments, positiveInteger } from './support.js';
 
 export interface BenchStack {
   runtime: Runtime;
@@ -358,12 +359,11 @@ export async function run(
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const index = process.argv.indexOf('--requesters');
-  const requesters = Number(index >= 0 ? process.argv[index + 1] : 200);
-  if (!Number.isInteger(requesters) || requesters < 1) {
-    console.error('usage: npx tsx bench/load.ts [--requesters 200]');
-    process.exit(2);
-  }
+  const { requesters } = numberArguments(
+    { requesters: 200 },
+    (a) => positiveInteger(a.requesters),
+    'npx tsx bench/load.ts [--requesters 200]',
+  );
   const result = await run({ requesters, log: (line) => console.log(line) });
   process.exitCode = result.ok ? 0 : 1;
 }

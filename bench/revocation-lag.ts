@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import type { Credentials } from '../functions/application/ports.js';
 import { http, managedRoles, percentile, startBenchStack, until } from './load.js';
+import { numberArguments, positiveInteger } from './support.js';
 
 export interface RevocationLagResult {
   grants: number;
@@ -162,12 +163,11 @@ export async function run(
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const index = process.argv.indexOf('--grants');
-  const grants = Number(index >= 0 ? process.argv[index + 1] : 20);
-  if (!Number.isInteger(grants) || grants < 1) {
-    console.error('usage: npx tsx bench/revocation-lag.ts [--grants 20]');
-    process.exit(2);
-  }
+  const { grants } = numberArguments(
+    { grants: 20 },
+    (a) => positiveInteger(a.grants),
+    'npx tsx bench/revocation-lag.ts [--grants 20]',
+  );
   const result = await run({ grants, log: (line) => console.log(line) });
   process.exitCode = result.measured === grants && result.rolesLeft === 0 ? 0 : 1;
 }

@@ -126,27 +126,17 @@ export async function run(
     }
     const results = await Promise.all(watchers);
     const measured = results.filter((r): r is Measured => r !== undefined);
+    const sessionEnds = measured.map((m) => m.sessionEndMs);
+    const loginRefusals = measured.map((m) => m.loginRefusedMs);
     const gone = measured.map((m) => Math.max(m.sessionEndMs, m.loginRefusedMs));
     await until(async () => (await managedRoles(stack.pgAdminUrl)).length === 0, 10_000);
     const result: RevocationLagResult = {
       grants,
       measured: measured.length,
-      sessionEndP50Ms: percentile(
-        measured.map((m) => m.sessionEndMs),
-        50,
-      ),
-      sessionEndP99Ms: percentile(
-        measured.map((m) => m.sessionEndMs),
-        99,
-      ),
-      loginRefusedP50Ms: percentile(
-        measured.map((m) => m.loginRefusedMs),
-        50,
-      ),
-      loginRefusedP99Ms: percentile(
-        measured.map((m) => m.loginRefusedMs),
-        99,
-      ),
+      sessionEndP50Ms: percentile(sessionEnds, 50),
+      sessionEndP99Ms: percentile(sessionEnds, 99),
+      loginRefusedP50Ms: percentile(loginRefusals, 50),
+      loginRefusedP99Ms: percentile(loginRefusals, 99),
       p50Ms: percentile(gone, 50),
       p99Ms: percentile(gone, 99),
       maxMs: Math.round(Math.max(...gone)),

@@ -1,38 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { DomainError, type ErrorCode } from '../../functions/domain/errors.js';
-import { evaluateExtension, evaluateNewRequest, findLevel } from '../../functions/domain/evaluate.js';
-import type { NewRequestBody } from '../../functions/domain/schemas.js';
+import type { ErrorCode } from '../../functions/domain/errors.js';
+import { evaluateExtension, findLevel } from '../../functions/domain/evaluate.js';
 import { type AccessRequest, GENESIS_HASH, type Identity } from '../../functions/domain/types.js';
 import {
   at,
+  domainErrorFrom,
+  evaluate,
   freshRequest,
   levelOf,
-  NOW,
-  newBody,
   policy,
   REQUEST_ID,
   requester,
 } from './support/domain-fixtures.js';
 
-function evaluate(overrides: Partial<NewRequestBody>, who: Identity = requester) {
-  return evaluateNewRequest({
-    body: newBody(overrides),
-    requester: who,
-    policy,
-    now: NOW,
-    requestId: REQUEST_ID,
-  });
-}
-
 function codeOf(fn: () => unknown): { code: ErrorCode; message: string } {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(DomainError);
-    const e = error as DomainError;
-    return { code: e.code, message: e.message };
-  }
-  throw new Error('expected a DomainError');
+  const e = domainErrorFrom(fn);
+  if (!e) throw new Error('expected a DomainError');
+  return { code: e.code, message: e.message };
 }
 
 describe('evaluateNewRequest: refusals', () => {

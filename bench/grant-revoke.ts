@@ -24,7 +24,7 @@ import {
 } from '../functions/domain/policy-schema.js';
 import { startMysql } from '../test/support/mysql-server.js';
 import { startPostgres } from '../test/support/postgres-server.js';
-import { numberArguments, positiveInteger, readTarget, selectOn } from './support.js';
+import { countArgument, readTarget, selectOn } from './support.js';
 
 export interface Timing {
   medianMs: number;
@@ -254,11 +254,7 @@ function formatEngine(name: string, result: EngineResult): string {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { cycles } = numberArguments(
-    { cycles: 200 },
-    (a) => positiveInteger(a.cycles),
-    'npx tsx bench/grant-revoke.ts [--cycles 200]',
-  );
+  const cycles = countArgument('cycles', 200, 'bench/grant-revoke.ts');
   const result = await run({
     cycles,
     log: (line) => console.log(line),

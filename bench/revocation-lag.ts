@@ -8,8 +8,8 @@
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import type { Credentials } from '../functions/application/ports.js';
-import { http, managedRoles, percentile, startBenchStack, until } from './load.js';
-import { numberArguments, positiveInteger } from './support.js';
+import { http, managedRoles, percentile, until, withBenchStack } from './load.js';
+import { countArgument } from './support.js';
 
 export interface RevocationLagResult {
   grants: number;
@@ -96,9 +96,8 @@ export async function run(
   const grants = options.grants ?? 20;
   const grantSeconds = options.grantSeconds ?? 6;
   const log = options.log ?? (() => undefined);
-  const stack = await startBenchStack({ maxGrant: '1m' });
-  const { runtime } = stack;
-  try {
+  return withBenchStack({ maxGrant: '1m' }, async (stack) => {
+    const { runtime } = stack;
     const watchers: Promise<Measured | undefined>[] = [];
     for (let i = 0; i < grants; i++) {
       const user = `lag-${i}@example.com`;
@@ -147,17 +146,11 @@ export async function run(
       `${result.measured}/${grants} grants: access gone p50 ${result.p50Ms} ms p99 ${result.p99Ms} ms max ${result.maxMs} ms after expiresAt (session killed p99 ${result.sessionEndP99Ms} ms, login refused p99 ${result.loginRefusedP99Ms} ms); jit_ roles left ${result.rolesLeft}`,
     );
     return result;
-  } finally {
-    await stack.stop();
-  }
+  });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { grants } = numberArguments(
-    { grants: 20 },
-    (a) => positiveInteger(a.grants),
-    'npx tsx bench/revocation-lag.ts [--grants 20]',
-  );
+  const grants = countArgument('grants', 20, 'bench/revocation-lag.ts');
   const result = await run({ grants, log: (line) => console.log(line) });
   process.exitCode = result.measured === grants && result.rolesLeft === 0 ? 0 : 1;
 }

@@ -59,5 +59,15 @@ export function numberArguments<K extends string>(
   return values;
 }
 
+/** The one count a bench takes (`--flag N`, a whole number of at least 1), `fallback` without it. */
+export function countArgument(flag: string, fallback: number, script: string): number {
+  const values = numberArguments(
+    { [flag]: fallback },
+    (a) => positiveInteger(a[flag] ?? 0),
+    `npx tsx ${script} [--${flag} ${fallback}]`,
+  );
+  return values[flag] ?? fallback;
+}
+
 /** A whole number of at least 1. */
 export const positiveInteger = (n: number) => Number.isInteger(n) && n >= 1;

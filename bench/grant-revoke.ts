@@ -16,7 +16,7 @@ import { scramVerifier } from '../functions/adapters/scram.js';
 import { StaticAdminCredentials } from '../functions/adapters/secrets-admin.js';
 import { mysqlAccount, mysqlGrantStatements } from '../functions/adapters/sql-privileges-mysql.js';
 import { postgresGrantStatements } from '../functions/adapters/sql-privileges-postgres.js';
-import type { GrantSpec } from '../functions/application/ports.js';
+import type { CredentialProvisioner, GrantSpec } from '../functions/application/ports.js';
 import {
   type Privileges,
   Privileges as PrivilegesSchema,
@@ -24,6 +24,7 @@ import {
 } from '../functions/domain/policy-schema.js';
 import { startMysql } from '../test/support/mysql-server.js';
 import { startPostgres } from '../test/support/postgres-server.js';
+import { countArgument, readTarget, selectOn } from './support.js';
 
 export interface Timing {
   medianMs: number;
@@ -69,8 +70,16 @@ function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
-/** Runs both variants alternately in small blocks so drift on a shared machine hits both alike. */
-async function measure(cycles: number, viaProvisioner: () => Promise<void>, raw: () => Promise<void>) {
+/**
+ * Runs both variants alternately in small blocks so drift on a shared machine hits both alike; the raw
+ * variant gets a new user name each cycle.
+ */
+async function measure(
+  cycles: number,
+  viaProvisioner: () => Promise<void>,
+  rawForUser: (dbUser: string) => Promise<void>,
+) {
+  const raw = () => rawForUser(newUser().dbUser);
   const warmup = Math.min(10, Math.max(2, Math.floor(cycles / 10)));
   for (let i = 0; i < warmup; i++) {
     await viaProvisioner();
@@ -102,8 +111,38 @@ async function measure(cycles: number, viaProvisioner: () => Promise<void>, raw:
   };
 }
 
-function spec(target: Target, privileges: Privileges): GrantSpec {
-  return { ...newUser(), target, privileges, expiresAt: new Date(Date.now() + 3600_000), connectionLimit: 3 };
+/** The bench's target on `url`'s server, SELECT on `schema` auto-approved, and the privileges a grant on it gets. */
+function benchTarget(
+  id: string,
+  engine: 'postgres' | 'mysql',
+  url: URL,
+  defaultPort: number,
+  database: string,
+  schema: string,
+): { target: Target; privileges: Privileges } {
+  const where = { id, engine, host: url.hostname, port: Number(url.port || defaultPort), database, schema };
+  return {
+    target: Target.parse(readTarget(where, { autoApprove: {} })),
+    privileges: PrivilegesSchema.parse(selectOn(schema)),
+  };
+}
+
+/** One grant → credentials → revoke cycle through a provisioner, for a new user. */
+async function provisionerCycle(
+  provisioner: CredentialProvisioner,
+  target: Target,
+  privileges: Privileges,
+): Promise<void> {
+  const spec: GrantSpec = {
+    ...newUser(),
+    target,
+    privileges,
+    expiresAt: new Date(Date.now() + 3600_000),
+    connectionLimit: 3,
+  };
+  await provisioner.grant(spec);
+  await provisioner.credentials(spec);
+  await provisioner.revoke(spec);
 }
 
 async function benchPostgres(adminUrl: string, cycles: number): Promise<EngineResult> {
@@ -116,22 +155,7 @@ async function benchPostgres(adminUrl: string, cycles: number): Promise<EngineRe
   const raw = new pg.Client({ connectionString: url.toString() });
   await raw.connect();
   await raw.query('CREATE SCHEMA app; CREATE TABLE app.orders (id int); CREATE TABLE app.customers (id int)');
-  const target = Target.parse({
-    id: 'bench-pg',
-    engine: 'postgres',
-    connection: { host: url.hostname, port: Number(url.port || 5432) },
-    database,
-    credentialKind: 'password',
-    tls: 'disable',
-    levels: {
-      read: {
-        privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] },
-        maxDuration: '1h',
-        autoApprove: {},
-      },
-    },
-  });
-  const privileges = PrivilegesSchema.parse({ schemas: [{ name: 'app', privileges: ['SELECT'] }] });
+  const { target, privileges } = benchTarget('bench-pg', 'postgres', url, 5432, database, 'app');
   const provisioner = new PostgresProvisioner(target, {
     admin: new StaticAdminCredentials(url.toString()),
     endpoints: hostPortEndpoints,
@@ -140,14 +164,8 @@ async function benchPostgres(adminUrl: string, cycles: number): Promise<EngineRe
   try {
     return await measure(
       cycles,
-      async () => {
-        const s = spec(target, privileges);
-        await provisioner.grant(s);
-        await provisioner.credentials(s);
-        await provisioner.revoke(s);
-      },
-      async () => {
-        const { dbUser } = newUser();
+      () => provisionerCycle(provisioner, target, privileges),
+      async (dbUser) => {
         const user = pg.escapeIdentifier(dbUser);
         const until = pg.escapeLiteral(new Date(Date.now() + 3600_000).toISOString());
         await raw.query(
@@ -180,22 +198,7 @@ async function benchMysql(adminUrl: string, cycles: number): Promise<EngineResul
   await raw.query(`CREATE DATABASE ${mysql.escapeId(database, true)}`);
   await raw.query(`CREATE TABLE ${mysql.escapeId(database, true)}.orders (id int)`);
   const url = new URL(adminUrl);
-  const target = Target.parse({
-    id: 'bench-mysql',
-    engine: 'mysql',
-    connection: { host: url.hostname, port: Number(url.port || 3306) },
-    database,
-    credentialKind: 'password',
-    tls: 'disable',
-    levels: {
-      read: {
-        privileges: { schemas: [{ name: database, privileges: ['SELECT'] }] },
-        maxDuration: '1h',
-        autoApprove: {},
-      },
-    },
-  });
-  const privileges = PrivilegesSchema.parse({ schemas: [{ name: database, privileges: ['SELECT'] }] });
+  const { target, privileges } = benchTarget('bench-mysql', 'mysql', url, 3306, database, database);
   const provisioner = new MysqlProvisioner(target, {
     admin: new StaticAdminCredentials(adminUrl),
     endpoints: hostPortEndpoints,
@@ -203,14 +206,8 @@ async function benchMysql(adminUrl: string, cycles: number): Promise<EngineResul
   try {
     return await measure(
       cycles,
-      async () => {
-        const s = spec(target, privileges);
-        await provisioner.grant(s);
-        await provisioner.credentials(s);
-        await provisioner.revoke(s);
-      },
-      async () => {
-        const { dbUser } = newUser();
+      () => provisionerCycle(provisioner, target, privileges),
+      async (dbUser) => {
         const account = mysqlAccount(dbUser);
         await raw.query(
           `CREATE USER ${account} IDENTIFIED BY ${mysql.escape(randomPassword())} REQUIRE NONE WITH MAX_USER_CONNECTIONS 3`,
@@ -256,17 +253,8 @@ function formatEngine(name: string, result: EngineResult): string {
   );
 }
 
-function argument(name: string): string | undefined {
-  const index = process.argv.indexOf(name);
-  return index >= 0 ? process.argv[index + 1] : undefined;
-}
-
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const cycles = Number(argument('--cycles') ?? 200);
-  if (!Number.isInteger(cycles) || cycles < 1) {
-    console.error('usage: npx tsx bench/grant-revoke.ts [--cycles 200]');
-    process.exit(2);
-  }
+  const cycles = countArgument('cycles', 200, 'bench/grant-revoke.ts');
   const result = await run({
     cycles,
     log: (line) => console.log(line),

@@ -26,6 +26,7 @@ import { newRequestId } from '../functions/domain/naming.js';
 import { Policy } from '../functions/domain/policy-schema.js';
 import { cryptoIds } from '../functions/shared/ids.js';
 import { startDynamoDbLocal } from '../local/dynamodb-local.js';
+import { numberArguments, positiveInteger, readTarget } from './support.js';
 
 export interface LatencyFigures {
   p50Ms: number;
@@ -98,22 +99,18 @@ function benchDeps(
   const policy = Policy.parse({
     version: 1,
     targets: [
-      {
-        id: 'orders',
-        engine: 'postgres',
-        environment: 'production',
-        connection: { host: '127.0.0.1', port: 5432 },
-        database: 'orders',
-        credentialKind: 'password',
-        tls: 'disable',
-        levels: {
-          read: {
-            privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] },
-            maxDuration: '1h',
-            approvers: ['alice@example.com', 'bob@example.com'],
-          },
+      readTarget(
+        {
+          id: 'orders',
+          engine: 'postgres',
+          host: '127.0.0.1',
+          port: 5432,
+          database: 'orders',
+          schema: 'app',
         },
-      },
+        { approvers: ['alice@example.com', 'bob@example.com'] },
+        { environment: 'production' },
+      ),
     ],
   });
   return {
@@ -351,15 +348,10 @@ async function floodWorker(setup: FloodSetup): Promise<void> {
 if (!isMainThread && (workerData as FloodSetup | undefined)?.role === 'flood') {
   await floodWorker(workerData as FloodSetup);
 } else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const arg = (name: string, fallback: number) => {
-    const i = process.argv.indexOf(name);
-    return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  };
-  const approvals = arg('--approvals', 40);
-  const rate = arg('--rate', 100);
-  if (!Number.isInteger(approvals) || approvals < 1 || !(rate > 0 && rate <= 500)) {
-    console.error('usage: npx tsx bench/link-flood.ts [--approvals 40] [--rate 100]');
-    process.exit(2);
-  }
+  const { approvals, rate } = numberArguments(
+    { approvals: 40, rate: 100 },
+    (a) => positiveInteger(a.approvals) && a.rate > 0 && a.rate <= 500,
+    'npx tsx bench/link-flood.ts [--approvals 40] [--rate 100]',
+  );
   await run({ approvals, rate, log: (line) => console.log(line) });
 }

@@ -16,6 +16,7 @@ import type { AuditEvent, RequestStatus } from '../functions/domain/types.js';
 import { startDynamoDbLocal } from '../local/dynamodb-local.js';
 import { startEmbeddedPostgres } from '../local/embedded-postgres.js';
 import type { Runtime } from '../local/runtime.js';
+import { countArgument } from './support.js';
 
 export interface BenchStack {
   runtime: Runtime;
@@ -24,6 +25,19 @@ export interface BenchStack {
   targetId: string;
   sweepIntervalMs: number;
   stop(): Promise<void>;
+}
+
+/** Runs `work` on a bench stack (see startBenchStack), stopped afterwards whatever happens. */
+export async function withBenchStack<T>(
+  options: Parameters<typeof startBenchStack>[0],
+  work: (stack: BenchStack) => Promise<T>,
+): Promise<T> {
+  const stack = await startBenchStack(options);
+  try {
+    return await work(stack);
+  } finally {
+    await stack.stop();
+  }
 }
 
 /**
@@ -229,9 +243,8 @@ export async function run(
   const requesters = options.requesters ?? 200;
   const grantSeconds = options.grantSeconds ?? 15;
   const log = options.log ?? (() => undefined);
-  const stack = await startBenchStack({ maxGrant: `${grantSeconds}s` });
-  const { runtime } = stack;
-  try {
+  return withBenchStack({ maxGrant: `${grantSeconds}s` }, async (stack) => {
+    const { runtime } = stack;
     const rawRolesPerSecond = await rawRoleRate(stack.pgAdminUrl, Math.min(requesters, 200), 4);
     log(`raw CREATE ROLE + DROP ROLE: ${rawRolesPerSecond.toFixed(1)} pairs/s (4 admin connections)`);
 
@@ -352,18 +365,11 @@ export async function run(
       `throughput ${result.grantsPerSecond} grants/s vs raw ${result.rawRolesPerSecond} roles/s: ratio ${result.throughputRatio}; peak RSS ${peakRssMb} MB`,
     );
     return result;
-  } finally {
-    await stack.stop();
-  }
+  });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const index = process.argv.indexOf('--requesters');
-  const requesters = Number(index >= 0 ? process.argv[index + 1] : 200);
-  if (!Number.isInteger(requesters) || requesters < 1) {
-    console.error('usage: npx tsx bench/load.ts [--requesters 200]');
-    process.exit(2);
-  }
+  const requesters = countArgument('requesters', 200, 'bench/load.ts');
   const result = await run({ requesters, log: (line) => console.log(line) });
   process.exitCode = result.ok ? 0 : 1;
 }

@@ -8,7 +8,8 @@
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import type { Credentials } from '../functions/application/ports.js';
-import { http, managedRoles, percentile, startBenchStack, until } from './load.js';
+import { http, managedRoles, percentile, until, withBenchStack } from './load.js';
+import { countArgument } from './support.js';
 
 export interface RevocationLagResult {
   grants: number;
@@ -95,9 +96,8 @@ export async function run(
   const grants = options.grants ?? 20;
   const grantSeconds = options.grantSeconds ?? 6;
   const log = options.log ?? (() => undefined);
-  const stack = await startBenchStack({ maxGrant: '1m' });
-  const { runtime } = stack;
-  try {
+  return withBenchStack({ maxGrant: '1m' }, async (stack) => {
+    const { runtime } = stack;
     const watchers: Promise<Measured | undefined>[] = [];
     for (let i = 0; i < grants; i++) {
       const user = `lag-${i}@example.com`;
@@ -125,27 +125,17 @@ export async function run(
     }
     const results = await Promise.all(watchers);
     const measured = results.filter((r): r is Measured => r !== undefined);
+    const sessionEnds = measured.map((m) => m.sessionEndMs);
+    const loginRefusals = measured.map((m) => m.loginRefusedMs);
     const gone = measured.map((m) => Math.max(m.sessionEndMs, m.loginRefusedMs));
     await until(async () => (await managedRoles(stack.pgAdminUrl)).length === 0, 10_000);
     const result: RevocationLagResult = {
       grants,
       measured: measured.length,
-      sessionEndP50Ms: percentile(
-        measured.map((m) => m.sessionEndMs),
-        50,
-      ),
-      sessionEndP99Ms: percentile(
-        measured.map((m) => m.sessionEndMs),
-        99,
-      ),
-      loginRefusedP50Ms: percentile(
-        measured.map((m) => m.loginRefusedMs),
-        50,
-      ),
-      loginRefusedP99Ms: percentile(
-        measured.map((m) => m.loginRefusedMs),
-        99,
-      ),
+      sessionEndP50Ms: percentile(sessionEnds, 50),
+      sessionEndP99Ms: percentile(sessionEnds, 99),
+      loginRefusedP50Ms: percentile(loginRefusals, 50),
+      loginRefusedP99Ms: percentile(loginRefusals, 99),
       p50Ms: percentile(gone, 50),
       p99Ms: percentile(gone, 99),
       maxMs: Math.round(Math.max(...gone)),
@@ -156,18 +146,11 @@ export async function run(
       `${result.measured}/${grants} grants: access gone p50 ${result.p50Ms} ms p99 ${result.p99Ms} ms max ${result.maxMs} ms after expiresAt (session killed p99 ${result.sessionEndP99Ms} ms, login refused p99 ${result.loginRefusedP99Ms} ms); jit_ roles left ${result.rolesLeft}`,
     );
     return result;
-  } finally {
-    await stack.stop();
-  }
+  });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const index = process.argv.indexOf('--grants');
-  const grants = Number(index >= 0 ? process.argv[index + 1] : 20);
-  if (!Number.isInteger(grants) || grants < 1) {
-    console.error('usage: npx tsx bench/revocation-lag.ts [--grants 20]');
-    process.exit(2);
-  }
+  const grants = countArgument('grants', 20, 'bench/revocation-lag.ts');
   const result = await run({ grants, log: (line) => console.log(line) });
   process.exitCode = result.measured === grants && result.rolesLeft === 0 ? 0 : 1;
 }

@@ -56,6 +56,8 @@ function withTimeLimit<T>(name: BenchName, work: Promise<T>): Promise<T> {
 const log = (line: string) => console.log(`  ${line}`);
 
 async function runOne(name: BenchName, results: Results, rows: Row[]): Promise<void> {
+  const row = (metric: string, value: number | string, note: string) =>
+    rows.push({ bench: name, metric, value, note });
   switch (name) {
     case 'grant-revoke': {
       const { run } = await import('./grant-revoke.js');
@@ -67,12 +69,7 @@ async function runOne(name: BenchName, results: Results, rows: Row[]): Promise<v
       });
       results.grantRevokeRatio = r.ratio;
       results.grantRevoke = r;
-      rows.push({
-        bench: name,
-        metric: 'grantRevokeRatio',
-        value: r.ratio,
-        note: 'provisioner / raw SQL median, worst engine',
-      });
+      row('grantRevokeRatio', r.ratio, 'provisioner / raw SQL median, worst engine');
       break;
     }
     case 'bundles': {
@@ -80,25 +77,10 @@ async function runOne(name: BenchName, results: Results, rows: Row[]): Promise<v
       const r = await run();
       results.maxBundleKb = r.maxBundleKb;
       results.bundles = r;
-      rows.push({
-        bench: name,
-        metric: 'maxBundleKb',
-        value: r.maxBundleKb,
-        note: 'largest cold-start load (index.mjs + static chunks)',
-      });
-      rows.push({
-        bench: name,
-        metric: 'maxImportRatio',
-        value: r.maxImportRatio,
-        note: 'cold import vs an empty function',
-      });
-      rows.push({ bench: name, metric: 'maxTotalKb', value: r.maxTotalKb, note: 'largest whole asset' });
-      rows.push({
-        bench: name,
-        metric: 'maxAllChunksRatio',
-        value: r.maxAllChunksRatio,
-        note: 'import with every chunk loaded vs an empty function',
-      });
+      row('maxBundleKb', r.maxBundleKb, 'largest cold-start load (index.mjs + static chunks)');
+      row('maxImportRatio', r.maxImportRatio, 'cold import vs an empty function');
+      row('maxTotalKb', r.maxTotalKb, 'largest whole asset');
+      row('maxAllChunksRatio', r.maxAllChunksRatio, 'import with every chunk loaded vs an empty function');
       break;
     }
     case 'transitions': {
@@ -106,24 +88,9 @@ async function runOne(name: BenchName, results: Results, rows: Row[]): Promise<v
       const r = await run({ log });
       results.transitionsPerRequest = r.transitionsPerRequest;
       results.transitions = r;
-      rows.push({
-        bench: name,
-        metric: 'transitionsPerRequest',
-        value: r.transitionsPerRequest,
-        note: 'auto-approved happy path',
-      });
-      rows.push({
-        bench: name,
-        metric: 'approved path',
-        value: r.approved.transitionsPerRequest,
-        note: 'transitions',
-      });
-      rows.push({
-        bench: name,
-        metric: 'usd per 1,000 requests',
-        value: r.usdPer1000Requests,
-        note: `approved path $${r.approved.usdPer1000Requests}`,
-      });
+      row('transitionsPerRequest', r.transitionsPerRequest, 'auto-approved happy path');
+      row('approved path', r.approved.transitionsPerRequest, 'transitions');
+      row('usd per 1,000 requests', r.usdPer1000Requests, `approved path $${r.approved.usdPer1000Requests}`);
       break;
     }
     case 'revocation-lag': {
@@ -131,12 +98,11 @@ async function runOne(name: BenchName, results: Results, rows: Row[]): Promise<v
       const r = await run({ log });
       results.revocationLagP99Ms = r.p99Ms;
       results.revocationLag = r;
-      rows.push({
-        bench: name,
-        metric: 'revocationLagP99Ms',
-        value: r.p99Ms,
-        note: `p50 ${r.p50Ms} ms, ${r.measured}/${r.grants} grants, sweep ${r.sweepIntervalMs / 1000} s`,
-      });
+      row(
+        'revocationLagP99Ms',
+        r.p99Ms,
+        `p50 ${r.p50Ms} ms, ${r.measured}/${r.grants} grants, sweep ${r.sweepIntervalMs / 1000} s`,
+      );
       break;
     }
     case 'load': {
@@ -144,30 +110,18 @@ async function runOne(name: BenchName, results: Results, rows: Row[]): Promise<v
       const r = await run({ log });
       results.loadThroughputRatio = r.throughputRatio;
       results.load = r;
-      rows.push({
-        bench: name,
-        metric: 'loadThroughputRatio',
-        value: r.throughputRatio,
-        note: `${r.grantsPerSecond} grants/s vs raw ${r.rawRolesPerSecond} roles/s`,
-      });
-      rows.push({
-        bench: name,
-        metric: 'POST → ACTIVE p99 ms',
-        value: r.postToActiveP99Ms,
-        note: `p50 ${r.postToActiveP50Ms} ms`,
-      });
-      rows.push({
-        bench: name,
-        metric: 'expiresAt → REVOKED p99 ms',
-        value: r.expiryToRevokedP99Ms,
-        note: `p50 ${r.expiryToRevokedP50Ms} ms`,
-      });
-      rows.push({
-        bench: name,
-        metric: 'all granted, revoked on time, audited',
-        value: r.ok ? 'yes' : 'NO',
-        note: `${r.granted}/${r.requesters} granted, ${r.revoked} revoked (${r.revokedLate} late), ${r.auditComplete} audits complete, ${r.rolesLeft} roles left`,
-      });
+      row(
+        'loadThroughputRatio',
+        r.throughputRatio,
+        `${r.grantsPerSecond} grants/s vs raw ${r.rawRolesPerSecond} roles/s`,
+      );
+      row('POST → ACTIVE p99 ms', r.postToActiveP99Ms, `p50 ${r.postToActiveP50Ms} ms`);
+      row('expiresAt → REVOKED p99 ms', r.expiryToRevokedP99Ms, `p50 ${r.expiryToRevokedP50Ms} ms`);
+      row(
+        'all granted, revoked on time, audited',
+        r.ok ? 'yes' : 'NO',
+        `${r.granted}/${r.requesters} granted, ${r.revoked} revoked (${r.revokedLate} late), ${r.auditComplete} audits complete, ${r.rolesLeft} roles left`,
+      );
       break;
     }
     case 'link-flood': {
@@ -175,24 +129,21 @@ async function runOne(name: BenchName, results: Results, rows: Row[]): Promise<v
       const r = await run({ approvals: 40, rate: 100, log });
       results.linkFloodRatioP50 = r.ratioP50;
       results.linkFlood = r;
-      rows.push({
-        bench: name,
-        metric: 'linkFloodRatioP50',
-        value: r.ratioP50,
-        note: `approval p50 ${r.flooded.p50Ms} ms flooded vs ${r.unloaded.p50Ms} ms (target ≤ 1.5)`,
-      });
-      rows.push({
-        bench: name,
-        metric: 'linkFloodRatioP95',
-        value: r.ratioP95,
-        note: `p95 ${r.flooded.p95Ms} ms vs ${r.unloaded.p95Ms} ms; ${r.forgedPerSecond} forged/s`,
-      });
-      rows.push({
-        bench: name,
-        metric: 'forged attempts counted',
-        value: `${r.forgedCounted}/${r.forgedSent}`,
-        note: `${r.forgedNot4xx} not answered 4xx`,
-      });
+      row(
+        'linkFloodRatioP50',
+        r.ratioP50,
+        `approval p50 ${r.flooded.p50Ms} ms flooded vs ${r.unloaded.p50Ms} ms (target ≤ 1.5)`,
+      );
+      row(
+        'linkFloodRatioP95',
+        r.ratioP95,
+        `p95 ${r.flooded.p95Ms} ms vs ${r.unloaded.p95Ms} ms; ${r.forgedPerSecond} forged/s`,
+      );
+      row(
+        'forged attempts counted',
+        `${r.forgedCounted}/${r.forgedSent}`,
+        `${r.forgedNot4xx} not answered 4xx`,
+      );
       break;
     }
   }

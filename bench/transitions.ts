@@ -7,6 +7,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { LocalWorkflow, type TaskHandlers } from '../local/workflow-runner.js';
+import { countArgument } from './support.js';
 
 /** Step Functions Standard: $0.025 per 1,000 state transitions (aws.amazon.com/step-functions/pricing, us-east-1, as listed in 2025). */
 export const USD_PER_1000_TRANSITIONS = 0.025;
@@ -118,11 +119,6 @@ export async function run(options: { requests?: number; log?: (line: string) => 
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const index = process.argv.indexOf('--requests');
-  const requests = Number(index >= 0 ? process.argv[index + 1] : 5);
-  if (!Number.isInteger(requests) || requests < 1) {
-    console.error('usage: npx tsx bench/transitions.ts [--requests 5]');
-    process.exit(2);
-  }
+  const requests = countArgument('requests', 5, 'bench/transitions.ts');
   await run({ requests, log: (line) => console.log(line) });
 }

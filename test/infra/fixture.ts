@@ -52,3 +52,12 @@ export function synthesize(context: Record<string, unknown> = {}): Synthesized {
     view: new TemplateView(Template.fromStack(stateless), known),
   };
 }
+
+/** cdk-nag's unacknowledged AwsSolutions findings on the app, one line each: the rule and where it fired. */
+export function nagFindings(s: Synthesized): string[] {
+  return s.nag
+    .validateScope(s.app)
+    .violations.flatMap((v) =>
+      v.violatingResources.map((r) => `${v.ruleName} at ${r.constructPath ?? r.resourceLogicalId}`),
+    );
+}

@@ -95,6 +95,13 @@ export class TemplateView {
     return match[0][0];
   }
 
+  /** The Allow statements of the role described exactly as `roleDescription` that name `action`. */
+  statementsWithAction(roleDescription: string, action: string): Statement[] {
+    return this.statementsOfRole(this.roleByDescription(roleDescription)).filter((st) =>
+      st.actions.includes(action),
+    );
+  }
+
   /** Every Allow statement of every inline policy attached to a role: actions and resources rendered and sorted, conditions as they are. */
   statementsOfRole(roleLogicalId: string): Statement[] {
     const statements: Statement[] = [];

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
+  type ChainHead,
+  type ChainVerification,
   canonicalAuditEvent,
   canonicalJson,
   chainEvent,
@@ -45,6 +47,18 @@ const fourEvents = () =>
       details: { expiresAt: '2026-11-23T11:03:00.000Z' },
     }),
   ]);
+
+/** The head a request records for the four events. */
+const headOf = (events: AuditEvent[]): ChainHead => ({ seq: 4, hash: events[3]?.hash ?? '' });
+
+function four(events: AuditEvent[]): [AuditEvent, AuditEvent, AuditEvent, AuditEvent] {
+  const [a, b, c, d] = events;
+  if (!a || !b || !c || !d) throw new Error('fixture');
+  return [a, b, c, d];
+}
+
+/** An intact chain of events, tampered with; and the head recorded on the request, where the check is given one. */
+type Tampering = (events: AuditEvent[]) => { chain: AuditEvent[]; head?: ChainHead };
 
 describe('canonicalJson', () => {
   it('sorts keys at every depth and drops undefined members', () => {
@@ -116,90 +130,18 @@ describe('verifyChain', () => {
 
   it('accepts an intact chain that ends at the head recorded on the request', () => {
     const events = fourEvents();
-    expect(verifyChain(events, { seq: 4, hash: events[3]?.hash ?? '' })).toEqual({ ok: true, events: 4 });
+    expect(verifyChain(events, headOf(events))).toEqual({ ok: true, events: 4 });
   });
 
   it('accepts an empty chain', () => {
     expect(verifyChain([])).toEqual({ ok: true, events: 0 });
   });
 
-  it('detects an edited event by its hash', () => {
-    const events = fourEvents();
-    const edited = events.map((e) => (e.seq === 2 ? { ...e, actor: 'mallory@example.com' } : e));
-    expect(verifyChain(edited)).toEqual({
-      ok: false,
-      events: 4,
-      brokenAt: 2,
-      problem: 'event 2 was altered: its hash does not match',
-    });
-  });
-
-  it('detects an edited event whose hash was recomputed, at the next link', () => {
-    const events = fourEvents();
-    const edited = events.map((e) => {
-      if (e.seq !== 2) return e;
-      const forged = { ...e, details: { approvals: 2 } };
-      return { ...forged, hash: hashAuditEvent(forged) };
-    });
-    expect(verifyChain(edited)).toEqual({
-      ok: false,
-      events: 4,
-      brokenAt: 3,
-      problem: "event 3 does not link to the previous event's hash",
-    });
-  });
-
-  it('detects an added field in a stored event', () => {
-    const events = fourEvents();
-    const edited = events.map((e) => (e.seq === 1 ? { ...e, comment: 'looks fine' } : e));
-    expect(verifyChain(edited)).toMatchObject({ ok: false, brokenAt: 1 });
-  });
-
-  it('detects a deleted event in the middle by the seq gap', () => {
-    const events = fourEvents().filter((e) => e.seq !== 2);
-    expect(verifyChain(events)).toEqual({
-      ok: false,
-      events: 3,
-      brokenAt: 2,
-      problem: 'event 2 is missing (found 3)',
-    });
-  });
-
-  it('detects a deleted event whose successors were renumbered, by the broken link', () => {
-    const events = fourEvents()
-      .filter((e) => e.seq !== 2)
-      .map((e, index) => ({ ...e, seq: index + 1 }));
-    expect(verifyChain(events)).toMatchObject({ ok: false, brokenAt: 2 });
-  });
-
-  it('detects two events swapped in order', () => {
-    const [a, b, c, d] = fourEvents();
-    if (!a || !b || !c || !d) throw new Error('fixture');
-    expect(verifyChain([a, c, b, d])).toEqual({
-      ok: false,
-      events: 4,
-      brokenAt: 2,
-      problem: 'event 2 is missing (found 3)',
-    });
-  });
-
-  it('detects two events whose contents were swapped under each other’s seq', () => {
-    const [a, b, c, d] = fourEvents();
-    if (!a || !b || !c || !d) throw new Error('fixture');
-    expect(verifyChain([a, { ...c, seq: 2 }, { ...b, seq: 3 }, d])).toEqual({
-      ok: false,
-      events: 4,
-      brokenAt: 2,
-      problem: "event 2 does not link to the previous event's hash",
-    });
-  });
-
   it('detects a deleted last event only when compared with the head recorded on the request', () => {
     const events = fourEvents();
-    const head = { seq: 4, hash: events[3]?.hash ?? '' };
     const truncated = events.slice(0, 3);
     expect(verifyChain(truncated)).toEqual({ ok: true, events: 3 });
-    expect(verifyChain(truncated, head)).toEqual({
+    expect(verifyChain(truncated, headOf(events))).toEqual({
       ok: false,
       events: 3,
       brokenAt: 4,
@@ -207,37 +149,119 @@ describe('verifyChain', () => {
     });
   });
 
-  it('detects a forged event appended after the recorded head', () => {
-    const events = fourEvents();
-    const head = { seq: 4, hash: events[3]?.hash ?? '' };
-    const forged = chainEvent(draft('revoked', 9), { requestId: REQUEST_ID, seq: 5, prevHash: head.hash });
-    expect(verifyChain([...events, forged], head)).toEqual({
-      ok: false,
-      events: 5,
-      brokenAt: 5,
-      problem: 'event 5 is not recorded on the request (head is 4)',
-    });
+  it.each<{ name: string; tamper: Tampering; outcome: ChainVerification }>([
+    {
+      name: 'an edited event by its hash',
+      tamper: (events) => ({
+        chain: events.map((e) => (e.seq === 2 ? { ...e, actor: 'mallory@example.com' } : e)),
+      }),
+      outcome: { ok: false, events: 4, brokenAt: 2, problem: 'event 2 was altered: its hash does not match' },
+    },
+    {
+      name: 'an edited event whose hash was recomputed, at the next link',
+      tamper: (events) => ({
+        chain: events.map((e) => {
+          if (e.seq !== 2) return e;
+          const forged = { ...e, details: { approvals: 2 } };
+          return { ...forged, hash: hashAuditEvent(forged) };
+        }),
+      }),
+      outcome: {
+        ok: false,
+        events: 4,
+        brokenAt: 3,
+        problem: "event 3 does not link to the previous event's hash",
+      },
+    },
+    {
+      name: 'a deleted event in the middle by the seq gap',
+      tamper: (events) => ({ chain: events.filter((e) => e.seq !== 2) }),
+      outcome: { ok: false, events: 3, brokenAt: 2, problem: 'event 2 is missing (found 3)' },
+    },
+    {
+      name: 'two events swapped in order',
+      tamper: (events) => {
+        const [a, b, c, d] = four(events);
+        return { chain: [a, c, b, d] };
+      },
+      outcome: { ok: false, events: 4, brokenAt: 2, problem: 'event 2 is missing (found 3)' },
+    },
+    {
+      name: 'two events whose contents were swapped under each other’s seq',
+      tamper: (events) => {
+        const [a, b, c, d] = four(events);
+        return { chain: [a, { ...c, seq: 2 }, { ...b, seq: 3 }, d] };
+      },
+      outcome: {
+        ok: false,
+        events: 4,
+        brokenAt: 2,
+        problem: "event 2 does not link to the previous event's hash",
+      },
+    },
+    {
+      name: 'a forged event appended after the recorded head',
+      tamper: (events) => {
+        const head = headOf(events);
+        const forged = chainEvent(draft('revoked', 9), {
+          requestId: REQUEST_ID,
+          seq: 5,
+          prevHash: head.hash,
+        });
+        return { chain: [...events, forged], head };
+      },
+      outcome: {
+        ok: false,
+        events: 5,
+        brokenAt: 5,
+        problem: 'event 5 is not recorded on the request (head is 4)',
+      },
+    },
+    {
+      name: 'a last event replaced wholesale, by the head hash',
+      tamper: (events) => {
+        const replaced = chainEvent(draft('revoked', 9), {
+          requestId: REQUEST_ID,
+          seq: 4,
+          prevHash: events[2]?.hash ?? '',
+        });
+        return { chain: [...events.slice(0, 3), replaced], head: headOf(events) };
+      },
+      outcome: {
+        ok: false,
+        events: 4,
+        brokenAt: 4,
+        problem: "the last event's hash differs from the head recorded on the request",
+      },
+    },
+  ])('detects $name', ({ tamper, outcome }) => {
+    const { chain, head } = tamper(fourEvents());
+    expect(verifyChain(chain, head)).toEqual(outcome);
   });
 
-  it('detects a last event replaced wholesale, by the head hash', () => {
-    const events = fourEvents();
-    const head = { seq: 4, hash: events[3]?.hash ?? '' };
-    const replaced = chainEvent(draft('revoked', 9), {
-      requestId: REQUEST_ID,
-      seq: 4,
-      prevHash: events[2]?.hash ?? '',
-    });
-    expect(verifyChain([...events.slice(0, 3), replaced], head)).toEqual({
-      ok: false,
-      events: 4,
-      brokenAt: 4,
-      problem: "the last event's hash differs from the head recorded on the request",
-    });
-  });
-
-  it('detects an event from another request mixed in', () => {
-    const events = fourEvents();
-    const stranger = { ...(events[1] as AuditEvent), requestId: '01jd8x3k5q7r9s1t3v5w7y9z1c' };
-    expect(verifyChain([events[0] as AuditEvent, stranger])).toMatchObject({ ok: false, brokenAt: 2 });
+  it.each<{ name: string; tamper: Tampering; brokenAt: number }>([
+    {
+      name: 'an added field in a stored event',
+      tamper: (events) => ({ chain: events.map((e) => (e.seq === 1 ? { ...e, comment: 'looks fine' } : e)) }),
+      brokenAt: 1,
+    },
+    {
+      name: 'a deleted event whose successors were renumbered, by the broken link',
+      tamper: (events) => ({
+        chain: events.filter((e) => e.seq !== 2).map((e, index) => ({ ...e, seq: index + 1 })),
+      }),
+      brokenAt: 2,
+    },
+    {
+      name: 'an event from another request mixed in',
+      tamper: (events) => {
+        const stranger = { ...(events[1] as AuditEvent), requestId: '01jd8x3k5q7r9s1t3v5w7y9z1c' };
+        return { chain: [events[0] as AuditEvent, stranger] };
+      },
+      brokenAt: 2,
+    },
+  ])('detects $name', ({ tamper, brokenAt }) => {
+    const { chain, head } = tamper(fourEvents());
+    expect(verifyChain(chain, head)).toMatchObject({ ok: false, brokenAt });
   });
 });

@@ -12,13 +12,13 @@ import {
   matchesPrincipal,
   requestableTargets,
 } from '../../functions/domain/authz.js';
-import { DomainError, type ErrorCode } from '../../functions/domain/errors.js';
 import { type AccessRequest, type Identity, SYSTEM } from '../../functions/domain/types.js';
 import {
   alice,
   at,
   bob,
   carol,
+  codeOf,
   dave,
   freshRequest,
   levelOf,
@@ -27,16 +27,6 @@ import {
   policy,
   requester,
 } from './support/domain-fixtures.js';
-
-function codeOf(fn: () => unknown): ErrorCode | 'none' {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(DomainError);
-    return (error as DomainError).code;
-  }
-  return 'none';
-}
 
 const id = (principal: string, email?: string): Identity => ({
   principal,

@@ -1,38 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { DomainError, type ErrorCode } from '../../functions/domain/errors.js';
-import { evaluateExtension, evaluateNewRequest, findLevel } from '../../functions/domain/evaluate.js';
-import type { NewRequestBody } from '../../functions/domain/schemas.js';
+import type { ErrorCode } from '../../functions/domain/errors.js';
+import { evaluateExtension, findLevel } from '../../functions/domain/evaluate.js';
 import { type AccessRequest, GENESIS_HASH, type Identity } from '../../functions/domain/types.js';
 import {
   at,
+  domainErrorFrom,
+  evaluate,
   freshRequest,
   levelOf,
-  NOW,
-  newBody,
   policy,
   REQUEST_ID,
   requester,
 } from './support/domain-fixtures.js';
 
-function evaluate(overrides: Partial<NewRequestBody>, who: Identity = requester) {
-  return evaluateNewRequest({
-    body: newBody(overrides),
-    requester: who,
-    policy,
-    now: NOW,
-    requestId: REQUEST_ID,
-  });
-}
-
 function codeOf(fn: () => unknown): { code: ErrorCode; message: string } {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(DomainError);
-    const e = error as DomainError;
-    return { code: e.code, message: e.message };
-  }
-  throw new Error('expected a DomainError');
+  const e = domainErrorFrom(fn);
+  if (!e) throw new Error('expected a DomainError');
+  return { code: e.code, message: e.message };
 }
 
 describe('evaluateNewRequest: refusals', () => {
@@ -272,6 +256,11 @@ function activeRead(overrides: Partial<AccessRequest> = {}): AccessRequest {
   return { ...base, ...(grant ? { grant } : {}), ...overrides };
 }
 
+/** Asks, a minute in, to extend `request` on the write level (two approvals, no auto-approve allowance). */
+function extendWrite(request: AccessRequest, duration: number) {
+  return evaluateExtension(request, { duration, reason: 'r' }, levelOf('write'), at(60));
+}
+
 describe('evaluateExtension', () => {
   it('auto-approves within autoApproveUpTo in total', () => {
     expect(
@@ -302,12 +291,7 @@ describe('evaluateExtension', () => {
   });
 
   it('needs the level approvals when there is no auto-approve allowance', () => {
-    const result = evaluateExtension(
-      activeRequest(),
-      { duration: 3600, reason: 'r' },
-      levelOf('write'),
-      at(60),
-    );
+    const result = extendWrite(activeRequest(), 3600);
     expect(result.autoApproved).toBe(false);
     expect(result.extension.approvalsRequired).toBe(2);
     expect(result.extension.newExpiresAt).toBe('2025-03-01T12:00:00.000Z');
@@ -347,35 +331,18 @@ describe('evaluateExtension', () => {
 
   it('refuses unless ACTIVE', () => {
     for (const status of ['PENDING', 'APPROVED', 'REVOKE_FAILED', 'REVOKED'] as const) {
-      expect(
-        codeOf(() =>
-          evaluateExtension(
-            activeRequest({ status }),
-            { duration: 60, reason: 'r' },
-            levelOf('write'),
-            at(60),
-          ),
-        ),
-      ).toEqual({ code: 'REQUEST_NOT_ACTIVE', message: `the request is ${status}, not ACTIVE` });
+      expect(codeOf(() => extendWrite(activeRequest({ status }), 60))).toEqual({
+        code: 'REQUEST_NOT_ACTIVE',
+        message: `the request is ${status}, not ACTIVE`,
+      });
     }
   });
 
   it('refuses while another extension is pending', () => {
-    const pending = evaluateExtension(
-      activeRequest(),
-      { duration: 60, reason: 'r' },
-      levelOf('write'),
-      at(60),
-    );
-    expect(
-      codeOf(() =>
-        evaluateExtension(
-          activeRequest({ extension: pending.extension }),
-          { duration: 60, reason: 'r' },
-          levelOf('write'),
-          at(60),
-        ),
-      ),
-    ).toEqual({ code: 'EXTENSION_PENDING', message: 'an extension is already waiting for approval' });
+    const pending = extendWrite(activeRequest(), 60);
+    expect(codeOf(() => extendWrite(activeRequest({ extension: pending.extension }), 60))).toEqual({
+      code: 'EXTENSION_PENDING',
+      message: 'an extension is already waiting for approval',
+    });
   });
 });

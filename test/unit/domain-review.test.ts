@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { viewOf } from '../../functions/application/common.js';
 import { assertMayView, isReviewer, reviewersOf } from '../../functions/domain/authz.js';
-import { DomainError, type ErrorCode } from '../../functions/domain/errors.js';
 import { applyReview } from '../../functions/domain/lifecycle.js';
 import { isFlagged } from '../../functions/domain/lifecycle-records.js';
 import { Policy } from '../../functions/domain/policy-schema.js';
 import type { AccessRequest, Identity } from '../../functions/domain/types.js';
-import { at, carol, freshRequest, NOW, policyInput, requester } from './support/domain-fixtures.js';
+import { at, carol, codeOf, freshRequest, NOW, policyInput, requester } from './support/domain-fixtures.js';
 
 /** The fixture policy plus a security team (global) and a DBA lead (the target's reviewer). */
 const reviewed = Policy.parse({
@@ -28,16 +27,6 @@ const stranger = person('mallory@example.com');
 
 const breakGlass = freshRequest({ level: 'breakglass', breakGlass: true, duration: 1800 });
 const read = freshRequest({ level: 'read', duration: 600 });
-
-function codeOf(fn: () => unknown): ErrorCode | 'none' {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(DomainError);
-    return (error as DomainError).code;
-  }
-  return 'none';
-}
 
 describe('reviewersOf', () => {
   it("is the policy's reviewers, the target's and the level's break-glass notify addresses, once each", () => {

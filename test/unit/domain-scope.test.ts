@@ -79,51 +79,44 @@ describe('narrowPrivileges', () => {
     expect(narrowPrivileges(withRole, { schemas: [{ name: 'billing' }] }).roles).toEqual([]);
   });
 
-  it('refuses a schema that is not in the level', () => {
-    expect(refusalOf({ schemas: [{ name: 'secrets' }] })).toEqual({
-      code: 'SCOPE_NOT_IN_LEVEL',
+  it.each<{ name: string; scope: RequestedScope; message: string; details: unknown }>([
+    {
+      name: 'a schema that is not in the level',
+      scope: { schemas: [{ name: 'secrets' }] },
       message: "schema 'secrets' is not in this level",
       details: { schema: 'secrets' },
-    });
+    },
+    {
+      name: 'a table outside a schema listing named tables',
+      scope: { schemas: [{ name: 'billing', tables: ['invoices', 'users'] }] },
+      message: "table 'billing.users' is not in this level",
+      details: { schema: 'billing', table: 'users' },
+    },
+    {
+      name: 'a privilege the level does not grant on a table',
+      scope: { schemas: [{ name: 'billing', tables: ['invoices'], privileges: ['DELETE'] }] },
+      message: "DELETE on 'billing.invoices' is not in this level",
+      details: { schema: 'billing', table: 'invoices', privilege: 'DELETE' },
+    },
+    {
+      name: 'a privilege the level does not grant on a schema',
+      scope: { schemas: [{ name: 'public', privileges: ['SELECT', 'TRUNCATE'] }] },
+      message: "TRUNCATE on schema 'public' is not in this level",
+      details: { schema: 'public', privilege: 'TRUNCATE' },
+    },
+    {
+      name: 'an empty scope rather than granting nothing or everything',
+      scope: { schemas: [] },
+      message: 'a scope must name at least one schema',
+      details: undefined,
+    },
+  ])('refuses $name', ({ scope, message, details }) => {
+    expect(refusalOf(scope)).toEqual({ code: 'SCOPE_NOT_IN_LEVEL', message, details });
   });
 
   it('refuses a schema when the level only has built-in roles', () => {
     const rolesOnly: Privileges = { roles: ['pg_read_all_data'], schemas: [] };
     expect(refusalOf({ schemas: [{ name: 'public' }] }, rolesOnly).code).toBe('SCOPE_NOT_IN_LEVEL');
-  });
-
-  it('refuses a table outside a schema listing named tables', () => {
-    expect(refusalOf({ schemas: [{ name: 'billing', tables: ['invoices', 'users'] }] })).toEqual({
-      code: 'SCOPE_NOT_IN_LEVEL',
-      message: "table 'billing.users' is not in this level",
-      details: { schema: 'billing', table: 'users' },
-    });
-  });
-
-  it('refuses a privilege the level does not grant on a table', () => {
-    expect(
-      refusalOf({ schemas: [{ name: 'billing', tables: ['invoices'], privileges: ['DELETE'] }] }),
-    ).toEqual({
-      code: 'SCOPE_NOT_IN_LEVEL',
-      message: "DELETE on 'billing.invoices' is not in this level",
-      details: { schema: 'billing', table: 'invoices', privilege: 'DELETE' },
-    });
-  });
-
-  it('refuses a privilege the level does not grant on a schema', () => {
-    expect(refusalOf({ schemas: [{ name: 'public', privileges: ['SELECT', 'TRUNCATE'] }] })).toEqual({
-      code: 'SCOPE_NOT_IN_LEVEL',
-      message: "TRUNCATE on schema 'public' is not in this level",
-      details: { schema: 'public', privilege: 'TRUNCATE' },
-    });
-  });
-
-  it('refuses an empty scope rather than granting nothing or everything', () => {
-    expect(refusalOf({ schemas: [] })).toEqual({
-      code: 'SCOPE_NOT_IN_LEVEL',
-      message: 'a scope must name at least one schema',
-      details: undefined,
-    });
   });
 
   it('combines several grants of the same schema, each narrowed', () => {

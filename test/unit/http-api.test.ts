@@ -69,28 +69,34 @@ function event(
   };
 }
 
+type ResponseBody = { error?: { code: string; message: string }; correlationId?: string };
+
 async function call(e: APIGatewayProxyEvent, deps = untouchableDeps().deps, localMode = false) {
   const logged: unknown[] = [];
   const handler = createHandler(deps, { localMode, logger: { error: (m, x) => logged.push({ m, x }) } });
   const res = (await handler(e, context)) as APIGatewayProxyResult;
   return {
     res,
-    body: JSON.parse(res.body) as { error?: { code: string; message: string }; correlationId?: string },
+    body: JSON.parse(res.body) as ResponseBody,
     logged,
   };
+}
+
+/** The handler answered `status` with the error `code`. */
+function expectRefusal(res: APIGatewayProxyResult, body: ResponseBody, status: number, code: string): void {
+  expect(res.statusCode).toBe(status);
+  expect(body.error?.code).toBe(code);
 }
 
 describe('HTTP plumbing of the api handler', () => {
   it('refuses malformed JSON with 400 MALFORMED_JSON', async () => {
     const { res, body } = await call(event({ body: '{"target": "orders-db",' }));
-    expect(res.statusCode).toBe(400);
-    expect(body.error?.code).toBe('MALFORMED_JSON');
+    expectRefusal(res, body, 400, 'MALFORMED_JSON');
   });
 
   it('refuses a body that is not application/json with 415', async () => {
     const { res, body } = await call(event({ headers: { 'content-type': 'text/plain' } }));
-    expect(res.statusCode).toBe(415);
-    expect(body.error?.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    expectRefusal(res, body, 415, 'UNSUPPORTED_MEDIA_TYPE');
   });
 
   it('accepts a charset parameter on application/json', async () => {
@@ -122,24 +128,21 @@ describe('HTTP plumbing of the api handler', () => {
       event({ body: JSON.stringify({ target: 7, level: 'read', duration: true }) }),
       deps,
     );
-    expect(res.statusCode).toBe(400);
-    expect(body.error?.code).toBe('VALIDATION_FAILED');
+    expectRefusal(res, body, 400, 'VALIDATION_FAILED');
     expect(touched).toEqual([]);
   });
 
   it('refuses unknown fields with 400 VALIDATION_FAILED naming the field', async () => {
     const payload = { target: 'orders-db', level: 'read', duration: '30m', reason: 'x', duraton: '1h' };
     const { res, body } = await call(event({ body: JSON.stringify(payload) }));
-    expect(res.statusCode).toBe(400);
-    expect(body.error?.code).toBe('VALIDATION_FAILED');
+    expectRefusal(res, body, 400, 'VALIDATION_FAILED');
     expect(body.error?.message).toContain('duraton: unknown field');
   });
 
   it('refuses a NUL byte in the reason with 400 VALIDATION_FAILED', async () => {
     const payload = { target: 'orders-db', level: 'read', duration: '30m', reason: 'a\u0000b' };
     const { res, body } = await call(event({ body: JSON.stringify(payload) }));
-    expect(res.statusCode).toBe(400);
-    expect(body.error?.code).toBe('VALIDATION_FAILED');
+    expectRefusal(res, body, 400, 'VALIDATION_FAILED');
   });
 
   it('passes unicode, RTL text and SQL in strings through to the domain as data', async () => {
@@ -157,14 +160,12 @@ describe('HTTP plumbing of the api handler', () => {
   it('refuses SQL as a target id with 400 VALIDATION_FAILED', async () => {
     const payload = { target: "x'; DROP ROLE admin; --", level: 'read', duration: '30m', reason: 'r' };
     const { res, body } = await call(event({ body: JSON.stringify(payload) }));
-    expect(res.statusCode).toBe(400);
-    expect(body.error?.code).toBe('VALIDATION_FAILED');
+    expectRefusal(res, body, 400, 'VALIDATION_FAILED');
   });
 
   it('refuses a call without identity with 401 UNAUTHENTICATED', async () => {
     const { res, body } = await call(event({ userArn: null }));
-    expect(res.statusCode).toBe(401);
-    expect(body.error?.code).toBe('UNAUTHENTICATED');
+    expectRefusal(res, body, 401, 'UNAUTHENTICATED');
   });
 
   it('ignores the local identity header unless in local mode', async () => {
@@ -202,15 +203,13 @@ describe('HTTP plumbing of the api handler', () => {
       }),
       deps,
     );
-    expect(res.statusCode).toBe(400);
-    expect(body.error?.code).toBe('VALIDATION_FAILED');
+    expectRefusal(res, body, 400, 'VALIDATION_FAILED');
     expect(touched).toEqual([]);
   });
 
   it('answers unexpected errors with 500 INTERNAL, a correlation id and no internal message', async () => {
     const { res, body, logged } = await call(event());
-    expect(res.statusCode).toBe(500);
-    expect(body.error?.code).toBe('INTERNAL');
+    expectRefusal(res, body, 500, 'INTERNAL');
     expect(body.correlationId).toBe('apigw-req-1');
     expect(res.body).not.toContain('must not be called');
     expect(logged).toHaveLength(1);

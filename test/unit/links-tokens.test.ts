@@ -20,15 +20,14 @@ function secrets() {
   return () => SECRETS[i++] ?? 'Z'.repeat(43);
 }
 
+/** Request links for alice and bob, with the secrets SECRETS[0] and SECRETS[1], open until EXPIRES. */
+function linksForAliceAndBob() {
+  return issueLinks(REQUEST_ID, ['alice@example.com', 'bob@example.com'], 'request', EXPIRES, secrets());
+}
+
 describe('approval link tokens', () => {
   it('gives each approver their own token and keeps only the SHA-256 of its secret', () => {
-    const issued = issueLinks(
-      REQUEST_ID,
-      ['alice@example.com', 'bob@example.com'],
-      'request',
-      EXPIRES,
-      secrets(),
-    );
+    const issued = linksForAliceAndBob();
     expect(issued.map((i) => i.token)).toEqual([
       `${REQUEST_ID}.${SECRETS[0]}`,
       `${REQUEST_ID}.${SECRETS[1]}`,
@@ -53,13 +52,7 @@ describe('approval link tokens', () => {
   });
 
   it('accepts an open link, refuses a used, retired, expired or unknown one', () => {
-    const issued = issueLinks(
-      REQUEST_ID,
-      ['alice@example.com', 'bob@example.com'],
-      'request',
-      EXPIRES,
-      secrets(),
-    );
+    const issued = linksForAliceAndBob();
     const request = { ...freshRequest(), approvalLinks: issued.map((i) => i.link) };
     expect(checkLink(request, SECRETS[1] ?? '', NOW)).toMatchObject({ ok: true, index: 1 });
     expect(checkLink(request, SECRETS[2] ?? '', NOW)).toEqual({ ok: false, code: 'APPROVAL_LINK_INVALID' });
@@ -102,44 +95,25 @@ describe('approval link tokens', () => {
 describe('link lifetime', () => {
   const recipients = ['alice@example.com'];
   const closesAt = '2025-03-03T10:00:00.000Z'; // a two-day window
+  const requestLinks = (level: ReturnType<typeof levelOf>) =>
+    linksOrNotices(freshRequest(), level, recipients, 'request', { closesAt, now: NOW }, secrets());
 
   it("ends a link at the level's linkLifetime (24 h by default) when the window is longer", () => {
     const level = levelOf('read');
     expect(level.linkLifetime).toBe(24 * 3600);
-    const { issued } = linksOrNotices(
-      freshRequest(),
-      level,
-      recipients,
-      'request',
-      { closesAt, now: NOW },
-      secrets(),
-    );
+    const { issued } = requestLinks(level);
     expect(issued[0]?.link.expiresAt).toBe('2025-03-02T10:00:00.000Z');
   });
 
   it('never lets a link outlive the window it decides in', () => {
     const level = { ...levelOf('read'), linkLifetime: 7 * 86400 };
-    const { issued } = linksOrNotices(
-      freshRequest(),
-      level,
-      recipients,
-      'request',
-      { closesAt, now: NOW },
-      secrets(),
-    );
+    const { issued } = requestLinks(level);
     expect(issued[0]?.link.expiresAt).toBe(closesAt);
   });
 
   it('issues no link at all where the level turns links off, only a notice', () => {
     const level = { ...levelOf('read'), approvalLinks: false };
-    const out = linksOrNotices(
-      freshRequest(),
-      level,
-      recipients,
-      'request',
-      { closesAt, now: NOW },
-      secrets(),
-    );
+    const out = requestLinks(level);
     expect(out).toEqual({ issued: [], mail: [{ approver: 'alice@example.com' }] });
   });
 });

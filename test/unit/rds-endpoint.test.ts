@@ -3,41 +3,25 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { hostPortEndpoints, RdsEndpointResolver } from '../../functions/adapters/rds-endpoint.js';
 import { TargetUnavailableError } from '../../functions/domain/errors.js';
-import { Target } from '../../functions/domain/policy-schema.js';
+import type { PolicyInput, Target } from '../../functions/domain/policy-schema.js';
+import { expectCachedFor, ManualClock, rdsTarget } from './support/rds-fixtures.js';
 
 const rds = mockClient(RDSClient);
-let clock = 0;
+const clock = new ManualClock();
 const regions: (string | undefined)[] = [];
 const resolver = () =>
-  new RdsEndpointResolver(
-    (region) => {
-      regions.push(region);
-      return new RDSClient({ region: region ?? 'eu-west-1' });
-    },
-    { now: () => clock },
-  );
+  new RdsEndpointResolver((region) => {
+    regions.push(region);
+    return new RDSClient({ region: region ?? 'eu-west-1' });
+  }, clock);
 
-function target(connection: unknown): Target {
-  return Target.parse({
-    id: 'orders',
-    engine: 'postgres',
-    connection,
-    database: 'orders',
-    credentialKind: 'iam',
-    levels: {
-      read: {
-        privileges: { roles: ['pg_read_all_data'] },
-        allowDangerousRoles: ['pg_read_all_data'],
-        maxDuration: '1h',
-        autoApprove: {},
-      },
-    },
-  });
+function target(connection: PolicyInput['targets'][number]['connection']): Target {
+  return rdsTarget({ connection });
 }
 
 beforeEach(() => {
   rds.reset();
-  clock = 0;
+  clock.ms = 0;
   regions.length = 0;
 });
 
@@ -84,13 +68,12 @@ describe('RdsEndpointResolver', () => {
     });
     const endpoints = resolver();
     const t = target({ rdsInstanceId: 'orders-db' });
-    await endpoints.resolve(t);
-    clock += 599_000;
-    await endpoints.resolve(t);
-    expect(rds.commandCalls(DescribeDBInstancesCommand)).toHaveLength(1);
-    clock += 2_000;
-    await endpoints.resolve(t);
-    expect(rds.commandCalls(DescribeDBInstancesCommand)).toHaveLength(2);
+    await expectCachedFor(
+      clock,
+      600_000,
+      () => endpoints.resolve(t),
+      () => rds.commandCalls(DescribeDBInstancesCommand).length,
+    );
   });
 
   it('uses host/port targets as given, without calling the RDS API', async () => {

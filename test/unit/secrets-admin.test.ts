@@ -7,34 +7,19 @@ import {
   StaticAdminCredentials,
 } from '../../functions/adapters/secrets-admin.js';
 import { TargetUnavailableError } from '../../functions/domain/errors.js';
-import { Target } from '../../functions/domain/policy-schema.js';
+import { expectCachedFor, ManualClock, rdsTarget } from './support/rds-fixtures.js';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1234-AbCdEf';
-const target = Target.parse({
-  id: 'orders',
-  engine: 'postgres',
-  connection: { rdsInstanceId: 'orders-db' },
-  database: 'orders',
-  credentialKind: 'iam',
-  adminSecretArn: SECRET_ARN,
-  levels: {
-    read: {
-      privileges: { roles: ['pg_read_all_data'] },
-      allowDangerousRoles: ['pg_read_all_data'],
-      maxDuration: '1h',
-      autoApprove: {},
-    },
-  },
-});
+const target = rdsTarget({ connection: { rdsInstanceId: 'orders-db' }, adminSecretArn: SECRET_ARN });
 
 const sm = mockClient(SecretsManagerClient);
-let clock = 0;
+const clock = new ManualClock();
 const source = () =>
-  new SecretsManagerAdminCredentials(new SecretsManagerClient({ region: 'eu-west-1' }), { now: () => clock });
+  new SecretsManagerAdminCredentials(new SecretsManagerClient({ region: 'eu-west-1' }), clock);
 
 beforeEach(() => {
   sm.reset();
-  clock = 1_000_000;
+  clock.ms = 1_000_000;
 });
 
 describe('SecretsManagerAdminCredentials', () => {
@@ -64,13 +49,12 @@ describe('SecretsManagerAdminCredentials', () => {
   it('serves a cached copy for five minutes, then fetches again', async () => {
     sm.on(GetSecretValueCommand).resolves({ SecretString: '{"username":"postgres","password":"one"}' });
     const admin = source();
-    await admin.get(target);
-    clock += 299_000;
-    await admin.get(target);
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
-    clock += 2_000;
-    await admin.get(target);
-    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+    await expectCachedFor(
+      clock,
+      300_000,
+      () => admin.get(target),
+      () => sm.commandCalls(GetSecretValueCommand).length,
+    );
   });
 
   it('refetches at once when asked to refresh after an authentication failure', async () => {

@@ -32,6 +32,14 @@ beforeEach(() => {
   sfn.reset();
 });
 
+/** StartExecution finds the request's execution already there, started with `input`. */
+function executionAlreadyStartedWith(input: string): void {
+  sfn
+    .on(StartExecutionCommand)
+    .rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', ...metadata }));
+  sfn.on(DescribeExecutionCommand).resolves({ executionArn: EXECUTION_ARN, input });
+}
+
 describe('SfnWorkflow.start', () => {
   it('starts an execution named after the request id with the JSON input', async () => {
     sfn.on(StartExecutionCommand).resolves({ executionArn: EXECUTION_ARN, startDate: new Date() });
@@ -45,12 +53,7 @@ describe('SfnWorkflow.start', () => {
   });
 
   it('treats an existing execution with the same input as started and returns its ARN', async () => {
-    sfn
-      .on(StartExecutionCommand)
-      .rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', ...metadata }));
-    sfn
-      .on(DescribeExecutionCommand)
-      .resolves({ executionArn: EXECUTION_ARN, input: `{"requestId":"${REQUEST_ID}"}` });
+    executionAlreadyStartedWith(`{"requestId":"${REQUEST_ID}"}`);
 
     expect(await workflow.start(REQUEST_ID, { requestId: REQUEST_ID })).toEqual({
       executionArn: EXECUTION_ARN,
@@ -61,12 +64,7 @@ describe('SfnWorkflow.start', () => {
   });
 
   it('refuses to reuse a request id whose execution has a different input', async () => {
-    sfn
-      .on(StartExecutionCommand)
-      .rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', ...metadata }));
-    sfn
-      .on(DescribeExecutionCommand)
-      .resolves({ executionArn: EXECUTION_ARN, input: '{"requestId":"other"}' });
+    executionAlreadyStartedWith('{"requestId":"other"}');
 
     await expect(workflow.start(REQUEST_ID, { requestId: REQUEST_ID })).rejects.toThrow(ConflictError);
   });

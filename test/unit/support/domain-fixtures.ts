@@ -1,3 +1,5 @@
+import { expect } from 'vitest';
+import { DomainError, type ErrorCode } from '../../../functions/domain/errors.js';
 import { evaluateNewRequest } from '../../../functions/domain/evaluate.js';
 import { type AccessLevel, Policy, type PolicyInput } from '../../../functions/domain/policy-schema.js';
 import type { NewRequestBody } from '../../../functions/domain/schemas.js';
@@ -97,18 +99,39 @@ export function newBody(overrides: Partial<NewRequestBody> = {}): NewRequestBody
   return { target: 'orders-db', level: 'read', duration: 3600, reason: 'investigate INC-1', ...overrides };
 }
 
-/** A freshly evaluated request, before any event. */
-export function freshRequest(
-  overrides: Partial<NewRequestBody> = {},
-  who: Identity = requester,
-): AccessRequest {
+/** What evaluateNewRequest makes of `newBody(overrides)` from `who` under the fixture policy at NOW. */
+export function evaluate(overrides: Partial<NewRequestBody> = {}, who: Identity = requester) {
   return evaluateNewRequest({
     body: newBody(overrides),
     requester: who,
     policy,
     now: NOW,
     requestId: REQUEST_ID,
-  }).request;
+  });
+}
+
+/** A freshly evaluated request, before any event. */
+export function freshRequest(
+  overrides: Partial<NewRequestBody> = {},
+  who: Identity = requester,
+): AccessRequest {
+  return evaluate(overrides, who).request;
+}
+
+/** The DomainError `fn` throws (failing the test if it throws anything else), or undefined if it returns. */
+export function domainErrorFrom(fn: () => unknown): DomainError | undefined {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(DomainError);
+    return error as DomainError;
+  }
+  return undefined;
+}
+
+/** The code of the DomainError `fn` throws, or 'none' if it returns. */
+export function codeOf(fn: () => unknown): ErrorCode | 'none' {
+  return domainErrorFrom(fn)?.code ?? 'none';
 }
 
 export function at(offsetSeconds: number): Date {

@@ -1,6 +1,6 @@
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -11,8 +11,9 @@ import { z } from 'zod';
 import type { HttpFunction } from '../../functions/function-registry.js';
 import { ROUTES, type Route } from '../../functions/handlers/routes.js';
 import type { TargetFacts } from '../policy-facts.js';
+import { metricAlarm, serviceMetric } from './alarms.js';
 import { bindNeeds, type DigestAnchoring, networkFor, type Tables } from './bindings.js';
-import { type DatabaseNetwork, JitFunction, SERVICE_NAME } from './jit-function.js';
+import { type DatabaseNetwork, JitFunction } from './jit-function.js';
 import type { NotificationsConstruct } from './notifications.js';
 
 /** The stage every URL and approval link lives under. */
@@ -198,21 +199,12 @@ export class ApiConstruct extends Construct {
     }
 
     if (props.wafRateLimit !== undefined) this.attachWaf(props.wafRateLimit);
-    this.linkRefusalNotCountedAlarm = new cloudwatch.Alarm(this, 'LinkRefusalNotCountedAlarm', {
-      alarmDescription:
-        'Refused approval links are not being counted (the tally write failed): a forged-link flood may go unseen',
-      metric: new cloudwatch.Metric({
-        namespace: SERVICE_NAME,
-        metricName: 'LinkRefusalNotCounted',
-        dimensionsMap: { service: SERVICE_NAME },
-        statistic: cloudwatch.Stats.SUM,
-        period: Duration.minutes(5),
-      }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
+    this.linkRefusalNotCountedAlarm = metricAlarm(
+      this,
+      'LinkRefusalNotCountedAlarm',
+      'Refused approval links are not being counted (the tally write failed): a forged-link flood may go unseen',
+      serviceMetric('LinkRefusalNotCounted', Duration.minutes(5)),
+    );
     this.linkRefusalNotCountedAlarm.addAlarmAction(new actions.SnsAction(props.notifications.alarmTopic));
 
     const bodyValidator = new apigateway.RequestValidator(this, 'BodyValidator', {

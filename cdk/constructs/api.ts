@@ -12,8 +12,8 @@ import type { HttpFunction } from '../../functions/function-registry.js';
 import { ROUTES, type Route } from '../../functions/handlers/routes.js';
 import type { TargetFacts } from '../policy-facts.js';
 import { metricAlarm, serviceMetric } from './alarms.js';
-import { bindNeeds, type DigestAnchoring, networkFor, type Tables } from './bindings.js';
-import { type DatabaseNetwork, JitFunction } from './jit-function.js';
+import { bindNeeds, type DigestAnchoring, stackFunction, type Tables } from './bindings.js';
+import type { DatabaseNetwork, JitFunction } from './jit-function.js';
 import type { NotificationsConstruct } from './notifications.js';
 
 /** The stage every URL and approval link lives under. */
@@ -106,18 +106,17 @@ export class ApiConstruct extends Construct {
 
   constructor(scope: Construct, id: string, props: ApiConstructProps) {
     super(scope, id);
-    const retention = props.logRetention ? { logRetention: props.logRetention } : {};
     const linkConcurrency = props.linkConcurrency ?? 5;
     const fn = (id: string, handlerName: HttpFunction) =>
-      new JitFunction(this, id, {
+      stackFunction(
+        this,
+        id,
         handlerName,
-        policyFile: props.policyFile,
-        ...networkFor(handlerName, props.network),
-        ...retention,
-        ...(handlerName === 'approval-links' && linkConcurrency > 0
+        props,
+        handlerName === 'approval-links' && linkConcurrency > 0
           ? { reservedConcurrentExecutions: linkConcurrency }
-          : {}),
-      });
+          : {},
+      );
     this.functions = new Map<HttpFunction, JitFunction>([
       ['api', fn('ApiFunction', 'api')],
       ['approval-links', fn('ApprovalLinksFunction', 'approval-links')],

@@ -11,9 +11,9 @@ import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { TargetFacts } from '../policy-facts.js';
 import { metricAlarm, serviceMetric } from './alarms.js';
-import { bindNeeds, type DigestAnchoring, type Tables } from './bindings.js';
+import { bindNeeds, type DigestAnchoring, stackFunction, type Tables } from './bindings.js';
 import { deadLetterQueue, scheduleRule } from './expiry.js';
-import { JitFunction } from './jit-function.js';
+import type { JitFunction } from './jit-function.js';
 import type { NotificationsConstruct } from './notifications.js';
 
 export interface AuditAnchorConstructProps {
@@ -47,11 +47,8 @@ export class AuditAnchorConstruct extends Construct {
 
   constructor(scope: Construct, id: string, props: AuditAnchorConstructProps) {
     super(scope, id);
-    this.digestFunction = new JitFunction(this, 'DigestFunction', {
-      handlerName: 'audit-digest',
-      policyFile: props.policyFile,
+    this.digestFunction = stackFunction(this, 'DigestFunction', 'audit-digest', props, {
       timeout: Duration.minutes(2),
-      ...(props.logRetention ? { logRetention: props.logRetention } : {}),
     });
     // Kept when the stack goes: without the key's public half, old digests could no longer be checked.
     this.key = new kms.Key(this, 'DigestKey', {

@@ -11,8 +11,8 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { TargetFacts } from '../policy-facts.js';
 import { metricAlarm, serviceMetric } from './alarms.js';
-import { bindNeeds, networkFor, type Tables } from './bindings.js';
-import { type DatabaseNetwork, JitFunction } from './jit-function.js';
+import { bindNeeds, stackFunction, type Tables } from './bindings.js';
+import type { DatabaseNetwork, JitFunction } from './jit-function.js';
 import type { NotificationsConstruct } from './notifications.js';
 
 /** Execution statuses after which a grant may have been left behind. */
@@ -55,12 +55,8 @@ export class ExpiryConstruct extends Construct {
   constructor(scope: Construct, id: string, props: ExpiryConstructProps) {
     super(scope, id);
     const fn = (id: string, handlerName: 'expiry-sweeper' | 'execution-status-change') => {
-      const created = new JitFunction(this, id, {
-        handlerName,
-        policyFile: props.policyFile,
+      const created = stackFunction(this, id, handlerName, props, {
         timeout: Duration.seconds(55), // under the one-minute period, so sweeps do not pile up
-        ...networkFor(handlerName, props.network),
-        ...(props.logRetention ? { logRetention: props.logRetention } : {}),
       });
       bindNeeds(created, {
         tables: props.tables,

@@ -8,8 +8,8 @@ import { ASL_SUBSTITUTIONS, SUBSTITUTION_HANDLERS } from '../../functions/workfl
 import { type FunctionName, PROJECT_ROOT } from '../bundling.js';
 import { FUNCTION_NEEDS } from '../function-needs.js';
 import type { TargetFacts } from '../policy-facts.js';
-import { bindNeeds, networkFor, type Tables } from './bindings.js';
-import { type DatabaseNetwork, JitFunction } from './jit-function.js';
+import { bindNeeds, stackFunction, type Tables } from './bindings.js';
+import type { DatabaseNetwork, JitFunction } from './jit-function.js';
 import type { NotificationsConstruct } from './notifications.js';
 
 /** The ASL file CDK deploys and the local runtime executes. */
@@ -49,13 +49,9 @@ export class WorkflowConstruct extends Construct {
     for (const placeholder of ASL_SUBSTITUTIONS) {
       const handlerName = SUBSTITUTION_HANDLERS[placeholder];
       const talksToDatabase = FUNCTION_NEEDS[handlerName].database;
-      const fn = new JitFunction(this, placeholder.replace(/Arn$/, ''), {
-        handlerName,
-        policyFile: props.policyFile,
+      const fn = stackFunction(this, placeholder.replace(/Arn$/, ''), handlerName, props, {
         // Grant and revoke retry inside the state machine; a slow database must not hit the Lambda limit first.
         timeout: Duration.seconds(talksToDatabase ? 60 : 30),
-        ...networkFor(handlerName, props.network),
-        ...(props.logRetention ? { logRetention: props.logRetention } : {}),
       });
       // Its task functions know the state machine by name only: a reference would be circular.
       bindNeeds(fn, {

@@ -10,11 +10,9 @@ import { Construct } from 'constructs';
 import { z } from 'zod';
 import type { HttpFunction } from '../../functions/function-registry.js';
 import { ROUTES, type Route } from '../../functions/handlers/routes.js';
-import type { TargetFacts } from '../policy-facts.js';
 import { metricAlarm, serviceMetric } from './alarms.js';
-import { bindNeeds, type DigestAnchoring, stackFunction, type Tables } from './bindings.js';
+import { bindNeeds, type DigestAnchoring, type FunctionConstructProps, stackFunction } from './bindings.js';
 import type { DatabaseNetwork, JitFunction } from './jit-function.js';
-import type { NotificationsConstruct } from './notifications.js';
 
 /** The stage every URL and approval link lives under. */
 export const STAGE_NAME = 'prod';
@@ -46,14 +44,10 @@ function hasRequiredFields(schema: z.core.$ZodType): boolean {
   return Array.isArray(required) && required.length > 0;
 }
 
-export interface ApiConstructProps {
-  readonly tables: Tables;
-  readonly policyFile: string;
-  readonly targets: TargetFacts;
+export interface ApiConstructProps extends FunctionConstructProps {
   /** The workflow's revoke function: the api function runs early revokes through it. */
   readonly revokeFunction: lambda.IFunction;
   readonly stateMachine: sfn.StateMachine;
-  readonly notifications: NotificationsConstruct;
   /** The audit digests and their key: GET /requests/{id}/audit checks events against them. */
   readonly anchoring: DigestAnchoring;
   /**
@@ -89,8 +83,6 @@ export interface ApiConstructProps {
   readonly wafRateLimit?: number;
   /** @default API_ROUTES */
   readonly routes?: readonly ApiRoute[];
-  /** @default logs.RetentionDays.ONE_MONTH */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /** The REST API (IAM-authenticated except approval links and the OpenAPI document) and its three functions. */

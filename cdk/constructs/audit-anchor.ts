@@ -5,30 +5,21 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { TargetFacts } from '../policy-facts.js';
 import { metricAlarm, serviceMetric } from './alarms.js';
-import { bindNeeds, type DigestAnchoring, stackFunction, type Tables } from './bindings.js';
+import { bindNeeds, type DigestAnchoring, type FunctionConstructProps, stackFunction } from './bindings.js';
 import { deadLetterQueue, scheduleRule } from './expiry.js';
 import type { JitFunction } from './jit-function.js';
-import type { NotificationsConstruct } from './notifications.js';
 
-export interface AuditAnchorConstructProps {
-  readonly tables: Tables;
+export interface AuditAnchorConstructProps extends Omit<FunctionConstructProps, 'network'> {
   /** The digests table (stateful stack): only this construct's function may write it. */
   readonly digestsTable: dynamodb.ITable;
-  readonly policyFile: string;
-  readonly targets: TargetFacts;
-  readonly notifications: NotificationsConstruct;
   /** Where alarms go. */
   readonly alarmTopic: sns.ITopic;
   /** @default Duration.minutes(5) */
   readonly digestEvery?: Duration;
-  /** @default logs.RetentionDays.ONE_MONTH */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /**

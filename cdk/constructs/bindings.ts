@@ -12,6 +12,7 @@ import type { FunctionName } from '../bundling.js';
 import { FUNCTION_NEEDS, type FunctionNeeds } from '../function-needs.js';
 import type { RdsResource, TargetFacts } from '../policy-facts.js';
 import { type DatabaseNetwork, JitFunction, type JitFunctionProps } from './jit-function.js';
+import type { NotificationsConstruct } from './notifications.js';
 
 /**
  * Helpers that grant a permission and set the environment variable that goes with it, in one call, so a
@@ -161,8 +162,20 @@ export function bindNeeds(fn: JitFunction, ctx: NeedsContext): void {
 /** What every construct gives its functions: the policy file, the targets' VPC (if any) and the log retention. */
 export interface FunctionSettings {
   readonly policyFile: string;
+  /**
+   * The targets' VPC, for the functions that connect to databases.
+   * @default - not in a VPC
+   */
   readonly network?: DatabaseNetwork;
+  /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+}
+
+/** The props every construct with functions takes: their settings and what bindNeeds binds them to. */
+export interface FunctionConstructProps extends FunctionSettings {
+  readonly tables: Tables;
+  readonly targets: TargetFacts;
+  readonly notifications: NotificationsConstruct;
 }
 
 /** A function with the construct's settings; only a database function is placed in the VPC (networkFor). */

@@ -4,26 +4,19 @@ import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import type { TargetFacts } from '../policy-facts.js';
 import { metricAlarm, serviceMetric } from './alarms.js';
-import { bindNeeds, stackFunction, type Tables } from './bindings.js';
+import { bindNeeds, type FunctionConstructProps, stackFunction } from './bindings.js';
 import type { DatabaseNetwork, JitFunction } from './jit-function.js';
-import type { NotificationsConstruct } from './notifications.js';
 
 /** Execution statuses after which a grant may have been left behind. */
 export const ENDED_EXECUTION_STATUSES = ['FAILED', 'TIMED_OUT', 'ABORTED'];
 
-export interface ExpiryConstructProps {
-  readonly tables: Tables;
-  readonly policyFile: string;
-  readonly targets: TargetFacts;
+export interface ExpiryConstructProps extends FunctionConstructProps {
   readonly stateMachine: sfn.StateMachine;
-  readonly notifications: NotificationsConstruct;
   /** Where alarms go. */
   readonly alarmTopic: sns.ITopic;
   /**
@@ -33,8 +26,6 @@ export interface ExpiryConstructProps {
   readonly network?: DatabaseNetwork;
   /** @default Duration.minutes(1) */
   readonly sweepEvery?: Duration;
-  /** @default logs.RetentionDays.ONE_MONTH */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /**

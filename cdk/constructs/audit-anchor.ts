@@ -2,33 +2,24 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
+import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { TargetFacts } from '../policy-facts.js';
-import { bindNeeds, type DigestAnchoring, type Tables } from './bindings.js';
-import { deadLetterQueue } from './expiry.js';
-import { JitFunction, SERVICE_NAME } from './jit-function.js';
-import type { NotificationsConstruct } from './notifications.js';
+import { metricAlarm, serviceMetric } from './alarms.js';
+import { bindNeeds, type DigestAnchoring, type FunctionConstructProps, stackFunction } from './bindings.js';
+import { deadLetterQueue, scheduleRule } from './expiry.js';
+import type { JitFunction } from './jit-function.js';
 
-export interface AuditAnchorConstructProps {
-  readonly tables: Tables;
+export interface AuditAnchorConstructProps extends Omit<FunctionConstructProps, 'network'> {
   /** The digests table (stateful stack): only this construct's function may write it. */
   readonly digestsTable: dynamodb.ITable;
-  readonly policyFile: string;
-  readonly targets: TargetFacts;
-  readonly notifications: NotificationsConstruct;
   /** Where alarms go. */
   readonly alarmTopic: sns.ITopic;
   /** @default Duration.minutes(5) */
   readonly digestEvery?: Duration;
-  /** @default logs.RetentionDays.ONE_MONTH */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /**
@@ -47,11 +38,8 @@ export class AuditAnchorConstruct extends Construct {
 
   constructor(scope: Construct, id: string, props: AuditAnchorConstructProps) {
     super(scope, id);
-    this.digestFunction = new JitFunction(this, 'DigestFunction', {
-      handlerName: 'audit-digest',
-      policyFile: props.policyFile,
+    this.digestFunction = stackFunction(this, 'DigestFunction', 'audit-digest', props, {
       timeout: Duration.minutes(2),
-      ...(props.logRetention ? { logRetention: props.logRetention } : {}),
     });
     // Kept when the stack goes: without the key's public half, old digests could no longer be checked.
     this.key = new kms.Key(this, 'DigestKey', {
@@ -81,47 +69,28 @@ export class AuditAnchorConstruct extends Construct {
     });
 
     this.digestDeadLetterQueue = deadLetterQueue(this, 'DigestDeadLetterQueue');
-    this.digestRule = new events.Rule(this, 'DigestRule', {
+    this.digestRule = scheduleRule(this, 'DigestRule', {
       description: 'Signs a digest of every audit chain head that changed since the last digest',
-      schedule: events.Schedule.rate(props.digestEvery ?? Duration.minutes(5)),
-      targets: [
-        new targets.LambdaFunction(this.digestFunction, {
-          deadLetterQueue: this.digestDeadLetterQueue,
-          retryAttempts: 2,
-          maxEventAge: Duration.minutes(5),
-        }),
-      ],
+      every: props.digestEvery ?? Duration.minutes(5),
+      fn: this.digestFunction,
+      deadLetterQueue: this.digestDeadLetterQueue,
     });
 
-    const metric = (metricName: string) =>
-      new cloudwatch.Metric({
-        namespace: SERVICE_NAME,
-        metricName,
-        dimensionsMap: { service: SERVICE_NAME },
-        statistic: cloudwatch.Stats.SUM,
-        period: Duration.minutes(5),
-      });
-    const alarm = (alarmId: string, alarmDescription: string, alarmMetric: cloudwatch.IMetric) =>
-      new cloudwatch.Alarm(this, alarmId, {
-        alarmDescription,
-        metric: alarmMetric,
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
     this.alarms = [
-      alarm(
+      metricAlarm(
+        this,
         'AnchorMismatchAlarm',
         'An audit chain no longer holds the head a signed digest anchored: it was rewritten',
-        metric('AuditAnchorMismatch'),
+        serviceMetric('AuditAnchorMismatch', Duration.minutes(5)),
       ),
-      alarm(
+      metricAlarm(
+        this,
         'DigestErrorsAlarm',
         'The audit digest function is failing: new audit events are not being anchored',
         this.digestFunction.metricErrors({ period: Duration.minutes(15), statistic: cloudwatch.Stats.SUM }),
       ),
-      alarm(
+      metricAlarm(
+        this,
         'DigestDeadLetterAlarm',
         'The audit digest schedule could not reach its function',
         this.digestDeadLetterQueue.metricApproximateNumberOfMessagesVisible({

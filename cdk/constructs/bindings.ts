@@ -3,13 +3,16 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js';
-import type { IConstruct } from 'constructs';
+import type { Construct, IConstruct } from 'constructs';
 import { AUDIT_TABLE, REQUESTS_TABLE } from '../../functions/adapters/dynamodb-tables.js';
+import type { FunctionName } from '../bundling.js';
 import { FUNCTION_NEEDS, type FunctionNeeds } from '../function-needs.js';
 import type { RdsResource, TargetFacts } from '../policy-facts.js';
-import type { JitFunction } from './jit-function.js';
+import { type DatabaseNetwork, JitFunction, type JitFunctionProps } from './jit-function.js';
+import type { NotificationsConstruct } from './notifications.js';
 
 /**
  * Helpers that grant a permission and set the environment variable that goes with it, in one call, so a
@@ -154,6 +157,42 @@ export function bindNeeds(fn: JitFunction, ctx: NeedsContext): void {
     if (ctx.stateMachine) bindStateMachine(fn, ctx.stateMachine, needs.workflow);
     else allowTaskResponseFromTask(fn, needs.workflow, ctx.stateMachineName);
   }
+}
+
+/** What every construct gives its functions: the policy file, the targets' VPC (if any) and the log retention. */
+export interface FunctionSettings {
+  readonly policyFile: string;
+  /**
+   * The targets' VPC, for the functions that connect to databases.
+   * @default - not in a VPC
+   */
+  readonly network?: DatabaseNetwork;
+  /** @default logs.RetentionDays.ONE_MONTH */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/** The props every construct with functions takes: their settings and what bindNeeds binds them to. */
+export interface FunctionConstructProps extends FunctionSettings {
+  readonly tables: Tables;
+  readonly targets: TargetFacts;
+  readonly notifications: NotificationsConstruct;
+}
+
+/** A function with the construct's settings; only a database function is placed in the VPC (networkFor). */
+export function stackFunction(
+  scope: Construct,
+  id: string,
+  handlerName: FunctionName,
+  settings: FunctionSettings,
+  extra: Pick<JitFunctionProps, 'timeout' | 'reservedConcurrentExecutions'> = {},
+): JitFunction {
+  return new JitFunction(scope, id, {
+    handlerName,
+    policyFile: settings.policyFile,
+    ...extra,
+    ...networkFor(handlerName, settings.network),
+    ...(settings.logRetention ? { logRetention: settings.logRetention } : {}),
+  });
 }
 
 /** The VPC placement a function gets: only database functions, and only when a VPC is configured. */

@@ -3,25 +3,20 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
-import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import type { TargetFacts } from '../policy-facts.js';
-import { bindNeeds, networkFor, type Tables } from './bindings.js';
-import { type DatabaseNetwork, JitFunction, SERVICE_NAME } from './jit-function.js';
-import type { NotificationsConstruct } from './notifications.js';
+import { metricAlarm, serviceMetric } from './alarms.js';
+import { bindNeeds, type FunctionConstructProps, stackFunction } from './bindings.js';
+import type { DatabaseNetwork, JitFunction } from './jit-function.js';
 
 /** Execution statuses after which a grant may have been left behind. */
 export const ENDED_EXECUTION_STATUSES = ['FAILED', 'TIMED_OUT', 'ABORTED'];
 
-export interface ExpiryConstructProps {
-  readonly tables: Tables;
-  readonly policyFile: string;
-  readonly targets: TargetFacts;
+export interface ExpiryConstructProps extends FunctionConstructProps {
   readonly stateMachine: sfn.StateMachine;
-  readonly notifications: NotificationsConstruct;
   /** Where alarms go. */
   readonly alarmTopic: sns.ITopic;
   /**
@@ -31,8 +26,6 @@ export interface ExpiryConstructProps {
   readonly network?: DatabaseNetwork;
   /** @default Duration.minutes(1) */
   readonly sweepEvery?: Duration;
-  /** @default logs.RetentionDays.ONE_MONTH */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /**
@@ -53,12 +46,8 @@ export class ExpiryConstruct extends Construct {
   constructor(scope: Construct, id: string, props: ExpiryConstructProps) {
     super(scope, id);
     const fn = (id: string, handlerName: 'expiry-sweeper' | 'execution-status-change') => {
-      const created = new JitFunction(this, id, {
-        handlerName,
-        policyFile: props.policyFile,
+      const created = stackFunction(this, id, handlerName, props, {
         timeout: Duration.seconds(55), // under the one-minute period, so sweeps do not pile up
-        ...networkFor(handlerName, props.network),
-        ...(props.logRetention ? { logRetention: props.logRetention } : {}),
       });
       bindNeeds(created, {
         tables: props.tables,
@@ -74,16 +63,11 @@ export class ExpiryConstruct extends Construct {
     this.sweeperDeadLetterQueue = deadLetterQueue(this, 'SweeperDeadLetterQueue');
     this.executionEndedDeadLetterQueue = deadLetterQueue(this, 'ExecutionEndedDeadLetterQueue');
 
-    this.sweepRule = new events.Rule(this, 'SweepRule', {
+    this.sweepRule = scheduleRule(this, 'SweepRule', {
       description: 'Revokes grants past expiresAt and retries REVOKE_FAILED ones',
-      schedule: events.Schedule.rate(props.sweepEvery ?? Duration.minutes(1)),
-      targets: [
-        new targets.LambdaFunction(this.sweeper, {
-          deadLetterQueue: this.sweeperDeadLetterQueue,
-          retryAttempts: 2,
-          maxEventAge: Duration.minutes(5),
-        }),
-      ],
+      every: props.sweepEvery ?? Duration.minutes(1),
+      fn: this.sweeper,
+      deadLetterQueue: this.sweeperDeadLetterQueue,
     });
     this.executionEndedRule = new events.Rule(this, 'ExecutionEndedRule', {
       description: 'Revokes the grant of an access-request execution that failed, timed out or was stopped',
@@ -102,43 +86,29 @@ export class ExpiryConstruct extends Construct {
     });
 
     const alarmAction = new actions.SnsAction(props.alarmTopic);
-    this.revokeFailedAlarm = new cloudwatch.Alarm(this, 'RevokeFailedAlarm', {
-      alarmDescription:
-        'A grant could not be revoked: the request is REVOKE_FAILED and access may outlive its expiry',
-      metric: new cloudwatch.Metric({
-        namespace: SERVICE_NAME,
-        metricName: 'RevokeFailed',
-        dimensionsMap: { service: SERVICE_NAME },
-        statistic: cloudwatch.Stats.SUM,
-        period: Duration.minutes(1),
-      }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.sweeperErrorsAlarm = new cloudwatch.Alarm(this, 'SweeperErrorsAlarm', {
-      alarmDescription:
-        'The expiry sweeper is failing: expired grants are not being revoked by the safety net',
-      metric: this.sweeper.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
-      threshold: 3,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.deadLetterAlarms = [this.sweeperDeadLetterQueue, this.executionEndedDeadLetterQueue].map(
-      (queue) =>
-        new cloudwatch.Alarm(queue, 'DepthAlarm', {
-          alarmDescription: 'An EventBridge revocation trigger could not reach its function',
-          metric: queue.metricApproximateNumberOfMessagesVisible({
-            period: Duration.minutes(5),
-            statistic: cloudwatch.Stats.MAXIMUM,
-          }),
-          threshold: 1,
-          evaluationPeriods: 1,
-          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    this.revokeFailedAlarm = metricAlarm(
+      this,
+      'RevokeFailedAlarm',
+      'A grant could not be revoked: the request is REVOKE_FAILED and access may outlive its expiry',
+      serviceMetric('RevokeFailed', Duration.minutes(1)),
+    );
+    this.sweeperErrorsAlarm = metricAlarm(
+      this,
+      'SweeperErrorsAlarm',
+      'The expiry sweeper is failing: expired grants are not being revoked by the safety net',
+      this.sweeper.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
+      3,
+    );
+    this.deadLetterAlarms = [this.sweeperDeadLetterQueue, this.executionEndedDeadLetterQueue].map((queue) =>
+      metricAlarm(
+        queue,
+        'DepthAlarm',
+        'An EventBridge revocation trigger could not reach its function',
+        queue.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(5),
+          statistic: cloudwatch.Stats.MAXIMUM,
         }),
+      ),
     );
     for (const alarm of [this.revokeFailedAlarm, this.sweeperErrorsAlarm, ...this.deadLetterAlarms]) {
       alarm.addAlarmAction(alarmAction);
@@ -158,4 +128,23 @@ export function deadLetterQueue(scope: Construct, id: string): sqs.Queue {
     reason: 'This queue is itself the dead-letter queue of an EventBridge target; its depth is alarmed.',
   });
   return queue;
+}
+
+/** A rule that runs `fn` on a schedule: twice more on failure, for up to 5 minutes, then into `deadLetterQueue`. */
+export function scheduleRule(
+  scope: Construct,
+  id: string,
+  props: { description: string; every: Duration; fn: lambda.IFunction; deadLetterQueue: sqs.IQueue },
+): events.Rule {
+  return new events.Rule(scope, id, {
+    description: props.description,
+    schedule: events.Schedule.rate(props.every),
+    targets: [
+      new targets.LambdaFunction(props.fn, {
+        deadLetterQueue: props.deadLetterQueue,
+        retryAttempts: 2,
+        maxEventAge: Duration.minutes(5),
+      }),
+    ],
+  });
 }

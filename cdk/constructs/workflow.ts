@@ -7,19 +7,13 @@ import { EARLY_REVOKE_FUNCTION } from '../../functions/function-registry.js';
 import { ASL_SUBSTITUTIONS, SUBSTITUTION_HANDLERS } from '../../functions/workflow-tasks.js';
 import { type FunctionName, PROJECT_ROOT } from '../bundling.js';
 import { FUNCTION_NEEDS } from '../function-needs.js';
-import type { TargetFacts } from '../policy-facts.js';
-import { bindNeeds, networkFor, type Tables } from './bindings.js';
-import { type DatabaseNetwork, JitFunction } from './jit-function.js';
-import type { NotificationsConstruct } from './notifications.js';
+import { bindNeeds, type FunctionConstructProps, stackFunction } from './bindings.js';
+import type { DatabaseNetwork, JitFunction } from './jit-function.js';
 
 /** The ASL file CDK deploys and the local runtime executes. */
 export const ASL_FILE = `${PROJECT_ROOT}state-machines/access-request.asl.json`;
 
-export interface WorkflowConstructProps {
-  readonly tables: Tables;
-  readonly policyFile: string;
-  readonly targets: TargetFacts;
-  readonly notifications: NotificationsConstruct;
+export interface WorkflowConstructProps extends FunctionConstructProps {
   /**
    * The targets' VPC for the functions that connect to databases (grant, revoke, record-outcome).
    * @default - not in a VPC
@@ -27,8 +21,6 @@ export interface WorkflowConstructProps {
   readonly network?: DatabaseNetwork;
   /** @default state-machines/access-request.asl.json */
   readonly definitionFile?: string;
-  /** @default logs.RetentionDays.ONE_MONTH */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /** The access-request state machine (Standard) and the five task functions its placeholders name. */
@@ -49,13 +41,9 @@ export class WorkflowConstruct extends Construct {
     for (const placeholder of ASL_SUBSTITUTIONS) {
       const handlerName = SUBSTITUTION_HANDLERS[placeholder];
       const talksToDatabase = FUNCTION_NEEDS[handlerName].database;
-      const fn = new JitFunction(this, placeholder.replace(/Arn$/, ''), {
-        handlerName,
-        policyFile: props.policyFile,
+      const fn = stackFunction(this, placeholder.replace(/Arn$/, ''), handlerName, props, {
         // Grant and revoke retry inside the state machine; a slow database must not hit the Lambda limit first.
         timeout: Duration.seconds(talksToDatabase ? 60 : 30),
-        ...networkFor(handlerName, props.network),
-        ...(props.logRetention ? { logRetention: props.logRetention } : {}),
       });
       // Its task functions know the state machine by name only: a reference would be circular.
       bindNeeds(fn, {

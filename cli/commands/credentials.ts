@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Credentials } from '../../functions/application/ports.js';
 import { UsageError } from '../client.js';
-import { booleanOption, type Command, type CommandContext } from '../command.js';
+import { booleanOption, type Command, type CommandContext, printResult } from '../command.js';
 import { facts, relativeTime } from '../output.js';
 import { requestPath, requireId } from './requests.js';
 
@@ -59,9 +59,8 @@ export const credsCommand: Command = {
           .map(([k, v]) => `export ${k}=${shellQuote(v)}`)
           .join('\n'),
       );
-    } else if (context.config.json) context.output.out(JSON.stringify(creds, null, 2));
-    else {
-      context.output.out(
+    } else
+      printResult(context, creds, () =>
         facts([
           ['host', creds.host],
           ['port', creds.port],
@@ -73,7 +72,6 @@ export const credsCommand: Command = {
           ['login valid until', creds.credentialExpiresAt],
         ]),
       );
-    }
     return 0;
   },
 };

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseDuration } from '../../functions/domain/duration.js';
 import type { AccessRequest, RequestedScope, RequestStatus } from '../../functions/domain/types.js';
 import { UsageError } from '../client.js';
-import { booleanOption, type Command, type CommandContext, stringOption } from '../command.js';
+import { booleanOption, type Command, type CommandContext, printResult, stringOption } from '../command.js';
 import { facts, relativeTime, table } from '../output.js';
 
 /** What the API returns for a request: the stored request without its server-side secrets. */
@@ -152,8 +152,7 @@ export async function waitForRequest(context: CommandContext, id: string): Promi
     request = await context.client.get<RequestView>(requestPath(id));
   }
   if (context.output.isTty && !context.config.json) process.stdout.write('\r\x1b[K');
-  if (context.config.json) context.output.out(JSON.stringify(request, null, 2));
-  else context.output.out(`${request.id} is ${request.status}`);
+  printResult(context, request, statusLine);
   if (request.status === 'ACTIVE') {
     if (!context.config.json)
       context.output.out(`next: jitdb creds ${request.id}   or   jitdb connect ${request.id}`);
@@ -201,18 +200,17 @@ export const requestCommand: Command = {
     };
     const created = await context.client.post<RequestView>('/requests', body);
     if (booleanOption(values, 'wait')) {
-      if (!context.config.json) context.output.out(`${created.id} is ${created.status}`);
+      if (!context.config.json) context.output.out(statusLine(created));
       return waitForRequest(context, created.id);
     }
-    if (context.config.json) context.output.out(JSON.stringify(created, null, 2));
-    else {
-      context.output.out(`${created.id} is ${created.status}`);
-      context.output.out(
-        created.status === 'PENDING'
-          ? `waiting for ${created.approvalsRequired ?? 1} approval(s); follow it with: jitdb show ${created.id}`
-          : `next: jitdb creds ${created.id}`,
-      );
-    }
+    printResult(context, created, (r) =>
+      [
+        statusLine(r),
+        r.status === 'PENDING'
+          ? `waiting for ${r.approvalsRequired ?? 1} approval(s); follow it with: jitdb show ${r.id}`
+          : `next: jitdb creds ${r.id}`,
+      ].join('\n'),
+    );
     return 0;
   },
 };
@@ -234,8 +232,7 @@ export const listCommand: Command = {
       ...(toApprove ? { view: 'to-approve' } : flagged ? { view: 'flagged' } : {}),
     });
     const items = Array.isArray(page) ? page : page.items;
-    if (context.config.json) context.output.out(JSON.stringify(items, null, 2));
-    else context.output.out(items.length === 0 ? 'no requests' : requestTable(items));
+    printResult(context, items, (rows) => (rows.length === 0 ? 'no requests' : requestTable(rows)));
     return 0;
   },
 };
@@ -247,10 +244,25 @@ export const showCommand: Command = {
   options: {},
   async run(context, positionals) {
     const request = await context.client.get<RequestView>(requestPath(requireId(positionals, this.usage)));
-    context.output.out(context.config.json ? JSON.stringify(request, null, 2) : showRequest(request));
+    printResult(context, request, showRequest);
     return 0;
   },
 };
+
+/** `<id> is <STATUS>`: what a command that moved a request says about it. */
+function statusLine(request: RequestView): string {
+  return `${request.id} is ${request.status}`;
+}
+
+/** POSTs an action on one request, with the comment if one was given; answers with the request's view. */
+function postAction(
+  context: CommandContext,
+  id: string,
+  action: string,
+  comment: string | undefined,
+): Promise<RequestView> {
+  return context.client.post<RequestView>(requestPath(id, action), comment === undefined ? {} : { comment });
+}
 
 function decisionCommand(name: 'approve' | 'deny' | 'cancel' | 'revoke', summary: string): Command {
   return {
@@ -261,12 +273,7 @@ function decisionCommand(name: 'approve' | 'deny' | 'cancel' | 'revoke', summary
     async run(context, positionals, values) {
       const id = requireId(positionals, this.usage);
       const comment = stringOption(values, 'comment') ?? stringOption(values, 'reason');
-      const request = await context.client.post<RequestView>(
-        requestPath(id, name),
-        comment === undefined ? {} : { comment },
-      );
-      if (context.config.json) context.output.out(JSON.stringify(request, null, 2));
-      else context.output.out(`${request.id} is ${request.status}`);
+      printResult(context, await postAction(context, id, name, comment), statusLine);
       return 0;
     },
   };
@@ -284,13 +291,8 @@ export const reviewCommand: Command = {
   options: { comment: { type: 'string' } },
   async run(context, positionals, values) {
     const id = requireId(positionals, this.usage);
-    const comment = stringOption(values, 'comment');
-    const request = await context.client.post<RequestView>(
-      requestPath(id, 'review'),
-      comment === undefined ? {} : { comment },
-    );
-    if (context.config.json) context.output.out(JSON.stringify(request, null, 2));
-    else context.output.out(`${request.id} reviewed by ${request.review?.by ?? 'you'}`);
+    const request = await postAction(context, id, 'review', stringOption(values, 'comment'));
+    printResult(context, request, (r) => `${r.id} reviewed by ${r.review?.by ?? 'you'}`);
     return 0;
   },
 };
@@ -307,13 +309,11 @@ export const extendCommand: Command = {
       duration,
       reason: stringOption(values, 'reason') ?? '',
     });
-    if (context.config.json) context.output.out(JSON.stringify(request, null, 2));
-    else if (request.extension)
-      context.output.out(`${request.id}: extension of ${duration} waiting for approval`);
-    else
-      context.output.out(
-        `${request.id} now expires ${request.expiresAt ?? '?'} (${relativeTime(request.expiresAt) ?? ''})`,
-      );
+    printResult(context, request, (r) =>
+      r.extension
+        ? `${r.id}: extension of ${duration} waiting for approval`
+        : `${r.id} now expires ${r.expiresAt ?? '?'} (${relativeTime(r.expiresAt) ?? ''})`,
+    );
     return 0;
   },
 };

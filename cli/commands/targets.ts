@@ -1,7 +1,7 @@
 import type { RequestableTarget } from '../../functions/domain/authz.js';
 import { formatDuration } from '../../functions/domain/duration.js';
 import { UsageError } from '../client.js';
-import type { Command } from '../command.js';
+import { type Command, printResult } from '../command.js';
 import { table } from '../output.js';
 
 /** One entry of GET /targets: a target's public facts and its levels, never how to reach it. */
@@ -16,13 +16,8 @@ export const targetsCommand: Command = {
     if (positionals.length > 0) throw new UsageError(`usage: ${this.usage}`);
     const body = await context.client.get<{ targets: TargetView[] } | TargetView[]>('/targets');
     const targets = Array.isArray(body) ? body : body.targets;
-    if (context.config.json) {
-      context.output.out(JSON.stringify(targets, null, 2));
-      return 0;
-    }
-    const rows = targets.flatMap((t) => t.levels.map((level) => ({ target: t, level })));
-    context.output.out(
-      table(rows, [
+    printResult(context, targets, () =>
+      table(levelRows(targets), [
         { header: 'TARGET', value: (r) => r.target.id },
         { header: 'ENGINE', value: (r) => r.target.engine },
         { header: 'ENV', value: (r) => r.target.environment },
@@ -44,3 +39,10 @@ export const targetsCommand: Command = {
     return 0;
   },
 };
+
+/** One row per level, each with its target. */
+function levelRows(
+  targets: readonly TargetView[],
+): { target: TargetView; level: TargetView['levels'][number] }[] {
+  return targets.flatMap((t) => t.levels.map((level) => ({ target: t, level })));
+}

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import tls from 'node:tls';
 import type { Credentials } from '../application/ports.js';
+import type { Target } from '../domain/policy-schema.js';
 
 /** How clients and the admin connection use TLS to a target (the policy's `tls` field). */
 export type TlsMode = 'require' | 'verify-full' | 'disable';
@@ -37,17 +38,31 @@ export function connectionUri(parts: ConnectionUriParts): string {
   return sslMode === undefined ? base : `${base}?ssl-mode=${sslMode}`;
 }
 
-/** The Credentials a provisioner returns: the fields, the ready-to-use URI, and both expiries. */
+/**
+ * The Credentials a provisioner returns for one grant: its user on the target's database at `endpoint`, with the
+ * secret just set or minted; the fields, the ready-to-use URI, and both expiries.
+ */
 export function grantCredentials(
-  parts: ConnectionUriParts & { kind: 'iam' | 'password'; expiresAt: Date; credentialExpiresAt: Date },
+  engine: ConnectionUriParts['engine'],
+  target: Pick<Target, 'credentialKind' | 'database' | 'tls'>,
+  endpoint: { host: string; port: number },
+  grant: { dbUser: string; expiresAt: Date },
+  secret: { password: string; credentialExpiresAt: Date },
 ): Credentials {
-  const { kind, expiresAt, credentialExpiresAt, tls: tlsMode, ...fields } = parts;
+  const fields = {
+    engine,
+    host: endpoint.host,
+    port: endpoint.port,
+    database: target.database,
+    username: grant.dbUser,
+    password: secret.password,
+  };
   return {
     ...fields,
-    kind,
-    uri: connectionUri({ ...fields, tls: tlsMode }),
-    expiresAt: expiresAt.toISOString(),
-    credentialExpiresAt: credentialExpiresAt.toISOString(),
+    kind: target.credentialKind,
+    uri: connectionUri({ ...fields, tls: target.tls }),
+    expiresAt: grant.expiresAt.toISOString(),
+    credentialExpiresAt: secret.credentialExpiresAt.toISOString(),
   };
 }
 

@@ -7,6 +7,7 @@ import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } fro
 import type { AuditLog } from '../application/ports.js';
 import { type ChainHead, chainEvent, verifyChain } from '../domain/audit-chain.js';
 import { type AuditDraft, type AuditEvent, GENESIS_HASH } from '../domain/types.js';
+import { newestItem } from './dynamodb-client.js';
 import { StoreUnavailableError } from './dynamodb-requests.js';
 import { AUDIT_BY_DAY_INDEX, auditItem, fromAuditItem, type TableNames } from './dynamodb-tables.js';
 
@@ -149,17 +150,7 @@ export class DynamoAuditLog implements AuditLog {
 
   private async last(stream: string): Promise<AuditEvent | undefined> {
     try {
-      const result = await this.client.send(
-        new QueryCommand({
-          TableName: this.auditTable,
-          KeyConditionExpression: 'requestId = :stream',
-          ExpressionAttributeValues: { ':stream': stream },
-          ConsistentRead: true,
-          ScanIndexForward: false,
-          Limit: 1,
-        }),
-      );
-      const item = result.Items?.[0];
+      const item = await newestItem(this.client, this.auditTable, { key: 'requestId', value: stream });
       return item ? fromAuditItem<AuditEvent>(item) : undefined;
     } catch (error) {
       throw new StoreUnavailableError('audit query', error);

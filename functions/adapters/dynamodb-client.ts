@@ -1,6 +1,6 @@
 /** The one place DynamoDB clients are configured: Lambda uses the defaults, local runs set DYNAMODB_ENDPOINT. */
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 
 export interface DynamoDbClientOptions {
   /** Overrides DYNAMODB_ENDPOINT (e.g. http://127.0.0.1:8000 for DynamoDB Local). */
@@ -37,4 +37,23 @@ export function createDocumentClient(
     marshallOptions: { removeUndefinedValues: true, convertEmptyValues: false },
     unmarshallOptions: { wrapNumbers: false },
   });
+}
+
+/** The item with the highest sort key under one partition key, read consistently; undefined if there is none. */
+export async function newestItem(
+  client: DynamoDBDocumentClient,
+  table: string,
+  partition: { key: string; value: string },
+): Promise<Record<string, unknown> | undefined> {
+  const result = await client.send(
+    new QueryCommand({
+      TableName: table,
+      KeyConditionExpression: `${partition.key} = :pk`,
+      ExpressionAttributeValues: { ':pk': partition.value },
+      ConsistentRead: true,
+      ScanIndexForward: false,
+      Limit: 1,
+    }),
+  );
+  return result.Items?.[0];
 }

@@ -4,10 +4,11 @@
  * (attribute_not_exists): the table is write-once, and only the audit-digest function may write it.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { DigestStore } from '../application/ports.js';
 import type { SignedDigest, StreamAnchor } from '../domain/audit-anchor.js';
 import { ConflictError } from '../domain/errors.js';
+import { newestItem } from './dynamodb-client.js';
 import { StoreUnavailableError } from './dynamodb-requests.js';
 
 const DIGEST_PK = 'digest';
@@ -84,17 +85,7 @@ export class DynamoDigestStore implements DigestStore {
 
   private async newest(pk: string): Promise<Record<string, unknown> | undefined> {
     try {
-      const result = await this.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': pk },
-          ConsistentRead: true,
-          ScanIndexForward: false,
-          Limit: 1,
-        }),
-      );
-      return result.Items?.[0];
+      return await newestItem(this.client, this.table, { key: 'pk', value: pk });
     } catch (error) {
       throw new StoreUnavailableError('digest query', error);
     }

@@ -202,43 +202,31 @@ export class MysqlProvisioner implements CredentialProvisioner {
   async credentials(spec: GrantSpec): Promise<Credentials> {
     const now = this.deps.now?.() ?? new Date();
     assertGrantCurrent(spec, now);
-    let password: string;
-    let credentialExpiresAt = spec.expiresAt;
-    let endpoint: Endpoint;
     if (this.target.credentialKind === 'iam') {
-      endpoint = await this.deps.endpoints.resolve(this.target);
-      ({ password, credentialExpiresAt } = await mintGrantIamToken(
+      const endpoint = await this.deps.endpoints.resolve(this.target);
+      const token = await mintGrantIamToken(
         this.target,
         endpoint,
         { username: spec.dbUser, expiresAt: spec.expiresAt },
         this.deps,
         now,
-      ));
-    } else {
-      const fresh = randomPassword();
-      endpoint = await this.withConnection(async (connection) => {
-        try {
-          await connection.query(
-            `ALTER USER ${mysqlAccount(spec.dbUser)} IDENTIFIED BY ${mysql.escape(fresh)}`,
-          );
-        } catch (error) {
-          if (errno(error) === ER_CANNOT_USER) throw missingUserError(spec);
-          throw withoutSql(error);
-        }
-      });
-      password = fresh;
+      );
+      return grantCredentials('mysql', this.target, endpoint, spec, token);
     }
-    return grantCredentials({
-      engine: 'mysql',
-      kind: this.target.credentialKind,
-      host: endpoint.host,
-      port: endpoint.port,
-      database: this.target.database,
-      username: spec.dbUser,
+    const password = randomPassword();
+    const endpoint = await this.withConnection(async (connection) => {
+      try {
+        await connection.query(
+          `ALTER USER ${mysqlAccount(spec.dbUser)} IDENTIFIED BY ${mysql.escape(password)}`,
+        );
+      } catch (error) {
+        if (errno(error) === ER_CANNOT_USER) throw missingUserError(spec);
+        throw withoutSql(error);
+      }
+    });
+    return grantCredentials('mysql', this.target, endpoint, spec, {
       password,
-      tls: this.target.tls,
-      expiresAt: spec.expiresAt,
-      credentialExpiresAt,
+      credentialExpiresAt: spec.expiresAt,
     });
   }
 

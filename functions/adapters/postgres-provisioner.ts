@@ -89,45 +89,36 @@ export class PostgresProvisioner implements CredentialProvisioner {
     const now = this.now();
     assertGrantCurrent(spec, now);
     const { endpoint } = await this.connectionInfo();
-    let password: string;
-    let credentialExpiresAt: Date;
-    if (this.target.credentialKind === 'iam') {
-      ({ password, credentialExpiresAt } = await mintGrantIamToken(
-        this.target,
-        endpoint,
-        { username: spec.dbUser, expiresAt: spec.expiresAt },
-        this.deps,
-        now,
-      ));
-    } else {
-      password = randomPassword();
-      const verifier = pg.escapeLiteral(await scramVerifier(password));
-      await this.withClient(this.target.database, async (client) => {
-        try {
-          // VALID UNTIL too: an extension approved since the grant moves the in-database guard here.
-          const validUntil = pg.escapeLiteral(spec.expiresAt.toISOString());
-          await client.query(
-            `ALTER ROLE ${pg.escapeIdentifier(spec.dbUser)} PASSWORD ${verifier} VALID UNTIL ${validUntil}`,
-          );
-        } catch (error) {
-          if (sqlState(error) === '42704') throw missingUserError(spec);
-          throw error;
-        }
-      });
-      credentialExpiresAt = spec.expiresAt;
-    }
-    return grantCredentials({
-      engine: 'postgres',
-      kind: this.target.credentialKind,
-      host: endpoint.host,
-      port: endpoint.port,
-      database: this.target.database,
-      username: spec.dbUser,
-      password,
-      tls: this.target.tls,
-      expiresAt: spec.expiresAt,
-      credentialExpiresAt,
+    const secret =
+      this.target.credentialKind === 'iam'
+        ? await mintGrantIamToken(
+            this.target,
+            endpoint,
+            { username: spec.dbUser, expiresAt: spec.expiresAt },
+            this.deps,
+            now,
+          )
+        : await this.resetPassword(spec);
+    return grantCredentials('postgres', this.target, endpoint, spec, secret);
+  }
+
+  /** A fresh password for the grant's role, valid until the grant ends. */
+  private async resetPassword(spec: GrantSpec): Promise<{ password: string; credentialExpiresAt: Date }> {
+    const password = randomPassword();
+    const verifier = pg.escapeLiteral(await scramVerifier(password));
+    await this.withClient(this.target.database, async (client) => {
+      try {
+        // VALID UNTIL too: an extension approved since the grant moves the in-database guard here.
+        const validUntil = pg.escapeLiteral(spec.expiresAt.toISOString());
+        await client.query(
+          `ALTER ROLE ${pg.escapeIdentifier(spec.dbUser)} PASSWORD ${verifier} VALID UNTIL ${validUntil}`,
+        );
+      } catch (error) {
+        if (sqlState(error) === '42704') throw missingUserError(spec);
+        throw error;
+      }
     });
+    return { password, credentialExpiresAt: spec.expiresAt };
   }
 
   async extend(spec: GrantSpec, expiresAt: Date): Promise<void> {

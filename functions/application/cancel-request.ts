@@ -1,15 +1,14 @@
 import { assertMayCancel } from '../domain/authz.js';
-import { ForbiddenError } from '../domain/errors.js';
 import { applyEvent } from '../domain/lifecycle.js';
 import { DecisionBody, parseInput } from '../domain/schemas.js';
 import type { Identity } from '../domain/types.js';
 import {
+  authorise,
   completeApproval,
   levelOf,
   loadRequest,
   notifyRetired,
   type RequestView,
-  refuse,
   retryOnConflict,
   viewOf,
 } from './common.js';
@@ -23,12 +22,7 @@ export async function cancelRequest(
   const body = parseInput(DecisionBody, input.body);
   const { before, saved } = await retryOnConflict(async () => {
     const request = await loadRequest(deps, input.requestId);
-    try {
-      assertMayCancel(input.caller, request);
-    } catch (error) {
-      if (error instanceof ForbiddenError) await refuse(deps, request, input.caller, error);
-      throw error;
-    }
+    await authorise(deps, request, input.caller, () => assertMayCancel(input.caller, request));
     const { level } = levelOf(deps, request);
     const { next, audit } = applyEvent(
       request,

@@ -1,3 +1,4 @@
+import { assertMayView } from '../domain/authz.js';
 import { ConflictError, type DomainError, ForbiddenError, RequestNotFoundError } from '../domain/errors.js';
 import { findLevel } from '../domain/evaluate.js';
 import { isFlagged, refusalAudit } from '../domain/lifecycle-records.js';
@@ -132,6 +133,28 @@ export async function refuse(
     await recordOnRequest(deps, request, refusalAudit(request, actor, error, deps.clock.now()));
   }
   throw error;
+}
+
+/** Runs the caller's authorisation check on a request; a ForbiddenError it throws is recorded first (refuse). */
+export async function authorise<T>(
+  deps: Deps,
+  request: AccessRequest,
+  caller: Identity,
+  check: () => T,
+): Promise<T> {
+  try {
+    return check();
+  } catch (error) {
+    if (error instanceof ForbiddenError) await refuse(deps, request, caller, error);
+    throw error;
+  }
+}
+
+/** Loads a request the caller may view: its requester, its approvers, whoever already decided it, its reviewers. */
+export async function loadViewable(deps: Deps, requestId: string, caller: Identity): Promise<AccessRequest> {
+  const request = await loadRequest(deps, requestId);
+  assertMayView(caller, request, levelOrUndefined(deps, request), deps.clock.now(), deps.policy.policy());
+  return request;
 }
 
 /** Appends an audit event to a request without changing it, re-reading on conflicts. */

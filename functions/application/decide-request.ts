@@ -1,17 +1,17 @@
 import { assertMayApprove, assertMayDeny } from '../domain/authz.js';
-import { ForbiddenError, PolicyRefusedError } from '../domain/errors.js';
+import { PolicyRefusedError } from '../domain/errors.js';
 import { applyEvent, type LifecycleEvent } from '../domain/lifecycle.js';
 import { refusalAudit } from '../domain/lifecycle-records.js';
 import { DecisionBody, parseInput } from '../domain/schemas.js';
 import type { AccessRequest, Identity } from '../domain/types.js';
 import {
+  authorise,
   completeApproval,
   levelOf,
   loadRequest,
   notifyRetired,
   type RequestView,
   recordOnRequest,
-  refuse,
   retryOnConflict,
   viewOf,
 } from './common.js';
@@ -49,13 +49,10 @@ export async function decideRequest(
     justRead = undefined;
     const linkIndex = options.guard ? await options.guard(request, now) : undefined;
     const { level } = levelOf(deps, request);
-    try {
+    await authorise(deps, request, input.caller, () => {
       if (input.decision === 'approve') assertMayApprove(input.caller, request, level, now);
       else assertMayDeny(input.caller, request, level, now);
-    } catch (error) {
-      if (error instanceof ForbiddenError) await refuse(deps, request, input.caller, error);
-      throw error;
-    }
+    });
     await assertWindowOpen(deps, request, input.caller, now);
     const extending = request.status === 'ACTIVE' && request.extension !== undefined;
     const comment = input.comment ? { comment: input.comment } : {};

@@ -1,16 +1,16 @@
 import { approversOf, assertEligible, assertMayExtend } from '../domain/authz.js';
-import { ForbiddenError, PolicyRefusedError } from '../domain/errors.js';
+import { PolicyRefusedError } from '../domain/errors.js';
 import { evaluateExtension } from '../domain/evaluate.js';
 import { applyEvent } from '../domain/lifecycle.js';
 import { emailRecipients, linksOrNotices } from '../domain/link-tokens.js';
 import { ExtendBody, parseInput } from '../domain/schemas.js';
 import type { Identity } from '../domain/types.js';
 import {
+  authorise,
   emailLinks,
   levelOf,
   loadRequest,
   type RequestView,
-  refuse,
   retryOnConflict,
   viewOf,
 } from './common.js';
@@ -29,12 +29,7 @@ export async function extendRequest(
   const saved = await retryOnConflict(async () => {
     const now = deps.clock.now();
     const request = await loadRequest(deps, input.requestId);
-    try {
-      assertMayExtend(input.caller, request);
-    } catch (error) {
-      if (error instanceof ForbiddenError) await refuse(deps, request, input.caller, error);
-      throw error;
-    }
+    await authorise(deps, request, input.caller, () => assertMayExtend(input.caller, request));
     if (request.status === 'ACTIVE' && request.expiresAt && Date.parse(request.expiresAt) <= now.getTime()) {
       // Its revoke is due (the workflow or the sweeper is on it): more time now would race the revoke.
       throw new PolicyRefusedError('REQUEST_NOT_ACTIVE', `the grant expired at ${request.expiresAt}`, {
@@ -42,16 +37,13 @@ export async function extendRequest(
       });
     }
     const { level } = levelOf(deps, request);
-    try {
+    await authorise(deps, request, input.caller, () =>
       assertEligible(input.caller, level, {
         targetId: request.targetId,
         level: request.level,
         breakGlass: request.breakGlass,
-      });
-    } catch (error) {
-      if (error instanceof ForbiddenError) await refuse(deps, request, input.caller, error);
-      throw error;
-    }
+      }),
+    );
     const { autoApproved, extension } = evaluateExtension(request, body, level, now);
     const { next, audit } = applyEvent(
       request,

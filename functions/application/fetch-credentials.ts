@@ -1,7 +1,6 @@
 import { assertMayFetchCredentials } from '../domain/authz.js';
-import { ForbiddenError } from '../domain/errors.js';
 import type { AuditDraft, Identity } from '../domain/types.js';
-import { grantSpec, levelOf, loadRequest, recordOnRequest, refuse } from './common.js';
+import { authorise, grantSpec, levelOf, loadRequest, recordOnRequest } from './common.js';
 import type { Credentials, Deps } from './ports.js';
 
 /**
@@ -13,12 +12,7 @@ export async function fetchCredentials(
   deps: Deps,
 ): Promise<Credentials> {
   const request = await loadRequest(deps, input.requestId);
-  try {
-    assertMayFetchCredentials(input.caller, request);
-  } catch (error) {
-    if (error instanceof ForbiddenError) await refuse(deps, request, input.caller, error);
-    throw error;
-  }
+  await authorise(deps, request, input.caller, () => assertMayFetchCredentials(input.caller, request));
   const { target, level } = levelOf(deps, request);
   const expiresAt = new Date(request.expiresAt ?? request.grant?.expiresAt ?? deps.clock.now().toISOString());
   const credentials = await deps.provisioners

@@ -1,10 +1,9 @@
 import type { AnchorReport } from '../domain/audit-anchor.js';
 import type { ChainVerification } from '../domain/audit-chain.js';
-import { assertMayView } from '../domain/authz.js';
 import { linkRefusalStream, linkRefusalWindowOfSeq } from '../domain/link-refusals.js';
 import type { AuditEvent, Identity } from '../domain/types.js';
 import { anchorReport } from './audit-digest.js';
-import { levelOrUndefined, loadRequest } from './common.js';
+import { loadViewable } from './common.js';
 import type { Deps, LinkRefusalCount } from './ports.js';
 
 /**
@@ -22,14 +21,7 @@ export async function requestAudit(
   input: { requestId: string; caller: Identity },
   deps: Deps,
 ): Promise<{ events: AuditEvent[]; verification: AuditVerification; linkRefusals: LinkRefusalCount[] }> {
-  const request = await loadRequest(deps, input.requestId);
-  assertMayView(
-    input.caller,
-    request,
-    levelOrUndefined(deps, request),
-    deps.clock.now(),
-    deps.policy.policy(),
-  );
+  const request = await loadViewable(deps, input.requestId, input.caller);
   const [events, chain, markers] = await Promise.all([
     deps.audit.list(request.id),
     deps.audit.verify(request.id),

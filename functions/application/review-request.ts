@@ -1,8 +1,7 @@
-import { ForbiddenError } from '../domain/errors.js';
 import { applyReview } from '../domain/lifecycle.js';
 import { DecisionBody, parseInput } from '../domain/schemas.js';
 import type { Identity } from '../domain/types.js';
-import { loadRequest, type RequestView, refuse, retryOnConflict, viewOf } from './common.js';
+import { authorise, loadRequest, type RequestView, retryOnConflict, viewOf } from './common.js';
 import type { Deps } from './ports.js';
 
 /**
@@ -16,17 +15,13 @@ export async function reviewRequest(
   const body = parseInput(DecisionBody, input.body);
   const saved = await retryOnConflict(async () => {
     const request = await loadRequest(deps, input.requestId);
-    let reviewed: ReturnType<typeof applyReview>;
-    try {
-      reviewed = applyReview(request, input.caller, {
+    const reviewed = await authorise(deps, request, input.caller, () =>
+      applyReview(request, input.caller, {
         policy: deps.policy.policy(),
         now: deps.clock.now(),
         comment: body.comment,
-      });
-    } catch (error) {
-      if (error instanceof ForbiddenError) await refuse(deps, request, input.caller, error);
-      throw error;
-    }
+      }),
+    );
     return deps.requests.transition(request, reviewed.next, reviewed.audit);
   });
   return viewOf(saved);

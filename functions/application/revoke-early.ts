@@ -1,12 +1,12 @@
 import { assertMayRevoke } from '../domain/authz.js';
-import { ForbiddenError, PolicyRefusedError } from '../domain/errors.js';
+import { PolicyRefusedError } from '../domain/errors.js';
 import { DecisionBody, parseInput } from '../domain/schemas.js';
 import type { Identity } from '../domain/types.js';
 import {
+  authorise,
   levelOrUndefined,
   loadRequest,
   type RequestView,
-  refuse,
   retryOnConflict,
   viewOf,
 } from './common.js';
@@ -24,12 +24,9 @@ export async function revokeEarly(
 ): Promise<RequestView> {
   parseInput(DecisionBody, input.body);
   const request = await loadRequest(deps, input.requestId);
-  try {
-    assertMayRevoke(input.caller, request, levelOrUndefined(deps, request), deps.clock.now());
-  } catch (error) {
-    if (error instanceof ForbiddenError) await refuse(deps, request, input.caller, error);
-    throw error;
-  }
+  await authorise(deps, request, input.caller, () =>
+    assertMayRevoke(input.caller, request, levelOrUndefined(deps, request), deps.clock.now()),
+  );
   if (request.status === 'REVOKED') return viewOf(request);
   if (request.status !== 'ACTIVE' && request.status !== 'REVOKE_FAILED') {
     throw new PolicyRefusedError('REQUEST_NOT_ACTIVE', `the request is ${request.status}, not ACTIVE`, {

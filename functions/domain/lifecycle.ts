@@ -190,24 +190,9 @@ function transition(
         }),
       );
     }
-    case 'deny': {
-      const next: AccessRequest = {
-        ...base,
-        status: 'DENIED',
-        denial: decisionOf(event.by, at, event.comment),
-        approvalLinks: retire(request.approvalLinks, 'request', at),
-      };
-      return result(next, auditDraft(at, event.by, 'denied', request, next, { comment: event.comment }));
-    }
-    case 'cancel': {
-      const next: AccessRequest = {
-        ...base,
-        status: 'CANCELLED',
-        cancellation: decisionOf(event.by, at, event.comment),
-        approvalLinks: retire(request.approvalLinks, 'request', at),
-      };
-      return result(next, auditDraft(at, event.by, 'cancelled', request, next, { comment: event.comment }));
-    }
+    case 'deny':
+    case 'cancel':
+      return closedByPerson(request, base, event, at);
     case 'approval-expired': {
       const next: AccessRequest = {
         ...base,
@@ -260,18 +245,18 @@ function transition(
         });
       }
       const { extension } = event;
+      const asked = {
+        extensionId: extension.id,
+        durationSeconds: extension.durationSeconds,
+        expiresAt: extension.newExpiresAt,
+      };
       if (event.autoApproved) {
         const next = applyExtension(base, extension, SYSTEM.principal, at);
         return result(
           next,
           auditDraft(at, event.by, 'extension-approved', request, next, {
             comment: extension.reason,
-            details: {
-              extensionId: extension.id,
-              durationSeconds: extension.durationSeconds,
-              expiresAt: extension.newExpiresAt,
-              autoApproved: true,
-            },
+            details: { ...asked, autoApproved: true },
           }),
         );
       }
@@ -280,12 +265,7 @@ function transition(
         next,
         auditDraft(at, event.by, 'extension-requested', request, next, {
           comment: extension.reason,
-          details: {
-            extensionId: extension.id,
-            durationSeconds: extension.durationSeconds,
-            expiresAt: extension.newExpiresAt,
-            approvalsRequired: extension.approvalsRequired,
-          },
+          details: { ...asked, approvalsRequired: extension.approvalsRequired },
         }),
       );
     }
@@ -375,6 +355,25 @@ function transition(
 
 function result(next: AccessRequest, draft: AuditDraft): TransitionResult {
   return { next, audit: draft };
+}
+
+/** A request a person closes before any grant (denied, cancelled): their decision kept, its approval links retired. */
+function closedByPerson(
+  request: AccessRequest,
+  base: AccessRequest,
+  event: Extract<LifecycleEvent, { type: 'deny' | 'cancel' }>,
+  at: string,
+): TransitionResult {
+  const decision = decisionOf(event.by, at, event.comment);
+  const next: AccessRequest = {
+    ...base,
+    ...(event.type === 'deny'
+      ? { status: 'DENIED', denial: decision }
+      : { status: 'CANCELLED', cancellation: decision }),
+    approvalLinks: retire(request.approvalLinks, 'request', at),
+  };
+  const action = event.type === 'deny' ? 'denied' : 'cancelled';
+  return result(next, auditDraft(at, event.by, action, request, next, { comment: event.comment }));
 }
 
 function pendingExtension(request: AccessRequest, event: LifecycleEventType): PendingExtension {

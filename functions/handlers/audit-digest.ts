@@ -3,20 +3,11 @@ import type { Deps } from '../application/ports.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
 import { lambdaSigner } from '../shared/lambda-signer.js';
 import type { DepsSource } from './http-middleware.js';
-import { type TaskHandlerOptions, taskLambda } from './lambda.js';
+import { reportingTaskLambda, type TaskHandlerOptions } from './lambda.js';
 
 export const createHandler = (deps: DepsSource<Deps>, options: TaskHandlerOptions = {}) =>
   // The EventBridge schedule's event carries no `since`; `{since: <ISO time>}` re-reads from then (backfill).
-  taskLambda(
-    deps,
-    DigestInput,
-    async (event, resolved, { logger }) => {
-      const report = await auditDigest(event, resolved);
-      logger.info('audit digest done', { report });
-      return report;
-    },
-    options,
-  );
+  reportingTaskLambda(deps, DigestInput, auditDigest, 'audit digest done', options);
 export const handler = createHandler(
   lazyDeps(() => lambdaDeps('audit-digest', { signer: lambdaSigner(), auditOnly: true })),
 );

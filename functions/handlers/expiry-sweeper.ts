@@ -5,20 +5,11 @@ import { lambdaMailer } from '../shared/lambda-mailer.js';
 import { lambdaProvisioners } from '../shared/lambda-provisioners.js';
 import { lambdaWorkflow } from '../shared/lambda-workflow.js';
 import type { DepsSource } from './http-middleware.js';
-import { type TaskHandlerOptions, taskLambda } from './lambda.js';
+import { reportingTaskLambda, type TaskHandlerOptions } from './lambda.js';
 
 export const createHandler = (deps: DepsSource<Deps>, options: TaskHandlerOptions = {}) =>
   // The EventBridge schedule's event carries no `reconcile` (hourly); `{reconcile: 'now' | 'never'}` overrides it.
-  taskLambda(
-    deps,
-    SweepInput,
-    async (event, resolved, { logger }) => {
-      const report = await expirySweeper(event, resolved);
-      logger.info('sweep done', { report });
-      return report;
-    },
-    options,
-  );
+  reportingTaskLambda(deps, SweepInput, expirySweeper, 'sweep done', options);
 export const handler = createHandler(
   lazyDeps(() =>
     lambdaDeps('expiry-sweeper', {

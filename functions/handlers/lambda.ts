@@ -73,3 +73,23 @@ export function taskLambda<S extends z.ZodMiniType, R>(
     .use(logMetrics(powertools.metrics))
     .handler(async (event) => core(schema.parse(event), resolveDeps(deps), powertools));
 }
+
+/** A scheduled Lambda: `run` on the validated input, its report logged as `message` and returned. */
+export function reportingTaskLambda<S extends z.ZodMiniType, R>(
+  deps: DepsSource<Deps>,
+  schema: S,
+  run: (input: z.output<S>, deps: Deps) => Promise<R>,
+  message: string,
+  options: TaskHandlerOptions = {},
+) {
+  return taskLambda(
+    deps,
+    schema,
+    async (input, resolved, { logger }) => {
+      const report = await run(input, resolved);
+      logger.info(message, { report });
+      return report;
+    },
+    options,
+  );
+}

@@ -46,10 +46,17 @@ export function buildApp(
   return { app, stateful, stateless, config };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+/**
+ * Synthesizes into CDK_OUTDIR with the AwsSolutions checks (an unacknowledged finding fails the synth, as in
+ * the infra tests); a policy file with problems is printed and exits 1. `cdk synth` runs this, and so does
+ * assembly mode (local/assembly/synth-entry.ts).
+ */
+export function synthesizeOrExit(
+  context?: Record<string, unknown>,
+  env?: { account?: string; region?: string },
+): void {
   try {
-    const { app } = buildApp();
-    // The same AwsSolutions checks as the infra tests: `cdk synth` fails on an unacknowledged finding.
+    const { app } = buildApp(context, env);
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
     app.synth();
   } catch (error) {
@@ -61,3 +68,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     throw error;
   }
 }
+
+if (import.meta.url === `file://${process.argv[1]}`) synthesizeOrExit();

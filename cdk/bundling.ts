@@ -96,6 +96,10 @@ const ESBUILD_OPTIONS = {
   format: 'esm',
   target: NODE_TARGET,
   minify: true,
+  // Error names cross the wire: Lambda reports `errorType` from error.name, and the state machine's Retry and
+  // the early-revoke invoker match on it (ConflictError, TargetUnavailableError). Minified class names would be
+  // `Zr`; assembly mode found it (issue #14). Function and class names survive minification with this.
+  keepNames: true,
   sourcemap: true,
   sourcesContent: false,
   mainFields: MAIN_FIELDS,

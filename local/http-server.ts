@@ -22,6 +22,7 @@ import {
 import { escapeHtml } from '../functions/views/render.js';
 import { invokeLocally } from './invocations.js';
 import type { OutboxEntry, OutboxMailer } from './outbox.js';
+import { proxyEventParts } from './proxy-event.js';
 
 /** A Lambda behind API Gateway, as the local server calls it. */
 export type ProxyHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
@@ -210,46 +211,19 @@ export function toProxyEvent(
   pathParameters: Record<string, string>,
   body: Buffer,
 ): APIGatewayProxyEvent {
-  const headers = dictionary<string>();
-  const multiValueHeaders = dictionary<string[]>();
-  for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    const name = req.rawHeaders[i] ?? '';
-    const value = req.rawHeaders[i + 1] ?? '';
-    // The identity header becomes requestContext.identity and is not passed on, so no handler can trust it.
-    if (name.toLowerCase() === LOCAL_USER_HEADER) continue;
-    headers[name] = value;
-    const existing = multiValueHeaders[name];
-    if (existing) existing.push(value);
-    else multiValueHeaders[name] = [value];
-  }
-  const queryStringParameters = dictionary<string>();
-  const multiValueQueryStringParameters = dictionary<string[]>();
-  for (const [key, value] of url.searchParams) {
-    queryStringParameters[key] = value;
-    const existing = multiValueQueryStringParameters[key];
-    if (existing) existing.push(value);
-    else multiValueQueryStringParameters[key] = [value];
-  }
+  // The identity header becomes requestContext.identity and is not passed on, so no handler can trust it.
+  const parts = proxyEventParts(req.rawHeaders, url.searchParams, body, LOCAL_USER_HEADER);
   const userHeader = req.headers[LOCAL_USER_HEADER];
   const user = Array.isArray(userHeader) ? userHeader[0] : userHeader;
-  const contentType = String(req.headers['content-type'] ?? '');
-  const textual =
-    body.length === 0 || /json|text|x-www-form-urlencoded|xml/i.test(contentType) || contentType === '';
   const now = new Date();
   const requestId = randomUUID();
-  const hasQuery = Object.keys(queryStringParameters).length > 0;
   return {
     resource,
     path: url.pathname,
     httpMethod: method,
-    headers,
-    multiValueHeaders,
-    queryStringParameters: hasQuery ? queryStringParameters : null,
-    multiValueQueryStringParameters: hasQuery ? multiValueQueryStringParameters : null,
+    ...parts,
     pathParameters: Object.keys(pathParameters).length > 0 ? pathParameters : null,
     stageVariables: null,
-    body: body.length === 0 ? null : textual ? body.toString('utf8') : body.toString('base64'),
-    isBase64Encoded: body.length > 0 && !textual,
     requestContext: {
       accountId: '000000000000',
       apiId: 'local',
@@ -309,9 +283,4 @@ function linkLabel(link: string): string {
   if (link.includes('/approvals/'))
     return `Review and decide (${link.split('/approvals/')[0] ?? ''}/approvals/…)`;
   return link;
-}
-
-/** A map with no prototype: client-chosen keys such as `constructor` or `__proto__` are plain entries. */
-function dictionary<T>(): Record<string, T> {
-  return Object.create(null) as Record<string, T>;
 }

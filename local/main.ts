@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { Runtime } from './runtime.js';
 
-const USAGE = `usage: npm start -- [--port 3000] [--policy examples/policy.yaml] [--ephemeral] [--state-dir .jitdb] [--user you@example.com] [--sweep-interval 5s] [--pg-port 54329] [--mysql-port 33069]`;
+const USAGE = `usage: npm start -- [--assembly] [--port 3000] [--policy examples/policy.yaml] [--ephemeral] [--state-dir .jitdb] [--user you@example.com] [--sweep-interval 5s] [--pg-port 54329] [--mysql-port 33069]`;
 
 function parseFlags(argv: string[]) {
   const { values } = parseArgs({
@@ -10,6 +10,7 @@ function parseFlags(argv: string[]) {
       port: { type: 'string', default: '3000' },
       policy: { type: 'string', default: process.env.JITDB_POLICY_FILE ?? 'examples/policy.yaml' },
       ephemeral: { type: 'boolean', default: false },
+      assembly: { type: 'boolean', default: false },
       'state-dir': { type: 'string', default: '.jitdb' },
       user: { type: 'string', default: process.env.JITDB_USER ?? 'alice@example.com' },
       'sweep-interval': { type: 'string', default: '5' },
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
   }
 
   const startedAt = performance.now();
+  if (flags.assembly) return runAssembly(flags, startedAt);
   let runtime: Runtime;
   try {
     runtime = await startRuntime({
@@ -89,13 +91,18 @@ async function main(): Promise<void> {
     ].join('\n'),
   );
 
+  stopOnSignals(runtime.stop);
+}
+
+/** Ctrl-C and SIGTERM stop the runtime's parts in order, then exit. */
+function stopOnSignals(stop: () => Promise<void>): void {
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     console.log(`\n${signal}: stopping…`);
     try {
-      await runtime.stop();
+      await stop();
       process.exit(0);
     } catch (error) {
       console.error(`shutdown was not clean: ${error instanceof Error ? error.message : String(error)}`);
@@ -109,6 +116,42 @@ async function main(): Promise<void> {
   }
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+/** `--assembly`: the synthesized cloud assembly's own bundles, API, rules and IAM (local/assembly/runtime.ts). */
+async function runAssembly(flags: ReturnType<typeof parseFlags>, startedAt: number): Promise<void> {
+  const { startAssemblyRuntime } = await import('./assembly/runtime.js');
+  let runtime: Awaited<ReturnType<typeof startAssemblyRuntime>>;
+  try {
+    runtime = await startAssemblyRuntime({
+      port: flags.port,
+      policyFile: flags.policy,
+      ephemeral: flags.ephemeral,
+      stateDir: flags['state-dir'],
+      pgPort: flags.pgPort,
+      scheduleOverridesMs: { 'expiry-sweeper': flags.sweepIntervalMs },
+      ...(process.env.JITDB_MYSQL_URL
+        ? { mysqlUrl: process.env.JITDB_MYSQL_URL }
+        : { startMariadb: true, mysqlPort: flags.mysqlPort }),
+      ...(process.env.JITDB_PG_URL ? { pgUrl: process.env.JITDB_PG_URL } : {}),
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+  } catch (error) {
+    console.error(describeStartupError(error));
+    process.exit(1);
+  }
+  const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
+  console.log(
+    [
+      `jit-db-access is running from its cloud assembly (started in ${seconds}s${flags.ephemeral ? ', ephemeral' : ''})`,
+      ...runtime.describe(),
+      '',
+      'try this (jitdb signs every request with SigV4, as against AWS):',
+      `  export JITDB_ENDPOINT=${runtime.url} JITDB_SSO_URL=${runtime.ssoUrl} JITDB_USER=${flags.user}`,
+      `  npm run jitdb -- request ${runtime.policy.targets[0]?.id ?? '<target>'} --level read --for 30m --reason "look at an order" --wait`,
+    ].join('\n'),
+  );
+  stopOnSignals(runtime.stop);
 }
 
 await main();

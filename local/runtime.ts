@@ -26,9 +26,9 @@ import {
   resumeExecutions,
 } from './local-adapters.js';
 import { OutboxMailer } from './outbox.js';
+import { RunningParts } from './running-parts.js';
 import { createLocalTables, type LocalTables, redact, type ServerOptions, startServers } from './servers.js';
 import { loadLocalPolicy } from './startup-error.js';
-import { openStateDir, releaseStateDir, type StateDir } from './state-dir.js';
 import type { ExecutionStatusChangeEvent } from './workflow-executions.js';
 import type { TaskHandler } from './workflow-runner.js';
 
@@ -81,20 +81,12 @@ export interface Runtime {
 /** Starts everything `npm start` runs; stops what already started if a later part fails. */
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const stops: (() => Promise<void>)[] = [];
-  const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch(() => undefined);
-    stops.length = 0;
-  };
+  const parts = new RunningParts();
+  const { stopAll } = parts;
 
   try {
     const policy = loadLocalPolicy(options.policyFile);
-    let dir: StateDir | undefined;
-    if (!options.ephemeral) {
-      const opened = openStateDir(options.stateDir ?? '.jitdb');
-      dir = opened;
-      stops.push(async () => releaseStateDir(opened));
-    }
+    const dir = parts.stateDir(options);
 
     const outbox = new OutboxMailer({
       ...(dir ? { file: dir.outbox } : {}),
@@ -108,10 +100,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       log,
       handlers: () => lateBound.app?.http,
     });
-    stops.push(server.close);
+    parts.add(server.close);
 
     const { dynamo, postgres, mysql } = await startServers(options, dir, policy, log, (stop) =>
-      stops.push(stop),
+      parts.add(stop),
     );
     const tables = await createLocalTables(dynamo.url, options.tablePrefix);
     await loadSampleData(postgres.url, options.demoDatabase ?? DEMO_DATABASE, dir);
@@ -131,17 +123,17 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       powertools: localPowertools(),
     });
     lateBound.app = app;
-    stops.push(app.stop);
+    parts.add(app.stop);
 
     await app.resume();
     const sweepIntervalMs = options.sweepIntervalMs ?? 5000;
     const sweeper = rateRule(sweepIntervalMs, app.sweep, (error) => log(`sweeper: ${errorMessage(error)}`));
-    stops.push(sweeper.stop);
+    parts.add(sweeper.stop);
     const digestIntervalMs = options.digestIntervalMs ?? 10_000;
     const digester = rateRule(digestIntervalMs, app.digest, (error) =>
       log(`audit digest: ${errorMessage(error)}`),
     );
-    stops.push(digester.stop);
+    parts.add(digester.stop);
 
     const firstTargetId = policy.targets[0]?.id;
     return {

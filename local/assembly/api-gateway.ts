@@ -9,7 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import type { RawRequest, RawResponse } from './aws-endpoint.js';
+import { proxyEventParts } from '../proxy-event.js';
+import { type RawRequest, type RawResponse, readRawRequest } from './aws-endpoint.js';
 import type { ApiMethodModel, Authorization, GatewayResponseModel, RestApiModel } from './model.js';
 import type { RoleSession } from './sessions.js';
 
@@ -145,24 +146,6 @@ export function gatewayResponse(
   return { status: Number(custom?.statusCode ?? base.status), headers, body };
 }
 
-async function readRaw(req: IncomingMessage): Promise<RawRequest> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(',') : value;
-  }
-  return {
-    method: req.method ?? 'GET',
-    path: q < 0 ? url : url.slice(0, q),
-    query: q < 0 ? '' : url.slice(q + 1),
-    headers,
-    body: Buffer.concat(chunks),
-  };
-}
-
 /** The proxy event API Gateway builds for a Lambda proxy integration. */
 function proxyEvent(
   options: ApiGatewayOptions,
@@ -173,45 +156,15 @@ function proxyEvent(
   resourcePath: string,
   session: RoleSession | undefined,
 ): APIGatewayProxyEvent {
-  const headers: Record<string, string> = {};
-  const multiValueHeaders: Record<string, string[]> = {};
-  for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    const name = req.rawHeaders[i] ?? '';
-    const value = req.rawHeaders[i + 1] ?? '';
-    headers[name] = value;
-    multiValueHeaders[name] = [...(multiValueHeaders[name] ?? []), value];
-  }
-  const params = new URLSearchParams(request.query);
-  const query: Record<string, string> = {};
-  const multiQuery: Record<string, string[]> = {};
-  for (const [key, value] of params) {
-    query[key] = value;
-    multiQuery[key] = [...(multiQuery[key] ?? []), value];
-  }
-  const hasQuery = Object.keys(query).length > 0;
-  const contentType = request.headers['content-type'] ?? '';
-  const textual =
-    request.body.length === 0 ||
-    contentType === '' ||
-    /json|text|x-www-form-urlencoded|xml/i.test(contentType);
+  const parts = proxyEventParts(req.rawHeaders, new URLSearchParams(request.query), request.body);
   const now = Date.now();
   return {
     resource: method.path,
     path: resourcePath,
     httpMethod: method.httpMethod,
-    headers,
-    multiValueHeaders,
-    queryStringParameters: hasQuery ? query : null,
-    multiValueQueryStringParameters: hasQuery ? multiQuery : null,
+    ...parts,
     pathParameters: Object.keys(pathParameters).length > 0 ? pathParameters : null,
     stageVariables: null,
-    body:
-      request.body.length === 0
-        ? null
-        : textual
-          ? request.body.toString('utf8')
-          : request.body.toString('base64'),
-    isBase64Encoded: request.body.length > 0 && !textual,
     requestContext: {
       accountId: options.account,
       apiId: options.api.restApiId,
@@ -254,7 +207,7 @@ export async function startApiGateway(options: ApiGatewayOptions): Promise<Runni
     gatewayResponse(api.gatewayResponses, type, message);
 
   const route = async (req: IncomingMessage): Promise<RawResponse> => {
-    const request = await readRaw(req);
+    const request = await readRawRequest(req);
     const prefix = `/${api.stageName}`;
     if (!request.path.startsWith(`${prefix}/`)) return refuse('MISSING_AUTHENTICATION_TOKEN');
     const resourcePath = request.path.slice(prefix.length);

@@ -62,7 +62,8 @@ function unknownService(service: string | undefined): RawResponse {
   };
 }
 
-async function readRequest(req: IncomingMessage): Promise<RawRequest> {
+/** The request's method, raw path and query, lower-cased headers and body bytes. */
+export async function readRawRequest(req: IncomingMessage): Promise<RawRequest> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   const url = req.url ?? '/';
@@ -112,7 +113,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
     void (async () => {
       let service: string | undefined;
       try {
-        const request = await readRequest(req);
+        const request = await readRawRequest(req);
         const local = options.localRoutes?.[`${request.method} ${request.path}`];
         if (local) return send(res, await local(request));
         service = signedService(request);

@@ -92,6 +92,7 @@ export function startEventRules(options: EventRulesOptions): RunningEventRules {
     }
   };
   const schedules = new Map<string, RateRule>();
+  let stopped = false;
   for (const rule of options.rules) {
     if (rule.state !== 'ENABLED' || !rule.scheduleExpression) continue;
     const interval = options.scheduleOverridesMs?.[rule.logicalId] ?? rateMs(rule.scheduleExpression);
@@ -114,6 +115,7 @@ export function startEventRules(options: EventRulesOptions): RunningEventRules {
   }
   return {
     async publish(event) {
+      if (stopped) return; // shutting down: the functions are going away too
       const matching = options.rules.filter(
         (rule) => rule.state === 'ENABLED' && rule.eventPattern && matchesPattern(rule.eventPattern, event),
       );
@@ -125,6 +127,7 @@ export function startEventRules(options: EventRulesOptions): RunningEventRules {
       await schedule.run();
     },
     async stop() {
+      stopped = true;
       await Promise.all([...schedules.values()].map((s) => s.stop()));
     },
   };

@@ -18,9 +18,10 @@ import { createDynamoDbClient } from '../../functions/adapters/dynamodb-client.j
 import type { Policy } from '../../functions/domain/policy-schema.js';
 import { DEMO_DATABASE, loadSampleData } from '../demo-data.js';
 import { OutboxMailer } from '../outbox.js';
+import { RunningParts } from '../running-parts.js';
 import { redact, type ServerOptions, startServers } from '../servers.js';
 import { loadLocalPolicy } from '../startup-error.js';
-import { openStateDir, releaseStateDir, type StateDir } from '../state-dir.js';
+import type { StateDir } from '../state-dir.js';
 import { LocalWorkflow, type TaskHandlers } from '../workflow-runner.js';
 import { type RunningApiGateway, type SignatureCheck, startApiGateway } from './api-gateway.js';
 import { type AwsEndpoint, startAwsEndpoint } from './aws-endpoint.js';
@@ -183,20 +184,12 @@ function taskFunctionArn(state: Record<string, unknown>): string | undefined {
 /** Starts the servers, synthesizes (or takes) the assembly, and runs it. Stops what started if a part fails. */
 export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Promise<AssemblyRuntime> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const stops: (() => Promise<void>)[] = [];
-  const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch(() => undefined);
-    stops.length = 0;
-  };
+  const parts = new RunningParts();
+  const { stopAll } = parts;
   try {
     const policy = loadLocalPolicy(options.policyFile);
-    let dir: StateDir | undefined;
-    if (!options.ephemeral) {
-      const opened = openStateDir(options.stateDir ?? '.jitdb');
-      dir = opened;
-      stops.push(async () => releaseStateDir(opened));
-    }
-    const servers = startServers(options, dir, policy, log, (stop) => stops.push(stop));
+    const dir = parts.stateDir(options);
+    const servers = startServers(options, dir, policy, log, (stop) => parts.add(stop));
     const outdir =
       options.outdir ??
       join(
@@ -300,7 +293,7 @@ export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Pro
         ),
       },
     });
-    stops.push(endpoint.close);
+    parts.add(endpoint.close);
 
     const cloudApiUrl = `https://${model.api.restApiId}.execute-api.${model.region}.amazonaws.com/${model.api.stageName}`;
     const lambda = new LocalLambdaService(model.functions, {
@@ -324,7 +317,7 @@ export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Pro
       log: (fn, line) => log(`[${fn}] ${line}`),
     });
     late.lambda = lambda;
-    stops.push(() => lambda.stop());
+    parts.add(() => lambda.stop());
 
     const definition = JSON.parse(model.stateMachine.definition) as {
       States: Record<string, Record<string, unknown>>;
@@ -356,7 +349,7 @@ export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Pro
       onListenerError: (error) => log(`execution status change: ${String(error)}`),
     });
     late.workflow = workflow;
-    stops.push(() => workflow.close());
+    parts.add(() => workflow.close());
 
     const validateBody = requestBodyValidator();
     const api = await startApiGateway({
@@ -409,7 +402,7 @@ export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Pro
       invoke: (logicalId, event) => invoke(logicalId, event),
     });
     late.api = api;
-    stops.push(api.close);
+    parts.add(api.close);
 
     const overrides: Record<string, number> = {};
     for (const rule of model.rules) {
@@ -431,7 +424,7 @@ export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Pro
       onError: (error, rule) =>
         log(`rule ${rule}: ${error instanceof Error ? error.message : String(error)}`),
     });
-    stops.push(() => rules.stop());
+    parts.add(() => rules.stop());
     workflow.onStatusChange((event) => rules.publish(event as unknown as Record<string, unknown>));
 
     const ssoUrl = `${endpoint.url}${SIGN_IN_PATH}`;

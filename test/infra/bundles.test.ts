@@ -265,6 +265,16 @@ describe('Lambda bundle contents', () => {
     );
   });
 
+  it('keeps error class names through minification: Lambda reports them, and Retry and the revoker match on them', async () => {
+    const bundle = await bundleEntry('error-names', {
+      contents:
+        "import { ConflictError, TargetUnavailableError, RevokeIncompleteError } from './functions/domain/errors.js';\n" +
+        "export const names = () => [new ConflictError(), new TargetUnavailableError('t'), new RevokeIncompleteError('r', 'jit_r', 'x')].map((e) => e.name);\n",
+    });
+    const { names } = (await import(pathToFileURL(bundle.file).href)) as { names: () => string[] };
+    expect(names()).toEqual(['ConflictError', 'TargetUnavailableError', 'RevokeIncompleteError']);
+  });
+
   it('reads the engines a policy uses from its targets', () => {
     const policy = loadPolicyFile(join(PROJECT_ROOT, 'examples/policy.aws.yaml'));
     expect(policyEngines(policy)).toEqual(['postgres', 'mysql']);

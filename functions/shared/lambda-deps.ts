@@ -89,9 +89,14 @@ export function lambdaDeps(fn: string, parts: LambdaParts, env: NodeJS.ProcessEn
   };
 }
 
-/** A provider that builds the deps on first use and keeps them for the container's life. */
-export function lazyDeps(build: () => Deps): () => Deps {
-  let deps: Deps | undefined;
+/**
+ * A provider that builds the deps once and keeps them for the execution environment's life. In Lambda
+ * (AWS_LAMBDA_FUNCTION_NAME is set) they are built at init, so a missing setting fails the cold start, where
+ * Lambda reports it on every invoke, instead of hiding in a 500 from each request; elsewhere (tests importing
+ * a handler module) on first use.
+ */
+export function lazyDeps(build: () => Deps, env: NodeJS.ProcessEnv = process.env): () => Deps {
+  let deps: Deps | undefined = env.AWS_LAMBDA_FUNCTION_NAME ? build() : undefined;
   return () => {
     deps ??= build();
     return deps;

@@ -249,7 +249,8 @@ export async function startApiGateway(options: ApiGatewayOptions): Promise<Runni
       }
       const problem = options.validateBody(method, body);
       if (problem !== undefined)
-        return refuse('BAD_REQUEST_BODY', `Invalid request body${problem ? `: ${problem}` : ''}`);
+        // API Gateway's message names no detail ($context.error.validationErrorString would).
+        return refuse('BAD_REQUEST_BODY');
     }
     if (!method.functionLogicalId) return refuse('INTEGRATION_FAILURE');
     const event = proxyEvent(options, method, request, req, params, resourcePath, session);

@@ -29,6 +29,8 @@ export class IamGatekeeper implements Gatekeeper {
   constructor(
     private readonly sessions: LocalSessions,
     private readonly context: ActionContext,
+    /** Where each denial is reported, as AWS's message (CloudTrail would show it). */
+    private readonly onDenied: (holder: string, message: string) => void = () => undefined,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -88,12 +90,9 @@ export class IamGatekeeper implements Gatekeeper {
     if (!mapped.ok) return { response: errorResponse(service, mapped) };
     const denied = await this.evaluate(session, mapped.calls);
     if (denied) {
-      return {
-        response: accessDeniedResponse(
-          service,
-          deniedMessage(session.assumedRoleArn, denied.call, denied.reason),
-        ),
-      };
+      const message = deniedMessage(session.assumedRoleArn, denied.call, denied.reason);
+      this.onDenied(session.holder, message);
+      return { response: accessDeniedResponse(service, message) };
     }
     return { caller: { accessKeyId: session.credentials.accessKeyId, roleArn: session.roleArn } };
   }

@@ -100,6 +100,10 @@ async function invoke(handler, message) {
     const result = await handler(message.event, lambdaContext(message));
     process.send({ type: 'result', id: message.id, ok: true, result: serialize(result) });
   } catch (error) {
+    // As Lambda's Node.js runtime logs a failed invocation.
+    console.error(
+      `${new Date().toISOString()}\t${message.awsRequestId ?? ''}\tERROR\tInvoke Error \t${JSON.stringify(describe(error))}`,
+    );
     process.send({ type: 'result', id: message.id, ok: false, ...describe(error) });
   }
 }
@@ -108,7 +112,10 @@ let handler;
 try {
   handler = await loadHandler();
 } catch (error) {
-  // Lambda's runtime reports the init error and exits; the service starts a fresh process next time.
+  // Lambda's runtime logs the init error and exits; the service starts a fresh process next time.
+  console.error(
+    `${new Date().toISOString()}\tundefined\tERROR\tUncaught Exception \t${JSON.stringify(describe(error))}`,
+  );
   process.send({ type: 'init', ok: false, ...describe(error) }, () => process.exit(1));
 }
 if (handler !== undefined) {

@@ -6,7 +6,8 @@
  * methods and auth, the EventBridge rules, the tables — and every AWS call a function makes is signed with its
  * own role session and evaluated against that role's policies from the template.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CreateTableCommand,
@@ -24,6 +25,7 @@ import { loadLocalPolicy } from '../startup-error.js';
 import type { StateDir } from '../state-dir.js';
 import { LocalWorkflow, type TaskHandlers } from '../workflow-runner.js';
 import { type RunningApiGateway, type SignatureCheck, startApiGateway } from './api-gateway.js';
+import { localSecretArn } from './assembly-policy.js';
 import { type AwsEndpoint, startAwsEndpoint } from './aws-endpoint.js';
 import { readAssembly, synthesizeAssembly } from './cloud-assembly.js';
 import { type RunningEventRules, startEventRules } from './event-rules.js';
@@ -71,6 +73,8 @@ export interface AssemblyRuntimeOptions extends ServerOptions {
   /** Faster schedules than the template's, by the target function's registry name (e.g. expiry-sweeper). */
   scheduleOverridesMs?: Partial<Record<string, number>>;
   printEmails?: boolean;
+  /** Replaces the state machine's Retry pauses (tests: a grant retried four times need not take 30 s). */
+  retryIntervalMs?: number;
   log?: (line: string) => void;
 }
 
@@ -190,12 +194,13 @@ export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Pro
     const policy = loadLocalPolicy(options.policyFile);
     const dir = parts.stateDir(options);
     const servers = startServers(options, dir, policy, log, (stop) => parts.add(stop));
-    const outdir =
-      options.outdir ??
-      join(
-        dir?.root ?? join((await import('node:os')).tmpdir(), `jitdb-assembly-${process.pid}`),
-        'assembly',
-      );
+    let outdir = options.outdir ?? (dir ? join(dir.root, 'assembly') : undefined);
+    if (outdir === undefined) {
+      // An ephemeral run synthesizes into a temporary directory, removed when it stops.
+      const temporary = mkdtempSync(join(tmpdir(), 'jitdb-assembly-'));
+      parts.add(async () => rmSync(temporary, { recursive: true, force: true }));
+      outdir = temporary;
+    }
     const synthesized = options.assemblyDir
       ? undefined
       : await synthesizeAssembly({ policyFile: options.policyFile, outdir });
@@ -235,25 +240,32 @@ export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Pro
       model.stateMachine.logicalId,
     );
 
-    const secretArns = synthesized?.secretArns ?? new Map<string, string>();
     const secrets: LocalSecret[] = [];
     for (const target of policy.targets) {
-      const arn = secretArns.get(target.id);
+      // The derived policy's secret (assembly-policy.ts), also for an assembly synthesized earlier.
+      const arn =
+        synthesized?.secretArns.get(target.id) ??
+        target.adminSecretArn ??
+        localSecretArn(target.id, model.account, model.region);
       const adminUrl = target.engine === 'mysql' ? ('url' in mysql ? mysql.url : undefined) : postgres.url;
       if (arn && adminUrl) secrets.push(adminSecret(arn, adminUrl, target.engine));
     }
 
-    const gatekeeper = new IamGatekeeper(sessions, {
-      account: model.account,
-      region: model.region,
-      stateMachineArnOfTaskToken: () => model.stateMachine.arn,
-      secretArnOf: (id) => secrets.find((s) => s.arn === id || s.name === id)?.arn,
-      keyArnOf: (id) => model.kmsKeys.find((k) => k.arn === id || k.arn.endsWith(`/${id}`))?.arn,
-      sesIdentityOf: (address) => {
-        const domain = address.split('@')[1];
-        return model.emailIdentities.find((i) => i.identity === address || i.identity === domain)?.identity;
+    const gatekeeper = new IamGatekeeper(
+      sessions,
+      {
+        account: model.account,
+        region: model.region,
+        stateMachineArnOfTaskToken: () => model.stateMachine.arn,
+        secretArnOf: (id) => secrets.find((s) => s.arn === id || s.name === id)?.arn,
+        keyArnOf: (id) => model.kmsKeys.find((k) => k.arn === id || k.arn.endsWith(`/${id}`))?.arn,
+        sesIdentityOf: (address) => {
+          const domain = address.split('@')[1];
+          return model.emailIdentities.find((i) => i.identity === address || i.identity === domain)?.identity;
+        },
       },
-    });
+      (holder, message) => log(`[aws] AccessDenied for ${holder}: ${message}`),
+    );
 
     // Late-bound parts: the endpoint's emulators need the Lambda service and workflow, which need its URL.
     const late: { lambda?: LocalLambdaService; workflow?: LocalWorkflow; api?: RunningApiGateway } = {};
@@ -346,6 +358,7 @@ export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Pro
       handlers: handlers as TaskHandlers,
       stateMachineArn: model.stateMachine.arn,
       definition: definition as never,
+      ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
       onListenerError: (error) => log(`execution status change: ${String(error)}`),
     });
     late.workflow = workflow;

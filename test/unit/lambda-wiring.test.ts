@@ -8,6 +8,8 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { lazyOnce } from '../../functions/adapters/lazy-once.js';
+import type { Deps } from '../../functions/application/ports.js';
+import { lazyDeps } from '../../functions/shared/lambda-deps.js';
 import { lambdaMailer } from '../../functions/shared/lambda-mailer.js';
 import { lambdaWorkflow } from '../../functions/shared/lambda-workflow.js';
 
@@ -50,6 +52,33 @@ describe('lazyOnce', () => {
     await expect(get()).rejects.toThrow('cold start hiccup');
     expect(await get()).toBe('ok');
     expect(loads).toBe(2);
+  });
+});
+
+describe('lazyDeps', () => {
+  const failing = () => {
+    throw new Error('REQUESTS_TABLE is not set');
+  };
+
+  it('in Lambda, builds the deps at init: a missing setting fails the cold start, not each request', () => {
+    expect(() => lazyDeps(failing, { AWS_LAMBDA_FUNCTION_NAME: 'JitDbAccess-Api' })).toThrow(
+      'REQUESTS_TABLE is not set',
+    );
+    let builds = 0;
+    const build = () => {
+      builds++;
+      return {} as Deps;
+    };
+    const deps = lazyDeps(build, { AWS_LAMBDA_FUNCTION_NAME: 'JitDbAccess-Api' });
+    expect(builds).toBe(1);
+    deps();
+    deps();
+    expect(builds).toBe(1);
+  });
+
+  it('elsewhere (a test importing a handler module), builds them on first use only', () => {
+    const deps = lazyDeps(failing, {});
+    expect(() => deps()).toThrow('REQUESTS_TABLE is not set');
   });
 });
 

@@ -1,0 +1,252 @@
+/**
+ * Issue #14: the synthesized cloud assembly, run by `startAssemblyRuntime` exactly as `npm start -- --assembly`
+ * runs it — the functions' built bundles in their own processes, the template's API (SigV4), state machine,
+ * rules and tables, every AWS call checked against the caller's role. The tour passes end to end with no
+ * denied call; a statement deleted from the template, or an environment variable, makes the flow fail the
+ * way AWS would, naming the function and what it lacked.
+ */
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiClient, ApiRefusedError } from '../../cli/client.js';
+import type { RequestView } from '../../functions/application/common.js';
+import type { Credentials } from '../../functions/application/ports.js';
+import { type AssemblyRuntime, startAssemblyRuntime } from '../../local/assembly/runtime.js';
+import { SIGN_IN_PATH } from '../../local/assembly/sessions.js';
+import { freePort } from '../../local/free-port.js';
+import { postgresPolicyYaml } from '../support/policies.js';
+import { openApprovalLink, submitApprovalForm } from '../support/runtime.js';
+
+const work = mkdtempSync(join(tmpdir(), 'jitdb-assembly-test-'));
+const logs: string[] = [];
+let runtime: AssemblyRuntime;
+let policyFile: string;
+let pgPort: number;
+
+/** The demo target on this suite's own PostgreSQL: `read` needs alice or bob, `auto` is approved by policy. */
+function policyYaml(port: number): string {
+  return postgresPolicyYaml({
+    id: 'demo-pg',
+    environment: 'dev',
+    host: '127.0.0.1',
+    port,
+    database: 'demo',
+    levels: {
+      read: { maxDuration: '1h', approvers: ['alice@example.com', 'bob@example.com'] },
+      auto: { maxDuration: '1h', autoApprove: true },
+    },
+  });
+}
+
+function start(extra: { assemblyDir?: string; outdir?: string } = {}): Promise<AssemblyRuntime> {
+  return startAssemblyRuntime({
+    policyFile,
+    ephemeral: true,
+    port: 0,
+    pgPort,
+    printEmails: false,
+    log: (line) => void logs.push(line),
+    scheduleOverridesMs: { 'expiry-sweeper': 1000 },
+    outdir: extra.outdir ?? join(work, 'assembly'),
+    retryIntervalMs: 50,
+    ...(extra.assemblyDir ? { assemblyDir: extra.assemblyDir } : {}),
+  });
+}
+
+function client(rt: AssemblyRuntime, user: string): ApiClient {
+  return new ApiClient({ endpoint: rt.url, user, json: true, region: undefined, ssoUrl: rt.ssoUrl });
+}
+
+async function waitForStatus(api: ApiClient, id: string, wanted: string[]): Promise<RequestView> {
+  for (let i = 0; i < 120; i++) {
+    const view = await api.get<RequestView>(`/requests/${id}`);
+    if (wanted.includes(view.status)) return view;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`request ${id} never reached ${wanted.join('/')}`);
+}
+
+beforeAll(async () => {
+  pgPort = await freePort();
+  policyFile = join(work, 'policy.yaml');
+  writeFileSync(policyFile, policyYaml(pgPort));
+  runtime = await start();
+}, 300_000);
+
+afterAll(async () => {
+  await runtime?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('assembly mode', () => {
+  it('runs the tour from the assembly: request → emailed link → approve → ACTIVE → connect → revoke, with no denied call', async () => {
+    const dave = client(runtime, 'dave@example.com');
+    const created = await dave.post<RequestView>('/requests', {
+      target: 'demo-pg',
+      level: 'read',
+      duration: '30m',
+      reason: 'look at an order',
+    });
+    expect(created.status).toBe('PENDING');
+    expect(created.requester).toMatch(
+      /:assumed-role\/AWSReservedSSO_JitDbUser_[0-9a-f]+\/dave@example\.com$/,
+    );
+
+    let link = '';
+    for (let i = 0; i < 80 && !link; i++) {
+      const mail = runtime.outbox.list().find((e) => e.to.includes('alice@example.com'));
+      link = /https?:\/\/\S+\/approvals\/[^\s"<]+/.exec(mail?.text ?? '')?.[0] ?? '';
+      if (!link) await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(link.startsWith(`${runtime.url}/approvals/`)).toBe(true);
+    const page = await openApprovalLink(link);
+    expect(page.status).toBe(200);
+    expect((await submitApprovalForm(link, { csrf: page.csrf, decision: 'approve' })).status).toBe(200);
+
+    await waitForStatus(dave, created.id, ['ACTIVE']);
+    const credentials = await dave.get<Credentials>(`/requests/${created.id}/credentials`);
+    const session = new pg.Client({ connectionString: credentials.uri });
+    await session.connect();
+    try {
+      expect((await session.query('SELECT current_user AS who')).rows[0]?.who).toBe(`jit_${created.id}`);
+    } finally {
+      await session.end();
+    }
+
+    await dave.post(`/requests/${created.id}/revoke`, { comment: 'tour done' });
+    await waitForStatus(dave, created.id, ['REVOKED']);
+    const after = new pg.Client({ connectionString: credentials.uri });
+    await expect(after.connect()).rejects.toThrow(/password authentication failed/);
+
+    // Every function ran from its own bundle, and every AWS call it made was allowed by its role.
+    const ran = [...runtime.lambda.coldStarts.keys()].map(
+      (name) => runtime.model.functions.find((f) => f.functionName === name)?.registryName,
+    );
+    expect(ran).toEqual(
+      expect.arrayContaining([
+        'api',
+        'approval-links',
+        'evaluate-policy',
+        'request-approval',
+        'grant',
+        'revoke',
+      ]),
+    );
+    expect(runtime.gatekeeper.calls.filter((c) => !c.allowed)).toEqual([]);
+    const used = new Set(runtime.gatekeeper.calls.map((c) => c.action));
+    for (const action of [
+      'dynamodb:TransactWriteItems',
+      'states:StartExecution',
+      'ses:SendEmail',
+      'secretsmanager:GetSecretValue',
+      'lambda:InvokeFunction',
+    ]) {
+      expect(
+        [...used].some(
+          (u) => u === action || (action === 'dynamodb:TransactWriteItems' && u.startsWith('dynamodb:')),
+        ),
+      ).toBe(true);
+    }
+  });
+
+  it('answers as API Gateway does: no signature, the local identity header, a forged key, a body off its model', async () => {
+    const unsigned = await fetch(`${runtime.url}/targets`);
+    expect(unsigned.status).toBe(403);
+    expect(await unsigned.json()).toEqual({
+      error: { code: 'MISSING_AUTHENTICATION_TOKEN', message: 'Missing Authentication Token' },
+    });
+    // The local runtime's identity header means nothing here.
+    const header = await fetch(`${runtime.url}/targets`, { headers: { 'x-jitdb-user': 'dave@example.com' } });
+    expect(header.status).toBe(403);
+    const forged = await fetch(`${runtime.url}/targets`, {
+      headers: {
+        authorization:
+          'AWS4-HMAC-SHA256 Credential=ASIAFORGEDFORGEDFORG/20261129/eu-west-1/execute-api/aws4_request, SignedHeaders=host;x-amz-date, Signature=00',
+        'x-amz-date': new Date().toISOString().replace(/[-:]|\.\d{3}/g, ''),
+      },
+    });
+    expect(forged.status).toBe(403);
+    expect(((await forged.json()) as { error: { code: string } }).error.code).toBe('UNAUTHORIZED_CLIENT');
+
+    const dave = client(runtime, 'dave@example.com');
+    const offModel = await dave
+      .post('/requests', { target: 'demo-pg', level: 'read' })
+      .catch((e: unknown) => e);
+    expect(offModel).toBeInstanceOf(ApiRefusedError);
+    expect(offModel).toMatchObject({
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      message: 'Invalid request body',
+    });
+
+    const signIn = await fetch(`${runtime.awsEndpoint}${SIGN_IN_PATH}`, {
+      method: 'POST',
+      body: '{"user":"not an email"}',
+    });
+    expect(signIn.status).toBe(400);
+  });
+
+  it('fails the flow with AccessDenied naming the function and the action a template statement no longer grants, and a cold start without an env var', async () => {
+    const copy = join(work, 'edited');
+    cpSync(runtime.model.dir, copy, { recursive: true });
+    const templateFile = join(copy, 'JitDbAccess.template.json');
+    const template = JSON.parse(readFileSync(templateFile, 'utf8')) as {
+      Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    };
+    const grant = runtime.model.functions.find((f) => f.registryName === 'grant');
+    const links = runtime.model.functions.find((f) => f.registryName === 'approval-links');
+    if (!grant || !links) throw new Error('no grant or approval-links function in the assembly');
+    let removed = 0;
+    for (const resource of Object.values(template.Resources)) {
+      if (resource.Type !== 'AWS::IAM::Policy') continue;
+      if (!JSON.stringify(resource.Properties.Roles).includes(grant.roleLogicalId)) continue;
+      const document = resource.Properties.PolicyDocument as { Statement: { Action: string | string[] }[] };
+      const before = document.Statement.length;
+      document.Statement = document.Statement.filter(
+        (s) => !([] as string[]).concat(s.Action).includes('secretsmanager:GetSecretValue'),
+      );
+      removed += before - document.Statement.length;
+    }
+    expect(removed).toBe(1);
+    const environment = template.Resources[links.logicalId]?.Properties.Environment as {
+      Variables: Record<string, unknown>;
+    };
+    delete environment.Variables.REQUESTS_TABLE;
+    writeFileSync(templateFile, JSON.stringify(template));
+
+    await runtime.stop();
+    logs.length = 0;
+    runtime = await start({ assemblyDir: copy });
+    const dave = client(runtime, 'dave@example.com');
+
+    // The grant function's role no longer lets it read the admin secret: the grant fails, as it would on AWS.
+    const created = await dave.post<RequestView>('/requests', {
+      target: 'demo-pg',
+      level: 'auto',
+      duration: '10m',
+      reason: 'a statement less',
+    });
+    const failed = await waitForStatus(dave, created.id, ['FAILED', 'ACTIVE']);
+    expect(failed.status).toBe('FAILED');
+    const denied = runtime.gatekeeper.calls.filter((c) => !c.allowed);
+    expect(denied.length).toBeGreaterThan(0);
+    expect(
+      denied.every((c) => c.holder === grant.logicalId && c.action === 'secretsmanager:GetSecretValue'),
+    ).toBe(true);
+    expect(denied[0]?.resource).toMatch(
+      /^arn:aws:secretsmanager:eu-west-1:000000000000:secret:jitdb-local\/demo-pg-/,
+    );
+    expect(logs.join('\n')).toContain(
+      `is not authorized to perform: secretsmanager:GetSecretValue on resource: ${denied[0]?.resource}`,
+    );
+
+    // The approval-links function without REQUESTS_TABLE: its invocation fails, API Gateway answers 502.
+    const page = await fetch(`${runtime.url}/approvals/${created.id}.forged`);
+    expect(page.status).toBe(502);
+    expect(logs.find((l) => l.includes('ApprovalLinks') && l.includes('Uncaught Exception'))).toContain(
+      'REQUESTS_TABLE is not set',
+    );
+  }, 240_000);
+});

@@ -5,7 +5,8 @@
  * denied call; a statement deleted from the template, or an environment variable, makes the flow fail the
  * way AWS would, naming the function and what it lacked.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -13,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, ApiRefusedError } from '../../cli/client.js';
 import type { RequestView } from '../../functions/application/common.js';
 import type { Credentials } from '../../functions/application/ports.js';
+import { REPO_ROOT } from '../../local/assembly/cloud-assembly.js';
 import { type AssemblyRuntime, startAssemblyRuntime } from '../../local/assembly/runtime.js';
 import { SIGN_IN_PATH } from '../../local/assembly/sessions.js';
 import { freePort } from '../../local/free-port.js';
@@ -186,6 +188,78 @@ describe('assembly mode', () => {
       body: '{"user":"not an email"}',
     });
     expect(signIn.status).toBe(400);
+  });
+
+  it('passes test/e2e, the suite written for a real deployment, with its own SigV4 signing and two signed-in people', async () => {
+    const signIn = async (user: string) => {
+      const response = await fetch(`${runtime.awsEndpoint}${SIGN_IN_PATH}`, {
+        method: 'POST',
+        body: JSON.stringify({ user }),
+      });
+      expect(response.status).toBe(200);
+      return (await response.json()) as {
+        accessKeyId: string;
+        secretAccessKey: string;
+        sessionToken: string;
+      };
+    };
+    const dave = await signIn('dave@example.com');
+    const alice = await signIn('alice@example.com');
+    const credentialsFile = join(work, 'aws-credentials');
+    writeFileSync(
+      credentialsFile,
+      `[approver]\naws_access_key_id = ${alice.accessKeyId}\naws_secret_access_key = ${alice.secretAccessKey}\naws_session_token = ${alice.sessionToken}\n`,
+      { mode: 0o600 },
+    );
+    const { PATH, HOME } = process.env;
+    const environment = {
+      PATH,
+      HOME,
+      JITDB_API_URL: runtime.url,
+      JITDB_TOUR_TARGET: 'demo-pg',
+      JITDB_TOUR_LEVEL: 'read',
+      JITDB_APPROVER_PROFILE: 'approver',
+      AWS_SHARED_CREDENTIALS_FILE: credentialsFile,
+      AWS_CONFIG_FILE: join(work, 'no-aws-config'),
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: dave.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: dave.secretAccessKey,
+      AWS_SESSION_TOKEN: dave.sessionToken,
+    };
+    // Asynchronously: the runtime serving the suite runs in this process.
+    const run = await new Promise<{ status: number | null; output: string }>((resolve) => {
+      const child = spawn(
+        join(REPO_ROOT, 'node_modules/.bin/vitest'),
+        ['run', '--config', 'vitest.e2e.config.ts'],
+        { cwd: REPO_ROOT, env: environment },
+      );
+      let output = '';
+      const collect = (chunk: Buffer) => {
+        output += chunk.toString('utf8');
+      };
+      child.stdout.on('data', collect);
+      child.stderr.on('data', collect);
+      child.on('close', (status) => resolve({ status, output }));
+    });
+    expect(run.output).toMatch(/Tests\s+6 passed \(6\)/);
+    expect(run.status).toBe(0);
+    expect(runtime.gatekeeper.calls.filter((c) => !c.allowed)).toEqual([]);
+  }, 200_000);
+
+  it('ships no line of the IAM simulator (AGPL, development only) in any Lambda asset', () => {
+    for (const fn of runtime.model.functions) {
+      const files = readdirSync(fn.assetDir, { recursive: true, encoding: 'utf8' }).filter((f) =>
+        /\.(m?js|json|map)$/.test(f),
+      );
+      expect(files.length).toBeGreaterThan(0);
+      for (const file of files) {
+        const text = readFileSync(join(fn.assetDir, file), 'utf8');
+        expect(
+          text.includes('@cloud-copilot') || text.includes('iam-simulate'),
+          `${fn.registryName}/${file}`,
+        ).toBe(false);
+      }
+    }
   });
 
   it('fails the flow with AccessDenied naming the function and the action a template statement no longer grants, and a cold start without an env var', async () => {

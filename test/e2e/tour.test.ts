@@ -38,10 +38,12 @@ async function call(credentials: Provider, method: 'GET' | 'POST', path: string,
     method,
     protocol: target.protocol,
     hostname: target.hostname,
+    ...(target.port ? { port: Number(target.port) } : {}),
     path: target.pathname,
     query: Object.fromEntries(target.searchParams),
     headers: {
-      host: target.hostname,
+      // With the port when there is one: what the Host header will say, and so what is signed.
+      host: target.host,
       accept: 'application/json',
       ...(payload ? { 'content-type': 'application/json' } : {}),
     },
@@ -61,9 +63,15 @@ async function call(credentials: Provider, method: 'GET' | 'POST', path: string,
 /** Responses may wrap the resource (`{request: …}`) or be it; accept both. */
 const unwrap = (body: Json, key: string): Json => (body[key] as Json | undefined) ?? body;
 
+/**
+ * Connects the way the URI says: TLS unless the target is one of the loopback `tls: disable` ones (assembly
+ * mode on a laptop, test/assembly/assembly-runtime.test.ts), whose URI says so.
+ */
 async function connect(c: Json): Promise<void> {
+  const uri = String(c.uri);
   if (c.engine === 'postgres') {
-    const client = new pg.Client({ connectionString: String(c.uri), ssl: { rejectUnauthorized: false } });
+    const tls = !uri.includes('sslmode=disable');
+    const client = new pg.Client({ connectionString: uri, ssl: tls ? { rejectUnauthorized: false } : false });
     await client.connect();
     try {
       const result = await client.query('SELECT current_user AS who');
@@ -72,7 +80,11 @@ async function connect(c: Json): Promise<void> {
       await client.end();
     }
   } else {
-    const connection = await mysql.createConnection({ uri: String(c.uri), ssl: {} });
+    const tls = uri.includes('ssl-mode=');
+    const connection = await mysql.createConnection({
+      uri: uri.replace(/\?ssl-mode=.*$/, ''),
+      ...(tls ? { ssl: {} } : {}),
+    });
     try {
       const [rows] = await connection.query('SELECT CURRENT_USER() AS who');
       expect(JSON.stringify(rows)).toContain(String(c.username));

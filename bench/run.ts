@@ -1,6 +1,7 @@
 /**
  * `npm run bench` runs every bench, prints one table and writes bench/results.json;
- * `npm run bench -- NAME` runs one of grant-revoke, bundles, load, revocation-lag, transitions, link-flood.
+ * `npm run bench -- NAME` runs one of grant-revoke, bundles, load, revocation-lag, transitions, link-flood,
+ * assembly.
  * Defaults are sized so the whole run ends in well under 10 minutes on 2 cores.
  */
 import { writeFileSync } from 'node:fs';
@@ -10,7 +11,15 @@ import { fileURLToPath } from 'node:url';
 process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 
-const BENCHES = ['grant-revoke', 'bundles', 'transitions', 'revocation-lag', 'load', 'link-flood'] as const;
+const BENCHES = [
+  'grant-revoke',
+  'bundles',
+  'transitions',
+  'revocation-lag',
+  'load',
+  'link-flood',
+  'assembly',
+] as const;
 type BenchName = (typeof BENCHES)[number];
 
 interface Row {
@@ -40,6 +49,7 @@ const TIME_LIMIT_MS: Record<BenchName, number> = {
   'revocation-lag': 120_000,
   load: 180_000,
   'link-flood': 120_000,
+  assembly: 300_000,
 };
 
 function withTimeLimit<T>(name: BenchName, work: Promise<T>): Promise<T> {
@@ -121,6 +131,28 @@ async function runOne(name: BenchName, results: Results, rows: Row[]): Promise<v
         'all granted, revoked on time, audited',
         r.ok ? 'yes' : 'NO',
         `${r.granted}/${r.requesters} granted, ${r.revoked} revoked (${r.revokedLate} late), ${r.auditComplete} audits complete, ${r.rolesLeft} roles left`,
+      );
+      break;
+    }
+    case 'assembly': {
+      const { run } = await import('./assembly.js');
+      const r = await run({ requests: 5, log });
+      results.assemblyWarmRatio = r.warmRatio;
+      results.assembly = r;
+      row(
+        'assemblyStartMs',
+        Math.round(r.assembly.startMs),
+        `source mode ${Math.round(r.source.startMs)} ms; synth ${Math.round(r.assembly.synthMs)} ms more when the assembly changed`,
+      );
+      row(
+        'assemblyFirstRequestMs',
+        Math.round(r.assembly.firstRequestMs),
+        `POST → ACTIVE with cold starts; source mode ${Math.round(r.source.firstRequestMs)} ms`,
+      );
+      row(
+        'assemblyWarmRatio',
+        r.warmRatio,
+        `warm POST → ACTIVE ${Math.round(r.assembly.warmRequestMs)} ms vs ${Math.round(r.source.warmRequestMs)} ms in source mode`,
       );
       break;
     }

@@ -22,7 +22,7 @@ import {
 import { escapeHtml } from '../functions/views/render.js';
 import { invokeLocally } from './invocations.js';
 import type { OutboxEntry, OutboxMailer } from './outbox.js';
-import { proxyEventParts } from './proxy-event.js';
+import { callerIdentity, proxyEventParts } from './proxy-event.js';
 
 /** A Lambda behind API Gateway, as the local server calls it. */
 export type ProxyHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
@@ -184,23 +184,10 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined
 /** The identity API Gateway would put there for an IAM caller; locally it comes from `x-jitdb-user`. */
 export function localIdentity(user: string | undefined, sourceIp: string): APIGatewayEventIdentity {
   const valid = user !== undefined && isEmail(user);
-  return {
-    accessKey: null,
-    accountId: null,
-    apiKey: null,
-    apiKeyId: null,
-    caller: valid ? `local:${user}` : null,
-    clientCert: null,
-    cognitoAuthenticationProvider: null,
-    cognitoAuthenticationType: null,
-    cognitoIdentityId: null,
-    cognitoIdentityPoolId: null,
-    principalOrgId: null,
+  return callerIdentity({
     sourceIp,
-    user: valid ? user : null,
-    userAgent: null,
-    userArn: valid ? `local:${user}` : null,
-  };
+    ...(valid ? { caller: `local:${user}`, user, userArn: `local:${user}` } : {}),
+  });
 }
 
 export function toProxyEvent(

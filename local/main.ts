@@ -62,16 +62,8 @@ async function main(): Promise<void> {
   let runtime: Runtime;
   try {
     runtime = await startRuntime({
-      port: flags.port,
-      policyFile: flags.policy,
-      ephemeral: flags.ephemeral,
-      stateDir: flags['state-dir'],
+      ...runtimeOptions(flags),
       sweepIntervalMs: flags.sweepIntervalMs,
-      pgPort: flags.pgPort,
-      ...(process.env.JITDB_MYSQL_URL
-        ? { mysqlUrl: process.env.JITDB_MYSQL_URL }
-        : { startMariadb: true, mysqlPort: flags.mysqlPort }),
-      ...(process.env.JITDB_PG_URL ? { pgUrl: process.env.JITDB_PG_URL } : {}),
     });
   } catch (error) {
     console.error(describeStartupError(error));
@@ -118,22 +110,29 @@ function stopOnSignals(stop: () => Promise<void>): void {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
+/** What both runtimes take from the flags and the environment: ports, policy, state, database servers. */
+function runtimeOptions(flags: ReturnType<typeof parseFlags>) {
+  return {
+    port: flags.port,
+    policyFile: flags.policy,
+    ephemeral: flags.ephemeral,
+    stateDir: flags['state-dir'],
+    pgPort: flags.pgPort,
+    ...(process.env.JITDB_MYSQL_URL
+      ? { mysqlUrl: process.env.JITDB_MYSQL_URL }
+      : { startMariadb: true, mysqlPort: flags.mysqlPort }),
+    ...(process.env.JITDB_PG_URL ? { pgUrl: process.env.JITDB_PG_URL } : {}),
+  };
+}
+
 /** `--assembly`: the synthesized cloud assembly's own bundles, API, rules and IAM (local/assembly/runtime.ts). */
 async function runAssembly(flags: ReturnType<typeof parseFlags>, startedAt: number): Promise<void> {
   const { startAssemblyRuntime } = await import('./assembly/runtime.js');
   let runtime: Awaited<ReturnType<typeof startAssemblyRuntime>>;
   try {
     runtime = await startAssemblyRuntime({
-      port: flags.port,
-      policyFile: flags.policy,
-      ephemeral: flags.ephemeral,
-      stateDir: flags['state-dir'],
-      pgPort: flags.pgPort,
+      ...runtimeOptions(flags),
       scheduleOverridesMs: { 'expiry-sweeper': flags.sweepIntervalMs },
-      ...(process.env.JITDB_MYSQL_URL
-        ? { mysqlUrl: process.env.JITDB_MYSQL_URL }
-        : { startMariadb: true, mysqlPort: flags.mysqlPort }),
-      ...(process.env.JITDB_PG_URL ? { pgUrl: process.env.JITDB_PG_URL } : {}),
       log: (line) => process.stderr.write(`${line}\n`),
     });
   } catch (error) {

@@ -2,7 +2,7 @@
  * What API Gateway's Lambda proxy integration makes of an HTTP request's headers, query and body: the parts of
  * the proxy event the local HTTP server and assembly mode's API Gateway build alike.
  */
-import type { APIGatewayProxyEvent } from 'aws-lambda';
+import type { APIGatewayEventIdentity, APIGatewayProxyEvent } from 'aws-lambda';
 
 type EventParts = Pick<
   APIGatewayProxyEvent,
@@ -60,5 +60,34 @@ export function proxyEventParts(
     multiValueQueryStringParameters: hasQuery ? multiQuery : null,
     body: body.length === 0 ? null : textual ? body.toString('utf8') : body.toString('base64'),
     isBase64Encoded: body.length > 0 && !textual,
+  };
+}
+
+/** `requestContext.identity` as API Gateway fills it for a caller: who signed (or nobody), from where. */
+export function callerIdentity(caller: {
+  sourceIp: string;
+  accessKey?: string | null;
+  accountId?: string | null;
+  caller?: string | null;
+  user?: string | null;
+  userArn?: string | null;
+  userAgent?: string | null;
+}): APIGatewayEventIdentity {
+  return {
+    accessKey: caller.accessKey ?? null,
+    accountId: caller.accountId ?? null,
+    apiKey: null,
+    apiKeyId: null,
+    caller: caller.caller ?? null,
+    clientCert: null,
+    cognitoAuthenticationProvider: null,
+    cognitoAuthenticationType: null,
+    cognitoIdentityId: null,
+    cognitoIdentityPoolId: null,
+    principalOrgId: null,
+    sourceIp: caller.sourceIp,
+    user: caller.user ?? null,
+    userAgent: caller.userAgent ?? null,
+    userArn: caller.userArn ?? null,
   };
 }

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { proxyEventParts } from '../proxy-event.js';
+import { callerIdentity, proxyEventParts } from '../proxy-event.js';
 import { type RawRequest, type RawResponse, readRawRequest } from './aws-endpoint.js';
 import type { ApiMethodModel, Authorization, GatewayResponseModel, RestApiModel } from './model.js';
 import type { RoleSession } from './sessions.js';
@@ -171,23 +171,19 @@ function proxyEvent(
       authorizer: null,
       protocol: `HTTP/${req.httpVersion}`,
       httpMethod: method.httpMethod,
-      identity: {
-        accessKey: session?.credentials.accessKeyId ?? null,
-        accountId: session?.account ?? null,
-        apiKey: null,
-        apiKeyId: null,
-        caller: session?.userId ?? null,
-        clientCert: null,
-        cognitoAuthenticationProvider: null,
-        cognitoAuthenticationType: null,
-        cognitoIdentityId: null,
-        cognitoIdentityPoolId: null,
-        principalOrgId: null,
+      identity: callerIdentity({
         sourceIp: req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1',
-        user: session?.userId ?? null,
         userAgent: request.headers['user-agent'] ?? null,
-        userArn: session?.assumedRoleArn ?? null,
-      },
+        ...(session
+          ? {
+              accessKey: session.credentials.accessKeyId,
+              accountId: session.account,
+              caller: session.userId,
+              user: session.userId,
+              userArn: session.assumedRoleArn,
+            }
+          : {}),
+      }),
       path: `/${options.api.stageName}${resourcePath}`,
       stage: options.api.stageName,
       requestId: randomUUID(),

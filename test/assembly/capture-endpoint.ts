@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
 import type { SignedRequest } from '../../local/assembly/sigv4-verify.js';
 
 export interface CannedResponse {
@@ -64,5 +65,30 @@ export async function startCaptureEndpoint(): Promise<CaptureEndpoint> {
       responder = r;
     },
     close: () => new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve()))),
+  };
+}
+
+/**
+ * A capture endpoint for the suite (started before all, closed after all) and the SDK client config that
+ * reaches it with `credentials` in `region`, one attempt per call.
+ */
+export function useCaptureEndpoint(
+  region: string,
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string },
+): { endpoint: () => CaptureEndpoint; config: () => Record<string, unknown> & { endpoint: string } } {
+  let endpoint: CaptureEndpoint | undefined;
+  beforeAll(async () => {
+    endpoint = await startCaptureEndpoint();
+  });
+  afterAll(async () => {
+    await endpoint?.close();
+  });
+  const current = () => {
+    if (!endpoint) throw new Error('the capture endpoint is not running');
+    return endpoint;
+  };
+  return {
+    endpoint: current,
+    config: () => ({ endpoint: current().url, region, credentials, maxAttempts: 1 }),
   };
 }

@@ -22,7 +22,7 @@ import {
   SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type ActionContext,
   iamCallsOf,
@@ -32,7 +32,7 @@ import {
 import { authorizeAll } from '../../local/assembly/iam-evaluate.js';
 import type { PolicyDocument } from '../../local/assembly/model.js';
 import { type SignedRequest, verifySigV4 } from '../../local/assembly/sigv4-verify.js';
-import { type CaptureEndpoint, startCaptureEndpoint } from './capture-endpoint.js';
+import { useCaptureEndpoint } from './capture-endpoint.js';
 
 const account = '111111111111';
 const region = 'eu-west-1';
@@ -51,20 +51,14 @@ const ctx: ActionContext = {
 };
 const table = (t: string) => `arn:aws:dynamodb:${region}:${account}:table/${t}`;
 
-let endpoint: CaptureEndpoint;
-beforeAll(async () => {
-  endpoint = await startCaptureEndpoint();
-});
-afterAll(async () => {
-  await endpoint.close();
-});
-const config = () => ({ endpoint: endpoint.url, region, credentials, maxAttempts: 1 });
+const capture = useCaptureEndpoint(region, credentials);
+const { config } = capture;
 
 /** Sends one real SDK call, verifies its signature, and maps it to IAM calls. */
 async function mapped(send: () => Promise<unknown>) {
-  const before = endpoint.requests.length;
+  const before = capture.endpoint().requests.length;
   await send().catch(() => undefined);
-  const req = endpoint.requests[before] as SignedRequest;
+  const req = capture.endpoint().requests[before] as SignedRequest;
   const verified = verifySigV4(req, () => credentials, new Date());
   if (!verified.ok) throw new Error(verified.message);
   return iamCallsOf(verified.service, req, ctx);
@@ -216,9 +210,9 @@ describe('iamCallsOf: requests from the real SDK clients', () => {
 
 describe('serviceOfRequest', () => {
   it('names the service from the credential scope, or, unsigned, from X-Amz-Target, the path or Action', async () => {
-    const before = endpoint.requests.length;
+    const before = capture.endpoint().requests.length;
     await new LambdaClient(config()).send(new InvokeCommand({ FunctionName: 'f' })).catch(() => undefined);
-    const signed = endpoint.requests[before] as SignedRequest;
+    const signed = capture.endpoint().requests[before] as SignedRequest;
     expect(serviceOfRequest(signed)).toBe('lambda');
     const unsigned = (headers: Record<string, string>, path = '/', body = ''): SignedRequest => ({
       method: 'POST',

@@ -6,14 +6,14 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { Signer } from '@aws-sdk/rds-signer';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type KeyLookup,
   type SignedRequest,
   verifyRdsAuthToken,
   verifySigV4,
 } from '../../local/assembly/sigv4-verify.js';
-import { type CaptureEndpoint, startCaptureEndpoint } from './capture-endpoint.js';
+import { useCaptureEndpoint } from './capture-endpoint.js';
 
 const credentials = {
   accessKeyId: 'ASIALOCALTESTKEY0001',
@@ -27,15 +27,9 @@ const lookup: KeyLookup = (id) =>
 const region = 'eu-west-1';
 const fnArn = 'arn:aws:lambda:eu-west-1:111111111111:function:jit-grant';
 
-let endpoint: CaptureEndpoint;
-beforeAll(async () => {
-  endpoint = await startCaptureEndpoint();
-});
-afterAll(async () => {
-  await endpoint.close();
-});
+const suite = useCaptureEndpoint(region, credentials);
 
-const config = () => ({ endpoint: endpoint.url, region, credentials, maxAttempts: 1 });
+const { config } = suite;
 const rdsXml = () => ({
   status: 200,
   headers: { 'content-type': 'text/xml' },
@@ -73,7 +67,7 @@ const calls: { service: string; send: () => Promise<unknown> }[] = [
   {
     service: 'rds',
     send: () => {
-      endpoint.respond(rdsXml);
+      suite.endpoint().respond(rdsXml);
       return new RDSClient(config()).send(
         new DescribeDBInstancesCommand({ DBInstanceIdentifier: 'jit-db-1' }),
       );
@@ -96,10 +90,12 @@ const calls: { service: string; send: () => Promise<unknown> }[] = [
 ];
 
 async function capture(send: () => Promise<unknown>): Promise<SignedRequest> {
-  endpoint.respond(() => ({ status: 200, headers: { 'content-type': 'application/json' }, body: '{}' }));
-  const before = endpoint.requests.length;
+  suite
+    .endpoint()
+    .respond(() => ({ status: 200, headers: { 'content-type': 'application/json' }, body: '{}' }));
+  const before = suite.endpoint().requests.length;
   await send().catch(() => undefined);
-  const req = endpoint.requests[before];
+  const req = suite.endpoint().requests[before];
   if (!req) throw new Error('no request captured');
   return req;
 }

@@ -118,15 +118,17 @@ export async function runScenario(
   const requests: ScenarioResult['requests'] = {};
 
   const waitFor = async (id: string, wanted: string[], step: string): Promise<RequestView> => {
+    let last = '';
     for (let i = 0; i < 240; i++) {
       const view = await dave.get<RequestView>(`/requests/${id}`);
+      last = view.status;
       if (wanted.includes(view.status)) {
         requests[step] = { id, status: view.status };
         return view;
       }
       await sleep(250);
     }
-    throw new Error(`${step}: request ${id} never reached ${wanted.join('/')}`);
+    throw new Error(`${step}: request ${id} never reached ${wanted.join('/')} (last ${last})`);
   };
   const create = (level: string, duration: string, extra: Record<string, unknown> = {}) =>
     dave.post<RequestView>('/requests', {
@@ -194,7 +196,7 @@ export async function runScenario(
   const windowed = await create('brief', '10m');
   const failing = await create('broken', '10m');
   await waitFor(failing.id, ['FAILED'], 'grant-failed');
-  await waitFor(expiring.id, ['EXPIRED'], 'expired');
+  await waitFor(expiring.id, ['REVOKED'], 'expired-and-revoked');
   await waitFor(windowed.id, ['EXPIRED', 'DENIED', 'CANCELLED', 'FAILED'], 'approval-window-closed');
 
   log('break-glass, flagged and reviewed');

@@ -150,19 +150,24 @@ export async function runScenario(
     throw new Error(`no approval link for ${id} was mailed to ${to}`);
   };
 
+  /** Opens the emailed link's page and submits its form, as a browser does. */
+  const decideByLink = async (link: string, decision: 'approve' | 'deny'): Promise<void> => {
+    const page = await fetch(link);
+    const csrf = /name="csrf" value="([^"]+)"/.exec(await page.text())?.[1];
+    if (page.status !== 200 || !csrf) throw new Error(`the approval page answered ${page.status}`);
+    const decided = await fetch(link, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf, comment: decision, decision }).toString(),
+    });
+    if (decided.status !== 200) throw new Error(`the approval form answered ${decided.status}`);
+  };
+
   log('targets, and a request approved through the emailed link');
   await dave.get('/targets');
   const approved = await create('read', '30m');
   const link = await linkFor(approved.id, 'alice@example.com');
-  const page = await fetch(link);
-  const csrf = /name="csrf" value="([^"]+)"/.exec(await page.text())?.[1];
-  if (page.status !== 200 || !csrf) throw new Error(`the approval page answered ${page.status}`);
-  const decided = await fetch(link, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ csrf, comment: 'ok', decision: 'approve' }).toString(),
-  });
-  if (decided.status !== 200) throw new Error(`the approval form answered ${decided.status}`);
+  await decideByLink(link, 'approve');
   await waitFor(approved.id, ['ACTIVE'], 'approved-by-link');
 
   log('credentials and a connection');
@@ -183,10 +188,22 @@ export async function runScenario(
   await dave.post(`/requests/${approved.id}/revoke`, { comment: 'done early' });
   await waitFor(approved.id, ['REVOKED'], 'approved-by-link');
 
-  log('a denied request and a cancelled one');
+  log('decisions once the approval task waits: denied and approved through the API, denied through a link');
   const denied = await create('read', '10m');
+  await linkFor(denied.id, 'bob@example.com');
   await bob.post(`/requests/${denied.id}/deny`, { comment: 'no' });
   await waitFor(denied.id, ['DENIED'], 'denied');
+  const byApi = await create('read', '10m');
+  await linkFor(byApi.id, 'bob@example.com');
+  await bob.post(`/requests/${byApi.id}/approve`, { comment: 'yes' });
+  await waitFor(byApi.id, ['ACTIVE'], 'approved-by-api');
+  await dave.post(`/requests/${byApi.id}/revoke`, { comment: 'done' });
+  await waitFor(byApi.id, ['REVOKED'], 'approved-by-api');
+  const deniedByLink = await create('read', '10m');
+  await decideByLink(await linkFor(deniedByLink.id, 'alice@example.com'), 'deny');
+  await waitFor(deniedByLink.id, ['DENIED'], 'denied-by-link');
+
+  log('a cancelled request');
   const cancelled = await create('read', '10m');
   await dave.post(`/requests/${cancelled.id}/cancel`, {});
   await waitFor(cancelled.id, ['CANCELLED'], 'cancelled');

@@ -3,7 +3,8 @@
  * do, so every function runs and does its real work — a request approved through the emailed link,
  * credentials and a connection, an extension approved through the API, an early revoke, a grant that expires,
  * a denied, a cancelled, an approval window that closes, a grant that fails, break-glass with its review, a
- * forged approval link, the audit trail with its signed digest, and the two schedules.
+ * forged approval link, the audit trail with its signed digest, and the two schedules (the sweeper escalating
+ * a request that waits past its escalation time).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,6 +44,11 @@ targets:
         approvers: [alice@example.com]
         approvalWindow: 4s
         linkLifetime: 3s
+      escalating:
+        privileges: ${READ}
+        maxDuration: 1h
+        approvers: [alice@example.com]
+        escalation: { after: 2s, approvers: [carol@example.com] }
       broken:
         privileges: { schemas: [{ name: no_such_schema, privileges: [SELECT] }] }
         maxDuration: 1h
@@ -228,8 +234,16 @@ export async function runScenario(
   const forged = await fetch(`${runtime.url}/approvals/${approved.id}.forged`);
   if (forged.status < 400) throw new Error(`a forged approval link answered ${forged.status}`);
 
-  log('the schedules: expiry sweeper and audit digest; the audit trail with its signed digest');
+  log(
+    'the schedules: expiry sweeper (escalating a request) and audit digest; the audit trail with its digest',
+  );
+  const escalating = await create('escalating', '10m');
+  await linkFor(escalating.id, 'alice@example.com');
+  await sleep(2500);
   await runtime.runSchedule('expiry-sweeper');
+  await linkFor(escalating.id, 'carol@example.com');
+  await dave.post(`/requests/${escalating.id}/cancel`, {});
+  await waitFor(escalating.id, ['CANCELLED'], 'escalated');
   await runtime.runSchedule('audit-digest');
   await dave.get(`/requests/${approved.id}/audit`);
   await dave.get(`/requests/${urgent.id}/audit`);

@@ -74,21 +74,6 @@ export const UNUSED_PERMISSIONS: Readonly<Partial<Record<FunctionName, readonly 
     BY_FLAG,
     APPENDS_ONLY,
     {
-      action: 'dynamodb:GetItem',
-      resource: 'table/JitDbAccessStateful-RequestsTable',
-      reason: 'reads requests through the by-status index; re-reads one only when a due transition conflicts',
-    },
-    {
-      action: 'dynamodb:PutItem',
-      resource: 'table/JitDbAccessStateful-AuditTable',
-      reason:
-        'audits the transitions it makes; nothing was due when the scenario swept (the workflow had ended them)',
-    },
-    {
-      action: 'ses:SendEmail',
-      reason: 'mails escalations and retired approvers; none was due when the scenario swept',
-    },
-    {
       action: 'states:SendTaskSuccess',
       reason: 'redelivers a decision whose task completion was lost; none was lost in the scenario',
     },

@@ -276,6 +276,14 @@ export function renderMarkdown(report: IamReport, unused: readonly ReviewedUnuse
       const usedText = g.notEmulated ? '—' : g.calls > 0 ? 'yes' : 'no';
       lines.push(`| ${g.action} | ${cell(g.resource)} | ${usedText} | ${g.calls} | ${cell(note)} |`);
     }
+    if (fn.unusedActions.length > 0)
+      lines.push('', `Never used on any resource: ${fn.unusedActions.join(', ')}`);
+    lines.push('', '| used action | resource | calls | allowed by |', '| --- | --- | ---: | --- |');
+    for (const u of fn.used) {
+      lines.push(
+        `| ${u.action} | ${cell(u.resource)} | ${u.calls} | ${cell(u.allowedBy ?? '**no statement matches**')} |`,
+      );
+    }
     if (fn.denied.length > 0) {
       lines.push('', '**Denied:**', ...fn.denied.map((d) => `- ${d.action} on ${d.resource}`));
     }

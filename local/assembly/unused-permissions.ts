@@ -46,7 +46,9 @@ const auditQuery = (why: string): UnusedEntry => ({
   resource: 'table/JitDbAccessStateful-AuditTable',
   reason: `shared: reading a whole audit chain is the api's audit view and audit-digest's; ${why}`,
 });
-const APPENDS_ONLY = auditQuery('this function appends events after the chain head kept on the request item');
+const APPENDS_ONLY = auditQuery(
+  'an appender reads the chain head from the request item and Queries the audit tail only when another writer took its seq',
+);
 
 /** Every entry common to the functions bindTables binds, plus those of the function. */
 const tables = (...extra: UnusedEntry[]): readonly UnusedEntry[] => [...NOWHERE_USED, ...extra];

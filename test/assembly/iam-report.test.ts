@@ -176,7 +176,12 @@ describe('the least-privilege report of the scenario', () => {
 
   it('shows no denied call and no unexplained or stale unused permission', () => {
     expect(written.report.denied).toEqual([]);
+    expect(written.unused.filter((u) => u.reason === undefined)).toEqual([]);
+    expect(written.stale).toEqual([]);
     expect(reportProblems(written)).toEqual([]);
+    expect(written.report.functions.flatMap((f) => f.used.filter((u) => u.allowedBy === undefined))).toEqual(
+      [],
+    );
   });
 
   it('ran every function', () => {

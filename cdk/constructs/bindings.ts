@@ -25,20 +25,9 @@ export interface Tables {
 }
 
 /** Item-level actions a request transition needs on the requests table (TransactWriteItems is authorised per item). */
-export const REQUESTS_TABLE_ACTIONS = [
-  'dynamodb:ConditionCheckItem',
-  'dynamodb:GetItem',
-  'dynamodb:PutItem',
-  'dynamodb:Query',
-  'dynamodb:UpdateItem',
-];
-/** The audit table is write-once: put new events, read them back; never update or delete. */
-export const AUDIT_TABLE_ACTIONS = [
-  'dynamodb:ConditionCheckItem',
-  'dynamodb:GetItem',
-  'dynamodb:PutItem',
-  'dynamodb:Query',
-];
+export const REQUESTS_TABLE_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
+/** The audit table is write-once: put new events, read chains back by Query; never get, update or delete. */
+export const AUDIT_TABLE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:Query'];
 
 /** REQUESTS_TABLE + AUDIT_TABLE and exactly the item actions the stores use. */
 export function bindTables(fn: JitFunction, tables: Tables): void {
@@ -81,7 +70,7 @@ export interface DigestAnchoring {
 }
 
 /** The digests table is write-once, for the signer alone: put new items, read them back; never update or delete. */
-export const DIGESTS_SIGNER_ACTIONS = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'];
+export const DIGESTS_SIGNER_ACTIONS = ['dynamodb:PutItem', 'dynamodb:Query'];
 export const DIGESTS_READER_ACTIONS = ['dynamodb:GetItem', 'dynamodb:Query'];
 
 /**
@@ -99,7 +88,7 @@ export function bindDigests(fn: JitFunction, anchoring: DigestAnchoring, access:
   );
   fn.addToRolePolicy(
     new iam.PolicyStatement({
-      actions: access === 'sign' ? ['kms:GetPublicKey', 'kms:Sign'] : ['kms:GetPublicKey'],
+      actions: access === 'sign' ? ['kms:Sign'] : ['kms:GetPublicKey'],
       resources: [anchoring.key.keyArn],
     }),
   );

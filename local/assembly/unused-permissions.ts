@@ -1,33 +1,13 @@
 /**
  * The one reviewed list of permissions the template grants and the least-privilege scenario (scenario.ts)
  * never uses: per registry function name, each action (optionally one resource pattern, by suffix) with a
- * one-line reason. A reason starting "to remove:" marks a grant that should leave the CDK code
- * (cdk/constructs/bindings.ts); "shared:" marks a statement bindTables gives every requests-and-audit
+ * one-line reason. ("to remove:" entries, grants no code used, were removed from cdk/constructs/bindings.ts:
+ * ConditionCheckItem everywhere, Query on the requests table itself, GetItem on the audit table and by the
+ * digest signer, kms:GetPublicKey for the signer.) "shared:" marks a statement bindTables gives every requests-and-audit
  * function alike (one RequestStore/AuditLog adapter), which this function's code paths do not call.
  */
 import type { FunctionName } from '../../functions/function-registry.js';
 import type { UnusedEntry } from './iam-report.js';
-
-/** Grants no function's code uses: to remove from bindings.ts. */
-const NOWHERE_USED: readonly UnusedEntry[] = [
-  {
-    action: 'dynamodb:ConditionCheckItem',
-    reason:
-      'to remove: no store issues a ConditionCheck (transitions are conditional Puts in TransactWriteItems); drop it from REQUESTS_TABLE_ACTIONS and AUDIT_TABLE_ACTIONS',
-  },
-  {
-    action: 'dynamodb:Query',
-    resource: 'table/JitDbAccessStateful-RequestsTable',
-    reason:
-      "to remove: the requests table's key is `id` alone and every Query names an index; drop dynamodb:Query from REQUESTS_TABLE_ACTIONS",
-  },
-  {
-    action: 'dynamodb:GetItem',
-    resource: 'table/JitDbAccessStateful-AuditTable',
-    reason:
-      'to remove: the audit log reads its chain head from the request item and chains with Query; drop dynamodb:GetItem from AUDIT_TABLE_ACTIONS',
-  },
-];
 
 const sharedUpdate: UnusedEntry = {
   action: 'dynamodb:UpdateItem',
@@ -51,7 +31,7 @@ const APPENDS_ONLY = auditQuery(
 );
 
 /** Every entry common to the functions bindTables binds, plus those of the function. */
-const tables = (...extra: UnusedEntry[]): readonly UnusedEntry[] => [...NOWHERE_USED, ...extra];
+const tables = (...extra: UnusedEntry[]): readonly UnusedEntry[] => extra;
 
 export const UNUSED_PERMISSIONS: Readonly<Partial<Record<FunctionName, readonly UnusedEntry[]>>> = {
   'evaluate-policy': tables(sharedUpdate, BY_STATUS, BY_REQUESTER, BY_FLAG, APPENDS_ONLY, {
@@ -101,17 +81,5 @@ export const UNUSED_PERMISSIONS: Readonly<Partial<Record<FunctionName, readonly 
         'drops a half-made user of an approved request whose execution failed unrecorded; none in the scenario',
     },
   ),
-  'audit-digest': [
-    {
-      action: 'dynamodb:GetItem',
-      resource: 'table/JitDbAccessStateful-DigestsTable',
-      reason:
-        'to remove: the signer finds the latest digest with Query and never gets one by seq; drop dynamodb:GetItem from DIGESTS_SIGNER_ACTIONS',
-    },
-    {
-      action: 'kms:GetPublicKey',
-      reason:
-        "to remove: the signer only signs (kms:Sign); verifying is the api's; bindDigests' sign branch need not add kms:GetPublicKey",
-    },
-  ],
+  'audit-digest': [],
 };

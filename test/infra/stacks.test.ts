@@ -19,17 +19,11 @@ const byJson = (a: Statement, b: Statement) => JSON.stringify(a).localeCompare(J
 
 const TABLES: Statement[] = [
   {
-    actions: [
-      'dynamodb:ConditionCheckItem',
-      'dynamodb:GetItem',
-      'dynamodb:PutItem',
-      'dynamodb:Query',
-      'dynamodb:UpdateItem',
-    ],
+    actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
     resources: ['<RequestsTable.Arn>'],
   },
   {
-    actions: ['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+    actions: ['dynamodb:PutItem', 'dynamodb:Query'],
     resources: ['<AuditTable.Arn>'],
   },
   {
@@ -108,10 +102,10 @@ const EXPECTED_STATEMENTS: Record<FunctionName, Statement[]> = {
   'audit-digest': [
     { actions: ['dynamodb:Query'], resources: ['<AuditTable.Arn>', '<AuditTable.Arn>/index/by-day'] },
     {
-      actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'],
+      actions: ['dynamodb:PutItem', 'dynamodb:Query'],
       resources: ['<DigestsTable.Arn>'],
     },
-    { actions: ['kms:GetPublicKey', 'kms:Sign'], resources: ['<DigestKey.Arn>'] },
+    { actions: ['kms:Sign'], resources: ['<DigestKey.Arn>'] },
   ],
 };
 

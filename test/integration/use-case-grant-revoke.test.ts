@@ -74,6 +74,9 @@ async function approved(duration = '20m'): Promise<string> {
   expect(request.status).toBe('APPROVED');
   return request.id;
 }
+/** ERIN asks for `duration` more on request `id`. */
+const extend = (id: string, duration: string, reason: string) =>
+  extendRequest({ requestId: id, caller: ERIN, body: { duration, reason } }, sys().deps);
 /** A granted request and its expiresAt. */
 async function active(duration = '20m') {
   const id = await approved(duration);
@@ -132,10 +135,7 @@ describe('revoke task', () => {
 
   it('answers revoked:false with the new expiresAt after an extension moved it, so the workflow waits again', async () => {
     const { id, expiresAt } = await active();
-    await extendRequest(
-      { requestId: id, caller: ERIN, body: { duration: '10m', reason: 'more' } },
-      sys().deps,
-    );
+    await extend(id, '10m', 'more');
     const later = new Date(Date.parse(expiresAt) + 600_000).toISOString();
     sys().clock.set(expiresAt);
     expect(await revoke(id)).toEqual({ revoked: false, expiresAt: later });
@@ -155,10 +155,7 @@ describe('revoke task', () => {
 describe('extend-request', () => {
   it('applies an extension within the allowance at once; VALID UNTIL follows at the next credentials fetch', async () => {
     const { id, expiresAt } = await active();
-    const view = await extendRequest(
-      { requestId: id, caller: ERIN, body: { duration: '10m', reason: 'more' } },
-      sys().deps,
-    );
+    const view = await extend(id, '10m', 'more');
     const later = new Date(Date.parse(expiresAt) + 600_000).toISOString();
     expect([view.status, view.expiresAt, view.extension]).toEqual(['ACTIVE', later, undefined]);
     expect((await actions(id)).at(-1)).toBe('extension-approved');
@@ -171,10 +168,7 @@ describe('extend-request', () => {
 
   it('moves VALID UNTIL when the workflow reaches the old expiry and finds the extension', async () => {
     const { id, expiresAt } = await active();
-    await extendRequest(
-      { requestId: id, caller: ERIN, body: { duration: '10m', reason: 'more' } },
-      sys().deps,
-    );
+    await extend(id, '10m', 'more');
     const later = new Date(Date.parse(expiresAt) + 600_000).toISOString();
     sys().clock.set(expiresAt);
     expect(await revokeTask({ requestId: id, reason: 'expired' }, sys().deps)).toEqual({
@@ -193,10 +187,7 @@ describe('extend-request', () => {
     await decideRequest({ requestId: request.id, caller: BOB, decision: 'approve' }, sys().deps);
     const { expiresAt } = (await grant(request.id)) as { expiresAt: string };
     const sent = sys().outbox.length;
-    const asked = await extendRequest(
-      { requestId: request.id, caller: ERIN, body: { duration: '30m', reason: 'migration runs long' } },
-      sys().deps,
-    );
+    const asked = await extend(request.id, '30m', 'migration runs long');
     expect(asked.extension?.approvalsRequired).toBe(2);
     expect(asked.expiresAt).toBe(expiresAt);
     const mails = sys().outbox.slice(sent);
@@ -213,13 +204,9 @@ describe('extend-request', () => {
 
   it('refuses an extension past the maximum, and any extension or extension decision once the grant ran out', async () => {
     const { id, expiresAt } = await active('30m');
-    await expect(
-      extendRequest({ requestId: id, caller: ERIN, body: { duration: '31m', reason: 'r' } }, sys().deps),
-    ).rejects.toMatchObject({ code: 'EXTENSION_EXCEEDS_MAX' });
-    await extendRequest({ requestId: id, caller: ERIN, body: { duration: '20m', reason: 'r' } }, sys().deps);
-    await expect(
-      extendRequest({ requestId: id, caller: ERIN, body: { duration: '1m', reason: 'r' } }, sys().deps),
-    ).rejects.toMatchObject({ code: 'EXTENSION_PENDING' });
+    await expect(extend(id, '31m', 'r')).rejects.toMatchObject({ code: 'EXTENSION_EXCEEDS_MAX' });
+    await extend(id, '20m', 'r');
+    await expect(extend(id, '1m', 'r')).rejects.toMatchObject({ code: 'EXTENSION_PENDING' });
     sys().clock.set(expiresAt);
     await expect(
       decideRequest({ requestId: id, caller: ALICE, decision: 'approve' }, sys().deps),
@@ -227,9 +214,10 @@ describe('extend-request', () => {
       code: 'APPROVAL_WINDOW_CLOSED',
       message: `the grant ended at ${expiresAt}; the extension can no longer be decided`,
     });
-    await expect(
-      extendRequest({ requestId: id, caller: ERIN, body: { duration: '1m', reason: 'r' } }, sys().deps),
-    ).rejects.toMatchObject({ code: 'REQUEST_NOT_ACTIVE', message: `the grant expired at ${expiresAt}` });
+    await expect(extend(id, '1m', 'r')).rejects.toMatchObject({
+      code: 'REQUEST_NOT_ACTIVE',
+      message: `the grant expired at ${expiresAt}`,
+    });
     expect((await get(id)).expiresAt).toBe(expiresAt);
   });
 });

@@ -4,6 +4,7 @@ import { createRequest } from '../../functions/application/create-request.js';
 import { decideRequest } from '../../functions/application/decide-request.js';
 import { extendRequest } from '../../functions/application/extend-request.js';
 import { fetchCredentials } from '../../functions/application/fetch-credentials.js';
+import type { GrantSpec } from '../../functions/application/ports.js';
 import { errorOf } from '../../functions/application/record-outcome.js';
 import { revokeTask } from '../../functions/application/revoke-at-expiry.js';
 import { revokeEarly } from '../../functions/application/revoke-early.js';
@@ -77,6 +78,14 @@ async function approved(duration = '20m'): Promise<string> {
 /** ERIN asks for `duration` more on request `id`. */
 const extend = (id: string, duration: string, reason: string) =>
   extendRequest({ requestId: id, caller: ERIN, body: { duration, reason } }, sys().deps);
+/** A user made on the orders target by the provisioner itself, for ten minutes, with no use case knowing. */
+async function grantDirectly(spec: Pick<GrantSpec, 'requestId' | 'dbUser' | 'privileges'>): Promise<void> {
+  const target = sys().deps.policy.policy().targets[0];
+  if (!target) throw new Error('no target');
+  await sys()
+    .deps.provisioners.for(target)
+    .grant({ ...spec, target, expiresAt: new Date(isoPlus(600)), connectionLimit: 1 });
+}
 /** A granted request and its expiresAt. */
 async function active(duration = '20m') {
   const id = await approved(duration);
@@ -226,18 +235,7 @@ describe('record-outcome', () => {
   it('grant-failed drops a half-made user, records FAILED with the cause message but no secret, once', async () => {
     const id = await approved();
     const request = await get(id);
-    const target = sys().deps.policy.policy().targets[0];
-    if (!target) throw new Error('no target');
-    await sys()
-      .deps.provisioners.for(target)
-      .grant({
-        requestId: id,
-        dbUser: request.dbUser,
-        target,
-        privileges: request.privileges,
-        expiresAt: new Date(isoPlus(600)),
-        connectionLimit: 1,
-      });
+    await grantDirectly({ requestId: id, dbUser: request.dbUser, privileges: request.privileges });
     const cause = JSON.stringify({
       errorType: 'TargetUnavailableError',
       errorMessage: 'connect to postgres://admin:hunter2@db:5432/orders failed',
@@ -347,18 +345,11 @@ describe('expiry-sweeper on grants', () => {
     // Users of earlier tests belong to requests in tables since replaced: orphans now, cleared first.
     await sweep({ reconcile: 'now' });
     const orphanId = testRequestId();
-    const target = sys().deps.policy.policy().targets[0];
-    if (!target) throw new Error('no target');
-    await sys()
-      .deps.provisioners.for(target)
-      .grant({
-        requestId: orphanId,
-        dbUser: `jit_${orphanId}`,
-        target,
-        privileges: { roles: [], schemas: [] },
-        expiresAt: new Date(isoPlus(600)),
-        connectionLimit: 1,
-      });
+    await grantDirectly({
+      requestId: orphanId,
+      dbUser: `jit_${orphanId}`,
+      privileges: { roles: [], schemas: [] },
+    });
     // The EventBridge schedule passes nothing: the hourly rule applies. Claim this hour's run first…
     const hour = new Date(sys().clock.now().getTime() + 2 * 3600_000);
     sys().clock.set(hour);

@@ -2,8 +2,9 @@ import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Credentials, GrantSpec } from '../../functions/application/ports.js';
 import { ALICE, overrideProvisioners, useDedicatedAppSystem } from '../support/app-suite.js';
+import { jitRoles as jitRolesOn } from '../support/jit-roles.js';
 import { AUTO_READ } from '../support/policies.js';
-import { adminQuery, canLogin, connect, fileRequest, jitRoles as jitRolesOn } from '../support/system.js';
+import { adminQuery, canLogin, connect, fileRequest } from '../support/system.js';
 
 /**
  * A Lambda killed mid-step: the provisioner is wrapped so that one grant or one revoke stops after N of its

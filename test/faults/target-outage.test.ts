@@ -6,8 +6,9 @@ import { TRANSITIONS } from '../../functions/domain/lifecycle.js';
 import type { AuditEvent, RequestStatus } from '../../functions/domain/types.js';
 import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
 import { ALICE, useAppSystem } from '../support/app-suite.js';
+import { jitRoles as jitRolesOn } from '../support/jit-roles.js';
 import { AUTO_READ } from '../support/policies.js';
-import { activeCredentials, canLogin, fileRequest, jitRoles as jitRolesOn } from '../support/system.js';
+import { activeCredentials, canLogin, fileRequest } from '../support/system.js';
 
 /**
  * The target PostgreSQL really stops (a dedicated embedded server, restarted on the same data directory and

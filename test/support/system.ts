@@ -524,19 +524,6 @@ export async function roleExists(adminUrl: string, user: string): Promise<boolea
   }
 }
 
-/** Every `jit_` role on the server, sorted (for suites that own their server: others' roles would show). */
-export async function jitRoles(adminUrl: string): Promise<string[]> {
-  const { client } = await connect(adminUrl);
-  try {
-    const result = await client.query<{ rolname: string }>(
-      "SELECT rolname FROM pg_roles WHERE rolname LIKE 'jit\\_%' ORDER BY 1",
-    );
-    return result.rows.map((r) => r.rolname);
-  } finally {
-    await client.end();
-  }
-}
-
 /**
  * A TCP forwarder to a database that a test can take down and bring back: while down it cuts every open
  * connection and refuses new ones by closing them at once (the port stays bound, so nobody else takes it).

@@ -3,7 +3,9 @@ import type { EngineProvisioner } from '../../functions/adapters/provisioners.js
 import type { CredentialProvisioner } from '../../functions/application/ports.js';
 import type { Target } from '../../functions/domain/policy-schema.js';
 import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
-import { type AppSystemOptions, type System, startAppSystem } from './system.js';
+import { hostPortOf, type LevelYaml, postgresPolicyYaml } from './policies.js';
+import { services } from './services.js';
+import { createTargetDatabase, type System, startSystem } from './system.js';
 
 /** The people the end-to-end and fault suites act as (the policies there name them by email). */
 export const ALICE = 'alice@example.com';
@@ -12,6 +14,49 @@ export const CAROL = 'carol@example.com';
 export const DAVE = 'dave@example.com';
 export const ERIN = 'erin@example.com';
 export const MALLORY = 'mallory@example.com';
+
+export interface AppSystemOptions {
+  /** The levels of the one target, `app`. */
+  levels: Record<string, LevelYaml>;
+  /** The server the database is created on and the admin credentials; the shared test server unless given. */
+  pgAdminUrl?: string;
+  /** The target's database, created here; `app` unless given (a dedicated server has no other suites). */
+  database?: string;
+  /** Where the target is reached, when not at the admin URL's host and port (a dedicated server, a proxy). */
+  connection?: { host: string; port: number | string };
+  environment?: string;
+  /** Another DynamoDB than the shared one (a suite that restarts its own). */
+  dynamodbEndpoint?: string;
+}
+
+/**
+ * The setup most system suites share: a fresh target database with createTargetDatabase's tables, and a system
+ * whose policy has one password target `app` on it. Returns the system and a function that drops the database.
+ */
+export async function startAppSystem(
+  options: AppSystemOptions,
+): Promise<{ system: System; dropDatabase: () => Promise<void> }> {
+  const pgAdminUrl = options.pgAdminUrl ?? services().pgAdminUrl;
+  const database = options.database ?? 'app';
+  const dropDatabase = await createTargetDatabase(pgAdminUrl, database);
+  try {
+    const system = await startSystem({
+      dynamodbEndpoint: options.dynamodbEndpoint ?? services().dynamodbEndpoint,
+      pgAdminUrl,
+      policyYaml: postgresPolicyYaml({
+        id: 'app',
+        ...(options.environment === undefined ? {} : { environment: options.environment }),
+        ...(options.connection ?? hostPortOf(pgAdminUrl)),
+        database,
+        levels: options.levels,
+      }),
+    });
+    return { system, dropDatabase };
+  } catch (error) {
+    await dropDatabase().catch(() => undefined);
+    throw error;
+  }
+}
 
 /**
  * The setup of an end-to-end or fault suite: before the file's tests, startAppSystem with `options` (asked for

@@ -16,6 +16,7 @@ import type { AuditEvent, RequestStatus } from '../functions/domain/types.js';
 import { startDynamoDbLocal } from '../local/dynamodb-local.js';
 import { startEmbeddedPostgres } from '../local/embedded-postgres.js';
 import type { Runtime } from '../local/runtime.js';
+import { jitRoles } from '../test/support/jit-roles.js';
 import { countArgument } from './support.js';
 
 export interface BenchStack {
@@ -170,21 +171,6 @@ export async function countByStatus(runtime: Runtime, status: RequestStatus): Pr
   return total;
 }
 
-/** `jit_` roles that exist on the server right now. */
-export async function managedRoles(pgAdminUrl: string): Promise<string[]> {
-  const client = new pg.Client({ connectionString: pgAdminUrl });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    const result = await client.query<{ rolname: string }>(
-      "SELECT rolname FROM pg_roles WHERE rolname LIKE 'jit\\_%' ORDER BY rolname",
-    );
-    return result.rows.map((r) => r.rolname);
-  } finally {
-    await client.end();
-  }
-}
-
 /** CREATE ROLE … LOGIN then DROP ROLE, `count` times over `concurrency` admin connections: roles per second. */
 async function rawRoleRate(pgAdminUrl: string, count: number, concurrency: number): Promise<number> {
   const pool = new pg.Pool({ connectionString: pgAdminUrl, max: concurrency });
@@ -327,7 +313,7 @@ export async function run(
     }
     log(`statuses: ${[...statuses].map(([k, v]) => `${k} ${v}`).join(', ')}`);
     for (const [actions, n] of actionSets) log(`audit ${n}× ${actions}`);
-    const rolesLeft = (await managedRoles(stack.pgAdminUrl)).length;
+    const rolesLeft = (await jitRoles(stack.pgAdminUrl)).length;
     const grantsPerSecond = granted / Math.max(0.001, (lastActive - firstPost) / 1000);
     const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
     const result: LoadResult = {

@@ -8,7 +8,8 @@
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import type { Credentials } from '../functions/application/ports.js';
-import { http, managedRoles, percentile, until, withBenchStack } from './load.js';
+import { jitRoles } from '../test/support/jit-roles.js';
+import { http, percentile, until, withBenchStack } from './load.js';
 import { countArgument } from './support.js';
 
 export interface RevocationLagResult {
@@ -128,7 +129,7 @@ export async function run(
     const sessionEnds = measured.map((m) => m.sessionEndMs);
     const loginRefusals = measured.map((m) => m.loginRefusedMs);
     const gone = measured.map((m) => Math.max(m.sessionEndMs, m.loginRefusedMs));
-    await until(async () => (await managedRoles(stack.pgAdminUrl)).length === 0, 10_000);
+    await until(async () => (await jitRoles(stack.pgAdminUrl)).length === 0, 10_000);
     const result: RevocationLagResult = {
       grants,
       measured: measured.length,
@@ -139,7 +140,7 @@ export async function run(
       p50Ms: percentile(gone, 50),
       p99Ms: percentile(gone, 99),
       maxMs: Math.round(Math.max(...gone)),
-      rolesLeft: (await managedRoles(stack.pgAdminUrl)).length,
+      rolesLeft: (await jitRoles(stack.pgAdminUrl)).length,
       sweepIntervalMs: stack.sweepIntervalMs,
     };
     log(

@@ -1,19 +1,10 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EngineProvisioner } from '../../functions/adapters/provisioners.js';
-import type { CredentialProvisioner, Credentials, GrantSpec } from '../../functions/application/ports.js';
-import type { Target } from '../../functions/domain/policy-schema.js';
-import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Credentials, GrantSpec } from '../../functions/application/ports.js';
+import { ALICE, overrideProvisioners, useDedicatedAppSystem } from '../support/app-suite.js';
+import { jitRoles as jitRolesOn } from '../support/jit-roles.js';
 import { AUTO_READ } from '../support/policies.js';
-import {
-  adminQuery,
-  canLogin,
-  connect,
-  fileRequest,
-  jitRoles as jitRolesOn,
-  type System,
-  startAppSystem,
-} from '../support/system.js';
+import { adminQuery, canLogin, connect, fileRequest } from '../support/system.js';
 
 /**
  * A Lambda killed mid-step: the provisioner is wrapped so that one grant or one revoke stops after N of its
@@ -21,10 +12,6 @@ import {
  * (with the reconciler) unless an ACTIVE request explains it, and no open session outlives it either.
  * A dedicated PostgreSQL: the reconciler drops every unexplained `jit_` role on the server.
  */
-
-const ALICE = 'alice@example.com';
-let server: RunningPostgres;
-let system: System;
 
 /** What Step Functions sees when the Lambda's sandbox dies (timeout, out of memory). */
 class SandboxCrashError extends Error {
@@ -40,69 +27,51 @@ type Fault =
 const faults: Fault[] = [];
 const ran: string[] = [];
 
-beforeAll(async () => {
-  server = await startEmbeddedPostgres({ persistent: false });
-  ({ system } = await startAppSystem({
-    pgAdminUrl: server.url,
-    connection: { host: '127.0.0.1', port: server.port },
-    levels: { auto: AUTO_READ },
-  }));
-  const factory = system.deps.provisioners;
-  const real = factory.for.bind(factory);
-  factory.for = (target: Target): CredentialProvisioner => {
-    const provisioner = real(target) as EngineProvisioner;
-    return {
-      grant: async (spec: GrantSpec) => {
-        const fault = takeFault('grant', spec.dbUser);
-        if (fault?.kind !== 'grant') return provisioner.grant(spec);
-        if (fault.after === 'full-grant') await provisioner.grant(spec);
-        else await admin(`CREATE ROLE ${pg.escapeIdentifier(spec.dbUser)} LOGIN`);
-        throw new SandboxCrashError(`after ${fault.after}`);
-      },
-      credentials: (spec) => provisioner.credentials(spec),
-      extend: (spec, at) => provisioner.extend(spec, at),
-      listManagedUsers: () => provisioner.listManagedUsers(),
-      check: () => provisioner.check(),
-      revoke: async (spec) => {
-        const fault = takeFault('revoke', spec.dbUser);
-        if (fault?.kind !== 'revoke') return provisioner.revoke(spec);
-        const plan = provisioner.revokePlan(spec);
-        for (const step of plan.steps.slice(0, fault.afterSteps)) {
-          await step.run();
-          ran.push(step.name);
-        }
-        throw new SandboxCrashError(`after ${fault.afterSteps} revoke steps`);
-      },
-    };
-  };
-}, 120_000);
+const { server, system } = useDedicatedAppSystem({ auto: AUTO_READ });
 
-afterAll(async () => {
-  await system?.stop();
-  await server?.stop();
-});
+beforeAll(() =>
+  overrideProvisioners(system(), (provisioner) => ({
+    grant: async (spec: GrantSpec) => {
+      const fault = takeFault('grant', spec.dbUser);
+      if (fault?.kind !== 'grant') return provisioner.grant(spec);
+      if (fault.after === 'full-grant') await provisioner.grant(spec);
+      else await admin(`CREATE ROLE ${pg.escapeIdentifier(spec.dbUser)} LOGIN`);
+      throw new SandboxCrashError(`after ${fault.after}`);
+    },
+    revoke: async (spec) => {
+      const fault = takeFault('revoke', spec.dbUser);
+      if (fault?.kind !== 'revoke') return provisioner.revoke(spec);
+      const plan = provisioner.revokePlan(spec);
+      for (const step of plan.steps.slice(0, fault.afterSteps)) {
+        await step.run();
+        ran.push(step.name);
+      }
+      throw new SandboxCrashError(`after ${fault.afterSteps} revoke steps`);
+    },
+  })),
+);
 
 function takeFault(kind: Fault['kind'], dbUser: string): Fault | undefined {
   const index = faults.findIndex((f) => f.kind === kind && f.dbUser === dbUser);
   return index < 0 ? undefined : faults.splice(index, 1)[0];
 }
 
-const admin = (sql: string) => adminQuery(server.url, sql);
+const admin = (sql: string) => adminQuery(server().url, sql);
 
-const jitRoles = () => jitRolesOn(server.url);
+const jitRoles = () => jitRolesOn(server().url);
 
 /** `jit_` roles that no ACTIVE or REVOKE_FAILED request of this system explains. */
 async function unexplainedRoles(): Promise<string[]> {
   const out: string[] = [];
   for (const role of await jitRoles()) {
-    const request = await system.deps.requests.get(role.slice('jit_'.length));
+    const request = await system().deps.requests.get(role.slice('jit_'.length));
     if (request?.status !== 'ACTIVE' && request?.status !== 'REVOKE_FAILED') out.push(role);
   }
   return out;
 }
 
 async function create(duration: string): Promise<string> {
-  const { id } = await fileRequest(system, ALICE, {
+  const { id } = await fileRequest(system(), ALICE, {
     target: 'app',
     level: 'auto',
     duration,
@@ -118,23 +87,23 @@ describe('a Lambda killed between the steps of a revoke', () => {
     async (afterSteps) => {
       const id = await create('3s');
       faults.push({ kind: 'revoke', dbUser: `jit_${id}`, afterSteps });
-      const active = await system.waitForStatus(id, 'ACTIVE');
-      const creds = await system.call<Credentials>('GET', `/requests/${id}/credentials`, ALICE);
+      const active = await system().waitForStatus(id, 'ACTIVE');
+      const creds = await system().call<Credentials>('GET', `/requests/${id}/credentials`, ALICE);
       expect(creds.status).toBe(200);
       const { client: session } = await connect(creds.body.uri);
       ran.length = 0;
 
-      const failed = await system.waitForStatus(id, 'REVOKE_FAILED', 20_000);
+      const failed = await system().waitForStatus(id, 'REVOKE_FAILED', 20_000);
       expect(failed.lastError?.code).toBe('Sandbox.Timedout');
       expect(ran).toEqual(
         ['block-logins', 'terminate-sessions', 'drop-owned', 'drop-role'].slice(0, afterSteps),
       );
-      expect((await system.executionEnd(id)).status).toBe('SUCCEEDED');
+      expect((await system().executionEnd(id)).status).toBe('SUCCEEDED');
 
-      const report = await system.sweep({ reconcile: 'now' });
+      const report = await system().sweep({ reconcile: 'now' });
       expect(report.revoked).toBe(1);
       expect(report.errors).toBe(0);
-      const revoked = await system.request(id);
+      const revoked = await system().request(id);
       expect(revoked.status).toBe('REVOKED');
       expect(Date.parse(revoked.revokedAt ?? '')).toBeGreaterThan(Date.parse(active.expiresAt ?? ''));
       await expect(session.query('SELECT 1')).rejects.toThrow();
@@ -143,9 +112,9 @@ describe('a Lambda killed between the steps of a revoke', () => {
       expect(await jitRoles()).not.toContain(`jit_${id}`);
       expect(await unexplainedRoles()).toEqual([]);
 
-      const actions = await system.auditActions(id);
+      const actions = await system().auditActions(id);
       expect(actions).toEqual(['auto-approved', 'granted', 'credentials-issued', 'revoke-failed', 'revoked']);
-      expect((await system.deps.audit.verify(id)).ok).toBe(true);
+      expect((await system().deps.audit.verify(id)).ok).toBe(true);
     },
     60_000,
   );
@@ -157,24 +126,24 @@ describe('a Lambda killed in the middle of a grant', () => {
     async (after) => {
       const id = await create('10m');
       faults.push({ kind: 'grant', dbUser: `jit_${id}`, after });
-      const failed = await system.waitForStatus(id, 'FAILED', 20_000);
+      const failed = await system().waitForStatus(id, 'FAILED', 20_000);
       expect(failed.lastError?.code).toBe('Sandbox.Timedout');
-      expect((await system.executionEnd(id)).status).toBe('FAILED');
+      expect((await system().executionEnd(id)).status).toBe('FAILED');
 
-      await system.sweep({ reconcile: 'now' });
+      await system().sweep({ reconcile: 'now' });
       expect(await jitRoles()).not.toContain(`jit_${id}`);
       expect(await unexplainedRoles()).toEqual([]);
-      expect(await system.auditActions(id)).toEqual(['auto-approved', 'grant-failed']);
-      expect((await system.deps.audit.verify(id)).ok).toBe(true);
+      expect(await system().auditActions(id)).toEqual(['auto-approved', 'grant-failed']);
+      expect((await system().deps.audit.verify(id)).ok).toBe(true);
     },
     60_000,
   );
 
   it('drops a user whose grant crashed before anything was recorded, at the next reconciling sweep', async () => {
     // The crash happened before DynamoDB knew of any request: only the reconciler can find this user.
-    const orphan = `jit_${system.deps.ids.requestId()}`;
+    const orphan = `jit_${system().deps.ids.requestId()}`;
     await admin(`CREATE ROLE ${pg.escapeIdentifier(orphan)} LOGIN PASSWORD 'left-by-a-crash'`);
-    const report = await system.sweep({ reconcile: 'now' });
+    const report = await system().sweep({ reconcile: 'now' });
     expect(report.orphansDropped).toBe(1);
     expect(await jitRoles()).not.toContain(orphan);
     expect(await unexplainedRoles()).toEqual([]);

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { AccessRequest } from '../../functions/domain/types.js';
+import { ALICE, BOB, CAROL, useAppSystem } from '../support/app-suite.js';
 import { services } from '../support/services.js';
-import { connect, fileRequest, type System, sleep, startAppSystem } from '../support/system.js';
+import { connect, fileRequest, sleep } from '../support/system.js';
 
 /**
  * Decisions racing each other over real HTTP, DynamoDB Local and the real workflow. Invariants: a request
@@ -10,28 +11,21 @@ import { connect, fileRequest, type System, sleep, startAppSystem } from '../sup
  * task-token completion), and it ends in a state the lifecycle allows; no grant is left behind.
  */
 
-const ALICE = 'alice@example.com';
-const BOB = 'bob@example.com';
-const CAROL = 'carol@example.com';
 const database = `races_${randomBytes(4).toString('hex')}`;
-let dropDatabase: (() => Promise<void>) | undefined;
-let system: System;
 const created: string[] = [];
+const system = useAppSystem(
+  () => ({ database, levels: { review: { maxDuration: '1h', approvers: [BOB, CAROL] } } }),
+  120_000,
+);
 
-beforeAll(async () => {
-  ({ system, dropDatabase } = await startAppSystem({
-    database,
-    levels: { review: { maxDuration: '1h', approvers: [BOB, CAROL] } },
-  }));
-}, 120_000);
-
+// Registered after useAppSystem, so it runs before the system stops (vitest runs after-hooks in reverse).
 afterAll(async () => {
   // Every grant the races made ends (2 s grants), then nothing of ours may be left on the shared server.
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
-    const live = await Promise.all(created.map((id) => system.request(id)));
+    const live = await Promise.all(created.map((id) => system().request(id)));
     if (live.every((r) => !['APPROVED', 'ACTIVE', 'REVOKE_FAILED'].includes(r.status))) break;
-    await system.sweep();
+    await system().sweep();
     await sleep(500);
   }
   const { client } = await connect(services().pgAdminUrl);
@@ -44,12 +38,10 @@ afterAll(async () => {
   } finally {
     await client.end();
   }
-  await system?.stop();
-  await dropDatabase?.();
 }, 60_000);
 
 async function create(duration = '2s'): Promise<string> {
-  const { id } = await fileRequest(system, ALICE, {
+  const { id } = await fileRequest(system(), ALICE, {
     target: 'app',
     level: 'review',
     duration,
@@ -61,7 +53,7 @@ async function create(duration = '2s'): Promise<string> {
 
 /** The request's decisions as the audit log tells them. */
 async function decisions(id: string): Promise<string[]> {
-  return (await system.auditActions(id)).filter((a) => a === 'approved' || a === 'denied');
+  return (await system().auditActions(id)).filter((a) => a === 'approved' || a === 'denied');
 }
 
 const DECIDED_OR_LATER: readonly AccessRequest['status'][] = [
@@ -75,22 +67,22 @@ const DECIDED_OR_LATER: readonly AccessRequest['status'][] = [
 describe('decisions racing each other', () => {
   it('decides exactly once when one approval link is POSTed 50 times at once, approve and deny mixed', async () => {
     const id = await create();
-    const link = await system.approvalLink(id, CAROL);
-    const page = await system.openLink(link);
+    const link = await system().approvalLink(id, CAROL);
+    const page = await system().openLink(link);
     const csrf = page.csrf ?? '';
     expect(csrf).not.toBe('');
 
     const answers = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => system.postLink(link, i % 2 === 0 ? 'approve' : 'deny', csrf)),
+      Array.from({ length: 50 }, (_, i) => system().postLink(link, i % 2 === 0 ? 'approve' : 'deny', csrf)),
     );
     const statuses = answers.map((a) => a.status);
     expect(statuses.filter((s) => s === 200)).toHaveLength(1);
     expect(statuses.filter((s) => s === 410)).toHaveLength(49);
     expect(await decisions(id)).toHaveLength(1);
-    const request = await system.request(id);
+    const request = await system().request(id);
     expect(DECIDED_OR_LATER).toContain(request.status);
     expect(request.approvals.length + (request.denial ? 1 : 0)).toBe(1);
-    expect((await system.deps.audit.verify(id)).ok).toBe(true);
+    expect((await system().deps.audit.verify(id)).ok).toBe(true);
     console.log('faults: 50 concurrent POSTs of one approval link → 1 decision');
   }, 60_000);
 
@@ -102,18 +94,18 @@ describe('decisions racing each other', () => {
       const id = await create();
       // Who goes first alternates, so neither side always has the head start.
       const [approve, deny] = await Promise.all([
-        system.call<{ status?: string; error?: { code: string } }>(
+        system().call<{ status?: string; error?: { code: string } }>(
           'POST',
           `/requests/${id}/approve`,
           CAROL,
           {},
         ),
-        system.call<{ status?: string; error?: { code: string } }>('POST', `/requests/${id}/deny`, BOB, {}),
+        system().call<{ status?: string; error?: { code: string } }>('POST', `/requests/${id}/deny`, BOB, {}),
       ]);
       const winners = [approve, deny].filter((a) => a.status === 200);
       const losers = [approve, deny].filter((a) => a.status !== 200);
       const decided = await decisions(id);
-      const request = await system.request(id);
+      const request = await system().request(id);
       if (winners.length !== 1) problems.push(`${id}: ${approve.status}/${deny.status}`);
       for (const loser of losers) {
         if (

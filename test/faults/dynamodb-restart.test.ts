@@ -4,16 +4,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb-local.js';
+import { ALICE, CAROL, useAppSystem } from '../support/app-suite.js';
 import { services } from '../support/services.js';
-import {
-  activeCredentials,
-  canLogin,
-  fileRequest,
-  roleExists,
-  type System,
-  sleep,
-  startAppSystem,
-} from '../support/system.js';
+import { activeCredentials, canLogin, fileRequest, roleExists, sleep } from '../support/system.js';
 
 /**
  * DynamoDB itself fails under a running workflow: a dedicated DynamoDB Local with a data directory is killed
@@ -22,14 +15,10 @@ import {
  * one sweep after DynamoDB is back), no audit event is lost or duplicated, and the chain verifies.
  */
 
-const ALICE = 'alice@example.com';
-const CAROL = 'carol@example.com';
 const database = `ddb_restart_${randomBytes(4).toString('hex')}`;
 let dataDir: string;
 let dynamo: DynamoDbLocal | undefined;
 let port: number;
-let dropDatabase: (() => Promise<void>) | undefined;
-let system: System;
 /** How long DynamoDB Local may take to make an acknowledged write survive SIGKILL. */
 const LOCAL_FLUSH_MS = 2000;
 
@@ -37,19 +26,21 @@ beforeAll(async () => {
   dataDir = mkdtempSync(path.join(tmpdir(), 'jitdb-faults-ddb-'));
   dynamo = await startDynamoDbLocal({ dataDir });
   port = dynamo.port;
-  ({ system, dropDatabase } = await startAppSystem({
+}, 120_000);
+// Registered before useAppSystem, so it runs after the system stops (vitest runs after-hooks in reverse).
+afterAll(async () => {
+  await dynamo?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+const system = useAppSystem(() => {
+  if (!dynamo) throw new Error('DynamoDB Local did not start');
+  return {
     dynamodbEndpoint: dynamo.url,
     database,
     levels: { review: { maxDuration: '1h', approvers: [CAROL] } },
-  }));
+  };
 }, 120_000);
-
-afterAll(async () => {
-  await system?.stop();
-  await dynamo?.stop();
-  await dropDatabase?.();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-});
 
 async function restartDynamo(downMs: number): Promise<void> {
   await dynamo?.stop();
@@ -60,31 +51,31 @@ async function restartDynamo(downMs: number): Promise<void> {
 
 describe('DynamoDB Local restarted under a running workflow', () => {
   it('still grants, expires and revokes a request, with every audit event exactly once', async () => {
-    const { id } = await fileRequest(system, ALICE, {
+    const { id } = await fileRequest(system(), ALICE, {
       target: 'app',
       level: 'review',
       duration: '5s',
       reason: 'faults: dynamodb restart',
     });
-    await system.approvalLink(id, CAROL); // the workflow stored its task token and emailed
+    await system().approvalLink(id, CAROL); // the workflow stored its task token and emailed
     // DynamoDB Local (SQLite) loses writes acknowledged just before a SIGKILL; real DynamoDB does not.
     await sleep(LOCAL_FLUSH_MS);
 
     await restartDynamo(500);
-    expect((await system.request(id)).status).toBe('PENDING');
-    const approved = await system.call('POST', `/requests/${id}/approve`, CAROL, {});
+    expect((await system().request(id)).status).toBe('PENDING');
+    const approved = await system().call('POST', `/requests/${id}/approve`, CAROL, {});
     expect(approved.status).toBe(200);
-    const { request: active, creds } = await activeCredentials(system, id, ALICE);
+    const { request: active, creds } = await activeCredentials(system(), id, ALICE);
     const expiresAt = Date.parse(active.expiresAt ?? '');
 
     // Down from just before expiry until well after it: the Wait state's Revoke meets no DynamoDB.
     await sleep(Math.max(0, expiresAt - Date.now() - 300));
     await restartDynamo(3000);
     const backAt = Date.now();
-    let status = (await system.request(id)).status;
+    let status = (await system().request(id)).status;
     if (status !== 'REVOKED') {
-      await system.sweep();
-      status = (await system.request(id)).status;
+      await system().sweep();
+      status = (await system().request(id)).status;
     }
     expect(status).toBe('REVOKED');
     console.log(
@@ -93,7 +84,7 @@ describe('DynamoDB Local restarted under a running workflow', () => {
     expect(await canLogin(creds.uri)).toBe(false);
     expect(await roleExists(services().pgAdminUrl, `jit_${id}`)).toBe(false);
 
-    const events = await system.audit(id);
+    const events = await system().audit(id);
     const actions = events.map((e) => e.action);
     for (const once of ['requested', 'approved', 'granted', 'credentials-issued', 'revoked'] as const) {
       expect(
@@ -102,6 +93,6 @@ describe('DynamoDB Local restarted under a running workflow', () => {
       ).toHaveLength(1);
     }
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
-    expect(await system.deps.audit.verify(id)).toMatchObject({ ok: true, events: events.length });
+    expect(await system().deps.audit.verify(id)).toMatchObject({ ok: true, events: events.length });
   }, 90_000);
 });

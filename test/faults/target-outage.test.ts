@@ -5,15 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRANSITIONS } from '../../functions/domain/lifecycle.js';
 import type { AuditEvent, RequestStatus } from '../../functions/domain/types.js';
 import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
+import { ALICE, useAppSystem } from '../support/app-suite.js';
+import { jitRoles as jitRolesOn } from '../support/jit-roles.js';
 import { AUTO_READ } from '../support/policies.js';
-import {
-  activeCredentials,
-  canLogin,
-  fileRequest,
-  jitRoles as jitRolesOn,
-  type System,
-  startAppSystem,
-} from '../support/system.js';
+import { activeCredentials, canLogin, fileRequest } from '../support/system.js';
 
 /**
  * The target PostgreSQL really stops (a dedicated embedded server, restarted on the same data directory and
@@ -24,12 +19,10 @@ import {
  *  - every stored transition is one the lifecycle table allows, and the audit chain verifies.
  */
 
-const ALICE = 'alice@example.com';
 let dataDir: string;
 let port: number;
 let server: RunningPostgres | undefined;
 let adminUrl: string;
-let system: System;
 
 beforeAll(async () => {
   dataDir = mkdtempSync(path.join(tmpdir(), 'jitdb-faults-pg-'));
@@ -37,18 +30,17 @@ beforeAll(async () => {
   server = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'data'), persistent: true });
   port = server.port;
   adminUrl = server.url;
-  ({ system } = await startAppSystem({
-    pgAdminUrl: adminUrl,
-    connection: { host: '127.0.0.1', port },
-    levels: { auto: AUTO_READ },
-  }));
 }, 120_000);
-
+// Registered before useAppSystem, so it runs after the system stops (vitest runs after-hooks in reverse).
 afterAll(async () => {
-  await system?.stop();
   await server?.stop();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
+
+const system = useAppSystem(
+  () => ({ pgAdminUrl: adminUrl, connection: { host: '127.0.0.1', port }, levels: { auto: AUTO_READ } }),
+  120_000,
+);
 
 async function stopServer(): Promise<void> {
   await server?.stop();
@@ -63,7 +55,7 @@ const jitRoles = () => jitRolesOn(adminUrl);
 
 /** Every audited status change is one TRANSITIONS allows for some event, and the chain verifies. */
 async function expectLawfulHistory(id: string): Promise<AuditEvent[]> {
-  const events = await system.audit(id);
+  const events = await system().audit(id);
   const allowed = new Set<string>();
   for (const byStatus of Object.values(TRANSITIONS)) {
     for (const [from, tos] of Object.entries(byStatus))
@@ -76,7 +68,7 @@ async function expectLawfulHistory(id: string): Promise<AuditEvent[]> {
       );
     }
   }
-  expect(await system.deps.audit.verify(id)).toMatchObject({ ok: true, events: events.length });
+  expect(await system().deps.audit.verify(id)).toMatchObject({ ok: true, events: events.length });
   return events;
 }
 
@@ -85,13 +77,13 @@ describe('the target database goes down', () => {
     await stopServer();
     let id = '';
     try {
-      ({ id } = await fileRequest(system, ALICE, {
+      ({ id } = await fileRequest(system(), ALICE, {
         target: 'app',
         level: 'auto',
         duration: '10m',
         reason: 'faults: grant while down',
       }));
-      const failed = await system.waitForStatus(id, 'FAILED', 45_000);
+      const failed = await system().waitForStatus(id, 'FAILED', 45_000);
       expect(failed.grant).toBeUndefined();
       expect(failed.lastError?.code).toBe('TargetUnavailableError');
     } finally {
@@ -101,38 +93,38 @@ describe('the target database goes down', () => {
     const events = await expectLawfulHistory(id);
     expect(events.map((e) => e.action)).toEqual(['auto-approved', 'grant-failed']);
     // FAILED is terminal: a sweep with the server back changes nothing.
-    await system.sweep({ reconcile: 'now' });
-    expect((await system.request(id)).status).toBe('FAILED' satisfies RequestStatus);
+    await system().sweep({ reconcile: 'now' });
+    expect((await system().request(id)).status).toBe('FAILED' satisfies RequestStatus);
     expect(await jitRoles()).toEqual([]);
   }, 90_000);
 
   it('leaves a revoke it cannot make REVOKE_FAILED, and the next sweep after the database is back ends access', async () => {
-    const { id } = await fileRequest(system, ALICE, {
+    const { id } = await fileRequest(system(), ALICE, {
       target: 'app',
       level: 'auto',
       duration: '4s',
       reason: 'faults: revoke while down',
     });
-    const { request: active, creds } = await activeCredentials(system, id, ALICE);
+    const { request: active, creds } = await activeCredentials(system(), id, ALICE);
     expect(await canLogin(creds.uri)).toBe(true);
     const expiresAt = Date.parse(active.expiresAt ?? '');
 
     await stopServer();
     let backAt = 0;
     try {
-      const failed = await system.waitForStatus(id, 'REVOKE_FAILED', 45_000);
+      const failed = await system().waitForStatus(id, 'REVOKE_FAILED', 45_000);
       expect(failed.lastError?.code).toBe('TargetUnavailableError');
-      const whileDown = await system.sweep();
+      const whileDown = await system().sweep();
       expect(whileDown.revoked).toBe(0);
-      expect((await system.request(id)).status).toBe('REVOKE_FAILED');
+      expect((await system().request(id)).status).toBe('REVOKE_FAILED');
     } finally {
       await startServer();
       backAt = Date.now();
     }
 
-    const swept = await system.sweep();
+    const swept = await system().sweep();
     expect(swept.revoked).toBe(1);
-    const revoked = await system.request(id);
+    const revoked = await system().request(id);
     expect(revoked.status).toBe('REVOKED');
     const goneAt = Date.now();
     expect(await canLogin(creds.uri)).toBe(false);

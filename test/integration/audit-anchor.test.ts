@@ -74,6 +74,13 @@ async function digestAt(f: Fixture, minute: number) {
   return auditDigest({}, f.deps);
 }
 
+/** What an attacker covering their tracks does: delete digest `seq` from the digests table. */
+async function deleteDigest(f: Fixture, seq: number) {
+  await f.t.doc.send(
+    new DeleteCommand({ TableName: f.t.names.digestsTable, Key: { pk: 'digest', sk: seq } }),
+  );
+}
+
 async function report(f: Fixture, request: AccessRequest) {
   return anchorReport(request.id, await f.t.audit.list(request.id), f.deps);
 }
@@ -252,9 +259,7 @@ describe('tampering with the digests', () => {
     const a = await requestWithEvents(f, 0, 2);
     await digestAt(f, 5);
     await digestAt(f, 10);
-    await f.t.doc.send(
-      new DeleteCommand({ TableName: f.t.names.digestsTable, Key: { pk: 'digest', sk: 1 } }),
-    );
+    await deleteDigest(f, 1);
 
     expect(await report(f, a)).toMatchObject({ ok: false, problem: 'digest 1 is missing' });
   });
@@ -265,9 +270,7 @@ describe('tampering with the digests', () => {
     await digestAt(f, 5);
     const a3 = await f.t.requests.recordEvent(a, note(at(6), 'anchored by digest 2'));
     await digestAt(f, 10);
-    await f.t.doc.send(
-      new DeleteCommand({ TableName: f.t.names.digestsTable, Key: { pk: 'digest', sk: 2 } }),
-    );
+    await deleteDigest(f, 2);
 
     expect(await report(f, a3)).toMatchObject({
       ok: false,
@@ -280,9 +283,7 @@ describe('tampering with the digests', () => {
     const a = await requestWithEvents(f, 0, 2);
     await digestAt(f, 5);
     await digestAt(f, 10);
-    await f.t.doc.send(
-      new DeleteCommand({ TableName: f.t.names.digestsTable, Key: { pk: 'digest', sk: 2 } }),
-    );
+    await deleteDigest(f, 2);
 
     // Only the age of the newest digest gives it away.
     expect(await report(f, a)).toMatchObject({ ok: true, latestDigest: { seq: 1, at: at(5) } });

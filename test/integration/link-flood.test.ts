@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRequest } from '../../functions/application/create-request.js';
 import type { Deps, RequestStore } from '../../functions/application/ports.js';
 import { requestAudit } from '../../functions/application/request-audit.js';
@@ -27,17 +27,11 @@ import {
   delegatingStore,
   ERIN,
   linksIn,
-  startOrdersSystem,
-  type TestSystem,
+  useOrdersSystem,
 } from '../support/deps.js';
 
-let sys: TestSystem;
+const { sys } = useOrdersSystem('link-flood', 'linkflood');
 const quiet = { error: () => undefined };
-
-beforeAll(async () => {
-  ({ sys } = await startOrdersSystem('link-flood', 'linkflood'));
-});
-afterAll(async () => sys?.close());
 
 /** The request store, counting every write to the request (a transition or an audit-only event) and every one that lost a race. */
 function countingStore(real: RequestStore) {
@@ -82,16 +76,16 @@ async function pendingWithLinks(): Promise<{ id: string; links: Map<string, stri
       body: { target: 'orders', level: 'read', duration: '1h', reason: 'INC-12', ticket: 'INC-12' },
       caller: ERIN,
     },
-    sys.deps,
+    sys().deps,
   );
-  const sent = sys.outbox.length;
-  await requestApprovalHandler(sys.deps)({ requestId: request.id, taskToken: `tt-${request.id}` }, context);
-  return { id: request.id, links: linksIn(sys.outbox.slice(sent)) };
+  const sent = sys().outbox.length;
+  await requestApprovalHandler(sys().deps)({ requestId: request.id, taskToken: `tt-${request.id}` }, context);
+  return { id: request.id, links: linksIn(sys().outbox.slice(sent)) };
 }
 
 async function tallied(scope: string): Promise<number> {
-  const markers = await sys.deps.audit.list(linkRefusalStream(scope));
-  const counts = await sys.deps.requests.linkRefusalCounts(
+  const markers = await sys().deps.audit.list(linkRefusalStream(scope));
+  const counts = await sys().deps.requests.linkRefusalCounts(
     scope,
     markers.map((m) => linkRefusalWindowOfSeq(m.seq)),
   );
@@ -99,18 +93,18 @@ async function tallied(scope: string): Promise<number> {
 }
 
 async function itemCount(): Promise<number> {
-  const names = sys.tables.names;
+  const names = sys().tables.names;
   const count = async (TableName: string) =>
-    (await sys.tables.client.send(new ScanCommand({ TableName, Select: 'COUNT' }))).Count ?? 0;
+    (await sys().tables.client.send(new ScanCommand({ TableName, Select: 'COUNT' }))).Count ?? 0;
   return (await count(names.requestsTable)) + (await count(names.auditTable));
 }
 
 describe('a flood of forged approval links', () => {
   it('leaves a concurrent real approval on its first attempt, off the request, and counts every forged GET', async () => {
     const { id, links } = await pendingWithLinks();
-    const before = await sys.deps.requests.get(id);
-    const { store, counts } = countingStore(sys.deps.requests);
-    const deps: Deps = { ...sys.deps, requests: store };
+    const before = await sys().deps.requests.get(id);
+    const { store, counts } = countingStore(sys().deps.requests);
+    const deps: Deps = { ...sys().deps, requests: store };
     const token = links.get('alice@example.com') ?? '';
     const parsed = parseLinkToken(token);
     if (!parsed) throw new Error('no link in the email');
@@ -125,16 +119,16 @@ describe('a flood of forged approval links', () => {
     expect(refused.map((r) => r.status)).toEqual(Array(200).fill(404));
     expect(refused[0]?.html).toContain('APPROVAL_LINK_INVALID');
     expect(counts).toEqual({ transitions: 1, conflicts: 0 });
-    const after = await sys.deps.requests.get(id);
+    const after = await sys().deps.requests.get(id);
     expect(after?.version).toBe((before?.version ?? 0) + 1);
-    const actions = (await sys.deps.audit.list(id)).map((e) => e.action);
+    const actions = (await sys().deps.audit.list(id)).map((e) => e.action);
     expect(actions).not.toContain('link-refused');
     expect(actions.at(-1)).toBe('approval-recorded');
-    expect((await sys.deps.audit.verify(id)).ok).toBe(true);
+    expect((await sys().deps.audit.verify(id)).ok).toBe(true);
 
     expect(await tallied(id)).toBe(200);
-    const view = await requestAudit({ requestId: id, caller: ERIN }, sys.deps);
-    const window = refusalWindowOf(sys.clock.now());
+    const view = await requestAudit({ requestId: id, caller: ERIN }, sys().deps);
+    const window = refusalWindowOf(sys().clock.now());
     expect(view.linkRefusals).toEqual(
       [0, 1, 2, 3].map((n) => ({
         window,
@@ -145,7 +139,7 @@ describe('a flood of forged approval links', () => {
       })),
     );
     // The window's first refusal is on the audit table once, write-once, beside the chain.
-    const markers = await sys.deps.audit.list(linkRefusalStream(id));
+    const markers = await sys().deps.audit.list(linkRefusalStream(id));
     expect(markers).toHaveLength(1);
     expect(markers[0]).toMatchObject({
       action: 'link-refused',
@@ -158,22 +152,22 @@ describe('a flood of forged approval links', () => {
     const { id, links } = await pendingWithLinks();
     let reads = 0;
     const { store, counts } = countingStore(
-      delegatingStore(sys.deps.requests, {
+      delegatingStore(sys().deps.requests, {
         get: (rid) => {
           reads++;
-          return sys.deps.requests.get(rid);
+          return sys().deps.requests.get(rid);
         },
       }),
     );
     const token = links.get('alice@example.com') ?? '';
     const parsed = parseLinkToken(token);
     if (!parsed) throw new Error('no link in the email');
-    const decided = await link({ ...sys.deps, requests: store }, 'POST', token, {
+    const decided = await link({ ...sys().deps, requests: store }, 'POST', token, {
       form: { decision: 'approve', csrf: csrfTokenFor(parsed) },
     });
     expect(decided.status).toBe(200);
     expect({ reads, ...counts }).toEqual({ reads: 1, transitions: 1, conflicts: 0 });
-    const last = (await sys.deps.audit.list(id)).at(-1);
+    const last = (await sys().deps.audit.list(id)).at(-1);
     expect(last).toMatchObject({ action: 'approval-recorded', actor: 'alice@example.com' });
   });
 
@@ -185,12 +179,12 @@ describe('a flood of forged approval links', () => {
     const alice = parseLinkToken(aliceToken);
     if (!bob || !alice) throw new Error('no links in the email');
     let reads = 0;
-    const racing = delegatingStore(sys.deps.requests, {
+    const racing = delegatingStore(sys().deps.requests, {
       get: async (rid) => {
-        const read = await sys.deps.requests.get(rid);
+        const read = await sys().deps.requests.get(rid);
         // Between alice's link check and her write, bob decides through his own link.
         if (++reads === 1) {
-          const bobs = await link(sys.deps, 'POST', bobToken, {
+          const bobs = await link(sys().deps, 'POST', bobToken, {
             form: { decision: 'deny', csrf: csrfTokenFor(bob) },
           });
           expect(bobs.status).toBe(200);
@@ -199,25 +193,25 @@ describe('a flood of forged approval links', () => {
       },
     });
     const { store, counts } = countingStore(racing);
-    const alices = await link({ ...sys.deps, requests: store }, 'POST', aliceToken, {
+    const alices = await link({ ...sys().deps, requests: store }, 'POST', aliceToken, {
       form: { decision: 'approve', csrf: csrfTokenFor(alice) },
     });
     expect(alices.status).toBe(410);
     expect(alices.html).toContain('APPROVAL_LINK_USED');
     expect({ reads, ...counts }).toEqual({ reads: 2, transitions: 1, conflicts: 1 });
-    expect((await sys.deps.requests.get(id))?.status).toBe('DENIED');
+    expect((await sys().deps.requests.get(id))?.status).toBe('DENIED');
   });
 
   it('counts every one of 200 concurrent forged tokens for unknown requests, losing none', async () => {
     const before = await tallied(UNKNOWN_SCOPE);
     const results = await Promise.all(
       Array.from({ length: 200 }, (_, i) =>
-        link(sys.deps, 'GET', forgedToken(newRequestId(Date.now() + i, randomBytes(10)))),
+        link(sys().deps, 'GET', forgedToken(newRequestId(Date.now() + i, randomBytes(10)))),
       ),
     );
     expect(results.map((r) => r.status)).toEqual(Array(200).fill(404));
     expect((await tallied(UNKNOWN_SCOPE)) - before).toBe(200);
-    const markers = await sys.deps.audit.list(linkRefusalStream(UNKNOWN_SCOPE));
+    const markers = await sys().deps.audit.list(linkRefusalStream(UNKNOWN_SCOPE));
     expect(markers.at(-1)?.details).toMatchObject({
       code: 'APPROVAL_LINK_INVALID',
       sourceIp: '198.51.100.7',
@@ -230,20 +224,20 @@ describe('a flood of forged approval links', () => {
     const token = links.get('bob@example.com') ?? '';
     const parsed = parseLinkToken(token);
     if (!parsed) throw new Error('no link in the email');
-    const decided = await link(sys.deps, 'POST', token, {
+    const decided = await link(sys().deps, 'POST', token, {
       form: { decision: 'approve', csrf: csrfTokenFor(parsed) },
     });
     expect(decided.status).toBe(200);
     const stored = await itemCount();
-    const version = (await sys.deps.requests.get(id))?.version;
+    const version = (await sys().deps.requests.get(id))?.version;
 
     for (let i = 0; i < 50; i++) {
-      const again = await link(sys.deps, 'GET', token);
+      const again = await link(sys().deps, 'GET', token);
       expect(again.status).toBe(410);
       expect(again.html).toContain('APPROVAL_LINK_USED');
     }
     expect(await itemCount()).toBe(stored);
-    expect((await sys.deps.requests.get(id))?.version).toBe(version);
+    expect((await sys().deps.requests.get(id))?.version).toBe(version);
   });
 
   it('counts a replayed POST of a used link beside the request, not on it', async () => {
@@ -252,12 +246,12 @@ describe('a flood of forged approval links', () => {
     const parsed = parseLinkToken(token);
     if (!parsed) throw new Error('no link in the email');
     const form = { decision: 'approve', csrf: csrfTokenFor(parsed) };
-    expect((await link(sys.deps, 'POST', token, { form })).status).toBe(200);
-    const version = (await sys.deps.requests.get(id))?.version;
-    const replayed = await link(sys.deps, 'POST', token, { form });
+    expect((await link(sys().deps, 'POST', token, { form })).status).toBe(200);
+    const version = (await sys().deps.requests.get(id))?.version;
+    const replayed = await link(sys().deps, 'POST', token, { form });
     expect(replayed.status).toBe(410);
-    expect((await sys.deps.requests.get(id))?.version).toBe(version);
-    const view = await requestAudit({ requestId: id, caller: ERIN }, sys.deps);
+    expect((await sys().deps.requests.get(id))?.version).toBe(version);
+    const view = await requestAudit({ requestId: id, caller: ERIN }, sys().deps);
     expect(view.linkRefusals).toMatchObject([{ code: 'APPROVAL_LINK_USED', method: 'POST', attempts: 1 }]);
     expect(view.events.map((e) => e.action)).not.toContain('link-refused');
   });

@@ -54,6 +54,21 @@ async function call<T>(
   return { status: response.status, body: (await response.json()) as T };
 }
 
+/** Alice asks for the demo target's read level: POST /requests. */
+function fileRequest(base: string, duration: string, reason: string) {
+  return call<RequestBody>('POST', `${base}/requests`, 'alice@example.com', {
+    target: 'demo',
+    level: 'read',
+    duration,
+    reason,
+  });
+}
+
+/** POST /requests/{id}/{action} with an empty body, as `user`. */
+function postAction(base: string, id: string, action: string, user: string) {
+  return call<RequestBody>('POST', `${base}/requests/${id}/${action}`, user, {});
+}
+
 async function waitForStatus(
   base: string,
   id: string,
@@ -88,12 +103,7 @@ describe('the five-minute tour, over HTTP', () => {
     if (!rt) throw new Error('runtime did not start');
     const base = rt.url;
 
-    const created = await call<RequestBody>('POST', `${base}/requests`, 'alice@example.com', {
-      target: 'demo',
-      level: 'read',
-      duration: '6s',
-      reason: 'look at order 101',
-    });
+    const created = await fileRequest(base, '6s', 'look at order 101');
     expect(created.status).toBe(201);
     expect(created.body.status).toBe('PENDING');
     const id = created.body.id;
@@ -161,12 +171,7 @@ describe('the five-minute tour, over HTTP', () => {
   it('does not strand a PENDING request across a restart', async () => {
     const first = runtime;
     if (!first) throw new Error('runtime did not start');
-    const created = await call<RequestBody>('POST', `${first.url}/requests`, 'alice@example.com', {
-      target: 'demo',
-      level: 'read',
-      duration: '30m',
-      reason: 'restart check',
-    });
+    const created = await fileRequest(first.url, '30m', 'restart check');
     expect(created.status).toBe(201);
     const id = created.body.id;
     const email = await first.outbox.waitFor((e) => e.text.includes(id));
@@ -188,32 +193,17 @@ describe('the five-minute tour, over HTTP', () => {
     expect(decided.status).toBe(200);
     await waitForStatus(second.url, id, 'ACTIVE');
 
-    const revoke = await call<RequestBody>(
-      'POST',
-      `${second.url}/requests/${id}/revoke`,
-      'alice@example.com',
-      {},
-    );
+    const revoke = await postAction(second.url, id, 'revoke', 'alice@example.com');
     expect(revoke.status).toBe(200);
     await waitForStatus(second.url, id, 'REVOKED');
   });
   it('still revokes an ACTIVE grant on time when the runtime restarts in between', async () => {
     const first = runtime;
     if (!first) throw new Error('runtime did not start');
-    const created = await call<RequestBody>('POST', `${first.url}/requests`, 'alice@example.com', {
-      target: 'demo',
-      level: 'read',
-      duration: '5s',
-      reason: 'restart while active',
-    });
+    const created = await fileRequest(first.url, '5s', 'restart while active');
     const id = created.body.id;
     await first.outbox.waitFor((e) => e.text.includes(id));
-    const approved = await call<RequestBody>(
-      'POST',
-      `${first.url}/requests/${id}/approve`,
-      'carol@example.com',
-      {},
-    );
+    const approved = await postAction(first.url, id, 'approve', 'carol@example.com');
     expect(approved.status).toBe(200);
     await waitForStatus(first.url, id, 'ACTIVE');
     const creds = await call<Credentials>(

@@ -1,5 +1,5 @@
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { cancelRequest } from '../../functions/application/cancel-request.js';
 import { createRequest } from '../../functions/application/create-request.js';
 import { decideByLink } from '../../functions/application/decide-by-link.js';
@@ -14,22 +14,9 @@ import { createHandler as statusChangeHandler } from '../../functions/handlers/e
 import { createHandler as sweeperHandler } from '../../functions/handlers/expiry-sweeper.js';
 import { createHandler as recordOutcomeHandler } from '../../functions/handlers/record-outcome.js';
 import { createHandler as requestApprovalHandler } from '../../functions/handlers/request-approval.js';
-import {
-  ALICE,
-  BOB,
-  lambdaContext as context,
-  ERIN,
-  linksIn,
-  startOrdersSystem,
-  type TestSystem,
-} from '../support/deps.js';
+import { ALICE, BOB, lambdaContext as context, ERIN, linksIn, useOrdersSystem } from '../support/deps.js';
 
-let sys: TestSystem;
-
-beforeAll(async () => {
-  ({ sys } = await startOrdersSystem('uc-approval', 'ucappr'));
-});
-afterAll(async () => sys?.close());
+const { sys } = useOrdersSystem('uc-approval', 'ucappr');
 
 const BODY = {
   target: 'orders',
@@ -40,23 +27,26 @@ const BODY = {
 };
 
 async function create(level = 'read', duration = '1h'): Promise<string> {
-  const { request } = await createRequest({ body: { ...BODY, level, duration }, caller: ERIN }, sys.deps);
+  const { request } = await createRequest({ body: { ...BODY, level, duration }, caller: ERIN }, sys().deps);
   return request.id;
 }
-const evaluate = (requestId: string) => evaluatePolicyHandler(sys.deps)({ requestId }, context);
+const evaluate = (requestId: string) => evaluatePolicyHandler(sys().deps)({ requestId }, context);
 const askApprovers = (requestId: string, taskToken: string) =>
-  requestApprovalHandler(sys.deps)({ requestId, taskToken }, context);
-const recordOutcome = (input: Record<string, unknown>) => recordOutcomeHandler(sys.deps)(input, context);
+  requestApprovalHandler(sys().deps)({ requestId, taskToken }, context);
+const recordOutcome = (input: Record<string, unknown>) => recordOutcomeHandler(sys().deps)(input, context);
 // Not reconciling unless a test asks: `{}` (what the schedule sends) would reconcile at minute 00.
 const sweep = (event: Record<string, unknown> = { reconcile: 'never' }) =>
-  sweeperHandler(sys.deps)(event, context);
+  sweeperHandler(sys().deps)(event, context);
 const statusChange = (detail: Record<string, unknown>) =>
-  statusChangeHandler(sys.deps)({ 'detail-type': 'Step Functions Execution Status Change', detail }, context);
+  statusChangeHandler(sys().deps)(
+    { 'detail-type': 'Step Functions Execution Status Change', detail },
+    context,
+  );
 const approve = (requestId: string, caller = ALICE) =>
-  decideRequest({ requestId, caller, decision: 'approve' }, sys.deps);
-const actions = async (id: string) => (await sys.deps.audit.list(id)).map((e) => e.action);
+  decideRequest({ requestId, caller, decision: 'approve' }, sys().deps);
+const actions = async (id: string) => (await sys().deps.audit.list(id)).map((e) => e.action);
 const get = async (id: string) => {
-  const request = await sys.deps.requests.get(id);
+  const request = await sys().deps.requests.get(id);
   if (!request) throw new Error(`no request ${id}`);
   return request;
 };
@@ -64,16 +54,16 @@ const get = async (id: string) => {
 /** A pending request whose RequestApproval step ran with `token`; its approval emails and links. */
 async function pending(token = `task-${Math.random().toString(36).slice(2)}`) {
   const id = await create();
-  const sent = sys.outbox.length;
+  const sent = sys().outbox.length;
   await askApprovers(id, token);
-  return { id, token, emails: sys.outbox.slice(sent), links: linksIn(sys.outbox.slice(sent)) };
+  return { id, token, emails: sys().outbox.slice(sent), links: linksIn(sys().outbox.slice(sent)) };
 }
 
 describe('evaluate-policy', () => {
   it('answers needs-approval with the seconds left until the approval deadline, the same on a retry', async () => {
     const id = await create();
     expect(await evaluate(id)).toEqual({ decision: 'needs-approval', approvalWindowSeconds: 3600 });
-    sys.clock.advance(600);
+    sys().clock.advance(600);
     expect(await evaluate(id)).toEqual({ decision: 'needs-approval', approvalWindowSeconds: 3000 });
     expect(await evaluate(id)).toEqual({ decision: 'needs-approval', approvalWindowSeconds: 3000 });
     expect(await actions(id)).toEqual(['requested']);
@@ -83,7 +73,7 @@ describe('evaluate-policy', () => {
     const quick = await create('quick', '20m');
     expect(await evaluate(quick)).toEqual({ decision: 'auto-approved', approvalWindowSeconds: 3600 });
     const cancelled = await create();
-    await cancelRequest({ requestId: cancelled, caller: ERIN, body: {} }, sys.deps);
+    await cancelRequest({ requestId: cancelled, caller: ERIN, body: {} }, sys().deps);
     expect(await evaluate(cancelled)).toEqual({ decision: 'closed', approvalWindowSeconds: 3600 });
   });
 
@@ -110,11 +100,11 @@ describe('request-approval', () => {
         stored.approvalDeadline,
       ]),
     );
-    const sent = sys.outbox.length;
+    const sent = sys().outbox.length;
     expect(await askApprovers(id, token)).toEqual({});
-    expect(sys.outbox.length).toBe(sent);
+    expect(sys().outbox.length).toBe(sent);
     expect(await actions(id)).toEqual(['requested', 'approval-requested']);
-    const events = await sys.deps.audit.list(id);
+    const events = await sys().deps.audit.list(id);
     expect(events[1]?.details).toEqual({
       approvers: 3,
       links: true,
@@ -126,9 +116,9 @@ describe('request-approval', () => {
 
   it('takes a redelivered step’s new token without mailing the links again', async () => {
     const { id } = await pending();
-    const sent = sys.outbox.length;
+    const sent = sys().outbox.length;
     await askApprovers(id, 'task-redelivered');
-    expect(sys.outbox.length).toBe(sent);
+    expect(sys().outbox.length).toBe(sent);
     expect((await get(id)).taskToken).toBe('task-redelivered');
     expect((await get(id)).approvalLinks).toHaveLength(3);
   });
@@ -138,16 +128,16 @@ describe('request-approval', () => {
     await approve(approved, ALICE);
     await approve(approved, BOB);
     await askApprovers(approved, 'task-late-approved');
-    expect(sys.workflow.calls.at(-1)).toEqual([
+    expect(sys().workflow.calls.at(-1)).toEqual([
       'sendTaskSuccess',
       'task-late-approved',
       { outcome: 'approved' },
     ]);
 
     const denied = await create();
-    await decideRequest({ requestId: denied, caller: ALICE, decision: 'deny' }, sys.deps);
+    await decideRequest({ requestId: denied, caller: ALICE, decision: 'deny' }, sys().deps);
     await askApprovers(denied, 'task-late-denied');
-    expect(sys.workflow.calls.at(-1)).toEqual([
+    expect(sys().workflow.calls.at(-1)).toEqual([
       'sendTaskFailure',
       'task-late-denied',
       'Denied',
@@ -160,21 +150,21 @@ describe('decisions after the approval window', () => {
   it('refuses an API approval past the deadline with APPROVAL_WINDOW_CLOSED, audited, nothing sent', async () => {
     const { id } = await pending();
     const deadline = (await get(id)).approvalDeadline ?? '';
-    sys.clock.set(deadline);
-    const calls = sys.workflow.calls.length;
+    sys().clock.set(deadline);
+    const calls = sys().workflow.calls.length;
     await expect(approve(id)).rejects.toMatchObject({
       code: 'APPROVAL_WINDOW_CLOSED',
       message: `the approval window of this request closed at ${deadline}`,
     });
     const request = await get(id);
     expect([request.status, request.approvals]).toEqual(['PENDING', []]);
-    expect(sys.workflow.calls.length).toBe(calls);
-    expect((await sys.deps.audit.list(id)).at(-1)).toMatchObject({
+    expect(sys().workflow.calls.length).toBe(calls);
+    expect((await sys().deps.audit.list(id)).at(-1)).toMatchObject({
       action: 'refused',
       actor: 'alice@example.com',
       details: { code: 'APPROVAL_WINDOW_CLOSED' },
     });
-    sys.clock.set(new Date());
+    sys().clock.set(new Date());
   });
 
   it('refuses an email link past the deadline as expired', async () => {
@@ -182,12 +172,12 @@ describe('decisions after the approval window', () => {
     const token = links.get('bob@example.com') ?? '';
     const parsed = parseLinkToken(token);
     if (!parsed) throw new Error('no link');
-    sys.clock.set((await get(id)).approvalDeadline ?? '');
+    sys().clock.set((await get(id)).approvalDeadline ?? '');
     await expect(
-      decideByLink({ token, decision: 'approve', csrf: csrfTokenFor(parsed) }, sys.deps),
+      decideByLink({ token, decision: 'approve', csrf: csrfTokenFor(parsed) }, sys().deps),
     ).rejects.toMatchObject({ code: 'APPROVAL_LINK_EXPIRED' });
     expect((await get(id)).status).toBe('PENDING');
-    sys.clock.set(new Date());
+    sys().clock.set(new Date());
   });
 });
 
@@ -195,7 +185,7 @@ describe('record-outcome approval-expired', () => {
   it('expires a pending request once, tells approvers whose links died, and is safe to retry', async () => {
     const { id } = await pending();
     await approve(id, ALICE);
-    const sent = sys.outbox.length;
+    const sent = sys().outbox.length;
     expect(await recordOutcome({ requestId: id, outcome: 'approval-expired' })).toEqual({});
     expect(await recordOutcome({ requestId: id, outcome: 'approval-expired' })).toEqual({});
     expect((await get(id)).status).toBe('EXPIRED');
@@ -205,14 +195,14 @@ describe('record-outcome approval-expired', () => {
       'approval-recorded',
       'approval-expired',
     ]);
-    const told = sys.outbox.slice(sent);
+    const told = sys().outbox.slice(sent);
     expect(told.map((e) => e.to)).toEqual([['bob@example.com', 'carol@example.com']]);
     expect(told[0]?.subject).toContain('expired without a decision');
   });
 
   it('fails an approval the workflow never took (its token closed by the timeout) instead of leaving it APPROVED', async () => {
     const { id, token } = await pending();
-    sys.workflow.closedTokens.add(token);
+    sys().workflow.closedTokens.add(token);
     await approve(id, ALICE);
     const view = await approve(id, BOB);
     expect(view.status).toBe('APPROVED'); // stored in time; the workflow had just stopped waiting
@@ -236,17 +226,17 @@ describe('record-outcome approval-expired', () => {
 
 describe('expiry-sweeper on pending and approved requests', () => {
   beforeEach(async () => {
-    await sys.freshTables();
-    sys.clock.set(new Date());
+    await sys().freshTables();
+    sys().clock.set(new Date());
   });
 
   it('escalates after escalation.after with links for the new approvers, once', async () => {
     const { id } = await pending();
-    sys.clock.advance(30 * 60);
-    const sent = sys.outbox.length;
+    sys().clock.advance(30 * 60);
+    const sent = sys().outbox.length;
     const first = await sweep();
     expect(first).toMatchObject({ escalated: 1, expired: 0, errors: 0 });
-    const mails = sys.outbox.slice(sent);
+    const mails = sys().outbox.slice(sent);
     expect(mails.map((e) => e.to)).toEqual([['dave@example.com']]);
     expect(linksIn(mails).size).toBe(1);
     expect(await sweep()).toMatchObject({ escalated: 0 });
@@ -257,11 +247,11 @@ describe('expiry-sweeper on pending and approved requests', () => {
 
   it('expires a pending request past its deadline and fails its waiting step with Cancelled, once', async () => {
     const { id, token } = await pending();
-    sys.clock.advance(3600);
+    sys().clock.advance(3600);
     expect(await sweep()).toMatchObject({ expired: 1, errors: 0 });
     expect(await sweep()).toMatchObject({ expired: 0 });
     expect((await get(id)).status).toBe('EXPIRED');
-    expect(sys.workflow.calls.at(-1)).toEqual([
+    expect(sys().workflow.calls.at(-1)).toEqual([
       'sendTaskFailure',
       token,
       'Cancelled',
@@ -273,23 +263,23 @@ describe('expiry-sweeper on pending and approved requests', () => {
   it('hands an approval lost to an outage to the workflow again, then fails it if nothing grants it', async () => {
     const { id, token } = await pending();
     await approve(id, ALICE);
-    sys.workflow.outage = true;
+    sys().workflow.outage = true;
     expect((await approve(id, BOB)).status).toBe('APPROVED');
-    sys.workflow.outage = false;
-    expect(sys.logs.map((l) => JSON.parse(l))).toContainEqual({
+    sys().workflow.outage = false;
+    expect(sys().logs.map((l) => JSON.parse(l))).toContainEqual({
       m: 'the decision could not be delivered to the workflow; the sweeper retries',
       x: { requestId: id, error: 'ServiceUnavailable' },
     });
 
     expect(await sweep()).toMatchObject({ approvalsRedelivered: 0 }); // too soon: the grant may be running
-    sys.clock.advance(REDELIVER_APPROVAL_AFTER_SECONDS);
-    const successes = sys.workflow.of('sendTaskSuccess').length;
+    sys().clock.advance(REDELIVER_APPROVAL_AFTER_SECONDS);
+    const successes = sys().workflow.of('sendTaskSuccess').length;
     expect(await sweep()).toMatchObject({ approvalsRedelivered: 1, orphanedApprovalsFailed: 0 });
-    expect(sys.workflow.of('sendTaskSuccess').slice(successes)).toEqual([
+    expect(sys().workflow.of('sendTaskSuccess').slice(successes)).toEqual([
       ['sendTaskSuccess', token, { outcome: 'approved' }],
     ]);
 
-    sys.clock.advance(ORPHANED_APPROVAL_AFTER_SECONDS);
+    sys().clock.advance(ORPHANED_APPROVAL_AFTER_SECONDS);
     expect(await sweep()).toMatchObject({ orphanedApprovalsFailed: 1, errors: 0 });
     expect(await sweep()).toMatchObject({ orphanedApprovalsFailed: 0 });
     const request = await get(id);
@@ -299,9 +289,9 @@ describe('expiry-sweeper on pending and approved requests', () => {
 
   it('fails an auto-approved request whose execution never ran, after the grace period', async () => {
     const id = await create('quick', '20m');
-    sys.clock.advance(ORPHANED_APPROVAL_AFTER_SECONDS - 1);
+    sys().clock.advance(ORPHANED_APPROVAL_AFTER_SECONDS - 1);
     expect(await sweep()).toMatchObject({ orphanedApprovalsFailed: 0 });
-    sys.clock.advance(1);
+    sys().clock.advance(1);
     expect(await sweep()).toMatchObject({ orphanedApprovalsFailed: 1 });
     expect(await actions(id)).toEqual(['auto-approved', 'grant-failed']);
   });
@@ -348,13 +338,13 @@ describe('execution-status-change', () => {
 describe('secrets', () => {
   it('keeps link secrets out of DynamoDB, audit and logs, and task tokens out of audit and logs', async () => {
     const { token } = await pending('task-token-must-not-leak');
-    expect(sys.secrets.length).toBeGreaterThan(2);
+    expect(sys().secrets.length).toBeGreaterThan(2);
     const scan = async (table: string) =>
-      JSON.stringify((await sys.tables.client.send(new ScanCommand({ TableName: table }))).Items);
-    const requests = await scan(sys.tables.names.requestsTable);
-    const audit = await scan(sys.tables.names.auditTable);
-    const logs = sys.logs.join('\n');
-    for (const secret of sys.secrets) {
+      JSON.stringify((await sys().tables.client.send(new ScanCommand({ TableName: table }))).Items);
+    const requests = await scan(sys().tables.names.requestsTable);
+    const audit = await scan(sys().tables.names.auditTable);
+    const logs = sys().logs.join('\n');
+    for (const secret of sys().secrets) {
       expect(requests).not.toContain(secret);
       expect(audit).not.toContain(secret);
       expect(logs).not.toContain(secret);

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRequest } from '../../functions/application/create-request.js';
 import { getRequest } from '../../functions/application/get-request.js';
 import { listRequests } from '../../functions/application/list-requests.js';
@@ -6,7 +6,7 @@ import { requestAudit } from '../../functions/application/request-audit.js';
 import { reviewRequest } from '../../functions/application/review-request.js';
 import type { PolicyInput } from '../../functions/domain/policy-schema.js';
 import type { Identity } from '../../functions/domain/types.js';
-import { ERIN, ordersPolicy, startOrdersSystem, type TestSystem } from '../support/deps.js';
+import { ERIN, ordersPolicy, useOrdersSystem } from '../support/deps.js';
 
 /** `orders` with a break-glass level whose notify address is a reviewer, and a global security reviewer. */
 function reviewedPolicy(base: PolicyInput): PolicyInput {
@@ -42,12 +42,7 @@ const SECURITY = person('security@example.com');
 const AUDITOR = person('audit@example.com');
 const MALLORY = person('mallory@example.com');
 
-let sys: TestSystem;
-
-beforeAll(async () => {
-  ({ sys } = await startOrdersSystem('uc-review', 'ucreview', (db) => reviewedPolicy(ordersPolicy(db))));
-});
-afterAll(async () => sys?.close());
+const { sys } = useOrdersSystem('uc-review', 'ucreview', (db) => reviewedPolicy(ordersPolicy(db)));
 
 async function breakGlass(): Promise<string> {
   const { request } = await createRequest(
@@ -61,17 +56,17 @@ async function breakGlass(): Promise<string> {
       },
       caller: ERIN,
     },
-    sys.deps,
+    sys().deps,
   );
   expect(request.breakGlass).toBe(true);
   return request.id;
 }
 
 const flaggedFor = async (caller: Identity) =>
-  (await listRequests({ query: { view: 'flagged' }, caller }, sys.deps)).items.map((r) => r.id);
+  (await listRequests({ query: { view: 'flagged' }, caller }, sys().deps)).items.map((r) => r.id);
 const review = (requestId: string, caller: Identity, body: unknown = {}) =>
-  reviewRequest({ requestId, caller, body }, sys.deps);
-const events = (id: string) => sys.deps.audit.list(id);
+  reviewRequest({ requestId, caller, body }, sys().deps);
+const events = (id: string) => sys().deps.audit.list(id);
 
 describe('reviewers of a break-glass request', () => {
   it('see it in the flagged list (notify addresses and global reviewers), nobody else does', async () => {
@@ -85,7 +80,7 @@ describe('reviewers of a break-glass request', () => {
 
   it('lists flagged requests newest first', async () => {
     const older = await breakGlass();
-    sys.clock.advance(1);
+    sys().clock.advance(1);
     const newer = await breakGlass();
 
     const ids = await flaggedFor(SECURITY);
@@ -97,16 +92,16 @@ describe('reviewers of a break-glass request', () => {
     const id = await breakGlass();
 
     for (const reviewer of [SECURITY, AUDITOR]) {
-      const view = await getRequest({ requestId: id, caller: reviewer }, sys.deps);
+      const view = await getRequest({ requestId: id, caller: reviewer }, sys().deps);
       expect(view).toMatchObject({ id, breakGlass: true, flagged: true });
-      const audit = await requestAudit({ requestId: id, caller: reviewer }, sys.deps);
+      const audit = await requestAudit({ requestId: id, caller: reviewer }, sys().deps);
       expect(audit.events.map((e) => e.action)).toEqual(['break-glass']);
       expect(audit.verification.ok).toBe(true);
     }
-    await expect(getRequest({ requestId: id, caller: MALLORY }, sys.deps)).rejects.toMatchObject({
+    await expect(getRequest({ requestId: id, caller: MALLORY }, sys().deps)).rejects.toMatchObject({
       code: 'NOT_ALLOWED',
     });
-    await expect(requestAudit({ requestId: id, caller: MALLORY }, sys.deps)).rejects.toMatchObject({
+    await expect(requestAudit({ requestId: id, caller: MALLORY }, sys().deps)).rejects.toMatchObject({
       code: 'NOT_ALLOWED',
     });
   });
@@ -115,7 +110,7 @@ describe('reviewers of a break-glass request', () => {
 describe('acknowledging a break-glass request', () => {
   it('records the review with its audit event and takes it off the flagged list; a second one is refused', async () => {
     const id = await breakGlass();
-    sys.clock.advance(60);
+    sys().clock.advance(60);
 
     const view = await review(id, SECURITY, { comment: 'checked with the on-call' });
 
@@ -123,7 +118,7 @@ describe('acknowledging a break-glass request', () => {
     expect(view.review).toEqual({
       by: 'security@example.com',
       email: 'security@example.com',
-      at: sys.clock.now().toISOString(),
+      at: sys().clock.now().toISOString(),
       comment: 'checked with the on-call',
       via: 'local',
     });
@@ -137,10 +132,10 @@ describe('acknowledging a break-glass request', () => {
     });
     expect(await flaggedFor(SECURITY)).not.toContain(id);
     expect(await flaggedFor(AUDITOR)).not.toContain(id);
-    expect((await getRequest({ requestId: id, caller: AUDITOR }, sys.deps)).flagged).toBe(false);
+    expect((await getRequest({ requestId: id, caller: AUDITOR }, sys().deps)).flagged).toBe(false);
 
     await expect(review(id, AUDITOR)).rejects.toMatchObject({ code: 'ALREADY_REVIEWED' });
-    expect((await sys.deps.audit.verify(id)).ok).toBe(true);
+    expect((await sys().deps.audit.verify(id)).ok).toBe(true);
   });
 
   it.each([
@@ -161,7 +156,7 @@ describe('acknowledging a break-glass request', () => {
       details: { code },
     });
     expect(await flaggedFor(SECURITY)).toContain(id);
-    expect((await sys.deps.audit.verify(id)).ok).toBe(true);
+    expect((await sys().deps.audit.verify(id)).ok).toBe(true);
   });
 
   it('refuses a request that is not break-glass with NOT_FLAGGED', async () => {
@@ -170,11 +165,11 @@ describe('acknowledging a break-glass request', () => {
         body: { target: 'orders', level: 'read', duration: '1h', reason: 'INC-7', ticket: 'INC-7' },
         caller: ERIN,
       },
-      sys.deps,
+      sys().deps,
     );
 
     await expect(review(request.id, AUDITOR)).rejects.toMatchObject({ code: 'NOT_FLAGGED' });
-    expect((await getRequest({ requestId: request.id, caller: AUDITOR }, sys.deps)).flagged).toBe(false);
+    expect((await getRequest({ requestId: request.id, caller: AUDITOR }, sys().deps)).flagged).toBe(false);
     expect((await events(request.id)).map((e) => e.action)).toEqual(['requested']);
   });
 });

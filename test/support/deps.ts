@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Context } from 'aws-lambda';
 import pg from 'pg';
+import { afterAll, beforeAll } from 'vitest';
 import { createProvisioners, type ProvisionerFactory } from '../../functions/adapters/provisioners.js';
 import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
 import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
@@ -303,6 +304,27 @@ export async function startOrdersSystem(
   const db = await createTestDatabase(pgAdminUrl, dbLabel);
   const sys = await startTestSystem({ dynamodbEndpoint, db, label, policy: policy(db) });
   return { sys, db };
+}
+
+/**
+ * The setup of a suite on startOrdersSystem: the system started before the file's tests and closed after them.
+ * Returns the system and its database, to ask for from inside hooks and tests.
+ */
+export function useOrdersSystem(
+  label: string,
+  dbLabel: string,
+  policy?: (db: TestDatabase) => PolicyInput,
+): { sys: () => TestSystem; db: () => TestDatabase } {
+  let started: { sys: TestSystem; db: TestDatabase } | undefined;
+  beforeAll(async () => {
+    started = await startOrdersSystem(label, dbLabel, policy);
+  });
+  afterAll(async () => started?.sys.close());
+  const get = () => {
+    if (!started) throw new Error(`the ${label} system is used before beforeAll started it`);
+    return started;
+  };
+  return { sys: () => get().sys, db: () => get().db };
 }
 
 export const ERIN: Identity = { principal: 'erin@example.com', email: 'erin@example.com', via: 'local' };

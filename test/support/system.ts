@@ -34,8 +34,6 @@ import { createHandlers } from '../../local/runtime.js';
 import type { ExecutionDescription } from '../../local/workflow-executions.js';
 import type { LocalWorkflow } from '../../local/workflow-runner.js';
 import { undocumented } from './api-contract.js';
-import { hostPortOf, type LevelYaml, postgresPolicyYaml } from './policies.js';
-import { services } from './services.js';
 
 export interface SystemOptions {
   /** The policy YAML the test wrote. */
@@ -357,49 +355,6 @@ export async function startSystem(options: SystemOptions): Promise<System> {
   };
 }
 
-export interface AppSystemOptions {
-  /** The levels of the one target, `app`. */
-  levels: Record<string, LevelYaml>;
-  /** The server the database is created on and the admin credentials; the shared test server unless given. */
-  pgAdminUrl?: string;
-  /** The target's database, created here; `app` unless given (a dedicated server has no other suites). */
-  database?: string;
-  /** Where the target is reached, when not at the admin URL's host and port (a dedicated server, a proxy). */
-  connection?: { host: string; port: number | string };
-  environment?: string;
-  /** Another DynamoDB than the shared one (a suite that restarts its own). */
-  dynamodbEndpoint?: string;
-}
-
-/**
- * The setup most system suites share: a fresh target database with createTargetDatabase's tables, and a system
- * whose policy has one password target `app` on it. Returns the system and a function that drops the database.
- */
-export async function startAppSystem(
-  options: AppSystemOptions,
-): Promise<{ system: System; dropDatabase: () => Promise<void> }> {
-  const pgAdminUrl = options.pgAdminUrl ?? services().pgAdminUrl;
-  const database = options.database ?? 'app';
-  const dropDatabase = await createTargetDatabase(pgAdminUrl, database);
-  try {
-    const system = await startSystem({
-      dynamodbEndpoint: options.dynamodbEndpoint ?? services().dynamodbEndpoint,
-      pgAdminUrl,
-      policyYaml: postgresPolicyYaml({
-        id: 'app',
-        ...(options.environment === undefined ? {} : { environment: options.environment }),
-        ...(options.connection ?? hostPortOf(pgAdminUrl)),
-        database,
-        levels: options.levels,
-      }),
-    });
-    return { system, dropDatabase };
-  } catch (error) {
-    await dropDatabase().catch(() => undefined);
-    throw error;
-  }
-}
-
 /** What POST /requests takes in the end-to-end suites. */
 export interface NewRequest {
   target: string;
@@ -521,19 +476,6 @@ export async function roleExists(adminUrl: string, user: string): Promise<boolea
     return result.rowCount === 1;
   } finally {
     await admin.end();
-  }
-}
-
-/** Every `jit_` role on the server, sorted (for suites that own their server: others' roles would show). */
-export async function jitRoles(adminUrl: string): Promise<string[]> {
-  const { client } = await connect(adminUrl);
-  try {
-    const result = await client.query<{ rolname: string }>(
-      "SELECT rolname FROM pg_roles WHERE rolname LIKE 'jit\\_%' ORDER BY 1",
-    );
-    return result.rows.map((r) => r.rolname);
-  } finally {
-    await client.end();
   }
 }
 

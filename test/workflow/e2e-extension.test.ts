@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { describe, it } from 'vitest';
 import type { RequestView } from '../../functions/application/common.js';
 import type { Credentials } from '../../functions/application/ports.js';
 import type { AccessRequest } from '../../functions/domain/types.js';
+import { ALICE, CAROL, useAppSystem } from '../support/app-suite.js';
 import { services } from '../support/services.js';
 import {
   activeCredentials,
@@ -11,9 +12,7 @@ import {
   fileRequest,
   type Refusal,
   roleExists,
-  type System,
   sleep,
-  startAppSystem,
 } from '../support/system.js';
 
 /**
@@ -22,33 +21,21 @@ import {
  * old expiry, sees the later one and waits again. The three run concurrently (each grant takes seconds).
  */
 
-const ALICE = 'alice@example.com';
-const CAROL = 'carol@example.com';
 /** How late a revoke may land after expiresAt: the Wait timer, the Revoke task, DynamoDB Local, 2 busy cores. */
 const REVOKE_LAG_MS = 2000;
 const database = `e2e_extend_${randomBytes(4).toString('hex')}`;
-let system: System;
-let dropDatabase: () => Promise<void>;
-
-beforeAll(async () => {
-  ({ system, dropDatabase } = await startAppSystem({
-    database,
-    levels: {
-      ext: {
-        maxDuration: '10s',
-        approvers: [CAROL],
-        approvalWindow: '1h',
-        autoApprove: true,
-        extension: { autoApproveUpTo: '3s', maxTotal: '20s' },
-      },
+const system = useAppSystem(() => ({
+  database,
+  levels: {
+    ext: {
+      maxDuration: '10s',
+      approvers: [CAROL],
+      approvalWindow: '1h',
+      autoApprove: true,
+      extension: { autoApproveUpTo: '3s', maxTotal: '20s' },
     },
-  }));
-});
-
-afterAll(async () => {
-  await system?.stop();
-  await dropDatabase?.();
-});
+  },
+}));
 
 /**
  * Grants one at a time: concurrent grants on one target can fail with PostgreSQL's "tuple concurrently
@@ -62,18 +49,18 @@ function activeGrant(duration: string): Promise<{ request: AccessRequest; creds:
 }
 
 async function grantNow(duration: string): Promise<{ request: AccessRequest; creds: Credentials }> {
-  const { id } = await fileRequest(system, ALICE, {
+  const { id } = await fileRequest(system(), ALICE, {
     target: 'app',
     level: 'ext',
     duration,
     reason: 'e2e extension',
   });
-  return activeCredentials(system, id, ALICE);
+  return activeCredentials(system(), id, ALICE);
 }
 
 /** Asks to extend request `id` as its requester; the API must answer 200 (the request as it then stands). */
 async function extend(id: string, duration: string, reason: string): Promise<RequestView> {
-  const answer = await system.call<RequestView>('POST', `/requests/${id}/extend`, ALICE, {
+  const answer = await system().call<RequestView>('POST', `/requests/${id}/extend`, ALICE, {
     duration,
     reason,
   });
@@ -91,9 +78,10 @@ function revokeLag(request: AccessRequest): number {
 
 /** Times the executions re-entered WaitUntilExpiry after an extension. */
 function extensionWaits(id: string): number {
-  const arn = system.execution(id)?.executionArn ?? '';
-  return system.workflow.history(arn).filter((e) => e.type === 'StateEntered' && e.state === 'ApplyExtension')
-    .length;
+  const arn = system().execution(id)?.executionArn ?? '';
+  return system()
+    .workflow.history(arn)
+    .filter((e) => e.type === 'StateEntered' && e.state === 'ApplyExtension').length;
 }
 
 describe.concurrent('extending an active grant', () => {
@@ -115,7 +103,7 @@ describe.concurrent('extending an active grant', () => {
     await sleepUntil(newExpiresAt, -1000);
     expect(await canLogin(creds.uri)).toBe(true);
 
-    const revoked = await system.waitForStatus(request.id, 'REVOKED', 10_000);
+    const revoked = await system().waitForStatus(request.id, 'REVOKED', 10_000);
     expect(revoked.expiresAt).toBe(newExpiresAt);
     expect(revokeLag(revoked)).toBeGreaterThanOrEqual(0);
     expect(revokeLag(revoked)).toBeLessThan(REVOKE_LAG_MS);
@@ -124,7 +112,7 @@ describe.concurrent('extending an active grant', () => {
     expect(await canLogin(creds.uri)).toBe(false);
     expect(await roleExists(services().pgAdminUrl, `jit_${request.id}`)).toBe(false);
     expect(extensionWaits(request.id)).toBe(1);
-    expect(await system.auditActions(request.id)).toEqual([
+    expect(await system().auditActions(request.id)).toEqual([
       'auto-approved',
       'granted',
       'credentials-issued',
@@ -144,28 +132,28 @@ describe.concurrent('extending an active grant', () => {
     const newExpiresAt = new Date(Date.parse(oldExpiresAt) + 4000).toISOString();
     expect(asked.extension?.newExpiresAt).toBe(newExpiresAt);
 
-    const link = await system.approvalLink(request.id, CAROL, { purpose: 'extension' });
-    const page = await system.openLink(link);
+    const link = await system().approvalLink(request.id, CAROL, { purpose: 'extension' });
+    const page = await system().openLink(link);
     expect(page.status).toBe(200);
     expect(page.html).toContain('the migration runs long');
-    expect((await system.request(request.id)).expiresAt).toBe(oldExpiresAt);
-    const decided = await system.postLink(link, 'approve', page.csrf ?? '');
+    expect((await system().request(request.id)).expiresAt).toBe(oldExpiresAt);
+    const decided = await system().postLink(link, 'approve', page.csrf ?? '');
     expect(decided.status).toBe(200);
-    const approved = await system.request(request.id);
+    const approved = await system().request(request.id);
     expect(approved.expiresAt).toBe(newExpiresAt);
     expect(approved.extension).toBeUndefined();
     expect(approved.extensions.map((e) => [e.durationSeconds, e.newExpiresAt])).toEqual([[4, newExpiresAt]]);
 
     await sleepUntil(oldExpiresAt, 500);
-    expect((await system.request(request.id)).status).toBe('ACTIVE');
+    expect((await system().request(request.id)).status).toBe('ACTIVE');
     await sleepUntil(newExpiresAt, -1000);
     expect(await canLogin(creds.uri)).toBe(true);
-    const revoked = await system.waitForStatus(request.id, 'REVOKED', 10_000);
+    const revoked = await system().waitForStatus(request.id, 'REVOKED', 10_000);
     expect(revokeLag(revoked)).toBeGreaterThanOrEqual(0);
     expect(revokeLag(revoked)).toBeLessThan(REVOKE_LAG_MS);
     expect(await canLogin(creds.uri)).toBe(false);
     expect(extensionWaits(request.id)).toBe(1);
-    expect(await system.auditActions(request.id)).toEqual([
+    expect(await system().auditActions(request.id)).toEqual([
       'auto-approved',
       'granted',
       'credentials-issued',
@@ -177,20 +165,24 @@ describe.concurrent('extending an active grant', () => {
 
   it('refuses an extension past the maximum total and leaves expiry where it was', async ({ expect }) => {
     const { request, creds } = await activeGrant('10s');
-    const refused = await system.call<Refusal>('POST', `/requests/${request.id}/extend`, ALICE, {
+    const refused = await system().call<Refusal>('POST', `/requests/${request.id}/extend`, ALICE, {
       duration: '11s',
       reason: 'all day please',
     });
     expect(refused.status).toBe(400);
     expect(refused.body.error.code).toBe('EXTENSION_EXCEEDS_MAX');
-    const after = await system.request(request.id);
+    const after = await system().request(request.id);
     expect(after.expiresAt).toBe(request.expiresAt);
     expect(after.extension).toBeUndefined();
     expect(after.extensions).toEqual([]);
     expect(await canLogin(creds.uri)).toBe(true);
-    expect(system.outbox.list().filter((e) => e.links.some((l) => l.includes(request.id)))).toEqual([]);
+    expect(
+      system()
+        .outbox.list()
+        .filter((e) => e.links.some((l) => l.includes(request.id))),
+    ).toEqual([]);
 
-    const revoked = await system.call<RequestView>('POST', `/requests/${request.id}/revoke`, ALICE, {});
+    const revoked = await system().call<RequestView>('POST', `/requests/${request.id}/revoke`, ALICE, {});
     expect(revoked.body.status).toBe('REVOKED');
   });
 });

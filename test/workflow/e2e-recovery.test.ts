@@ -3,6 +3,7 @@ import type { RequestView } from '../../functions/application/common.js';
 import type { Credentials } from '../../functions/application/ports.js';
 import { cryptoIds } from '../../functions/shared/ids.js';
 import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
+import { ALICE, useAppSystem } from '../support/app-suite.js';
 import { AUTO_READ, postgresPolicyYaml } from '../support/policies.js';
 import { services } from '../support/services.js';
 import {
@@ -14,7 +15,6 @@ import {
   fileRequest,
   roleExists,
   type System,
-  startAppSystem,
   startSystem,
   startToggleProxy,
 } from '../support/system.js';
@@ -25,27 +25,25 @@ import {
  * server, which on the shared test server would include other suites' grants.
  */
 
-const ALICE = 'alice@example.com';
 let dedicated: RunningPostgres;
 let proxy: Awaited<ReturnType<typeof startToggleProxy>>;
-let system: System;
 
 beforeAll(async () => {
   dedicated = await startEmbeddedPostgres({ persistent: false });
   await createTargetDatabase(dedicated.url, 'billing');
   proxy = await startToggleProxy('127.0.0.1', dedicated.port);
-  ({ system } = await startAppSystem({
-    pgAdminUrl: dedicated.url,
-    connection: { host: '127.0.0.1', port: proxy.port },
-    levels: { auto: AUTO_READ },
-  }));
 });
-
+// Registered before useAppSystem, so it runs after the system stops (vitest runs after-hooks in reverse).
 afterAll(async () => {
-  await system?.stop();
   await proxy?.close();
   await dedicated?.stop();
 });
+
+const system = useAppSystem(() => ({
+  pgAdminUrl: dedicated.url,
+  connection: { host: '127.0.0.1', port: proxy.port },
+  levels: { auto: AUTO_READ },
+}));
 
 async function activeGrant(
   on: System,
@@ -59,12 +57,12 @@ async function activeGrant(
 
 describe('recovery behind the system’s back', () => {
   it('drops a jit_ user created behind the system’s back, records it, and keeps live grants', async () => {
-    const live = await activeGrant(system, 'app', '1h');
+    const live = await activeGrant(system(), 'app', '1h');
     const orphan = `jit_${cryptoIds().requestId()}`;
     await adminQuery(dedicated.url, `CREATE ROLE "${orphan}" LOGIN PASSWORD 'not-from-jitdb'`);
     expect(await roleExists(dedicated.url, orphan)).toBe(true);
 
-    const report = await system.sweep({ reconcile: 'now' });
+    const report = await system().sweep({ reconcile: 'now' });
     expect(report.reconciled).toBe(true);
     expect(report.orphansDropped).toBe(1);
     expect(report.errors).toBe(0);
@@ -72,20 +70,20 @@ describe('recovery behind the system’s back', () => {
     expect(await roleExists(dedicated.url, `jit_${live.id}`)).toBe(true);
     expect(await canLogin(live.creds.uri)).toBe(true);
 
-    const security = await system.deps.audit.list(`security#${new Date().toISOString().slice(0, 10)}`);
+    const security = await system().deps.audit.list(`security#${new Date().toISOString().slice(0, 10)}`);
     const dropped = security.filter((e) => e.action === 'orphan-dropped');
     expect(dropped.map((e) => [e.actor, e.details?.targetId, e.details?.dbUser])).toEqual([
       ['system', 'app', orphan],
     ]);
 
     // A second pass finds nothing more to do.
-    expect((await system.sweep({ reconcile: 'now' })).orphansDropped).toBe(0);
-    const revoked = await system.call<RequestView>('POST', `/requests/${live.id}/revoke`, ALICE, {});
+    expect((await system().sweep({ reconcile: 'now' })).orphansDropped).toBe(0);
+    const revoked = await system().call<RequestView>('POST', `/requests/${live.id}/revoke`, ALICE, {});
     expect(revoked.body.status).toBe('REVOKED');
   });
 
   it('leaves a grant the database refused to revoke REVOKE_FAILED, and the sweeper revokes it once the database is back', async () => {
-    const { id, creds } = await activeGrant(system, 'app', '3s');
+    const { id, creds } = await activeGrant(system(), 'app', '3s');
     // A session that reaches the server by another route than the one the system uses.
     const direct = new URL(creds.uri);
     direct.port = String(dedicated.port);
@@ -93,43 +91,43 @@ describe('recovery behind the system’s back', () => {
 
     proxy.setUp(false);
     try {
-      const failed = await system.waitForStatus(id, 'REVOKE_FAILED', 15_000);
+      const failed = await system().waitForStatus(id, 'REVOKE_FAILED', 15_000);
       expect(failed.lastError?.code).toBe('TargetUnavailableError');
-      const end = await system.executionEnd(id);
+      const end = await system().executionEnd(id);
       expect(end.status).toBe('SUCCEEDED');
-      expect(system.metrics.get('RevokeFailed')).toBe(1);
+      expect(system().metrics.get('RevokeFailed')).toBe(1);
 
-      const whileDown = await system.sweep();
+      const whileDown = await system().sweep();
       expect(whileDown.revoked).toBe(0);
       expect(whileDown.revokeFailed).toBe(1);
-      expect((await system.request(id)).status).toBe('REVOKE_FAILED');
+      expect((await system().request(id)).status).toBe('REVOKE_FAILED');
       expect(await roleExists(dedicated.url, `jit_${id}`)).toBe(true);
       expect((await session.query('SELECT 1 AS still')).rows).toEqual([{ still: 1 }]);
     } finally {
       proxy.setUp(true);
     }
 
-    const backUp = await system.sweep();
+    const backUp = await system().sweep();
     expect(backUp.revoked).toBe(1);
     expect(backUp.revokeFailed).toBe(0);
-    const revoked = await system.request(id);
+    const revoked = await system().request(id);
     expect(revoked.status).toBe('REVOKED');
     expect(revoked.revokeReason).toBe('sweeper');
     expect(await roleExists(dedicated.url, `jit_${id}`)).toBe(false);
     await expect(session.query('SELECT 1')).rejects.toThrow();
     await session.end().catch(() => undefined);
 
-    const actions = await system.auditActions(id);
+    const actions = await system().auditActions(id);
     expect(actions.slice(0, 3)).toEqual(['auto-approved', 'granted', 'credentials-issued']);
     expect(actions.at(-1)).toBe('revoked');
     expect(actions.slice(3, -1).every((a) => a === 'revoke-failed')).toBe(true);
     expect(actions.slice(3, -1).length).toBeGreaterThanOrEqual(2);
-    expect((await system.deps.audit.verify(id)).ok).toBe(true);
+    expect((await system().deps.audit.verify(id)).ok).toBe(true);
 
     // The failures were recorded without the target's admin password or the grant's password.
     const adminPassword = decodeURIComponent(new URL(dedicated.url).password);
-    const stored = await system.scanTables();
-    const logs = system.logs().join('\n');
+    const stored = await system().scanTables();
+    const logs = system().logs().join('\n');
     for (const secret of [adminPassword, creds.password]) {
       expect(stored).not.toContain(secret);
       expect(logs).not.toContain(secret);

@@ -1,30 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RequestView } from '../../functions/application/common.js';
 import type { Credentials } from '../../functions/application/ports.js';
 import type { AuditEvent } from '../../functions/domain/types.js';
+import { ALICE, CAROL, useAppSystem } from '../support/app-suite.js';
 import { AUTO_READ } from '../support/policies.js';
 import { services } from '../support/services.js';
-import {
-  canLogin,
-  connect,
-  fileRequest,
-  type Refusal,
-  roleExists,
-  type System,
-  startAppSystem,
-} from '../support/system.js';
+import { canLogin, connect, fileRequest, type Refusal, roleExists } from '../support/system.js';
 
 /**
  * The approval workflow end to end: the real ASL on the local runner, the real handlers behind the local HTTP
  * server, DynamoDB Local and PostgreSQL. Grants last a few seconds; expiry is the ASL's own Wait state.
  */
 
-const ALICE = 'alice@example.com';
-const CAROL = 'carol@example.com';
 const database = `e2e_tour_${randomBytes(4).toString('hex')}`;
-let system: System;
-let dropDatabase: () => Promise<void>;
 
 /** Everything secret the tests saw: none of it may show up in logs, tables or audit events. */
 const secrets = {
@@ -34,21 +23,14 @@ const secrets = {
   taskTokens: [] as string[],
 };
 
-beforeAll(async () => {
-  ({ system, dropDatabase } = await startAppSystem({
-    database,
-    environment: 'staging',
-    levels: { read: { maxDuration: '1h', approvers: [CAROL], approvalWindow: '1h' }, auto: AUTO_READ },
-  }));
-});
-
-afterAll(async () => {
-  await system?.stop();
-  await dropDatabase?.();
-});
+const system = useAppSystem(() => ({
+  database,
+  environment: 'staging',
+  levels: { read: { maxDuration: '1h', approvers: [CAROL], approvalWindow: '1h' }, auto: AUTO_READ },
+}));
 
 async function credentialsFor(id: string): Promise<Credentials> {
-  const answer = await system.call<Credentials>('GET', `/requests/${id}/credentials`, ALICE);
+  const answer = await system().call<Credentials>('GET', `/requests/${id}/credentials`, ALICE);
   expect(answer.status).toBe(200);
   secrets.passwords.push(answer.body.password);
   return answer.body;
@@ -58,7 +40,7 @@ async function credentialsFor(id: string): Promise<Credentials> {
 async function settledStatus(id: string): Promise<string> {
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const request = await system.request(id);
+    const request = await system().request(id);
     if (request.status !== 'APPROVED' || Date.now() > deadline) {
       return `${request.status}${request.lastError ? ` (${request.lastError.message})` : ''}`;
     }
@@ -67,19 +49,19 @@ async function settledStatus(id: string): Promise<string> {
 }
 
 async function autoApprovedGrant(duration: string): Promise<{ id: string; creds: Credentials }> {
-  const { id } = await fileRequest(system, ALICE, {
+  const { id } = await fileRequest(system(), ALICE, {
     target: 'app',
     level: 'auto',
     duration,
     reason: 'e2e auto-approved grant',
   });
-  await system.waitForStatus(id, 'ACTIVE');
+  await system().waitForStatus(id, 'ACTIVE');
   return { id, creds: await credentialsFor(id) };
 }
 
 describe('the approval workflow, end to end', () => {
   it('takes a request from creation through an emailed approval to a grant that ends on time, and audits it all', async () => {
-    const created = await fileRequest(system, ALICE, {
+    const created = await fileRequest(system(), ALICE, {
       target: 'app',
       level: 'read',
       duration: '4s',
@@ -89,34 +71,34 @@ describe('the approval workflow, end to end', () => {
     const id = created.id;
     expect(id).toMatch(/^[0-9a-hjkmnp-tv-z]{26}$/);
 
-    const link = await system.approvalLink(id, CAROL);
+    const link = await system().approvalLink(id, CAROL);
     secrets.linkTokens.push(link.split('/approvals/')[1] ?? '');
-    const waiting = system.workflow.waitingTokens(system.execution(id)?.executionArn ?? '');
+    const waiting = system().workflow.waitingTokens(system().execution(id)?.executionArn ?? '');
     expect(waiting).toHaveLength(1);
     secrets.taskTokens.push(...waiting);
 
     // A GET shows the facts and decides nothing: mail scanners follow links.
-    const page = await system.openLink(link);
+    const page = await system().openLink(link);
     expect(page.status).toBe(200);
     expect(page.html).toContain(ALICE);
     expect(page.html).toContain('look at order 101');
     expect(page.csrf).toMatch(/^[A-Za-z0-9_-]{16,}$/);
-    const afterGet = await system.request(id);
+    const afterGet = await system().request(id);
     expect(afterGet.status).toBe('PENDING');
     expect(afterGet.approvals).toEqual([]);
     secrets.csrf.push(page.csrf ?? '');
 
     // A POST that did not come from the page (a scanner, a forged form) is refused and decides nothing.
-    const forged = await system.postLink(link, 'approve', 'not-the-page-value');
+    const forged = await system().postLink(link, 'approve', 'not-the-page-value');
     expect(forged.status).toBe(403);
     expect(forged.html).toContain('CSRF_TOKEN_INVALID');
-    expect((await system.request(id)).status).toBe('PENDING');
+    expect((await system().request(id)).status).toBe('PENDING');
 
-    const decided = await system.postLink(link, 'approve', page.csrf ?? '');
+    const decided = await system().postLink(link, 'approve', page.csrf ?? '');
     expect(decided.status).toBe(200);
     expect(decided.html).toContain('Your approval was recorded');
 
-    const active = await system.waitForStatus(id, 'ACTIVE');
+    const active = await system().waitForStatus(id, 'ACTIVE');
     expect(active.grant?.dbUser).toBe(`jit_${id}`);
     // The duration, rounded up to the next whole second (a Wait state drops milliseconds).
     const granted = Date.parse(active.grant?.grantedAt ?? '');
@@ -144,7 +126,7 @@ describe('the approval workflow, end to end', () => {
       () => 'finished',
       (error: Error) => error.message,
     );
-    const revoked = await system.waitForStatus(id, 'REVOKED', 15_000);
+    const revoked = await system().waitForStatus(id, 'REVOKED', 15_000);
     expect(revoked.revokeReason).toBe('expired');
     const lagMs = Date.parse(revoked.revokedAt ?? '') - Date.parse(active.expiresAt ?? '');
     expect(lagMs).toBeGreaterThanOrEqual(0);
@@ -155,7 +137,7 @@ describe('the approval workflow, end to end', () => {
     expect(await canLogin(creds.uri)).toBe(false);
     expect(await roleExists(services().pgAdminUrl, `jit_${id}`)).toBe(false);
 
-    const audit = await system.call<{
+    const audit = await system().call<{
       events: AuditEvent[];
       verification: { ok: boolean; events: number };
       linkRefusals: { code: string; method: string; attempts: number }[];
@@ -189,7 +171,7 @@ describe('the approval workflow, end to end', () => {
     ]);
     expect(audit.body.events.find((e) => e.action === 'approved')?.actor).toBe(CAROL);
 
-    const execution = await system.executionEnd(id);
+    const execution = await system().executionEnd(id);
     expect(execution.status).toBe('SUCCEEDED');
   });
 
@@ -202,7 +184,7 @@ describe('the approval workflow, end to end', () => {
     );
 
     const asked = Date.now();
-    const revoked = await system.call<RequestView>('POST', `/requests/${id}/revoke`, ALICE, {
+    const revoked = await system().call<RequestView>('POST', `/requests/${id}/revoke`, ALICE, {
       comment: 'done early',
     });
     expect(revoked.status).toBe(200);
@@ -213,11 +195,11 @@ describe('the approval workflow, end to end', () => {
     expect(Date.now() - asked).toBeLessThan(2000);
     await session.end().catch(() => undefined);
 
-    const execution = await system.executionEnd(id);
+    const execution = await system().executionEnd(id);
     expect(execution.status).toBe('ABORTED');
     expect(execution.cause).toBe('revoked early');
-    expect((await system.request(id)).status).toBe('REVOKED');
-    expect(await system.auditActions(id)).toEqual([
+    expect((await system().request(id)).status).toBe('REVOKED');
+    expect(await system().auditActions(id)).toEqual([
       'auto-approved',
       'granted',
       'credentials-issued',
@@ -228,14 +210,14 @@ describe('the approval workflow, end to end', () => {
   it('revokes through the status-change path when an ACTIVE execution is aborted by hand', async () => {
     const { id, creds } = await autoApprovedGrant('1h');
     expect(await canLogin(creds.uri)).toBe(true);
-    await system.workflow.stop(id, 'stopped by an operator');
-    expect(system.execution(id)?.status).toBe('ABORTED');
+    await system().workflow.stop(id, 'stopped by an operator');
+    expect(system().execution(id)?.status).toBe('ABORTED');
 
-    const revoked = await system.waitForStatus(id, 'REVOKED', 5_000);
+    const revoked = await system().waitForStatus(id, 'REVOKED', 5_000);
     expect(revoked.revokeReason).toBe('execution-ended');
     expect(await canLogin(creds.uri)).toBe(false);
     expect(await roleExists(services().pgAdminUrl, `jit_${id}`)).toBe(false);
-    const events = await system.audit(id);
+    const events = await system().audit(id);
     expect(events.map((e) => e.action)).toEqual([
       'auto-approved',
       'granted',
@@ -248,7 +230,7 @@ describe('the approval workflow, end to end', () => {
   it('grants 8 requests for the same level at once, all of them', async () => {
     const created = await Promise.all(
       Array.from({ length: 8 }, (_, i) =>
-        system.call<RequestView>('POST', '/requests', ALICE, {
+        system().call<RequestView>('POST', '/requests', ALICE, {
           target: 'app',
           level: 'auto',
           duration: '1h',
@@ -259,7 +241,7 @@ describe('the approval workflow, end to end', () => {
     expect(created.map((c) => c.status)).toEqual(Array(8).fill(201));
     const ids = created.map((c) => c.body.id);
     const settled = await Promise.all(ids.map((id) => settledStatus(id)));
-    await Promise.all(ids.map((id) => system.call('POST', `/requests/${id}/revoke`, ALICE, {})));
+    await Promise.all(ids.map((id) => system().call('POST', `/requests/${id}/revoke`, ALICE, {})));
     expect(settled).toEqual(Array(8).fill('ACTIVE'));
   });
 
@@ -268,7 +250,7 @@ describe('the approval workflow, end to end', () => {
     for (let i = 0; i < 8; i++) ids.push((await autoApprovedGrant('1h')).id);
     const revoked = await Promise.all(
       ids.map((id) =>
-        system.call<RequestView & Partial<Refusal>>('POST', `/requests/${id}/revoke`, ALICE, {}),
+        system().call<RequestView & Partial<Refusal>>('POST', `/requests/${id}/revoke`, ALICE, {}),
       ),
     );
     expect(revoked.map((r) => r.body.status ?? `${r.status} ${r.body.error?.message}`)).toEqual(
@@ -293,13 +275,13 @@ describe('the approval workflow, end to end', () => {
     for (const secret of [...everySecret, ...secrets.taskTokens])
       expect(secret.length).toBeGreaterThanOrEqual(16);
 
-    const logs = system.logs().join('\n');
+    const logs = system().logs().join('\n');
     // The capture did see the handlers' Powertools lines, so their absence of secrets means something.
     expect(logs).toContain('"service":"jit-db-access"');
     for (const secret of [...everySecret, ...secrets.taskTokens]) expect(logs).not.toContain(secret);
 
     // The task token is kept on the request by design (server-side only); nothing else secret is stored.
-    const items = await system.scanTables();
+    const items = await system().scanTables();
     for (const secret of everySecret) expect(items).not.toContain(secret);
 
     const auditEvents = JSON.stringify(

@@ -107,7 +107,7 @@ describe('npm start refuses to start with one friendly line and the fix', () => 
     const result = await npmStart(['--port', 'abc']);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
-      "--port 'abc' is not a port\nusage: npm start -- [--port 3000] [--policy examples/policy.yaml] [--ephemeral] [--state-dir .jitdb] [--user you@example.com] [--sweep-interval 5s] [--pg-port 54329] [--mysql-port 33069]\n",
+      "--port 'abc' is not a port\nusage: npm start -- [--assembly] [--port 3000] [--policy examples/policy.yaml] [--ephemeral] [--state-dir .jitdb] [--user you@example.com] [--sweep-interval 5s] [--pg-port 54329] [--mysql-port 33069]\n",
     );
   });
 });

@@ -130,6 +130,7 @@ function benchDeps(
     },
     policy: { policy: () => policy },
     metrics: { count: () => undefined },
+    log: { info: () => undefined, warn: () => undefined },
     publicBaseUrl: 'https://jitdb.example.com/prod',
   };
 }

@@ -77,7 +77,7 @@ export async function auditDigest(input: DigestInput, deps: Deps): Promise<Diges
   }
   if (mismatches.length > 0) {
     deps.metrics.count('AuditAnchorMismatch', mismatches.length);
-    deps.log?.warn('audit chains no longer hold their anchored heads', { mismatches });
+    deps.log.warn('audit chains no longer hold their anchored heads', { mismatches });
   }
   const written: number[] = [];
   for (let start = 0; start === 0 || start < heads.length; start += MAX_HEADS_PER_DIGEST) {

@@ -174,7 +174,7 @@ export async function recordOnRequest(
       }
     });
   } catch (error) {
-    deps.log?.warn('could not record an audit event on the request; kept on the security stream', {
+    deps.log.warn('could not record an audit event on the request; kept on the security stream', {
       requestId: request.id,
       action: audit.action,
       error: error instanceof Error ? error.name : 'unknown',
@@ -218,7 +218,7 @@ export async function sendSafely(
   try {
     await deps.mailer.send(email);
   } catch (error) {
-    deps.log?.warn('email not sent', {
+    deps.log.warn('email not sent', {
       requestId,
       recipients: email.to.length,
       error: error instanceof Error ? error.name : 'unknown',
@@ -316,7 +316,7 @@ export async function completeApproval(
     return 'sent';
   } catch (error) {
     const closed = error instanceof WorkflowTaskClosedError;
-    deps.log?.warn(
+    deps.log.warn(
       closed
         ? 'the workflow was no longer waiting for this decision'
         : 'the decision could not be delivered to the workflow; the sweeper retries',

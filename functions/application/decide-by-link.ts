@@ -119,7 +119,7 @@ async function refuseLink(
   } catch (error) {
     // The refusal stands either way; an outage of the tally must not turn it into a 500.
     deps.metrics.count('LinkRefusalNotCounted');
-    deps.log?.warn('could not count a refused approval link', {
+    deps.log.warn('could not count a refused approval link', {
       scope: refusal.scope,
       code,
       error: error instanceof Error ? error.name : 'unknown',

@@ -34,7 +34,7 @@ export async function dropHalfMadeUser(
     await deps.provisioners.for(target).revoke({ requestId: request.id, dbUser: request.dbUser, target });
   } catch (error) {
     if (mode === 'required') throw error;
-    deps.log?.warn('could not clean up after a failed grant; the reconciler will', {
+    deps.log.warn('could not clean up after a failed grant; the reconciler will', {
       requestId: request.id,
       error: error instanceof Error ? error.name : 'unknown',
     });

@@ -250,7 +250,7 @@ export interface Deps {
    */
   revoker?: Revoker;
   /** Where use cases report what they survived (an email that failed to send); never given a secret. */
-  log?: UseCaseLog;
+  log: UseCaseLog;
 }
 
 /** The revoke function, invoked for an early revoke by a caller the API has already authorised. */

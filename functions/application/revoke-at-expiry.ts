@@ -49,7 +49,7 @@ async function moveDatabaseExpiry(deps: Deps, request: AccessRequest): Promise<v
     const expiresAt = new Date(request.expiresAt);
     await deps.provisioners.for(target).extend(grantSpec(request, target, level, expiresAt), expiresAt);
   } catch (error) {
-    deps.log?.warn('extension recorded but the in-database expiry was not moved', {
+    deps.log.warn('extension recorded but the in-database expiry was not moved', {
       requestId: request.id,
       error: error instanceof Error ? error.name : 'unknown',
     });

@@ -50,7 +50,7 @@ async function stopExecution(deps: Deps, requestId: string): Promise<void> {
   try {
     await deps.workflow.stop(requestId, 'revoked early');
   } catch (error) {
-    deps.log?.warn('execution not stopped after an early revoke', {
+    deps.log.warn('execution not stopped after an early revoke', {
       requestId,
       error: error instanceof Error ? error.name : 'unknown',
     });

@@ -34,6 +34,7 @@ function untouchableDeps(): { deps: Deps; touched: string[]; errors: unknown[] }
     workflow: trap('workflow'),
     policy: { policy: () => policy },
     metrics: { count: () => undefined },
+    log: { info: () => undefined, warn: () => undefined },
     publicBaseUrl: 'https://api.example.com/prod',
   } as unknown as Deps;
   return { deps, touched, errors: [] };

@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ApiClient } from '../cli/client.js';
+import { synthesizeAssembly } from '../local/assembly/cloud-assembly.js';
 import { startAssemblyRuntime } from '../local/assembly/runtime.js';
+import { scenarioPolicyYaml } from '../local/assembly/scenario.js';
 import { freePort } from '../local/free-port.js';
 import { startRuntime } from '../local/runtime.js';
 import { countArgument } from './support.js';
@@ -31,29 +33,11 @@ export interface AssemblyBenchResult {
   warmRatio: number;
 }
 
-function policyYaml(port: number): string {
-  return `version: 1
-targets:
-  - id: bench-pg
-    engine: postgres
-    environment: dev
-    connection: { host: 127.0.0.1, port: ${port} }
-    database: demo
-    credentialKind: password
-    tls: disable
-    levels:
-      auto:
-        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
-        maxDuration: 1h
-        autoApprove: {}
-`;
-}
-
 /** POST an auto-approved request, poll until ACTIVE; milliseconds. */
 async function requestToActive(api: ApiClient): Promise<number> {
   const started = performance.now();
   const { id } = await api.post<{ id: string }>('/requests', {
-    target: 'bench-pg',
+    target: 'demo-pg',
     level: 'auto',
     duration: '10m',
     reason: 'bench',
@@ -85,49 +69,39 @@ export async function run(
   try {
     const pgPort = await freePort();
     const policyFile = join(work, 'policy.yaml');
-    writeFileSync(policyFile, policyYaml(pgPort));
+    writeFileSync(policyFile, scenarioPolicyYaml(pgPort)); // its `auto` level is approved by policy
     const quiet = { policyFile, ephemeral: true, port: 0, pgPort, printEmails: false, log: () => undefined };
 
-    let started = performance.now();
-    const source = await startRuntime({ ...quiet, reconcile: 'never' });
-    let sourceFigures: ModeFigures;
-    try {
-      const api = new ApiClient({
-        endpoint: source.url,
-        user: 'dave@example.com',
-        json: true,
-        region: undefined,
-        ssoUrl: undefined,
-      });
-      sourceFigures = await figures(api, requests, performance.now() - started);
-    } finally {
-      await source.stop();
-    }
+    /** Starts a runtime, measures it as dave, stops it. */
+    const measure = async (
+      start: () => Promise<{ url: string; ssoUrl?: string; stop(): Promise<void> }>,
+    ): Promise<ModeFigures> => {
+      const started = performance.now();
+      const runtime = await start();
+      try {
+        const api = new ApiClient({
+          endpoint: runtime.url,
+          user: 'dave@example.com',
+          json: true,
+          region: undefined,
+          ssoUrl: runtime.ssoUrl,
+        });
+        return await figures(api, requests, performance.now() - started);
+      } finally {
+        await runtime.stop();
+      }
+    };
+    const sourceFigures = await measure(() => startRuntime({ ...quiet, reconcile: 'never' }));
     log(
       `source    start ${round(sourceFigures.startMs)} ms, first POST→ACTIVE ${round(sourceFigures.firstRequestMs)} ms, warm ${round(sourceFigures.warmRequestMs)} ms`,
     );
 
     // The synth alone (cached afterwards, as a second `npm start -- --assembly` finds it), then the start.
     const outdir = join(work, 'assembly');
-    started = performance.now();
-    const { synthesizeAssembly } = await import('../local/assembly/cloud-assembly.js');
+    const synthStarted = performance.now();
     await synthesizeAssembly({ policyFile, outdir });
-    const synthMs = performance.now() - started;
-    started = performance.now();
-    const assembly = await startAssemblyRuntime({ ...quiet, outdir });
-    let assemblyFigures: ModeFigures;
-    try {
-      const api = new ApiClient({
-        endpoint: assembly.url,
-        user: 'dave@example.com',
-        json: true,
-        region: undefined,
-        ssoUrl: assembly.ssoUrl,
-      });
-      assemblyFigures = await figures(api, requests, performance.now() - started);
-    } finally {
-      await assembly.stop();
-    }
+    const synthMs = performance.now() - synthStarted;
+    const assemblyFigures = await measure(() => startAssemblyRuntime({ ...quiet, outdir }));
     log(
       `assembly  synth ${round(synthMs)} ms, start ${round(assemblyFigures.startMs)} ms, first POST→ACTIVE ${round(assemblyFigures.firstRequestMs)} ms, warm ${round(assemblyFigures.warmRequestMs)} ms`,
     );

@@ -26,9 +26,8 @@ import {
   resumeExecutions,
 } from './local-adapters.js';
 import { OutboxMailer } from './outbox.js';
-import { RunningParts } from './running-parts.js';
+import { beginRuntime } from './running-parts.js';
 import { createLocalTables, type LocalTables, redact, type ServerOptions, startServers } from './servers.js';
-import { loadLocalPolicy } from './startup-error.js';
 import type { ExecutionStatusChangeEvent } from './workflow-executions.js';
 import type { TaskHandler } from './workflow-runner.js';
 
@@ -80,14 +79,9 @@ export interface Runtime {
 
 /** Starts everything `npm start` runs; stops what already started if a later part fails. */
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const parts = new RunningParts();
+  const { log, policy, parts, dir } = beginRuntime(options);
   const { stopAll } = parts;
-
   try {
-    const policy = loadLocalPolicy(options.policyFile);
-    const dir = parts.stateDir(options);
-
     const outbox = new OutboxMailer({
       ...(dir ? { file: dir.outbox } : {}),
       ...(options.printEmails === false ? { print: false as const } : {}),

@@ -19,9 +19,8 @@ import { createDynamoDbClient } from '../../functions/adapters/dynamodb-client.j
 import type { Policy } from '../../functions/domain/policy-schema.js';
 import { DEMO_DATABASE, loadSampleData } from '../demo-data.js';
 import { OutboxMailer } from '../outbox.js';
-import { RunningParts } from '../running-parts.js';
+import { beginRuntime } from '../running-parts.js';
 import { redact, type ServerOptions, startServers } from '../servers.js';
-import { loadLocalPolicy } from '../startup-error.js';
 import type { StateDir } from '../state-dir.js';
 import { LocalWorkflow, type TaskHandlers } from '../workflow-runner.js';
 import { type RunningApiGateway, type SignatureCheck, startApiGateway } from './api-gateway.js';
@@ -187,12 +186,9 @@ function taskFunctionArn(state: Record<string, unknown>): string | undefined {
 
 /** Starts the servers, synthesizes (or takes) the assembly, and runs it. Stops what started if a part fails. */
 export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Promise<AssemblyRuntime> {
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const parts = new RunningParts();
+  const { log, policy, parts, dir } = beginRuntime(options);
   const { stopAll } = parts;
   try {
-    const policy = loadLocalPolicy(options.policyFile);
-    const dir = parts.stateDir(options);
     const servers = startServers(options, dir, policy, log, (stop) => parts.add(stop));
     let outdir = options.outdir ?? (dir ? join(dir.root, 'assembly') : undefined);
     if (outdir === undefined) {

@@ -61,6 +61,11 @@ function client(rt: AssemblyRuntime, user: string): ApiClient {
   return new ApiClient({ endpoint: rt.url, user, json: true, region: undefined, ssoUrl: rt.ssoUrl });
 }
 
+/** A request for demo-pg at `level`, for ten minutes. */
+function fileRequest(api: ApiClient, level: string, reason: string): Promise<RequestView> {
+  return api.post<RequestView>('/requests', { target: 'demo-pg', level, duration: '10m', reason });
+}
+
 async function waitForStatus(api: ApiClient, id: string, wanted: string[]): Promise<RequestView> {
   for (let i = 0; i < 120; i++) {
     const view = await api.get<RequestView>(`/requests/${id}`);
@@ -85,12 +90,7 @@ afterAll(async () => {
 describe('assembly mode', () => {
   it('runs the tour from the assembly: request → emailed link → approve → ACTIVE → connect → revoke, with no denied call', async () => {
     const dave = client(runtime, 'dave@example.com');
-    const created = await dave.post<RequestView>('/requests', {
-      target: 'demo-pg',
-      level: 'read',
-      duration: '30m',
-      reason: 'look at an order',
-    });
+    const created = await fileRequest(dave, 'read', 'look at an order');
     expect(created.status).toBe('PENDING');
     expect(created.requester).toMatch(
       /:assumed-role\/AWSReservedSSO_JitDbUser_[0-9a-f]+\/dave@example\.com$/,
@@ -296,12 +296,7 @@ describe('assembly mode', () => {
     const dave = client(runtime, 'dave@example.com');
 
     // The grant function's role no longer lets it read the admin secret: the grant fails, as it would on AWS.
-    const created = await dave.post<RequestView>('/requests', {
-      target: 'demo-pg',
-      level: 'auto',
-      duration: '10m',
-      reason: 'a statement less',
-    });
+    const created = await fileRequest(dave, 'auto', 'a statement less');
     const failed = await waitForStatus(dave, created.id, ['FAILED', 'ACTIVE']);
     expect(failed.status).toBe('FAILED');
     const denied = runtime.gatekeeper.calls.filter((c) => !c.allowed);

@@ -10,7 +10,7 @@ import { type ActionContext, iamCallsOf } from './iam-actions.js';
 import { authorize, deniedMessage } from './iam-evaluate.js';
 import type { AwsCall } from './model.js';
 import type { LocalSessions, RoleSession } from './sessions.js';
-import { verifySigV4 } from './sigv4-verify.js';
+import { type SigV4FailureCode, verifySigV4 } from './sigv4-verify.js';
 
 /** One evaluated IAM call: who, what, on what, and whether it was allowed. */
 export interface RecordedCall {
@@ -34,8 +34,10 @@ export class IamGatekeeper implements Gatekeeper {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  /** The session a signed request came from, or the error AWS answers a bad signature with. */
-  verify(service: string, request: RawRequest): { session: RoleSession } | { response: RawResponse } {
+  /** The session a signed request came from, or why its signature does not stand (SigV4's own codes). */
+  authenticate(
+    request: RawRequest,
+  ): { session: RoleSession } | { failure: { code: SigV4FailureCode; message: string } } {
     const verified = verifySigV4(
       request,
       (key) => {
@@ -49,17 +51,24 @@ export class IamGatekeeper implements Gatekeeper {
       },
       this.now(),
     );
-    if (!verified.ok) return { response: sigV4ErrorResponse(service, verified) };
+    if (!verified.ok) return { failure: verified };
     const session = this.sessions.lookup(verified.accessKeyId);
-    if (!session) {
-      return {
-        response: sigV4ErrorResponse(service, {
-          code: 'InvalidClientTokenId',
-          message: 'The security token included in the request is invalid.',
-        }),
-      };
-    }
-    return { session };
+    return session
+      ? { session }
+      : {
+          failure: {
+            code: 'InvalidClientTokenId',
+            message: 'The security token included in the request is invalid.',
+          },
+        };
+  }
+
+  /** The session a signed request came from, or the error the service answers a bad signature with. */
+  verify(service: string, request: RawRequest): { session: RoleSession } | { response: RawResponse } {
+    const authenticated = this.authenticate(request);
+    return 'failure' in authenticated
+      ? { response: sigV4ErrorResponse(service, authenticated.failure) }
+      : authenticated;
   }
 
   /** Evaluates each call for the session; the first denied one, or undefined when all are allowed. */

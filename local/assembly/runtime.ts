@@ -44,7 +44,6 @@ import {
   stepFunctionsEmulator,
 } from './services.js';
 import { LocalSessions, type RoleSession, SIGN_IN_PATH, signInRoute } from './sessions.js';
-import { verifySigV4 } from './sigv4-verify.js';
 
 /** The SDK's per-service endpoint variables every function gets, all pointing at the one local endpoint. */
 export const ENDPOINT_VARIABLES = [
@@ -368,32 +367,20 @@ export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Pro
       port: options.port ?? 3000,
       validateBody,
       verifySignature: (request): SignatureCheck => {
-        const verified = verifySigV4(
-          request,
-          (key) => {
-            const s = sessions.lookup(key);
-            return (
-              s && {
-                secretAccessKey: s.credentials.secretAccessKey,
-                sessionToken: s.credentials.sessionToken,
-              }
-            );
-          },
-          new Date(),
-        );
-        if (!verified.ok) {
-          const refusal =
-            verified.code === 'MissingAuthenticationToken'
+        const authenticated = gatekeeper.authenticate(request);
+        if (!('failure' in authenticated)) return { ok: true, session: authenticated.session };
+        const { code } = authenticated.failure;
+        return {
+          ok: false,
+          refusal:
+            code === 'MissingAuthenticationToken'
               ? 'MISSING_AUTHENTICATION_TOKEN'
-              : verified.code === 'InvalidClientTokenId'
+              : code === 'InvalidClientTokenId'
                 ? 'UNAUTHORIZED_CLIENT'
-                : verified.code === 'RequestExpired'
+                : code === 'RequestExpired'
                   ? 'EXPIRED_TOKEN'
-                  : 'INVALID_SIGNATURE';
-          return { ok: false, refusal };
-        }
-        const session = sessions.lookup(verified.accessKeyId);
-        return session ? { ok: true, session } : { ok: false, refusal: 'UNAUTHORIZED_CLIENT' };
+                  : 'INVALID_SIGNATURE',
+        };
       },
       authorize: async (session, methodArn) => {
         const denied = await gatekeeper.evaluate(session, [

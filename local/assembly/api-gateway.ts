@@ -45,6 +45,12 @@ const GATEWAY_ERRORS = {
     message: 'Internal server error',
     type: 'InternalServerErrorException',
   },
+  /** The function's resource policy does not let API Gateway invoke it ("Invalid permissions on Lambda function"). */
+  API_CONFIGURATION_ERROR: {
+    status: 500,
+    message: 'Internal server error',
+    type: 'InternalServerErrorException',
+  },
 } as const;
 
 export type GatewayErrorType = keyof typeof GATEWAY_ERRORS;
@@ -251,7 +257,11 @@ export async function startApiGateway(options: ApiGatewayOptions): Promise<Runni
     if (!method.functionLogicalId) return refuse('INTEGRATION_FAILURE');
     const event = proxyEvent(options, method, request, req, params, resourcePath, session);
     const outcome = await options.invoke(method.functionLogicalId, event);
-    if (!outcome.ok) return refuse('INTEGRATION_FAILURE');
+    if (!outcome.ok) {
+      return refuse(
+        outcome.errorType === 'InvalidPermissions' ? 'API_CONFIGURATION_ERROR' : 'INTEGRATION_FAILURE',
+      );
+    }
     const result = outcome.result as Partial<APIGatewayProxyResult> | null;
     if (!result || typeof result.statusCode !== 'number') return refuse('INTEGRATION_FAILURE');
     const headers: Record<string, string> = {};

@@ -58,8 +58,8 @@ export interface EventRulesOptions {
   rules: readonly EventRuleModel[];
   region: string;
   account: string;
-  /** Invokes a target function (logical id) with the event; rejects when the invocation failed. */
-  invoke(functionLogicalId: string, event: unknown): Promise<void>;
+  /** Invokes a target function (logical id) for `rule` with the event; rejects when the invocation failed. */
+  invoke(functionLogicalId: string, event: unknown, rule: EventRuleModel): Promise<void>;
   /** Shorter periods for schedule rules, by rule logical id (tests, a quick local tour). */
   scheduleOverridesMs?: Record<string, number>;
   onError(error: unknown, rule: string): void;
@@ -76,17 +76,15 @@ export interface RunningEventRules {
 
 /** Starts the template's rules. */
 export function startEventRules(options: EventRulesOptions): RunningEventRules {
-  const ruleArn = (rule: EventRuleModel) =>
-    `arn:aws:events:${options.region}:${options.account}:rule/${rule.logicalId}`;
   const deliver = async (rule: EventRuleModel, event: unknown) => {
     for (const target of rule.targets) {
       const payload = target.input === undefined ? event : (JSON.parse(target.input) as unknown);
       try {
-        await options.invoke(target.functionLogicalId, payload);
+        await options.invoke(target.functionLogicalId, payload, rule);
       } catch {
         // EventBridge retries an asynchronous invocation that failed; once more here, then the DLQ's job.
         await options
-          .invoke(target.functionLogicalId, payload)
+          .invoke(target.functionLogicalId, payload, rule)
           .catch((error: unknown) => options.onError(error, rule.logicalId));
       }
     }
@@ -105,7 +103,7 @@ export function startEventRules(options: EventRulesOptions): RunningEventRules {
         account: options.account,
         time: new Date().toISOString(),
         region: options.region,
-        resources: [ruleArn(rule)],
+        resources: [rule.arn],
         detail: {},
       });
     schedules.set(

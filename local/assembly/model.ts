@@ -102,6 +102,8 @@ export interface RestApiModel {
 /** One EventBridge rule: a schedule or an event pattern, and the functions it targets. */
 export interface EventRuleModel {
   logicalId: string;
+  /** arn:aws:events:<region>:<account>:rule/<name>: the SourceArn its targets' permissions name. */
+  arn: string;
   scheduleExpression?: string;
   eventPattern?: Record<string, unknown>;
   state: 'ENABLED' | 'DISABLED';
@@ -123,6 +125,16 @@ export interface TableModel {
   timeToLiveAttribute?: string;
 }
 
+/** An AWS::Lambda::Permission: who may invoke a function, from which source (API Gateway, EventBridge). */
+export interface LambdaPermissionModel {
+  functionLogicalId: string;
+  action: string;
+  /** e.g. apigateway.amazonaws.com, events.amazonaws.com */
+  principal: string;
+  /** An ARN pattern (`*` matches anything); absent: any source. */
+  sourceArn?: string;
+}
+
 /** Everything assembly mode runs, for one account and region. */
 export interface AssemblyModel {
   /** The cloud assembly directory (`cdk.out`). */
@@ -137,6 +149,8 @@ export interface AssemblyModel {
   tables: TableModel[];
   /** KMS keys (logical id → ARN) and the SNS alarm topic ARN, for resolving and for the KMS emulation. */
   kmsKeys: { logicalId: string; arn: string; keySpec?: string; keyUsage?: string }[];
+  /** The functions' resource policies: who may invoke them. */
+  lambdaPermissions: LambdaPermissionModel[];
   /** The SES sender identity ARN(s) (AWS::SES::EmailIdentity). */
   emailIdentities: { identity: string; arn: string }[];
   /** SNS topics (the alarm topic), with the KMS key they are encrypted with. Optional: added by the reader. */

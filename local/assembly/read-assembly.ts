@@ -188,6 +188,7 @@ function readRules(stack: StackTemplate, functions: FunctionModel[]): EventRuleM
     });
     return {
       logicalId: id,
+      arn: stack.attributeOf(id, 'Arn'),
       ...(typeof schedule === 'string' ? { scheduleExpression: schedule } : {}),
       ...(isRecord(pattern) ? { eventPattern: pattern } : {}),
       state: stack.resolve(id, 'State') === 'DISABLED' ? 'DISABLED' : 'ENABLED',
@@ -253,6 +254,22 @@ export function readAssembly(
         arn: stack.attributeOf(id, 'Arn'),
         ...(typeof keySpec === 'string' ? { keySpec } : {}),
         ...(typeof keyUsage === 'string' ? { keyUsage } : {}),
+      };
+    }),
+    lambdaPermissions: everywhere(set, 'AWS::Lambda::Permission').map(({ stack, id }) => {
+      const target = stack.resolveString(id, 'FunctionName');
+      const fn = functions.find((f) => f.arn === target || f.functionName === target);
+      if (fn === undefined) {
+        throw new AssemblyError(
+          `${stack.templateFile}: ${stack.path(id, 'FunctionName')}: ${target} is not a function of the assembly`,
+        );
+      }
+      const sourceArn = stack.resolve(id, 'SourceArn');
+      return {
+        functionLogicalId: fn.logicalId,
+        action: stack.resolveString(id, 'Action'),
+        principal: stack.resolveString(id, 'Principal'),
+        ...(typeof sourceArn === 'string' ? { sourceArn } : {}),
       };
     }),
     emailIdentities: everywhere(set, 'AWS::SES::EmailIdentity').map(({ stack, id }) => {

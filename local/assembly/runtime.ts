@@ -29,6 +29,7 @@ import { type AwsEndpoint, startAwsEndpoint } from './aws-endpoint.js';
 import { readAssembly, synthesizeAssembly } from './cloud-assembly.js';
 import { type RunningEventRules, startEventRules } from './event-rules.js';
 import { IamGatekeeper } from './gatekeeper.js';
+import { mayInvoke } from './lambda-permissions.js';
 import { LocalLambdaService } from './lambda-service.js';
 import type { AssemblyModel, FunctionModel, TableModel } from './model.js';
 import { requestBodyValidator } from './request-validation.js';
@@ -395,7 +396,21 @@ export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Pro
             }
           : { allowed: true };
       },
-      invoke: (logicalId, event) => invoke(logicalId, event),
+      invoke: async (logicalId, event) => {
+        const context = event.requestContext;
+        const sourceArn = `arn:aws:execute-api:${model.region}:${model.account}:${context.apiId}/${context.stage}/${context.httpMethod}${event.path}`;
+        if (!mayInvoke(model.lambdaPermissions, logicalId, 'apigateway.amazonaws.com', sourceArn)) {
+          log(
+            `[api] Execution failed due to configuration error: Invalid permissions on Lambda function ${logicalId} (no permission for ${sourceArn})`,
+          );
+          return {
+            ok: false,
+            errorType: 'InvalidPermissions',
+            errorMessage: 'Invalid permissions on Lambda function',
+          };
+        }
+        return invoke(logicalId, event);
+      },
     });
     late.api = api;
     parts.add(api.close);
@@ -413,7 +428,10 @@ export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Pro
       region: model.region,
       account: model.account,
       scheduleOverridesMs: overrides,
-      invoke: async (logicalId, event) => {
+      invoke: async (logicalId, event, rule) => {
+        if (!mayInvoke(model.lambdaPermissions, logicalId, 'events.amazonaws.com', rule.arn)) {
+          throw new Error(`EventBridge may not invoke ${logicalId}: no Lambda permission for ${rule.arn}`);
+        }
         const outcome = await invoke(logicalId, event);
         if (!outcome.ok) throw new Error(`${outcome.errorType}: ${outcome.errorMessage}`);
       },

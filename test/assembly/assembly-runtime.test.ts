@@ -262,7 +262,7 @@ describe('assembly mode', () => {
     }
   });
 
-  it('fails the flow with AccessDenied naming the function and the action a template statement no longer grants, and a cold start without an env var', async () => {
+  it('fails as AWS would without a template statement (AccessDenied naming the function and action), an env var (the cold start) or a Lambda permission (API Gateway’s 500)', async () => {
     const copy = join(work, 'edited');
     cpSync(runtime.model.dir, copy, { recursive: true });
     const templateFile = join(copy, 'JitDbAccess.template.json');
@@ -288,6 +288,14 @@ describe('assembly mode', () => {
       Variables: Record<string, unknown>;
     };
     delete environment.Variables.REQUESTS_TABLE;
+    // And API Gateway loses its permission to invoke the api function for GET /targets.
+    const permissions = Object.entries(template.Resources).filter(
+      ([, r]) =>
+        r.Type === 'AWS::Lambda::Permission' &&
+        JSON.stringify(r.Properties.SourceArn).endsWith('"/GET/targets"]]}'),
+    );
+    expect(permissions).toHaveLength(1);
+    for (const [id] of permissions) delete template.Resources[id];
     writeFileSync(templateFile, JSON.stringify(template));
 
     await runtime.stop();
@@ -310,6 +318,12 @@ describe('assembly mode', () => {
     expect(logs.join('\n')).toContain(
       `is not authorized to perform: secretsmanager:GetSecretValue on resource: ${denied[0]?.resource}`,
     );
+
+    // API Gateway without its permission on the function: 500, "Invalid permissions on Lambda function".
+    const targets = await dave.get('/targets').catch((e: unknown) => e);
+    expect(targets).toMatchObject({ status: 500 });
+    expect(logs.join('\n')).toContain('Invalid permissions on Lambda function');
+    expect(await dave.get('/requests')).toBeDefined(); // the other routes keep theirs
 
     // The approval-links function without REQUESTS_TABLE: its invocation fails, API Gateway answers 502.
     const page = await fetch(`${runtime.url}/approvals/${created.id}.forged`);

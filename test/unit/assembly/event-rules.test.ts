@@ -48,18 +48,21 @@ describe('EventBridge schedules', () => {
     const rules: EventRuleModel[] = [
       {
         logicalId: 'SweepRule',
+        arn: 'arn:aws:events:eu-west-1:000000000000:rule/SweepRule',
         scheduleExpression: 'rate(1 minute)',
         state: 'ENABLED',
         targets: [{ functionLogicalId: 'Sweeper' }],
       },
       {
         logicalId: 'EndedRule',
+        arn: 'arn:aws:events:eu-west-1:000000000000:rule/EndedRule',
         eventPattern: executionEnded,
         state: 'ENABLED',
         targets: [{ functionLogicalId: 'StatusChange' }],
       },
       {
         logicalId: 'Off',
+        arn: 'arn:aws:events:eu-west-1:000000000000:rule/Off',
         scheduleExpression: 'rate(1 minute)',
         state: 'DISABLED',
         targets: [{ functionLogicalId: 'Never' }],
@@ -99,6 +102,7 @@ describe('EventBridge schedules', () => {
       rules: [
         {
           logicalId: 'R',
+          arn: 'arn:aws:events:eu-west-1:000000000000:rule/R',
           eventPattern: { source: ['aws.states'] },
           state: 'ENABLED',
           targets: [{ functionLogicalId: 'F' }],

@@ -37,9 +37,11 @@ import {
   dynamoDbEmulator,
   kmsEmulator,
   type LocalKmsKey,
+  type LocalRdsDatabase,
   type LocalSecret,
   lambdaEmulator,
   localKmsKey,
+  rdsEmulator,
   secretsManagerEmulator,
   sesV2Emulator,
   stepFunctionsEmulator,
@@ -72,6 +74,11 @@ export interface AssemblyRuntimeOptions extends ServerOptions {
   /** Faster schedules than the template's, by the target function's registry name (e.g. expiry-sweeper). */
   scheduleOverridesMs?: Partial<Record<string, number>>;
   printEmails?: boolean;
+  /**
+   * What the local RDS API describes (DescribeDBInstances/Clusters) for targets given by rdsInstanceId or
+   * rdsClusterId; default none, so such a target is "not found", as an unknown instance is on AWS.
+   */
+  rdsDatabases?: LocalRdsDatabase[];
   /** Replaces the state machine's Retry pauses (tests: a grant retried four times need not take 30 s). */
   retryIntervalMs?: number;
   log?: (line: string) => void;
@@ -254,6 +261,8 @@ export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Pro
         region: model.region,
         stateMachineArnOfTaskToken: () => model.stateMachine.arn,
         secretArnOf: (id) => secrets.find((s) => s.arn === id || s.name === id)?.arn,
+        dbiResourceIdOf: (host, port) =>
+          options.rdsDatabases?.find((d) => d.address === host && d.port === port)?.resourceId,
         keyArnOf: (id) => model.kmsKeys.find((k) => k.arn === id || k.arn.endsWith(`/${id}`))?.arn,
         sesIdentityOf: (address) => {
           const domain = address.split('@')[1];
@@ -292,6 +301,7 @@ export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Pro
         secretsmanager: secretsManagerEmulator(secrets),
         lambda: lambdaEmulator(invoke),
         kms: kmsEmulator(kmsKeys(model, dir)),
+        rds: rdsEmulator(options.rdsDatabases ?? [], model.region, model.account),
       },
       localRoutes: {
         [`POST ${SIGN_IN_PATH}`]: signInRoute(

@@ -331,3 +331,62 @@ export function kmsEmulator(keys: LocalKmsKey[]): ServiceEmulator {
     return jsonError(400, 'UnknownOperationException', `no local emulation of kms:${op}`, JSON_11);
   };
 }
+
+/** A database the RDS API describes: an instance or a cluster, where it listens, its resource id. */
+export interface LocalRdsDatabase {
+  kind: 'instance' | 'cluster';
+  id: string;
+  address: string;
+  port: number;
+  /** DbiResourceId (instance) or DbClusterResourceId (cluster): what rds-db:connect ARNs name. */
+  resourceId: string;
+  engine: string;
+}
+
+function xml(text: string): string {
+  return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/**
+ * RDS DescribeDBInstances / DescribeDBClusters (the Query protocol, XML answers) over the given databases;
+ * an unknown identifier is DBInstanceNotFound / DBClusterNotFoundFault (404), as RDS answers.
+ */
+export function rdsEmulator(
+  databases: readonly LocalRdsDatabase[],
+  region: string,
+  account: string,
+): ServiceEmulator {
+  const respond = (action: string, body: string): RawResponse => ({
+    status: 200,
+    headers: { 'content-type': 'text/xml' },
+    body: `<${action}Response xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><${action}Result>${body}</${action}Result><ResponseMetadata><RequestId>${crypto.randomUUID()}</RequestId></ResponseMetadata></${action}Response>`,
+  });
+  const notFound = (code: string, message: string): RawResponse => ({
+    status: 404,
+    headers: { 'content-type': 'text/xml' },
+    body: `<ErrorResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><Error><Type>Sender</Type><Code>${code}</Code><Message>${xml(message)}</Message></Error><RequestId>${crypto.randomUUID()}</RequestId></ErrorResponse>`,
+  });
+  return async (request) => {
+    const form = new URLSearchParams(request.body.toString('utf8') || request.query);
+    const action = form.get('Action') ?? '';
+    if (action === 'DescribeDBInstances') {
+      const id = form.get('DBInstanceIdentifier') ?? '';
+      const db = databases.find((d) => d.kind === 'instance' && d.id === id);
+      if (!db) return notFound('DBInstanceNotFound', `DBInstance ${id} not found.`);
+      return respond(
+        action,
+        `<DBInstances><DBInstance><DBInstanceIdentifier>${xml(db.id)}</DBInstanceIdentifier><DBInstanceArn>arn:aws:rds:${region}:${account}:db:${xml(db.id)}</DBInstanceArn><Engine>${xml(db.engine)}</Engine><DBInstanceStatus>available</DBInstanceStatus><Endpoint><Address>${xml(db.address)}</Address><Port>${db.port}</Port></Endpoint><DbiResourceId>${xml(db.resourceId)}</DbiResourceId></DBInstance></DBInstances>`,
+      );
+    }
+    if (action === 'DescribeDBClusters') {
+      const id = form.get('DBClusterIdentifier') ?? '';
+      const db = databases.find((d) => d.kind === 'cluster' && d.id === id);
+      if (!db) return notFound('DBClusterNotFoundFault', `DBCluster ${id} not found.`);
+      return respond(
+        action,
+        `<DBClusters><DBCluster><DBClusterIdentifier>${xml(db.id)}</DBClusterIdentifier><DBClusterArn>arn:aws:rds:${region}:${account}:cluster:${xml(db.id)}</DBClusterArn><Engine>${xml(db.engine)}</Engine><Status>available</Status><Endpoint>${xml(db.address)}</Endpoint><Port>${db.port}</Port><DbClusterResourceId>${xml(db.resourceId)}</DbClusterResourceId></DBCluster></DBClusters>`,
+      );
+    }
+    return notFound('InvalidAction', `no local emulation of rds:${action}`);
+  };
+}

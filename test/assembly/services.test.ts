@@ -7,6 +7,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { LambdaClient } from '@aws-sdk/client-lambda';
+import { RDSClient } from '@aws-sdk/client-rds';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,7 @@ import { createTables } from '../../functions/adapters/dynamodb-tables.js';
 import { verifyEcdsaSha256 } from '../../functions/adapters/ecdsa.js';
 import { KmsSigner } from '../../functions/adapters/kms-signer.js';
 import { LambdaRevoker, RevokeInvokeError } from '../../functions/adapters/lambda-revoker.js';
+import { RdsEndpointResolver } from '../../functions/adapters/rds-endpoint.js';
 import { SecretsManagerAdminCredentials } from '../../functions/adapters/secrets-admin.js';
 import { SesMailer } from '../../functions/adapters/ses-mailer.js';
 import type { Email } from '../../functions/application/ports.js';
@@ -29,6 +31,7 @@ import {
   kmsEmulator,
   lambdaEmulator,
   localKmsKey,
+  rdsEmulator,
   secretsManagerEmulator,
   sesV2Emulator,
 } from '../../local/assembly/services.js';
@@ -79,6 +82,28 @@ beforeAll(async () => {
         return nextOutcome;
       }),
       kms: kmsEmulator([key]),
+      rds: rdsEmulator(
+        [
+          {
+            kind: 'instance',
+            id: 'orders-db',
+            address: '10.0.1.5',
+            port: 5432,
+            resourceId: 'db-ORDERS123',
+            engine: 'postgres',
+          },
+          {
+            kind: 'cluster',
+            id: 'billing',
+            address: 'billing.cluster-x.eu-west-1.rds.amazonaws.com',
+            port: 3306,
+            resourceId: 'cluster-BILL456',
+            engine: 'aurora-mysql',
+          },
+        ],
+        REGION,
+        '000000000000',
+      ),
     },
   });
 });
@@ -167,6 +192,32 @@ describe('Lambda Invoke', () => {
     const error = await revoker.revokeEarly('01j9z3k4m5n6p7q8r9s0t1v2w4', DAVE).catch((e) => e);
     expect(error).toBeInstanceOf(RevokeInvokeError);
     expect((error as RevokeInvokeError).errorType).toBe('Sandbox.Timedout');
+  });
+});
+
+describe('RDS', () => {
+  const resolver = () => new RdsEndpointResolver(() => new RDSClient(config()));
+  const target = (connection: Target['connection']) => ({ id: 'orders', connection }) as Target;
+
+  it('describes instances and clusters the way RdsEndpointResolver reads them: address, port, resource id', async () => {
+    expect(await resolver().resolve(target({ rdsInstanceId: 'orders-db' }))).toEqual({
+      host: '10.0.1.5',
+      port: 5432,
+      resourceId: 'db-ORDERS123',
+    });
+    expect(await resolver().resolve(target({ rdsClusterId: 'billing' }))).toEqual({
+      host: 'billing.cluster-x.eu-west-1.rds.amazonaws.com',
+      port: 3306,
+      resourceId: 'cluster-BILL456',
+    });
+  });
+
+  it('answers DBInstanceNotFound for another instance, which the resolver reports as the target unavailable', async () => {
+    const error = await resolver()
+      .resolve(target({ rdsInstanceId: 'nope' }))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TargetUnavailableError);
+    expect(String((error as Error).cause)).toContain('DBInstanceNotFound');
   });
 });
 

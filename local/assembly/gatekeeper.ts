@@ -6,11 +6,11 @@
  */
 import type { Caller, Gatekeeper, RawRequest, RawResponse } from './aws-endpoint.js';
 import { accessDeniedResponse, errorResponse, sigV4ErrorResponse } from './aws-errors.js';
-import { type ActionContext, iamCallsOf } from './iam-actions.js';
+import { type ActionContext, iamCallsOf, rdsConnectCall } from './iam-actions.js';
 import { authorize, deniedMessage } from './iam-evaluate.js';
 import type { AwsCall } from './model.js';
 import type { LocalSessions, RoleSession } from './sessions.js';
-import { type SigV4FailureCode, verifySigV4 } from './sigv4-verify.js';
+import { type SigV4FailureCode, verifyRdsAuthToken, verifySigV4 } from './sigv4-verify.js';
 
 /** One evaluated IAM call: who, what, on what, and whether it was allowed. */
 export interface RecordedCall {
@@ -89,6 +89,37 @@ export class IamGatekeeper implements Gatekeeper {
       if (!decision.allowed && !denied) denied = { call, reason: decision.reason };
     }
     return denied;
+  }
+
+  /**
+   * An RDS IAM auth token a function minted (seen where it leaves the function, in its response): it verifies
+   * against the minting session, and its `rds-db:connect` is evaluated against that session's role, as RDS
+   * would at login. Answers the denial's message, or undefined when the login would be allowed.
+   */
+  async checkMintedToken(token: string): Promise<string | undefined> {
+    const verified = verifyRdsAuthToken(
+      token,
+      (key) => {
+        const session = this.sessions.lookup(key);
+        return (
+          session && {
+            secretAccessKey: session.credentials.secretAccessKey,
+            sessionToken: session.credentials.sessionToken,
+          }
+        );
+      },
+      this.now(),
+    );
+    if (!verified.ok) return `the RDS auth token does not verify: ${verified.code}`;
+    const session = this.sessions.lookup(verified.accessKeyId);
+    if (!session) return 'the RDS auth token was signed by no session of this runtime';
+    const mapped = rdsConnectCall(verified, this.context);
+    if (!mapped.ok) return mapped.message;
+    const denied = await this.evaluate(session, mapped.calls);
+    if (!denied) return undefined;
+    const message = deniedMessage(session.assumedRoleArn, denied.call, denied.reason);
+    this.onDenied(session.holder, message);
+    return message;
   }
 
   async check(service: string, request: RawRequest): Promise<{ caller: Caller } | { response: RawResponse }> {

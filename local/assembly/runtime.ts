@@ -261,8 +261,14 @@ export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Pro
         region: model.region,
         stateMachineArnOfTaskToken: () => model.stateMachine.arn,
         secretArnOf: (id) => secrets.find((s) => s.arn === id || s.name === id)?.arn,
+        // The RDS API's databases, or a host/port target's own resourceId (as the policy names it for IAM).
         dbiResourceIdOf: (host, port) =>
-          options.rdsDatabases?.find((d) => d.address === host && d.port === port)?.resourceId,
+          options.rdsDatabases?.find((d) => d.address === host && d.port === port)?.resourceId ??
+          policy.targets
+            .map((t) => t.connection)
+            .flatMap((c) =>
+              'host' in c && c.host === host && c.port === port && c.resourceId ? [c.resourceId] : [],
+            )[0],
         keyArnOf: (id) => model.kmsKeys.find((k) => k.arn === id || k.arn.endsWith(`/${id}`))?.arn,
         sesIdentityOf: (address) => {
           const domain = address.split('@')[1];
@@ -371,6 +377,14 @@ export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Pro
     parts.add(() => workflow.close());
 
     const validateBody = requestBodyValidator();
+    /** Credentials of an IAM-auth target leave the API with a minted token: check its rds-db:connect now. */
+    const checkMintedTokens = async (outcome: { ok: boolean; result?: unknown }) => {
+      const body = outcome.ok ? (outcome.result as { body?: unknown } | null)?.body : undefined;
+      if (typeof body !== 'string' || !body.includes('Action=connect')) return;
+      const credentials = JSON.parse(body) as { kind?: string; password?: string };
+      if (credentials.kind === 'iam' && credentials.password)
+        await gatekeeper.checkMintedToken(credentials.password);
+    };
     const api = await startApiGateway({
       api: model.api,
       region: model.region,
@@ -419,7 +433,9 @@ export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Pro
             errorMessage: 'Invalid permissions on Lambda function',
           };
         }
-        return invoke(logicalId, event);
+        const outcome = await invoke(logicalId, event);
+        await checkMintedTokens(outcome);
+        return outcome;
       },
     });
     late.api = api;

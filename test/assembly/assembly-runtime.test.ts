@@ -29,7 +29,20 @@ let pgPort: number;
 
 /** The demo target on this suite's own PostgreSQL: `read` needs alice or bob, `auto` is approved by policy. */
 function policyYaml(port: number): string {
-  return postgresPolicyYaml({
+  const iamTarget = `  - id: iam-pg
+    engine: postgres
+    environment: dev
+    connection: { host: 127.0.0.1, port: ${port}, resourceId: db-LOCALIAMTARGET }
+    database: demo
+    credentialKind: iam
+    tls: disable
+    levels:
+      auto:
+        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
+        maxDuration: 1h
+        autoApprove: {}
+`;
+  return `${postgresPolicyYaml({
     id: 'demo-pg',
     environment: 'dev',
     host: '127.0.0.1',
@@ -39,7 +52,7 @@ function policyYaml(port: number): string {
       read: { maxDuration: '1h', approvers: ['alice@example.com', 'bob@example.com'] },
       auto: { maxDuration: '1h', autoApprove: true },
     },
-  });
+  })}${iamTarget}`;
 }
 
 function start(extra: { assemblyDir?: string; outdir?: string } = {}): Promise<AssemblyRuntime> {
@@ -61,9 +74,32 @@ function client(rt: AssemblyRuntime, user: string): ApiClient {
   return new ApiClient({ endpoint: rt.url, user, json: true, region: undefined, ssoUrl: rt.ssoUrl });
 }
 
+/** RDS has this role; a local server needs it for the grant of an IAM-auth target. */
+async function createRdsIamRole(adminUrl: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(
+      'DO $$ BEGIN CREATE ROLE rds_iam NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$',
+    );
+  } finally {
+    await admin.end();
+  }
+}
+
 /** A request for demo-pg at `level`, for ten minutes. */
 function fileRequest(api: ApiClient, level: string, reason: string): Promise<RequestView> {
-  return api.post<RequestView>('/requests', { target: 'demo-pg', level, duration: '10m', reason });
+  return fileRequestFor(api, 'demo-pg', reason, level);
+}
+
+/** A request for `target` at `level` (default auto), for ten minutes. */
+function fileRequestFor(
+  api: ApiClient,
+  target: string,
+  reason: string,
+  level = 'auto',
+): Promise<RequestView> {
+  return api.post<RequestView>('/requests', { target, level, duration: '10m', reason });
 }
 
 async function waitForStatus(api: ApiClient, id: string, wanted: string[]): Promise<RequestView> {
@@ -246,6 +282,32 @@ describe('assembly mode', () => {
     expect(runtime.gatekeeper.calls.filter((c) => !c.allowed)).toEqual([]);
   }, 200_000);
 
+  it('checks rds-db:connect against the credentials function’s role when it mints an IAM token', async () => {
+    await createRdsIamRole(runtime.pgAdminUrl);
+    const dave = client(runtime, 'dave@example.com');
+    const created = await dave.post<RequestView>('/requests', {
+      target: 'iam-pg',
+      level: 'auto',
+      duration: '10m',
+      reason: 'an IAM token',
+    });
+    await waitForStatus(dave, created.id, ['ACTIVE']);
+    const credentials = await dave.get<Credentials & { kind: string }>(`/requests/${created.id}/credentials`);
+    expect(credentials.kind).toBe('iam');
+    expect(credentials.password).toContain('Action=connect');
+    const connect = runtime.gatekeeper.calls.filter((c) => c.action === 'rds-db:connect');
+    expect(connect).toEqual([
+      expect.objectContaining({
+        allowed: true,
+        resource: `arn:aws:rds-db:eu-west-1:000000000000:dbuser:db-LOCALIAMTARGET/jit_${created.id}`,
+      }),
+    ]);
+    const credentialsFn = runtime.model.functions.find((f) => f.registryName === 'credentials');
+    expect(connect[0]?.holder).toBe(credentialsFn?.logicalId);
+    await dave.post(`/requests/${created.id}/revoke`, { comment: 'done' });
+    await waitForStatus(dave, created.id, ['REVOKED']);
+  });
+
   it('ships no line of the IAM simulator (AGPL, development only) in any Lambda asset', () => {
     for (const fn of runtime.model.functions) {
       const files = readdirSync(fn.assetDir, { recursive: true, encoding: 'utf8' }).filter((f) =>
@@ -332,4 +394,48 @@ describe('assembly mode', () => {
       'REQUESTS_TABLE is not set',
     );
   }, 240_000);
+
+  it('reports an IAM token minted by a role without rds-db:connect: the login it would make is denied', async () => {
+    const copy = join(work, 'no-connect');
+    cpSync(join(work, 'assembly'), copy, { recursive: true });
+    const templateFile = join(copy, 'JitDbAccess.template.json');
+    const template = JSON.parse(readFileSync(templateFile, 'utf8')) as {
+      Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    };
+    const credentialsFn = runtime.model.functions.find((f) => f.registryName === 'credentials');
+    if (!credentialsFn) throw new Error('no credentials function in the assembly');
+    let removed = 0;
+    for (const resource of Object.values(template.Resources)) {
+      if (resource.Type !== 'AWS::IAM::Policy') continue;
+      if (!JSON.stringify(resource.Properties.Roles).includes(credentialsFn.roleLogicalId)) continue;
+      const document = resource.Properties.PolicyDocument as { Statement: { Action: string | string[] }[] };
+      const before = document.Statement.length;
+      document.Statement = document.Statement.filter(
+        (s) => !([] as string[]).concat(s.Action).includes('rds-db:connect'),
+      );
+      removed += before - document.Statement.length;
+    }
+    expect(removed).toBe(1);
+    writeFileSync(templateFile, JSON.stringify(template));
+
+    await runtime.stop();
+    logs.length = 0;
+    runtime = await start({ assemblyDir: copy });
+    await createRdsIamRole(runtime.pgAdminUrl);
+    const dave = client(runtime, 'dave@example.com');
+    const created = await fileRequestFor(dave, 'iam-pg', 'no connect');
+    await waitForStatus(dave, created.id, ['ACTIVE']);
+    // Minting is local signing, on AWS as here: the credentials still leave; the login they allow does not.
+    const credentials = await dave.get<Credentials & { kind: string }>(`/requests/${created.id}/credentials`);
+    expect(credentials.kind).toBe('iam');
+    const denied = runtime.gatekeeper.calls.filter((c) => !c.allowed);
+    expect(denied).toEqual([
+      expect.objectContaining({
+        holder: credentialsFn.logicalId,
+        action: 'rds-db:connect',
+        resource: `arn:aws:rds-db:eu-west-1:000000000000:dbuser:db-LOCALIAMTARGET/jit_${created.id}`,
+      }),
+    ]);
+    expect(logs.join('\n')).toContain('is not authorized to perform: rds-db:connect');
+  }, 180_000);
 });

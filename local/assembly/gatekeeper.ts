@@ -38,19 +38,7 @@ export class IamGatekeeper implements Gatekeeper {
   authenticate(
     request: RawRequest,
   ): { session: RoleSession } | { failure: { code: SigV4FailureCode; message: string } } {
-    const verified = verifySigV4(
-      request,
-      (key) => {
-        const session = this.sessions.lookup(key);
-        return (
-          session && {
-            secretAccessKey: session.credentials.secretAccessKey,
-            sessionToken: session.credentials.sessionToken,
-          }
-        );
-      },
-      this.now(),
-    );
+    const verified = verifySigV4(request, (key) => this.sessions.keyRecord(key), this.now());
     if (!verified.ok) return { failure: verified };
     const session = this.sessions.lookup(verified.accessKeyId);
     return session
@@ -97,25 +85,18 @@ export class IamGatekeeper implements Gatekeeper {
    * would at login. Answers the denial's message, or undefined when the login would be allowed.
    */
   async checkMintedToken(token: string): Promise<string | undefined> {
-    const verified = verifyRdsAuthToken(
-      token,
-      (key) => {
-        const session = this.sessions.lookup(key);
-        return (
-          session && {
-            secretAccessKey: session.credentials.secretAccessKey,
-            sessionToken: session.credentials.sessionToken,
-          }
-        );
-      },
-      this.now(),
-    );
+    const verified = verifyRdsAuthToken(token, (key) => this.sessions.keyRecord(key), this.now());
     if (!verified.ok) return `the RDS auth token does not verify: ${verified.code}`;
     const session = this.sessions.lookup(verified.accessKeyId);
     if (!session) return 'the RDS auth token was signed by no session of this runtime';
     const mapped = rdsConnectCall(verified, this.context);
     if (!mapped.ok) return mapped.message;
-    const denied = await this.evaluate(session, mapped.calls);
+    return this.denial(session, mapped.calls);
+  }
+
+  /** Evaluates the calls; for the first one denied, AWS's message, reported to onDenied. */
+  private async denial(session: RoleSession, calls: readonly AwsCall[]): Promise<string | undefined> {
+    const denied = await this.evaluate(session, calls);
     if (!denied) return undefined;
     const message = deniedMessage(session.assumedRoleArn, denied.call, denied.reason);
     this.onDenied(session.holder, message);
@@ -128,12 +109,8 @@ export class IamGatekeeper implements Gatekeeper {
     const { session } = verified;
     const mapped = iamCallsOf(service, request, this.context);
     if (!mapped.ok) return { response: errorResponse(service, mapped) };
-    const denied = await this.evaluate(session, mapped.calls);
-    if (denied) {
-      const message = deniedMessage(session.assumedRoleArn, denied.call, denied.reason);
-      this.onDenied(session.holder, message);
-      return { response: accessDeniedResponse(service, message) };
-    }
+    const denied = await this.denial(session, mapped.calls);
+    if (denied) return { response: accessDeniedResponse(service, denied) };
     return { caller: { accessKeyId: session.credentials.accessKeyId, roleArn: session.roleArn } };
   }
 }

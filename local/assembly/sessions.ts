@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { isEmail } from '../../functions/domain/identity.js';
 import type { RawRequest, RawResponse } from './aws-endpoint.js';
 import type { PolicyDocument } from './model.js';
+import type { KeyRecord } from './sigv4-verify.js';
 
 export interface SessionCredentials {
   accessKeyId: string;
@@ -102,6 +103,17 @@ export class LocalSessions {
         },
       ],
       email,
+    );
+  }
+
+  /** What a signature is verified with (sigv4-verify.ts's KeyLookup): the key's secret and session token. */
+  keyRecord(accessKeyId: string): KeyRecord | undefined {
+    const session = this.lookup(accessKeyId);
+    return (
+      session && {
+        secretAccessKey: session.credentials.secretAccessKey,
+        sessionToken: session.credentials.sessionToken,
+      }
     );
   }
 

@@ -211,6 +211,9 @@ export async function runScenario(
 
   log('a cancelled request');
   const cancelled = await create('read', '10m');
+  // Cancelled once the approval task waits, so that the API (not RequestApproval, racing it) fails the task:
+  // which function calls SendTaskFailure must not depend on the machine's speed.
+  await linkFor(cancelled.id, 'alice@example.com');
   await dave.post(`/requests/${cancelled.id}/cancel`, {});
   await waitFor(cancelled.id, ['CANCELLED'], 'cancelled');
 

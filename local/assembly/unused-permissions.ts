@@ -39,11 +39,23 @@ export const UNUSED_PERMISSIONS: Readonly<Partial<Record<FunctionName, readonly 
     reason:
       'writes a transition (and its audit event) only when evaluation refuses the request or its approval deadline has passed; the scenario’s requests were all admissible',
   }),
-  'request-approval': tables(sharedUpdate, BY_STATUS, BY_REQUESTER, BY_FLAG, APPENDS_ONLY, {
-    action: 'states:SendTaskSuccess',
-    reason:
-      'completes its own step only when the request was approved before its task token was stored (a race the scenario does not force)',
-  }),
+  'request-approval': tables(
+    sharedUpdate,
+    BY_STATUS,
+    BY_REQUESTER,
+    BY_FLAG,
+    APPENDS_ONLY,
+    {
+      action: 'states:SendTaskSuccess',
+      reason:
+        'completes its own step only when the request was approved before its task token was stored (a race the scenario does not force)',
+    },
+    {
+      action: 'states:SendTaskFailure',
+      reason:
+        'fails its own step only when the request was denied or cancelled before its task token was stored (a race the scenario does not force)',
+    },
+  ),
   grant: tables(sharedUpdate, BY_STATUS, BY_REQUESTER, BY_FLAG, APPENDS_ONLY),
   revoke: tables(sharedUpdate, BY_STATUS, BY_REQUESTER, BY_FLAG, APPENDS_ONLY),
   'record-outcome': tables(sharedUpdate, BY_STATUS, BY_REQUESTER, BY_FLAG, APPENDS_ONLY),

@@ -24,6 +24,8 @@ export interface BenchStack {
   pgAdminUrl: string;
   database: string;
   targetId: string;
+  /** DynamoDB Local's endpoint, for benches that time raw DynamoDB calls next to the system's. */
+  dynamodbEndpoint: string;
   sweepIntervalMs: number;
   stop(): Promise<void>;
 }
@@ -43,10 +45,11 @@ export async function withBenchStack<T>(
 
 /**
  * DynamoDB Local (in memory), a throw-away PostgreSQL (or JITDB_PG_URL) and the local runtime on a free port,
- * with a policy that auto-approves reads of up to `maxGrant` on one target.
+ * with a policy that auto-approves reads of up to `maxGrant` on one target; `reviewedLevel` adds the same
+ * privileges as level `reviewed`, which approver@example.com must approve.
  */
 export async function startBenchStack(
-  options: { maxGrant?: string; sweepIntervalMs?: number } = {},
+  options: { maxGrant?: string; sweepIntervalMs?: number; reviewedLevel?: boolean } = {},
 ): Promise<BenchStack> {
   // The handlers log every invocation through Powertools; a bench wants its own lines only.
   process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
@@ -87,7 +90,16 @@ targets:
         approvers: [approver@example.com]
         autoApprove: { maxDuration: ${maxGrant} }
         connectionLimit: 5
-`,
+${
+  options.reviewedLevel
+    ? `      reviewed:
+        privileges: { schemas: [{ name: public, privileges: [SELECT] }] }
+        maxDuration: ${maxGrant}
+        approvers: [approver@example.com]
+        connectionLimit: 5
+`
+    : ''
+}`,
     );
     const sweepIntervalMs = options.sweepIntervalMs ?? 5000;
     const runtime = await startRuntime({
@@ -108,6 +120,7 @@ targets:
       pgAdminUrl: postgres.url,
       database,
       targetId: 'bench-pg',
+      dynamodbEndpoint: dynamo.url,
       sweepIntervalMs,
       stop: stopAll,
     };

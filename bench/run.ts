@@ -1,10 +1,10 @@
 /**
  * `npm run bench` runs every bench, prints one table and writes bench/results.json;
  * `npm run bench -- NAME` runs one of grant-revoke, bundles, load, revocation-lag, transitions, link-flood,
- * assembly.
+ * assembly, time-to-access. results.json keeps the figures of benches not run this time.
  * Defaults are sized so the whole run ends in well under 10 minutes on 2 cores.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 // Handlers log through Powertools on every invocation; the bench prints its own lines only.
@@ -19,6 +19,7 @@ const BENCHES = [
   'load',
   'link-flood',
   'assembly',
+  'time-to-access',
 ] as const;
 type BenchName = (typeof BENCHES)[number];
 
@@ -50,6 +51,7 @@ const TIME_LIMIT_MS: Record<BenchName, number> = {
   load: 180_000,
   'link-flood': 120_000,
   assembly: 300_000,
+  'time-to-access': 180_000,
 };
 
 function withTimeLimit<T>(name: BenchName, work: Promise<T>): Promise<T> {
@@ -156,6 +158,28 @@ async function runOne(name: BenchName, results: Results, rows: Row[]): Promise<v
       );
       break;
     }
+    case 'time-to-access': {
+      const { run } = await import('./time-to-access.js');
+      const r = await run({ requests: 50, clicks: 10, log });
+      results.timeToAccessP50Ms = r.postToLogin.p50Ms;
+      results.timeToAccess = r;
+      row(
+        'POST → first login p50 ms',
+        r.postToLogin.p50Ms,
+        `p99 ${r.postToLogin.p99Ms} ms; POST → ACTIVE p50 ${r.postToActive.p50Ms} ms (auto-approved)`,
+      );
+      row(
+        'click → first login p50 ms',
+        r.clickToLogin.p50Ms,
+        `p99 ${r.clickToLogin.p99Ms} ms (approved through the emailed link)`,
+      );
+      row(
+        'timeToAccessFloorRatio',
+        r.ratioP50,
+        `floor ${r.floorP50Ms} ms: raw grant + login ${r.rawGrantAndLogin.p50Ms} ms, ${r.transactionsToActive} × ${r.dynamoTransaction.p50Ms} ms DynamoDB`,
+      );
+      break;
+    }
     case 'link-flood': {
       const { run } = await import('./link-flood.js');
       const r = await run({ approvals: 40, rate: 100, log });
@@ -199,6 +223,9 @@ async function main(): Promise<number> {
     return 2;
   }
   const selected = asked.length > 0 ? (asked as BenchName[]) : [...BENCHES];
+  const file = fileURLToPath(new URL('./results.json', import.meta.url));
+  // A partial run replaces the figures of the benches it ran and keeps the others'.
+  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Results) : {};
   const results: Results = {};
   const rows: Row[] = [];
   const failures: string[] = [];
@@ -223,12 +250,13 @@ async function main(): Promise<number> {
     note: 'this process (runtime + clients), not PostgreSQL/Java',
   });
   results.ranAt = new Date().toISOString();
-  results.benches = selected;
+  results.benches = [...new Set([...((previous.benches as string[] | undefined) ?? []), ...selected])];
   results.seconds = Math.round((performance.now() - started) / 1000);
   if (failures.length > 0) results.failures = failures;
   printTable(rows);
-  const file = fileURLToPath(new URL('./results.json', import.meta.url));
-  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  const kept = { ...previous, ...results };
+  if (failures.length === 0) delete kept.failures;
+  writeFileSync(file, `${JSON.stringify(kept, null, 2)}\n`);
   console.log(`\nwrote ${file} (${results.seconds} s)`);
   return failures.length > 0 ? 1 : 0;
 }

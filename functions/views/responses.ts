@@ -104,6 +104,8 @@ export const RequestViewResponse = z.strictObject({
   review: z.optional(Decision),
   auditSeq: z.number(),
   approvalLinksOpen: z.number(),
+  /** Who was mailed a link for the decision waiting now (the request while PENDING, or a pending extension). */
+  asked: z.array(z.string()),
   flagged: z.boolean(),
 });
 

@@ -125,6 +125,9 @@ describe('deciding a pending request', () => {
     const afterOne = await system().request(id);
     expect(afterOne.status).toBe('PENDING');
     expect(afterOne.approvals.map((a) => a.by)).toEqual([CAROL]);
+    // Who was asked stays visible to the requester while the request waits, Carol's used link included.
+    const view = await system().call<RequestView>('GET', `/requests/${id}`, ALICE);
+    expect([...view.body.asked].sort()).toEqual([CAROL, DAVE, ERIN].sort());
 
     // Carol again, now through the API: still one approval.
     const twice = await system().call<Refusal>('POST', `/requests/${id}/approve`, CAROL, {});

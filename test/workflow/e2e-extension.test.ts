@@ -133,6 +133,9 @@ describe.concurrent('extending an active grant', () => {
     expect(asked.extension?.newExpiresAt).toBe(newExpiresAt);
 
     const link = await system().approvalLink(request.id, CAROL, { purpose: 'extension' });
+    // The requester sees who was asked to decide the extension (the request's own approvers are long done).
+    const waiting = await system().call<RequestView>('GET', `/requests/${request.id}`, ALICE);
+    expect(waiting.body.asked).toEqual([CAROL]);
     const page = await system().openLink(link);
     expect(page.status).toBe(200);
     expect(page.html).toContain('the migration runs long');
@@ -143,6 +146,9 @@ describe.concurrent('extending an active grant', () => {
     expect(approved.expiresAt).toBe(newExpiresAt);
     expect(approved.extension).toBeUndefined();
     expect(approved.extensions.map((e) => [e.durationSeconds, e.newExpiresAt])).toEqual([[4, newExpiresAt]]);
+    expect((await system().call<RequestView>('GET', `/requests/${request.id}`, ALICE)).body.asked).toEqual(
+      [],
+    );
 
     await sleepUntil(oldExpiresAt, 500);
     expect((await system().request(request.id)).status).toBe('ACTIVE');

@@ -1,6 +1,6 @@
 import { App, Validations } from 'aws-cdk-lib';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import { PolicyFileError } from '../functions/shared/config.js';
+import { acknowledgeFindings, compliancePacks } from './compliance.js';
 import { configFromContext, type DeploymentConfig } from './config.js';
 import { StatefulStack } from './stateful-stack.js';
 import { StatelessStack } from './stateless-stack.js';
@@ -20,13 +20,18 @@ export const FEATURE_FLAGS = {
   '@aws-cdk/core:defaultCrossStackReferences': 'strong',
 };
 
-/** Builds both stacks; tests call this with context (and a fixed env) instead of going through the CLI. */
+/**
+ * Builds both stacks and applies the reviewed cdk-nag acknowledgements (cdk/compliance.ts); tests call this
+ * with context (and a fixed env) instead of going through the CLI, and without the acknowledgements to see
+ * the raw findings.
+ */
 export function buildApp(
   context: Record<string, unknown> = {},
   env: { account?: string; region?: string } = {
     ...(process.env.CDK_DEFAULT_ACCOUNT ? { account: process.env.CDK_DEFAULT_ACCOUNT } : {}),
     ...(process.env.CDK_DEFAULT_REGION ? { region: process.env.CDK_DEFAULT_REGION } : {}),
   },
+  options: { acknowledgeFindings?: boolean } = {},
 ): JitApp {
   const app = new App({ context: { ...FEATURE_FLAGS, ...context } });
   const config = configFromContext(app.node);
@@ -34,6 +39,7 @@ export function buildApp(
     env,
     description: 'jit-db-access: requests, audit and audit digest tables',
     terminationProtection: true,
+    ...(config.backupRetentionDays !== undefined ? { backupRetentionDays: config.backupRetentionDays } : {}),
   });
   const stateless = new StatelessStack(app, 'JitDbAccess', {
     env,
@@ -43,12 +49,13 @@ export function buildApp(
     auditTable: stateful.auditTable,
     digestsTable: stateful.digestsTable,
   });
+  if (options.acknowledgeFindings ?? true) acknowledgeFindings(app);
   return { app, stateful, stateless, config };
 }
 
 /**
- * Synthesizes into CDK_OUTDIR with the AwsSolutions checks (an unacknowledged finding fails the synth, as in
- * the infra tests); a policy file with problems is printed and exits 1. `cdk synth` runs this, and so does
+ * Synthesizes into CDK_OUTDIR with the five cdk-nag packs of cdk/compliance.ts (an unacknowledged finding fails
+ * the synth, as in the infra tests); a policy file with problems is printed and exits 1. `cdk synth` runs this, and so does
  * assembly mode (local/assembly/synth-entry.ts).
  */
 export function synthesizeOrExit(
@@ -57,7 +64,7 @@ export function synthesizeOrExit(
 ): void {
   try {
     const { app } = buildApp(context, env);
-    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    Validations.of(app).addPlugins(...compliancePacks());
     app.synth();
   } catch (error) {
     if (error instanceof PolicyFileError) {

@@ -31,6 +31,17 @@ export interface DeploymentConfig {
    * default: WAF costs money per ACL and per request.
    */
   wafRateLimit?: number;
+  /**
+   * Context `backupRetentionDays`: put every table in an AWS Backup plan (daily backups kept this many days, in a
+   * vault of its own). Off by default: backups cost storage, and each table already has point-in-time recovery
+   * (35 days). Turn it on for copies that survive a deleted table or a compromised account's restore window.
+   */
+  backupRetentionDays?: number;
+  /**
+   * Context `databaseConcurrency` (default 10, 0 = unreserved): reserved concurrency of each function that opens
+   * connections to target databases, so a burst of requests or retries cannot exhaust a target's connections.
+   */
+  databaseConcurrency: number;
   /** Context `targetSecurityGroupIds`: the targets' security groups, opened to the functions on the targets' ports. */
   targetSecurityGroupIds: string[];
   /** Context `targetResourceIds` (target id → DbiResourceId) for `rds-db:connect` on RDS targets. */
@@ -141,6 +152,9 @@ export function configFromContext(node: Node): DeploymentConfig {
     adminSecretKeyArns,
     digestEveryMinutes: minutes(node.tryGetContext('digestEveryMinutes'), 'digestEveryMinutes', 5),
     ...wafRateLimitOf(node.tryGetContext('wafRateLimit')),
+    ...backupRetentionOf(node.tryGetContext('backupRetentionDays')),
+    databaseConcurrency:
+      wholeNumber(node.tryGetContext('databaseConcurrency'), 'databaseConcurrency', 0, 1000) ?? 10,
   };
 }
 
@@ -151,6 +165,21 @@ function wafRateLimitOf(value: unknown): { wafRateLimit?: number } {
   if (typeof parsed !== 'number' || !Number.isInteger(parsed) || parsed < 10 || parsed > 2_000_000_000)
     throw new Error('context wafRateLimit must be a whole number of requests per 5 minutes, from 10');
   return { wafRateLimit: parsed };
+}
+
+/** AWS Backup keeps a recovery point from 1 day to 100 years. */
+function backupRetentionOf(value: unknown): { backupRetentionDays?: number } {
+  const days = wholeNumber(value, 'backupRetentionDays', 1, 36_500);
+  return days === undefined ? {} : { backupRetentionDays: days };
+}
+
+/** A whole number in [min, max] (a number, or a string as `-c` passes it); absent is undefined. */
+function wholeNumber(value: unknown, name: string, min: number, max: number): number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const parsed = typeof value === 'string' ? Number(value) : value;
+  if (typeof parsed !== 'number' || !Number.isInteger(parsed) || parsed < min || parsed > max)
+    throw new Error(`context ${name} must be a whole number from ${min} to ${max}`);
+  return parsed;
 }
 
 /** A whole number of minutes from 1 to 60 (a number, or a string as `-c` passes it); absent is `fallback`. */

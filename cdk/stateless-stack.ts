@@ -1,12 +1,14 @@
 import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import type { DeploymentConfig } from './config.js';
 import { ApiConstruct } from './constructs/api.js';
 import { AuditAnchorConstruct } from './constructs/audit-anchor.js';
 import { ExpiryConstruct } from './constructs/expiry.js';
 import type { DatabaseNetwork, JitFunction } from './constructs/jit-function.js';
+import { encryptLogGroups } from './constructs/log-encryption.js';
 import { NotificationsConstruct } from './constructs/notifications.js';
 import { WorkflowConstruct } from './constructs/workflow.js';
 import { DATABASE_HANDLERS, FUNCTION_NEEDS } from './function-needs.js';
@@ -30,6 +32,8 @@ export class StatelessStack extends Stack {
   public readonly databaseClientSecurityGroup: ec2.SecurityGroup | undefined;
   /** The security group of the VPC endpoints, when context `vpcEndpoints` asks for them. */
   public readonly serviceEndpointSecurityGroup: ec2.SecurityGroup | undefined;
+  /** The key every log group of the stack is encrypted with (cdk/constructs/log-encryption.ts). */
+  public readonly logsKey: kms.Key;
   /** All eleven functions. */
   public readonly functions: JitFunction[];
 
@@ -43,7 +47,14 @@ export class StatelessStack extends Stack {
     const endpoints = config.vpc?.endpoints;
     this.serviceEndpointSecurityGroup =
       network && endpoints ? this.serviceEndpoints(network, endpoints.routeTableIds) : undefined;
-    const shared = { tables, policyFile: config.policyFile, targets: facts, ...(network ? { network } : {}) };
+    const shared = {
+      tables,
+      policyFile: config.policyFile,
+      targets: facts,
+      databaseConcurrency: config.databaseConcurrency,
+      ...(network ? { network } : {}),
+    };
+    this.logsKey = encryptLogGroups(this);
 
     this.notifications = new NotificationsConstruct(this, 'Notifications', {
       senderEmail: config.senderEmail,

@@ -38,8 +38,10 @@ export class AuditAnchorConstruct extends Construct {
 
   constructor(scope: Construct, id: string, props: AuditAnchorConstructProps) {
     super(scope, id);
+    this.digestDeadLetterQueue = deadLetterQueue(this, 'DigestDeadLetterQueue');
     this.digestFunction = stackFunction(this, 'DigestFunction', 'audit-digest', props, {
       timeout: Duration.minutes(2),
+      deadLetterQueue: this.digestDeadLetterQueue,
     });
     // Kept when the stack goes: without the key's public half, old digests could no longer be checked.
     this.key = new kms.Key(this, 'DigestKey', {
@@ -68,7 +70,6 @@ export class AuditAnchorConstruct extends Construct {
       anchoring: this.anchoring,
     });
 
-    this.digestDeadLetterQueue = deadLetterQueue(this, 'DigestDeadLetterQueue');
     this.digestRule = scheduleRule(this, 'DigestRule', {
       description: 'Signs a digest of every audit chain head that changed since the last digest',
       every: props.digestEvery ?? Duration.minutes(5),
@@ -92,7 +93,7 @@ export class AuditAnchorConstruct extends Construct {
       metricAlarm(
         this,
         'DigestDeadLetterAlarm',
-        'The audit digest schedule could not reach its function',
+        'A digest run was lost: the schedule could not invoke its function, or the function failed every attempt',
         this.digestDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
           period: Duration.minutes(5),
           statistic: cloudwatch.Stats.MAXIMUM,

@@ -158,7 +158,16 @@ export interface FunctionSettings {
   readonly network?: DatabaseNetwork;
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * Reserved concurrency of each database function (FUNCTION_NEEDS[name].database): the most connections a
+   * burst can open to a target at once. 0 leaves them unreserved.
+   * @default 10
+   */
+  readonly databaseConcurrency?: number;
 }
+
+/** The reserved concurrency a database function gets unless the deployment says otherwise. */
+export const DEFAULT_DATABASE_CONCURRENCY = 10;
 
 /** The props every construct with functions takes: their settings and what bindNeeds binds them to. */
 export interface FunctionConstructProps extends FunctionSettings {
@@ -167,17 +176,24 @@ export interface FunctionConstructProps extends FunctionSettings {
   readonly notifications: NotificationsConstruct;
 }
 
-/** A function with the construct's settings; only a database function is placed in the VPC (networkFor). */
+/**
+ * A function with the construct's settings; only a database function is placed in the VPC (networkFor) and
+ * given the database functions' reserved concurrency.
+ */
 export function stackFunction(
   scope: Construct,
   id: string,
   handlerName: FunctionName,
   settings: FunctionSettings,
-  extra: Pick<JitFunctionProps, 'timeout' | 'reservedConcurrentExecutions'> = {},
+  extra: Pick<JitFunctionProps, 'timeout' | 'reservedConcurrentExecutions' | 'deadLetterQueue'> = {},
 ): JitFunction {
+  const databaseConcurrency = settings.databaseConcurrency ?? DEFAULT_DATABASE_CONCURRENCY;
   return new JitFunction(scope, id, {
     handlerName,
     policyFile: settings.policyFile,
+    ...(FUNCTION_NEEDS[handlerName].database && databaseConcurrency > 0
+      ? { reservedConcurrentExecutions: databaseConcurrency }
+      : {}),
     ...extra,
     ...networkFor(handlerName, settings.network),
     ...(settings.logRetention ? { logRetention: settings.logRetention } : {}),

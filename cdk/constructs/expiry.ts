@@ -45,9 +45,12 @@ export class ExpiryConstruct extends Construct {
 
   constructor(scope: Construct, id: string, props: ExpiryConstructProps) {
     super(scope, id);
-    const fn = (id: string, handlerName: 'expiry-sweeper' | 'execution-status-change') => {
+    this.sweeperDeadLetterQueue = deadLetterQueue(this, 'SweeperDeadLetterQueue');
+    this.executionEndedDeadLetterQueue = deadLetterQueue(this, 'ExecutionEndedDeadLetterQueue');
+    const fn = (id: string, handlerName: 'expiry-sweeper' | 'execution-status-change', queue: sqs.IQueue) => {
       const created = stackFunction(this, id, handlerName, props, {
         timeout: Duration.seconds(55), // under the one-minute period, so sweeps do not pile up
+        deadLetterQueue: queue,
       });
       bindNeeds(created, {
         tables: props.tables,
@@ -57,11 +60,12 @@ export class ExpiryConstruct extends Construct {
       });
       return created;
     };
-    this.sweeper = fn('SweeperFunction', 'expiry-sweeper');
-    this.executionStatusChange = fn('ExecutionStatusChangeFunction', 'execution-status-change');
-
-    this.sweeperDeadLetterQueue = deadLetterQueue(this, 'SweeperDeadLetterQueue');
-    this.executionEndedDeadLetterQueue = deadLetterQueue(this, 'ExecutionEndedDeadLetterQueue');
+    this.sweeper = fn('SweeperFunction', 'expiry-sweeper', this.sweeperDeadLetterQueue);
+    this.executionStatusChange = fn(
+      'ExecutionStatusChangeFunction',
+      'execution-status-change',
+      this.executionEndedDeadLetterQueue,
+    );
 
     this.sweepRule = scheduleRule(this, 'SweepRule', {
       description: 'Revokes grants past expiresAt and retries REVOKE_FAILED ones',
@@ -103,7 +107,7 @@ export class ExpiryConstruct extends Construct {
       metricAlarm(
         queue,
         'DepthAlarm',
-        'An EventBridge revocation trigger could not reach its function',
+        'A revocation trigger was lost: EventBridge could not invoke its function, or the function failed every attempt',
         queue.metricApproximateNumberOfMessagesVisible({
           period: Duration.minutes(5),
           statistic: cloudwatch.Stats.MAXIMUM,
@@ -116,7 +120,10 @@ export class ExpiryConstruct extends Construct {
   }
 }
 
-/** An EventBridge target's dead-letter queue: encrypted, TLS only, kept 14 days. */
+/**
+ * The dead-letter queue of an asynchronously invoked function and of the EventBridge target that invokes it
+ * (one queue per trigger: whatever lands in it is a trigger that did not run): encrypted, TLS only, kept 14 days.
+ */
 export function deadLetterQueue(scope: Construct, id: string): sqs.Queue {
   const queue = new sqs.Queue(scope, id, {
     encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -125,7 +132,8 @@ export function deadLetterQueue(scope: Construct, id: string): sqs.Queue {
   });
   Validations.of(queue).acknowledge({
     id: 'AwsSolutions-SQS3',
-    reason: 'This queue is itself the dead-letter queue of an EventBridge target; its depth is alarmed.',
+    reason:
+      'This queue is itself the dead-letter queue of an EventBridge target and its function; its depth is alarmed.',
   });
   return queue;
 }

@@ -15,7 +15,9 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { FUNCTIONS } from '../../functions/function-registry.js';
 import { readPolicyInput, validatePolicyData } from '../../functions/shared/config.js';
 import type { BuildRequest } from '../build-function.js';
 import { type Engine, type FunctionName, PROJECT_ROOT, policyEngines } from '../bundling.js';
@@ -58,6 +60,20 @@ export interface JitFunctionProps {
    * @default - unreserved
    */
   readonly reservedConcurrentExecutions?: number;
+  /**
+   * Where an asynchronous invocation goes once Lambda's retries are spent. Required for the functions the
+   * registry says are invoked asynchronously (kind `schedule` or `event`), refused for the others (a
+   * synchronous caller gets the error itself, and the queue would never receive anything).
+   */
+  readonly deadLetterQueue?: sqs.IQueue;
+}
+
+/** Function kinds Lambda invokes asynchronously (EventBridge targets): their failures need somewhere to go. */
+const ASYNC_KINDS: ReadonlySet<string> = new Set(['schedule', 'event']);
+
+/** Whether this function is invoked asynchronously, from the registry (functions/function-registry.ts). */
+export function isAsyncInvoked(handlerName: FunctionName): boolean {
+  return ASYNC_KINDS.has(FUNCTIONS[handlerName].kind);
 }
 
 /** The script that builds an asset (cdk/build-function.ts), run with tsx like the CDK app itself. */
@@ -128,6 +144,13 @@ export class JitFunction extends lambda.Function {
       description: `jit-db-access ${props.handlerName} function`,
     });
     const { policyJsonFile, engines } = stagePolicyJson(props.policyFile);
+    if (isAsyncInvoked(props.handlerName) !== (props.deadLetterQueue !== undefined)) {
+      throw new Error(
+        isAsyncInvoked(props.handlerName)
+          ? `${props.handlerName} is invoked asynchronously and needs a deadLetterQueue`
+          : `${props.handlerName} is invoked synchronously: a deadLetterQueue would never receive anything`,
+      );
+    }
     super(scope, id, {
       code: functionCode(props.handlerName, policyJsonFile, engines),
       handler: 'index.handler',
@@ -138,6 +161,7 @@ export class JitFunction extends lambda.Function {
         ? { reservedConcurrentExecutions: props.reservedConcurrentExecutions }
         : {}),
       timeout: props.timeout ?? Duration.seconds(30),
+      ...(props.deadLetterQueue ? { deadLetterQueue: props.deadLetterQueue } : {}),
       tracing: lambda.Tracing.ACTIVE,
       logGroup,
       role,

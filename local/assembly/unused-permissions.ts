@@ -30,6 +30,13 @@ const APPENDS_ONLY = auditQuery(
   'an appender reads the chain head from the request item and Queries the audit tail only when another writer took its seq',
 );
 
+/** What an asynchronously invoked function's role is granted for its dead-letter queue (JitFunction). */
+const DEAD_LETTER: UnusedEntry = {
+  action: 'sqs:SendMessage',
+  reason:
+    'Lambda itself sends an asynchronous invocation that failed every attempt to the dead-letter queue, as this role; the code never calls SQS, and no invocation failed in the scenario',
+};
+
 /** Every entry common to the functions bindTables binds, plus those of the function. */
 const tables = (...extra: UnusedEntry[]): readonly UnusedEntry[] => extra;
 
@@ -63,6 +70,7 @@ export const UNUSED_PERMISSIONS: Readonly<Partial<Record<FunctionName, readonly 
   'approval-links': tables(BY_STATUS, BY_REQUESTER, BY_FLAG, APPENDS_ONLY),
   credentials: tables(sharedUpdate, BY_STATUS, BY_REQUESTER, BY_FLAG, APPENDS_ONLY),
   'expiry-sweeper': tables(
+    DEAD_LETTER,
     sharedUpdate,
     BY_REQUESTER,
     BY_FLAG,
@@ -77,6 +85,7 @@ export const UNUSED_PERMISSIONS: Readonly<Partial<Record<FunctionName, readonly 
     },
   ),
   'execution-status-change': tables(
+    DEAD_LETTER,
     sharedUpdate,
     BY_STATUS,
     BY_REQUESTER,
@@ -93,5 +102,5 @@ export const UNUSED_PERMISSIONS: Readonly<Partial<Record<FunctionName, readonly 
         'drops a half-made user of an approved request whose execution failed unrecorded; none in the scenario',
     },
   ),
-  'audit-digest': [],
+  'audit-digest': [DEAD_LETTER],
 };

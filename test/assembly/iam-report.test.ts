@@ -6,6 +6,7 @@
  * tested on a small hand-made model first.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isAsyncInvoked } from '../../cdk/constructs/jit-function.js';
 import { FUNCTIONS, type FunctionName, type FunctionNeeds } from '../../functions/function-registry.js';
 import type { RecordedCall } from '../../local/assembly/gatekeeper.js';
 import {
@@ -156,6 +157,8 @@ function servicesImplied(name: FunctionName): string[] {
   if (needs.database) services.add('secretsmanager');
   if (needs.revoker) services.add('lambda');
   if (needs.digests) services.add('kms');
+  // Lambda sends what an asynchronous invocation could not process to the function's dead-letter queue.
+  if (isAsyncInvoked(name)) services.add('sqs');
   return [...services].sort();
 }
 

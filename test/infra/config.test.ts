@@ -112,6 +112,28 @@ describe('the deployment configuration', () => {
     }
   });
 
+  it('reads the backup retention as whole days, no backup plan by default', () => {
+    expect(configOf({}).backupRetentionDays).toBeUndefined();
+    expect(configOf({ backupRetentionDays: '35' }).backupRetentionDays).toBe(35);
+    expect(configOf({ backupRetentionDays: 7 }).backupRetentionDays).toBe(7);
+    for (const bad of ['0', '1.5', 'forever', 40_000]) {
+      expect(() => configOf({ backupRetentionDays: bad })).toThrow(
+        /backupRetentionDays must be a whole number from 1 to 36500/,
+      );
+    }
+  });
+
+  it('reserves 10 concurrent executions per database function unless databaseConcurrency says otherwise', () => {
+    expect(configOf({}).databaseConcurrency).toBe(10);
+    expect(configOf({ databaseConcurrency: '0' }).databaseConcurrency).toBe(0);
+    expect(configOf({ databaseConcurrency: 25 }).databaseConcurrency).toBe(25);
+    for (const bad of ['-1', '2.5', 'many', 1001]) {
+      expect(() => configOf({ databaseConcurrency: bad })).toThrow(
+        /databaseConcurrency must be a whole number from 0 to 1000/,
+      );
+    }
+  });
+
   it('defaults to the AWS example policy', () => {
     expect(configOf({}).policyFile).toMatch(/\/examples\/policy\.aws\.yaml$/);
   });

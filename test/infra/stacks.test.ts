@@ -71,6 +71,11 @@ const DIGESTS_READ: Statement[] = [
   { actions: ['kms:GetPublicKey'], resources: ['<DigestKey.Arn>'] },
 ];
 
+/** The one queue an asynchronously invoked function's failed invocations go to. */
+function deadLetter(queue: string): Statement {
+  return { actions: ['sqs:SendMessage'], resources: [`<${queue}.Arn>`] };
+}
+
 /** Exactly what each function's role may do; anything more is a finding. */
 const EXPECTED_STATEMENTS: Record<FunctionName, Statement[]> = {
   // Faces callers: no admin secret, no RDS, no database; an early revoke is an invoke of the revoke function.
@@ -96,8 +101,9 @@ const EXPECTED_STATEMENTS: Record<FunctionName, Statement[]> = {
   grant: [...TABLES, ...TARGET_ADMIN],
   revoke: [...TABLES, ...TARGET_ADMIN],
   'record-outcome': [...TABLES, ...TARGET_ADMIN, SEND_EMAIL],
-  'expiry-sweeper': [...TABLES, ...TARGET_ADMIN, SEND_EMAIL, DECIDE],
-  'execution-status-change': [...TABLES, ...TARGET_ADMIN],
+  // Asynchronously invoked: Lambda sends a failed invocation to the trigger's dead-letter queue as the role.
+  'expiry-sweeper': [...TABLES, ...TARGET_ADMIN, SEND_EMAIL, DECIDE, deadLetter('SweeperDeadLetterQueue')],
+  'execution-status-change': [...TABLES, ...TARGET_ADMIN, deadLetter('ExecutionEndedDeadLetterQueue')],
   // Reads the audit chains (never writes them), writes the digests, signs: the only role that can.
   'audit-digest': [
     { actions: ['dynamodb:Query'], resources: ['<AuditTable.Arn>', '<AuditTable.Arn>/index/by-day'] },
@@ -106,6 +112,7 @@ const EXPECTED_STATEMENTS: Record<FunctionName, Statement[]> = {
       resources: ['<DigestsTable.Arn>'],
     },
     { actions: ['kms:Sign'], resources: ['<DigestKey.Arn>'] },
+    deadLetter('DigestDeadLetterQueue'),
   ],
 };
 
@@ -550,12 +557,17 @@ describe('the REST API', () => {
     ]);
   });
 
-  it('reserves concurrency for the approval-links function only', () => {
-    const reserved = HANDLER_NAMES.filter(
-      (name) => propsOf(functionResource(name)).ReservedConcurrentExecutions !== undefined,
+  it('reserves concurrency for the approval-links function and, against connection storms, each database function', () => {
+    const reserved = Object.fromEntries(
+      HANDLER_NAMES.map((name) => [
+        name,
+        propsOf(functionResource(name)).ReservedConcurrentExecutions,
+      ]).filter(([, value]) => value !== undefined),
     );
-    expect(reserved).toEqual(['approval-links']);
-    expect(propsOf(functionResource('approval-links')).ReservedConcurrentExecutions).toBe(5);
+    expect(reserved).toEqual({
+      'approval-links': 5,
+      ...Object.fromEntries(DATABASE_HANDLERS.map((name) => [name, 10])),
+    });
   });
 });
 

@@ -45,9 +45,7 @@ export function buildApp(
     env,
     description: 'jit-db-access: API, workflow, functions, schedules and alarms',
     config,
-    requestsTable: stateful.requestsTable,
-    auditTable: stateful.auditTable,
-    digestsTable: stateful.digestsTable,
+    tables: stateful.tables,
   });
   if (options.acknowledgeFindings ?? true) acknowledgeFindings(app);
   return { app, stateful, stateless, config };

@@ -1,25 +1,17 @@
-import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import * as backup from 'aws-cdk-lib/aws-backup';
-import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { Stack, type StackProps } from 'aws-cdk-lib';
+import type * as backup from 'aws-cdk-lib/aws-backup';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type { Construct } from 'constructs';
-import {
-  AUDIT_TABLE,
-  DIGESTS_TABLE,
-  type KeySpec,
-  REQUESTS_TABLE,
-  type TableSpec,
-} from '../functions/adapters/dynamodb-tables.js';
+import { JitDbAccessTables, type JitDbAccessTablesProps } from './jit-db-access.js';
 
-export interface StatefulStackProps extends StackProps {
-  /**
-   * Daily AWS Backup recovery points of every table, kept this many days (context `backupRetentionDays`).
-   * @default - no backup plan (point-in-time recovery only)
-   */
-  readonly backupRetentionDays?: number;
-}
+export interface StatefulStackProps extends StackProps, JitDbAccessTablesProps {}
 
-/** The data that must outlive any redeploy: requests, the append-only audit log and its signed digests. */
+/**
+ * The data that must outlive any redeploy: this repository's own stack for `JitDbAccessTables`, exactly as a
+ * consumer would hold it (the construct's id `Default` keeps the tables' logical ids those of the stack).
+ */
 export class StatefulStack extends Stack {
+  public readonly tables: JitDbAccessTables;
   public readonly requestsTable: dynamodb.Table;
   public readonly auditTable: dynamodb.Table;
   /** Written by the audit-digest function only (cdk/constructs/audit-anchor.ts). */
@@ -29,64 +21,12 @@ export class StatefulStack extends Stack {
 
   constructor(scope: Construct, id: string, props: StatefulStackProps = {}) {
     super(scope, id, props);
-    this.requestsTable = tableFromSpec(this, 'RequestsTable', REQUESTS_TABLE);
-    this.auditTable = tableFromSpec(this, 'AuditTable', AUDIT_TABLE);
-    this.digestsTable = tableFromSpec(this, 'DigestsTable', DIGESTS_TABLE);
-    this.backupPlan =
-      props.backupRetentionDays === undefined ? undefined : backupPlan(this, props.backupRetentionDays);
-  }
-}
-
-/**
- * Every table of the stack (found in the tree, so a table added later is covered too) in a daily plan whose
- * recovery points sit in their own vault, retained with the stack gone like the tables themselves.
- */
-function backupPlan(stack: Stack, retentionDays: number): backup.BackupPlan {
-  const vault = new backup.BackupVault(stack, 'BackupVault', { removalPolicy: RemovalPolicy.RETAIN });
-  const plan = new backup.BackupPlan(stack, 'BackupPlan', {
-    backupVault: vault,
-    backupPlanRules: [
-      new backup.BackupPlanRule({
-        ruleName: 'daily',
-        scheduleExpression: backup.BackupPlanRule.daily().props.scheduleExpression,
-        deleteAfter: Duration.days(retentionDays),
-      }),
-    ],
-  });
-  const tables = stack.node.findAll().filter((c): c is dynamodb.Table => c instanceof dynamodb.Table);
-  plan.addSelection('Tables', {
-    resources: tables.map((table) => backup.BackupResource.fromDynamoDbTable(table)),
-  });
-  return plan;
-}
-
-function attribute(key: KeySpec): dynamodb.Attribute {
-  return {
-    name: key.name,
-    type: key.type === 'S' ? dynamodb.AttributeType.STRING : dynamodb.AttributeType.NUMBER,
-  };
-}
-
-/** On-demand, encrypted, point-in-time recoverable, protected from deletion and retained with the stack gone. */
-function tableFromSpec(scope: Construct, id: string, spec: TableSpec): dynamodb.Table {
-  const table = new dynamodb.Table(scope, id, {
-    partitionKey: attribute(spec.partitionKey),
-    ...(spec.sortKey ? { sortKey: attribute(spec.sortKey) } : {}),
-    billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-    encryption: dynamodb.TableEncryption.AWS_MANAGED,
-    pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-    deletionProtection: true,
-    removalPolicy: RemovalPolicy.RETAIN,
-    ...(spec.timeToLiveAttribute ? { timeToLiveAttribute: spec.timeToLiveAttribute } : {}),
-  });
-  for (const index of spec.globalSecondaryIndexes) {
-    table.addGlobalSecondaryIndex({
-      indexName: index.indexName,
-      partitionKey: attribute(index.partitionKey),
-      sortKey: attribute(index.sortKey),
-      projectionType:
-        index.projection === 'KEYS_ONLY' ? dynamodb.ProjectionType.KEYS_ONLY : dynamodb.ProjectionType.ALL,
+    this.tables = new JitDbAccessTables(this, 'Default', {
+      ...(props.backupRetentionDays !== undefined ? { backupRetentionDays: props.backupRetentionDays } : {}),
     });
+    this.requestsTable = this.tables.requests;
+    this.auditTable = this.tables.audit;
+    this.digestsTable = this.tables.digests;
+    this.backupPlan = this.tables.backupPlan;
   }
-  return table;
 }

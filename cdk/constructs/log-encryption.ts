@@ -1,11 +1,11 @@
-import { ArnFormat, Aspects, Duration, type IAspect, RemovalPolicy, type Stack } from 'aws-cdk-lib';
+import { ArnFormat, Aspects, Duration, type IAspect, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type { IConstruct } from 'constructs';
+import type { Construct, IConstruct } from 'constructs';
 
 /**
- * One customer-managed key for every log group of `stack` (function logs, the workflow's execution log, the
+ * One customer-managed key for every log group under `scope` (function logs, the workflow's execution log, the
  * API's access log; any log group added later too, through an aspect), so reading them takes kms:Decrypt on a
  * key an operator controls as well as logs:* — and the key can be disabled to make them unreadable.
  *
@@ -13,9 +13,10 @@ import type { IConstruct } from 'constructs';
  * encryption context names the log group); writers need no KMS permission, CloudWatch Logs encrypts.
  * Rotated yearly. Deleted (after the 30-day window) with the stack, like the log groups it encrypts.
  */
-export function encryptLogGroups(stack: Stack): kms.Key {
-  const key = new kms.Key(stack, 'LogsKey', {
-    description: `${stack.stackName}: encrypts its CloudWatch Logs log groups`,
+export function encryptLogGroups(scope: Construct): kms.Key {
+  const stack = Stack.of(scope);
+  const key = new kms.Key(scope, 'LogsKey', {
+    description: `${stack.stackName}: encrypts the jit-db-access CloudWatch Logs log groups`,
     enableKeyRotation: true,
     pendingWindow: Duration.days(30),
     removalPolicy: RemovalPolicy.DESTROY,
@@ -38,7 +39,7 @@ export function encryptLogGroups(stack: Stack): kms.Key {
       },
     }),
   );
-  Aspects.of(stack).add(new EncryptLogGroupsAspect(key));
+  Aspects.of(scope).add(new EncryptLogGroupsAspect(key));
   return key;
 }
 

@@ -13,6 +13,11 @@ export interface NotificationsConstructProps {
    * @default true
    */
   readonly createIdentity?: boolean;
+  /**
+   * Where alarms go.
+   * @default - a new topic encrypted with a key of its own
+   */
+  readonly alarmTopic?: sns.ITopic;
 }
 
 /** Who mail comes from (SES sender identity) and where operators hear about alarms (an encrypted SNS topic). */
@@ -22,8 +27,9 @@ export class NotificationsConstruct extends Construct {
   public readonly identityArn: string;
   public readonly emailIdentity: ses.EmailIdentity | undefined;
   /** Alarm notifications; subscribe operators to it. */
-  public readonly alarmTopic: sns.Topic;
-  public readonly alarmTopicKey: kms.Key;
+  public readonly alarmTopic: sns.ITopic;
+  /** The key of the alarm topic created here (none when one was given). */
+  public readonly alarmTopicKey: kms.Key | undefined;
 
   constructor(scope: Construct, id: string, props: NotificationsConstructProps) {
     super(scope, id);
@@ -38,19 +44,20 @@ export class NotificationsConstruct extends Construct {
       resourceName: props.senderEmail,
     });
 
+    if (props.alarmTopic) {
+      this.alarmTopic = props.alarmTopic;
+      return;
+    }
     // A customer key: CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed SNS key.
-    this.alarmTopicKey = new kms.Key(this, 'AlarmTopicKey', {
+    const key = new kms.Key(this, 'AlarmTopicKey', {
       enableKeyRotation: true,
       description: 'jit-db-access alarm topic',
     });
-    this.alarmTopicKey.grant(
-      new iam.ServicePrincipal('cloudwatch.amazonaws.com'),
-      'kms:Decrypt',
-      'kms:GenerateDataKey*',
-    );
+    key.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
+    this.alarmTopicKey = key;
     this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
       displayName: 'jit-db-access alarms',
-      masterKey: this.alarmTopicKey,
+      masterKey: key,
       enforceSSL: true,
     });
   }

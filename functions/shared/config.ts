@@ -26,10 +26,17 @@ export class PolicyFileError extends DomainError {
   readonly problems: string[];
   readonly source: string;
 
-  constructor(source: string, problems: string[], cause?: unknown) {
-    // One line: callers (cdk, npm start, jitdb) print `problems` below it themselves.
+  /**
+   * `options.listProblems`: the message lists every problem, one per line, as `jitdb policy check` prints them
+   * (for callers that only show the message, such as a consumer's `cdk synth`).
+   */
+  constructor(source: string, problems: string[], cause?: unknown, options: { listProblems?: boolean } = {}) {
+    // One line by default: callers (cdk, npm start, jitdb) print `problems` below it themselves.
     const count = `${problems.length} problem${problems.length === 1 ? '' : 's'}`;
-    super('POLICY_INVALID', `${source} is not a valid policy (${count}: ${problems[0] ?? 'unknown'})`, {
+    const message = options.listProblems
+      ? `${source} is not a valid policy (${count}):\n${problems.map((p) => `  ${p}`).join('\n')}`
+      : `${source} is not a valid policy (${count}: ${problems[0] ?? 'unknown'})`;
+    super('POLICY_INVALID', message, {
       details: { source, problems },
       cause,
     });

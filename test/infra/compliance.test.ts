@@ -87,9 +87,9 @@ describe.each([
 describe('what the packs asked for and the app now does', () => {
   it('encrypts every log group with the stack’s rotated key, which CloudWatch Logs may use for this account’s log groups only', () => {
     const stack = plain.stateless;
-    const keyId = logicalId(stack, plain.stateless.logsKey);
+    const keyId = logicalId(stack, plain.stateless.access.logsKey);
     const groups = ofType(stack, 'AWS::Logs::LogGroup');
-    expect(groups.length).toBeGreaterThanOrEqual(plain.stateless.functions.length + 2);
+    expect(groups.length).toBeGreaterThanOrEqual(plain.stateless.access.functions.length + 2);
     for (const [, group] of groups) {
       expect(group.Properties?.KmsKeyId).toEqual({ 'Fn::GetAtt': [keyId, 'Arn'] });
     }
@@ -107,7 +107,7 @@ describe('what the packs asked for and the app now does', () => {
     const stack = plain.stateless;
     const resources = template(stack).Resources;
     const alarms = ofType(stack, 'AWS::CloudWatch::Alarm').map(([, a]) => JSON.stringify(a.Properties));
-    for (const fn of plain.stateless.functions) {
+    for (const fn of plain.stateless.access.functions) {
       const config = resources[logicalId(stack, fn)]?.Properties?.DeadLetterConfig as
         | { TargetArn: { 'Fn::GetAtt': [string, string] } }
         | undefined;
@@ -144,7 +144,7 @@ describe('what the packs asked for and the app now does', () => {
   it('reserves 10 concurrent executions for each database function by default, none with databaseConcurrency=0', () => {
     const reserved = (c: Checked) =>
       Object.fromEntries(
-        c.stateless.functions.map((fn) => [
+        c.stateless.access.functions.map((fn) => [
           fn.handlerName,
           template(c.stateless).Resources[logicalId(c.stateless, fn)]?.Properties
             ?.ReservedConcurrentExecutions,
@@ -152,7 +152,7 @@ describe('what the packs asked for and the app now does', () => {
       );
     const byDefault = reserved(plain);
     const optedOut = reserved(optIns);
-    for (const fn of plain.stateless.functions) {
+    for (const fn of plain.stateless.access.functions) {
       const database = DATABASE_HANDLERS.includes(fn.handlerName);
       if (fn.handlerName === 'approval-links') {
         expect(byDefault[fn.handlerName]).toBe(5); // its own, against forged-link floods

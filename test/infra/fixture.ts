@@ -27,20 +27,20 @@ export function synthesize(context: Record<string, unknown> = {}): Synthesized {
     DigestsTable: stateful.digestsTable,
   };
   const named: Record<string, IConstruct> = {
-    StateMachine: stateless.workflow.stateMachine,
-    RestApi: stateless.api.restApi,
-    SweeperDeadLetterQueue: stateless.expiry.sweeperDeadLetterQueue,
-    ExecutionEndedDeadLetterQueue: stateless.expiry.executionEndedDeadLetterQueue,
-    AlarmTopic: stateless.notifications.alarmTopic,
-    DigestKey: stateless.auditAnchor.key,
-    DigestDeadLetterQueue: stateless.auditAnchor.digestDeadLetterQueue,
+    StateMachine: stateless.access.workflow.stateMachine,
+    RestApi: stateless.access.apiConstruct.restApi,
+    SweeperDeadLetterQueue: stateless.access.expiry.sweeperDeadLetterQueue,
+    ExecutionEndedDeadLetterQueue: stateless.access.expiry.executionEndedDeadLetterQueue,
+    AlarmTopic: stateless.access.notifications.alarmTopic,
+    DigestKey: stateless.access.auditAnchor.key,
+    DigestDeadLetterQueue: stateless.access.auditAnchor.digestDeadLetterQueue,
   };
-  for (const fn of stateless.functions) {
+  for (const fn of stateless.access.functions) {
     named[`fn:${fn.handlerName}`] = fn;
     named[`logs:${fn.handlerName}`] = fn.logGroup;
   }
-  if (stateless.databaseClientSecurityGroup) named.DatabaseClients = stateless.databaseClientSecurityGroup;
-  if (stateless.serviceEndpointSecurityGroup) named.ServiceEndpoints = stateless.serviceEndpointSecurityGroup;
+  if (stateless.access.functionsSecurityGroup) named.DatabaseClients = stateless.access.functionsSecurityGroup;
+  if (stateless.access.serviceEndpointSecurityGroup) named.ServiceEndpoints = stateless.access.serviceEndpointSecurityGroup;
   const known = [
     { stack: stateful, constructs: tables },
     { stack: stateless, constructs: named },

@@ -22,7 +22,7 @@ beforeAll(() => {
 }, 240_000);
 
 function propsOf(name: FunctionName): Record<string, unknown> {
-  const fn = s.stateless.functions.find((f) => f.handlerName === name);
+  const fn = s.stateless.access.functions.find((f) => f.handlerName === name);
   if (!fn) throw new Error(`no ${name} function`);
   const resource = s.view.resource(
     s.stateless.resolve(s.stateless.getLogicalId(fn.node.defaultChild as never)),

@@ -119,7 +119,7 @@ const EXPECTED_STATEMENTS: Record<FunctionName, Statement[]> = {
 type RawStatement = { Action: string | string[]; Resource: never };
 
 function fnNamed(name: FunctionName) {
-  const fn = s.stateless.functions.find((f) => f.handlerName === name);
+  const fn = s.stateless.access.functions.find((f) => f.handlerName === name);
   if (!fn) throw new Error(`no ${name} function`);
   return fn;
 }
@@ -155,8 +155,10 @@ describe('the stateful stack', () => {
       ],
     ],
   ])('keeps %s on demand, encrypted, recoverable, deletion-protected and retained', (name, keySchema) => {
-    const table = s.stateful.node.findChild(name).node.defaultChild;
+    const table = s.stateful.tables.node.findChild(name).node.defaultChild;
     const logicalId = s.stateful.resolve(s.stateful.getLogicalId(table as never));
+    // The construct sits at id Default, so its tables keep the logical ids they had as the stack's own.
+    expect(logicalId).toMatch(new RegExp(`^${name}[0-9A-F]{8}$`));
     const resource = s.statefulView.template.toJSON().Resources[logicalId];
     expect(resource.DeletionPolicy).toBe('Retain');
     expect(resource.UpdateReplacePolicy).toBe('Retain');
@@ -222,7 +224,7 @@ describe('the stateful stack', () => {
 
 describe('the functions', () => {
   it('creates exactly one function per handler file', () => {
-    expect(s.stateless.functions.map((f) => f.handlerName).sort()).toEqual([...HANDLER_NAMES].sort());
+    expect(s.stateless.access.functions.map((f) => f.handlerName).sort()).toEqual([...HANDLER_NAMES].sort());
     expect(
       s.view
         .resources('AWS::Lambda::Function')

@@ -5,15 +5,7 @@ import type { Credentials } from '../../functions/application/ports.js';
 import type { AccessRequest } from '../../functions/domain/types.js';
 import { ALICE, CAROL, useAppSystem } from '../support/app-suite.js';
 import { services } from '../support/services.js';
-import {
-  activeCredentials,
-  canLogin,
-  connect,
-  fileRequest,
-  type Refusal,
-  roleExists,
-  sleep,
-} from '../support/system.js';
+import { canLogin, connect, grantedRequest, type Refusal, roleExists, sleep } from '../support/system.js';
 
 /**
  * Extensions on a live grant: within the auto-approve allowance, through approvers beyond it, refused past
@@ -48,14 +40,8 @@ function activeGrant(duration: string): Promise<{ request: AccessRequest; creds:
   return next;
 }
 
-async function grantNow(duration: string): Promise<{ request: AccessRequest; creds: Credentials }> {
-  const { id } = await fileRequest(system(), ALICE, {
-    target: 'app',
-    level: 'ext',
-    duration,
-    reason: 'e2e extension',
-  });
-  return activeCredentials(system(), id, ALICE);
+function grantNow(duration: string): Promise<{ request: AccessRequest; creds: Credentials }> {
+  return grantedRequest(system(), ALICE, { target: 'app', level: 'ext', duration, reason: 'e2e extension' });
 }
 
 /** Asks to extend request `id` as its requester; the API must answer 200 (the request as it then stands). */

@@ -15,7 +15,7 @@ import { startAssemblyRuntime } from '../local/assembly/runtime.js';
 import { scenarioPolicyYaml } from '../local/assembly/scenario.js';
 import { freePort } from '../local/free-port.js';
 import { startRuntime } from '../local/runtime.js';
-import { countArgument } from './support.js';
+import { countArgument, type RunOptions, runSettings } from './support.js';
 
 export interface ModeFigures {
   /** From the call to the runtime being ready (servers, and for assembly mode the synth). */
@@ -60,11 +60,8 @@ async function figures(api: ApiClient, requests: number, startMs: number): Promi
 
 const round = (n: number) => Math.round(n);
 
-export async function run(
-  options: { requests?: number; log?: (line: string) => void } = {},
-): Promise<AssemblyBenchResult> {
-  const requests = options.requests ?? 5;
-  const log = options.log ?? (() => undefined);
+export async function run(options: RunOptions<'requests'> = {}): Promise<AssemblyBenchResult> {
+  const { requests, log } = runSettings(options, { requests: 5 });
   const work = mkdtempSync(join(tmpdir(), 'jitdb-bench-assembly-'));
   try {
     const pgPort = await freePort();

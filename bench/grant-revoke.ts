@@ -24,7 +24,7 @@ import {
 } from '../functions/domain/policy-schema.js';
 import { startMysql } from '../test/support/mysql-server.js';
 import { startPostgres } from '../test/support/postgres-server.js';
-import { countArgument, readTarget, selectOn } from './support.js';
+import { countArgument, readTarget, runSettings, selectOn } from './support.js';
 
 export interface Timing {
   medianMs: number;
@@ -227,8 +227,7 @@ async function benchMysql(adminUrl: string, cycles: number): Promise<EngineResul
 }
 
 export async function run(options: BenchOptions = {}): Promise<BenchResult> {
-  const cycles = options.cycles ?? 200;
-  const log = options.log ?? (() => undefined);
+  const { cycles, log } = runSettings(options, { cycles: 200 });
   const pgServer = options.pgUrl
     ? { url: options.pgUrl, stop: async () => undefined }
     : await startPostgres();

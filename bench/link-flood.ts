@@ -26,7 +26,7 @@ import { newRequestId } from '../functions/domain/naming.js';
 import { Policy } from '../functions/domain/policy-schema.js';
 import { cryptoIds } from '../functions/shared/ids.js';
 import { startDynamoDbLocal } from '../local/dynamodb-local.js';
-import { numberArguments, positiveInteger, readTarget } from './support.js';
+import { numberArguments, positiveInteger, type RunOptions, readTarget, runSettings } from './support.js';
 
 export interface LatencyFigures {
   p50Ms: number;
@@ -135,12 +135,8 @@ function benchDeps(
   };
 }
 
-export async function run(
-  options: { approvals?: number; rate?: number; log?: (line: string) => void } = {},
-): Promise<LinkFloodResult> {
-  const approvals = options.approvals ?? 40;
-  const rate = options.rate ?? 100;
-  const log = options.log ?? (() => undefined);
+export async function run(options: RunOptions<'approvals' | 'rate'> = {}): Promise<LinkFloodResult> {
+  const { approvals, rate, log } = runSettings(options, { approvals: 40, rate: 100 });
   // The handlers log through Powertools on every invocation: set before they are first imported.
   process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
   process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';

@@ -17,7 +17,7 @@ import { startDynamoDbLocal } from '../local/dynamodb-local.js';
 import { startEmbeddedPostgres } from '../local/embedded-postgres.js';
 import type { Runtime } from '../local/runtime.js';
 import { jitRoles } from '../test/support/jit-roles.js';
-import { countArgument } from './support.js';
+import { countArgument, type RunOptions, runSettings } from './support.js';
 
 export interface BenchStack {
   runtime: Runtime;
@@ -236,12 +236,8 @@ interface Created {
   postedAt: number;
 }
 
-export async function run(
-  options: { requesters?: number; grantSeconds?: number; log?: (line: string) => void } = {},
-): Promise<LoadResult> {
-  const requesters = options.requesters ?? 200;
-  const grantSeconds = options.grantSeconds ?? 15;
-  const log = options.log ?? (() => undefined);
+export async function run(options: RunOptions<'requesters' | 'grantSeconds'> = {}): Promise<LoadResult> {
+  const { requesters, grantSeconds, log } = runSettings(options, { requesters: 200, grantSeconds: 15 });
   return withBenchStack({ maxGrant: `${grantSeconds}s` }, async (stack) => {
     const { runtime } = stack;
     const rawRolesPerSecond = await rawRoleRate(stack.pgAdminUrl, Math.min(requesters, 200), 4);

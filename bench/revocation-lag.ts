@@ -10,7 +10,7 @@ import pg from 'pg';
 import type { Credentials } from '../functions/application/ports.js';
 import { jitRoles } from '../test/support/jit-roles.js';
 import { http, percentile, until, withBenchStack } from './load.js';
-import { countArgument } from './support.js';
+import { countArgument, type RunOptions, runSettings } from './support.js';
 
 export interface RevocationLagResult {
   grants: number;
@@ -91,12 +91,8 @@ async function watch(creds: Credentials, limitMs: number): Promise<Measured | un
   return { sessionEndMs: sessionEnd - expiresAt, loginRefusedMs: loginRefused - expiresAt };
 }
 
-export async function run(
-  options: { grants?: number; grantSeconds?: number; log?: (line: string) => void } = {},
-): Promise<RevocationLagResult> {
-  const grants = options.grants ?? 20;
-  const grantSeconds = options.grantSeconds ?? 6;
-  const log = options.log ?? (() => undefined);
+export async function run(options: RunOptions<'grants' | 'grantSeconds'> = {}): Promise<RevocationLagResult> {
+  const { grants, grantSeconds, log } = runSettings(options, { grants: 20, grantSeconds: 6 });
   return withBenchStack({ maxGrant: '1m' }, async (stack) => {
     const { runtime } = stack;
     const watchers: Promise<Measured | undefined>[] = [];

@@ -1,4 +1,7 @@
-/** What several benches share: the command-line number they take, and the one-level target they grant on. */
+/**
+ * What several benches share: the command-line numbers they take, the options their run() takes, and the
+ * one-level target they grant on.
+ */
 import type { PolicyInput } from '../functions/domain/policy-schema.js';
 
 type TargetInput = PolicyInput['targets'][number];
@@ -71,3 +74,19 @@ export function countArgument(flag: string, fallback: number, script: string): n
 
 /** A whole number of at least 1. */
 export const positiveInteger = (n: number) => Number.isInteger(n) && n >= 1;
+
+/** Where a bench writes its progress lines. */
+export type BenchLog = (line: string) => void;
+
+/** What a bench's run() takes: its numbers, each optional, and where its progress lines go. */
+export type RunOptions<K extends string> = Partial<Record<K, number>> & { log?: BenchLog };
+
+/** A run's numbers, each as given or its default, and its log (silent unless one is given). */
+export function runSettings<K extends string>(
+  options: RunOptions<NoInfer<K>>,
+  defaults: Record<K, number>,
+): Record<K, number> & { log: BenchLog } {
+  const values = { ...defaults };
+  for (const key of Object.keys(defaults) as K[]) values[key] = options[key] ?? defaults[key];
+  return { ...values, log: options.log ?? (() => undefined) };
+}

@@ -7,7 +7,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { LocalWorkflow, type TaskHandlers } from '../local/workflow-runner.js';
-import { countArgument } from './support.js';
+import { countArgument, type RunOptions, runSettings } from './support.js';
 
 /** Step Functions Standard: $0.025 per 1,000 state transitions (aws.amazon.com/step-functions/pricing, us-east-1, as listed in 2025). */
 export const USD_PER_1000_TRANSITIONS = 0.025;
@@ -98,9 +98,8 @@ function round4(n: number): number {
   return Math.round(n * 10_000) / 10_000;
 }
 
-export async function run(options: { requests?: number; log?: (line: string) => void } = {}) {
-  const requests = options.requests ?? 5;
-  const log = options.log ?? (() => undefined);
+export async function run(options: RunOptions<'requests'> = {}) {
+  const { requests, log } = runSettings(options, { requests: 5 });
   const autoApproved = await runPath('auto-approved', requests, 0);
   log(
     `auto-approved  ${autoApproved.transitionsPerRequest} transitions (${autoApproved.states.join(' → ')})  $${autoApproved.usdPer1000Requests} per 1,000 requests`,

@@ -3,11 +3,11 @@
  * its transactions; this reads and verifies them, and appends loose security events (no request to lock).
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditLog } from '../application/ports.js';
 import { type ChainHead, chainEvent, verifyChain } from '../domain/audit-chain.js';
 import { type AuditDraft, type AuditEvent, GENESIS_HASH } from '../domain/types.js';
-import { newestItem } from './dynamodb-client.js';
+import { newestItem, queryAll } from './dynamodb-client.js';
 import { StoreUnavailableError } from './dynamodb-requests.js';
 import { AUDIT_BY_DAY_INDEX, auditItem, fromAuditItem, type TableNames } from './dynamodb-tables.js';
 
@@ -37,27 +37,18 @@ export class DynamoAuditLog implements AuditLog {
   }
 
   async listFrom(requestId: string, fromSeq: number): Promise<AuditEvent[]> {
-    const events: AuditEvent[] = [];
-    let start: Record<string, unknown> | undefined;
     try {
-      do {
-        const page = await this.client.send(
-          new QueryCommand({
-            TableName: this.auditTable,
-            KeyConditionExpression: 'requestId = :requestId AND seq >= :fromSeq',
-            ExpressionAttributeValues: { ':requestId': requestId, ':fromSeq': fromSeq },
-            ConsistentRead: true,
-            ScanIndexForward: true,
-            ...(start ? { ExclusiveStartKey: start } : {}),
-          }),
-        );
-        events.push(...(page.Items ?? []).map((item) => fromAuditItem<AuditEvent>(item)));
-        start = page.LastEvaluatedKey;
-      } while (start);
+      const items = await queryAll(this.client, {
+        TableName: this.auditTable,
+        KeyConditionExpression: 'requestId = :requestId AND seq >= :fromSeq',
+        ExpressionAttributeValues: { ':requestId': requestId, ':fromSeq': fromSeq },
+        ConsistentRead: true,
+        ScanIndexForward: true,
+      });
+      return items.map((item) => fromAuditItem<AuditEvent>(item));
     } catch (error) {
       throw new StoreUnavailableError('audit query', error);
     }
-    return events;
   }
 
   /**
@@ -81,21 +72,14 @@ export class DynamoAuditLog implements AuditLog {
     const streams = new Set<string>();
     try {
       for (const day of daysBetween(since, until)) {
-        let start: Record<string, unknown> | undefined;
-        do {
-          const page = await this.client.send(
-            new QueryCommand({
-              TableName: this.auditTable,
-              IndexName: AUDIT_BY_DAY_INDEX,
-              KeyConditionExpression: '#day = :day AND #at BETWEEN :since AND :until',
-              ExpressionAttributeNames: { '#day': 'day', '#at': 'at' },
-              ExpressionAttributeValues: { ':day': day, ':since': since, ':until': until },
-              ...(start ? { ExclusiveStartKey: start } : {}),
-            }),
-          );
-          for (const item of page.Items ?? []) streams.add(String(item.requestId));
-          start = page.LastEvaluatedKey;
-        } while (start);
+        const items = await queryAll(this.client, {
+          TableName: this.auditTable,
+          IndexName: AUDIT_BY_DAY_INDEX,
+          KeyConditionExpression: '#day = :day AND #at BETWEEN :since AND :until',
+          ExpressionAttributeNames: { '#day': 'day', '#at': 'at' },
+          ExpressionAttributeValues: { ':day': day, ':since': since, ':until': until },
+        });
+        for (const item of items) streams.add(String(item.requestId));
       }
     } catch (error) {
       throw new StoreUnavailableError('audit index query', error);

@@ -1,6 +1,6 @@
 /** The one place DynamoDB clients are configured: Lambda uses the defaults, local runs set DYNAMODB_ENDPOINT. */
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 
 export interface DynamoDbClientOptions {
   /** Overrides DYNAMODB_ENDPOINT (e.g. http://127.0.0.1:8000 for DynamoDB Local). */
@@ -56,4 +56,21 @@ export async function newestItem(
     }),
   );
   return result.Items?.[0];
+}
+
+/** Every item a Query matches, page after page (ExclusiveStartKey from each LastEvaluatedKey). */
+export async function queryAll(
+  client: DynamoDBDocumentClient,
+  input: QueryCommandInput,
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await client.send(
+      new QueryCommand({ ...input, ...(start ? { ExclusiveStartKey: start } : {}) }),
+    );
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  return items;
 }

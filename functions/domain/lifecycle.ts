@@ -18,6 +18,7 @@ import {
 import type { AccessLevel, Policy } from './policy-schema.js';
 import {
   type AccessRequest,
+  type AuditAction,
   type AuditDraft,
   type GrantRecord,
   type Identity,
@@ -167,6 +168,7 @@ function transition(
   at: string,
 ): TransitionResult {
   const base: AccessRequest = { ...request, updatedAt: at };
+  const to = stepTo(request, at);
   switch (event.type) {
     case 'approve': {
       const decision = decisionOf(event.by, at, event.comment);
@@ -182,13 +184,10 @@ function transition(
         status: done ? 'APPROVED' : 'PENDING',
         ...(done ? { approvalLinks: retire(request.approvalLinks, 'request', at) } : {}),
       };
-      return result(
-        next,
-        auditDraft(at, event.by, done ? 'approved' : 'approval-recorded', request, next, {
-          comment: event.comment,
-          details: { approvals: count, approvalsRequired: request.approvalsRequired },
-        }),
-      );
+      return to(next, event.by, done ? 'approved' : 'approval-recorded', {
+        comment: event.comment,
+        details: { approvals: count, approvalsRequired: request.approvalsRequired },
+      });
     }
     case 'deny':
     case 'cancel':
@@ -199,44 +198,32 @@ function transition(
         status: 'EXPIRED',
         approvalLinks: retire(request.approvalLinks, 'request', at),
       };
-      return result(
-        next,
-        auditDraft(at, SYSTEM, 'approval-expired', request, next, {
-          details: {
-            approvals: distinctCount(request.approvals),
-            approvalsRequired: request.approvalsRequired,
-          },
-        }),
-      );
+      return to(next, SYSTEM, 'approval-expired', {
+        details: {
+          approvals: distinctCount(request.approvals),
+          approvalsRequired: request.approvalsRequired,
+        },
+      });
     }
     case 'escalated': {
       const next: AccessRequest = { ...base, escalated: true };
-      return result(
-        next,
-        auditDraft(at, SYSTEM, 'escalated', request, next, {
-          details: { approvers: (requiredLevel(request, level).escalation?.approvers ?? []).join(',') },
-        }),
-      );
+      return to(next, SYSTEM, 'escalated', {
+        details: { approvers: (requiredLevel(request, level).escalation?.approvers ?? []).join(',') },
+      });
     }
     case 'granted': {
       const expiresAt = grantExpiry(new Date(at), request.durationSeconds).toISOString();
       const grant: GrantRecord = { ...event.grant, dbUser: request.dbUser, grantedAt: at, expiresAt };
       const next: AccessRequest = { ...base, status: 'ACTIVE', grant, expiresAt };
-      return result(
-        next,
-        auditDraft(at, SYSTEM, 'granted', request, next, {
-          details: { dbUser: request.dbUser, engine: grant.engine, kind: grant.kind, expiresAt },
-        }),
-      );
+      return to(next, SYSTEM, 'granted', {
+        details: { dbUser: request.dbUser, engine: grant.engine, kind: grant.kind, expiresAt },
+      });
     }
     case 'grant-failed': {
       const next: AccessRequest = { ...base, status: 'FAILED', lastError: { ...event.error, at } };
-      return result(
-        next,
-        auditDraft(at, SYSTEM, 'grant-failed', request, next, {
-          details: { code: event.error.code, message: event.error.message },
-        }),
-      );
+      return to(next, SYSTEM, 'grant-failed', {
+        details: { code: event.error.code, message: event.error.message },
+      });
     }
     case 'extension-requested': {
       if (request.extension) {
@@ -252,22 +239,16 @@ function transition(
       };
       if (event.autoApproved) {
         const next = applyExtension(base, extension, SYSTEM.principal, at);
-        return result(
-          next,
-          auditDraft(at, event.by, 'extension-approved', request, next, {
-            comment: extension.reason,
-            details: { ...asked, autoApproved: true },
-          }),
-        );
+        return to(next, event.by, 'extension-approved', {
+          comment: extension.reason,
+          details: { ...asked, autoApproved: true },
+        });
       }
       const next: AccessRequest = { ...base, extension };
-      return result(
-        next,
-        auditDraft(at, event.by, 'extension-requested', request, next, {
-          comment: extension.reason,
-          details: { ...asked, approvalsRequired: extension.approvalsRequired },
-        }),
-      );
+      return to(next, event.by, 'extension-requested', {
+        comment: extension.reason,
+        details: { ...asked, approvalsRequired: extension.approvalsRequired },
+      });
     }
     case 'extension-approve': {
       const extension = pendingExtension(request, event.type);
@@ -284,34 +265,25 @@ function transition(
       };
       if (count < extension.approvalsRequired) {
         const next: AccessRequest = { ...base, extension: { ...extension, approvals } };
-        return result(
-          next,
-          auditDraft(at, event.by, 'approval-recorded', request, next, {
-            comment: event.comment,
-            details,
-          }),
-        );
+        return to(next, event.by, 'approval-recorded', {
+          comment: event.comment,
+          details,
+        });
       }
       const next = applyExtension(base, extension, event.by.principal, at);
-      return result(
-        next,
-        auditDraft(at, event.by, 'extension-approved', request, next, {
-          comment: event.comment,
-          details: { ...details, expiresAt: extension.newExpiresAt },
-        }),
-      );
+      return to(next, event.by, 'extension-approved', {
+        comment: event.comment,
+        details: { ...details, expiresAt: extension.newExpiresAt },
+      });
     }
     case 'extension-deny': {
       const extension = pendingExtension(request, event.type);
       const { extension: _dropped, ...rest } = base;
       const next: AccessRequest = { ...rest, approvalLinks: retire(request.approvalLinks, 'extension', at) };
-      return result(
-        next,
-        auditDraft(at, event.by, 'extension-denied', request, next, {
-          comment: event.comment,
-          details: { extensionId: extension.id },
-        }),
-      );
+      return to(next, event.by, 'extension-denied', {
+        comment: event.comment,
+        details: { extensionId: extension.id },
+      });
     }
     case 'revoked': {
       const { extension: _dropped, ...rest } = base;
@@ -322,18 +294,13 @@ function transition(
         revokeReason: event.reason,
         approvalLinks: retire(retire(request.approvalLinks, 'request', at), 'extension', at),
       };
-      return result(
-        next,
-        auditDraft(at, event.by ?? SYSTEM, 'revoked', request, next, {
-          details: {
-            reason: event.reason,
-            attempts: request.revokeAttempts + 1,
-            ...(event.sessionsTerminated !== undefined
-              ? { sessionsTerminated: event.sessionsTerminated }
-              : {}),
-          },
-        }),
-      );
+      return to(next, event.by ?? SYSTEM, 'revoked', {
+        details: {
+          reason: event.reason,
+          attempts: request.revokeAttempts + 1,
+          ...(event.sessionsTerminated !== undefined ? { sessionsTerminated: event.sessionsTerminated } : {}),
+        },
+      });
     }
     case 'revoke-failed': {
       const revokeAttempts = request.revokeAttempts + 1;
@@ -343,18 +310,21 @@ function transition(
         revokeAttempts,
         lastError: { ...event.error, at },
       };
-      return result(
-        next,
-        auditDraft(at, SYSTEM, 'revoke-failed', request, next, {
-          details: { code: event.error.code, message: event.error.message, attempts: revokeAttempts },
-        }),
-      );
+      return to(next, SYSTEM, 'revoke-failed', {
+        details: { code: event.error.code, message: event.error.message, attempts: revokeAttempts },
+      });
     }
   }
 }
 
-function result(next: AccessRequest, draft: AuditDraft): TransitionResult {
-  return { next, audit: draft };
+/** How `request` becomes `next` at `at`: the step and the audit event of what `actor` did. */
+function stepTo(request: AccessRequest, at: string) {
+  return (
+    next: AccessRequest,
+    actor: Identity,
+    action: AuditAction,
+    extra: Parameters<typeof auditDraft>[5] = {},
+  ): TransitionResult => ({ next, audit: auditDraft(at, actor, action, request, next, extra) });
 }
 
 /** A request a person closes before any grant (denied, cancelled): their decision kept, its approval links retired. */
@@ -373,7 +343,7 @@ function closedByPerson(
     approvalLinks: retire(request.approvalLinks, 'request', at),
   };
   const action = event.type === 'deny' ? 'denied' : 'cancelled';
-  return result(next, auditDraft(at, event.by, action, request, next, { comment: event.comment }));
+  return stepTo(request, at)(next, event.by, action, { comment: event.comment });
 }
 
 function pendingExtension(request: AccessRequest, event: LifecycleEventType): PendingExtension {
@@ -402,5 +372,5 @@ export function applyReview(
   }
   const at = now.toISOString();
   const next: AccessRequest = { ...request, updatedAt: at, review: decisionOf(by, at, comment) };
-  return result(next, auditDraft(at, by, 'reviewed', request, next, { comment }));
+  return stepTo(request, at)(next, by, 'reviewed', { comment });
 }

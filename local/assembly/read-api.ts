@@ -19,18 +19,6 @@ function settingPath(resourcePath: string): string {
   return resourcePath.slice(1).replaceAll('~1', '/').replaceAll('~0', '~');
 }
 
-function stringRecord(stack: StackTemplate, id: string, property: string): Record<string, string> {
-  const value = stack.resolve(id, property) ?? {};
-  const out: Record<string, string> = {};
-  for (const [key, v] of Object.entries(value as Resolved)) {
-    if (typeof v !== 'string') {
-      throw new AssemblyError(`${stack.templateFile}: ${stack.path(id, `${property}.${key}`)}: not a string`);
-    }
-    out[key] = v;
-  }
-  return out;
-}
-
 /** Full paths of the API's resources, by resource id (Ref), walking ParentId up to the root resource. */
 function resourcePaths(stack: StackTemplate, restApiId: string, rootId: string): Map<string, string> {
   const parents = new Map<string, { parent: string; part: string; logicalId: string }>();
@@ -195,8 +183,8 @@ export function readRestApi(
       return {
         responseType: stack.resolveString(id, 'ResponseType'),
         ...(statusCode !== undefined ? { statusCode: String(statusCode) } : {}),
-        responseParameters: stringRecord(stack, id, 'ResponseParameters'),
-        responseTemplates: stringRecord(stack, id, 'ResponseTemplates'),
+        responseParameters: stack.resolveStringMap(id, 'ResponseParameters'),
+        responseTemplates: stack.resolveStringMap(id, 'ResponseTemplates'),
       };
     });
   return {

@@ -56,26 +56,8 @@ function readFunction(set: StackSet, stack: StackTemplate, id: string): Function
       `${stack.templateFile}: ${stack.path(id, 'Code')}: no staged asset for S3Key ${String(key)}`,
     );
   }
-  const environment: Record<string, string> = {};
-  const env = stack.resolve(id, 'Environment');
-  const variables = isRecord(env) && isRecord(env.Variables) ? env.Variables : {};
-  for (const [name, value] of Object.entries(variables)) {
-    if (typeof value !== 'string') {
-      throw new AssemblyError(
-        `${stack.templateFile}: ${stack.path(id, `Environment.Variables.${name}`)}: not a string`,
-      );
-    }
-    environment[name] = value;
-  }
-  const roleArn = stack.resolveString(id, 'Role');
-  const roleLogicalId = stack
-    .resourcesOf('AWS::IAM::Role')
-    .find(([r]) => stack.attributeOf(r, 'Arn') === roleArn)?.[0];
-  if (roleLogicalId === undefined) {
-    throw new AssemblyError(
-      `${stack.templateFile}: ${stack.path(id, 'Role')}: ${roleArn} is no role of this stack`,
-    );
-  }
+  const environment = stack.resolveStringMap(id, 'Environment', 'Variables');
+  const roleLogicalId = stack.roleLogicalIdOf(id, 'Role');
   const reserved = stack.resolve(id, 'ReservedConcurrentExecutions');
   return {
     logicalId: id,
@@ -142,25 +124,8 @@ function readStateMachine(set: StackSet): StateMachineModel {
     }
     text = readFileSync(asset.path, 'utf8');
   }
-  const substitutions = (stack.resolve(id, 'DefinitionSubstitutions') ?? {}) as Resolved;
-  const values: Record<string, string> = {};
-  for (const [name, value] of Object.entries(substitutions)) {
-    if (typeof value !== 'string') {
-      throw new AssemblyError(
-        `${stack.templateFile}: ${stack.path(id, `DefinitionSubstitutions.${name}`)}: not a string`,
-      );
-    }
-    values[name] = value;
-  }
-  const roleArn = stack.resolveString(id, 'RoleArn');
-  const roleLogicalId = stack
-    .resourcesOf('AWS::IAM::Role')
-    .find(([r]) => stack.attributeOf(r, 'Arn') === roleArn)?.[0];
-  if (roleLogicalId === undefined) {
-    throw new AssemblyError(
-      `${stack.templateFile}: ${stack.path(id, 'RoleArn')}: ${roleArn} is no role of this stack`,
-    );
-  }
+  const values = stack.resolveStringMap(id, 'DefinitionSubstitutions');
+  const roleLogicalId = stack.roleLogicalIdOf(id, 'RoleArn');
   return {
     logicalId: id,
     name: stack.attributeOf(id, 'Name'),

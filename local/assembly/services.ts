@@ -366,26 +366,43 @@ export function rdsEmulator(
     headers: { 'content-type': 'text/xml' },
     body: `<ErrorResponse xmlns="http://rds.amazonaws.com/doc/2014-10-31/"><Error><Type>Sender</Type><Code>${code}</Code><Message>${xml(message)}</Message></Error><RequestId>${crypto.randomUUID()}</RequestId></ErrorResponse>`,
   });
+  /** Each Describe call: the identifier it takes, the kind it lists, what RDS answers for an unknown one. */
+  const describes: Record<
+    string,
+    {
+      identifier: string;
+      kind: LocalRdsDatabase['kind'];
+      fault: string;
+      noun: string;
+      body: (db: LocalRdsDatabase) => string;
+    }
+  > = {
+    DescribeDBInstances: {
+      identifier: 'DBInstanceIdentifier',
+      kind: 'instance',
+      fault: 'DBInstanceNotFound',
+      noun: 'DBInstance',
+      body: (db) =>
+        `<DBInstances><DBInstance><DBInstanceIdentifier>${xml(db.id)}</DBInstanceIdentifier><DBInstanceArn>arn:aws:rds:${region}:${account}:db:${xml(db.id)}</DBInstanceArn><Engine>${xml(db.engine)}</Engine><DBInstanceStatus>available</DBInstanceStatus><Endpoint><Address>${xml(db.address)}</Address><Port>${db.port}</Port></Endpoint><DbiResourceId>${xml(db.resourceId)}</DbiResourceId></DBInstance></DBInstances>`,
+    },
+    DescribeDBClusters: {
+      identifier: 'DBClusterIdentifier',
+      kind: 'cluster',
+      fault: 'DBClusterNotFoundFault',
+      noun: 'DBCluster',
+      body: (db) =>
+        `<DBClusters><DBCluster><DBClusterIdentifier>${xml(db.id)}</DBClusterIdentifier><DBClusterArn>arn:aws:rds:${region}:${account}:cluster:${xml(db.id)}</DBClusterArn><Engine>${xml(db.engine)}</Engine><Status>available</Status><Endpoint>${xml(db.address)}</Endpoint><Port>${db.port}</Port><DbClusterResourceId>${xml(db.resourceId)}</DbClusterResourceId></DBCluster></DBClusters>`,
+    },
+  };
   return async (request) => {
     const form = new URLSearchParams(request.body.toString('utf8') || request.query);
     const action = form.get('Action') ?? '';
-    if (action === 'DescribeDBInstances') {
-      const id = form.get('DBInstanceIdentifier') ?? '';
-      const db = databases.find((d) => d.kind === 'instance' && d.id === id);
-      if (!db) return notFound('DBInstanceNotFound', `DBInstance ${id} not found.`);
-      return respond(
-        action,
-        `<DBInstances><DBInstance><DBInstanceIdentifier>${xml(db.id)}</DBInstanceIdentifier><DBInstanceArn>arn:aws:rds:${region}:${account}:db:${xml(db.id)}</DBInstanceArn><Engine>${xml(db.engine)}</Engine><DBInstanceStatus>available</DBInstanceStatus><Endpoint><Address>${xml(db.address)}</Address><Port>${db.port}</Port></Endpoint><DbiResourceId>${xml(db.resourceId)}</DbiResourceId></DBInstance></DBInstances>`,
-      );
-    }
-    if (action === 'DescribeDBClusters') {
-      const id = form.get('DBClusterIdentifier') ?? '';
-      const db = databases.find((d) => d.kind === 'cluster' && d.id === id);
-      if (!db) return notFound('DBClusterNotFoundFault', `DBCluster ${id} not found.`);
-      return respond(
-        action,
-        `<DBClusters><DBCluster><DBClusterIdentifier>${xml(db.id)}</DBClusterIdentifier><DBClusterArn>arn:aws:rds:${region}:${account}:cluster:${xml(db.id)}</DBClusterArn><Engine>${xml(db.engine)}</Engine><Status>available</Status><Endpoint>${xml(db.address)}</Endpoint><Port>${db.port}</Port><DbClusterResourceId>${xml(db.resourceId)}</DbClusterResourceId></DBCluster></DBClusters>`,
-      );
+    const call = Object.hasOwn(describes, action) ? describes[action] : undefined;
+    if (call) {
+      const id = form.get(call.identifier) ?? '';
+      const db = databases.find((d) => d.kind === call.kind && d.id === id);
+      if (!db) return notFound(call.fault, `${call.noun} ${id} not found.`);
+      return respond(action, call.body(db));
     }
     return notFound('InvalidAction', `no local emulation of rds:${action}`);
   };

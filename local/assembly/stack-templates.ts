@@ -16,6 +16,10 @@ export interface Template {
 }
 
 /** One stack of the assembly, with its intrinsics resolvable to local values. */
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 export class StackTemplate {
   readonly scope: ResolveScope;
   private readonly locals = new Map<string, LocalResource | undefined>();
@@ -64,6 +68,40 @@ export class StackTemplate {
     if (value === undefined)
       throw new AssemblyError(`${this.templateFile}: ${this.path(logicalId, property)}: missing`);
     return resolveString(this.scope, value, this.path(logicalId, property));
+  }
+
+  /**
+   * A property that maps names to strings, e.g. ResponseTemplates, or with `member` a map inside it
+   * (Environment.Variables); absent: {}. Any value that is not a string is refused, naming its path.
+   */
+  resolveStringMap(logicalId: string, property: string, member?: string): Record<string, string> {
+    const value = this.resolve(logicalId, property);
+    const map = member === undefined ? value : isObject(value) ? value[member] : undefined;
+    const at = member === undefined ? property : `${property}.${member}`;
+    const out: Record<string, string> = {};
+    for (const [key, v] of Object.entries(isObject(map) ? map : {})) {
+      if (typeof v !== 'string') {
+        throw new AssemblyError(
+          `${this.templateFile}: ${this.path(logicalId, `${at}.${key}`)}: not a string`,
+        );
+      }
+      out[key] = v;
+    }
+    return out;
+  }
+
+  /** The logical id of this stack's role whose ARN the property holds (Role, RoleArn). */
+  roleLogicalIdOf(logicalId: string, property: string): string {
+    const roleArn = this.resolveString(logicalId, property);
+    const role = this.resourcesOf('AWS::IAM::Role').find(
+      ([r]) => this.attributeOf(r, 'Arn') === roleArn,
+    )?.[0];
+    if (role === undefined) {
+      throw new AssemblyError(
+        `${this.templateFile}: ${this.path(logicalId, property)}: ${roleArn} is no role of this stack`,
+      );
+    }
+    return role;
   }
 
   /** The template path of a property, for messages. */

@@ -111,6 +111,37 @@ async function waitForStatus(api: ApiClient, id: string, wanted: string[]): Prom
   throw new Error(`request ${id} never reached ${wanted.join('/')}`);
 }
 
+type TemplateJson = {
+  Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+};
+
+/** A copy of the assembly in `from`, named `name` under the work folder, its stack template changed by `edit`. */
+function editedAssembly(from: string, name: string, edit: (template: TemplateJson) => void): string {
+  const copy = join(work, name);
+  cpSync(from, copy, { recursive: true });
+  const templateFile = join(copy, 'JitDbAccess.template.json');
+  const template = JSON.parse(readFileSync(templateFile, 'utf8')) as TemplateJson;
+  edit(template);
+  writeFileSync(templateFile, JSON.stringify(template));
+  return copy;
+}
+
+/** Deletes the statements allowing `action` from the policies attached to a role; returns how many went. */
+function dropStatements(template: TemplateJson, roleLogicalId: string, action: string): number {
+  let removed = 0;
+  for (const resource of Object.values(template.Resources)) {
+    if (resource.Type !== 'AWS::IAM::Policy') continue;
+    if (!JSON.stringify(resource.Properties.Roles).includes(roleLogicalId)) continue;
+    const document = resource.Properties.PolicyDocument as { Statement: { Action: string | string[] }[] };
+    const before = document.Statement.length;
+    document.Statement = document.Statement.filter(
+      (s) => !([] as string[]).concat(s.Action).includes(action),
+    );
+    removed += before - document.Statement.length;
+  }
+  return removed;
+}
+
 beforeAll(async () => {
   pgPort = await freePort();
   policyFile = join(work, 'policy.yaml');
@@ -325,40 +356,24 @@ describe('assembly mode', () => {
   });
 
   it('fails as AWS would without a template statement (AccessDenied naming the function and action), an env var (the cold start) or a Lambda permission (API Gateway’s 500)', async () => {
-    const copy = join(work, 'edited');
-    cpSync(runtime.model.dir, copy, { recursive: true });
-    const templateFile = join(copy, 'JitDbAccess.template.json');
-    const template = JSON.parse(readFileSync(templateFile, 'utf8')) as {
-      Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
-    };
     const grant = runtime.model.functions.find((f) => f.registryName === 'grant');
     const links = runtime.model.functions.find((f) => f.registryName === 'approval-links');
     if (!grant || !links) throw new Error('no grant or approval-links function in the assembly');
-    let removed = 0;
-    for (const resource of Object.values(template.Resources)) {
-      if (resource.Type !== 'AWS::IAM::Policy') continue;
-      if (!JSON.stringify(resource.Properties.Roles).includes(grant.roleLogicalId)) continue;
-      const document = resource.Properties.PolicyDocument as { Statement: { Action: string | string[] }[] };
-      const before = document.Statement.length;
-      document.Statement = document.Statement.filter(
-        (s) => !([] as string[]).concat(s.Action).includes('secretsmanager:GetSecretValue'),
+    const copy = editedAssembly(runtime.model.dir, 'edited', (template) => {
+      expect(dropStatements(template, grant.roleLogicalId, 'secretsmanager:GetSecretValue')).toBe(1);
+      const environment = template.Resources[links.logicalId]?.Properties.Environment as {
+        Variables: Record<string, unknown>;
+      };
+      delete environment.Variables.REQUESTS_TABLE;
+      // And API Gateway loses its permission to invoke the api function for GET /targets.
+      const permissions = Object.entries(template.Resources).filter(
+        ([, r]) =>
+          r.Type === 'AWS::Lambda::Permission' &&
+          JSON.stringify(r.Properties.SourceArn).endsWith('"/GET/targets"]]}'),
       );
-      removed += before - document.Statement.length;
-    }
-    expect(removed).toBe(1);
-    const environment = template.Resources[links.logicalId]?.Properties.Environment as {
-      Variables: Record<string, unknown>;
-    };
-    delete environment.Variables.REQUESTS_TABLE;
-    // And API Gateway loses its permission to invoke the api function for GET /targets.
-    const permissions = Object.entries(template.Resources).filter(
-      ([, r]) =>
-        r.Type === 'AWS::Lambda::Permission' &&
-        JSON.stringify(r.Properties.SourceArn).endsWith('"/GET/targets"]]}'),
-    );
-    expect(permissions).toHaveLength(1);
-    for (const [id] of permissions) delete template.Resources[id];
-    writeFileSync(templateFile, JSON.stringify(template));
+      expect(permissions).toHaveLength(1);
+      for (const [id] of permissions) delete template.Resources[id];
+    });
 
     await runtime.stop();
     logs.length = 0;
@@ -396,27 +411,11 @@ describe('assembly mode', () => {
   }, 240_000);
 
   it('reports an IAM token minted by a role without rds-db:connect: the login it would make is denied', async () => {
-    const copy = join(work, 'no-connect');
-    cpSync(join(work, 'assembly'), copy, { recursive: true });
-    const templateFile = join(copy, 'JitDbAccess.template.json');
-    const template = JSON.parse(readFileSync(templateFile, 'utf8')) as {
-      Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
-    };
     const credentialsFn = runtime.model.functions.find((f) => f.registryName === 'credentials');
     if (!credentialsFn) throw new Error('no credentials function in the assembly');
-    let removed = 0;
-    for (const resource of Object.values(template.Resources)) {
-      if (resource.Type !== 'AWS::IAM::Policy') continue;
-      if (!JSON.stringify(resource.Properties.Roles).includes(credentialsFn.roleLogicalId)) continue;
-      const document = resource.Properties.PolicyDocument as { Statement: { Action: string | string[] }[] };
-      const before = document.Statement.length;
-      document.Statement = document.Statement.filter(
-        (s) => !([] as string[]).concat(s.Action).includes('rds-db:connect'),
-      );
-      removed += before - document.Statement.length;
-    }
-    expect(removed).toBe(1);
-    writeFileSync(templateFile, JSON.stringify(template));
+    const copy = editedAssembly(join(work, 'assembly'), 'no-connect', (template) => {
+      expect(dropStatements(template, credentialsFn.roleLogicalId, 'rds-db:connect')).toBe(1);
+    });
 
     await runtime.stop();
     logs.length = 0;

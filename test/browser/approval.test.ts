@@ -5,7 +5,7 @@ import path from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Runtime, startRuntime } from '../../local/runtime.js';
-import { CAROL_READ, demoPolicyYaml, testRuntimeOptions } from '../support/runtime.js';
+import { CAROL_READ, demoPolicyYaml, fileLocalRequest, testRuntimeOptions } from '../support/runtime.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
@@ -52,18 +52,12 @@ describe.skipIf(!hasChromium)('approving from the outbox in a browser', () => {
 
   it('opens /outbox, follows the approval link, sees the facts, approves and sees the result', async () => {
     if (!runtime || !browser) throw new Error('setup failed');
-    const created = await fetch(`${runtime.url}/requests`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-jitdb-user': 'alice@example.com' },
-      body: JSON.stringify({
-        target: 'demo',
-        level: 'read',
-        duration: '20m',
-        reason: 'check refund of order 104',
-      }),
+    const id = await fileLocalRequest(runtime.url, 'alice@example.com', {
+      target: 'demo',
+      level: 'read',
+      duration: '20m',
+      reason: 'check refund of order 104',
     });
-    expect(created.status).toBe(201);
-    const { id } = (await created.json()) as { id: string };
     await runtime.outbox.waitFor((e) => e.text.includes(id));
 
     const page = await browser.newPage();

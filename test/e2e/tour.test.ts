@@ -67,6 +67,16 @@ const unwrap = (body: Json, key: string): Json => (body[key] as Json | undefined
  * Connects the way the URI says: TLS unless the target is one of the loopback `tls: disable` ones (assembly
  * mode on a laptop, test/assembly/assembly-runtime.test.ts), whose URI says so.
  */
+/** The request's status as `reader` sees it, read every 2 s until it is `wanted` (30 reads at most): the last read. */
+async function pollStatus(reader: Provider, id: string, wanted: string): Promise<string> {
+  let status = '';
+  for (let i = 0; i < 30 && status !== wanted; i++) {
+    status = String(unwrap((await call(reader, 'GET', `/requests/${id}`)).body, 'request').status);
+    if (status !== wanted) await new Promise((r) => setTimeout(r, 2000));
+  }
+  return status;
+}
+
 async function connect(c: Json): Promise<void> {
   const uri = String(c.uri);
   if (c.engine === 'postgres') {
@@ -129,14 +139,7 @@ describe.skipIf(!url)('the tour against a deployed API', () => {
       const { status } = await call(approver, 'POST', `/requests/${requestId}/approve`, { comment: 'e2e' });
       expect(status).toBe(200);
     }
-    let status = '';
-    for (let i = 0; i < 30 && status !== 'ACTIVE'; i++) {
-      status = String(
-        unwrap((await call(requester, 'GET', `/requests/${requestId}`)).body, 'request').status,
-      );
-      if (status !== 'ACTIVE') await new Promise((r) => setTimeout(r, 2000));
-    }
-    expect(status).toBe('ACTIVE');
+    expect(await pollStatus(requester, requestId, 'ACTIVE')).toBe('ACTIVE');
   });
 
   let credentials: Json = {};
@@ -156,14 +159,7 @@ describe.skipIf(!url)('the tour against a deployed API', () => {
       comment: 'tour done',
     });
     expect(status).toBe(200);
-    let current = '';
-    for (let i = 0; i < 30 && current !== 'REVOKED'; i++) {
-      current = String(
-        unwrap((await call(requester, 'GET', `/requests/${requestId}`)).body, 'request').status,
-      );
-      if (current !== 'REVOKED') await new Promise((r) => setTimeout(r, 2000));
-    }
-    expect(current).toBe('REVOKED');
+    expect(await pollStatus(requester, requestId, 'REVOKED')).toBe('REVOKED');
     await expect(connect(credentials)).rejects.toThrow();
     requestId = '';
   });

@@ -8,7 +8,7 @@ import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedde
 import { ALICE, useAppSystem } from '../support/app-suite.js';
 import { jitRoles as jitRolesOn } from '../support/jit-roles.js';
 import { AUTO_READ } from '../support/policies.js';
-import { activeCredentials, canLogin, fileRequest } from '../support/system.js';
+import { canLogin, fileRequest, grantedRequest } from '../support/system.js';
 
 /**
  * The target PostgreSQL really stops (a dedicated embedded server, restarted on the same data directory and
@@ -99,13 +99,13 @@ describe('the target database goes down', () => {
   }, 90_000);
 
   it('leaves a revoke it cannot make REVOKE_FAILED, and the next sweep after the database is back ends access', async () => {
-    const { id } = await fileRequest(system(), ALICE, {
+    const { request: active, creds } = await grantedRequest(system(), ALICE, {
       target: 'app',
       level: 'auto',
       duration: '4s',
       reason: 'faults: revoke while down',
     });
-    const { request: active, creds } = await activeCredentials(system(), id, ALICE);
+    const { id } = active;
     expect(await canLogin(creds.uri)).toBe(true);
     const expiresAt = Date.parse(active.expiresAt ?? '');
 

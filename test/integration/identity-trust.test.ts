@@ -7,6 +7,7 @@ import type { Deps, Email } from '../../functions/application/ports.js';
 import { linkRefusalStream } from '../../functions/domain/link-refusals.js';
 import { csrfTokenFor, hashLinkSecret, parseLinkToken } from '../../functions/domain/link-tokens.js';
 import { Policy } from '../../functions/domain/policy-schema.js';
+import type { AuditEvent } from '../../functions/domain/types.js';
 import { createHandler as apiHandler } from '../../functions/handlers/api.js';
 import { createHandler as linksHandler } from '../../functions/handlers/approval-links.js';
 import { createHandler as credentialsHandler } from '../../functions/handlers/credentials.js';
@@ -158,6 +159,26 @@ async function requestAs(userArn: string, level: string, extra: Record<string, u
   return { id, status: String(created.json.status), mail, links };
 }
 
+/**
+ * The API answered `status` with error `code`, and `event` records the refusal: that code (with `details`),
+ * and `actor` where given.
+ */
+function expectRefused(
+  res: { status: number; json: Json },
+  status: number,
+  event: AuditEvent | undefined,
+  expected: { code: string; actor?: string; details?: Record<string, unknown> },
+): void {
+  const { code, actor, details } = expected;
+  expect(res.status).toBe(status);
+  expect(res.json.error?.code).toBe(code);
+  expect(event).toMatchObject({
+    action: 'refused',
+    ...(actor !== undefined ? { actor } : {}),
+    details: { code, ...details },
+  });
+}
+
 async function lastEvent(id: string) {
   return (await deps.audit.list(id)).at(-1);
 }
@@ -171,13 +192,7 @@ describe('who the caller is, on the Lambda path', () => {
     const { id } = await requestAs(ERIN, 'read');
     const spoof = session('GitHubActionsDeploy', 'alice@example.com');
     const res = await api('POST', `/requests/${id}/approve`, spoof, { body: {} });
-    expect(res.status).toBe(403);
-    expect(res.json.error?.code).toBe('NOT_AN_APPROVER');
-    expect(await lastEvent(id)).toMatchObject({
-      action: 'refused',
-      actor: spoof,
-      details: { code: 'NOT_AN_APPROVER' },
-    });
+    expectRefused(res, 403, await lastEvent(id), { code: 'NOT_AN_APPROVER', actor: spoof });
     expect((await deps.requests.get(id))?.approvals).toEqual([]);
   });
 
@@ -185,12 +200,9 @@ describe('who the caller is, on the Lambda path', () => {
     const { id } = await requestAs(ERIN, 'read');
     const foreign = sso('alice@example.com', '999999999999');
     const res = await api('POST', `/requests/${id}/approve`, foreign, { body: {} });
-    expect(res.status).toBe(403);
-    expect(res.json.error?.code).toBe('ACCOUNT_NOT_TRUSTED');
-    expect((await securityEvents()).at(-1)).toMatchObject({
-      action: 'refused',
+    expectRefused(res, 403, (await securityEvents()).at(-1), {
+      code: 'ACCOUNT_NOT_TRUSTED',
       actor: foreign,
-      details: { code: 'ACCOUNT_NOT_TRUSTED' },
     });
     expect((await deps.requests.get(id))?.approvals).toEqual([]);
     const create = await api('POST', '/requests', foreign, {
@@ -216,12 +228,7 @@ describe('who the caller is, on the Lambda path', () => {
     expect(first.status).toBe(200);
     expect(first.json.status).toBe('PENDING');
     const second = await api('POST', `/requests/${id}/approve`, session('Dba', 'dba-two'), { body: {} });
-    expect(second.status).toBe(409);
-    expect(second.json.error?.code).toBe('ALREADY_APPROVED_BY_YOU');
-    expect(await lastEvent(id)).toMatchObject({
-      action: 'refused',
-      details: { code: 'ALREADY_APPROVED_BY_YOU' },
-    });
+    expectRefused(second, 409, await lastEvent(id), { code: 'ALREADY_APPROVED_BY_YOU' });
     expect((await deps.requests.get(id))?.status).toBe('PENDING');
     const alice = await api('POST', `/requests/${id}/approve`, ALICE, { body: {} });
     expect(alice.json.status).toBe('APPROVED');
@@ -232,14 +239,8 @@ describe('who the caller is, on the Lambda path', () => {
     await grantHandler(deps)({ requestId: id }, context);
     const spoof = session('CiRole', 'erin@example.com');
     const res = await api('GET', `/requests/${id}/credentials`, spoof);
-    expect(res.status).toBe(403);
-    expect(res.json.error?.code).toBe('NOT_REQUESTER');
     const events = await deps.audit.list(id);
-    expect(events.at(-1)).toMatchObject({
-      action: 'refused',
-      actor: spoof,
-      details: { code: 'NOT_REQUESTER' },
-    });
+    expectRefused(res, 403, events.at(-1), { code: 'NOT_REQUESTER', actor: spoof });
     expect(events.map((e) => e.action)).not.toContain('credentials-issued');
   });
 
@@ -351,12 +352,10 @@ describe('who may ask', () => {
     const res = await api('POST', '/requests', DAVE, {
       body: { target: 'orders', level: 'restricted', duration: '20m', reason: 'x' },
     });
-    expect(res.status).toBe(403);
-    expect(res.json.error?.code).toBe('NOT_ELIGIBLE');
-    expect((await securityEvents()).at(-1)).toMatchObject({
-      action: 'refused',
+    expectRefused(res, 403, (await securityEvents()).at(-1), {
+      code: 'NOT_ELIGIBLE',
       actor: DAVE,
-      details: { code: 'NOT_ELIGIBLE', targetId: 'orders', level: 'restricted' },
+      details: { targetId: 'orders', level: 'restricted' },
     });
     expect((await deps.requests.listByRequester(DAVE)).items).toHaveLength(before.items.length);
     const ok = await requestAs(ERIN, 'restricted');
@@ -398,9 +397,7 @@ describe('who may ask', () => {
       const res = await api('POST', `/requests/${id}/extend`, ERIN, {
         body: { duration: '5m', reason: 'more' },
       });
-      expect(res.status).toBe(403);
-      expect(res.json.error?.code).toBe('NOT_ELIGIBLE');
-      expect(await lastEvent(id)).toMatchObject({ action: 'refused', details: { code: 'NOT_ELIGIBLE' } });
+      expectRefused(res, 403, await lastEvent(id), { code: 'NOT_ELIGIBLE' });
     } finally {
       sys.setPolicy(before);
     }

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../local/embedded-postgres.js';
 import { findMariadb } from '../../local/mariadb.js';
 import { postgresPolicyYaml } from '../support/policies.js';
-import { CAROL_READ } from '../support/runtime.js';
+import { CAROL_READ, fileLocalRequest } from '../support/runtime.js';
 
 const MAIN = path.resolve('local/main.ts');
 // The subprocess runs in a temp dir, so tsx is named by its resolved URL.
@@ -244,18 +244,12 @@ describe('npm start, for real', () => {
           `  mysql      mysql://root:***@127.0.0.1:${mysqlPort}   (MariaDB, ${stateDir}/mysql), database demo`,
         );
         const headers = { 'x-jitdb-user': 'dave@example.com', 'content-type': 'application/json' };
-        const created = await fetch(`${api}/requests`, {
-          method: 'POST',
-          headers,
-          body: JSON.stringify({
-            target: 'demo-mysql',
-            level: 'read',
-            duration: '10m',
-            reason: 'look at orders',
-          }),
+        const id = await fileLocalRequest(api, 'dave@example.com', {
+          target: 'demo-mysql',
+          level: 'read',
+          duration: '10m',
+          reason: 'look at orders',
         });
-        expect(created.status).toBe(201);
-        const { id } = (await created.json()) as { id: string };
         let status = '';
         for (let i = 0; i < 100 && status !== 'ACTIVE'; i++) {
           await new Promise((resolve) => setTimeout(resolve, 100));

@@ -33,6 +33,15 @@ function provisioner(t: Target, url = adminUrl): MysqlProvisioner {
   return provisioners.create(t, url);
 }
 
+/** A fresh target, its provisioner, and the spec of a grant of `privileges` it has made. */
+async function granted(privileges: unknown = readApp()) {
+  const t = target();
+  const p = provisioner(t);
+  const s = spec(t, privileges);
+  await p.grant(s);
+  return { t, p, s };
+}
+
 const readApp = () => ({ schemas: [{ name: app, privileges: ['SELECT'] }] });
 
 async function login(uri: string): Promise<mysql.Connection> {
@@ -70,10 +79,7 @@ afterAll(async () => {
 describe('MySQL password provisioner', () => {
   // Grant, login, rotation, retry, hostile names, listing: provisioner-contract.test.ts, for both engines.
   it('escapes `_` in the database grant, so a database whose name differs only there stays closed', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const s = spec(t, readApp());
-    await p.grant(s);
+    const { p, s } = await granted();
     const user = await login((await p.credentials(s)).uri);
     expect(await sqlError(user, `SELECT * FROM ${id(lookalikeDb)}.secrets`)).toBe(
       'ER_TABLEACCESS_DENIED_ERROR',
@@ -140,10 +146,7 @@ describe('MySQL revoke of what the user defined', () => {
   });
 
   it('drops views, procedures, functions and events it is the definer of', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const s = spec(t, readApp());
-    await p.grant(s);
+    const { p, s } = await granted();
     // Test setup, not the level (a level grants table privileges only): lets the user define stored objects.
     await admin.query(
       `GRANT CREATE VIEW, CREATE ROUTINE, EVENT ON ${id(app.replaceAll('_', '\\_'))}.* TO ${mysql.escape(s.dbUser)}@'%'`,

@@ -45,6 +45,15 @@ function provisioner(t: Target, url = adminUrl, extra: Partial<ProvisionerDeps> 
 
 const READ_APP = { schemas: [{ name: 'app', privileges: ['SELECT'] }] };
 
+/** A fresh target, its provisioner, and the spec of a grant of `privileges` it has made. */
+async function granted(privileges: unknown = READ_APP) {
+  const t = target();
+  const p = provisioner(t);
+  const s = spec(t, privileges);
+  await p.grant(s);
+  return { t, p, s };
+}
+
 async function login(uri: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: uri, connectionTimeoutMillis: 5_000 });
   client.on('error', () => undefined);
@@ -82,10 +91,7 @@ afterAll(async () => {
 describe('PostgreSQL password provisioner', () => {
   // Grant, login, rotation, retry, hostile names, listing: provisioner-contract.test.ts, for both engines.
   it('sets VALID UNTIL and the credential’s expiry to the grant’s end', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const s = spec(t, READ_APP);
-    await p.grant(s);
+    const { p, s } = await granted();
     const credentials = await p.credentials(s);
     expect(credentials.credentialExpiresAt).toBe(s.expiresAt.toISOString());
     const role = await admin.query('SELECT rolconnlimit, rolvaliduntil FROM pg_roles WHERE rolname = $1', [
@@ -96,10 +102,7 @@ describe('PostgreSQL password provisioner', () => {
   });
 
   it('moves VALID UNTIL on extend, and an expired password cannot log in even before revoke', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const s = spec(t, READ_APP);
-    await p.grant(s);
+    const { p, s } = await granted();
     const credentials = await p.credentials(s);
     const later = new Date(s.expiresAt.getTime() + 1800_000);
     await p.extend(s, later);
@@ -113,10 +116,7 @@ describe('PostgreSQL password provisioner', () => {
 
 describe('PostgreSQL built-in roles, admin rotation and the factory', () => {
   it('grants a built-in role such as pg_read_all_data', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const s = spec(t, { roles: ['pg_read_all_data'] });
-    await p.grant(s);
+    const { p, s } = await granted({ roles: ['pg_read_all_data'] });
     const user = await login((await p.credentials(s)).uri);
     expect((await user.query('SELECT count(*)::int AS n FROM other.hidden')).rows).toEqual([{ n: 0 }]);
     expect(await sqlError(user, 'INSERT INTO other.hidden VALUES (1)')).toBe('42501');
@@ -208,10 +208,7 @@ describe('PostgreSQL revoke', () => {
   });
 
   it('drops a view and a SECURITY DEFINER function the user made, so no other login reads through them', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const s = spec(t, READ_APP);
-    await p.grant(s);
+    const { p, s } = await granted();
     const suffix = randomBytes(4).toString('hex');
     const shared = `shared_${suffix}`;
     const bystander = `bystander_${suffix}`;
@@ -255,10 +252,7 @@ describe('PostgreSQL revoke', () => {
   });
 
   it('fails with REVOKE_INCOMPLETE while another role’s object depends on one of the user’s, then finishes', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const s = spec(t, READ_APP);
-    await p.grant(s);
+    const { p, s } = await granted();
     const table = `made_by_${s.requestId}`;
     const dependent = `depends_on_${s.requestId}`;
     // Test setup, not the level: lets the user own a table that an admin view then depends on.
@@ -281,10 +275,7 @@ describe('PostgreSQL revoke', () => {
   });
 
   it('fails with REVOKE_INCOMPLETE naming a database that takes no connections where the user owns something', async () => {
-    const t = target();
-    const p = provisioner(t);
-    const s = spec(t, READ_APP);
-    await p.grant(s);
+    const { p, s } = await granted();
     const closed = `prov_pg_closed_${randomBytes(4).toString('hex')}`;
     await admin.query(`CREATE DATABASE ${closed}`);
     try {

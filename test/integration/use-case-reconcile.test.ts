@@ -66,8 +66,19 @@ beforeEach(async () => {
   sys.clock.set(new Date());
   await sys.freshTables();
   // Users of earlier tests belong to requests in tables since replaced: cleared before each test.
-  await expirySweeper({ reconcile: 'now' }, sys.deps);
+  await reconcileNow();
 });
+
+/** A sweep that reconciles now, with the test deps or `deps`: its report. */
+function reconcileNow(deps: Deps = sys.deps) {
+  return expirySweeper({ reconcile: 'now' }, deps);
+}
+
+/** Erin's request for 20 minutes at `level` of `target`, as created. */
+async function erinAsks(target: string, level: string, reason: string) {
+  return (await createRequest({ body: { target, level, duration: '20m', reason }, caller: ERIN }, sys.deps))
+    .request;
+}
 
 async function roleExists(name: string): Promise<boolean> {
   return ((await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount ?? 0) > 0;
@@ -122,15 +133,12 @@ function countingListings(): { deps: Deps; listedOn: string[] } {
 
 describe('reconciler across targets sharing one server', () => {
   it('keeps an ACTIVE grant of one target while reconciling, lists the server once, drops only the orphan', async () => {
-    const { request } = await createRequest(
-      { body: { target: 'billing', level: 'quick', duration: '20m', reason: 'INC-1' }, caller: ERIN },
-      sys.deps,
-    );
+    const request = await erinAsks('billing', 'quick', 'INC-1');
     expect((await grant({ requestId: request.id }, sys.deps)).status).toBe('ACTIVE');
     const orphan = await makeUser('billing');
 
     const { deps, listedOn } = countingListings();
-    const report = await expirySweeper({ reconcile: 'now' }, deps);
+    const report = await reconcileNow(deps);
 
     expect(report).toMatchObject({ reconciled: true, orphansDropped: 1, errors: 0 });
     expect(listedOn).toEqual(['orders']);
@@ -143,39 +151,24 @@ describe('reconciler across targets sharing one server', () => {
   });
 
   it('keeps the user of a PENDING request created minutes ago (grant in flight), drops it once that is stale', async () => {
-    const { request } = await createRequest(
-      { body: { target: 'orders', level: 'read', duration: '20m', reason: 'INC-2' }, caller: ERIN },
-      sys.deps,
-    );
+    const request = await erinAsks('orders', 'read', 'INC-2');
     expect(request.status).toBe('PENDING');
     await makeUser('orders', request.id);
 
-    expect(await expirySweeper({ reconcile: 'now' }, sys.deps)).toMatchObject({
-      orphansDropped: 0,
-      errors: 0,
-    });
+    expect(await reconcileNow()).toMatchObject({ orphansDropped: 0, errors: 0 });
     expect(await roleExists(request.dbUser)).toBe(true);
 
     sys.clock.advance(GRANT_IN_FLIGHT_SECONDS + 1);
-    expect(await expirySweeper({ reconcile: 'now' }, sys.deps)).toMatchObject({
-      orphansDropped: 1,
-      errors: 0,
-    });
+    expect(await reconcileNow()).toMatchObject({ orphansDropped: 1, errors: 0 });
     expect(await roleExists(request.dbUser)).toBe(false);
   });
 
   it('keeps the user of an APPROVED request, however old, until the sweeper fails the approval', async () => {
-    const { request } = await createRequest(
-      { body: { target: 'billing', level: 'quick', duration: '20m', reason: 'INC-3' }, caller: ERIN },
-      sys.deps,
-    );
+    const request = await erinAsks('billing', 'quick', 'INC-3');
     expect(request.status).toBe('APPROVED');
     await makeUser('billing', request.id);
     sys.clock.advance(GRANT_IN_FLIGHT_SECONDS + 60);
-    expect(await expirySweeper({ reconcile: 'now' }, sys.deps)).toMatchObject({
-      orphansDropped: 0,
-      errors: 0,
-    });
+    expect(await reconcileNow()).toMatchObject({ orphansDropped: 0, errors: 0 });
     expect(await roleExists(request.dbUser)).toBe(true);
   });
 });
@@ -285,10 +278,7 @@ describe('retrying lost conditional writes', () => {
   });
 
   it('grants an approved request whose version is bumped by 15 audited refusals while it grants', async () => {
-    const { request } = await createRequest(
-      { body: { target: 'orders', level: 'quick', duration: '20m', reason: 'INC-4' }, caller: ERIN },
-      sys.deps,
-    );
+    const request = await erinAsks('orders', 'quick', 'INC-4');
     const real = sys.deps.requests;
     let bumps = 0;
     const deps: Deps = {

@@ -267,27 +267,25 @@ describe.each(SUBJECTS)('$name: the Workflow contract', ({ make }) => {
     });
   });
 
-  it.each<ExecutionState>(['running', 'ended'])(
-    'treats a second start with the same input as the same execution (%s)',
-    async (state) => {
-      const requestId = newRequestId();
+  describe.each<ExecutionState>(['running', 'ended'])('a second start of an execution %s', (state) => {
+    let requestId: string;
+    beforeEach(async () => {
+      requestId = newRequestId();
       await subject.existing(requestId, { requestId }, state);
+    });
+
+    it('with the same input is the same execution', async () => {
       expect(await subject.workflow.start(requestId, { requestId })).toEqual({
         executionArn: executionArnFor(subject.stateMachineArn, requestId),
       });
-    },
-  );
+    });
 
-  it.each<ExecutionState>(['running', 'ended'])(
-    'refuses a second start with a different input as a ConflictError (%s)',
-    async (state) => {
-      const requestId = newRequestId();
-      await subject.existing(requestId, { requestId }, state);
+    it('with a different input is refused as a ConflictError', async () => {
       await expect(subject.workflow.start(requestId, { requestId, other: true })).rejects.toThrow(
         ConflictError,
       );
-    },
-  );
+    });
+  });
 
   it('completes an open task once, with success or failure', async () => {
     await expect(

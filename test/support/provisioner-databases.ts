@@ -10,15 +10,19 @@ import { services } from './services.js';
  * Each call makes its own, under a random suffix, so suites can run side by side.
  */
 
-export interface PostgresFixture {
-  /** The superuser, in `database`. */
+/** What a fixture of either engine has: the admin login to the server, its connection, and a way to drop it all. */
+interface DatabaseFixture<Admin> {
   adminUrl: string;
   port: number;
-  database: string;
-  /** `${name}_${extra}_${suffix}` for each extra database asked for. */
+  /** `${name}_${extra}_${suffix}` for each extra database asked for (on MySQL, empty). */
   extra: Record<string, string>;
-  admin: pg.Client;
+  admin: Admin;
   drop(): Promise<void>;
+}
+
+export interface PostgresFixture extends DatabaseFixture<pg.Client> {
+  /** The superuser's URL (`adminUrl`) is in this database. */
+  database: string;
 }
 
 /** A database `${name}_${suffix}` with schemas app (orders, customers), other (hidden) and weird (y). */
@@ -69,18 +73,12 @@ export async function createPostgresFixture(
   };
 }
 
-export interface MysqlFixture {
-  adminUrl: string;
-  port: number;
+export interface MysqlFixture extends DatabaseFixture<mysql.Connection> {
   suffix: string;
   /** `${name}_${suffix}`: orders and customers. */
   app: string;
   /** `${name}_weird_${suffix}`: y. */
   weird: string;
-  /** `${name}_${extra}_${suffix}` for each extra database asked for (empty). */
-  extra: Record<string, string>;
-  admin: mysql.Connection;
-  drop(): Promise<void>;
 }
 
 const id = (name: string) => mysql.escapeId(name, true);

@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import type { RuntimeOptions } from '../../local/runtime.js';
 import { hostPortOf, type LevelYaml, postgresPolicyYaml } from './policies.js';
 import { services } from './services.js';
@@ -35,6 +36,21 @@ export function testRuntimeOptions(
     reconcile: 'never',
     ...extra,
   };
+}
+
+/** Files a request on a running local server as the local user `user` (x-jitdb-user); expects 201, returns the id. */
+export async function fileLocalRequest(
+  url: string,
+  user: string,
+  body: { target: string; level: string; duration: string; reason: string },
+): Promise<string> {
+  const created = await fetch(`${url}/requests`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-jitdb-user': user },
+    body: JSON.stringify(body),
+  });
+  expect(created.status).toBe(201);
+  return ((await created.json()) as { id: string }).id;
 }
 
 /** What a browser gets from GET on an emailed approval link: the page, and the CSRF value its form posts. */

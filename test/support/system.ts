@@ -382,6 +382,16 @@ export async function activeCredentials(
   return { request, creds: creds.body };
 }
 
+/** Files `body` as `user` (expects 201), waits for it to be ACTIVE, then fetches its credentials as `user`. */
+export async function grantedRequest(
+  on: System,
+  user: string,
+  body: NewRequest,
+): Promise<{ request: AccessRequest; creds: Credentials }> {
+  const { id } = await fileRequest(on, user, body);
+  return activeCredentials(on, id, user);
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

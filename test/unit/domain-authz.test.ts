@@ -221,26 +221,25 @@ describe('assertMayDeny', () => {
     expect(codeOf(() => assertMayDeny(alice, approved, levelOf('read'), NOW))).toBe('none');
   });
 
-  it('refuses a non-approver and the requester', () => {
-    expect(codeOf(() => assertMayDeny(dave, read, levelOf('read'), NOW))).toBe('NOT_AN_APPROVER');
-    expect(codeOf(() => assertMayDeny(requester, read, levelOf('read'), NOW))).toBe(
-      'SELF_APPROVAL_FORBIDDEN',
-    );
+  it.each<[string, Identity, string]>([
+    ['refuses a non-approver', dave, 'NOT_AN_APPROVER'],
+    ['refuses the requester', requester, 'SELF_APPROVAL_FORBIDDEN'],
+  ])('%s', (_title, who, code) => {
+    expect(codeOf(() => assertMayDeny(who, read, levelOf('read'), NOW))).toBe(code);
   });
 });
 
 describe('assertMayRevoke', () => {
   const read = freshRequest();
 
-  it('lets the requester, an approver and the system revoke', () => {
-    expect(codeOf(() => assertMayRevoke(requester, read, levelOf('read'), NOW))).toBe('none');
-    expect(codeOf(() => assertMayRevoke(bob, read, levelOf('read'), NOW))).toBe('none');
-    expect(codeOf(() => assertMayRevoke(SYSTEM, read, undefined, NOW))).toBe('none');
-  });
-
-  it('refuses anyone else, and approvers of a level no longer in the policy', () => {
-    expect(codeOf(() => assertMayRevoke(dave, read, levelOf('read'), NOW))).toBe('NOT_ALLOWED');
-    expect(codeOf(() => assertMayRevoke(bob, read, undefined, NOW))).toBe('NOT_ALLOWED');
+  it.each<[string, Identity, 'read' | undefined, string]>([
+    ['lets the requester revoke', requester, 'read', 'none'],
+    ['lets an approver revoke', bob, 'read', 'none'],
+    ['lets the system revoke', SYSTEM, undefined, 'none'],
+    ['refuses anyone else', dave, 'read', 'NOT_ALLOWED'],
+    ['refuses approvers of a level no longer in the policy', bob, undefined, 'NOT_ALLOWED'],
+  ])('%s', (_title, who, level, code) => {
+    expect(codeOf(() => assertMayRevoke(who, read, level && levelOf(level), NOW))).toBe(code);
   });
 });
 

@@ -1,19 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { describe, it } from 'vitest';
+import { describe, type ExpectStatic, it } from 'vitest';
 import type { RequestView } from '../../functions/application/common.js';
 import type { Credentials } from '../../functions/application/ports.js';
 import type { AccessRequest } from '../../functions/domain/types.js';
 import { ALICE, CAROL, useAppSystem } from '../support/app-suite.js';
 import { services } from '../support/services.js';
-import {
-  activeCredentials,
-  canLogin,
-  connect,
-  fileRequest,
-  type Refusal,
-  roleExists,
-  sleep,
-} from '../support/system.js';
+import { canLogin, connect, grantedRequest, type Refusal, roleExists, sleep } from '../support/system.js';
 
 /**
  * Extensions on a live grant: within the auto-approve allowance, through approvers beyond it, refused past
@@ -48,14 +40,8 @@ function activeGrant(duration: string): Promise<{ request: AccessRequest; creds:
   return next;
 }
 
-async function grantNow(duration: string): Promise<{ request: AccessRequest; creds: Credentials }> {
-  const { id } = await fileRequest(system(), ALICE, {
-    target: 'app',
-    level: 'ext',
-    duration,
-    reason: 'e2e extension',
-  });
-  return activeCredentials(system(), id, ALICE);
+function grantNow(duration: string): Promise<{ request: AccessRequest; creds: Credentials }> {
+  return grantedRequest(system(), ALICE, { target: 'app', level: 'ext', duration, reason: 'e2e extension' });
 }
 
 /** Asks to extend request `id` as its requester; the API must answer 200 (the request as it then stands). */
@@ -72,8 +58,18 @@ function sleepUntil(iso: string | undefined, offsetMs: number): Promise<void> {
   return sleep(Math.max(0, Date.parse(iso ?? '') + offsetMs - Date.now()));
 }
 
-function revokeLag(request: AccessRequest): number {
-  return Date.parse(request.revokedAt ?? '') - Date.parse(request.expiresAt ?? '');
+/** Waits for request `id` to be REVOKED; checks it was revoked at its expiry or after, within REVOKE_LAG_MS. */
+async function revokedOnTime(id: string, expect: ExpectStatic): Promise<AccessRequest> {
+  const revoked = await system().waitForStatus(id, 'REVOKED', 10_000);
+  const lag = Date.parse(revoked.revokedAt ?? '') - Date.parse(revoked.expiresAt ?? '');
+  expect(lag).toBeGreaterThanOrEqual(0);
+  expect(lag).toBeLessThan(REVOKE_LAG_MS);
+  return revoked;
+}
+
+/** `iso` plus `seconds`, as an ISO time. */
+function later(iso: string, seconds: number): string {
+  return new Date(Date.parse(iso) + seconds * 1000).toISOString();
 }
 
 /** Times the executions re-entered WaitUntilExpiry after an extension. */
@@ -92,7 +88,7 @@ describe.concurrent('extending an active grant', () => {
     const oldExpiresAt = request.expiresAt ?? '';
 
     const extended = await extend(request.id, '3s', 'one more query');
-    const newExpiresAt = new Date(Date.parse(oldExpiresAt) + 3000).toISOString();
+    const newExpiresAt = later(oldExpiresAt, 3);
     expect(extended.expiresAt).toBe(newExpiresAt);
     expect(extended.extension).toBeUndefined();
 
@@ -103,10 +99,8 @@ describe.concurrent('extending an active grant', () => {
     await sleepUntil(newExpiresAt, -1000);
     expect(await canLogin(creds.uri)).toBe(true);
 
-    const revoked = await system().waitForStatus(request.id, 'REVOKED', 10_000);
+    const revoked = await revokedOnTime(request.id, expect);
     expect(revoked.expiresAt).toBe(newExpiresAt);
-    expect(revokeLag(revoked)).toBeGreaterThanOrEqual(0);
-    expect(revokeLag(revoked)).toBeLessThan(REVOKE_LAG_MS);
     await expect(session.query('SELECT 1')).rejects.toThrow();
     await session.end().catch(() => undefined);
     expect(await canLogin(creds.uri)).toBe(false);
@@ -129,7 +123,7 @@ describe.concurrent('extending an active grant', () => {
 
     const asked = await extend(request.id, '4s', 'the migration runs long');
     expect(asked.expiresAt).toBe(oldExpiresAt);
-    const newExpiresAt = new Date(Date.parse(oldExpiresAt) + 4000).toISOString();
+    const newExpiresAt = later(oldExpiresAt, 4);
     expect(asked.extension?.newExpiresAt).toBe(newExpiresAt);
 
     const link = await system().approvalLink(request.id, CAROL, { purpose: 'extension' });
@@ -154,9 +148,7 @@ describe.concurrent('extending an active grant', () => {
     expect((await system().request(request.id)).status).toBe('ACTIVE');
     await sleepUntil(newExpiresAt, -1000);
     expect(await canLogin(creds.uri)).toBe(true);
-    const revoked = await system().waitForStatus(request.id, 'REVOKED', 10_000);
-    expect(revokeLag(revoked)).toBeGreaterThanOrEqual(0);
-    expect(revokeLag(revoked)).toBeLessThan(REVOKE_LAG_MS);
+    await revokedOnTime(request.id, expect);
     expect(await canLogin(creds.uri)).toBe(false);
     expect(extensionWaits(request.id)).toBe(1);
     expect(await system().auditActions(request.id)).toEqual([

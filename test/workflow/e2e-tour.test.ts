@@ -6,7 +6,14 @@ import type { AuditEvent } from '../../functions/domain/types.js';
 import { ALICE, CAROL, useAppSystem } from '../support/app-suite.js';
 import { AUTO_READ } from '../support/policies.js';
 import { services } from '../support/services.js';
-import { canLogin, connect, fileRequest, type Refusal, roleExists } from '../support/system.js';
+import {
+  canLogin,
+  connect,
+  fileRequest,
+  grantedRequest,
+  type Refusal,
+  roleExists,
+} from '../support/system.js';
 
 /**
  * The approval workflow end to end: the real ASL on the local runner, the real handlers behind the local HTTP
@@ -49,14 +56,14 @@ async function settledStatus(id: string): Promise<string> {
 }
 
 async function autoApprovedGrant(duration: string): Promise<{ id: string; creds: Credentials }> {
-  const { id } = await fileRequest(system(), ALICE, {
+  const { request, creds } = await grantedRequest(system(), ALICE, {
     target: 'app',
     level: 'auto',
     duration,
     reason: 'e2e auto-approved grant',
   });
-  await system().waitForStatus(id, 'ACTIVE');
-  return { id, creds: await credentialsFor(id) };
+  secrets.passwords.push(creds.password);
+  return { id: request.id, creds };
 }
 
 describe('the approval workflow, end to end', () => {

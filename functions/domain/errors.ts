@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   TICKET_REQUIRED: 'invalid',
   TICKET_INVALID: 'invalid',
   SCOPE_NOT_IN_LEVEL: 'invalid',
+  /** `once` asked together with a statement to run: a statement request never hands out credentials. */
+  ONCE_WITH_STATEMENT: 'invalid',
   BREAK_GLASS_NOT_ALLOWED: 'forbidden',
   /** The caller is not on the level's requesters list. */
   NOT_ELIGIBLE: 'forbidden',

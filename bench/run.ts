@@ -1,7 +1,7 @@
 /**
  * `npm run bench` runs every bench, prints one table and writes bench/results.json;
  * `npm run bench -- NAME` runs one of grant-revoke, bundles, load, revocation-lag, transitions, link-flood,
- * assembly.
+ * assembly, once.
  * Defaults are sized so the whole run ends in well under 10 minutes on 2 cores.
  */
 import { writeFileSync } from 'node:fs';
@@ -19,6 +19,7 @@ const BENCHES = [
   'load',
   'link-flood',
   'assembly',
+  'once',
 ] as const;
 type BenchName = (typeof BENCHES)[number];
 
@@ -38,6 +39,7 @@ interface Results {
   loadThroughputRatio?: number;
   peakRssMb?: number;
   linkFloodRatioP50?: number;
+  onceRevokedP99OverSweep?: number;
   [key: string]: unknown;
 }
 
@@ -50,6 +52,7 @@ const TIME_LIMIT_MS: Record<BenchName, number> = {
   load: 180_000,
   'link-flood': 120_000,
   assembly: 300_000,
+  once: 180_000,
 };
 
 function withTimeLimit<T>(name: BenchName, work: Promise<T>): Promise<T> {
@@ -153,6 +156,31 @@ async function runOne(name: BenchName, results: Results, rows: Row[]): Promise<v
         'assemblyWarmRatio',
         r.warmRatio,
         `warm POST → ACTIVE ${Math.round(r.assembly.warmRequestMs)} ms vs ${Math.round(r.source.warmRequestMs)} ms in source mode`,
+      );
+      break;
+    }
+    case 'once': {
+      const { run } = await import('./once.js');
+      const r = await run({ grants: 5, log });
+      results.onceRevokedP99OverSweep = r.revokedP99OverSweep;
+      results.once = r;
+      for (const engine of ['postgres', 'mysql'] as const) {
+        const e = r[engine];
+        row(
+          `once ${engine} end → refused p99 ms`,
+          e.refusedP99Ms,
+          `p50 ${e.refusedP50Ms} ms; concurrent login refused ${e.concurrentRefused ? 'always' : 'NOT ALWAYS'}`,
+        );
+        row(
+          `once ${engine} end → REVOKED p99 ms`,
+          e.revokedP99Ms,
+          `p50 ${e.revokedP50Ms} ms, ${e.runs} runs`,
+        );
+      }
+      row(
+        'onceRevokedP99OverSweep',
+        r.revokedP99OverSweep,
+        `REVOKED p99 / sweep ${r.sweepIntervalMs / 1000} s`,
       );
       break;
     }

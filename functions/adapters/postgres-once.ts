@@ -52,15 +52,21 @@ export function sealInstallSql(database: string): string {
 
 /** Whether the seal is installed and enabled in the database the client is connected to. */
 const SEAL_PRESENT_SQL = `SELECT current_setting('server_version_num')::int AS version,
+  coalesce(current_setting('event_triggers', true), 'on') = 'on' AS enabled,
   EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = '${TRIGGER}' AND evtevent = 'login' AND evtenabled = 'A') AS present`;
 
 /** Installs the seal in the client's database unless present; refuses a server or admin that cannot have it. */
 export async function ensureSeal(client: pg.ClientBase, targetId: string, database: string): Promise<void> {
-  const found = await client.query<{ version: number; present: boolean }>(SEAL_PRESENT_SQL);
-  const { version = 0, present = false } = found.rows[0] ?? {};
+  const found = await client.query<{ version: number; enabled: boolean; present: boolean }>(SEAL_PRESENT_SQL);
+  const { version = 0, enabled = false, present = false } = found.rows[0] ?? {};
   if (version < LOGIN_TRIGGERS_FROM) {
     throw new TargetMisconfiguredError(targetId, [
       'use-once credentials need PostgreSQL 17 or later (login event triggers)',
+    ]);
+  }
+  if (!enabled) {
+    throw new TargetMisconfiguredError(targetId, [
+      `use-once credentials need event triggers on in ${database} (event_triggers is off)`,
     ]);
   }
   if (present) return;

@@ -62,6 +62,8 @@ export const ERROR_CODES = {
   REQUEST_NOT_FOUND: 'not-found',
   INVALID_TRANSITION: 'conflict',
   REQUEST_NOT_ACTIVE: 'conflict',
+  /** A use-once grant whose session has happened: no more credentials (it is revoked when the session ends). */
+  ONCE_ALREADY_USED: 'conflict',
   /** A decision after the approval deadline: the workflow stopped waiting, so it would never be granted. */
   APPROVAL_WINDOW_CLOSED: 'gone',
   CONFLICT: 'conflict',

@@ -180,6 +180,8 @@ describe.each(['pg', 'my'] as const)('use-once credentials on %s', (target) => {
     const inUse = await until(id, (r) => r.once?.usedAt !== undefined);
     expect(inUse.status).toBe('ACTIVE');
     await expect(first.query()).resolves.toBeDefined();
+    const again = await api<{ error: { code: string } }>('GET', `/requests/${id}/credentials`);
+    expect([again.status, again.body.error.code]).toEqual([409, 'ONCE_ALREADY_USED']);
 
     await first.end();
     await expect(engine.open(credentials)).rejects.toThrow(engine.refused);

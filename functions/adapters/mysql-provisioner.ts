@@ -277,7 +277,8 @@ export class MysqlProvisioner implements CredentialProvisioner {
 
   async onceSession(spec: Pick<GrantSpec, 'dbUser'>): Promise<OnceSession> {
     const { value } = await this.withConnection(async (connection): Promise<OnceSession> => {
-      if (!(await this.userExists(connection, spec.dbUser)).value) return { used: true, openSessions: 0 };
+      // Gone while ACTIVE: a revoke is in flight; it records the outcome, not this.
+      if (!(await this.userExists(connection, spec.dbUser)).value) return { used: false, openSessions: 0 };
       const openSessions = (await sessionIds(connection, spec.dbUser)).length;
       const counter = await connectionCounter(connection);
       const counted = counter === undefined ? 0 : await connectionsCounted(connection, counter, spec.dbUser);

@@ -12,9 +12,16 @@ import { databaseLockStatement, sqlState } from './postgres-sql.js';
 
 /** The comment that marks a role as use-once; the seal function reads it. */
 export const ONCE_ROLE_COMMENT = 'jitdb:once';
+/**
+ * The comment the seal leaves: the session happened. Kept apart from NOLOGIN, which revoke sets too, so a revoke
+ * in flight is never read as a use.
+ */
+export const ONCE_USED_COMMENT = 'jitdb:once-used';
 const SCHEMA = 'jitdb';
 const FUNCTION = `${SCHEMA}.seal_once_login`;
 const TRIGGER = 'jitdb_seal_once_login';
+/** In the function's body: an installed seal without it is an older one, replaced by the next grant. */
+const SEAL_VERSION = 'jitdb seal v2';
 /** Login event triggers arrived in PostgreSQL 17. */
 const LOGIN_TRIGGERS_FROM = 170000;
 
@@ -25,13 +32,21 @@ const LOGIN_TRIGGERS_FROM = 170000;
  */
 const SEAL_FUNCTION_SQL = `CREATE OR REPLACE FUNCTION ${FUNCTION}() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $seal$
+-- ${SEAL_VERSION}
 BEGIN
   IF session_user::text LIKE 'jit\\_%' AND shobj_description(
        (SELECT oid FROM pg_roles WHERE rolname = session_user), 'pg_authid') = ${pg.escapeLiteral(ONCE_ROLE_COMMENT)} THEN
     EXECUTE format('ALTER ROLE %I NOLOGIN', session_user);
+    EXECUTE format('COMMENT ON ROLE %I IS %L', session_user, ${pg.escapeLiteral(ONCE_USED_COMMENT)});
   END IF;
 END
 $seal$`;
+
+/** The statements that seal a role by hand, as its first login would have (a session the trigger did not see). */
+export function sealRoleSql(role: string): string {
+  const user = pg.escapeIdentifier(role);
+  return `ALTER ROLE ${user} NOLOGIN; COMMENT ON ROLE ${user} IS ${pg.escapeLiteral(ONCE_USED_COMMENT)}`;
+}
 
 /** The statements that install the seal in one database; idempotent, serialised by the database's lock. */
 export function sealInstallSql(database: string): string {
@@ -53,7 +68,9 @@ export function sealInstallSql(database: string): string {
 /** Whether the seal is installed and enabled in the database the client is connected to. */
 const SEAL_PRESENT_SQL = `SELECT current_setting('server_version_num')::int AS version,
   coalesce(current_setting('event_triggers', true), 'on') = 'on' AS enabled,
-  EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = '${TRIGGER}' AND evtevent = 'login' AND evtenabled = 'A') AS present`;
+  EXISTS (SELECT 1 FROM pg_event_trigger t JOIN pg_proc p ON p.oid = t.evtfoid
+          WHERE t.evtname = '${TRIGGER}' AND t.evtevent = 'login' AND t.evtenabled = 'A'
+            AND p.prosrc LIKE '%${SEAL_VERSION}%') AS present`;
 
 /** Installs the seal in the client's database unless present; refuses a server or admin that cannot have it. */
 export async function ensureSeal(client: pg.ClientBase, targetId: string, database: string): Promise<void> {
@@ -98,6 +115,6 @@ export async function connectableDatabases(
 }
 
 /** Where a use-once role stands: no row when it is gone. */
-export const ONCE_SESSION_SQL = `SELECT r.rolcanlogin AS "canLogin",
+export const ONCE_SESSION_SQL = `SELECT shobj_description(r.oid, 'pg_authid') = ${pg.escapeLiteral(ONCE_USED_COMMENT)} AS "sealed",
   (SELECT count(*)::int FROM pg_stat_activity a WHERE a.usename = r.rolname AND a.pid <> pg_backend_pid()) AS "open"
   FROM pg_roles r WHERE r.rolname = $1`;

@@ -10,7 +10,13 @@ import type {
 import { DomainError, TargetNotConfiguredForIamError, TargetUnavailableError } from '../domain/errors.js';
 import type { Target } from '../domain/policy-schema.js';
 import { driverTls, grantCredentials, randomPassword } from './connection-uri.js';
-import { connectableDatabases, ensureSeal, ONCE_ROLE_COMMENT, ONCE_SESSION_SQL } from './postgres-once.js';
+import {
+  connectableDatabases,
+  ensureSeal,
+  ONCE_ROLE_COMMENT,
+  ONCE_SESSION_SQL,
+  sealRoleSql,
+} from './postgres-once.js';
 import { postgresRevokePlan } from './postgres-revoke.js';
 import { databaseLockStatement, isAuthFailure, isTransientPostgresError, sqlState } from './postgres-sql.js';
 import {
@@ -99,19 +105,17 @@ export class PostgresProvisioner implements CredentialProvisioner {
 
   async onceSession(spec: Pick<GrantSpec, 'dbUser'>): Promise<OnceSession> {
     return this.withClient(this.target.database, async (client) => {
-      const found = await client.query<{ canLogin: boolean; open: number }>(ONCE_SESSION_SQL, [spec.dbUser]);
+      const found = await client.query<{ sealed: boolean; open: number }>(ONCE_SESSION_SQL, [spec.dbUser]);
       const row = found.rows[0];
-      if (row === undefined) return { used: true, openSessions: 0 };
-      if (row.canLogin && row.open > 0) {
+      // Gone while ACTIVE: a revoke is in flight; it records the outcome, not this.
+      if (row === undefined) return { used: false, openSessions: 0 };
+      if (!row.sealed && row.open > 0) {
         // A session the seal did not see (a template database): sealed now, as the first login would have.
-        await client
-          .query(`ALTER ROLE ${pg.escapeIdentifier(spec.dbUser)} NOLOGIN`)
-          .catch((error: unknown) => {
-            if (sqlState(error) !== '42704') throw error;
-          });
-        return { used: true, openSessions: row.open };
+        await client.query(sealRoleSql(spec.dbUser)).catch((error: unknown) => {
+          if (sqlState(error) !== '42704') throw error;
+        });
       }
-      return { used: !row.canLogin, openSessions: row.open };
+      return { used: row.sealed || row.open > 0, openSessions: row.open };
     });
   }
 

@@ -195,7 +195,8 @@ export interface CredentialProvisioner {
   listManagedUsers(): Promise<string[]>;
   /**
    * For a use-once grant: whether its session has happened and how many are open. A used account is sealed for
-   * good (NOLOGIN / ACCOUNT LOCK) before this answers; a user that is gone counts as used, with none open.
+   * good (NOLOGIN / ACCOUNT LOCK) before this answers. A user that is gone is not used (a revoke in flight
+   * dropped it and records the outcome itself).
    */
   onceSession(spec: Pick<GrantSpec, 'dbUser'>): Promise<OnceSession>;
   /** Whether the admin can do what grant and revoke need, naming each missing privilege; changes nothing. */

@@ -70,7 +70,19 @@ describe('PostgreSQL use-once grants', () => {
     expect(await errorCode(async () => (await pgLogin(uri)).end())).toBe('28000');
     expect(await p.onceSession(s)).toEqual({ used: true, openSessions: 0 });
     await p.revoke(s);
-    expect(await p.onceSession(s)).toEqual({ used: true, openSessions: 0 });
+    expect(await p.onceSession(s)).toEqual({ used: false, openSessions: 0 });
+  });
+
+  it('does not read a revoke in flight (NOLOGIN, then the role gone) as a use', async () => {
+    const t = target();
+    const p = pgProvisioners.create(t, pgFixture.adminUrl);
+    const s = onceSpec(grantSpec(t, { schemas: [{ name: 'app', privileges: ['SELECT'] }] }));
+    await p.grant(s);
+    const [blockLogins, ...rest] = p.revokePlan(s).steps;
+    await blockLogins?.run();
+    expect(await p.onceSession(s)).toEqual({ used: false, openSessions: 0 });
+    for (const step of rest) await step.run();
+    expect(await p.onceSession(s)).toEqual({ used: false, openSessions: 0 });
   });
 
   it('refuses a use-once grant with TARGET_MISCONFIGURED under an admin that may not create event triggers, leaving no role', async () => {
@@ -143,6 +155,6 @@ describe('MariaDB use-once grants', () => {
     await myFixture.admin.query('FLUSH PRIVILEGES');
     await expect(myLogin(uri)).rejects.toThrow(/account is locked/);
     await p.revoke(s);
-    expect(await p.onceSession(s)).toEqual({ used: true, openSessions: 0 });
+    expect(await p.onceSession(s)).toEqual({ used: false, openSessions: 0 });
   });
 });

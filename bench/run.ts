@@ -1,7 +1,7 @@
 /**
  * `npm run bench` runs every bench, prints one table and writes bench/results.json;
  * `npm run bench -- NAME` runs one of grant-revoke, bundles, load, revocation-lag, transitions, link-flood,
- * assembly, time-to-access. results.json keeps the figures of benches not run this time.
+ * assembly, time-to-access, once. results.json keeps the figures of benches not run this time.
  * Defaults are sized so the whole run ends in well under 10 minutes on 2 cores.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -20,6 +20,7 @@ const BENCHES = [
   'link-flood',
   'assembly',
   'time-to-access',
+  'once',
 ] as const;
 type BenchName = (typeof BENCHES)[number];
 
@@ -39,6 +40,7 @@ interface Results {
   loadThroughputRatio?: number;
   peakRssMb?: number;
   linkFloodRatioP50?: number;
+  onceRevokedP99OverSweep?: number;
   [key: string]: unknown;
 }
 
@@ -52,6 +54,7 @@ const TIME_LIMIT_MS: Record<BenchName, number> = {
   'link-flood': 120_000,
   assembly: 300_000,
   'time-to-access': 180_000,
+  once: 180_000,
 };
 
 function withTimeLimit<T>(name: BenchName, work: Promise<T>): Promise<T> {
@@ -177,6 +180,31 @@ async function runOne(name: BenchName, results: Results, rows: Row[]): Promise<v
         'timeToAccessFloorRatio',
         r.ratioP50,
         `floor ${r.floorP50Ms} ms: raw grant + login ${r.rawGrantAndLogin.p50Ms} ms, ${r.transactionsToActive} × ${r.dynamoTransaction.p50Ms} ms DynamoDB`,
+      );
+      break;
+    }
+    case 'once': {
+      const { run } = await import('./once.js');
+      const r = await run({ grants: 5, log });
+      results.onceRevokedP99OverSweep = r.revokedP99OverSweep;
+      results.once = r;
+      for (const engine of ['postgres', 'mysql'] as const) {
+        const e = r[engine];
+        row(
+          `once ${engine} end → refused p99 ms`,
+          e.refusedP99Ms,
+          `p50 ${e.refusedP50Ms} ms; concurrent login refused ${e.concurrentRefused ? 'always' : 'NOT ALWAYS'}`,
+        );
+        row(
+          `once ${engine} end → REVOKED p99 ms`,
+          e.revokedP99Ms,
+          `p50 ${e.revokedP50Ms} ms, ${e.runs} runs`,
+        );
+      }
+      row(
+        'onceRevokedP99OverSweep',
+        r.revokedP99OverSweep,
+        `REVOKED p99 / sweep ${r.sweepIntervalMs / 1000} s`,
       );
       break;
     }

@@ -90,6 +90,8 @@ export async function startMariadb(options: MariadbOptions = {}): Promise<Starte
         '--skip-log-bin',
         '--innodb-buffer-pool-size=32M',
         '--max-connections=300',
+        // Per-user connection counts (information_schema.USER_STATISTICS): how use-once grants see a used login.
+        '--userstat=ON',
       ],
       // Own process group: a Ctrl-C in the terminal reaches only us, and stop() shuts the server down in order.
       { stdio: ['ignore', 'pipe', 'pipe'], detached: true },

@@ -67,6 +67,10 @@ export function showRequest(request: RequestView): string {
     ['ticket', request.ticket],
     ['duration', request.durationSeconds === undefined ? undefined : `${request.durationSeconds}s`],
     ['break-glass', request.breakGlass ? 'yes' : undefined],
+    [
+      'once',
+      request.once ? (request.once.usedAt ? `used ${request.once.usedAt}` : 'not used yet') : undefined,
+    ],
     ['flagged', request.flagged ? 'yes' : undefined],
     [
       'reviewed',
@@ -166,7 +170,7 @@ export const requestCommand: Command = {
   name: 'request',
   summary: 'ask for access to a target',
   usage:
-    'jitdb request <target> --level <level> --for <duration> --reason "…" [--ticket INC-1] [--scope schema.table]… [--break-glass] [--wait] [--idempotency-key K]',
+    'jitdb request <target> --level <level> --for <duration> --reason "…" [--ticket INC-1] [--scope schema.table]… [--break-glass] [--once] [--wait] [--idempotency-key K]',
   options: {
     level: { type: 'string' },
     for: { type: 'string' },
@@ -174,6 +178,7 @@ export const requestCommand: Command = {
     ticket: { type: 'string' },
     scope: { type: 'string', multiple: true },
     'break-glass': { type: 'boolean' },
+    once: { type: 'boolean' },
     wait: { type: 'boolean' },
     'idempotency-key': { type: 'string' },
   },
@@ -194,6 +199,7 @@ export const requestCommand: Command = {
       ...(stringOption(values, 'ticket') === undefined ? {} : { ticket: stringOption(values, 'ticket') }),
       ...(scope ? { scope } : {}),
       ...(booleanOption(values, 'break-glass') ? { breakGlass: true } : {}),
+      ...(booleanOption(values, 'once') ? { once: true } : {}),
       ...(stringOption(values, 'idempotency-key') === undefined
         ? {}
         : { idempotencyKey: stringOption(values, 'idempotency-key') }),

@@ -2,6 +2,7 @@ import type {
   CredentialProvisioner,
   Credentials,
   GrantSpec,
+  OnceSession,
   ProvisionerHealth,
   Provisioners,
   RevokeReport,
@@ -108,6 +109,10 @@ class LazyProvisioner implements CredentialProvisioner {
 
   async check(): Promise<ProvisionerHealth> {
     return (await this.load()).check();
+  }
+
+  async onceSession(spec: Pick<GrantSpec, 'dbUser'>): Promise<OnceSession> {
+    return (await this.load()).onceSession(spec);
   }
 
   async close(): Promise<void> {

@@ -3,12 +3,14 @@ import type {
   CredentialProvisioner,
   Credentials,
   GrantSpec,
+  OnceSession,
   ProvisionerHealth,
   RevokeReport,
 } from '../application/ports.js';
 import {
   DomainError,
   RevokeIncompleteError,
+  TargetMisconfiguredError,
   TargetNotConfiguredForIamError,
   TargetUnavailableError,
 } from '../domain/errors.js';
@@ -90,6 +92,35 @@ async function sessionIds(connection: mysql.PoolConnection, user: string): Promi
   return rows.map((row) => Number(row.id));
 }
 
+/** Where the server counts each user's connections, if it does: MariaDB's user statistics or the performance schema. */
+async function connectionCounter(
+  connection: mysql.PoolConnection,
+): Promise<'userstat' | 'performance_schema' | undefined> {
+  const [[ps]] = await connection.query<mysql.RowDataPacket[]>('SELECT @@performance_schema AS on_');
+  if (Number(ps?.on_) === 1) return 'performance_schema';
+  try {
+    const [[stat]] = await connection.query<mysql.RowDataPacket[]>('SELECT @@userstat AS on_');
+    return Number(stat?.on_) === 1 ? 'userstat' : undefined;
+  } catch {
+    return undefined; // MySQL has no userstat
+  }
+}
+
+/** Connections the server counted for `user` (on any host) since it was created. */
+async function connectionsCounted(
+  connection: mysql.PoolConnection,
+  counter: 'userstat' | 'performance_schema',
+  user: string,
+): Promise<number> {
+  const [[row]] = await connection.query<mysql.RowDataPacket[]>(
+    counter === 'userstat'
+      ? 'SELECT COALESCE(SUM(TOTAL_CONNECTIONS), 0) AS n FROM information_schema.USER_STATISTICS WHERE USER = ?'
+      : 'SELECT COALESCE(SUM(TOTAL_CONNECTIONS), 0) AS n FROM performance_schema.accounts WHERE USER = ?',
+    [user],
+  );
+  return Number(row?.n ?? 0);
+}
+
 /** The DROP keyword for each kind of object a definer can leave; anything else is reported, not dropped. */
 const DROPPABLE: Record<string, string | undefined> = {
   TRIGGER: 'TRIGGER',
@@ -169,7 +200,12 @@ export class MysqlProvisioner implements CredentialProvisioner {
   async grant(spec: GrantSpec): Promise<{ host: string; port: number; database: string }> {
     const account = mysqlAccount(spec.dbUser);
     const requireSsl = this.target.tls === 'disable' ? 'REQUIRE NONE' : 'REQUIRE SSL';
-    const limit = Math.max(1, Math.trunc(spec.connectionLimit));
+    const once = spec.once === true;
+    // Use-once: one connection at a time, and one per hour, so the server itself refuses a second login; the
+    // sweeper then locks the account for good once it sees the connection counted (onceSession).
+    const limits = once
+      ? 'MAX_USER_CONNECTIONS 1 MAX_CONNECTIONS_PER_HOUR 1'
+      : `MAX_USER_CONNECTIONS ${Math.max(1, Math.trunc(spec.connectionLimit))} MAX_CONNECTIONS_PER_HOUR 0`;
     const identified =
       this.target.credentialKind === 'iam'
         ? "IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'"
@@ -177,10 +213,15 @@ export class MysqlProvisioner implements CredentialProvisioner {
           `IDENTIFIED BY ${mysql.escape(randomPassword())}`;
     const grants = mysqlGrantStatements(spec.privileges, spec.dbUser);
     const endpoint = await this.withConnection(async (connection) => {
+      if (once && (await connectionCounter(connection)) === undefined) {
+        throw new TargetMisconfiguredError(this.target.id, [
+          'use-once credentials need the server to count connections per user: MariaDB userstat=ON, or performance_schema=ON',
+        ]);
+      }
       let created: mysql.ResultSetHeader;
       try {
         [created] = await connection.query<mysql.ResultSetHeader>(
-          `CREATE USER IF NOT EXISTS ${account} ${identified} ${requireSsl} WITH MAX_USER_CONNECTIONS ${limit}`,
+          `CREATE USER IF NOT EXISTS ${account} ${identified} ${requireSsl} WITH ${limits}`,
         );
       } catch (error) {
         if (errno(error) === ER_PLUGIN_IS_NOT_LOADED) {
@@ -190,9 +231,7 @@ export class MysqlProvisioner implements CredentialProvisioner {
       }
       if (created.warningStatus > 0) {
         // IF NOT EXISTS warned: the user exists (a retried grant), so bring it to the spec.
-        await connection.query(
-          `ALTER USER ${account} ${requireSsl} WITH MAX_USER_CONNECTIONS ${limit} ACCOUNT UNLOCK`,
-        );
+        await connection.query(`ALTER USER ${account} ${requireSsl} WITH ${limits} ACCOUNT UNLOCK`);
       }
       for (const grant of grants) await connection.query(grant);
     });
@@ -234,6 +273,21 @@ export class MysqlProvisioner implements CredentialProvisioner {
   async extend(spec: GrantSpec): Promise<void> {
     const exists = await this.withConnection(async (connection) => this.userExists(connection, spec.dbUser));
     if (!exists.value) throw missingUserError(spec);
+  }
+
+  async onceSession(spec: Pick<GrantSpec, 'dbUser'>): Promise<OnceSession> {
+    const { value } = await this.withConnection(async (connection): Promise<OnceSession> => {
+      // Gone while ACTIVE: a revoke is in flight; it records the outcome, not this.
+      if (!(await this.userExists(connection, spec.dbUser)).value) return { used: false, openSessions: 0 };
+      const openSessions = (await sessionIds(connection, spec.dbUser)).length;
+      const counter = await connectionCounter(connection);
+      const counted = counter === undefined ? 0 : await connectionsCounted(connection, counter, spec.dbUser);
+      const used = openSessions > 0 || counted > 0;
+      // The hourly limit lapses after an hour (and on FLUSH PRIVILEGES): the lock does not.
+      if (used) await connection.query(`ALTER USER IF EXISTS ${mysqlAccount(spec.dbUser)} ACCOUNT LOCK`);
+      return { used, openSessions };
+    });
+    return value;
   }
 
   async revoke(spec: Pick<GrantSpec, 'requestId' | 'dbUser' | 'target'>): Promise<RevokeReport> {

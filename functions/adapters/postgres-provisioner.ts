@@ -3,12 +3,20 @@ import type {
   CredentialProvisioner,
   Credentials,
   GrantSpec,
+  OnceSession,
   ProvisionerHealth,
   RevokeReport,
 } from '../application/ports.js';
 import { DomainError, TargetNotConfiguredForIamError, TargetUnavailableError } from '../domain/errors.js';
 import type { Target } from '../domain/policy-schema.js';
 import { driverTls, grantCredentials, randomPassword } from './connection-uri.js';
+import {
+  connectableDatabases,
+  ensureSeal,
+  ONCE_ROLE_COMMENT,
+  ONCE_SESSION_SQL,
+  sealRoleSql,
+} from './postgres-once.js';
 import { postgresRevokePlan } from './postgres-revoke.js';
 import { databaseLockStatement, isAuthFailure, isTransientPostgresError, sqlState } from './postgres-sql.js';
 import {
@@ -46,13 +54,18 @@ export class PostgresProvisioner implements CredentialProvisioner {
     const { endpoint } = await this.connectionInfo();
     const user = pg.escapeIdentifier(spec.dbUser);
     const validUntil = pg.escapeLiteral(spec.expiresAt.toISOString());
-    const limit = Math.max(1, Math.trunc(spec.connectionLimit));
+    const once = spec.once === true;
+    const limit = once ? 1 : Math.max(1, Math.trunc(spec.connectionLimit));
+    // A use-once role may log in only once every database it can reach is sealed (postgres-once.ts).
+    const login = once ? 'NOLOGIN' : 'LOGIN';
     const iam = this.target.credentialKind === 'iam';
     // A password nobody knows: the requester gets one only from credentials(), which rotates it.
     const password = iam ? '' : ` PASSWORD ${pg.escapeLiteral(await scramVerifier(randomPassword()))}`;
     await this.withClient(this.target.database, async (client, admin) => {
+      if (once) await ensureSeal(client, this.target.id, this.target.database);
       const privileges = [
         ...(iam ? [`GRANT rds_iam TO ${user}`] : []),
+        ...(once ? [`COMMENT ON ROLE ${user} IS ${pg.escapeLiteral(ONCE_ROLE_COMMENT)}`] : []),
         ...postgresGrantStatements(spec.privileges, spec.dbUser, admin.username, this.target.database),
       ];
       // Several statements in one simple query run as one implicit transaction: all or nothing, one round trip.
@@ -61,11 +74,11 @@ export class PostgresProvisioner implements CredentialProvisioner {
       const lock = databaseLockStatement(this.target.database);
       const create = [
         lock,
-        `CREATE ROLE ${user} LOGIN${password} VALID UNTIL ${validUntil} CONNECTION LIMIT ${limit}`,
+        `CREATE ROLE ${user} ${login}${password} VALID UNTIL ${validUntil} CONNECTION LIMIT ${limit}`,
       ];
       const bringToSpec = [
         lock,
-        `ALTER ROLE ${user} LOGIN VALID UNTIL ${validUntil} CONNECTION LIMIT ${limit}`,
+        `ALTER ROLE ${user} ${login} VALID UNTIL ${validUntil} CONNECTION LIMIT ${limit}`,
       ];
       try {
         try {
@@ -81,8 +94,29 @@ export class PostgresProvisioner implements CredentialProvisioner {
         }
         throw error;
       }
+      if (!once) return;
+      for (const database of await connectableDatabases(client, spec.dbUser, this.target.database)) {
+        await this.withOneShotClient(database, (other) => ensureSeal(other, this.target.id, database));
+      }
+      await client.query(`ALTER ROLE ${user} LOGIN`);
     });
     return { host: endpoint.host, port: endpoint.port, database: this.target.database };
+  }
+
+  async onceSession(spec: Pick<GrantSpec, 'dbUser'>): Promise<OnceSession> {
+    return this.withClient(this.target.database, async (client) => {
+      const found = await client.query<{ sealed: boolean; open: number }>(ONCE_SESSION_SQL, [spec.dbUser]);
+      const row = found.rows[0];
+      // Gone while ACTIVE: a revoke is in flight; it records the outcome, not this.
+      if (row === undefined) return { used: false, openSessions: 0 };
+      if (!row.sealed && row.open > 0) {
+        // A session the seal did not see (a template database): sealed now, as the first login would have.
+        await client.query(sealRoleSql(spec.dbUser)).catch((error: unknown) => {
+          if (sqlState(error) !== '42704') throw error;
+        });
+      }
+      return { used: row.sealed || row.open > 0, openSessions: row.open };
+    });
   }
 
   async credentials(spec: GrantSpec): Promise<Credentials> {
@@ -189,6 +223,36 @@ export class PostgresProvisioner implements CredentialProvisioner {
       );
       return result.rows.map((row) => row.rolname);
     });
+  }
+
+  /**
+   * One admin connection to `database`, closed after `work`: for databases other than the target's, where an
+   * idle pooled connection would make the owner's DROP DATABASE (or CREATE DATABASE from it) fail.
+   */
+  private async withOneShotClient<T>(database: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+    const { admin, endpoint } = await this.connectionInfo();
+    const client = new pg.Client({
+      host: endpoint.host,
+      port: endpoint.port,
+      user: admin.username,
+      password: admin.password,
+      database,
+      ssl: driverTls(this.target.tls),
+      connectionTimeoutMillis: this.deps.connectTimeoutMs ?? 5_000,
+      application_name: 'jit-db-access',
+      statement_timeout: 30_000,
+    });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+    } catch (error) {
+      throw new TargetUnavailableError(this.target.id, error);
+    }
+    try {
+      return await work(client);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
 
   /** Ends every admin connection; the provisioner reconnects on next use. */

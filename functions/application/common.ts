@@ -98,7 +98,8 @@ export function grantSpec(
     target,
     privileges: request.privileges,
     expiresAt,
-    connectionLimit: level.connectionLimit,
+    connectionLimit: request.once ? 1 : level.connectionLimit,
+    ...(request.once ? { once: true } : {}),
   };
 }
 

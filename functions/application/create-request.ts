@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { DomainError, ForbiddenError } from '../domain/errors.js';
 import { evaluateNewRequest, findLevel } from '../domain/evaluate.js';
-import { NewRequestBody, parseInput } from '../domain/schemas.js';
+import { assertNewRequestCoherent, NewRequestBody, parseInput } from '../domain/schemas.js';
 import type { Identity } from '../domain/types.js';
 import { breakGlassEmail } from '../views/emails.js';
 import { factsOf, type RequestView, refuseOnSecurityStream, sendSafely, viewOf } from './common.js';
@@ -51,6 +51,7 @@ export async function createRequest(
   deps: Deps,
 ): Promise<{ request: RequestView; created: boolean }> {
   const body = parseInput(NewRequestBody, input.body);
+  assertNewRequestCoherent(body);
   const policy = deps.policy.policy();
   const requestId = deps.ids.requestId();
   const { request, audit } = await auditIneligible(deps, input.caller, body, () =>

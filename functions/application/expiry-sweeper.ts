@@ -3,6 +3,7 @@ import '../domain/zod-locale.js';
 import type { Deps } from './ports.js';
 import { sweepApprovalWindows } from './sweeper/approval-windows.js';
 import { sweepApprovedRequests } from './sweeper/approved-requests.js';
+import { sweepOnceSessions } from './sweeper/once-sessions.js';
 import { reconcileOrphans } from './sweeper/reconcile-orphans.js';
 import { emptyReport, type SweepReport } from './sweeper/report.js';
 import { revokeDue } from './sweeper/revoke-due.js';
@@ -23,7 +24,7 @@ export const SweepInput = z.looseObject({
 export type SweepInput = z.infer<typeof SweepInput>;
 
 /**
- * The safety net, every minute: revokes ACTIVE grants past expiry and retries REVOKE_FAILED ones, expires
+ * The safety net, every minute: revokes use-once grants whose session ended, ACTIVE grants past expiry and retries REVOKE_FAILED ones, expires
  * PENDING requests past their deadline, escalates those past escalateAt, converges APPROVED requests the
  * workflow did not pick up, and (hourly, or when asked) drops `jit_` users that no live request explains.
  * Each job lives in sweeper/; a job counts what it could not do in `errors`, and the sweep goes on.
@@ -31,6 +32,7 @@ export type SweepInput = z.infer<typeof SweepInput>;
 export async function expirySweeper(input: SweepInput, deps: Deps): Promise<SweepReport> {
   const now = deps.clock.now();
   const report = emptyReport();
+  await sweepOnceSessions(deps, report);
   await revokeDue(deps, now, report);
   await sweepApprovalWindows(deps, now, report);
   await sweepApprovedRequests(deps, report);

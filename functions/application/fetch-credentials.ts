@@ -1,4 +1,5 @@
 import { assertMayFetchCredentials } from '../domain/authz.js';
+import { DomainError } from '../domain/errors.js';
 import type { AuditDraft, Identity } from '../domain/types.js';
 import { authorise, grantSpec, levelOf, loadRequest, recordOnRequest } from './common.js';
 import type { Credentials, Deps } from './ports.js';
@@ -13,6 +14,15 @@ export async function fetchCredentials(
 ): Promise<Credentials> {
   const request = await loadRequest(deps, input.requestId);
   await authorise(deps, request, input.caller, () => assertMayFetchCredentials(input.caller, request));
+  if (request.status === 'ACTIVE' && request.once?.usedAt !== undefined) {
+    throw new DomainError(
+      'ONCE_ALREADY_USED',
+      'these use-once credentials were used: their one session has begun',
+      {
+        details: { usedAt: request.once.usedAt },
+      },
+    );
+  }
   const { target, level } = levelOf(deps, request);
   const expiresAt = new Date(request.expiresAt ?? request.grant?.expiresAt ?? deps.clock.now().toISOString());
   const credentials = await deps.provisioners

@@ -142,6 +142,16 @@ export interface GrantSpec {
   privileges: Privileges;
   expiresAt: Date;
   connectionLimit: number;
+  /** Use-once: the user admits one session (connection limit 1, sealed at its first login). */
+  once?: boolean;
+}
+
+/** Where a use-once grant's one session stands (CredentialProvisioner.onceSession). */
+export interface OnceSession {
+  /** The session has happened: the first login sealed the account, or the server counted a connection. */
+  used: boolean;
+  /** The user's sessions open now. */
+  openSessions: number;
 }
 
 /** Secret material, returned once to the requester and never stored or logged. */
@@ -183,6 +193,12 @@ export interface CredentialProvisioner {
   revoke(spec: Pick<GrantSpec, 'requestId' | 'dbUser' | 'target'>): Promise<RevokeReport>;
   /** Every `jit_` user on the target, for the reconciler. */
   listManagedUsers(): Promise<string[]>;
+  /**
+   * For a use-once grant: whether its session has happened and how many are open. A used account is sealed for
+   * good (NOLOGIN / ACCOUNT LOCK) before this answers. A user that is gone is not used (a revoke in flight
+   * dropped it and records the outcome itself).
+   */
+  onceSession(spec: Pick<GrantSpec, 'dbUser'>): Promise<OnceSession>;
   /** Whether the admin can do what grant and revoke need, naming each missing privilege; changes nothing. */
   check(): Promise<ProvisionerHealth>;
 }

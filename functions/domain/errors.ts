@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   TICKET_REQUIRED: 'invalid',
   TICKET_INVALID: 'invalid',
   SCOPE_NOT_IN_LEVEL: 'invalid',
+  /** `once` asked together with a statement to run: a statement request never hands out credentials. */
+  ONCE_WITH_STATEMENT: 'invalid',
   BREAK_GLASS_NOT_ALLOWED: 'forbidden',
   /** The caller is not on the level's requesters list. */
   NOT_ELIGIBLE: 'forbidden',
@@ -60,6 +62,8 @@ export const ERROR_CODES = {
   REQUEST_NOT_FOUND: 'not-found',
   INVALID_TRANSITION: 'conflict',
   REQUEST_NOT_ACTIVE: 'conflict',
+  /** A use-once grant whose session has happened: no more credentials (it is revoked when the session ends). */
+  ONCE_ALREADY_USED: 'conflict',
   /** A decision after the approval deadline: the workflow stopped waiting, so it would never be granted. */
   APPROVAL_WINDOW_CLOSED: 'gone',
   CONFLICT: 'conflict',

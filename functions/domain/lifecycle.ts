@@ -46,6 +46,7 @@ export type LifecycleEvent =
   | { type: 'extension-requested'; by: Identity; extension: PendingExtension; autoApproved: boolean }
   | { type: 'extension-approve'; by: Identity; comment?: string }
   | { type: 'extension-deny'; by: Identity; comment?: string }
+  | { type: 'session-used'; openSessions: number }
   | { type: 'revoked'; reason: RevokeReason; by?: Identity; sessionsTerminated?: number }
   | { type: 'revoke-failed'; error: { code: string; message: string } };
 
@@ -62,6 +63,7 @@ export const LIFECYCLE_EVENT_TYPES = [
   'extension-requested',
   'extension-approve',
   'extension-deny',
+  'session-used',
   'revoked',
   'revoke-failed',
 ] as const satisfies readonly LifecycleEventType[];
@@ -84,6 +86,7 @@ export const TRANSITIONS: Readonly<
   'extension-requested': { ACTIVE: ['ACTIVE'] },
   'extension-approve': { ACTIVE: ['ACTIVE'] },
   'extension-deny': { ACTIVE: ['ACTIVE'] },
+  'session-used': { ACTIVE: ['ACTIVE'] },
   revoked: { ACTIVE: ['REVOKED'], REVOKE_FAILED: ['REVOKED'] },
   'revoke-failed': { ACTIVE: ['REVOKE_FAILED'], REVOKE_FAILED: ['REVOKE_FAILED'] },
 };
@@ -285,6 +288,17 @@ function transition(
         details: { extensionId: extension.id },
       });
     }
+    case 'session-used': {
+      if (!request.once)
+        throw new InvalidTransitionError(`${request.status} (not a use-once grant)`, event.type);
+      if (request.once.usedAt !== undefined) {
+        throw new InvalidTransitionError(`${request.status} (session already recorded)`, event.type);
+      }
+      const next: AccessRequest = { ...base, once: { usedAt: at } };
+      return to(next, SYSTEM, 'session-used', {
+        details: { dbUser: request.dbUser, openSessions: event.openSessions },
+      });
+    }
     case 'revoked': {
       const { extension: _dropped, ...rest } = base;
       const next: AccessRequest = {
@@ -292,6 +306,10 @@ function transition(
         status: 'REVOKED',
         revokedAt: at,
         revokeReason: event.reason,
+        // A use-once grant revoked for its ended session was used, even if no sweep saw the session open.
+        ...(request.once && event.reason === 'used-once'
+          ? { once: { usedAt: request.once.usedAt ?? at } }
+          : {}),
         approvalLinks: retire(retire(request.approvalLinks, 'request', at), 'extension', at),
       };
       return to(next, event.by ?? SYSTEM, 'revoked', {

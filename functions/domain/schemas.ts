@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import './zod-locale.js';
 import { parseDuration } from './duration.js';
-import { ValidationError } from './errors.js';
+import { DomainError, ValidationError } from './errors.js';
 import { formatPath } from './policy-issues.js';
 import { hasControlCharacters, ID_PATTERN, Identifier, TablePrivilege } from './policy-schema.js';
 import { REQUEST_STATUSES } from './types.js';
@@ -63,6 +63,8 @@ export const NewRequestBody = z.strictObject({
   ticket: z.optional(text(64)),
   scope: z.optional(RequestedScopeBody),
   breakGlass: z.optional(z.boolean()),
+  /** Use-once credentials: one database session, revoked when it ends (ARCHITECTURE.md, "Use-once credentials"). */
+  once: z.optional(z.boolean()),
   idempotencyKey: z.optional(
     z
       .string()
@@ -74,6 +76,26 @@ export const NewRequestBody = z.strictObject({
   ),
 });
 export type NewRequestBody = z.output<typeof NewRequestBody>;
+
+/**
+ * The body fields that make a new request a statement request (issue #15, part 1). Named here so the check
+ * below keeps working whichever of them the statement schema defines; absent from the schema, they are refused
+ * as unknown fields before this check runs.
+ */
+export const STATEMENT_FIELDS = ['statements', 'sql'] as const;
+
+/**
+ * Checks across fields of a parsed new request that the schema cannot express. `once` hands out credentials
+ * for one session; a statement request hands out none (the workflow runs it), so the two are refused together.
+ */
+export function assertNewRequestCoherent(body: Readonly<Record<string, unknown>>): void {
+  if (body.once === true && STATEMENT_FIELDS.some((field) => body[field] !== undefined)) {
+    throw new DomainError(
+      'ONCE_WITH_STATEMENT',
+      'once cannot be combined with a statement: a statement request is run by the workflow and hands out no credentials',
+    );
+  }
+}
 
 export const DecisionBody = z.strictObject({
   comment: z.optional(text(1000)),

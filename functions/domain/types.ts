@@ -131,12 +131,24 @@ export interface AccessRequest {
   approvalLinks: ApprovalLink[];
   /** A reviewer's acknowledgement of a break-glass request; until set, the request is flagged for review. */
   review?: Decision;
+  /**
+   * Use-once credentials: the grant admits one database session, and is revoked when it ends. `usedAt` is when
+   * the system first saw that session (absent until then); see ARCHITECTURE.md, "Use-once credentials".
+   */
+  once?: { usedAt?: string };
   /** Head of this request's audit hash chain. */
   auditSeq: number;
   auditHead: string;
 }
 
-export type RevokeReason = 'expired' | 'early' | 'execution-ended' | 'reconciler' | 'sweeper';
+export type RevokeReason =
+  | 'expired'
+  | 'early'
+  | 'execution-ended'
+  | 'reconciler'
+  | 'sweeper'
+  /** A use-once grant whose one session has ended. */
+  | 'used-once';
 
 /**
  * What happened, recorded append-only and hash-chained per request. Never holds a secret: no password,
@@ -175,6 +187,8 @@ export const AUDIT_ACTIONS = [
   'granted',
   'grant-failed',
   'credentials-issued',
+  /** A use-once grant's one session was seen: no further login is admitted. */
+  'session-used',
   'extension-requested',
   'extension-approved',
   'extension-denied',

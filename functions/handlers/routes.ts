@@ -125,6 +125,7 @@ export const ROUTES = [
       'NOT_ELIGIBLE',
       'BREAK_GLASS_NOT_ELIGIBLE',
       'IDEMPOTENCY_KEY_REUSED',
+      'ONCE_WITH_STATEMENT',
       'CONFLICT',
     ],
     summary: 'Ask for access to a target at a level, for a duration, with a reason',
@@ -219,6 +220,7 @@ export const ROUTES = [
     errors: [
       'NOT_REQUESTER',
       'REQUEST_NOT_ACTIVE',
+      'ONCE_ALREADY_USED',
       'UNKNOWN_TARGET',
       'UNKNOWN_LEVEL',
       'TARGET_UNAVAILABLE',

@@ -67,6 +67,7 @@ export function factsOf({ request, target }: RequestFacts, extension?: PendingEx
   ];
   if (request.breakGlass)
     facts.push({ label: 'Break-glass', value: 'yes — granted without approval, review it' });
+  if (request.once) facts.push({ label: 'Use-once', value: 'one database session, revoked when it ends' });
   if (extension) {
     facts.push(
       {

@@ -97,7 +97,10 @@ export const RequestViewResponse = z.strictObject({
     }),
   ),
   revokedAt: z.optional(z.string()),
-  revokeReason: z.optional(z.enum(['expired', 'early', 'execution-ended', 'reconciler', 'sweeper'])),
+  revokeReason: z.optional(
+    z.enum(['expired', 'early', 'execution-ended', 'reconciler', 'sweeper', 'used-once']),
+  ),
+  once: z.optional(z.strictObject({ usedAt: z.optional(z.string()) })),
   revokeAttempts: z.number(),
   lastError: z.optional(z.strictObject({ code: z.string(), message: z.string(), at: z.string() })),
   idempotencyKey: z.optional(z.string()),

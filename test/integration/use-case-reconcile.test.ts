@@ -121,6 +121,7 @@ function countingListings(): { deps: Deps; listedOn: string[] } {
         extend: (spec, at) => p.extend(spec, at),
         revoke: (spec) => p.revoke(spec),
         check: () => p.check(),
+        onceSession: (spec) => p.onceSession(spec),
         listManagedUsers: async () => {
           listedOn.push(target.id);
           return p.listManagedUsers();

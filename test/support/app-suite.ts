@@ -128,6 +128,7 @@ export function overrideProvisioners(
       extend: (spec, at) => provisioner.extend(spec, at),
       listManagedUsers: () => provisioner.listManagedUsers(),
       check: () => provisioner.check(),
+      onceSession: (spec) => provisioner.onceSession(spec),
       ...override(provisioner),
     };
   };

@@ -119,6 +119,7 @@ export function suiteScopedProvisioners(real: Provisioners, suiteUsers: Set<stri
         extend: (spec, at) => p.extend(spec, at),
         revoke: (spec) => p.revoke(spec),
         check: () => p.check(),
+        onceSession: (spec) => p.onceSession(spec),
         listManagedUsers: async () => (await p.listManagedUsers()).filter((u) => suiteUsers.has(u)),
       };
     },

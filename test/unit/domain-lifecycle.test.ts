@@ -69,6 +69,7 @@ function inStatus(status: RequestStatus): AccessRequest {
 /** A request in `status` meeting the event's precondition (no pending extension before a new one). */
 function subjectFor(status: RequestStatus, type: LifecycleEventType): AccessRequest {
   const request = inStatus(status);
+  if (type === 'session-used') return { ...request, once: {} };
   if (type !== 'extension-requested') return request;
   const { extension: _none, ...rest } = request;
   return rest;
@@ -100,6 +101,8 @@ function sampleEvent(type: LifecycleEventType): LifecycleEvent {
       );
       return { type, by: requester, extension, autoApproved: false };
     }
+    case 'session-used':
+      return { type, openSessions: 1 };
     case 'revoked':
       return { type, reason: 'expired' };
   }
@@ -118,6 +121,7 @@ const DIAGRAM = new Set([
   'ACTIVE --extension-requested--> ACTIVE',
   'ACTIVE --extension-approve--> ACTIVE',
   'ACTIVE --extension-deny--> ACTIVE',
+  'ACTIVE --session-used--> ACTIVE',
   'ACTIVE --revoked--> REVOKED',
   'REVOKE_FAILED --revoked--> REVOKED',
   'ACTIVE --revoke-failed--> REVOKE_FAILED',
@@ -602,5 +606,41 @@ describe('sortAtFor', () => {
         '2025-03-02T00:00:00.000Z',
       );
     }
+  });
+});
+
+describe('use-once grants', () => {
+  const once = (usedAt?: string): AccessRequest => ({
+    ...inStatus('ACTIVE'),
+    once: usedAt === undefined ? {} : { usedAt },
+  });
+
+  it('records the session once, with a session-used event, and refuses to record it twice', () => {
+    const { next, audit } = applyEvent(once(), { type: 'session-used', openSessions: 1 }, ctx());
+    expect(next.once).toEqual({ usedAt: NOW.toISOString() });
+    expect(next.status).toBe('ACTIVE');
+    expect(audit).toMatchObject({ action: 'session-used', details: { openSessions: 1 } });
+    expect(errorOf(() => applyEvent(next, { type: 'session-used', openSessions: 0 }, ctx())).code).toBe(
+      'INVALID_TRANSITION',
+    );
+  });
+
+  it('refuses session-used on a grant that is not use-once', () => {
+    expect(
+      errorOf(() => applyEvent(inStatus('ACTIVE'), { type: 'session-used', openSessions: 1 }, ctx())).code,
+    ).toBe('INVALID_TRANSITION');
+  });
+
+  it('revokes for used-once, keeping when the session was seen (or now, if no sweep saw it open)', () => {
+    const seen = applyEvent(
+      once('2026-01-01T00:00:00.000Z'),
+      { type: 'revoked', reason: 'used-once' },
+      ctx(),
+    );
+    expect(seen.next).toMatchObject({ status: 'REVOKED', revokeReason: 'used-once' });
+    expect(seen.next.once).toEqual({ usedAt: '2026-01-01T00:00:00.000Z' });
+    expect(seen.audit.details).toMatchObject({ reason: 'used-once' });
+    const unseen = applyEvent(once(), { type: 'revoked', reason: 'used-once' }, ctx());
+    expect(unseen.next.once).toEqual({ usedAt: NOW.toISOString() });
   });
 });

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../../functions/domain/errors.js';
+import { type DomainError, ValidationError } from '../../functions/domain/errors.js';
 import {
+  assertNewRequestCoherent,
   DecisionBody,
   ExtendBody,
   ListQuery,
   NewRequestBody,
   parseInput,
+  STATEMENT_FIELDS,
   validationErrorFrom,
 } from '../../functions/domain/schemas.js';
 
@@ -241,5 +243,30 @@ describe('validationErrorFrom', () => {
     expect(error.code).toBe('VALIDATION_FAILED');
     expect(error.message).toBe('invalid input: comment: Invalid input: expected string, received number');
     expect(error.details).toEqual({ problems: ['comment: Invalid input: expected string, received number'] });
+  });
+});
+
+describe('once on a new request', () => {
+  const base = { target: 'orders-db', level: 'read', duration: '30m', reason: 'look' };
+
+  it('accepts once: true and refuses any other type', () => {
+    expect(parseInput(NewRequestBody, { ...base, once: true }).once).toBe(true);
+    for (const once of ['true', 1, null]) {
+      expect(() => parseInput(NewRequestBody, { ...base, once })).toThrow(/once:/);
+    }
+  });
+
+  it('refuses once together with a statement with ONCE_WITH_STATEMENT, and each alone passes', () => {
+    for (const field of STATEMENT_FIELDS) {
+      let code: string | undefined;
+      try {
+        assertNewRequestCoherent({ ...base, once: true, [field]: ['SELECT 1'] });
+      } catch (error) {
+        code = (error as DomainError).code;
+      }
+      expect(code).toBe('ONCE_WITH_STATEMENT');
+      expect(() => assertNewRequestCoherent({ ...base, [field]: ['SELECT 1'] })).not.toThrow();
+    }
+    expect(() => assertNewRequestCoherent({ ...base, once: true })).not.toThrow();
   });
 });

@@ -29,6 +29,21 @@ describe('email rendering', () => {
     expect(email.html).toContain('href="https://api.example.com/approvals/tok"');
   });
 
+  it('tells approvers a use-once request admits one session', () => {
+    const facts = { request: freshRequest({ once: true }), target };
+    expect(facts.request.once).toEqual({});
+    const email = approvalRequestEmail(facts, {
+      to: 'bob@example.com',
+      link: 'https://api.example.com/approvals/t',
+    });
+    expect(email.text).toContain('Use-once: one database session, revoked when it ends');
+    const plain = approvalRequestEmail(
+      { request: freshRequest(), target },
+      { to: 'bob@example.com', link: 'https://api.example.com/approvals/t' },
+    );
+    expect(plain.text).not.toContain('Use-once');
+  });
+
   it('escapes every user-supplied value in HTML and neutralises bidi overrides', () => {
     const email = approvalRequestEmail(
       { request: hostile, target },

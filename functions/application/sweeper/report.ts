@@ -1,6 +1,8 @@
 /** What one sweep did, job by job; `errors` counts what it could not do (the SweeperErrors metric). */
 export interface SweepReport {
   revoked: number;
+  /** Use-once grants revoked because their one session ended. */
+  onceRevoked: number;
   revokeFailed: number;
   expired: number;
   escalated: number;
@@ -18,6 +20,7 @@ export interface SweepReport {
 export function emptyReport(): SweepReport {
   return {
     revoked: 0,
+    onceRevoked: 0,
     revokeFailed: 0,
     expired: 0,
     escalated: 0,

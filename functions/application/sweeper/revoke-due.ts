@@ -32,19 +32,31 @@ async function sweepRevoke(deps: Deps, request: AccessRequest, report: SweepRepo
       report.revocationLagSeconds.push(Math.max(0, (at - Date.parse(request.expiresAt)) / 1000));
   } catch (error) {
     if (error instanceof ConflictError) return; // an extension or another revoker got there first; next sweep sees it
-    report.revokeFailed++;
-    // Every failed attempt counts (the alarm stays on while it fails) and is recorded (revokeAttempts).
-    deps.metrics.count('RevokeFailed');
-    try {
-      const cause = revokeErrorOf(error);
-      await retryOnConflict(async () =>
-        recordRevokeFailed(deps, (await deps.requests.get(request.id)) ?? request, cause, {
-          sameErrorAgain: true,
-          countMetric: false,
-        }),
-      );
-    } catch {
-      report.errors++;
-    }
+    await recordSweepRevokeFailure(deps, request, error, report);
+  }
+}
+
+/**
+ * A sweep's revoke that failed: counted (the alarm stays on while it fails) and recorded (REVOKE_FAILED,
+ * revokeAttempts), so every later sweep retries it.
+ */
+export async function recordSweepRevokeFailure(
+  deps: Deps,
+  request: AccessRequest,
+  error: unknown,
+  report: SweepReport,
+): Promise<void> {
+  report.revokeFailed++;
+  deps.metrics.count('RevokeFailed');
+  try {
+    const cause = revokeErrorOf(error);
+    await retryOnConflict(async () =>
+      recordRevokeFailed(deps, (await deps.requests.get(request.id)) ?? request, cause, {
+        sameErrorAgain: true,
+        countMetric: false,
+      }),
+    );
+  } catch {
+    report.errors++;
   }
 }

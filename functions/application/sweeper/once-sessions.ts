@@ -1,0 +1,59 @@
+import { ConflictError, InvalidTransitionError } from '../../domain/errors.js';
+import { applyEvent } from '../../domain/lifecycle.js';
+import type { AccessRequest } from '../../domain/types.js';
+import { levelOrUndefined, retryOnConflict, targetOf } from '../common.js';
+import { revokeErrorOf } from '../failures.js';
+import { listAllByStatus } from '../list-requests.js';
+import type { Deps, OnceSession } from '../ports.js';
+import { revokeGrant } from '../revoke-grant.js';
+import type { SweepReport } from './report.js';
+import { recordSweepRevokeFailure } from './revoke-due.js';
+
+/**
+ * Use-once grants whose session has happened: records the use once (`session-used`), and revokes the grant
+ * through the one revoke path (reason `used-once`) once no session of the user is left. The database refused a
+ * second login from the first login on (the seal); this job only turns that into REVOKED, so its period decides
+ * how long the user lingers, never whether a second session is possible.
+ */
+export async function sweepOnceSessions(deps: Deps, report: SweepReport): Promise<void> {
+  const active = (await listAllByStatus(deps, 'ACTIVE')).filter((r) => r.once !== undefined);
+  for (const request of active) {
+    try {
+      await settleOnce(deps, request, report);
+    } catch (error) {
+      if (error instanceof ConflictError) continue; // another sweep or revoker moved it: the next sweep re-reads
+      report.errors++;
+      deps.log.warn('use-once sweep failed', { requestId: request.id, code: revokeErrorOf(error).code });
+    }
+  }
+}
+
+async function settleOnce(deps: Deps, request: AccessRequest, report: SweepReport): Promise<void> {
+  const target = targetOf(deps, request);
+  if (!target) return; // revokeDue and the reconciler own grants whose target left the policy
+  const session: OnceSession = await deps.provisioners.for(target).onceSession({ dbUser: request.dbUser });
+  if (!session.used) return;
+  if (request.once?.usedAt === undefined) await recordUse(deps, request.id, session.openSessions);
+  if (session.openSessions > 0) return;
+  try {
+    const saved = await retryOnConflict(() => revokeGrant(deps, request.id, 'used-once'));
+    if (saved.status === 'REVOKED' && saved.revokeReason === 'used-once') report.onceRevoked++;
+  } catch (error) {
+    if (error instanceof ConflictError || error instanceof InvalidTransitionError) return;
+    await recordSweepRevokeFailure(deps, request, error, report);
+  }
+}
+
+/** Records the session once (a conditional write): a request already recorded, or no longer ACTIVE, is left. */
+async function recordUse(deps: Deps, requestId: string, openSessions: number): Promise<void> {
+  await retryOnConflict(async () => {
+    const current = await deps.requests.get(requestId);
+    if (current?.status !== 'ACTIVE' || current.once?.usedAt !== undefined) return;
+    const { next, audit } = applyEvent(
+      current,
+      { type: 'session-used', openSessions },
+      { level: levelOrUndefined(deps, current), now: deps.clock.now() },
+    );
+    await deps.requests.transition(current, next, audit);
+  });
+}

@@ -1,0 +1,160 @@
+import { randomBytes } from 'node:crypto';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MysqlProvisioner } from '../../functions/adapters/mysql-provisioner.js';
+import { PostgresProvisioner } from '../../functions/adapters/postgres-provisioner.js';
+import type { GrantSpec } from '../../functions/application/ports.js';
+import { DomainError } from '../../functions/domain/errors.js';
+import {
+  createMysqlFixture,
+  createPostgresFixture,
+  type MysqlFixture,
+  type PostgresFixture,
+} from '../support/provisioner-databases.js';
+import { errorCode, grantSpec, provisionerPool, provisionerTarget } from '../support/provisioner-fixtures.js';
+
+/** Use-once grants at the provisioner: the seal at first login, and what onceSession reports. */
+
+let pgFixture: PostgresFixture;
+let myFixture: MysqlFixture;
+const pgProvisioners = provisionerPool((t, deps) => new PostgresProvisioner(t, deps));
+const myProvisioners = provisionerPool((t, deps) => new MysqlProvisioner(t, deps));
+
+beforeAll(async () => {
+  pgFixture = await createPostgresFixture('once', ['side']);
+  myFixture = await createMysqlFixture('once');
+});
+
+afterAll(async () => {
+  await pgProvisioners.closeAll();
+  await myProvisioners.closeAll();
+  await pgFixture?.drop();
+  await myFixture?.drop();
+});
+
+function onceSpec(spec: GrantSpec): GrantSpec {
+  return { ...spec, once: true, connectionLimit: 1 };
+}
+
+async function pgLogin(uri: string, database?: string): Promise<pg.Client> {
+  const url = new URL(uri);
+  if (database) url.pathname = `/${database}`;
+  const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 3000 });
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}
+
+describe('PostgreSQL use-once grants', () => {
+  const target = () =>
+    provisionerTarget('postgres', 'once-pg', {
+      port: pgFixture.port,
+      database: pgFixture.database,
+      schema: 'app',
+    });
+
+  it('seals the role at its first login in any database it may reach: a later login anywhere is refused', async () => {
+    const t = target();
+    const p = pgProvisioners.create(t, pgFixture.adminUrl);
+    const s = onceSpec(grantSpec(t, { schemas: [{ name: 'app', privileges: ['SELECT'] }] }));
+    await p.grant(s);
+    // A retried grant leaves it as it was: one login, sealed at the first.
+    await p.grant(s);
+    expect(await p.onceSession(s)).toEqual({ used: false, openSessions: 0 });
+    const { uri } = await p.credentials(s);
+    // The first session is in another database of the server: it seals the role there too.
+    const side = await pgLogin(uri, pgFixture.extra.side);
+    expect(await p.onceSession(s)).toEqual({ used: true, openSessions: 1 });
+    await side.end();
+    expect(await errorCode(async () => (await pgLogin(uri)).end())).toBe('28000');
+    expect(await p.onceSession(s)).toEqual({ used: true, openSessions: 0 });
+    await p.revoke(s);
+    expect(await p.onceSession(s)).toEqual({ used: false, openSessions: 0 });
+  });
+
+  it('does not read a revoke in flight (NOLOGIN, then the role gone) as a use', async () => {
+    const t = target();
+    const p = pgProvisioners.create(t, pgFixture.adminUrl);
+    const s = onceSpec(grantSpec(t, { schemas: [{ name: 'app', privileges: ['SELECT'] }] }));
+    await p.grant(s);
+    const [blockLogins, ...rest] = p.revokePlan(s).steps;
+    await blockLogins?.run();
+    expect(await p.onceSession(s)).toEqual({ used: false, openSessions: 0 });
+    for (const step of rest) await step.run();
+    expect(await p.onceSession(s)).toEqual({ used: false, openSessions: 0 });
+  });
+
+  it('refuses a use-once grant with TARGET_MISCONFIGURED under an admin that may not create event triggers, leaving no role', async () => {
+    const suffix = randomBytes(4).toString('hex');
+    const bootstrap = new pg.Client({ connectionString: pgFixture.adminUrl });
+    await bootstrap.connect();
+    const database = `once_fresh_${suffix}`;
+    const limited = `creatorole_${suffix}`;
+    const password = randomBytes(12).toString('hex');
+    try {
+      await bootstrap.query(`CREATE DATABASE ${database}`);
+      await bootstrap.query(`CREATE ROLE ${limited} LOGIN CREATEROLE PASSWORD ${pg.escapeLiteral(password)}`);
+      await bootstrap.query(`GRANT CREATE ON DATABASE ${database} TO ${limited}`);
+      const url = new URL(pgFixture.adminUrl);
+      url.username = limited;
+      url.password = password;
+      url.pathname = `/${database}`;
+      const t = provisionerTarget('postgres', 'once-fresh', {
+        port: pgFixture.port,
+        database,
+        schema: 'public',
+      });
+      const p = pgProvisioners.create(t, url.toString());
+      const s = onceSpec(grantSpec(t, { schemas: [{ name: 'public', privileges: ['SELECT'] }] }));
+      const refusal = await p.grant(s).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(refusal).toBeInstanceOf(DomainError);
+      expect((refusal as DomainError).code).toBe('TARGET_MISCONFIGURED');
+      expect((refusal as DomainError).message).toContain('event triggers');
+      const role = await bootstrap.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [s.dbUser]);
+      expect(role.rows).toEqual([]);
+      await p.close();
+    } finally {
+      await bootstrap.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await bootstrap.query(`DROP ROLE IF EXISTS ${limited}`);
+      await bootstrap.end();
+    }
+  });
+});
+
+describe('MariaDB use-once grants', () => {
+  const target = () =>
+    provisionerTarget('mysql', 'once-my', {
+      port: myFixture.port,
+      database: myFixture.app,
+      schema: myFixture.app,
+    });
+
+  async function myLogin(uri: string): Promise<mysql.Connection> {
+    const connection = await mysql.createConnection({ uri, connectTimeout: 3000 });
+    connection.on('error', () => undefined);
+    return connection;
+  }
+
+  it('admits one connection; once it is counted the account is locked for good, past a FLUSH PRIVILEGES', async () => {
+    const t = target();
+    const p = myProvisioners.create(t, myFixture.adminUrl);
+    const s = onceSpec(grantSpec(t, { schemas: [{ name: myFixture.app, privileges: ['SELECT'] }] }));
+    await p.grant(s);
+    expect(await p.onceSession(s)).toEqual({ used: false, openSessions: 0 });
+    const { uri } = await p.credentials(s);
+    const only = await myLogin(uri);
+    await only.query('SELECT 1');
+    await only.end();
+    expect(await errorCode(async () => (await myLogin(uri)).end())).toBe('ER_USER_LIMIT_REACHED');
+    expect(await p.onceSession(s)).toEqual({ used: true, openSessions: 0 });
+    // FLUSH PRIVILEGES resets the hourly count; the lock onceSession set does not lapse with it.
+    await myFixture.admin.query('FLUSH PRIVILEGES');
+    await expect(myLogin(uri)).rejects.toThrow(/account is locked/);
+    await p.revoke(s);
+    expect(await p.onceSession(s)).toEqual({ used: false, openSessions: 0 });
+  });
+});

@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   TICKET_REQUIRED: 'invalid',
   TICKET_INVALID: 'invalid',
   SCOPE_NOT_IN_LEVEL: 'invalid',
+  /** A scope name is a pattern (`public.ord*`); the whole schema is asked for by naming the schema alone. */
+  SCOPE_INVALID: 'invalid',
   BREAK_GLASS_NOT_ALLOWED: 'forbidden',
   /** The caller is not on the level's requesters list. */
   NOT_ELIGIBLE: 'forbidden',

@@ -9,6 +9,7 @@ import type {
 import {
   DomainError,
   RevokeIncompleteError,
+  ScopeObjectMissingError,
   TargetNotConfiguredForIamError,
   TargetUnavailableError,
 } from '../domain/errors.js';
@@ -31,6 +32,8 @@ import { mysqlAccount, mysqlGrantStatements } from './sql-privileges-mysql.js';
 
 const ER_ACCESS_DENIED = 1045;
 const ER_CANNOT_USER = 1396;
+const ER_NO_SUCH_TABLE = 1146;
+const ER_BAD_DB_ERROR = 1049;
 const ER_NO_SUCH_THREAD = 1094;
 const ER_PLUGIN_IS_NOT_LOADED = 1524;
 /** KILL of another user's thread without CONNECTION ADMIN / SUPER. */
@@ -194,7 +197,23 @@ export class MysqlProvisioner implements CredentialProvisioner {
           `ALTER USER ${account} ${requireSsl} WITH MAX_USER_CONNECTIONS ${limit} ACCOUNT UNLOCK`,
         );
       }
-      for (const grant of grants) await connection.query(grant);
+      for (const grant of grants) {
+        try {
+          await connection.query(grant);
+        } catch (error) {
+          // A scope named a table (1146) or schema (1049) the server does not have.
+          if (errno(error) === ER_NO_SUCH_TABLE || errno(error) === ER_BAD_DB_ERROR) {
+            const message = error instanceof Error ? error.message : String(error);
+            throw new ScopeObjectMissingError(
+              this.target.id,
+              this.target.database,
+              message,
+              withoutSql(error),
+            );
+          }
+          throw error;
+        }
+      }
     });
     return { host: endpoint.host, port: endpoint.port, database: this.target.database };
   }

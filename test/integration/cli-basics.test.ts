@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -103,6 +103,46 @@ describe('jitdb policy check', () => {
       ok: false,
       problems: ['targets[0].levels.read.maxDuration: must be ≤ 12h'],
     });
+  });
+});
+
+describe('jitdb policy check, as a person reads it', () => {
+  it("names each problem by its path in plain words, never zod's own text", async () => {
+    const file = path.join(workDir, 'plain.yaml');
+    writeFileSync(
+      file,
+      GOOD_POLICY.replace('engine: postgres', 'engine: oracle')
+        .replace('    database: demo\n', '')
+        .replace('maxDuration: 1h\n', 'maxDuration: 1h\n        autoApprove: { maxDuration: 2h }\n'),
+    );
+    const result = await jitdb(['policy', 'check', file]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      [
+        `${file}: 3 problem(s)`,
+        '  targets[0].engine: must be one of: postgres, mysql',
+        '  targets[0].database: is required',
+        "  targets[0].levels.read.autoApprove.maxDuration: must be ≤ the level's maxDuration (1h): auto-approve cannot grant longer than the level allows",
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it("prints what README's policy-file section shows", async () => {
+    const readme = readFileSync(path.resolve('README.md'), 'utf8');
+    const block = /```console\n\$ npx jitdb (policy check (\S+))\n([\s\S]*?)```/.exec(readme);
+    if (!block) throw new Error('README shows no `npx jitdb policy check` console block');
+    const [, command = '', file = '', shown = ''] = block;
+    writeFileSync(path.join(workDir, file), BAD_POLICY);
+    const result = await new Promise<string>((resolve) => {
+      execFile(
+        process.execPath,
+        [BIN, ...command.split(' ')],
+        { cwd: workDir, env: { PATH: process.env.PATH, HOME: workDir } },
+        (_error, stdout, stderr) => resolve(stdout + stderr),
+      );
+    });
+    expect(result).toBe(shown);
   });
 });
 

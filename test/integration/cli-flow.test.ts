@@ -350,7 +350,9 @@ describe('jitdb against the local runtime', () => {
     expect(waited.code).toBe(3);
     const last = waited.stdout.trimEnd().split('\n').at(-1) ?? '';
     const id = /^(\S+) is FAILED: /.exec(last)?.[1] ?? '';
-    expect(last).toContain('ScopeObjectMissingError: relation "public.no_such_table" does not exist in database');
+    expect(last).toContain(
+      'ScopeObjectMissingError: relation "public.no_such_table" does not exist in database',
+    );
     expect(last).toContain('the scope names a table or schema the database does not have');
     const shown = await jitdb('alice@example.com', ['show', id]);
     expect(shown.stdout).toMatch(/^failed:\s+ScopeObjectMissingError: .*public\.no_such_table/m);

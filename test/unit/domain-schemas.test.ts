@@ -202,9 +202,7 @@ describe('ExtendBody', () => {
     expect(problemsOf(() => parseInput(ExtendBody, { duration: '15m', reason: '  ' }))).toEqual([
       'reason: is required',
     ]);
-    expect(problemsOf(() => parseInput(ExtendBody, { duration: '15m' }))).toEqual([
-      'reason: is required',
-    ]);
+    expect(problemsOf(() => parseInput(ExtendBody, { duration: '15m' }))).toEqual(['reason: is required']);
   });
 });
 

@@ -291,11 +291,7 @@ describe('the trust model and eligibility in the policy', () => {
       [['identity', { accounts: ['self', '12345'] }]],
       ['identity.accounts[1]: must be a 12-digit AWS account id'],
     ],
-    [
-      'no account at all',
-      [['identity', { accounts: [] }]],
-      ['identity.accounts: must have at least 1 item'],
-    ],
+    ['no account at all', [['identity', { accounts: [] }]], ['identity.accounts: must have at least 1 item']],
     [
       'a role name pattern with a slash',
       [['identity', { emailSessionRoles: ['sso/*'] }]],

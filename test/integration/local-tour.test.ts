@@ -229,4 +229,25 @@ describe('the five-minute tour, over HTTP', () => {
     await expect(login.connect()).rejects.toThrow();
     await login.end().catch(() => undefined);
   });
+
+  it('revokes at start-up a grant that expired while no runtime ran, before the first timed sweep', async () => {
+    const first = runtime;
+    if (!first) throw new Error('runtime did not start');
+    const created = await fileRequest(first.url, '3s', 'expires while stopped');
+    const id = created.body.id;
+    await first.outbox.waitFor((e) => e.text.includes(id));
+    expect((await postAction(first.url, id, 'approve', 'carol@example.com')).status).toBe(200);
+    const active = await waitForStatus(first.url, id, 'ACTIVE');
+    await first.stop();
+    runtime = undefined;
+    const wait = Date.parse(active.expiresAt ?? '') - Date.now() + 300;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait)));
+
+    // The timed sweep is an hour away: only the start-up sweep can have revoked it.
+    const second = await startRuntime({ ...runtimeOptions(), sweepIntervalMs: 3_600_000 });
+    runtime = second;
+    const shown = await call<RequestBody>('GET', `${second.url}/requests/${id}`, 'alice@example.com');
+    expect(shown.body.status).toBe('REVOKED');
+    expect(shown.body.revokeReason).toBe('expired');
+  });
 });

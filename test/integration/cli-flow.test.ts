@@ -64,6 +64,21 @@ async function requestAs(user: string, extraArgs: string[] = []): Promise<string
   return (JSON.parse(result.stdout) as { id: string }).id;
 }
 
+/** Alice asks for the auto-approved `quick` level. */
+function requestQuick(duration: string, reason: string, ...extra: string[]): Promise<CliResult> {
+  return jitdb('alice@example.com', [
+    'request',
+    'demo',
+    '--level',
+    'quick',
+    '--for',
+    duration,
+    '--reason',
+    reason,
+    ...extra,
+  ]);
+}
+
 async function statusOf(id: string): Promise<string> {
   const result = await jitdb('alice@example.com', ['show', id, '--json']);
   return (JSON.parse(result.stdout) as { status: string }).status;
@@ -280,18 +295,7 @@ describe('jitdb against the local runtime', () => {
   it("refuses a scope that is a pattern before storing anything, and takes 'schema.*' as the whole schema", async () => {
     const before = (await jitdb('alice@example.com', ['list', '--json'])).stdout;
     for (const scope of ['public.ord*', '*.orders', 'public.']) {
-      const refused = await jitdb('alice@example.com', [
-        'request',
-        'demo',
-        '--level',
-        'quick',
-        '--for',
-        '5m',
-        '--reason',
-        'scope',
-        '--scope',
-        scope,
-      ]);
+      const refused = await requestQuick('5m', 'scope', '--scope', scope);
       expect(refused.code, scope).toBe(1);
       expect(refused.stderr, scope).toMatch(/^error: scope '.*'/);
     }
@@ -313,19 +317,7 @@ describe('jitdb against the local runtime', () => {
     expect(body.error.message).toContain('give the schema without tables (CLI: --scope public)');
     expect((await jitdb('alice@example.com', ['list', '--json'])).stdout).toBe(before);
 
-    const whole = await jitdb('alice@example.com', [
-      'request',
-      'demo',
-      '--level',
-      'quick',
-      '--for',
-      '5m',
-      '--reason',
-      'all of public',
-      '--scope',
-      'public.*',
-      '--wait',
-    ]);
+    const whole = await requestQuick('5m', 'all of public', '--scope', 'public.*', '--wait');
     expect(whole.code).toBe(0);
     const id = /^(\S+) is ACTIVE$/m.exec(whole.stdout)?.[1] ?? '';
     const shown = await jitdb('alice@example.com', ['show', id]);
@@ -334,19 +326,7 @@ describe('jitdb against the local runtime', () => {
   });
 
   it('says why a request with a table the database does not have ended FAILED: under --wait, in show and in list', async () => {
-    const waited = await jitdb('alice@example.com', [
-      'request',
-      'demo',
-      '--level',
-      'quick',
-      '--for',
-      '5m',
-      '--reason',
-      'missing table',
-      '--scope',
-      'public.no_such_table',
-      '--wait',
-    ]);
+    const waited = await requestQuick('5m', 'missing table', '--scope', 'public.no_such_table', '--wait');
     expect(waited.code).toBe(3);
     const last = waited.stdout.trimEnd().split('\n').at(-1) ?? '';
     const id = /^(\S+) is FAILED: /.exec(last)?.[1] ?? '';
@@ -362,17 +342,7 @@ describe('jitdb against the local runtime', () => {
   });
 
   it('shows an extension waiting for approval with its approvals, and the extended duration once approved', async () => {
-    const granted = await jitdb('alice@example.com', [
-      'request',
-      'demo',
-      '--level',
-      'quick',
-      '--for',
-      '10m',
-      '--reason',
-      'extend me',
-      '--wait',
-    ]);
+    const granted = await requestQuick('10m', 'extend me', '--wait');
     const id = /^(\S+) is ACTIVE$/m.exec(granted.stdout)?.[1] ?? '';
     const asked = await jitdb('alice@example.com', ['extend', id, '--for', '20m', '--reason', 'slow']);
     expect(asked.stdout).toBe(

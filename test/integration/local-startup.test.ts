@@ -41,6 +41,23 @@ const VALID_POLICY = postgresPolicyYaml({
   levels: { read: CAROL_READ },
 });
 
+/** A policy's YAML lines for a demo-mysql target on `port`, its read level auto-approved. */
+function demoMysqlTarget(port: number): string[] {
+  return [
+    '  - id: demo-mysql',
+    '    engine: mysql',
+    `    connection: { host: 127.0.0.1, port: ${port} }`,
+    '    database: demo',
+    '    credentialKind: password',
+    '    tls: disable',
+    '    levels:',
+    '      read:',
+    '        privileges: { schemas: [{ name: demo, privileges: [SELECT] }] }',
+    '        maxDuration: 1h',
+    '        autoApprove: {}',
+  ];
+}
+
 beforeAll(() => {
   workDir = mkdtempSync(path.join(tmpdir(), 'jitdb-start-'));
   writeFileSync(path.join(workDir, 'policy.yaml'), VALID_POLICY);
@@ -210,17 +227,7 @@ describe('npm start, for real', () => {
       const mysqlPort = await freePort();
       const policy = [
         VALID_POLICY.replace('port: 54329', `port: ${pgPort}`).trimEnd(),
-        '  - id: demo-mysql',
-        '    engine: mysql',
-        `    connection: { host: 127.0.0.1, port: ${mysqlPort} }`,
-        '    database: demo',
-        '    credentialKind: password',
-        '    tls: disable',
-        '    levels:',
-        '      read:',
-        '        privileges: { schemas: [{ name: demo, privileges: [SELECT] }] }',
-        '        maxDuration: 1h',
-        '        autoApprove: {}',
+        ...demoMysqlTarget(mysqlPort),
         '',
       ].join('\n');
       writeFileSync(path.join(workDir, 'mysql.yaml'), policy);
@@ -299,21 +306,7 @@ describe('npm start, for real', () => {
     const withMysql = findMariadb() !== undefined;
     const policy = [
       VALID_POLICY.replace('approvers: [carol@example.com]', 'autoApprove: {}').trimEnd(),
-      ...(withMysql
-        ? [
-            '  - id: demo-mysql',
-            '    engine: mysql',
-            '    connection: { host: 127.0.0.1, port: 33069 }',
-            '    database: demo',
-            '    credentialKind: password',
-            '    tls: disable',
-            '    levels:',
-            '      read:',
-            '        privileges: { schemas: [{ name: demo, privileges: [SELECT] }] }',
-            '        maxDuration: 1h',
-            '        autoApprove: {}',
-          ]
-        : []),
+      ...(withMysql ? [...demoMysqlTarget(33069)] : []),
       '',
     ].join('\n');
     const policyFile = path.join(workDir, 'free-ports.yaml');

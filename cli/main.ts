@@ -94,8 +94,13 @@ export async function main(
   // `jitdb help request` is `jitdb request --help`.
   const name = word === 'help' ? rest.find((r) => !r.startsWith('-')) : word;
   if (name === undefined) {
-    output.out(help());
-    return wantsHelp || word === 'help' ? 0 : 1;
+    if (wantsHelp || word === 'help') {
+      output.out(help());
+      return 0;
+    }
+    const stray = rest.find((r) => r.startsWith('-'));
+    output.err(`${stray ? `unknown option '${stray}' before the command` : 'no command given'}\n\n${help()}`);
+    return 1;
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {

@@ -154,6 +154,18 @@ describe('jitdb usage and transport errors', () => {
     expect(result.stderr).toContain('usage: jitdb show <id>');
   });
 
+  it('reads global options before the command, and names an unknown one there', async () => {
+    const before = await jitdb(['--endpoint', 'http://127.0.0.1:9', '--json', 'targets']);
+    expect(before.code).toBe(3);
+    expect(JSON.parse(before.stdout)).toMatchObject({ error: { code: 'UNAVAILABLE' } });
+    const stray = await jitdb(['--bogus', 'show', 'abc']);
+    expect(stray.code).toBe(1);
+    expect(stray.stderr).toMatch(/^unknown option '--bogus' before the command\n/);
+    const help = await jitdb(['help', 'creds']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^usage: jitdb creds <id> \[--uri\] \[--env\]\n/);
+  });
+
   it('exits 1 on a malformed duration without calling the server', async () => {
     const result = await jitdb(['request', 'demo', '--level', 'read', '--for', '10q', '--reason', 'x']);
     expect(result).toEqual({

@@ -126,7 +126,8 @@ export const connectCommand: Command = {
   async run(context, input) {
     const [id = '', ...extra] = input.positionals;
     const creds = await fetchCredentials(context, id);
-    const program = creds.engine === 'postgres' ? 'psql' : 'mysql';
+    // MariaDB 11 ships `mariadb` alone; MySQL ships `mysql`: the first one installed is used.
+    const programs = creds.engine === 'postgres' ? ['psql'] : ['mysql', 'mariadb'];
     // Only non-secret facts on the command line; the password travels in the environment.
     const args = creds.engine === 'postgres' ? extra : [...mysqlArgs(creds), ...extra];
     if (!context.config.json) {
@@ -134,20 +135,35 @@ export const connectCommand: Command = {
         `connecting as ${creds.username} to ${creds.host}:${creds.port}/${creds.database} (grant expires ${relativeTime(creds.expiresAt)})`,
       );
     }
-    return new Promise<number>((resolve) => {
-      const child = spawn(program, args, {
-        stdio: 'inherit',
-        env: { ...context.env, ...clientEnvironment(creds) },
-      });
-      child.on('error', (error: NodeJS.ErrnoException) => {
-        context.output.err(
-          error.code === 'ENOENT'
-            ? `${program} is not installed or not on PATH; use \`jitdb creds ${id} --uri\` with your own client`
-            : `could not start ${program}: ${error.message}`,
-        );
-        resolve(1);
-      });
-      child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
-    });
+    return runClient(context, programs, args, clientEnvironment(creds), id);
   },
 };
+
+/** Runs the first of `programs` that is installed, with the terminal; resolves with its exit code. */
+function runClient(
+  context: CommandContext,
+  programs: readonly string[],
+  args: string[],
+  env: Record<string, string>,
+  id: string,
+  all: readonly string[] = programs,
+): Promise<number> {
+  const [program, ...fallbacks] = programs;
+  if (program === undefined) return Promise.resolve(1);
+  return new Promise<number>((resolve) => {
+    const child = spawn(program, args, { stdio: 'inherit', env: { ...context.env, ...env } });
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' && fallbacks.length > 0) {
+        resolve(runClient(context, fallbacks, args, env, id, all));
+        return;
+      }
+      context.output.err(
+        error.code === 'ENOENT'
+          ? `${all.join(' or ')} is not installed or not on PATH; use \`jitdb creds ${id}\` with your own client`
+          : `could not start ${program}: ${error.message}`,
+      );
+      resolve(1);
+    });
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}

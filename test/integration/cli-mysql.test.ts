@@ -1,6 +1,6 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,10 @@ import { services } from '../support/services.js';
  */
 
 const BIN = path.resolve('cli/bin.js');
+
+function whichSync(program: string): string {
+  return spawnSync('sh', ['-c', `command -v ${program}`], { encoding: 'utf8' }).stdout.trim();
+}
 /** The client binaries installed here: the test runs each one that is. */
 const CLIENTS = ['mariadb', 'mysql'].filter(
   (program) => spawnSync(program, ['--version'], { stdio: 'ignore' }).status === 0,
@@ -34,9 +38,13 @@ function env(): NodeJS.ProcessEnv {
   };
 }
 
-function run(file: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(
+  file: string,
+  args: string[],
+  extra: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(file, args, { env: env(), timeout: 60_000 }, (error, stdout, stderr) => {
+    execFile(file, args, { env: { ...env(), ...extra }, timeout: 60_000 }, (error, stdout, stderr) => {
       resolve({ code: error && typeof error.code === 'number' ? error.code : error ? 1 : 0, stdout, stderr });
     });
   });
@@ -133,6 +141,16 @@ describe.skipIf(CLIENTS.length === 0)(
       }
       const connected = await jitdb(['connect', id, '--', '-N', '-e', 'select current_user()']);
       expect(connected.stdout.trim()).toBe(`jit_${id}@%`);
+      if (CLIENTS.includes('mariadb')) {
+        // Only `mariadb` on PATH (MariaDB 11 installs no `mysql`): connect uses it.
+        const onlyMariadb = path.join(workDir, 'only-mariadb');
+        mkdirSync(onlyMariadb, { recursive: true });
+        symlinkSync(whichSync('mariadb'), path.join(onlyMariadb, 'mariadb'));
+        const fallback = await run(process.execPath, [BIN, 'connect', id, '--', '-N', '-e', 'select 1'], {
+          PATH: onlyMariadb,
+        });
+        expect(fallback.stdout.trim()).toBe('1');
+      }
       expect((await jitdb(['revoke', id])).code).toBe(0);
     });
   },

@@ -61,8 +61,8 @@ function help(): string {
     'global options (anywhere on the line):',
     ...globals.map(([flag, text]) => `  ${flag.padEnd(globalWidth)}  ${text}`),
     '',
-    'exit codes: 0 ok, 1 usage/local error, 2 refused by the server, 3 server/network error,',
-    '            4 request ended denied/expired/cancelled under --wait',
+    'exit codes: 0 ok, 1 usage/local error, 2 refused by the server, 3 server/network error (or the',
+    '            request ended FAILED under --wait), 4 request ended denied/expired/cancelled under --wait',
   ].join('\n');
 }
 

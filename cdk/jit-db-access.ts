@@ -194,7 +194,9 @@ export class JitDbAccess extends Construct {
     const network = props.vpc ? this.databaseNetwork(props, facts.ports) : undefined;
     this.functionsSecurityGroup = network?.securityGroups[0];
     this.serviceEndpointSecurityGroup =
-      network && props.vpcEndpoints ? this.serviceEndpoints(network, props.vpcEndpoints.routeTableIds) : undefined;
+      network && props.vpcEndpoints
+        ? this.serviceEndpoints(network, props.vpcEndpoints.routeTableIds)
+        : undefined;
     const shared = {
       tables,
       policyFile,
@@ -259,7 +261,9 @@ export class JitDbAccess extends Construct {
     const { vpc, vpcSubnets } = props;
     if (!vpc) throw new Error('no vpc configured');
     if (!vpcSubnets || vpcSubnets.length === 0)
-      throw new Error('JitDbAccess: vpc needs vpcSubnets too (the private subnets the database functions run in)');
+      throw new Error(
+        'JitDbAccess: vpc needs vpcSubnets too (the private subnets the database functions run in)',
+      );
     const clients = new ec2.SecurityGroup(this, 'DatabaseClients', {
       vpc,
       description: 'jit-db-access functions that connect to target databases',

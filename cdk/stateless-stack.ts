@@ -41,11 +41,15 @@ export class StatelessStack extends Stack {
             targetSecurityGroups: config.targetSecurityGroupIds.map((groupId, i) =>
               ec2.SecurityGroup.fromSecurityGroupId(this, `TargetSecurityGroup${i}`, groupId),
             ),
-            ...(config.vpc.endpoints ? { vpcEndpoints: { routeTableIds: config.vpc.endpoints.routeTableIds } } : {}),
+            ...(config.vpc.endpoints
+              ? { vpcEndpoints: { routeTableIds: config.vpc.endpoints.routeTableIds } }
+              : {}),
           }
         : {}),
       targetResourceIds: config.targetResourceIds,
-      adminSecretKeys: config.adminSecretKeyArns.map((arn, i) => kms.Key.fromKeyArn(this, `AdminSecretKey${i}`, arn)),
+      adminSecretKeys: config.adminSecretKeyArns.map((arn, i) =>
+        kms.Key.fromKeyArn(this, `AdminSecretKey${i}`, arn),
+      ),
       digestEvery: Duration.minutes(config.digestEveryMinutes),
       ...(config.wafRateLimit !== undefined ? { wafRateLimit: config.wafRateLimit } : {}),
       databaseConcurrency: config.databaseConcurrency,

@@ -1,7 +1,15 @@
 import { pathToFileURL } from 'node:url';
-import { type ParseArgsOptionsConfig, parseArgs } from 'node:util';
+import { parseArgs } from 'node:util';
 import { ApiClient, ApiRefusedError, ApiUnavailableError, UsageError } from './client.js';
-import type { Command } from './command.js';
+import {
+  type Command,
+  checkInvocation,
+  GLOBAL_OPTIONS,
+  helpOf,
+  Invocation,
+  parseConfig,
+  usageOf,
+} from './command.js';
 import { auditCommand } from './commands/audit.js';
 import { connectCommand, credsCommand } from './commands/credentials.js';
 import { policyCommand } from './commands/policy.js';
@@ -37,30 +45,42 @@ export const COMMANDS: readonly Command[] = [
   policyCommand,
 ];
 
-const GLOBAL_OPTIONS: ParseArgsOptionsConfig = {
-  endpoint: { type: 'string' },
-  user: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-};
-
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  const globals = Object.entries(GLOBAL_OPTIONS).map(
+    ([name, o]) => [o.type === 'string' ? `--${name} ${o.value ?? 'VALUE'}` : `--${name}`, o.help] as const,
+  );
+  const globalWidth = Math.max(...globals.map(([flag]) => flag.length));
   return [
     'jitdb — just-in-time database access',
     '',
-    'usage: jitdb <command> [options]',
+    'usage: jitdb <command> [options]     (jitdb <command> --help for its options and an example)',
     '',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    'global options:',
-    '  --endpoint URL   API base URL (JITDB_ENDPOINT, ~/.config/jitdb/config.json; default http://localhost:3000)',
-    '  --user EMAIL     who you are, for the local runtime only (JITDB_USER)',
-    '  --json           machine-readable output',
+    'global options (anywhere on the line):',
+    ...globals.map(([flag, text]) => `  ${flag.padEnd(globalWidth)}  ${text}`),
     '',
-    'exit codes: 0 ok, 1 usage/local error, 2 refused by the server, 3 server/network error,',
-    '            4 request ended denied/expired/cancelled under --wait',
+    'exit codes: 0 ok, 1 usage/local error, 2 refused by the server, 3 server/network error (or the',
+    '            request ended FAILED under --wait), 4 request ended denied/expired/cancelled under --wait',
   ].join('\n');
+}
+
+/**
+ * Finds the command name: the first word that is neither a global flag nor a global flag's value, so
+ * `jitdb --json show <id>` and `jitdb show <id> --json` mean the same. The rest is parsed with the command.
+ */
+export function splitCommand(argv: readonly string[]): { name: string | undefined; rest: string[] } {
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i] ?? '';
+    if (word === '--') break;
+    if (!word.startsWith('-')) return { name: word, rest: [...argv.slice(0, i), ...argv.slice(i + 1)] };
+    const flag = word.replace(/^--?/, '').split('=')[0] ?? '';
+    const global = Object.entries(GLOBAL_OPTIONS).find(([name, o]) => name === flag || o.short === flag);
+    if (!global) break;
+    if (global[1].type === 'string' && !word.includes('=')) i++;
+  }
+  return { name: undefined, rest: [...argv] };
 }
 
 /** Runs one CLI invocation and returns its exit code; never throws. */
@@ -69,26 +89,38 @@ export async function main(
   output: Output = processOutput,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
-    output.out(help());
-    return name === undefined ? 1 : 0;
+  const { name: word, rest } = splitCommand(argv);
+  const wantsHelp = rest.includes('--help') || rest.includes('-h');
+  // `jitdb help request` is `jitdb request --help`.
+  const name = word === 'help' ? rest.find((r) => !r.startsWith('-')) : word;
+  if (name === undefined) {
+    if (wantsHelp || word === 'help') {
+      output.out(help());
+      return 0;
+    }
+    const stray = rest.find((r) => r.startsWith('-'));
+    output.err(`${stray ? `unknown option '${stray}' before the command` : 'no command given'}\n\n${help()}`);
+    return 1;
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
     output.err(`unknown command '${name}'\n\n${help()}`);
     return 1;
   }
+  if (word === 'help') {
+    output.out(helpOf(command));
+    return 0;
+  }
   let json = false;
   try {
     const { values, positionals } = parseArgs({
       args: rest,
-      options: { ...GLOBAL_OPTIONS, ...command.options },
+      options: { ...parseConfig(GLOBAL_OPTIONS), ...parseConfig(command.options) },
       allowPositionals: true,
       strict: true,
     });
     if (values.help === true) {
-      output.out(`usage: ${command.usage}`);
+      output.out(helpOf(command));
       return 0;
     }
     const config = resolveConfig(
@@ -100,7 +132,9 @@ export async function main(
       env,
     );
     json = config.json;
-    return await command.run({ client: new ApiClient(config), config, output, env }, positionals, values);
+    const input = new Invocation(positionals, values);
+    checkInvocation(command, input, values);
+    return await command.run({ client: new ApiClient(config), config, output, env }, input);
   } catch (error) {
     return reportError(error, output, json, command);
   }
@@ -127,7 +161,7 @@ function reportError(error: unknown, output: Output, json: boolean, command: Com
   }
   // parseArgs reports unknown or malformed flags with ERR_PARSE_ARGS_* codes.
   if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
-    output.err(`${error.message}\nusage: ${command.usage}`);
+    output.err(`${error.message}\nusage: ${usageOf(command)}`);
     return 1;
   }
   output.err(`error: ${error instanceof Error ? error.message : String(error)}`);

@@ -77,9 +77,9 @@ async function main(): Promise<void> {
       ...runtime.describe(),
       '',
       'try this:',
-      `  export JITDB_USER=${user}`,
-      `  npm run jitdb -- request ${runtime.firstTargetId ?? '<target>'} --level read --for 30m --reason "look at an order" --wait`,
-      `  open ${runtime.url}/outbox, approve as an approver, then: npm run jitdb -- connect <id>`,
+      `  export JITDB_ENDPOINT=${runtime.url} JITDB_USER=${user}`,
+      `  npx jitdb request ${runtime.firstTargetId ?? '<target>'} --level read --for 30m --reason "look at an order" --wait`,
+      `  open ${runtime.url}/outbox, approve as an approver, then: npx jitdb connect <id>`,
     ].join('\n'),
   );
 
@@ -147,7 +147,7 @@ async function runAssembly(flags: ReturnType<typeof parseFlags>, startedAt: numb
       '',
       'try this (jitdb signs every request with SigV4, as against AWS):',
       `  export JITDB_ENDPOINT=${runtime.url} JITDB_SSO_URL=${runtime.ssoUrl} JITDB_USER=${flags.user}`,
-      `  npm run jitdb -- request ${runtime.policy.targets[0]?.id ?? '<target>'} --level read --for 30m --reason "look at an order" --wait`,
+      `  npx jitdb request ${runtime.policy.targets[0]?.id ?? '<target>'} --level read --for 30m --reason "look at an order" --wait`,
     ].join('\n'),
   );
   stopOnSignals(runtime.stop);

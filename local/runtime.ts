@@ -27,7 +27,14 @@ import {
 } from './local-adapters.js';
 import { OutboxMailer } from './outbox.js';
 import { beginRuntime } from './running-parts.js';
-import { createLocalTables, type LocalTables, redact, type ServerOptions, startServers } from './servers.js';
+import {
+  createLocalTables,
+  type LocalTables,
+  pointTargetsAtStartedServers,
+  redact,
+  type ServerOptions,
+  startServers,
+} from './servers.js';
 import type { ExecutionStatusChangeEvent } from './workflow-executions.js';
 import type { TaskHandler } from './workflow-runner.js';
 
@@ -79,7 +86,7 @@ export interface Runtime {
 
 /** Starts everything `npm start` runs; stops what already started if a later part fails. */
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
-  const { log, policy, parts, dir } = beginRuntime(options);
+  const { log, policy: configured, parts, dir } = beginRuntime(options);
   const { stopAll } = parts;
   try {
     const outbox = new OutboxMailer({
@@ -96,9 +103,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     });
     parts.add(server.close);
 
-    const { dynamo, postgres, mysql } = await startServers(options, dir, policy, log, (stop) =>
+    const { dynamo, postgres, mysql } = await startServers(options, dir, configured, log, (stop) =>
       parts.add(stop),
     );
+    // A server started on a port other than the demo's (--pg-port 0 picks one): its targets follow it.
+    const policy = pointTargetsAtStartedServers(configured, options, { postgres, mysql });
     const tables = await createLocalTables(dynamo.url, options.tablePrefix);
     await loadSampleData(postgres.url, options.demoDatabase ?? DEMO_DATABASE, dir);
 
@@ -123,6 +132,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const sweepIntervalMs = options.sweepIntervalMs ?? 5000;
     const sweeper = rateRule(sweepIntervalMs, app.sweep, (error) => log(`sweeper: ${errorMessage(error)}`));
     parts.add(sweeper.stop);
+    // One sweep before the banner: a grant that expired while nothing ran is revoked now, not a sweep later.
+    await sweeper.run();
     const digestIntervalMs = options.digestIntervalMs ?? 10_000;
     const digester = rateRule(digestIntervalMs, app.digest, (error) =>
       log(`audit digest: ${errorMessage(error)}`),

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { createDynamoDbClient } from '../functions/adapters/dynamodb-client.js';
 import { createTables } from '../functions/adapters/dynamodb-tables.js';
+import { isLoopbackHost } from '../functions/domain/policy-connection.js';
 import type { Policy } from '../functions/domain/policy-schema.js';
 import { DEMO_DATABASE, loadMysqlSampleData } from './demo-data.js';
 import { startDynamoDbLocal } from './dynamodb-local.js';
@@ -66,6 +67,45 @@ export async function startServers(
     }),
   ]);
   return { dynamo, postgres, mysql };
+}
+
+/**
+ * The policy with its loopback targets moved to the servers this runtime started, when those run on another
+ * port than the policy names: `--pg-port 0` (or `--mysql-port 0`) picks a free port, and a target at the demo
+ * port (54329, 33069) or at the port asked for would otherwise point at nothing. Given servers (JITDB_PG_URL,
+ * JITDB_MYSQL_URL) are the user's: their targets are left as written.
+ */
+export function pointTargetsAtStartedServers(
+  policy: Policy,
+  options: ServerOptions,
+  servers: Pick<Servers, 'postgres' | 'mysql'>,
+): Policy {
+  const moves: Record<'postgres' | 'mysql', { from: number[]; to: number } | undefined> = {
+    postgres: options.pgUrl
+      ? undefined
+      : { from: [DEFAULT_PG_PORT, options.pgPort ?? DEFAULT_PG_PORT], to: portOf(servers.postgres.url) },
+    mysql:
+      options.mysqlUrl || !('url' in servers.mysql)
+        ? undefined
+        : {
+            from: [DEFAULT_MYSQL_PORT, options.mysqlPort ?? DEFAULT_MYSQL_PORT],
+            to: portOf(servers.mysql.url),
+          },
+  };
+  return {
+    ...policy,
+    targets: policy.targets.map((target) => {
+      const move = moves[target.engine];
+      const connection = target.connection;
+      if (!move || !('host' in connection) || !isLoopbackHost(connection.host)) return target;
+      if (connection.port === move.to || !move.from.includes(connection.port)) return target;
+      return { ...target, connection: { ...connection, port: move.to } };
+    }),
+  };
+}
+
+function portOf(url: string): number {
+  return Number(new URL(url).port);
 }
 
 export interface LocalTables {

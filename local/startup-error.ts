@@ -41,7 +41,7 @@ export function loadLocalPolicy(file: string): Policy {
     if (error instanceof PolicyFileError) {
       throw new LocalStartupError(
         'POLICY_INVALID',
-        `policy file ${file} is not valid — fix these and start again (check with: npm run jitdb -- policy check ${file}):`,
+        `policy file ${file} is not valid — fix these and start again (check with: npx jitdb policy check ${file}):`,
         error.problems,
         error,
       );

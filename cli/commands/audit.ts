@@ -1,9 +1,9 @@
 import type { LinkRefusalCount } from '../../functions/application/ports.js';
 import type { AnchorReport } from '../../functions/domain/audit-anchor.js';
 import type { AuditEvent } from '../../functions/domain/types.js';
-import { booleanOption, type Command } from '../command.js';
+import type { Command } from '../command.js';
 import { table } from '../output.js';
-import { requestPath, requireId } from './requests.js';
+import { requestPath } from './requests.js';
 
 export interface AuditVerification {
   ok: boolean;
@@ -17,10 +17,13 @@ export interface AuditVerification {
 export const auditCommand: Command = {
   name: 'audit',
   summary: "a request's audit trail; --verify checks its hash chain and the signed digests that anchor it",
-  usage: 'jitdb audit <id> [--verify]',
-  options: { verify: { type: 'boolean' } },
-  async run(context, positionals, values) {
-    const id = requireId(positionals, this.usage);
+  args: ['<id>'],
+  options: {
+    verify: { type: 'boolean', help: 'check the hash chain and the signed digests; exit 3 if broken' },
+  },
+  examples: ['jitdb audit 01m83wct6xdqfgphc3n8h1hz1k --verify'],
+  async run(context, input) {
+    const id = input.arg(0);
     const body = await context.client.get<{
       events: AuditEvent[];
       verification: AuditVerification;
@@ -28,7 +31,7 @@ export const auditCommand: Command = {
     }>(requestPath(id, 'audit'));
     const events = body.events;
     const linkRefusals = body.linkRefusals ?? [];
-    const verification = booleanOption(values, 'verify') ? body.verification : undefined;
+    const verification = input.boolean('verify') ? body.verification : undefined;
     if (context.config.json) {
       // The bare event list stays the answer when there is nothing else to show.
       const plain = verification === undefined && linkRefusals.length === 0;

@@ -4,11 +4,13 @@ import type { Command } from '../command.js';
 export const policyCommand: Command = {
   name: 'policy',
   summary: 'check a policy file locally (no server needed)',
-  usage: 'jitdb policy check <file>',
+  description: 'Check a policy file as synth and the Lambdas will: every problem is printed with its path.',
+  args: ['check', '<file>'],
   options: {},
-  async run(context, positionals) {
-    const [sub, file, ...rest] = positionals;
-    if (sub !== 'check' || !file || rest.length > 0) throw new UsageError(`usage: ${this.usage}`);
+  examples: ['jitdb policy check examples/policy.yaml'],
+  async run(context, input) {
+    const [sub, file] = input.positionals;
+    if (sub !== 'check' || file === undefined) throw new UsageError('usage: jitdb policy check <file>');
     // Loaded on demand: zod and yaml are not worth their start-up time for the other commands.
     const { loadPolicyFile, PolicyFileError } = await import('../../functions/shared/config.js');
     try {

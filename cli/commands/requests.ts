@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseDuration } from '../../functions/domain/duration.js';
+import { parseScopeArguments } from '../../functions/domain/scope.js';
 import type { AccessRequest, RequestedScope, RequestStatus } from '../../functions/domain/types.js';
 import { UsageError } from '../client.js';
-import { booleanOption, type Command, type CommandContext, printResult, stringOption } from '../command.js';
+import { type Command, type CommandContext, type Invocation, printResult } from '../command.js';
 import { facts, relativeTime, table } from '../output.js';
 
 /** What the API returns for a request: the stored request without its server-side secrets. */
@@ -24,12 +25,7 @@ export function requestPath(id: string, action?: string): string {
   return `/requests/${encodeURIComponent(id)}${action ? `/${action}` : ''}`;
 }
 
-export function requireId(positionals: string[], usage: string): string {
-  const [id, ...rest] = positionals;
-  if (!id || rest.length > 0) throw new UsageError(`usage: ${usage}`);
-  return id;
-}
-
+/** A duration flag's text, checked before anything is sent. */
 export function requireDuration(text: string | undefined, flag: string): string {
   if (text === undefined) throw new UsageError(`${flag} is required (e.g. ${flag} 30m)`);
   if (parseDuration(text) === undefined)
@@ -37,35 +33,18 @@ export function requireDuration(text: string | undefined, flag: string): string 
   return text;
 }
 
-/** `public.orders` → schema public, table orders; `public` → the whole schema. Repeatable. */
-export function parseScope(values: string[]): RequestedScope | undefined {
-  if (values.length === 0) return undefined;
-  const schemas = new Map<string, string[] | undefined>();
-  for (const value of values) {
-    const dot = value.indexOf('.');
-    const schema = dot < 0 ? value : value.slice(0, dot);
-    const tableName = dot < 0 ? undefined : value.slice(dot + 1);
-    if (schema === '' || tableName === '')
-      throw new UsageError(`--scope '${value}' must be schema or schema.table`);
-    const tables = schemas.has(schema) ? schemas.get(schema) : [];
-    // A whole-schema scope wins over single tables of the same schema.
-    schemas.set(schema, tableName === undefined || tables === undefined ? undefined : [...tables, tableName]);
-  }
-  return {
-    schemas: [...schemas].map(([name, tables]) => (tables === undefined ? { name } : { name, tables })),
-  };
-}
-
 export function showRequest(request: RequestView): string {
   return facts([
     ['id', request.id],
     ['status', request.status],
+    ['failed', request.status === 'FAILED' ? failureText(request) : undefined],
     ['target', request.targetId],
     ['level', request.level],
+    ['scope', request.scope ? scopeText(request.scope) : undefined],
     ['requester', request.requester],
     ['reason', request.reason],
     ['ticket', request.ticket],
-    ['duration', request.durationSeconds === undefined ? undefined : `${request.durationSeconds}s`],
+    ['duration', durationText(request)],
     ['break-glass', request.breakGlass ? 'yes' : undefined],
     [
       'once',
@@ -79,14 +58,7 @@ export function showRequest(request: RequestView): string {
         : undefined,
     ],
     ['auto-approved', request.autoApproved ? 'yes' : undefined],
-    [
-      'approvals',
-      request.approvalsRequired === undefined || request.approvalsRequired === 0
-        ? undefined
-        : `${request.approvals?.length ?? 0} of ${request.approvalsRequired}${
-            request.approvals?.length ? ` (${request.approvals.map((a) => a.by).join(', ')})` : ''
-          }`,
-    ],
+    ['approvals', approvalsText(request.approvalsRequired, request.approvals)],
     ['approval deadline', request.status === 'PENDING' ? request.approvalDeadline : undefined],
     [
       'denied by',
@@ -107,12 +79,55 @@ export function showRequest(request: RequestView): string {
       request.extension ? `+${request.extension.durationSeconds}s: ${request.extension.reason}` : undefined,
     ],
     [
+      'extension approvals',
+      request.extension
+        ? approvalsText(request.extension.approvalsRequired, request.extension.approvals)
+        : undefined,
+    ],
+    [
       'revoked',
       request.revokedAt ? `${request.revokedAt} (${request.revokeReason ?? 'revoked'})` : undefined,
     ],
-    ['last error', request.lastError ? `${request.lastError.code}: ${request.lastError.message}` : undefined],
+    [
+      'last error',
+      request.lastError && request.status !== 'FAILED'
+        ? `${request.lastError.code}: ${request.lastError.message}`
+        : undefined,
+    ],
     ['created', request.createdAt],
   ]);
+}
+
+/** `public.orders, billing (SELECT)`: what the requester narrowed the level to. */
+export function scopeText(scope: RequestedScope): string {
+  return scope.schemas
+    .flatMap((s) => {
+      const privileges = s.privileges ? ` (${s.privileges.join(', ')})` : '';
+      return s.tables ? s.tables.map((t) => `${s.name}.${t}${privileges}`) : [`${s.name}.*${privileges}`];
+    })
+    .join(', ');
+}
+
+/** Why a request ended FAILED, from its last recorded error. */
+function failureText(request: RequestView): string {
+  return request.lastError
+    ? `${request.lastError.code}: ${request.lastError.message}`
+    : 'no reason recorded (see jitdb audit)';
+}
+
+/** The duration granted so far: the one asked for plus every approved extension. */
+function durationText(request: RequestView): string | undefined {
+  if (request.durationSeconds === undefined) return undefined;
+  const extended = (request.extensions ?? []).reduce((sum, e) => sum + e.durationSeconds, 0);
+  if (extended === 0) return `${request.durationSeconds}s`;
+  return `${request.durationSeconds + extended}s (${request.durationSeconds}s asked + ${extended}s extended)`;
+}
+
+/** `1 of 2 (carol@example.com)`; nothing when no approval is needed. */
+function approvalsText(required: number | undefined, approvals: readonly { by: string }[] | undefined) {
+  if (required === undefined || required === 0) return undefined;
+  const by = approvals?.length ? ` (${approvals.map((a) => a.by).join(', ')})` : '';
+  return `${approvals?.length ?? 0} of ${required}${by}`;
 }
 
 export function requestTable(requests: readonly RequestView[]): string {
@@ -127,16 +142,20 @@ export function requestTable(requests: readonly RequestView[]): string {
   ]);
 }
 
-/** The time that matters in a request's status: when access ends, when the approval window closes, when it ended. */
+/** The time that matters in a request's status (when access ends, the approval window closes…), or why it failed. */
 function whenColumn(r: RequestView): string | undefined {
   switch (r.status) {
     case 'ACTIVE':
     case 'REVOKE_FAILED':
-      return r.expiresAt ? `expires ${relativeTime(r.expiresAt)}` : undefined;
+      return r.expiresAt
+        ? `expires ${relativeTime(r.expiresAt)}${r.extension ? ', extension waiting' : ''}`
+        : undefined;
     case 'PENDING':
       return r.approvalDeadline ? `window closes ${relativeTime(r.approvalDeadline)}` : undefined;
     case 'REVOKED':
       return r.revokedAt ? `ended ${relativeTime(r.revokedAt)}` : undefined;
+    case 'FAILED':
+      return `failed: ${r.lastError?.code ?? 'see jitdb show'}`;
     default:
       return undefined;
   }
@@ -156,7 +175,9 @@ export async function waitForRequest(context: CommandContext, id: string): Promi
     request = await context.client.get<RequestView>(requestPath(id));
   }
   if (context.output.isTty && !context.config.json) process.stdout.write('\r\x1b[K');
-  printResult(context, request, statusLine);
+  printResult(context, request, (r) =>
+    r.status === 'FAILED' ? `${statusLine(r)}: ${failureText(r)}` : statusLine(r),
+  );
   if (request.status === 'ACTIVE') {
     if (!context.config.json)
       context.output.out(`next: jitdb creds ${request.id}   or   jitdb connect ${request.id}`);
@@ -166,46 +187,64 @@ export async function waitForRequest(context: CommandContext, id: string): Promi
   return 3;
 }
 
+/** `--reason`, `--ticket`, … as body fields: only the ones given. */
+function given(input: Invocation, fields: Record<string, string>): Record<string, string> {
+  const body: Record<string, string> = {};
+  for (const [flag, field] of Object.entries(fields)) {
+    const value = input.string(flag);
+    if (value !== undefined) body[field] = value;
+  }
+  return body;
+}
+
 export const requestCommand: Command = {
   name: 'request',
   summary: 'ask for access to a target',
-  usage:
-    'jitdb request <target> --level <level> --for <duration> --reason "…" [--ticket INC-1] [--scope schema.table]… [--break-glass] [--once] [--wait] [--idempotency-key K]',
+  description: [
+    'Ask for access to a target at one of its levels (see `jitdb targets`), for a while, with a reason.',
+    'A scope narrows the level: `schema` or `schema.*` is every table the level grants in that schema,',
+    '`schema.table` one table; there is no other wildcard. A table the database does not have is found',
+    'only when access is granted: the request then ends FAILED and says which table.',
+  ].join('\n'),
+  args: ['<target>'],
   options: {
-    level: { type: 'string' },
-    for: { type: 'string' },
-    reason: { type: 'string' },
-    ticket: { type: 'string' },
-    scope: { type: 'string', multiple: true },
-    'break-glass': { type: 'boolean' },
-    once: { type: 'boolean' },
-    wait: { type: 'boolean' },
-    'idempotency-key': { type: 'string' },
+    level: { type: 'string', required: true, value: 'LEVEL', help: 'the access level' },
+    for: { type: 'string', required: true, value: 'DURATION', help: 'how long: 30m, 4h, 1h30m' },
+    reason: { type: 'string', value: '"…"', help: 'why, shown to approvers and kept in the audit trail' },
+    ticket: { type: 'string', value: 'TICKET', help: 'a ticket reference, if the level asks for one' },
+    scope: {
+      type: 'string',
+      multiple: true,
+      value: 'SCHEMA[.TABLE|.*]',
+      help: 'narrow the level to a schema or a table (repeatable)',
+    },
+    'break-glass': { type: 'boolean', help: 'emergency access, granted now and flagged for review' },
+    once: {
+      type: 'boolean',
+      help: 'use-once credentials: one database session, access revoked when it ends',
+    },
+    wait: { type: 'boolean', help: 'wait until the request is granted or ends; print why it failed' },
+    'idempotency-key': { type: 'string', value: 'KEY', help: 'retry safely: the same key, the same request' },
   },
-  async run(context, positionals, values) {
-    const targetId = requireId(positionals, this.usage);
-    const level = stringOption(values, 'level');
-    if (!level) throw new UsageError('--level is required (see `jitdb targets`)');
-    const duration = requireDuration(stringOption(values, 'for'), '--for');
-    const scopeValues = values.scope;
-    const scope = parseScope(
-      Array.isArray(scopeValues) ? scopeValues.filter((v) => typeof v === 'string') : [],
-    );
+  examples: [
+    'jitdb request demo-pg --level read --for 30m --reason "look at an order" --wait',
+    'jitdb request demo-pg --level read --for 1h --reason "refunds" --scope public.orders --scope public.refunds',
+    'jitdb request demo-pg --level read --for 1h --reason "one fix" --once',
+  ],
+  async run(context, input) {
+    const duration = requireDuration(input.string('for'), '--for');
+    const scope = parseScopeArguments(input.strings('scope'));
     const body = {
-      target: targetId,
-      level,
+      target: input.arg(0),
+      level: input.string('level'),
       duration,
-      ...(stringOption(values, 'reason') === undefined ? {} : { reason: stringOption(values, 'reason') }),
-      ...(stringOption(values, 'ticket') === undefined ? {} : { ticket: stringOption(values, 'ticket') }),
+      ...given(input, { reason: 'reason', ticket: 'ticket', 'idempotency-key': 'idempotencyKey' }),
       ...(scope ? { scope } : {}),
-      ...(booleanOption(values, 'break-glass') ? { breakGlass: true } : {}),
-      ...(booleanOption(values, 'once') ? { once: true } : {}),
-      ...(stringOption(values, 'idempotency-key') === undefined
-        ? {}
-        : { idempotencyKey: stringOption(values, 'idempotency-key') }),
+      ...(input.boolean('break-glass') ? { breakGlass: true } : {}),
+      ...(input.boolean('once') ? { once: true } : {}),
     };
     const created = await context.client.post<RequestView>('/requests', body);
-    if (booleanOption(values, 'wait')) {
+    if (input.boolean('wait')) {
       if (!context.config.json) context.output.out(statusLine(created));
       return waitForRequest(context, created.id);
     }
@@ -224,17 +263,19 @@ export const requestCommand: Command = {
 export const listCommand: Command = {
   name: 'list',
   summary: 'your requests, the ones waiting for your approval, or break-glass ones flagged for your review',
-  usage: 'jitdb list [--to-approve | --flagged] [--status STATUS]',
-  options: { 'to-approve': { type: 'boolean' }, flagged: { type: 'boolean' }, status: { type: 'string' } },
-  async run(context, positionals, values) {
-    if (positionals.length > 0) throw new UsageError(`usage: ${this.usage}`);
-    const toApprove = booleanOption(values, 'to-approve');
-    const flagged = booleanOption(values, 'flagged');
-    if (toApprove && flagged)
-      throw new UsageError(`--to-approve and --flagged are exclusive\nusage: ${this.usage}`);
-    const status = stringOption(values, 'status')?.toUpperCase();
+  args: [],
+  options: {
+    'to-approve': { type: 'boolean', help: 'requests waiting for your approval' },
+    flagged: { type: 'boolean', help: 'break-glass requests waiting for your review' },
+    status: { type: 'string', value: 'STATUS', help: 'only requests in this status (ACTIVE, FAILED, …)' },
+  },
+  examples: ['jitdb list --status active', 'jitdb list --to-approve'],
+  async run(context, input) {
+    const toApprove = input.boolean('to-approve');
+    const flagged = input.boolean('flagged');
+    if (toApprove && flagged) throw new UsageError('--to-approve and --flagged are exclusive');
     const page = await context.client.get<{ items: RequestView[] } | RequestView[]>('/requests', {
-      status,
+      status: input.string('status')?.toUpperCase(),
       ...(toApprove ? { view: 'to-approve' } : flagged ? { view: 'flagged' } : {}),
     });
     const items = Array.isArray(page) ? page : page.items;
@@ -245,12 +286,12 @@ export const listCommand: Command = {
 
 export const showCommand: Command = {
   name: 'show',
-  summary: 'one request in full',
-  usage: 'jitdb show <id>',
+  summary: 'one request in full: scope, approvals, extension in progress, why it failed',
+  args: ['<id>'],
   options: {},
-  async run(context, positionals) {
-    const request = await context.client.get<RequestView>(requestPath(requireId(positionals, this.usage)));
-    printResult(context, request, showRequest);
+  examples: ['jitdb show 01m83wct6xdqfgphc3n8h1hz1k'],
+  async run(context, input) {
+    printResult(context, await context.client.get<RequestView>(requestPath(input.arg(0))), showRequest);
     return 0;
   },
 };
@@ -270,16 +311,21 @@ function postAction(
   return context.client.post<RequestView>(requestPath(id, action), comment === undefined ? {} : { comment });
 }
 
-function decisionCommand(name: 'approve' | 'deny' | 'cancel' | 'revoke', summary: string): Command {
+/** approve, deny, cancel, revoke: one action on one request, with an optional comment for the audit trail. */
+function decisionCommand(
+  name: 'approve' | 'deny' | 'cancel' | 'revoke' | 'review',
+  summary: string,
+  print: (r: RequestView) => string = statusLine,
+): Command {
+  const flag = name === 'cancel' || name === 'revoke' ? 'reason' : 'comment';
   return {
     name,
     summary,
-    usage: `jitdb ${name} <id>${name === 'approve' || name === 'deny' ? ' [--comment "…"]' : ' [--reason "…"]'}`,
-    options: { comment: { type: 'string' }, reason: { type: 'string' } },
-    async run(context, positionals, values) {
-      const id = requireId(positionals, this.usage);
-      const comment = stringOption(values, 'comment') ?? stringOption(values, 'reason');
-      printResult(context, await postAction(context, id, name, comment), statusLine);
+    args: ['<id>'],
+    options: { [flag]: { type: 'string', value: '"…"', help: 'kept in the audit trail' } },
+    examples: [`jitdb ${name} 01m83wct6xdqfgphc3n8h1hz1k --${flag} "…"`],
+    async run(context, input) {
+      printResult(context, await postAction(context, input.arg(0), name, input.string(flag)), print);
       return 0;
     },
   };
@@ -289,35 +335,31 @@ export const approveCommand = decisionCommand('approve', 'approve a request you 
 export const denyCommand = decisionCommand('deny', 'deny a request you are an approver of');
 export const cancelCommand = decisionCommand('cancel', 'withdraw your pending request');
 export const revokeCommand = decisionCommand('revoke', 'end an active grant now');
-
-export const reviewCommand: Command = {
-  name: 'review',
-  summary: 'acknowledge a break-glass request you review (it is no longer flagged)',
-  usage: 'jitdb review <id> [--comment "…"]',
-  options: { comment: { type: 'string' } },
-  async run(context, positionals, values) {
-    const id = requireId(positionals, this.usage);
-    const request = await postAction(context, id, 'review', stringOption(values, 'comment'));
-    printResult(context, request, (r) => `${r.id} reviewed by ${r.review?.by ?? 'you'}`);
-    return 0;
-  },
-};
+export const reviewCommand = decisionCommand(
+  'review',
+  'acknowledge a break-glass request you review (it is no longer flagged)',
+  (r) => `${r.id} reviewed by ${r.review?.by ?? 'you'}`,
+);
 
 export const extendCommand: Command = {
   name: 'extend',
   summary: 'ask for more time on an active grant',
-  usage: 'jitdb extend <id> --for <duration> --reason "…"',
-  options: { for: { type: 'string' }, reason: { type: 'string' } },
-  async run(context, positionals, values) {
-    const id = requireId(positionals, this.usage);
-    const duration = requireDuration(stringOption(values, 'for'), '--for');
+  args: ['<id>'],
+  options: {
+    for: { type: 'string', required: true, value: 'DURATION', help: 'how much more: 30m, 1h' },
+    reason: { type: 'string', required: true, value: '"…"', help: 'why, shown to approvers' },
+  },
+  examples: ['jitdb extend 01m83wct6xdqfgphc3n8h1hz1k --for 30m --reason "the migration is slow"'],
+  async run(context, input) {
+    const id = input.arg(0);
+    const duration = requireDuration(input.string('for'), '--for');
     const request = await context.client.post<RequestView>(requestPath(id, 'extend'), {
       duration,
-      reason: stringOption(values, 'reason') ?? '',
+      reason: input.string('reason') ?? '',
     });
     printResult(context, request, (r) =>
       r.extension
-        ? `${r.id}: extension of ${duration} waiting for approval`
+        ? `${r.id}: extension of ${duration} waiting for approval (${approvalsText(r.extension.approvalsRequired, r.extension.approvals) ?? '0 of 1'}); follow it with: jitdb show ${r.id}`
         : `${r.id} now expires ${r.expiresAt ?? '?'} (${relativeTime(r.expiresAt) ?? ''})`,
     );
     return 0;

@@ -1,6 +1,5 @@
 import type { RequestableTarget } from '../../functions/domain/authz.js';
 import { formatDuration } from '../../functions/domain/duration.js';
-import { UsageError } from '../client.js';
 import { type Command, printResult } from '../command.js';
 import { table } from '../output.js';
 
@@ -10,10 +9,10 @@ export type TargetView = RequestableTarget;
 export const targetsCommand: Command = {
   name: 'targets',
   summary: 'the databases you can ask for, and their access levels',
-  usage: 'jitdb targets',
+  args: [],
   options: {},
-  async run(context, positionals) {
-    if (positionals.length > 0) throw new UsageError(`usage: ${this.usage}`);
+  examples: ['jitdb targets'],
+  async run(context) {
     const body = await context.client.get<{ targets: TargetView[] } | TargetView[]>('/targets');
     const targets = Array.isArray(body) ? body : body.targets;
     printResult(context, targets, () =>

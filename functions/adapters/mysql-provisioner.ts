@@ -10,6 +10,7 @@ import type {
 import {
   DomainError,
   RevokeIncompleteError,
+  ScopeObjectMissingError,
   TargetMisconfiguredError,
   TargetNotConfiguredForIamError,
   TargetUnavailableError,
@@ -33,6 +34,8 @@ import { mysqlAccount, mysqlGrantStatements } from './sql-privileges-mysql.js';
 
 const ER_ACCESS_DENIED = 1045;
 const ER_CANNOT_USER = 1396;
+const ER_NO_SUCH_TABLE = 1146;
+const ER_BAD_DB_ERROR = 1049;
 const ER_NO_SUCH_THREAD = 1094;
 const ER_PLUGIN_IS_NOT_LOADED = 1524;
 /** KILL of another user's thread without CONNECTION ADMIN / SUPER. */
@@ -233,7 +236,23 @@ export class MysqlProvisioner implements CredentialProvisioner {
         // IF NOT EXISTS warned: the user exists (a retried grant), so bring it to the spec.
         await connection.query(`ALTER USER ${account} ${requireSsl} WITH ${limits} ACCOUNT UNLOCK`);
       }
-      for (const grant of grants) await connection.query(grant);
+      for (const grant of grants) {
+        try {
+          await connection.query(grant);
+        } catch (error) {
+          // A scope named a table (1146) or schema (1049) the server does not have.
+          if (errno(error) === ER_NO_SUCH_TABLE || errno(error) === ER_BAD_DB_ERROR) {
+            const message = error instanceof Error ? error.message : String(error);
+            throw new ScopeObjectMissingError(
+              this.target.id,
+              this.target.database,
+              message,
+              withoutSql(error),
+            );
+          }
+          throw error;
+        }
+      }
     });
     return { host: endpoint.host, port: endpoint.port, database: this.target.database };
   }

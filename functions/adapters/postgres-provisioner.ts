@@ -7,7 +7,12 @@ import type {
   ProvisionerHealth,
   RevokeReport,
 } from '../application/ports.js';
-import { DomainError, TargetNotConfiguredForIamError, TargetUnavailableError } from '../domain/errors.js';
+import {
+  DomainError,
+  ScopeObjectMissingError,
+  TargetNotConfiguredForIamError,
+  TargetUnavailableError,
+} from '../domain/errors.js';
 import type { Target } from '../domain/policy-schema.js';
 import { driverTls, grantCredentials, randomPassword } from './connection-uri.js';
 import {
@@ -91,6 +96,15 @@ export class PostgresProvisioner implements CredentialProvisioner {
       } catch (error) {
         if (iam && sqlState(error) === '42704' && String((error as Error).message).includes('"rds_iam"')) {
           throw new TargetNotConfiguredForIamError(this.target.id, error);
+        }
+        // 42P01 undefined_table, 3F000 invalid_schema_name: a scope named what the database does not have.
+        if (sqlState(error) === '42P01' || sqlState(error) === '3F000') {
+          throw new ScopeObjectMissingError(
+            this.target.id,
+            this.target.database,
+            String((error as Error).message),
+            error,
+          );
         }
         throw error;
       }

@@ -38,6 +38,10 @@ export const ERROR_CODES = {
   SCOPE_NOT_IN_LEVEL: 'invalid',
   /** `once` asked together with a statement to run: a statement request never hands out credentials. */
   ONCE_WITH_STATEMENT: 'invalid',
+  /** A scope name is a pattern (`public.ord*`); the whole schema is asked for by naming the schema alone. */
+  SCOPE_INVALID: 'invalid',
+  /** Found at grant: the scope names a table or schema the target database does not have. The request FAILS. */
+  SCOPE_NOT_IN_DATABASE: 'invalid',
   BREAK_GLASS_NOT_ALLOWED: 'forbidden',
   /** The caller is not on the level's requesters list. */
   NOT_ELIGIBLE: 'forbidden',
@@ -147,6 +151,21 @@ export class TargetNotConfiguredForIamError extends DomainError {
     super(
       'TARGET_NOT_CONFIGURED_FOR_IAM',
       `target ${targetId} is not configured for IAM authentication (no rds_iam role or AWSAuthenticationPlugin)`,
+      { details: { targetId }, cause },
+    );
+  }
+}
+
+/**
+ * The grant named a table or schema the database does not have (a scope's table is checked against the level
+ * at request time, against the database only here). `missing` is the database's own words, which name the
+ * object and never a value.
+ */
+export class ScopeObjectMissingError extends DomainError {
+  constructor(targetId: string, database: string, missing: string, cause?: unknown) {
+    super(
+      'SCOPE_NOT_IN_DATABASE',
+      `${missing} in database ${database} of target ${targetId}: the scope names a table or schema the database does not have; ask again without it`,
       { details: { targetId }, cause },
     );
   }

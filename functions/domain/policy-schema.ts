@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import './zod-locale.js';
-import { parseDuration } from './duration.js';
+import { formatDuration, parseDuration } from './duration.js';
 import { Connection, isLoopbackHost, isRdsConnection } from './policy-connection.js';
 import { DEFAULT_IDENTITY_TRUST, IdentityTrust, spoofablePattern } from './policy-identity.js';
 
@@ -239,7 +239,7 @@ export const AccessLevel = z
         ctx.addIssue({
           code: 'custom',
           path: ['autoApprove', 'maxDuration'],
-          message: 'must be ≤ the rule maxDuration',
+          message: `must be ≤ the level's maxDuration (${formatDuration(rule.maxDuration)}): auto-approve cannot grant longer than the level allows`,
         });
       }
       if (rule.extension.maxTotal !== undefined && rule.extension.maxTotal < rule.maxDuration) {
@@ -256,7 +256,7 @@ export const AccessLevel = z
         ctx.addIssue({
           code: 'custom',
           path: ['breakGlass', 'maxDuration'],
-          message: 'must be ≤ the rule maxDuration',
+          message: `must be ≤ the level's maxDuration (${formatDuration(rule.maxDuration)})`,
         });
       }
       // An escalation due after the window closes would never happen: the request has EXPIRED by then.

@@ -9,6 +9,7 @@ import type { RequestedScope } from './types.js';
  */
 export function narrowPrivileges(level: Privileges, scope: RequestedScope | undefined): Privileges {
   if (scope === undefined) return level;
+  assertScopeSyntax(scope);
   if (scope.schemas.length === 0) {
     throw new PolicyRefusedError('SCOPE_NOT_IN_LEVEL', 'a scope must name at least one schema');
   }
@@ -88,4 +89,66 @@ function refusal(message: string, details: Record<string, string>): PolicyRefuse
 /** Privileges mentioned by a set of grants, for summaries (`SELECT, INSERT`). */
 export function privilegeNames(privileges: Privileges): (TablePrivilege | string)[] {
   return unique([...privileges.roles, ...privileges.schemas.flatMap((s) => s.privileges)]);
+}
+
+/**
+ * How a scope is spelled on the command line (`--scope`, repeatable):
+ * - `schema` — every table the level grants in that schema (and, where the level has default privileges,
+ *   tables created during the grant);
+ * - `schema.*` — the same as `schema`: `*` is the policy's own spelling of "all tables";
+ * - `schema.table` — that table only.
+ * No other wildcard exists: `public.ord*`, `*.orders` or `*` are refused, as is an empty part.
+ */
+export function parseScopeArguments(values: readonly string[]): RequestedScope | undefined {
+  if (values.length === 0) return undefined;
+  const schemas = new Map<string, string[] | undefined>();
+  for (const value of values) {
+    const dot = value.indexOf('.');
+    const schema = dot < 0 ? value : value.slice(0, dot);
+    const rawTable = dot < 0 ? undefined : value.slice(dot + 1);
+    const tableName = rawTable === '*' ? undefined : rawTable;
+    if (schema === '' || tableName === '') {
+      throw scopeInvalid(`scope '${value}' must be schema, schema.* or schema.table`);
+    }
+    if (WILDCARD.test(schema) || (tableName !== undefined && WILDCARD.test(tableName))) {
+      throw scopeInvalid(
+        `scope '${value}': the only wildcard is schema.* (every table the level grants in the schema); name tables one by one otherwise`,
+      );
+    }
+    const tables = schemas.has(schema) ? schemas.get(schema) : [];
+    // A whole-schema scope wins over single tables of the same schema.
+    schemas.set(schema, tableName === undefined || tables === undefined ? undefined : [...tables, tableName]);
+  }
+  return {
+    schemas: [...schemas].map(([name, tables]) => (tables === undefined ? { name } : { name, tables })),
+  };
+}
+
+/** Characters that read as a pattern: never part of a scope name, so `public.*` cannot reach the database. */
+const WILDCARD = /[*%?]/;
+
+/**
+ * Refuses a scope whose names are patterns (the API takes names, not patterns; the whole schema is asked for by
+ * naming the schema without tables). A malformed scope is refused before anything is stored.
+ */
+export function assertScopeSyntax(scope: RequestedScope): void {
+  for (const schema of scope.schemas) {
+    if (WILDCARD.test(schema.name)) {
+      throw scopeInvalid(`schema '${schema.name}' is a pattern: name the schema itself`, {
+        schema: schema.name,
+      });
+    }
+    for (const table of schema.tables ?? []) {
+      if (WILDCARD.test(table)) {
+        throw scopeInvalid(
+          `table '${schema.name}.${table}' is a pattern: to ask for every table the level grants in '${schema.name}', give the schema without tables (CLI: --scope ${schema.name})`,
+          { schema: schema.name },
+        );
+      }
+    }
+  }
+}
+
+function scopeInvalid(message: string, details: Record<string, string> = {}): PolicyRefusedError {
+  return new PolicyRefusedError('SCOPE_INVALID', message, { details });
 }

@@ -121,6 +121,7 @@ export const ROUTES = [
       'TICKET_REQUIRED',
       'TICKET_INVALID',
       'SCOPE_NOT_IN_LEVEL',
+      'SCOPE_INVALID',
       'BREAK_GLASS_NOT_ALLOWED',
       'NOT_ELIGIBLE',
       'BREAK_GLASS_NOT_ELIGIBLE',

@@ -1,5 +1,6 @@
 /** The emails the system sends (approval requests, decisions, break-glass notices). Pure rendering. */
 import type { Email } from '../application/ports.js';
+import { formatDuration } from '../domain/duration.js';
 import type { PendingExtension } from '../domain/types.js';
 import {
   approvalsLine,
@@ -21,7 +22,9 @@ export function approvalRequestEmail(
   options: { to: string; link?: string; extension?: PendingExtension; escalation?: boolean },
 ): Email {
   const { request } = facts;
-  const what = options.extension ? 'extend access' : 'access';
+  const what = options.extension
+    ? `more time (+${formatDuration(options.extension.durationSeconds)})`
+    : 'access';
   const prefix = options.escalation ? '[escalated] ' : '';
   const subject = `${prefix}Approve ${what}: ${t(request.requesterEmail ?? request.requester)} → ${facts.target.id} (${request.level})`;
   const list = factsOf(facts, options.extension);

@@ -39,8 +39,10 @@ export function synthesize(context: Record<string, unknown> = {}): Synthesized {
     named[`fn:${fn.handlerName}`] = fn;
     named[`logs:${fn.handlerName}`] = fn.logGroup;
   }
-  if (stateless.access.functionsSecurityGroup) named.DatabaseClients = stateless.access.functionsSecurityGroup;
-  if (stateless.access.serviceEndpointSecurityGroup) named.ServiceEndpoints = stateless.access.serviceEndpointSecurityGroup;
+  if (stateless.access.functionsSecurityGroup)
+    named.DatabaseClients = stateless.access.functionsSecurityGroup;
+  if (stateless.access.serviceEndpointSecurityGroup)
+    named.ServiceEndpoints = stateless.access.serviceEndpointSecurityGroup;
   const known = [
     { stack: stateful, constructs: tables },
     { stack: stateless, constructs: named },

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -106,12 +106,64 @@ describe('jitdb policy check', () => {
   });
 });
 
+describe('jitdb policy check, as a person reads it', () => {
+  it("names each problem by its path in plain words, never zod's own text", async () => {
+    const file = path.join(workDir, 'plain.yaml');
+    writeFileSync(
+      file,
+      GOOD_POLICY.replace('engine: postgres', 'engine: oracle')
+        .replace('    database: demo\n', '')
+        .replace('maxDuration: 1h\n', 'maxDuration: 1h\n        autoApprove: { maxDuration: 2h }\n'),
+    );
+    const result = await jitdb(['policy', 'check', file]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      [
+        `${file}: 3 problem(s)`,
+        '  targets[0].engine: must be one of: postgres, mysql',
+        '  targets[0].database: is required',
+        "  targets[0].levels.read.autoApprove.maxDuration: must be ≤ the level's maxDuration (1h): auto-approve cannot grant longer than the level allows",
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it("prints what README's policy-file section shows", async () => {
+    const readme = readFileSync(path.resolve('README.md'), 'utf8');
+    const block = /```console\n\$ npx jitdb (policy check (\S+))\n([\s\S]*?)```/.exec(readme);
+    if (!block) throw new Error('README shows no `npx jitdb policy check` console block');
+    const [, command = '', file = '', shown = ''] = block;
+    writeFileSync(path.join(workDir, file), BAD_POLICY);
+    const result = await new Promise<string>((resolve) => {
+      execFile(
+        process.execPath,
+        [BIN, ...command.split(' ')],
+        { cwd: workDir, env: { PATH: process.env.PATH, HOME: workDir } },
+        (_error, stdout, stderr) => resolve(stdout + stderr),
+      );
+    });
+    expect(result).toBe(shown);
+  });
+});
+
 describe('jitdb usage and transport errors', () => {
   it('exits 1 with the usage on an unknown flag', async () => {
     const result = await jitdb(['show', 'abc', '--bogus']);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("Unknown option '--bogus'");
     expect(result.stderr).toContain('usage: jitdb show <id>');
+  });
+
+  it('reads global options before the command, and names an unknown one there', async () => {
+    const before = await jitdb(['--endpoint', 'http://127.0.0.1:9', '--json', 'targets']);
+    expect(before.code).toBe(3);
+    expect(JSON.parse(before.stdout)).toMatchObject({ error: { code: 'UNAVAILABLE' } });
+    const stray = await jitdb(['--bogus', 'show', 'abc']);
+    expect(stray.code).toBe(1);
+    expect(stray.stderr).toMatch(/^unknown option '--bogus' before the command\n/);
+    const help = await jitdb(['help', 'creds']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^usage: jitdb creds <id> \[--uri\] \[--env\]\n/);
   });
 
   it('exits 1 on a malformed duration without calling the server', async () => {

@@ -64,6 +64,21 @@ async function requestAs(user: string, extraArgs: string[] = []): Promise<string
   return (JSON.parse(result.stdout) as { id: string }).id;
 }
 
+/** Alice asks for the auto-approved `quick` level. */
+function requestQuick(duration: string, reason: string, ...extra: string[]): Promise<CliResult> {
+  return jitdb('alice@example.com', [
+    'request',
+    'demo',
+    '--level',
+    'quick',
+    '--for',
+    duration,
+    '--reason',
+    reason,
+    ...extra,
+  ]);
+}
+
 async function statusOf(id: string): Promise<string> {
   const result = await jitdb('alice@example.com', ['show', id, '--json']);
   return (JSON.parse(result.stdout) as { status: string }).status;
@@ -91,6 +106,11 @@ echo
       breakglass: {
         ...CAROL_READ,
         breakGlass: '{ allowed: true, requesters: [alice@example.com], notify: [security@example.com] }',
+      },
+      quick: {
+        ...CAROL_READ,
+        autoApprove: "{ maxDuration: '30m' }",
+        extension: { autoApproveUpTo: '1m', maxTotal: '2h' },
       },
     }),
   );
@@ -270,5 +290,100 @@ describe('jitdb against the local runtime', () => {
 
     const cancelled = await jitdb('alice@example.com', ['cancel', id]);
     expect(cancelled).toEqual({ code: 0, stdout: `${id} is CANCELLED\n`, stderr: '' });
+  });
+
+  it("refuses a scope that is a pattern before storing anything, and takes 'schema.*' as the whole schema", async () => {
+    const before = (await jitdb('alice@example.com', ['list', '--json'])).stdout;
+    for (const scope of ['public.ord*', '*.orders', 'public.']) {
+      const refused = await requestQuick('5m', 'scope', '--scope', scope);
+      expect(refused.code, scope).toBe(1);
+      expect(refused.stderr, scope).toMatch(/^error: scope '.*'/);
+    }
+    // The API refuses the same pattern with a code when a client sends it as a table name.
+    const api = await fetch(`${runtime?.url}/requests`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-jitdb-user': 'alice@example.com' },
+      body: JSON.stringify({
+        target: 'demo',
+        level: 'quick',
+        duration: '5m',
+        reason: 'scope',
+        scope: { schemas: [{ name: 'public', tables: ['*'] }] },
+      }),
+    });
+    expect(api.status).toBe(400);
+    const body = (await api.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('SCOPE_INVALID');
+    expect(body.error.message).toContain('give the schema without tables (CLI: --scope public)');
+    expect((await jitdb('alice@example.com', ['list', '--json'])).stdout).toBe(before);
+
+    const whole = await requestQuick('5m', 'all of public', '--scope', 'public.*', '--wait');
+    expect(whole.code).toBe(0);
+    const id = /^(\S+) is ACTIVE$/m.exec(whole.stdout)?.[1] ?? '';
+    const shown = await jitdb('alice@example.com', ['show', id]);
+    expect(shown.stdout).toMatch(/^scope:\s+public\.\*$/m);
+    expect((await jitdb('alice@example.com', ['revoke', id])).code).toBe(0);
+  });
+
+  it('says why a request with a table the database does not have ended FAILED: under --wait, in show and in list', async () => {
+    const waited = await requestQuick('5m', 'missing table', '--scope', 'public.no_such_table', '--wait');
+    expect(waited.code).toBe(3);
+    const last = waited.stdout.trimEnd().split('\n').at(-1) ?? '';
+    const id = /^(\S+) is FAILED: /.exec(last)?.[1] ?? '';
+    expect(last).toContain(
+      'ScopeObjectMissingError: relation "public.no_such_table" does not exist in database',
+    );
+    expect(last).toContain('the scope names a table or schema the database does not have');
+    const shown = await jitdb('alice@example.com', ['show', id]);
+    expect(shown.stdout).toMatch(/^failed:\s+ScopeObjectMissingError: .*public\.no_such_table/m);
+    expect(shown.stdout).toMatch(/^scope:\s+public\.no_such_table$/m);
+    const listed = await jitdb('alice@example.com', ['list', '--status', 'failed']);
+    expect(listed.stdout).toMatch(new RegExp(`^${id}\\s+FAILED\\s+.*failed: ScopeObjectMissingError`, 'm'));
+  });
+
+  it('shows an extension waiting for approval with its approvals, and the extended duration once approved', async () => {
+    const granted = await requestQuick('10m', 'extend me', '--wait');
+    const id = /^(\S+) is ACTIVE$/m.exec(granted.stdout)?.[1] ?? '';
+    const asked = await jitdb('alice@example.com', ['extend', id, '--for', '20m', '--reason', 'slow']);
+    expect(asked.stdout).toBe(
+      `${id}: extension of 20m waiting for approval (0 of 1); follow it with: jitdb show ${id}\n`,
+    );
+    const waiting = (await jitdb('alice@example.com', ['show', id])).stdout;
+    expect(waiting).toMatch(/^extension pending:\s+\+1200s: slow$/m);
+    expect(waiting).toMatch(/^extension approvals:\s+0 of 1$/m);
+    expect(waiting).toMatch(/^duration:\s+600s$/m);
+
+    expect((await jitdb('carol@example.com', ['approve', id])).code).toBe(0);
+    const deadline = Date.now() + 20_000;
+    let shown = '';
+    while (!/^duration:.*extended/m.test(shown)) {
+      if (Date.now() > deadline) throw new Error(`extension never applied:\n${shown}`);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      shown = (await jitdb('alice@example.com', ['show', id])).stdout;
+    }
+    expect(shown).toMatch(/^duration:\s+1800s \(600s asked \+ 1200s extended\)$/m);
+    expect(shown).not.toMatch(/^extension/m);
+    expect((await jitdb('alice@example.com', ['revoke', id])).code).toBe(0);
+  });
+
+  it('takes global options before the command as well as after, and gives every command a --help', async () => {
+    const before = await jitdb('alice@example.com', ['--json', 'targets']);
+    const after = await jitdb('alice@example.com', ['targets', '--json']);
+    expect(before.code).toBe(0);
+    expect(before.stdout).toBe(after.stdout);
+    expect((JSON.parse(before.stdout) as { id: string }[])[0]?.id).toBe('demo');
+    const endpointFirst = await jitdb('alice@example.com', ['--endpoint', 'http://127.0.0.1:9', 'targets']);
+    expect(endpointFirst.code).toBe(3);
+    expect(endpointFirst.stderr).toContain('cannot reach http://127.0.0.1:9');
+
+    const { COMMANDS } = await import('../../cli/main.js');
+    for (const command of COMMANDS) {
+      const help = await jitdb('alice@example.com', [command.name, '--help']);
+      expect(help.code, command.name).toBe(0);
+      const text = help.stdout;
+      expect(text, command.name).toMatch(new RegExp(`^usage: jitdb ${command.name}`));
+      expect(text, command.name).toMatch(/\nexamples?:\n {2}jitdb /);
+      for (const option of Object.keys(command.options)) expect(text, command.name).toContain(`--${option}`);
+    }
   });
 });

@@ -41,6 +41,23 @@ const VALID_POLICY = postgresPolicyYaml({
   levels: { read: CAROL_READ },
 });
 
+/** A policy's YAML lines for a demo-mysql target on `port`, its read level auto-approved. */
+function demoMysqlTarget(port: number): string[] {
+  return [
+    '  - id: demo-mysql',
+    '    engine: mysql',
+    `    connection: { host: 127.0.0.1, port: ${port} }`,
+    '    database: demo',
+    '    credentialKind: password',
+    '    tls: disable',
+    '    levels:',
+    '      read:',
+    '        privileges: { schemas: [{ name: demo, privileges: [SELECT] }] }',
+    '        maxDuration: 1h',
+    '        autoApprove: {}',
+  ];
+}
+
 beforeAll(() => {
   workDir = mkdtempSync(path.join(tmpdir(), 'jitdb-start-'));
   writeFileSync(path.join(workDir, 'policy.yaml'), VALID_POLICY);
@@ -61,7 +78,7 @@ describe('npm start refuses to start with one friendly line and the fix', () => 
     expect(result.stdout).toBe('');
     const lines = result.stderr.trimEnd().split('\n');
     expect(lines[0]).toBe(
-      '✗ policy file broken.yaml is not valid — fix these and start again (check with: npm run jitdb -- policy check broken.yaml):',
+      '✗ policy file broken.yaml is not valid — fix these and start again (check with: npx jitdb policy check broken.yaml):',
     );
     expect(lines.slice(1).map((l) => l.trim())).toContain(
       'targets[0].levels.read.maxDuration: must be ≤ 12h',
@@ -125,13 +142,19 @@ interface RunningStart {
 
 async function runningStart(
   args: string[],
-  options: { ownProcessGroup?: boolean } = {},
+  options: { ownProcessGroup?: boolean; viaNpm?: boolean } = {},
 ): Promise<RunningStart> {
-  const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
-    cwd: workDir,
-    env: { PATH: process.env.PATH, HOME: workDir },
-    ...(options.ownProcessGroup ? { detached: true } : {}),
-  });
+  // viaNpm: `npm start -- args` itself, from the repository (its paths must then be absolute).
+  const child = options.viaNpm
+    ? spawn('npm', ['start', '--', ...args], {
+        cwd: path.resolve('.'),
+        env: { PATH: process.env.PATH, HOME: workDir, npm_config_update_notifier: 'false' },
+      })
+    : spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
+        cwd: workDir,
+        env: { PATH: process.env.PATH, HOME: workDir },
+        ...(options.ownProcessGroup ? { detached: true } : {}),
+      });
   const output = { stdout: '', stderr: '' };
   child.stdout?.on('data', (chunk: Buffer) => {
     output.stdout += chunk.toString();
@@ -204,17 +227,7 @@ describe('npm start, for real', () => {
       const mysqlPort = await freePort();
       const policy = [
         VALID_POLICY.replace('port: 54329', `port: ${pgPort}`).trimEnd(),
-        '  - id: demo-mysql',
-        '    engine: mysql',
-        `    connection: { host: 127.0.0.1, port: ${mysqlPort} }`,
-        '    database: demo',
-        '    credentialKind: password',
-        '    tls: disable',
-        '    levels:',
-        '      read:',
-        '        privileges: { schemas: [{ name: demo, privileges: [SELECT] }] }',
-        '        maxDuration: 1h',
-        '        autoApprove: {}',
+        ...demoMysqlTarget(mysqlPort),
         '',
       ].join('\n');
       writeFileSync(path.join(workDir, 'mysql.yaml'), policy);
@@ -282,4 +295,51 @@ describe('npm start, for real', () => {
       ).rejects.toThrow();
     },
   );
+
+  it('npm start with --port 0 --pg-port 0 (and --mysql-port 0): the banner names the endpoint, the demo targets follow the ports chosen, and SIGINT to the npm process stops it', async () => {
+    const withMysql = findMariadb() !== undefined;
+    const policy = [
+      VALID_POLICY.replace('approvers: [carol@example.com]', 'autoApprove: {}').trimEnd(),
+      ...(withMysql ? [...demoMysqlTarget(33069)] : []),
+      '',
+    ].join('\n');
+    const policyFile = path.join(workDir, 'free-ports.yaml');
+    writeFileSync(policyFile, policy);
+    expect(policy).toContain('port: 54329');
+    const run = await runningStart(
+      ['--policy', policyFile, '--ephemeral', '--port', '0', '--pg-port', '0', '--mysql-port', '0'],
+      { viaNpm: true },
+    );
+    const { api, output } = run;
+    try {
+      expect(output.stdout).toMatch(new RegExp(`\\n {2}export JITDB_ENDPOINT=${api} JITDB_USER=\\S+\\n`));
+      expect(output.stdout).toContain('  npx jitdb request demo --level read');
+      const headers = { 'x-jitdb-user': 'dave@example.com', 'content-type': 'application/json' };
+      for (const target of withMysql ? ['demo', 'demo-mysql'] : ['demo']) {
+        const created = await fetch(`${api}/requests`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ target, level: 'read', duration: '10m', reason: 'free ports' }),
+        });
+        expect(created.status).toBe(201);
+        const { id } = (await created.json()) as { id: string };
+        let status = '';
+        for (let i = 0; i < 100 && !['ACTIVE', 'FAILED'].includes(status); i++) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          const got = await fetch(`${api}/requests/${id}`, { headers });
+          status = ((await got.json()) as { status: string }).status;
+        }
+        expect(status, target).toBe('ACTIVE');
+      }
+    } finally {
+      run.interrupt();
+    }
+    const stoppedIn = await Promise.race([
+      run.exited.then(() => 'exited'),
+      new Promise((resolve) => setTimeout(() => resolve('still running after 10 s'), 10_000)),
+    ]);
+    if (stoppedIn !== 'exited') run.child.kill('SIGKILL');
+    expect(stoppedIn).toBe('exited');
+    expect(output.stdout).toContain('SIGINT: stopping…');
+  });
 });

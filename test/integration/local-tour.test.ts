@@ -85,6 +85,18 @@ async function waitForStatus(
   throw new Error(`request ${id} is ${last?.status ?? 'unknown'}, not ${wanted}, after ${timeoutMs} ms`);
 }
 
+/** On the running runtime: Alice asks, Carol approves, the grant is ACTIVE. */
+async function approvedAndActive(duration: string, reason: string) {
+  const first = runtime;
+  if (!first) throw new Error('runtime did not start');
+  const created = await fileRequest(first.url, duration, reason);
+  const id = created.body.id;
+  await first.outbox.waitFor((e) => e.text.includes(id));
+  expect((await postAction(first.url, id, 'approve', 'carol@example.com')).status).toBe(200);
+  const active = await waitForStatus(first.url, id, 'ACTIVE');
+  return { first, id, active };
+}
+
 beforeAll(async () => {
   workDir = mkdtempSync(path.join(tmpdir(), 'jitdb-tour-'));
   policyFile = path.join(workDir, 'policy.yaml');
@@ -198,14 +210,7 @@ describe('the five-minute tour, over HTTP', () => {
     await waitForStatus(second.url, id, 'REVOKED');
   });
   it('still revokes an ACTIVE grant on time when the runtime restarts in between', async () => {
-    const first = runtime;
-    if (!first) throw new Error('runtime did not start');
-    const created = await fileRequest(first.url, '5s', 'restart while active');
-    const id = created.body.id;
-    await first.outbox.waitFor((e) => e.text.includes(id));
-    const approved = await postAction(first.url, id, 'approve', 'carol@example.com');
-    expect(approved.status).toBe(200);
-    await waitForStatus(first.url, id, 'ACTIVE');
+    const { first, id } = await approvedAndActive('5s', 'restart while active');
     const creds = await call<Credentials>(
       'GET',
       `${first.url}/requests/${id}/credentials`,
@@ -228,5 +233,20 @@ describe('the five-minute tour, over HTTP', () => {
     login.on('error', () => undefined);
     await expect(login.connect()).rejects.toThrow();
     await login.end().catch(() => undefined);
+  });
+
+  it('revokes at start-up a grant that expired while no runtime ran, before the first timed sweep', async () => {
+    const { first, id, active } = await approvedAndActive('3s', 'expires while stopped');
+    await first.stop();
+    runtime = undefined;
+    const wait = Date.parse(active.expiresAt ?? '') - Date.now() + 300;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, wait)));
+
+    // The timed sweep is an hour away: only the start-up sweep can have revoked it.
+    const second = await startRuntime({ ...runtimeOptions(), sweepIntervalMs: 3_600_000 });
+    runtime = second;
+    const shown = await call<RequestBody>('GET', `${second.url}/requests/${id}`, 'alice@example.com');
+    expect(shown.body.status).toBe('REVOKED');
+    expect(shown.body.revokeReason).toBe('expired');
   });
 });

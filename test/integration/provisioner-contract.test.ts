@@ -403,6 +403,21 @@ describe.each([postgres(), mariadb()])('$name provisioner contract', (engine) =>
       await p.revoke(s);
     });
 
+    it('names a table the database does not have with ScopeObjectMissingError, the database’s words in it', async () => {
+      const t = engine.target();
+      const p = engine.provisioner(t);
+      const missing: unknown = JSON.parse(
+        JSON.stringify(engine.ordersOnly()).replace('"orders"', '"no_such_table"'),
+      );
+      const s = spec(t, missing);
+      await expect(p.grant(s)).rejects.toMatchObject({
+        name: 'ScopeObjectMissingError',
+        code: 'SCOPE_NOT_IN_DATABASE',
+        message: expect.stringMatching(/no_such_table.* in database .*: the scope names a table or schema/),
+      });
+      await p.revoke(s);
+    });
+
     it('rotates the password on every credentials fetch', async () => {
       const t = engine.target();
       const p = engine.provisioner(t);

@@ -17,7 +17,7 @@ import { services } from '../support/services.js';
  * Runs README.md's "A five-minute tour" as written: every `$ ` line of its console blocks, in order, against
  * a runtime started here, and compares what the README shows with what really comes out. Times, relative
  * durations, approval tokens and passwords are masked; request ids in the README are placeholders, mapped
- * to the ids the tour's `request` commands really print; `npm run jitdb --` runs the CLI in-process (or as
+ * to the ids the tour's `request` commands really print; `npx jitdb` runs the CLI in-process (or as
  * a process when its stdin matters). Step 3 is prose; it is done as a user would: read the outbox, open
  * the link, press Approve. A README line `…` stands for any number of lines left out.
  */
@@ -286,8 +286,8 @@ async function runCommand(readmeCommand: string, readmeOutput: readonly string[]
   for (const id of command.match(ULID) ?? []) await settle(id);
 
   const segments = pipeline(command).map(shellWords);
-  const jitdbAt = segments.findIndex((words) => words.slice(0, 4).join(' ') === 'npm run jitdb --');
-  const args = segments[jitdbAt]?.slice(4);
+  const jitdbAt = segments.findIndex((words) => words.slice(0, 2).join(' ') === 'npx jitdb');
+  const args = segments[jitdbAt]?.slice(2);
   if (!args) throw new Error(`not a jitdb command the tour test can run: ${command}`);
   const before = segments.slice(0, jitdbAt);
   const after = segments.slice(jitdbAt + 1);
@@ -398,7 +398,7 @@ describe('README "A five-minute tour", run as written', () => {
     expect(tour.filter((i) => i.kind === 'email')).toHaveLength(1);
     const commands = tour.flatMap((i) => (i.kind === 'command' ? [i.command] : []));
     expect(commands[0]).toBe('export JITDB_USER=dave@example.com');
-    expect(commands.slice(1).filter((c) => !c.includes('npm run jitdb -- '))).toEqual([]);
+    expect(commands.slice(1).filter((c) => !c.includes('npx jitdb '))).toEqual([]);
     // A substitution that no longer applies would silently run the README's slow original.
     expect(SUBSTITUTIONS.filter((s) => !commands.some((c) => c.includes(s.readme)))).toEqual([]);
   });

@@ -60,7 +60,7 @@ describe('parsePolicy', () => {
       .replace('maxDuration: 1h', 'maxDuration: 13h')
       .replace('port: 5432', 'port: 0');
     expect(problemsOf(() => parsePolicy(text))).toEqual([
-      'targets[0].connection.port: Too small: expected number to be >=1',
+      'targets[0].connection.port: must be ≥ 1',
       'targets[0].levels.read.maxDuration: must be ≤ 12h',
     ]);
   });
@@ -71,7 +71,7 @@ describe('parsePolicy', () => {
       expect.unreachable();
     } catch (error) {
       expect((error as Error).message).toBe(
-        'my-policy.yaml is not a valid policy (2 problems: version: Invalid input: expected 1)',
+        'my-policy.yaml is not a valid policy (2 problems: version: must be 1)',
       );
       expect((error as PolicyFileError).source).toBe('my-policy.yaml');
     }
@@ -118,8 +118,8 @@ describe('loadPolicyFile', () => {
     expect(loadPolicyFile(path)).toBe(first);
     clearPolicyCache();
     expect(problemsOf(() => loadPolicyFile(path))).toEqual([
-      'version: Invalid input: expected 1',
-      'targets: Invalid input: expected array, received undefined',
+      'version: must be 1',
+      'targets: is required',
       'not: unknown key',
     ]);
   });

@@ -83,9 +83,9 @@ describe('NewRequestBody', () => {
 
   it('refuses a missing target, level and duration', () => {
     expect(problemsOf(() => parseInput(NewRequestBody, { reason: 'x' }))).toEqual([
-      'target: Invalid input: expected string, received undefined',
-      'level: Invalid input: expected string, received undefined',
-      'duration: Invalid input',
+      'target: is required',
+      'level: is required',
+      'duration: is required',
     ]);
   });
 
@@ -99,7 +99,7 @@ describe('NewRequestBody', () => {
 
   it('refuses a reason over 1000 characters', () => {
     expect(problemsOf(() => parseInput(NewRequestBody, { ...minimal, reason: 'x'.repeat(1001) }))).toEqual([
-      'reason: Too big: expected string to have <=1000 characters',
+      'reason: must have at most 1000 characters',
     ]);
   });
 
@@ -120,7 +120,7 @@ describe('NewRequestBody', () => {
 
   it('refuses a ticket over 64 characters', () => {
     expect(problemsOf(() => parseInput(NewRequestBody, { ...minimal, ticket: 'T'.repeat(65) }))).toEqual([
-      'ticket: Too big: expected string to have <=64 characters',
+      'ticket: must have at most 64 characters',
     ]);
   });
 
@@ -130,19 +130,19 @@ describe('NewRequestBody', () => {
     ]);
     expect(
       problemsOf(() => parseInput(NewRequestBody, { ...minimal, idempotencyKey: 'k'.repeat(129) })),
-    ).toEqual(['idempotencyKey: Too big: expected string to have <=128 characters']);
+    ).toEqual(['idempotencyKey: must have at most 128 characters']);
   });
 
   it('refuses a non-boolean breakGlass', () => {
     expect(problemsOf(() => parseInput(NewRequestBody, { ...minimal, breakGlass: 'yes' }))).toEqual([
-      'breakGlass: Invalid input: expected boolean, received string',
+      'breakGlass: must be true or false',
     ]);
   });
 
   it('refuses more than 50 scope entries', () => {
     const schemas = Array.from({ length: 51 }, (_, i) => ({ name: `s${i}` }));
     expect(problemsOf(() => parseInput(NewRequestBody, { ...minimal, scope: { schemas } }))).toEqual([
-      'scope.schemas: Too big: expected array to have <=50 items',
+      'scope.schemas: must have at most 50 items',
     ]);
   });
 
@@ -155,7 +155,7 @@ describe('NewRequestBody', () => {
         }),
       ),
     ).toEqual([
-      'scope.schemas[0].privileges[0]: Invalid option: expected one of "SELECT"|"INSERT"|"UPDATE"|"DELETE"|"TRUNCATE"|"REFERENCES"|"TRIGGER"',
+      'scope.schemas[0].privileges[0]: must be one of: SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER',
       'scope.schemas[0].sql: unknown field',
     ]);
   });
@@ -173,7 +173,7 @@ describe('NewRequestBody', () => {
 
   it('refuses a body that is not an object', () => {
     expect(problemsOf(() => parseInput(NewRequestBody, 'hello'))).toEqual([
-      '(root): Invalid input: expected object, received string',
+      '(root): must be an object (key: value pairs)',
     ]);
   });
 });
@@ -186,7 +186,7 @@ describe('DecisionBody', () => {
 
   it('refuses a comment over 1000 characters and unknown fields', () => {
     expect(problemsOf(() => parseInput(DecisionBody, { comment: 'c'.repeat(1001), approve: true }))).toEqual([
-      'comment: Too big: expected string to have <=1000 characters',
+      'comment: must have at most 1000 characters',
       'approve: unknown field',
     ]);
   });
@@ -204,9 +204,7 @@ describe('ExtendBody', () => {
     expect(problemsOf(() => parseInput(ExtendBody, { duration: '15m', reason: '  ' }))).toEqual([
       'reason: is required',
     ]);
-    expect(problemsOf(() => parseInput(ExtendBody, { duration: '15m' }))).toEqual([
-      'reason: Invalid input: expected string, received undefined',
-    ]);
+    expect(problemsOf(() => parseInput(ExtendBody, { duration: '15m' }))).toEqual(['reason: is required']);
   });
 });
 
@@ -228,8 +226,8 @@ describe('ListQuery', () => {
 
   it('refuses unknown views and statuses', () => {
     expect(problemsOf(() => parseInput(ListQuery, { view: 'all', status: 'pending' }))).toEqual([
-      'view: Invalid option: expected one of "mine"|"to-approve"|"flagged"',
-      'status: Invalid option: expected one of "PENDING"|"APPROVED"|"ACTIVE"|"DENIED"|"EXPIRED"|"CANCELLED"|"FAILED"|"REVOKE_FAILED"|"REVOKED"',
+      'view: must be one of: mine, to-approve, flagged',
+      'status: must be one of: PENDING, APPROVED, ACTIVE, DENIED, EXPIRED, CANCELLED, FAILED, REVOKE_FAILED, REVOKED',
     ]);
   });
 });
@@ -241,8 +239,8 @@ describe('validationErrorFrom', () => {
     if (result.success) return;
     const error = validationErrorFrom(result.error);
     expect(error.code).toBe('VALIDATION_FAILED');
-    expect(error.message).toBe('invalid input: comment: Invalid input: expected string, received number');
-    expect(error.details).toEqual({ problems: ['comment: Invalid input: expected string, received number'] });
+    expect(error.message).toBe('invalid input: comment: must be a string');
+    expect(error.details).toEqual({ problems: ['comment: must be a string'] });
   });
 });
 

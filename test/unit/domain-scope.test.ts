@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../functions/domain/errors.js';
 import type { Privileges } from '../../functions/domain/policy-schema.js';
-import { narrowPrivileges, privilegeNames } from '../../functions/domain/scope.js';
+import { narrowPrivileges, parseScopeArguments, privilegeNames } from '../../functions/domain/scope.js';
 import type { RequestedScope } from '../../functions/domain/types.js';
 
 const level: Privileges = {
@@ -183,5 +183,36 @@ describe('privilegeNames', () => {
       'INSERT',
       'UPDATE',
     ]);
+  });
+});
+
+describe('parseScopeArguments (--scope)', () => {
+  it('reads schema, schema.* and schema.table; schema.* is the whole schema and wins over its tables', () => {
+    expect(parseScopeArguments([])).toBeUndefined();
+    expect(parseScopeArguments(['public.*'])).toEqual({ schemas: [{ name: 'public' }] });
+    expect(parseScopeArguments(['billing.invoices', 'public', 'billing.payments', 'public.orders'])).toEqual({
+      schemas: [{ name: 'billing', tables: ['invoices', 'payments'] }, { name: 'public' }],
+    });
+    expect(parseScopeArguments(['public.orders', 'public.*'])).toEqual({ schemas: [{ name: 'public' }] });
+  });
+
+  it('refuses any other wildcard and empty parts with SCOPE_INVALID', () => {
+    for (const value of ['public.ord*', '*.orders', '*', 'public.', '.orders', 'pub%.orders']) {
+      expect(() => parseScopeArguments([value]), value).toThrow(
+        expect.objectContaining({ code: 'SCOPE_INVALID' }),
+      );
+    }
+  });
+});
+
+describe('a scope sent to the API', () => {
+  it('refuses a pattern as a table or schema name before narrowing, and says how to ask for the whole schema', () => {
+    expect(refusalOf({ schemas: [{ name: 'public', tables: ['*'] }] })).toEqual({
+      code: 'SCOPE_INVALID',
+      message:
+        "table 'public.*' is a pattern: to ask for every table the level grants in 'public', give the schema without tables (CLI: --scope public)",
+      details: { schema: 'public' },
+    });
+    expect(refusalOf({ schemas: [{ name: 'pub*' }] }).code).toBe('SCOPE_INVALID');
   });
 });

@@ -44,6 +44,24 @@ describe('email rendering', () => {
     expect(plain.text).not.toContain('Use-once');
   });
 
+  it("asks for an extension in words: 'Approve more time (+30m)', not 'Approve extend access'", () => {
+    const extension = {
+      id: 'ext-1',
+      durationSeconds: 1800,
+      reason: 'the migration is slow',
+      requestedBy: 'erin@example.com',
+      requestedAt: '2026-11-23T10:30:00.000Z',
+      approvalsRequired: 1,
+      approvals: [],
+      newExpiresAt: '2026-11-23T11:30:00.000Z',
+    };
+    const email = approvalRequestEmail(
+      { request: freshRequest(), target },
+      { to: 'bob@example.com', link: 'https://api.example.com/approvals/tok', extension },
+    );
+    expect(email.subject).toBe('Approve more time (+30m): erin@example.com → orders-db (read)');
+  });
+
   it('escapes every user-supplied value in HTML and neutralises bidi overrides', () => {
     const email = approvalRequestEmail(
       { request: hostile, target },

@@ -6,11 +6,10 @@
  *   npx tsx bench/revocation-lag.ts [--grants 20]
  */
 import { pathToFileURL } from 'node:url';
-import pg from 'pg';
 import type { Credentials } from '../functions/application/ports.js';
 import { jitRoles } from '../test/support/jit-roles.js';
 import { http, percentile, until, withBenchStack } from './load.js';
-import { countArgument, type RunOptions, runSettings } from './support.js';
+import { clientFor, countArgument, type RunOptions, runSettings } from './support.js';
 
 export interface RevocationLagResult {
   grants: number;
@@ -35,19 +34,6 @@ interface Measured {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function clientFor(creds: Credentials): pg.Client {
-  const client = new pg.Client({
-    host: creds.host,
-    port: creds.port,
-    user: creds.username,
-    password: creds.password,
-    database: creds.database,
-    connectionTimeoutMillis: 5000,
-  });
-  client.on('error', () => undefined);
-  return client;
-}
 
 /** Keeps a session open and logs in again every few ms around expiresAt, until both stop working. */
 async function watch(creds: Credentials, limitMs: number): Promise<Measured | undefined> {

@@ -2,6 +2,8 @@
  * What several benches share: the command-line numbers they take, the options their run() takes, and the
  * one-level target they grant on.
  */
+import pg from 'pg';
+import type { Credentials } from '../functions/application/ports.js';
 import type { PolicyInput } from '../functions/domain/policy-schema.js';
 
 type TargetInput = PolicyInput['targets'][number];
@@ -89,4 +91,20 @@ export function runSettings<K extends string>(
   const values = { ...defaults };
   for (const key of Object.keys(defaults) as K[]) values[key] = options[key] ?? defaults[key];
   return { ...values, log: options.log ?? (() => undefined) };
+}
+
+/** A PostgreSQL client logging in with a grant's credentials (errors after connect are the caller's to see). */
+export function clientFor(
+  creds: Pick<Credentials, 'host' | 'port' | 'username' | 'password' | 'database'>,
+): pg.Client {
+  const client = new pg.Client({
+    host: creds.host,
+    port: creds.port,
+    user: creds.username,
+    password: creds.password,
+    database: creds.database,
+    connectionTimeoutMillis: 5000,
+  });
+  client.on('error', () => undefined);
+  return client;
 }

@@ -20,7 +20,7 @@ import { postgresGrantStatements } from '../functions/adapters/sql-privileges-po
 import type { Credentials } from '../functions/application/ports.js';
 import { Privileges } from '../functions/domain/policy-schema.js';
 import { type BenchStack, http, withBenchStack } from './load.js';
-import { numberArguments, positiveInteger, selectOn } from './support.js';
+import { clientFor, numberArguments, positiveInteger, selectOn } from './support.js';
 
 export interface Figures {
   p50Ms: number;
@@ -61,15 +61,7 @@ function figures(samples: readonly number[]): Figures {
 async function firstLogin(creds: Credentials, deadlineMs: number): Promise<number> {
   const deadline = performance.now() + deadlineMs;
   for (;;) {
-    const client = new pg.Client({
-      host: creds.host,
-      port: creds.port,
-      user: creds.username,
-      password: creds.password,
-      database: creds.database,
-      connectionTimeoutMillis: 5000,
-    });
-    client.on('error', () => undefined);
+    const client = clientFor(creds);
     try {
       await client.connect();
       await client.query('SELECT 1');

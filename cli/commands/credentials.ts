@@ -1,9 +1,18 @@
 import { spawn } from 'node:child_process';
 import type { Credentials } from '../../functions/application/ports.js';
+import { isRequestId } from '../../functions/domain/naming.js';
+import { parseScopeArguments } from '../../functions/domain/scope.js';
 import { UsageError } from '../client.js';
-import { type Command, type CommandContext, printResult } from '../command.js';
+import { type Command, type CommandContext, type Invocation, printResult } from '../command.js';
 import { facts, relativeTime } from '../output.js';
-import { requestPath } from './requests.js';
+import {
+  ACCESS_OPTIONS,
+  myRequests,
+  newRequestBody,
+  type RequestView,
+  requestPath,
+  waitForRequest,
+} from './requests.js';
 
 export function fetchCredentials(context: CommandContext, id: string): Promise<Credentials> {
   return context.client.get<Credentials>(requestPath(id, 'credentials'));
@@ -116,15 +125,34 @@ export const credsCommand: Command = {
 
 export const connectCommand: Command = {
   name: 'connect',
-  summary: 'open psql or mysql with fresh credentials',
-  args: ['<id>', '[-- client-args...]'],
-  options: {},
+  summary: 'open psql or mysql on a grant, asking for access first when you have none',
+  description: [
+    'With a request id: connect with fresh credentials of that ACTIVE grant.',
+    'With a target and --level: reuse your ACTIVE grant for that target, level and scope; else wait on your',
+    'request for it that is still waiting, or file one (--for, --reason, …) and wait, showing who was asked',
+    'and each approval as it arrives; then connect. A use-once grant is never reused.',
+  ].join('\n'),
+  args: ['<id|target>', '[-- client-args...]'],
+  options: ACCESS_OPTIONS,
   examples: [
     'jitdb connect 01m83wct6xdqfgphc3n8h1hz1k',
+    'jitdb connect demo-pg --level read --for 30m --reason "look at an order"',
     'jitdb connect 01m83wct6xdqfgphc3n8h1hz1k -- -c "select 1"',
   ],
   async run(context, input) {
-    const [id = '', ...extra] = input.positionals;
+    const [first = '', ...extra] = input.positionals;
+    const level = input.string('level');
+    let id = first;
+    if (level === undefined) {
+      if (!isRequestId(first))
+        throw new UsageError(
+          `'${first}' is not a request id; to ask for access to a target, give its level: jitdb connect ${first} --level LEVEL --for 30m --reason "…"`,
+        );
+    } else {
+      const granted = await grantFor(context, input, first, level);
+      if (typeof granted === 'number') return granted;
+      id = granted;
+    }
     const creds = await fetchCredentials(context, id);
     // MariaDB 11 ships `mariadb` alone; MySQL ships `mysql`: the first one installed is used.
     const programs = creds.engine === 'postgres' ? ['psql'] : ['mysql', 'mariadb'];
@@ -138,6 +166,46 @@ export const connectCommand: Command = {
     return runClient(context, programs, args, clientEnvironment(creds), id);
   },
 };
+
+/**
+ * The id of an ACTIVE grant of the caller's on `target` at `level` with the flags' scope: one that exists, or
+ * the one a waiting request of theirs becomes, or a new request's once approved. A number is the exit code
+ * when none came to be (refused 4, failed 3).
+ */
+async function grantFor(
+  context: CommandContext,
+  input: Invocation,
+  target: string,
+  level: string,
+): Promise<string | number> {
+  const scope = JSON.stringify(parseScopeArguments(input.strings('scope')) ?? null);
+  const mine = (await myRequests(context)).filter(
+    (r) =>
+      r.targetId === target &&
+      r.level === level &&
+      JSON.stringify(r.scope ?? null) === scope &&
+      r.once === undefined,
+  );
+  const say = (line: string) => !context.config.json && context.output.err(line);
+  const active = mine.find((r) => r.status === 'ACTIVE');
+  if (active) {
+    say(`using your active grant ${active.id} (expires ${relativeTime(active.expiresAt ?? '')})`);
+    return active.id;
+  }
+  let id = mine.find((r) => r.status === 'PENDING' || r.status === 'APPROVED')?.id;
+  if (id) say(`waiting on your request ${id}, filed earlier`);
+  else {
+    if (input.string('for') === undefined)
+      throw new UsageError(
+        `you have no grant on ${target} at ${level}: say for how long to ask for one (--for 30m)`,
+      );
+    const created = await context.client.post<RequestView>('/requests', newRequestBody(input, target));
+    id = created.id;
+    say(`asked for ${level} on ${target}: request ${id} is ${created.status}`);
+  }
+  const code = await waitForRequest(context, id, { summary: 'err' });
+  return code === 0 ? id : code;
+}
 
 /** Runs the first of `programs` that is installed, with the terminal; resolves with its exit code. */
 function runClient(

@@ -3,12 +3,18 @@ import { parseDuration } from '../../functions/domain/duration.js';
 import { parseScopeArguments } from '../../functions/domain/scope.js';
 import type { AccessRequest, RequestedScope, RequestStatus } from '../../functions/domain/types.js';
 import { UsageError } from '../client.js';
-import { type Command, type CommandContext, type Invocation, printResult } from '../command.js';
+import {
+  type Command,
+  type CommandContext,
+  type Invocation,
+  type OptionSpec,
+  printResult,
+} from '../command.js';
 import { facts, relativeTime, table } from '../output.js';
 
 /** What the API returns for a request: the stored request without its server-side secrets. */
 export type RequestView = Pick<AccessRequest, 'id' | 'status'> &
-  Partial<AccessRequest> & { flagged?: boolean };
+  Partial<AccessRequest> & { flagged?: boolean; asked?: string[] };
 
 const WAIT_DONE: readonly RequestStatus[] = [
   'ACTIVE',
@@ -161,30 +167,103 @@ function whenColumn(r: RequestView): string | undefined {
   }
 }
 
-/** Polls until the request settles; a spinner on a TTY only. Returns the exit code per the CLI contract. */
-export async function waitForRequest(context: CommandContext, id: string): Promise<number> {
+/**
+ * Polls until the request settles; a spinner on a TTY only. Who was asked, and each approval as it arrives,
+ * are written to stderr (stdout keeps the result). With `summary: 'err'` the result goes to stderr too (for
+ * `connect`, whose stdout is the database client's). Returns the exit code per the CLI contract.
+ */
+export async function waitForRequest(
+  context: CommandContext,
+  id: string,
+  options: { summary?: 'out' | 'err' } = {},
+): Promise<number> {
   const pollMs = Number(context.env.JITDB_POLL_MS ?? 1000);
   const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+  const human = !context.config.json;
+  const spinning = context.output.isTty && human;
+  const clearSpinner = () => spinning && process.stdout.write('\r\x1b[K');
   let tick = 0;
+  let askedShown = '';
+  let approvalsShown = 0;
+  const progress = (r: RequestView) => {
+    if (!human) return;
+    const asked = (r.asked ?? []).join(', ');
+    if (asked !== '' && asked !== askedShown) {
+      clearSpinner();
+      context.output.err(`asked: ${asked}`);
+      askedShown = asked;
+    }
+    const approvals = r.approvals ?? [];
+    approvals.slice(approvalsShown).forEach((a, i) => {
+      clearSpinner();
+      context.output.err(
+        `approved by ${a.email ?? a.by} (${approvalsShown + i + 1} of ${r.approvalsRequired ?? 1})`,
+      );
+    });
+    approvalsShown = Math.max(approvalsShown, approvals.length);
+  };
   let request = await context.client.get<RequestView>(requestPath(id));
+  progress(request);
   while (!WAIT_DONE.includes(request.status)) {
-    if (context.output.isTty && !context.config.json) {
+    if (spinning) {
       process.stdout.write(`\r${frames[tick++ % frames.length]} ${request.status.toLowerCase()} — waiting…`);
     }
     await sleep(pollMs);
     request = await context.client.get<RequestView>(requestPath(id));
+    progress(request);
   }
-  if (context.output.isTty && !context.config.json) process.stdout.write('\r\x1b[K');
-  printResult(context, request, (r) =>
-    r.status === 'FAILED' ? `${statusLine(r)}: ${failureText(r)}` : statusLine(r),
-  );
-  if (request.status === 'ACTIVE') {
-    if (!context.config.json)
+  clearSpinner();
+  const line =
+    request.status === 'FAILED' ? `${statusLine(request)}: ${failureText(request)}` : statusLine(request);
+  if (options.summary === 'err') {
+    if (human) context.output.err(line);
+  } else {
+    printResult(context, request, () => line);
+    if (request.status === 'ACTIVE' && human)
       context.output.out(`next: jitdb creds ${request.id}   or   jitdb connect ${request.id}`);
-    return 0;
   }
+  if (request.status === 'ACTIVE') return 0;
   if (WAIT_REFUSED.includes(request.status)) return 4;
   return 3;
+}
+
+/** The caller's own requests (the API's default view), newest first as the API lists them. */
+export async function myRequests(context: CommandContext): Promise<RequestView[]> {
+  const page = await context.client.get<{ items: RequestView[] } | RequestView[]>('/requests');
+  return Array.isArray(page) ? page : page.items;
+}
+
+/** What a request asks for, as flags: `request` takes them, and `connect` when it asks for access itself. */
+export const ACCESS_OPTIONS = {
+  level: { type: 'string', value: 'LEVEL', help: 'the access level' },
+  for: { type: 'string', value: 'DURATION', help: 'how long: 30m, 4h, 1h30m' },
+  reason: { type: 'string', value: '"…"', help: 'why, shown to approvers and kept in the audit trail' },
+  ticket: { type: 'string', value: 'TICKET', help: 'a ticket reference, if the level asks for one' },
+  scope: {
+    type: 'string',
+    multiple: true,
+    value: 'SCHEMA[.TABLE|.*]',
+    help: 'narrow the level to a schema or a table (repeatable)',
+  },
+} as const satisfies Record<string, OptionSpec>;
+
+/**
+ * The body of POST /requests from a command's flags (`request`, and `connect` when it asks for access):
+ * --level, --for, --reason, --ticket, --scope, --break-glass, --once, --idempotency-key; flags a command
+ * does not take are absent.
+ */
+export function newRequestBody(input: Invocation, target: string): Record<string, unknown> {
+  const duration = requireDuration(input.string('for'), '--for');
+  const scope = parseScopeArguments(input.strings('scope'));
+  return {
+    target,
+    level: input.string('level'),
+    duration,
+    ...given(input, { reason: 'reason', ticket: 'ticket', 'idempotency-key': 'idempotencyKey' }),
+    ...(scope ? { scope } : {}),
+    ...(input.boolean('break-glass') ? { breakGlass: true } : {}),
+    ...(input.boolean('once') ? { once: true } : {}),
+  };
 }
 
 /** `--reason`, `--ticket`, … as body fields: only the ones given. */
@@ -208,16 +287,9 @@ export const requestCommand: Command = {
   ].join('\n'),
   args: ['<target>'],
   options: {
-    level: { type: 'string', required: true, value: 'LEVEL', help: 'the access level' },
-    for: { type: 'string', required: true, value: 'DURATION', help: 'how long: 30m, 4h, 1h30m' },
-    reason: { type: 'string', value: '"…"', help: 'why, shown to approvers and kept in the audit trail' },
-    ticket: { type: 'string', value: 'TICKET', help: 'a ticket reference, if the level asks for one' },
-    scope: {
-      type: 'string',
-      multiple: true,
-      value: 'SCHEMA[.TABLE|.*]',
-      help: 'narrow the level to a schema or a table (repeatable)',
-    },
+    ...ACCESS_OPTIONS,
+    level: { ...ACCESS_OPTIONS.level, required: true },
+    for: { ...ACCESS_OPTIONS.for, required: true },
     'break-glass': { type: 'boolean', help: 'emergency access, granted now and flagged for review' },
     once: {
       type: 'boolean',
@@ -232,17 +304,7 @@ export const requestCommand: Command = {
     'jitdb request demo-pg --level read --for 1h --reason "one fix" --once',
   ],
   async run(context, input) {
-    const duration = requireDuration(input.string('for'), '--for');
-    const scope = parseScopeArguments(input.strings('scope'));
-    const body = {
-      target: input.arg(0),
-      level: input.string('level'),
-      duration,
-      ...given(input, { reason: 'reason', ticket: 'ticket', 'idempotency-key': 'idempotencyKey' }),
-      ...(scope ? { scope } : {}),
-      ...(input.boolean('break-glass') ? { breakGlass: true } : {}),
-      ...(input.boolean('once') ? { once: true } : {}),
-    };
+    const body = newRequestBody(input, input.arg(0));
     const created = await context.client.post<RequestView>('/requests', body);
     if (input.boolean('wait')) {
       if (!context.config.json) context.output.out(statusLine(created));

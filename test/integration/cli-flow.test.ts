@@ -242,6 +242,68 @@ describe('jitdb against the local runtime', () => {
     expect((await jitdb('alice@example.com', ['revoke', id])).code).toBe(0);
   });
 
+  it('connects to a target by asking for access itself: shows who was asked and the approval, then opens psql; a second connect reuses the grant', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'connect',
+        'demo',
+        '--level',
+        'read',
+        '--for',
+        '10m',
+        '--reason',
+        'connect asks',
+        '--',
+        '-c',
+        'select 1',
+      ],
+      { env: env('dave@example.com', { PATH: `${fakeBin}:${process.env.PATH}` }) },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+    const deadline = Date.now() + 20_000;
+    let id: string | undefined;
+    while (!id || !stderr.includes('asked: carol@example.com')) {
+      if (Date.now() > deadline) throw new Error(`no request or approvers shown: ${stderr}`);
+      id = /request ([0-7][0-9a-hjkmnp-tv-z]{25}) is PENDING/.exec(stderr)?.[1];
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(stdout).toBe(''); // nothing connected while it waits
+    const approved = await jitdb('carol@example.com', ['approve', id, '--comment', 'go']);
+    expect(approved.code).toBe(0);
+    expect(await exited).toBe(0);
+    expect(stderr).toContain('approved by carol@example.com (1 of 1)');
+    expect(stderr).toContain(`${id} is ACTIVE`);
+    expect(stderr).toContain(`connecting as jit_${id} to`);
+    expect(stdout.split('\n')[0]).toBe('argv: -c select 1');
+
+    // Connecting again reuses the ACTIVE grant: no new request is filed.
+    const again = await jitdb(
+      'dave@example.com',
+      ['connect', 'demo', '--level', 'read', '--for', '10m', '--reason', 'connect asks'],
+      { PATH: `${fakeBin}:${process.env.PATH}` },
+    );
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain(`using your active grant ${id}`);
+    const mine = await jitdb('dave@example.com', ['list', '--json']);
+    expect((JSON.parse(mine.stdout) as { id: string }[]).map((r) => r.id)).toEqual([id]);
+
+    // Without --level the argument must be a request id.
+    const bare = await jitdb('dave@example.com', ['connect', 'demo']);
+    expect(bare.code).toBe(1); // a usage error
+    expect(bare.stderr).toContain('--level');
+    await jitdb('dave@example.com', ['revoke', id]);
+  });
+
   it('exits 4 when a request waited on with --wait is denied', async () => {
     const child = spawn(
       process.execPath,

@@ -1,6 +1,6 @@
 import { resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type Metafile, type Plugin } from 'esbuild';
+import type { Metafile, Plugin } from 'esbuild';
 import type { Policy } from '../functions/domain/policy-schema.js';
 import { FUNCTION_NAMES, type FunctionName } from '../functions/function-registry.js';
 
@@ -133,6 +133,8 @@ export async function buildFunction(options: {
   /** Where packages are looked up for an entry outside the project (tests). */
   nodePaths?: string[];
 }): Promise<Metafile> {
+  // Loaded on use: a consumer of the package synthesizes from prebuilt bundles and has no esbuild.
+  const { build } = await import('esbuild');
   const result = await build({
     ...esbuildOptions(options.engines),
     entryPoints: { index: options.entry },

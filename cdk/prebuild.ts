@@ -1,14 +1,25 @@
 /**
- * Builds every function's bundle ahead of time, for the npm package: `tsx cdk/prebuild.ts <outdir>` writes
- * <outdir>/<engines>/<function>/ (index.mjs, chunks/, source maps) for each set of engines a policy can use,
- * with cdk/bundling.ts's one esbuild build, exactly as a synth from source builds them. A consumer's synth
- * then copies the matching bundle and adds its policy.json (cdk/constructs/jit-function.ts), so it needs
- * neither esbuild nor TypeScript nor Docker.
+ * The npm package's build (`npm run build`, run by `npm pack`): `tsx cdk/prebuild.ts <outdir>` compiles cdk/,
+ * functions/ and cli/ with tsc into <outdir> (JavaScript and declarations), copies the state machine's
+ * definition beside them, and builds every function's bundle ahead of time into
+ * <outdir>/assets/<engines>/<function>/ (index.mjs, chunks/, source maps) for each set of engines a policy
+ * can use, with cdk/bundling.ts's one esbuild build, exactly as a synth from source builds them. A
+ * consumer's synth then copies the matching bundle and adds its policy.json (cdk/constructs/jit-function.ts),
+ * so it needs neither esbuild nor TypeScript nor Docker.
  */
-import { rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ALL_ENGINES, buildFunction, type Engine, HANDLER_NAMES, handlerEntry } from './bundling.js';
+import {
+  ALL_ENGINES,
+  buildFunction,
+  type Engine,
+  HANDLER_NAMES,
+  handlerEntry,
+  PROJECT_ROOT,
+} from './bundling.js';
 
 /** The directory name of a set of engines: `postgres`, `mysql` or `postgres+mysql` (ALL_ENGINES order). */
 export function enginesKey(engines: readonly Engine[]): string {
@@ -24,6 +35,7 @@ export function engineSets(): Engine[][] {
   return sets;
 }
 
+/** Every function's bundle for every set of engines, into `outdir` (emptied first). */
 export async function prebuild(outdir: string, log: (line: string) => void = () => undefined): Promise<void> {
   rmSync(outdir, { recursive: true, force: true });
   for (const engines of engineSets()) {
@@ -40,11 +52,26 @@ export async function prebuild(outdir: string, log: (line: string) => void = () 
   }
 }
 
+/** The whole package build into `outdir`: compiled code and declarations, the ASL, the prebuilt bundles. */
+export async function buildPackage(
+  outdir: string,
+  log: (line: string) => void = () => undefined,
+): Promise<void> {
+  rmSync(outdir, { recursive: true, force: true });
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  execFileSync(process.execPath, [tsc, '-p', join(PROJECT_ROOT, 'tsconfig.build.json'), '--outDir', outdir], {
+    stdio: 'inherit',
+  });
+  log(`compiled into ${outdir}`);
+  cpSync(join(PROJECT_ROOT, 'state-machines'), join(outdir, 'state-machines'), { recursive: true });
+  await prebuild(join(outdir, 'assets'), log);
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const outdir = process.argv[2];
   if (!outdir) {
     console.error('usage: tsx cdk/prebuild.ts <outdir>');
     process.exit(2);
   }
-  await prebuild(resolve(outdir), console.log);
+  await buildPackage(resolve(outdir), console.log);
 }

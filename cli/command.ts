@@ -80,6 +80,7 @@ export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec & { short?: stri
   user: { type: 'string', value: 'EMAIL', help: 'who you are, for the local runtime only (JITDB_USER)' },
   json: { type: 'boolean', help: 'machine-readable output' },
   help: { type: 'boolean', short: 'h', help: 'this help' },
+  version: { type: 'boolean', help: "jitdb's version" },
 };
 
 /** node:util parseArgs' configuration for a set of option specs. */

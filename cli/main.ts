@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ApiClient, ApiRefusedError, ApiUnavailableError, UsageError } from './client.js';
@@ -45,6 +46,22 @@ export const COMMANDS: readonly Command[] = [
   policyCommand,
 ];
 
+/** This package's version: package.json is two levels up from the compiled CLI, one from the sources. */
+export function packageVersion(): string {
+  for (const path of ['../package.json', '../../package.json']) {
+    try {
+      const manifest = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (manifest.name === 'jit-db-access' && manifest.version) return manifest.version;
+    } catch {
+      // not there: try the next place
+    }
+  }
+  return 'unknown';
+}
+
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
   const globals = Object.entries(GLOBAL_OPTIONS).map(
@@ -90,6 +107,10 @@ export async function main(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
   const { name: word, rest } = splitCommand(argv);
+  if (word === undefined && rest.includes('--version')) {
+    output.out(packageVersion());
+    return 0;
+  }
   const wantsHelp = rest.includes('--help') || rest.includes('-h');
   // `jitdb help request` is `jitdb request --help`.
   const name = word === 'help' ? rest.find((r) => !r.startsWith('-')) : word;

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -21,6 +21,7 @@ import { FUNCTIONS } from '../../functions/function-registry.js';
 import { readPolicyInput, validatePolicyData } from '../../functions/shared/config.js';
 import type { BuildRequest } from '../build-function.js';
 import { type Engine, type FunctionName, PROJECT_ROOT, policyEngines } from '../bundling.js';
+import { enginesKey } from '../prebuild.js';
 
 /** Where the policy sits inside every bundle: the synth-validated input as JSON, so Lambda needs no YAML parser. */
 export const BUNDLED_POLICY_PATH = '/var/task/policy.json';
@@ -76,6 +77,14 @@ export function isAsyncInvoked(handlerName: FunctionName): boolean {
   return ASYNC_KINDS.has(FUNCTIONS[handlerName].kind);
 }
 
+/**
+ * Running from the compiled package (this file is .js): the functions' bundles were built ahead of time by
+ * cdk/prebuild.ts into assets/ beside cdk/, so a consumer's synth needs neither esbuild nor TypeScript.
+ * From the sources (.ts, under tsx), every synth builds them with esbuild.
+ */
+const PREBUILT = !import.meta.url.endsWith('.ts');
+const PREBUILT_ROOT = `${PROJECT_ROOT}assets`;
+
 /** The script that builds an asset (cdk/build-function.ts), run with tsx like the CDK app itself. */
 const BUILD_SCRIPT = `${PROJECT_ROOT}cdk/build-function.ts`;
 
@@ -92,6 +101,15 @@ class LocalBuild implements ILocalBundling {
   ) {}
 
   tryBundle(outputDir: string): boolean {
+    if (PREBUILT) {
+      // The package: the bundle built by cdk/prebuild.ts for these engines, and this app's policy beside it.
+      const prebuilt = join(PREBUILT_ROOT, enginesKey(this.engines), this.handler);
+      if (!existsSync(join(prebuilt, 'index.mjs')))
+        throw new Error(`jit-db-access: no prebuilt bundle at ${prebuilt}; reinstall the package`);
+      cpSync(prebuilt, outputDir, { recursive: true });
+      copyFileSync(this.policyJsonFile, join(outputDir, 'policy.json'));
+      return true;
+    }
     const request: BuildRequest = {
       handler: this.handler,
       outdir: outputDir,

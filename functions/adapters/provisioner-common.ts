@@ -35,6 +35,12 @@ export interface RevokePlan {
   report(): RevokeReport;
 }
 
+/** A whole revoke: every step in order, then the report (a crash between steps is what revokePlan exposes them for). */
+export async function runRevokePlan(plan: RevokePlan): Promise<RevokeReport> {
+  for (const step of plan.steps) await step.run();
+  return plan.report();
+}
+
 export const IAM_TOKEN_MINUTES = 15;
 
 /** The credential kinds and their refusal when the grant has already ended. */

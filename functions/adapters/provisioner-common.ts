@@ -6,7 +6,8 @@ import type { AdminCredentialsSource } from './secrets-admin.js';
 
 /**
  * What the PostgreSQL and MySQL provisioners share, with neither engine's driver: their dependencies, the shape of
- * a revoke plan, the refusals of a grant that has ended, and which errors mean the database is unavailable.
+ * a revoke plan and how a whole one runs, the refusals of a grant that has ended, and which errors mean the
+ * database is unavailable.
  */
 
 /** What every provisioner is built from: admin credentials and endpoints are injected, never read from env. */
@@ -35,7 +36,7 @@ export interface RevokePlan {
   report(): RevokeReport;
 }
 
-/** A whole revoke: every step in order, then the report (a crash between steps is what revokePlan exposes them for). */
+/** A whole revoke: every step in order, then the report. Any step that throws ends it there; a rerun starts over. */
 export async function runRevokePlan(plan: RevokePlan): Promise<RevokeReport> {
   for (const step of plan.steps) await step.run();
   return plan.report();

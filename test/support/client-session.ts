@@ -10,18 +10,17 @@ export interface ClientSession {
 }
 
 /**
- * Logs in with `c` on its engine (without TLS, as the local servers take it); rejects with the server's own
- * error when the login is refused. A session the server ends later (a revoke) does not crash the process.
+ * Logs in with the credentials' ready-to-use URI on their engine; rejects with the server's own error when the
+ * login is refused. A session the server ends later (a revoke) does not crash the process.
  */
-export async function openSession(c: Credentials): Promise<ClientSession> {
-  const login = { host: c.host, port: c.port, user: c.username, password: c.password, database: c.database };
+export async function openSession(c: Pick<Credentials, 'engine' | 'uri'>): Promise<ClientSession> {
   if (c.engine === 'postgres') {
-    const client = new pg.Client({ ...login, connectionTimeoutMillis: 5_000 });
+    const client = new pg.Client({ connectionString: c.uri, connectionTimeoutMillis: 5_000 });
     client.on('error', () => undefined);
     await client.connect();
     return { query: async (sql) => (await client.query(sql)).rows, end: () => client.end() };
   }
-  const connection = await mysql.createConnection({ ...login, connectTimeout: 5_000 });
+  const connection = await mysql.createConnection({ uri: c.uri, connectTimeout: 5_000 });
   connection.on('error', () => undefined);
   return {
     query: async (sql) => (await connection.query<mysql.RowDataPacket[]>(sql))[0],

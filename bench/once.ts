@@ -11,14 +11,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import mysql from 'mysql2/promise';
-import pg from 'pg';
 import type { Credentials } from '../functions/application/ports.js';
 import type { RequestStatus } from '../functions/domain/types.js';
 import { loadMysqlSampleData } from '../local/demo-data.js';
 import { startDynamoDbLocal } from '../local/dynamodb-local.js';
 import { startEmbeddedPostgres } from '../local/embedded-postgres.js';
 import { startMariadb } from '../local/mariadb.js';
+import { openSession } from '../test/support/client-session.js';
 import { http, percentile } from './load.js';
 import { countArgument, readTarget } from './support.js';
 
@@ -47,37 +46,15 @@ export interface OnceResult {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Opens a session with the credentials; resolves to its closer, or rejects when the login is refused. */
-async function login(engine: Engine, c: Credentials): Promise<() => Promise<void>> {
-  if (engine === 'postgres') {
-    const client = new pg.Client({
-      host: c.host,
-      port: c.port,
-      user: c.username,
-      password: c.password,
-      database: c.database,
-      connectionTimeoutMillis: 5000,
-    });
-    client.on('error', () => undefined);
-    await client.connect();
-    await client.query('SELECT 1');
-    return () => client.end();
-  }
-  const connection = await mysql.createConnection({
-    host: c.host,
-    port: c.port,
-    user: c.username,
-    password: c.password,
-    database: c.database,
-    connectTimeout: 5000,
-  });
-  connection.on('error', () => undefined);
-  await connection.query('SELECT 1');
-  return () => connection.end();
+async function login(c: Credentials): Promise<() => Promise<void>> {
+  const session = await openSession(c);
+  await session.query('SELECT 1');
+  return () => session.end();
 }
 
-async function refused(engine: Engine, c: Credentials): Promise<boolean> {
+async function refused(c: Credentials): Promise<boolean> {
   try {
-    const close = await login(engine, c);
+    const close = await login(c);
     await close();
     return false;
   } catch {
@@ -105,13 +82,13 @@ async function oneRun(url: string, targetId: string, engine: Engine, i: number) 
   if (!credentials) throw new Error(`request ${id} never became ACTIVE`);
   // A random phase of the sweeper's timer.
   await sleep(Math.random() * 1000);
-  const close = await login(engine, credentials);
-  const concurrentRefused = await refused(engine, credentials);
+  const close = await login(credentials);
+  const concurrentRefused = await refused(credentials);
   await close();
   const ended = performance.now();
   let refusedMs: number | undefined;
   while (refusedMs === undefined && performance.now() - ended < 30_000) {
-    if (await refused(engine, credentials)) refusedMs = performance.now() - ended;
+    if (await refused(credentials)) refusedMs = performance.now() - ended;
   }
   let revokedMs: number | undefined;
   while (revokedMs === undefined && performance.now() - ended < 60_000) {
@@ -196,26 +173,19 @@ export async function run(
     stops.push(runtime.stop);
     const sweepIntervalMs = 5000; // the runtime's default, which this bench measures
     const measure = async (engine: Engine, targetId: string): Promise<OnceEngineResult> => {
-      const runs = [];
+      const runs: Awaited<ReturnType<typeof oneRun>>[] = [];
       for (let i = 0; i < grants; i++) runs.push(await oneRun(runtime.url, targetId, engine, i));
+      const percentileOf = (key: 'refusedMs' | 'revokedMs', p: number) =>
+        percentile(
+          runs.map((r) => r[key]),
+          p,
+        );
       const result: OnceEngineResult = {
         runs: runs.length,
-        refusedP50Ms: percentile(
-          runs.map((r) => r.refusedMs),
-          50,
-        ),
-        refusedP99Ms: percentile(
-          runs.map((r) => r.refusedMs),
-          99,
-        ),
-        revokedP50Ms: percentile(
-          runs.map((r) => r.revokedMs),
-          50,
-        ),
-        revokedP99Ms: percentile(
-          runs.map((r) => r.revokedMs),
-          99,
-        ),
+        refusedP50Ms: percentileOf('refusedMs', 50),
+        refusedP99Ms: percentileOf('refusedMs', 99),
+        revokedP50Ms: percentileOf('revokedMs', 50),
+        revokedP99Ms: percentileOf('revokedMs', 99),
         concurrentRefused: runs.every((r) => r.concurrentRefused),
       };
       log(

@@ -24,6 +24,7 @@ import {
   type ProvisionerDeps,
   type RevokePlan,
   type RevokeStep,
+  runRevokePlan,
   TRANSIENT_RETRIES,
   transientBackoffMs,
 } from './provisioner-common.js';
@@ -310,9 +311,7 @@ export class MysqlProvisioner implements CredentialProvisioner {
   }
 
   async revoke(spec: Pick<GrantSpec, 'requestId' | 'dbUser' | 'target'>): Promise<RevokeReport> {
-    const plan = this.revokePlan(spec);
-    for (const step of plan.steps) await step.run();
-    return plan.report();
+    return runRevokePlan(this.revokePlan(spec));
   }
 
   /**

@@ -30,6 +30,7 @@ import {
   missingUserError,
   type ProvisionerDeps,
   type RevokePlan,
+  runRevokePlan,
   TRANSIENT_RETRIES,
   transientBackoffMs,
 } from './provisioner-common.js';
@@ -183,9 +184,7 @@ export class PostgresProvisioner implements CredentialProvisioner {
   }
 
   async revoke(spec: Pick<GrantSpec, 'requestId' | 'dbUser' | 'target'>): Promise<RevokeReport> {
-    const plan = this.revokePlan(spec);
-    for (const step of plan.steps) await step.run();
-    return plan.report();
+    return runRevokePlan(this.revokePlan(spec));
   }
 
   /** The revoke as ordered, individually re-runnable steps (postgres-revoke.ts). */
@@ -245,17 +244,7 @@ export class PostgresProvisioner implements CredentialProvisioner {
    */
   private async withOneShotClient<T>(database: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
     const { admin, endpoint } = await this.connectionInfo();
-    const client = new pg.Client({
-      host: endpoint.host,
-      port: endpoint.port,
-      user: admin.username,
-      password: admin.password,
-      database,
-      ssl: driverTls(this.target.tls),
-      connectionTimeoutMillis: this.deps.connectTimeoutMs ?? 5_000,
-      application_name: 'jit-db-access',
-      statement_timeout: 30_000,
-    });
+    const client = new pg.Client(this.adminLogin(admin, endpoint, database));
     client.on('error', () => undefined);
     try {
       await client.connect();
@@ -280,6 +269,21 @@ export class PostgresProvisioner implements CredentialProvisioner {
     return this.deps.now?.() ?? new Date();
   }
 
+  /** How every admin connection to `database` logs in, pooled or one-shot: TLS, timeouts, its name in pg_stat_activity. */
+  private adminLogin(admin: AdminCredentials, endpoint: Endpoint, database: string): pg.ClientConfig {
+    return {
+      host: endpoint.host,
+      port: endpoint.port,
+      user: admin.username,
+      password: admin.password,
+      database,
+      ssl: driverTls(this.target.tls),
+      connectionTimeoutMillis: this.deps.connectTimeoutMs ?? 5_000,
+      application_name: 'jit-db-access',
+      statement_timeout: 30_000,
+    };
+  }
+
   private connectionInfo(refresh = false): Promise<{ admin: AdminCredentials; endpoint: Endpoint }> {
     if (refresh || this.access === undefined) {
       const loading = Promise.all([
@@ -300,18 +304,10 @@ export class PostgresProvisioner implements CredentialProvisioner {
     let pool = this.pools.get(database);
     if (pool === undefined) {
       pool = new pg.Pool({
-        host: endpoint.host,
-        port: endpoint.port,
-        user: admin.username,
-        password: admin.password,
-        database,
-        ssl: driverTls(this.target.tls),
+        ...this.adminLogin(admin, endpoint, database),
         max: this.deps.poolSize ?? 4,
         idleTimeoutMillis: 60_000,
-        connectionTimeoutMillis: this.deps.connectTimeoutMs ?? 5_000,
         allowExitOnIdle: true,
-        application_name: 'jit-db-access',
-        statement_timeout: 30_000,
       });
       // An idle admin connection dropped by the server must not crash the process.
       pool.on('error', () => undefined);

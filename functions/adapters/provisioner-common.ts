@@ -6,7 +6,8 @@ import type { AdminCredentialsSource } from './secrets-admin.js';
 
 /**
  * What the PostgreSQL and MySQL provisioners share, with neither engine's driver: their dependencies, the shape of
- * a revoke plan, the refusals of a grant that has ended, and which errors mean the database is unavailable.
+ * a revoke plan and how a whole one runs, the refusals of a grant that has ended, and which errors mean the
+ * database is unavailable.
  */
 
 /** What every provisioner is built from: admin credentials and endpoints are injected, never read from env. */
@@ -33,6 +34,12 @@ export interface RevokeStep {
 export interface RevokePlan {
   steps: RevokeStep[];
   report(): RevokeReport;
+}
+
+/** A whole revoke: every step in order, then the report. Any step that throws ends it there; a rerun starts over. */
+export async function runRevokePlan(plan: RevokePlan): Promise<RevokeReport> {
+  for (const step of plan.steps) await step.run();
+  return plan.report();
 }
 
 export const IAM_TOKEN_MINUTES = 15;

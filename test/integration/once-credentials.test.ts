@@ -4,13 +4,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RequestView } from '../../functions/application/common.js';
 import type { Credentials } from '../../functions/application/ports.js';
 import type { AuditEvent } from '../../functions/domain/types.js';
 import { loadMysqlSampleData } from '../../local/demo-data.js';
 import { type Runtime, startRuntime } from '../../local/runtime.js';
+import { openSession } from '../support/client-session.js';
 import { hostPortOf, READ_PUBLIC } from '../support/policies.js';
 import { testRuntimeOptions } from '../support/runtime.js';
 import { services } from '../support/services.js';
@@ -78,47 +78,15 @@ async function until(id: string, done: (r: RequestView) => boolean): Promise<Req
   throw new Error(`request ${id} never reached the expected state`);
 }
 
-/** One database session with the credentials, as a client would open it; `end` closes it. */
-interface Session {
-  query(): Promise<unknown>;
-  end(): Promise<void>;
-}
-
+/** Per engine: a query any session of the `read` level may run, and the server's refusal of a second login. */
 const ENGINES = {
   pg: {
-    async open(c: Credentials): Promise<Session> {
-      const client = new pg.Client({
-        host: c.host,
-        port: c.port,
-        user: c.username,
-        password: c.password,
-        database: c.database,
-      });
-      client.on('error', () => undefined);
-      await client.connect();
-      return {
-        query: async () => (await client.query('SELECT count(*) FROM public.orders')).rows,
-        end: () => client.end(),
-      };
-    },
+    probe: 'SELECT count(*) FROM public.orders',
     /** The server's refusal of a sealed role (or of a role gone since). */
     refused: /not permitted to log in|too many connections|does not exist|password authentication failed/,
   },
   my: {
-    async open(c: Credentials): Promise<Session> {
-      const connection = await mysql.createConnection({
-        host: c.host,
-        port: c.port,
-        user: c.username,
-        password: c.password,
-        database: c.database,
-      });
-      connection.on('error', () => undefined);
-      return {
-        query: async () => (await connection.query('SELECT CURRENT_USER() AS u'))[0],
-        end: () => connection.end(),
-      };
-    },
+    probe: 'SELECT CURRENT_USER() AS u',
     refused: /max_user_connections|max_connections_per_hour|Access denied|account is locked/i,
   },
 } as const;
@@ -171,20 +139,20 @@ describe.each(['pg', 'my'] as const)('use-once credentials on %s', (target) => {
 
   it('admit one session: a second, concurrent or later, is refused; its end revokes the grant', async () => {
     const { id, credentials } = await activeOnceGrant(target);
-    const first = await engine.open(credentials);
-    await expect(first.query()).resolves.toBeDefined();
-    await expect(engine.open(credentials)).rejects.toThrow(engine.refused);
+    const first = await openSession(credentials);
+    await expect(first.query(engine.probe)).resolves.toBeDefined();
+    await expect(openSession(credentials)).rejects.toThrow(engine.refused);
 
     // A sweep while the session is open records its use and leaves it alone.
     await runtime?.sweep();
     const inUse = await until(id, (r) => r.once?.usedAt !== undefined);
     expect(inUse.status).toBe('ACTIVE');
-    await expect(first.query()).resolves.toBeDefined();
+    await expect(first.query(engine.probe)).resolves.toBeDefined();
     const again = await api<{ error: { code: string } }>('GET', `/requests/${id}/credentials`);
     expect([again.status, again.body.error.code]).toEqual([409, 'ONCE_ALREADY_USED']);
 
     await first.end();
-    await expect(engine.open(credentials)).rejects.toThrow(engine.refused);
+    await expect(openSession(credentials)).rejects.toThrow(engine.refused);
     await runtime?.sweep();
     const revoked = await until(id, (r) => r.status === 'REVOKED');
     expect(revoked).toMatchObject({ revokeReason: 'used-once', once: { usedAt: inUse.once?.usedAt } });
@@ -203,10 +171,10 @@ describe.each(['pg', 'my'] as const)('use-once credentials on %s', (target) => {
 
   it('count a session no sweep saw: the next sweep revokes it as used', async () => {
     const { id, credentials } = await activeOnceGrant(target);
-    const only = await engine.open(credentials);
-    await only.query();
+    const only = await openSession(credentials);
+    await only.query(engine.probe);
     await only.end();
-    await expect(engine.open(credentials)).rejects.toThrow(engine.refused);
+    await expect(openSession(credentials)).rejects.toThrow(engine.refused);
     await runtime?.sweep();
     const revoked = await until(id, (r) => r.status === 'REVOKED');
     expect(revoked.revokeReason).toBe('used-once');
@@ -228,8 +196,8 @@ describe.each(['pg', 'my'] as const)('use-once credentials on %s', (target) => {
     expect(Date.parse(extended.body.expiresAt ?? '')).toBeGreaterThan(Date.parse(before.expiresAt ?? ''));
     expect(extended.body.once).toEqual({});
     // Still one session only, after the extension.
-    const only = await engine.open(credentials);
-    await expect(engine.open(credentials)).rejects.toThrow(engine.refused);
+    const only = await openSession(credentials);
+    await expect(openSession(credentials)).rejects.toThrow(engine.refused);
     await only.end();
     await runtime?.sweep();
     expect((await until(id, (r) => r.status === 'REVOKED')).revokeReason).toBe('used-once');
@@ -305,7 +273,7 @@ describe('jitdb request --once', () => {
     const shown = await jitdb(['show', id]);
     expect(shown.stdout).toMatch(/^once:\s+not used yet$/m);
     const credentials = (await api<Credentials>('GET', `/requests/${id}/credentials`)).body;
-    const session = await ENGINES.pg.open(credentials);
+    const session = await openSession(credentials);
     await runtime?.sweep();
     const used = await until(id, (r) => r.once?.usedAt !== undefined);
     expect((await jitdb(['show', id])).stdout).toContain(`used ${used.once?.usedAt}`);

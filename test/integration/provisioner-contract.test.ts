@@ -8,6 +8,7 @@ import type { CredentialProvisioner, Credentials, GrantSpec } from '../../functi
 import { TargetUnavailableError } from '../../functions/domain/errors.js';
 import type { Target } from '../../functions/domain/policy-schema.js';
 import { freePort } from '../../local/embedded-postgres.js';
+import { type ClientSession, openSession } from '../support/client-session.js';
 import { asSuperuserIn, objectsOwnedBy, tablesNamed } from '../support/postgres-catalog.js';
 import {
   createMysqlFixture,
@@ -37,17 +38,11 @@ type TestProvisioner = CredentialProvisioner & {
   close(): Promise<void>;
 };
 
-/** A login of the temporary user: rows of a statement, and a way out. */
-interface Session {
-  query(sql: string): Promise<unknown[]>;
-  end(): Promise<void>;
-}
-
 /** A granted user whose open session made something revoke must remove. */
 interface GrantedWithObjects {
   s: GrantSpec;
   credentials: Credentials;
-  session: Session;
+  session: ClientSession;
   /** Asserts that what the session made is gone (nothing to check where objects have no owner). */
   expectObjectsGone(): Promise<void>;
 }
@@ -71,7 +66,7 @@ interface Engine {
   appTable(name: 'orders' | 'customers'): string;
   hiddenTable(): string;
   expectedUri(s: GrantSpec, password: string): string;
-  login(uri: string): Promise<Session>;
+  login(uri: string): Promise<ClientSession>;
   userExists(user: string): Promise<boolean>;
   connectionLimit(user: string): Promise<number>;
   loginBlocked(user: string): Promise<boolean>;
@@ -110,12 +105,7 @@ function postgres(): Engine {
   });
   const q = pg.escapeIdentifier;
 
-  async function login(uri: string): Promise<Session> {
-    const client = new pg.Client({ connectionString: uri, connectionTimeoutMillis: 5_000 });
-    client.on('error', () => undefined);
-    await client.connect();
-    return { query: async (sql) => (await client.query(sql)).rows, end: () => client.end() };
-  }
+  const login = (uri: string) => openSession({ engine: 'postgres', uri });
 
   const engine: Engine = {
     name: 'PostgreSQL',
@@ -243,14 +233,7 @@ function mariadb(): Engine {
   const id = (name: string) => mysql.escapeId(name, true);
   const hostileTables = [...HOSTILE_TABLES, 'back`tick'];
 
-  async function login(uri: string): Promise<Session> {
-    const connection = await mysql.createConnection({ uri, connectTimeout: 5_000 });
-    connection.on('error', () => undefined);
-    return {
-      query: async (sql) => (await connection.query<mysql.RowDataPacket[]>(sql))[0],
-      end: () => connection.end(),
-    };
-  }
+  const login = (uri: string) => openSession({ engine: 'mysql', uri });
 
   async function rows(sql: string, values: unknown[] = []): Promise<mysql.RowDataPacket[]> {
     const [result] = await admin.query<mysql.RowDataPacket[]>(sql, values);
@@ -355,7 +338,7 @@ function mariadb(): Engine {
 describe.each([postgres(), mariadb()])('$name provisioner contract', (engine) => {
   const { codes } = engine;
   const loginRefusal = (uri: string) => errorCode(async () => (await engine.login(uri)).end());
-  const sqlError = (session: Session, sql: string) => errorCode(() => session.query(sql));
+  const sqlError = (session: ClientSession, sql: string) => errorCode(() => session.query(sql));
 
   beforeAll(() => engine.setUp());
   afterAll(() => engine.tearDown());

@@ -1,10 +1,10 @@
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createRequest } from '../../functions/application/create-request.js';
 import { fetchCredentials } from '../../functions/application/fetch-credentials.js';
 import { createHandler as sweeperHandler } from '../../functions/handlers/expiry-sweeper.js';
 import { createHandler as grantHandler } from '../../functions/handlers/grant.js';
 import { createHandler as revokeHandler } from '../../functions/handlers/revoke.js';
+import { openSession } from '../support/client-session.js';
 import { lambdaContext as context, ERIN, useOrdersSystem } from '../support/deps.js';
 
 /** Use-once grants at the use cases: the sweeper's revoke racing itself and the workflow's revoke. */
@@ -30,8 +30,7 @@ async function usedOnceGrant(): Promise<string> {
   );
   await grantHandler(sys().deps)({ requestId: request.id }, context);
   const credentials = await fetchCredentials({ requestId: request.id, caller: ERIN }, sys().deps);
-  const session = new pg.Client({ connectionString: credentials.uri.replace('?sslmode=require', '') });
-  await session.connect();
+  const session = await openSession(credentials);
   await session.end();
   return request.id;
 }

@@ -1,6 +1,6 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { PolicyFileError } from '../functions/shared/config.js';
-import { acknowledgeFindings, compliancePacks } from './compliance.js';
+import { compliancePacks } from './compliance.js';
 import { configFromContext, type DeploymentConfig } from './config.js';
 import { StatefulStack } from './stateful-stack.js';
 import { StatelessStack } from './stateless-stack.js';
@@ -21,7 +21,7 @@ export const FEATURE_FLAGS = {
 };
 
 /**
- * Builds both stacks and applies the reviewed cdk-nag acknowledgements (cdk/compliance.ts); tests call this
+ * Builds both stacks (whose constructs apply the reviewed cdk-nag acknowledgements of cdk/acknowledgements.ts); tests call this
  * with context (and a fixed env) instead of going through the CLI, and without the acknowledgements to see
  * the raw findings.
  */
@@ -39,6 +39,7 @@ export function buildApp(
     env,
     description: 'jit-db-access: requests, audit and audit digest tables',
     terminationProtection: true,
+    acknowledgeComplianceFindings: options.acknowledgeFindings ?? true,
     ...(config.backupRetentionDays !== undefined ? { backupRetentionDays: config.backupRetentionDays } : {}),
   });
   const stateless = new StatelessStack(app, 'JitDbAccess', {
@@ -46,8 +47,8 @@ export function buildApp(
     description: 'jit-db-access: API, workflow, functions, schedules and alarms',
     config,
     tables: stateful.tables,
+    acknowledgeComplianceFindings: options.acknowledgeFindings ?? true,
   });
-  if (options.acknowledgeFindings ?? true) acknowledgeFindings(app);
   return { app, stateful, stateless, config };
 }
 

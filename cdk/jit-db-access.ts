@@ -20,6 +20,7 @@ import {
 } from '../functions/adapters/dynamodb-tables.js';
 import type { Policy, PolicyInput } from '../functions/domain/policy-schema.js';
 import { loadPolicyFile, PolicyFileError, validatePolicyData } from '../functions/shared/config.js';
+import { acknowledgeFindings } from './acknowledgements.js';
 import { ApiConstruct } from './constructs/api.js';
 import { AuditAnchorConstruct } from './constructs/audit-anchor.js';
 import { ExpiryConstruct } from './constructs/expiry.js';
@@ -40,7 +41,18 @@ export interface JitDbAccessTableSet {
   readonly digests: dynamodb.ITable;
 }
 
-export interface JitDbAccessTablesProps {
+/** Whether a construct applies jit-db-access's reviewed cdk-nag acknowledgements to its own resources. */
+export interface ComplianceProps {
+  /**
+   * Acknowledge, on this construct's resources only and each with its written reason, the cdk-nag findings
+   * jit-db-access leaves as they are by design (cdk/acknowledgements.ts), so your own run of the AwsSolutions,
+   * Serverless, NIST 800-53 R5, HIPAA Security and PCI DSS 3.2.1 packs reports only what you did.
+   * @default true
+   */
+  readonly acknowledgeComplianceFindings?: boolean;
+}
+
+export interface JitDbAccessTablesProps extends ComplianceProps {
   /**
    * Daily AWS Backup recovery points of the three tables, kept this many days, in a vault of their own.
    * @default - no backup plan (each table still has point-in-time recovery, 35 days)
@@ -70,10 +82,11 @@ export class JitDbAccessTables extends Construct implements JitDbAccessTableSet 
       props.backupRetentionDays === undefined
         ? undefined
         : backupPlan(this, [this.requests, this.audit, this.digests], props.backupRetentionDays);
+    if (props.acknowledgeComplianceFindings ?? true) acknowledgeFindings(this);
   }
 }
 
-export interface JitDbAccessProps {
+export interface JitDbAccessProps extends ComplianceProps {
   /**
    * The access policy: a path to its YAML or JSON file (relative paths from the current directory), or the
    * policy itself as an object. Validated at synth with the same messages `jitdb policy check` prints.
@@ -254,6 +267,7 @@ export class JitDbAccess extends Construct {
       this.expiry.executionStatusChange,
       this.auditAnchor.digestFunction,
     ];
+    if (props.acknowledgeComplianceFindings ?? true) acknowledgeFindings(this);
   }
 
   /** A security group for the database functions in the targets' VPC, admitted by the targets on their ports. */

@@ -23,6 +23,9 @@ export class StatefulStack extends Stack {
     super(scope, id, props);
     this.tables = new JitDbAccessTables(this, 'Default', {
       ...(props.backupRetentionDays !== undefined ? { backupRetentionDays: props.backupRetentionDays } : {}),
+      ...(props.acknowledgeComplianceFindings !== undefined
+        ? { acknowledgeComplianceFindings: props.acknowledgeComplianceFindings }
+        : {}),
     });
     this.requestsTable = this.tables.requests;
     this.auditTable = this.tables.audit;

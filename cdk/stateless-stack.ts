@@ -8,6 +8,8 @@ import { JitDbAccess, type JitDbAccessTableSet } from './jit-db-access.js';
 export interface StatelessStackProps extends StackProps {
   readonly config: DeploymentConfig;
   readonly tables: JitDbAccessTableSet;
+  /** @default true */
+  readonly acknowledgeComplianceFindings?: boolean;
 }
 
 /**
@@ -53,6 +55,7 @@ export class StatelessStack extends Stack {
       digestEvery: Duration.minutes(config.digestEveryMinutes),
       ...(config.wafRateLimit !== undefined ? { wafRateLimit: config.wafRateLimit } : {}),
       databaseConcurrency: config.databaseConcurrency,
+      acknowledgeComplianceFindings: props.acknowledgeComplianceFindings ?? true,
     });
   }
 }

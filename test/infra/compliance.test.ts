@@ -1,8 +1,9 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { type AppliedAcknowledgement, acknowledgeFindings } from '../../cdk/acknowledgements.js';
 import { buildApp, type JitApp } from '../../cdk/app.js';
-import { type AppliedAcknowledgement, acknowledgeFindings, compliancePacks } from '../../cdk/compliance.js';
+import { compliancePacks } from '../../cdk/compliance.js';
 import { JitFunction } from '../../cdk/constructs/jit-function.js';
 import { DATABASE_HANDLERS } from '../../cdk/function-needs.js';
 import { FUNCTIONS } from '../../functions/function-registry.js';

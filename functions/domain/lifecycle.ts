@@ -46,7 +46,10 @@ export type LifecycleEvent =
   | { type: 'extension-approve'; by: Identity; comment?: string }
   | { type: 'extension-deny'; by: Identity; comment?: string }
   | { type: 'revoked'; reason: RevokeReason; by?: Identity; sessionsTerminated?: number }
-  | { type: 'revoke-failed'; error: { code: string; message: string } };
+  | { type: 'revoke-failed'; error: { code: string; message: string } }
+  | { type: 'execution-started' }
+  | { type: 'executed'; statements: { command?: string; rowCount: number | null }[] }
+  | { type: 'execution-failed'; error: { code: string; message: string } };
 
 export type LifecycleEventType = LifecycleEvent['type'];
 
@@ -63,6 +66,9 @@ export const LIFECYCLE_EVENT_TYPES = [
   'extension-deny',
   'revoked',
   'revoke-failed',
+  'execution-started',
+  'executed',
+  'execution-failed',
 ] as const satisfies readonly LifecycleEventType[];
 
 /**
@@ -85,6 +91,10 @@ export const TRANSITIONS: Readonly<
   'extension-deny': { ACTIVE: ['ACTIVE'] },
   revoked: { ACTIVE: ['REVOKED'], REVOKE_FAILED: ['REVOKED'] },
   'revoke-failed': { ACTIVE: ['REVOKE_FAILED'], REVOKE_FAILED: ['REVOKE_FAILED'] },
+  // A statement request runs once instead of being granted: marked before it runs, then EXECUTED or FAILED.
+  'execution-started': { APPROVED: ['APPROVED'] },
+  executed: { APPROVED: ['EXECUTED'] },
+  'execution-failed': { APPROVED: ['FAILED'] },
 };
 
 /** True if `event` may be applied to a request in `status`. */
@@ -192,7 +202,53 @@ function transition(
     }
     case 'deny':
     case 'cancel':
+      // Once its statements may have started, a statement request ends EXECUTED or FAILED, never CANCELLED.
+      if (event.type === 'cancel' && request.executionStartedAt) {
+        throw new InvalidTransitionError(`${request.status} (statements running)`, event.type);
+      }
       return closedByPerson(request, base, event, at);
+    case 'execution-started': {
+      if (!request.statements || request.executionStartedAt) {
+        throw new InvalidTransitionError(
+          `${request.status} (not a statement request waiting to run)`,
+          event.type,
+        );
+      }
+      const next: AccessRequest = { ...base, executionStartedAt: at };
+      return result(
+        next,
+        auditDraft(at, SYSTEM, 'execution-started', request, next, {
+          details: { dbUser: request.dbUser, statementsSha256: request.statementsSha256 ?? null },
+        }),
+      );
+    }
+    case 'executed': {
+      if (!request.executionStartedAt) {
+        throw new InvalidTransitionError(`${request.status} (statements not started)`, event.type);
+      }
+      const next: AccessRequest = { ...base, status: 'EXECUTED', executedAt: at };
+      // Counts only: the rows a query returned are kept for the requester, never in the audit log.
+      return result(
+        next,
+        auditDraft(at, SYSTEM, 'executed', request, next, {
+          details: {
+            statements: event.statements.length,
+            rowCounts: event.statements
+              .map((s) => (s.rowCount === null ? '-' : String(s.rowCount)))
+              .join(','),
+          },
+        }),
+      );
+    }
+    case 'execution-failed': {
+      const next: AccessRequest = { ...base, status: 'FAILED', lastError: { ...event.error, at } };
+      return result(
+        next,
+        auditDraft(at, SYSTEM, 'execution-failed', request, next, {
+          details: { code: event.error.code, message: event.error.message },
+        }),
+      );
+    }
     case 'approval-expired': {
       const next: AccessRequest = {
         ...base,

@@ -57,7 +57,14 @@ export const RequestedScopeBody = z.strictObject({
 export const NewRequestBody = z.strictObject({
   target: id,
   level: id,
-  duration: DurationInput,
+  /** Required for a window request; a statement request takes none (its level's statement timeout bounds it). */
+  duration: z.optional(DurationInput),
+  /**
+   * A statement request: the SQL to run once on approval, one statement per entry, in order, in one transaction.
+   * Only the shape is checked here; size, control characters and blank entries are statements.ts's
+   * (STATEMENT_TOO_LARGE / STATEMENT_INVALID), so each refusal has its own code.
+   */
+  statements: z.optional(z.array(z.string()).check(z.maxLength(1000))),
   /** Optional here so a level with `requireReason: false` can omit it; a blank reason counts as missing. */
   reason: z.optional(text(1000)),
   ticket: z.optional(text(64)),

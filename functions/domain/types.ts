@@ -10,6 +10,7 @@ export const REQUEST_STATUSES = [
   'FAILED',
   'REVOKE_FAILED',
   'REVOKED',
+  'EXECUTED',
 ] as const;
 export type RequestStatus = (typeof REQUEST_STATUSES)[number];
 
@@ -20,6 +21,7 @@ export const TERMINAL_STATUSES: readonly RequestStatus[] = [
   'CANCELLED',
   'FAILED',
   'REVOKED',
+  'EXECUTED',
 ];
 
 /**
@@ -131,6 +133,17 @@ export interface AccessRequest {
   approvalLinks: ApprovalLink[];
   /** A reviewer's acknowledgement of a break-glass request; until set, the request is flagged for review. */
   review?: Decision;
+  /**
+   * A statement request: the exact SQL approvers see and the workflow runs once, in one transaction, instead of
+   * granting a window (functions/domain/statements.ts). Absent on a window request.
+   */
+  statements?: string[];
+  /** SHA-256 (hex) of the statements (statementsDigest), as recorded in the `requested` audit event. */
+  statementsSha256?: string;
+  /** Set, with a conditional write, just before the statements run: a retried task that finds it never runs them again. */
+  executionStartedAt?: string;
+  /** When the statements ran and committed (EXECUTED). */
+  executedAt?: string;
   /** Head of this request's audit hash chain. */
   auditSeq: number;
   auditHead: string;
@@ -184,6 +197,9 @@ export const AUDIT_ACTIONS = [
   'refused',
   'link-refused',
   'reviewed',
+  'execution-started',
+  'executed',
+  'execution-failed',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -69,6 +69,10 @@ function inStatus(status: RequestStatus): AccessRequest {
 /** A request in `status` meeting the event's precondition (no pending extension before a new one). */
 function subjectFor(status: RequestStatus, type: LifecycleEventType): AccessRequest {
   const request = inStatus(status);
+  if (type === 'execution-started') return { ...request, statements: ['SELECT 1'] };
+  if (type === 'executed') {
+    return { ...request, statements: ['SELECT 1'], executionStartedAt: NOW.toISOString() };
+  }
   if (type !== 'extension-requested') return request;
   const { extension: _none, ...rest } = request;
   return rest;
@@ -102,6 +106,12 @@ function sampleEvent(type: LifecycleEventType): LifecycleEvent {
     }
     case 'revoked':
       return { type, reason: 'expired' };
+    case 'execution-started':
+      return { type };
+    case 'executed':
+      return { type, statements: [{ command: 'SELECT', rowCount: 1 }] };
+    case 'execution-failed':
+      return { type, error: { code: 'StatementFailed', message: 'division by zero' } };
   }
 }
 
@@ -122,6 +132,9 @@ const DIAGRAM = new Set([
   'REVOKE_FAILED --revoked--> REVOKED',
   'ACTIVE --revoke-failed--> REVOKE_FAILED',
   'REVOKE_FAILED --revoke-failed--> REVOKE_FAILED',
+  'APPROVED --execution-started--> APPROVED',
+  'APPROVED --executed--> EXECUTED',
+  'APPROVED --execution-failed--> FAILED',
 ]);
 
 function errorOf(fn: () => unknown): { code: ErrorCode; message: string } {
@@ -145,7 +158,7 @@ describe('the transition table', () => {
   });
 
   it('leaves the terminal statuses with no way out', () => {
-    for (const status of ['DENIED', 'EXPIRED', 'CANCELLED', 'FAILED', 'REVOKED'] as const) {
+    for (const status of ['DENIED', 'EXPIRED', 'CANCELLED', 'FAILED', 'REVOKED', 'EXECUTED'] as const) {
       expect(LIFECYCLE_EVENT_TYPES.filter((e) => canApply(status, e))).toEqual([]);
     }
   });

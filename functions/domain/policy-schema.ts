@@ -15,7 +15,8 @@ import { DEFAULT_IDENTITY_TRUST, IdentityTrust, spoofablePattern } from './polic
 export const MAX_GRANT_SECONDS = 12 * 3600;
 export const MAX_APPROVAL_WINDOW_SECONDS = 7 * 86400;
 /** Ceilings on a level's statement settings (statement requests): run time, result size and retention. */
-export const MAX_STATEMENT_TIMEOUT_SECONDS = 15 * 60;
+/** Under Lambda's 15-minute ceiling, with room to make and drop the user (cdk/constructs/workflow.ts). */
+export const MAX_STATEMENT_TIMEOUT_SECONDS = 10 * 60;
 export const MAX_STATEMENT_RESULT_ROWS = 10_000;
 /** A result is one DynamoDB item (400 KB at most), with room for its columns and counts. */
 export const MAX_STATEMENT_RESULT_BYTES = 256 * 1024;
@@ -225,7 +226,7 @@ export const AccessLevel = z
     /** How a statement request runs: its timeout, how much of a query's result is kept, and for how long. */
     statement: z._default(
       z.strictObject({
-        timeout: z._default(durationField(MAX_STATEMENT_TIMEOUT_SECONDS, '15m'), 30),
+        timeout: z._default(durationField(MAX_STATEMENT_TIMEOUT_SECONDS, '10m'), 30),
         maxRows: z._default(z.int().check(z.gte(0), z.lte(MAX_STATEMENT_RESULT_ROWS)), 1000),
         maxBytes: z._default(z.int().check(z.gte(1024), z.lte(MAX_STATEMENT_RESULT_BYTES)), 64 * 1024),
         retention: z._default(durationField(MAX_RESULT_RETENTION_SECONDS, '7d'), 24 * 3600),

@@ -94,6 +94,25 @@ export function statementsDigest(statements: readonly string[]): string {
   return createHash('sha256').update(JSON.stringify(statements), 'utf8').digest('hex');
 }
 
+/**
+ * A statement the database refused (or the timeout ended): its message only, never DETAIL or a value from the
+ * data, so it may be stored on the request and in its audit event.
+ */
+export class StatementFailedError extends Error {
+  constructor(
+    readonly index: number,
+    message: string,
+  ) {
+    super(`statement ${index + 1}: ${maskQuotedValues(message)}`);
+    this.name = 'StatementFailed';
+  }
+}
+
+/** MySQL/MariaDB put values in their messages in single quotes (`Duplicate entry 'x' for key …`): masked. */
+export function maskQuotedValues(message: string): string {
+  return message.replace(/'(?:[^'\\]|\\.)*'/g, "'…'");
+}
+
 /** Refuses a request of a kind its level does not take. */
 export function assertKindAllowed(level: AccessLevel, levelName: string, kind: RequestKind): void {
   if (level.requests.includes(kind)) return;

@@ -54,13 +54,13 @@ describe('Policy schema', () => {
 
   it.each<[string, Change[], string[]]>([
     [
-      'a statement timeout over 15m and a result past the ceilings',
+      'a statement timeout over 10m and a result past the ceilings',
       [
         [`${READ}.requests`, ['statement']],
         [`${READ}.statement`, { timeout: '16m', maxRows: 10001, maxBytes: 300000, retention: '8d' }],
       ],
       [
-        'targets[0].levels.read.statement.timeout: must be ≤ 15m',
+        'targets[0].levels.read.statement.timeout: must be ≤ 10m',
         'targets[0].levels.read.statement.maxRows: Too big: expected number to be <=10000',
         'targets[0].levels.read.statement.maxBytes: Too big: expected number to be <=262144',
         'targets[0].levels.read.statement.retention: must be ≤ 7d',

@@ -1,0 +1,80 @@
+import pg from 'pg';
+import type { Credentials, StatementLimits } from '../application/ports.js';
+import type { Target } from '../domain/policy-schema.js';
+import { StatementFailedError, type StatementOutcome } from '../domain/statements.js';
+import { driverTls } from './connection-uri.js';
+import { clientDeadlineMs, outcomeOf, RowBudget } from './statement-runner.js';
+
+/**
+ * Runs a statement request on PostgreSQL as its temporary user: BEGIN, each statement with the extended query
+ * protocol (which refuses a second command in one entry, so nothing slips past the checks at request time), COMMIT.
+ * statement_timeout is set at connection start (server side); rows past the budget are read and dropped.
+ */
+export async function runPostgresStatements(
+  target: Target,
+  credentials: Credentials,
+  statements: readonly string[],
+  limits: StatementLimits,
+): Promise<StatementOutcome[]> {
+  const client = new pg.Client({
+    host: credentials.host,
+    port: credentials.port,
+    user: credentials.username,
+    password: credentials.password,
+    database: credentials.database,
+    ssl: driverTls(target.tls),
+    connectionTimeoutMillis: 5_000,
+    application_name: 'jit-db-access statement',
+    statement_timeout: limits.timeoutSeconds * 1000,
+    query_timeout: clientDeadlineMs(limits),
+  });
+  // A connection the server ends (the revoke after a timeout) must not crash the process.
+  client.on('error', () => undefined);
+  let index = -1;
+  try {
+    await client.connect();
+    await client.query('BEGIN');
+    const outcomes: StatementOutcome[] = [];
+    let remaining = { maxRows: limits.maxRows, maxBytes: limits.maxBytes };
+    for (index = 0; index < statements.length; index++) {
+      const budget = new RowBudget(remaining);
+      const result = await runOne(client, statements[index] ?? '', budget);
+      outcomes.push(outcomeOf(result.command, result.rowCount, result.columns, budget));
+      remaining = budget.remaining();
+    }
+    index = statements.length;
+    await client.query('COMMIT');
+    return outcomes;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw new StatementFailedError(Math.min(Math.max(index, 0), statements.length - 1), messageOf(error));
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function runOne(
+  client: pg.Client,
+  text: string,
+  budget: RowBudget,
+): Promise<{ command: string | undefined; rowCount: number | null; columns: string[] }> {
+  return new Promise((resolve, reject) => {
+    const query = new pg.Query({ text, rowMode: 'array', queryMode: 'extended' } as pg.QueryConfig);
+    // A row listener stops pg from accumulating rows itself: the budget keeps what fits.
+    query.on('row', (row: unknown[]) => budget.add(row));
+    query.on('error', reject);
+    query.on('end', (result: pg.QueryResult) => {
+      resolve({
+        command: result.command || undefined,
+        rowCount: result.rowCount ?? null,
+        columns: (result.fields ?? []).map((f) => f.name),
+      });
+    });
+    client.query(query);
+  });
+}
+
+/** The server's primary message only: never DETAIL, HINT or WHERE, which may quote the data. */
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : 'the statement failed';
+}

@@ -1,0 +1,86 @@
+import type { Credentials, StatementLimits, StatementRunner } from '../application/ports.js';
+import type { Target } from '../domain/policy-schema.js';
+import type { ResultCell, StatementOutcome } from '../domain/statements.js';
+
+/**
+ * The StatementRunner: the engine module (and its driver) is imported on first use, as the provisioners do.
+ * Each engine connects as the request's temporary user, never as the admin.
+ */
+export function statementRunner(): StatementRunner {
+  return {
+    async run(
+      target: Target,
+      credentials: Credentials,
+      statements: readonly string[],
+      limits: StatementLimits,
+    ) {
+      if (target.engine === 'postgres') {
+        const { runPostgresStatements } = await import('./statement-runner-postgres.js');
+        return runPostgresStatements(target, credentials, statements, limits);
+      }
+      const { runMysqlStatements } = await import('./statement-runner-mysql.js');
+      return runMysqlStatements(target, credentials, statements, limits);
+    },
+  };
+}
+
+/** A driver's value as a result cell: JSON scalars as they are, dates as ISO text, bytes as `\x` hex, the rest as JSON. */
+export function cellOf(value: unknown): ResultCell {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? String(value) : value.toISOString();
+  if (Buffer.isBuffer(value)) return `\\x${value.toString('hex')}`;
+  return JSON.stringify(value);
+}
+
+/** Collects a query's rows up to maxRows and maxBytes (the rows' JSON), noting what was left out. */
+export class RowBudget {
+  readonly rows: ResultCell[][] = [];
+  truncated = false;
+  private bytes = 0;
+
+  constructor(private readonly limits: Pick<StatementLimits, 'maxRows' | 'maxBytes'>) {}
+
+  add(values: readonly unknown[]): void {
+    if (this.truncated) return;
+    const row = values.map(cellOf);
+    const size = Buffer.byteLength(JSON.stringify(row), 'utf8');
+    if (this.rows.length >= this.limits.maxRows || this.bytes + size > this.limits.maxBytes) {
+      this.truncated = true;
+      return;
+    }
+    this.rows.push(row);
+    this.bytes += size;
+  }
+
+  /** What the next statement may still keep: the budget is for the whole result, not per statement. */
+  remaining(): Pick<StatementLimits, 'maxRows' | 'maxBytes'> {
+    return {
+      maxRows: Math.max(0, this.limits.maxRows - this.rows.length),
+      maxBytes: Math.max(0, this.limits.maxBytes - this.bytes),
+    };
+  }
+}
+
+/** A query's outcome (columns and the rows kept), or a command's (its row count only). */
+export function outcomeOf(
+  command: string | undefined,
+  rowCount: number | null,
+  columns: string[] | undefined,
+  budget: RowBudget,
+): StatementOutcome {
+  return {
+    ...(command ? { command } : {}),
+    rowCount,
+    ...(columns && columns.length > 0
+      ? { columns, rows: budget.rows, ...(budget.truncated ? { truncated: true } : {}) }
+      : {}),
+  };
+}
+
+/** A client-side bound a little past the server's statement timeout, for a server that ignores it. */
+export function clientDeadlineMs(limits: StatementLimits): number {
+  return limits.timeoutSeconds * 1000 + 5_000;
+}

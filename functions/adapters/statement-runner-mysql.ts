@@ -4,7 +4,7 @@ import type { Credentials, StatementLimits } from '../application/ports.js';
 import type { Target } from '../domain/policy-schema.js';
 import { StatementFailedError, type StatementOutcome } from '../domain/statements.js';
 import { driverTls } from './connection-uri.js';
-import { clientDeadlineMs, outcomeOf, RowBudget } from './statement-runner.js';
+import { clientDeadlineMs, outcomeOf, RowBudget, withDeadline } from './statement-runner.js';
 
 /** MariaDB's and MySQL's "unknown system variable". */
 const ER_UNKNOWN_SYSTEM_VARIABLE = 1193;
@@ -23,6 +23,7 @@ export async function runMysqlStatements(
 ): Promise<StatementOutcome[]> {
   const ssl = driverTls(target.tls);
   let index = -1;
+  let abandoned = false;
   let connection: mysql.Connection | undefined;
   try {
     connection = await mysql.createConnection({
@@ -46,17 +47,25 @@ export async function runMysqlStatements(
     await connection.query('START TRANSACTION');
     const outcomes: StatementOutcome[] = [];
     let remaining = { maxRows: limits.maxRows, maxBytes: limits.maxBytes };
-    for (index = 0; index < statements.length; index++) {
-      const budget = new RowBudget(remaining);
-      const result = await runOne(core, statements[index] ?? '', budget, clientDeadlineMs(limits));
-      outcomes.push(outcomeOf(undefined, result.rowCount, result.columns, budget));
-      remaining = budget.remaining();
-    }
-    index = statements.length;
-    await connection.query('COMMIT');
-    return outcomes;
+    const open = connection;
+    const run = async () => {
+      for (index = 0; index < statements.length; index++) {
+        const budget = new RowBudget(remaining);
+        const result = await runOne(core, statements[index] ?? '', budget);
+        outcomes.push(outcomeOf(undefined, result.rowCount, result.columns, budget));
+        remaining = budget.remaining();
+      }
+      index = statements.length;
+      await open.query('COMMIT');
+      return outcomes;
+    };
+    // mysql2's own per-query timeout misfires on streamed queries: the run is bounded here instead.
+    return await withDeadline(run(), clientDeadlineMs(limits), () => {
+      abandoned = true;
+      open.destroy();
+    });
   } catch (error) {
-    await connection?.query('ROLLBACK').catch(() => undefined);
+    if (!abandoned) await connection?.query('ROLLBACK').catch(() => undefined);
     throw new StatementFailedError(Math.min(Math.max(index, 0), statements.length - 1), messageOf(error));
   } finally {
     connection?.destroy();
@@ -77,15 +86,15 @@ function runOne(
   connection: CoreConnection,
   sql: string,
   budget: RowBudget,
-  timeout: number,
 ): Promise<{ rowCount: number | null; columns: string[] | undefined }> {
   return new Promise((resolve, reject) => {
     let columns: string[] | undefined;
     let rows = 0;
     let affected: number | null = null;
-    const query = connection.query({ sql, rowsAsArray: true, timeout });
-    query.on('fields', (fields: { name: string }[]) => {
-      columns = fields.map((f) => f.name);
+    const query = connection.query({ sql, rowsAsArray: true });
+    // A command (no result set) emits 'fields' with nothing.
+    query.on('fields', (fields: { name: string }[] | undefined) => {
+      if (fields) columns = fields.map((f) => f.name);
     });
     query.on('result', (row: unknown) => {
       if (Array.isArray(row)) {

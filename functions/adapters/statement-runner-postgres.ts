@@ -3,7 +3,7 @@ import type { Credentials, StatementLimits } from '../application/ports.js';
 import type { Target } from '../domain/policy-schema.js';
 import { StatementFailedError, type StatementOutcome } from '../domain/statements.js';
 import { driverTls } from './connection-uri.js';
-import { clientDeadlineMs, outcomeOf, RowBudget } from './statement-runner.js';
+import { clientDeadlineMs, outcomeOf, RowBudget, withDeadline } from './statement-runner.js';
 
 /**
  * Runs a statement request on PostgreSQL as its temporary user: BEGIN, each statement with the extended query
@@ -25,13 +25,15 @@ export async function runPostgresStatements(
     ssl: driverTls(target.tls),
     connectionTimeoutMillis: 5_000,
     application_name: 'jit-db-access statement',
+    // Not query_timeout: pg turns it into a callback on the query, which then buffers every row and reports
+    // no error event. withDeadline below bounds the run instead.
     statement_timeout: limits.timeoutSeconds * 1000,
-    query_timeout: clientDeadlineMs(limits),
   });
   // A connection the server ends (the revoke after a timeout) must not crash the process.
   client.on('error', () => undefined);
   let index = -1;
-  try {
+  let abandoned = false;
+  const run = async () => {
     await client.connect();
     await client.query('BEGIN');
     const outcomes: StatementOutcome[] = [];
@@ -45,11 +47,17 @@ export async function runPostgresStatements(
     index = statements.length;
     await client.query('COMMIT');
     return outcomes;
+  };
+  try {
+    return await withDeadline(run(), clientDeadlineMs(limits), () => {
+      abandoned = true;
+      (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+    });
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    if (!abandoned) await client.query('ROLLBACK').catch(() => undefined);
     throw new StatementFailedError(Math.min(Math.max(index, 0), statements.length - 1), messageOf(error));
   } finally {
-    await client.end().catch(() => undefined);
+    if (!abandoned) await client.end().catch(() => undefined);
   }
 }
 

@@ -80,7 +80,26 @@ export function outcomeOf(
   };
 }
 
-/** A client-side bound a little past the server's statement timeout, for a server that ignores it. */
+/** A client-side bound a little past the server's statement timeout, for a statement that raised its own. */
 export function clientDeadlineMs(limits: StatementLimits): number {
   return limits.timeoutSeconds * 1000 + 5_000;
+}
+
+/**
+ * `work`, or a rejection once `ms` have passed, after `abandon` (which closes the connection: the revoke that
+ * follows ends the server's session, and with it the transaction, for good).
+ */
+export async function withDeadline<T>(work: Promise<T>, ms: number, abandon: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      abandon();
+      reject(new Error(`the statements ran past their timeout (${Math.round(ms / 1000)} s with the grace)`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

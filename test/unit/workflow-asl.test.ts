@@ -150,7 +150,7 @@ describe('the access-request state machine definition', () => {
     });
     expect(asl.States.ExecuteStatement).toMatchObject({
       Type: 'Task',
-      Resource: '${ExecuteStatementFunctionArn}',
+      Resource: `\${ExecuteStatementFunctionArn}`,
       Parameters: { 'requestId.$': '$.requestId' },
       Next: 'StatementSettled',
     });

@@ -502,6 +502,7 @@ describe('the REST API', () => {
       'POST /requests/{id}/extend': iam('api', true),
       'POST /requests/{id}/review': iam('api'),
       'GET /requests/{id}/credentials': iam('credentials'),
+      'GET /requests/{id}/result': iam('api'),
       'GET /requests/{id}/audit': iam('api'),
       'GET /targets': iam('api'),
       'GET /openapi.json': { auth: 'NONE', target: 'api', validated: false },

@@ -64,7 +64,18 @@ export const NewRequestBody = z.strictObject({
    * Only the shape is checked here; size, control characters and blank entries are statements.ts's
    * (STATEMENT_TOO_LARGE / STATEMENT_INVALID), so each refusal has its own code.
    */
-  statements: z.optional(z.array(z.string()).check(z.maxLength(1000))),
+  statements: z.optional(
+    z
+      .array(z.string())
+      .check(z.maxLength(1000))
+      .register(z.globalRegistry, {
+        description:
+          'A statement request: SQL run once on approval, one statement per entry, in order, in one transaction, as a ' +
+          "temporary user with the level's privileges (narrowed by scope). At most 20 statements and 32 KiB in all; no " +
+          'NUL bytes or control characters other than tab and newline; no transaction control (BEGIN, COMMIT…). ' +
+          'Send no duration with it. The result: GET /requests/{id}/result.',
+      }),
+  ),
   /** Optional here so a level with `requireReason: false` can omit it; a blank reason counts as missing. */
   reason: z.optional(text(1000)),
   ticket: z.optional(text(64)),

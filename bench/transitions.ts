@@ -53,6 +53,7 @@ function stubs(decision: 'auto-approved' | 'needs-approval', onToken: (token: st
     Revoke: async () => ({ revoked: true }),
     RecordRevokeFailed: async () => ({}),
     ExecuteStatement: async () => ({ status: 'EXECUTED' }),
+    ExplainStatement: async () => ({ status: 'EXPLAINED' }),
   };
 }
 

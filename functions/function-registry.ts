@@ -83,10 +83,11 @@ export const FUNCTIONS = {
   },
   grant: { kind: 'task', states: ['Grant'], needs: { mailer: false, database: true } },
   revoke: { kind: 'task', states: ['Revoke'], needs: { mailer: false, database: true } },
-  // Runs an approved statement request once as a temporary user (an IAM token for iam targets), then drops it.
+  // Runs an approved statement request once as a temporary user (an IAM token for iam targets), then drops it;
+  // before approval, computes its plans (EXPLAIN, nothing run) as that user for approvers.
   'execute-statement': {
     kind: 'task',
-    states: ['ExecuteStatement'],
+    states: ['ExecuteStatement', 'ExplainStatement'],
     needs: { mailer: false, database: true, iamConnect: true },
   },
   // Revokes what a failed grant left behind; tells approvers whose links the approval window retired.

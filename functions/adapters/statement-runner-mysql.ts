@@ -4,7 +4,15 @@ import type { Credentials, StatementLimits } from '../application/ports.js';
 import type { Target } from '../domain/policy-schema.js';
 import { StatementFailedError, type StatementOutcome } from '../domain/statements.js';
 import { driverTls } from './connection-uri.js';
-import { clientDeadlineMs, outcomeOf, RowBudget, withDeadline } from './statement-runner.js';
+import {
+  boundedPlan,
+  clientDeadlineMs,
+  isExplainable,
+  NOT_EXPLAINABLE,
+  outcomeOf,
+  RowBudget,
+  withDeadline,
+} from './statement-runner.js';
 
 /** MariaDB's and MySQL's "unknown system variable". */
 const ER_UNKNOWN_SYSTEM_VARIABLE = 1193;
@@ -69,6 +77,71 @@ export async function runMysqlStatements(
     throw new StatementFailedError(Math.min(Math.max(index, 0), statements.length - 1), messageOf(error));
   } finally {
     connection?.destroy();
+  }
+}
+
+/**
+ * Each statement's plan: `EXPLAIN <statement>`, its rows as `column=value` lines, in a transaction rolled back.
+ * Only queries and DML are explained (isExplainable), so no statement can make it EXPLAIN ANALYZE.
+ */
+export async function explainMysqlStatements(
+  target: Target,
+  credentials: Credentials,
+  statements: readonly string[],
+  limits: StatementLimits,
+): Promise<string[]> {
+  const ssl = driverTls(target.tls);
+  let connection: mysql.Connection | undefined;
+  let abandoned = false;
+  try {
+    connection = await mysql.createConnection({
+      host: credentials.host,
+      port: credentials.port,
+      user: credentials.username,
+      password: credentials.password,
+      database: credentials.database,
+      connectTimeout: 5_000,
+      multipleStatements: false,
+      ...(ssl === false ? {} : { ssl }),
+    });
+    connection.on('error', () => undefined);
+    await setTimeout(connection, limits.timeoutSeconds);
+    const core = (connection as unknown as { connection: CoreConnection }).connection;
+    const open = connection;
+    const run = async () => {
+      const plans: string[] = [];
+      for (const statement of statements) {
+        if (!isExplainable(statement)) {
+          plans.push(NOT_EXPLAINABLE);
+          continue;
+        }
+        const budget = new RowBudget({ maxRows: 200, maxBytes: 16 * 1024 });
+        await open.query('START TRANSACTION');
+        try {
+          const { columns } = await runOne(core, `EXPLAIN ${statement}`, budget);
+          plans.push(
+            boundedPlan(
+              budget.rows.map((row) =>
+                (columns ?? []).map((c, i) => `${c}=${String(row[i] ?? 'NULL')}`).join(' '),
+              ),
+            ),
+          );
+        } catch (error) {
+          plans.push(
+            `(no plan: ${new StatementFailedError(0, messageOf(error)).message.replace(/^statement 1: /, '')})`,
+          );
+        } finally {
+          await open.query('ROLLBACK').catch(() => undefined);
+        }
+      }
+      return plans;
+    };
+    return await withDeadline(run(), clientDeadlineMs(limits), () => {
+      abandoned = true;
+      open.destroy();
+    });
+  } finally {
+    if (!abandoned) connection?.destroy();
   }
 }
 

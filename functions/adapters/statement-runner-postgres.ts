@@ -3,13 +3,80 @@ import type { Credentials, StatementLimits } from '../application/ports.js';
 import type { Target } from '../domain/policy-schema.js';
 import { StatementFailedError, type StatementOutcome } from '../domain/statements.js';
 import { driverTls } from './connection-uri.js';
-import { clientDeadlineMs, outcomeOf, RowBudget, withDeadline } from './statement-runner.js';
+import {
+  boundedPlan,
+  clientDeadlineMs,
+  isExplainable,
+  NOT_EXPLAINABLE,
+  outcomeOf,
+  RowBudget,
+  withDeadline,
+} from './statement-runner.js';
 
 /**
  * Runs a statement request on PostgreSQL as its temporary user: BEGIN, each statement with the extended query
  * protocol (which refuses a second command in one entry, so nothing slips past the checks at request time), COMMIT.
  * statement_timeout is set at connection start (server side); rows past the budget are read and dropped.
  */
+function userClient(target: Target, credentials: Credentials, limits: StatementLimits): pg.Client {
+  const client = new pg.Client({
+    host: credentials.host,
+    port: credentials.port,
+    user: credentials.username,
+    password: credentials.password,
+    database: credentials.database,
+    ssl: driverTls(target.tls),
+    connectionTimeoutMillis: 5_000,
+    application_name: 'jit-db-access statement',
+    statement_timeout: limits.timeoutSeconds * 1000,
+  });
+  client.on('error', () => undefined);
+  return client;
+}
+
+/**
+ * Each statement's plan: `EXPLAIN (FORMAT TEXT) <statement>` (the option list keeps a statement from turning it
+ * into EXPLAIN ANALYZE), with the extended protocol (one command), each in a transaction rolled back.
+ */
+export async function explainPostgresStatements(
+  target: Target,
+  credentials: Credentials,
+  statements: readonly string[],
+  limits: StatementLimits,
+): Promise<string[]> {
+  const client = userClient(target, credentials, limits);
+  let abandoned = false;
+  const run = async () => {
+    await client.connect();
+    const plans: string[] = [];
+    for (const statement of statements) {
+      if (!isExplainable(statement)) {
+        plans.push(NOT_EXPLAINABLE);
+        continue;
+      }
+      const budget = new RowBudget({ maxRows: 200, maxBytes: 16 * 1024 });
+      await client.query('BEGIN');
+      try {
+        await runOne(client, `EXPLAIN (FORMAT TEXT) ${statement}`, budget);
+        plans.push(boundedPlan(budget.rows.map((row) => String(row[0] ?? ''))));
+      } catch (error) {
+        plans.push(`(no plan: ${messageOf(error)})`);
+      } finally {
+        await client.query('ROLLBACK').catch(() => undefined);
+      }
+    }
+    return plans;
+  };
+  try {
+    return await withDeadline(run(), clientDeadlineMs(limits), () => {
+      abandoned = true;
+      (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+    });
+  } finally {
+    if (!abandoned) await client.end().catch(() => undefined);
+  }
+}
+
 export async function runPostgresStatements(
   target: Target,
   credentials: Credentials,

@@ -1,6 +1,6 @@
 import type { Credentials, StatementLimits, StatementRunner } from '../application/ports.js';
 import type { Target } from '../domain/policy-schema.js';
-import type { ResultCell, StatementOutcome } from '../domain/statements.js';
+import { type ResultCell, type StatementOutcome, withoutLeadingComments } from '../domain/statements.js';
 
 /**
  * The StatementRunner: the engine module (and its driver) is imported on first use, as the provisioners do.
@@ -21,8 +21,42 @@ export function statementRunner(): StatementRunner {
       const { runMysqlStatements } = await import('./statement-runner-mysql.js');
       return runMysqlStatements(target, credentials, statements, limits);
     },
+    async explain(
+      target: Target,
+      credentials: Credentials,
+      statements: readonly string[],
+      limits: StatementLimits,
+    ) {
+      if (target.engine === 'postgres') {
+        const { explainPostgresStatements } = await import('./statement-runner-postgres.js');
+        return explainPostgresStatements(target, credentials, statements, limits);
+      }
+      const { explainMysqlStatements } = await import('./statement-runner-mysql.js');
+      return explainMysqlStatements(target, credentials, statements, limits);
+    },
   };
 }
+
+/**
+ * Statements EXPLAIN may plan without running them: queries and DML only, by their first word. Anything else
+ * (DDL, and ANALYZE above all: `EXPLAIN ` + `ANALYZE DELETE …` would run the DELETE) gets no plan.
+ */
+const EXPLAINABLE = /^(select|insert|update|delete|with|values|table|replace|merge)\b/i;
+
+export function isExplainable(statement: string): boolean {
+  return EXPLAINABLE.test(withoutLeadingComments(statement));
+}
+
+/** What approvers read for a statement with no plan. */
+export const NOT_EXPLAINABLE = '(no plan: only queries and DML are explained)';
+
+/** One statement's plan, bounded (a plan is shown in an email and stored on the request). */
+export function boundedPlan(lines: readonly string[]): string {
+  const text = lines.join('\n');
+  return text.length > MAX_PLAN_CHARS ? `${text.slice(0, MAX_PLAN_CHARS)}\n…(cut)` : text;
+}
+
+const MAX_PLAN_CHARS = 4000;
 
 /** A driver's value as a result cell: JSON scalars as they are, dates as ISO text, bytes as `\x` hex, the rest as JSON. */
 export function cellOf(value: unknown): ResultCell {

@@ -95,6 +95,54 @@ export async function executeStatement(
   });
 }
 
+/**
+ * The statements' plans for approvers, computed before approval as the request's temporary user (so the plan is
+ * what that user would get), never running them; the user is dropped after. Best effort: the workflow asks for
+ * approval whatever happens here. Recorded once (`explained`), so a re-entry of the approval path skips it.
+ */
+export async function explainStatement(
+  input: ExecuteStatementInput,
+  deps: Deps,
+): Promise<ExecuteStatementOutput> {
+  const runner = required(deps.statements, 'a statement runner');
+  const request = await loadRequest(deps, input.requestId);
+  if (request.status !== 'PENDING' || !request.statements || request.explain) return { status: 'SKIPPED' };
+  const { target, level } = levelOf(deps, request);
+  const provisioner = deps.provisioners.for(target);
+  const expiresAt = new Date(
+    deps.clock.now().getTime() + (level.statement.timeout + USER_GRACE_SECONDS) * 1000,
+  );
+  const spec: GrantSpec = { ...grantSpec(request, target, level, expiresAt), connectionLimit: 1 };
+  let plans: string[];
+  try {
+    await provisioner.grant(spec);
+    const credentials = await provisioner.credentials(spec);
+    plans = await runner.explain(target, credentials, request.statements, {
+      timeoutSeconds: level.statement.timeout,
+      maxRows: level.statement.maxRows,
+      maxBytes: level.statement.maxBytes,
+    });
+  } finally {
+    await provisioner.revoke(spec);
+  }
+  return retryOnConflict(async () => {
+    const current = await loadRequest(deps, input.requestId);
+    if (current.status !== 'PENDING' || current.explain) return { status: 'SKIPPED' };
+    const { next, audit } = applyEvent(
+      current,
+      { type: 'explained', plans },
+      { level, now: deps.clock.now() },
+    );
+    await deps.requests.transition(current, next, audit);
+    return { status: 'EXPLAINED' };
+  });
+}
+
+/** The task function's two states: ExplainStatement (before approval) and ExecuteStatement (after). */
+export function statementTask(input: ExecuteStatementInput, deps: Deps): Promise<ExecuteStatementOutput> {
+  return input.explain ? explainStatement(input, deps) : executeStatement(input, deps);
+}
+
 /** A retry after the statements may have run: drop the user, then EXECUTED if a result was stored, else FAILED. */
 async function settleEarlierRun(
   deps: Deps,

@@ -241,6 +241,16 @@ export interface StatementRunner {
     statements: readonly string[],
     limits: StatementLimits,
   ): Promise<StatementOutcome[]>;
+  /**
+   * Each statement's query plan, computed with EXPLAIN (never ANALYZE) in a transaction that is rolled back; a
+   * statement that is not a query or DML, or that the database cannot plan, gets a line saying why.
+   */
+  explain(
+    target: Target,
+    credentials: Credentials,
+    statements: readonly string[],
+    limits: StatementLimits,
+  ): Promise<string[]>;
 }
 
 /**

@@ -51,11 +51,14 @@ export const GrantOutput = z.discriminatedUnion('status', [
 ]);
 export type GrantOutput = z.infer<typeof GrantOutput>;
 
-export const ExecuteStatementInput = z.object({ requestId: RequestId });
+/** `explain: true` (the ExplainStatement state): the plans for approvers, before approval; nothing is run. */
+export const ExecuteStatementInput = z.object({ requestId: RequestId, explain: z.optional(z.boolean()) });
 export type ExecuteStatementInput = z.infer<typeof ExecuteStatementInput>;
 
 /** Only the request's end state: the rows stay in the result store, never in the workflow's history. */
-export const ExecuteStatementOutput = z.object({ status: z.enum(['EXECUTED', 'FAILED', 'SKIPPED']) });
+export const ExecuteStatementOutput = z.object({
+  status: z.enum(['EXECUTED', 'FAILED', 'SKIPPED', 'EXPLAINED']),
+});
 export type ExecuteStatementOutput = z.infer<typeof ExecuteStatementOutput>;
 
 export const REVOKE_REASONS = ['expired', 'early', 'execution-ended'] as const;

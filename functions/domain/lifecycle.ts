@@ -49,7 +49,8 @@ export type LifecycleEvent =
   | { type: 'revoke-failed'; error: { code: string; message: string } }
   | { type: 'execution-started' }
   | { type: 'executed'; statements: { command?: string; rowCount: number | null }[] }
-  | { type: 'execution-failed'; error: { code: string; message: string } };
+  | { type: 'execution-failed'; error: { code: string; message: string } }
+  | { type: 'explained'; plans: string[] };
 
 export type LifecycleEventType = LifecycleEvent['type'];
 
@@ -69,6 +70,7 @@ export const LIFECYCLE_EVENT_TYPES = [
   'execution-started',
   'executed',
   'execution-failed',
+  'explained',
 ] as const satisfies readonly LifecycleEventType[];
 
 /**
@@ -95,6 +97,8 @@ export const TRANSITIONS: Readonly<
   'execution-started': { APPROVED: ['APPROVED'] },
   executed: { APPROVED: ['EXECUTED'] },
   'execution-failed': { APPROVED: ['FAILED'] },
+  // The statements' plans, shown to approvers while they decide.
+  explained: { PENDING: ['PENDING'] },
 };
 
 /** True if `event` may be applied to a request in `status`. */
@@ -238,6 +242,16 @@ function transition(
               .join(','),
           },
         }),
+      );
+    }
+    case 'explained': {
+      if (!request.statements || request.explain) {
+        throw new InvalidTransitionError(`${request.status} (no statements to explain)`, event.type);
+      }
+      const next: AccessRequest = { ...base, explain: { plans: event.plans, at } };
+      return result(
+        next,
+        auditDraft(at, SYSTEM, 'explained', request, next, { details: { plans: event.plans.length } }),
       );
     }
     case 'execution-failed': {

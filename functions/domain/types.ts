@@ -140,6 +140,11 @@ export interface AccessRequest {
   statements?: string[];
   /** SHA-256 (hex) of the statements (statementsDigest), as recorded in the `requested` audit event. */
   statementsSha256?: string;
+  /**
+   * The statements' query plans (EXPLAIN, computed by the workflow as a temporary user before approval, never
+   * running them), one entry per statement, for approvers; a statement with no plan says why.
+   */
+  explain?: { plans: string[]; at: string };
   /** Set, with a conditional write, just before the statements run: a retried task that finds it never runs them again. */
   executionStartedAt?: string;
   /** When the statements ran and committed (EXECUTED). */
@@ -200,6 +205,7 @@ export const AUDIT_ACTIONS = [
   'execution-started',
   'executed',
   'execution-failed',
+  'explained',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

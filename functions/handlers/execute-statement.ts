@@ -1,5 +1,5 @@
 import { statementRunner } from '../adapters/statement-runner.js';
-import { executeStatement } from '../application/execute-statement.js';
+import { statementTask } from '../application/execute-statement.js';
 import type { Deps } from '../application/ports.js';
 import { ExecuteStatementInput } from '../application/workflow-io.js';
 import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
@@ -8,7 +8,7 @@ import type { DepsSource } from './http-middleware.js';
 import { type TaskHandlerOptions, taskLambda } from './lambda.js';
 
 export const createHandler = (deps: DepsSource<Deps>, options: TaskHandlerOptions = {}) =>
-  taskLambda(deps, ExecuteStatementInput, executeStatement, options);
+  taskLambda(deps, ExecuteStatementInput, statementTask, options);
 export const handler = createHandler(
   lazyDeps(() =>
     lambdaDeps('execute-statement', { provisioners: lambdaProvisioners(), statements: statementRunner() }),

@@ -105,6 +105,7 @@ export const RequestViewResponse = z.strictObject({
   review: z.optional(Decision),
   statements: z.optional(z.array(z.string())),
   statementsSha256: z.optional(z.string()),
+  explain: z.optional(z.strictObject({ plans: z.array(z.string()), at: z.string() })),
   executionStartedAt: z.optional(z.string()),
   executedAt: z.optional(z.string()),
   auditSeq: z.number(),

@@ -70,6 +70,7 @@ function local(): WorkflowSubject {
     Revoke: async () => ({ revoked: true }),
     RecordRevokeFailed: async () => ({}),
     ExecuteStatement: async () => ({ status: 'EXECUTED' }),
+    ExplainStatement: async () => ({ status: 'EXPLAINED' }),
   };
   const workflow = new LocalWorkflow({
     handlers,

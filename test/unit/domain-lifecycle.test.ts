@@ -69,7 +69,7 @@ function inStatus(status: RequestStatus): AccessRequest {
 /** A request in `status` meeting the event's precondition (no pending extension before a new one). */
 function subjectFor(status: RequestStatus, type: LifecycleEventType): AccessRequest {
   const request = inStatus(status);
-  if (type === 'execution-started') return { ...request, statements: ['SELECT 1'] };
+  if (type === 'execution-started' || type === 'explained') return { ...request, statements: ['SELECT 1'] };
   if (type === 'executed') {
     return { ...request, statements: ['SELECT 1'], executionStartedAt: NOW.toISOString() };
   }
@@ -112,6 +112,8 @@ function sampleEvent(type: LifecycleEventType): LifecycleEvent {
       return { type, statements: [{ command: 'SELECT', rowCount: 1 }] };
     case 'execution-failed':
       return { type, error: { code: 'StatementFailed', message: 'division by zero' } };
+    case 'explained':
+      return { type, plans: ['Result  (cost=0.00..0.01 rows=1 width=4)'] };
   }
 }
 
@@ -135,6 +137,7 @@ const DIAGRAM = new Set([
   'APPROVED --execution-started--> APPROVED',
   'APPROVED --executed--> EXECUTED',
   'APPROVED --execution-failed--> FAILED',
+  'PENDING --explained--> PENDING',
 ]);
 
 function errorOf(fn: () => unknown): { code: ErrorCode; message: string } {

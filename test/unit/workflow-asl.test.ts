@@ -142,6 +142,23 @@ describe('the access-request state machine definition', () => {
       ],
       Next: 'ExecuteStatement',
     });
+    expect(asl.States.RouteDecision?.Choices?.[1]).toEqual({
+      And: [
+        { Variable: '$.evaluation.decision', StringEquals: 'needs-approval' },
+        { Variable: '$.evaluation.kind', StringEquals: 'statement' },
+      ],
+      Next: 'ExplainStatement',
+    });
+    // The plans are best effort: approval is asked for whatever happens to them.
+    expect(asl.States.ExplainStatement).toMatchObject({
+      Type: 'Task',
+      Parameters: { 'requestId.$': '$.requestId', explain: true },
+      ResultPath: null,
+      Next: 'RequestApproval',
+    });
+    expect(asl.States.ExplainStatement?.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: null, Next: 'RequestApproval' },
+    ]);
     expect(asl.States.RequestApproval?.Next).toBe('RouteApproved');
     expect(asl.States.RouteApproved).toMatchObject({
       Type: 'Choice',

@@ -52,6 +52,7 @@ function harness(handlers: Partial<TaskHandlers> = {}) {
     Revoke: async () => ({ revoked: true }),
     RecordRevokeFailed: async () => ({}),
     ExecuteStatement: async () => ({ status: 'EXECUTED' }),
+    ExplainStatement: async () => ({ status: 'EXPLAINED' }),
   };
   const recorded = Object.fromEntries(
     Object.entries({ ...defaults, ...handlers }).map(([state, handler]: [string, TaskHandler]) => [
@@ -459,6 +460,7 @@ describe('the access-request workflow, run locally', () => {
     expect(Object.keys(byState).sort()).toEqual([
       'EvaluatePolicy',
       'ExecuteStatement',
+      'ExplainStatement',
       'Grant',
       'RecordApprovalExpired',
       'RecordGrantFailed',

@@ -180,6 +180,11 @@ describe.each(ENGINES)('a statement request on $target', (engine) => {
     expect(email?.html).toContain('&lt;b&gt;&amp;amp;&lt;/b&gt;');
     expect(email?.html).not.toContain('<b>&amp;</b>');
     const page = await system.openLink(link);
+    // The plans were computed before approvers were asked, as the request's user, which is gone again.
+    expect(await engine.userExists(created.body.dbUser ?? '')).toBe(false);
+    expect(page.html).toContain('Plan (EXPLAIN, computed without running it)');
+    expect(page.html).toMatch(engine.target === 'app' ? /Update on orders/ : /table=orders/);
+    expect(email?.text).toContain('its plan (EXPLAIN, not run)');
     expect(page.html).toContain('<pre style="font-family:ui-monospace');
     expect(page.html).toContain(
       `SELECT id, customer, &#39;&lt;b&gt;&amp;amp;&lt;/b&gt;&#39; AS tag\nFROM ${orders(engine)}\nORDER BY id`,
@@ -231,7 +236,7 @@ describe.each(ENGINES)('a statement request on $target', (engine) => {
       statementsSha256: digest,
     });
     expect(events.map((e) => e.action)).toEqual(
-      expect.arrayContaining(['requested', 'approved', 'execution-started', 'executed']),
+      expect.arrayContaining(['requested', 'explained', 'approved', 'execution-started', 'executed']),
     );
     expect(JSON.stringify(events)).not.toContain('grace');
     // Neither is in the workflow's history nor in the logs.

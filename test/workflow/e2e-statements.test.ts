@@ -13,6 +13,7 @@ import {
   executeStatement,
   STATEMENT_OUTCOME_UNKNOWN,
 } from '../../functions/application/execute-statement.js';
+import { getResult } from '../../functions/application/get-result.js';
 import type { Deps, ResultStore } from '../../functions/application/ports.js';
 import { executionArnFor } from '../../functions/application/workflow-io.js';
 import { evaluateNewRequest } from '../../functions/domain/evaluate.js';
@@ -29,6 +30,7 @@ import {
   withDatabase,
 } from '../support/system.js';
 
+const ALICE_IDENTITY = { principal: ALICE, email: ALICE, via: 'local' as const };
 const PG_DB = `stmt_${randomBytes(3).toString('hex')}`;
 const MY_DB = `stmt_${randomBytes(3).toString('hex')}`;
 
@@ -291,6 +293,18 @@ describe.each(ENGINES)('a statement request on $target', (engine) => {
     expect(failed.lastError?.code).toBe('StatementFailed');
     expect(await engine.userExists(failed.dbUser)).toBe(false);
   });
+  it('ends FAILED when a statement lifts its own timeout: the client-side bound ends it, the user is dropped', async () => {
+    const lift =
+      engine.target === 'app'
+        ? ['SET statement_timeout = 0', 'SELECT pg_sleep(60)']
+        : ['SET SESSION max_statement_time = 0', 'SELECT SLEEP(60)'];
+    const created = await file('auto', engine, lift);
+    const failed = await system.waitForStatus(created.body.id, 'FAILED', 40_000);
+    expect(failed.lastError?.message).toBe(
+      'statement 2: the statements ran past their timeout (7 s with the grace)',
+    );
+    expect(await engine.userExists(failed.dbUser)).toBe(false);
+  });
 });
 
 describe('statement requests refused at the door (4xx with a code, nothing stored)', () => {
@@ -371,7 +385,7 @@ describe('a retried run', () => {
         reason: 'retry',
         statements: [`INSERT INTO public.orders VALUES (${marker}, 'retry', 1)`],
       },
-      requester: { principal: ALICE, email: ALICE, via: 'local' },
+      requester: ALICE_IDENTITY,
       policy: system.policy,
       now: new Date(),
       requestId,
@@ -435,6 +449,11 @@ describe('a retried run', () => {
     expect(Number(await engine.scalar('SELECT COUNT(*) FROM public.orders WHERE id = 951'))).toBe(1);
     const result = await system.call<StatementResult>('GET', `/requests/${id}/result`, ALICE);
     expect(result.body.statements).toEqual([{ command: 'INSERT', rowCount: 1 }]);
+    // Past the level's retention (24 h by default) the result is gone, even before DynamoDB's TTL removes it.
+    const later = { ...system.deps, clock: { now: () => new Date(Date.now() + 25 * 3600 * 1000) } };
+    await expect(getResult({ requestId: id, caller: ALICE_IDENTITY }, later)).rejects.toMatchObject({
+      code: 'RESULT_EXPIRED',
+    });
     expect(await engine.userExists((await system.request(id)).dbUser)).toBe(false);
   });
 });

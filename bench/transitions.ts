@@ -41,7 +41,7 @@ const inMs = (ms: number) => new Date(Date.now() + ms).toISOString();
 
 function stubs(decision: 'auto-approved' | 'needs-approval', onToken: (token: string) => void): TaskHandlers {
   return {
-    EvaluatePolicy: async () => ({ decision, approvalWindowSeconds: 60 }),
+    EvaluatePolicy: async () => ({ decision, kind: 'window', approvalWindowSeconds: 60 }),
     RequestApproval: async (input) => {
       const token = (input as { taskToken?: unknown }).taskToken;
       if (typeof token === 'string') onToken(token);
@@ -52,6 +52,8 @@ function stubs(decision: 'auto-approved' | 'needs-approval', onToken: (token: st
     RecordGrantFailed: async () => ({}),
     Revoke: async () => ({ revoked: true }),
     RecordRevokeFailed: async () => ({}),
+    ExecuteStatement: async () => ({ status: 'EXECUTED' }),
+    ExplainStatement: async () => ({ status: 'EXPLAINED' }),
   };
 }
 

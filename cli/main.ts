@@ -25,6 +25,7 @@ import {
   revokeCommand,
   showCommand,
 } from './commands/requests.js';
+import { resultCommand, runCommand } from './commands/statements.js';
 import { targetsCommand } from './commands/targets.js';
 import { resolveConfig } from './config.js';
 import { type Output, processOutput } from './output.js';
@@ -40,6 +41,8 @@ export const COMMANDS: readonly Command[] = [
   revokeCommand,
   extendCommand,
   reviewCommand,
+  runCommand,
+  resultCommand,
   credsCommand,
   connectCommand,
   auditCommand,

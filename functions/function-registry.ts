@@ -83,6 +83,13 @@ export const FUNCTIONS = {
   },
   grant: { kind: 'task', states: ['Grant'], needs: { mailer: false, database: true } },
   revoke: { kind: 'task', states: ['Revoke'], needs: { mailer: false, database: true } },
+  // Runs an approved statement request once as a temporary user (an IAM token for iam targets), then drops it;
+  // before approval, computes its plans (EXPLAIN, nothing run) as that user for approvers.
+  'execute-statement': {
+    kind: 'task',
+    states: ['ExecuteStatement', 'ExplainStatement'],
+    needs: { mailer: false, database: true, iamConnect: true },
+  },
   // Revokes what a failed grant left behind; tells approvers whose links the approval window retired.
   'record-outcome': {
     kind: 'task',
@@ -101,6 +108,9 @@ export const FUNCTIONS = {
     needs: { mailer: false, database: false, tables: 'audit-read', digests: 'sign' },
   },
 } as const satisfies Record<string, FunctionSpec>;
+
+/** The task function that runs statement requests: its Lambda timeout covers the longest statement timeout. */
+export const STATEMENT_FUNCTION = 'execute-statement' satisfies TaskFunction;
 
 /** The task function the API invokes for an early revoke (lambdaRevoker), as the workflow does at expiry. */
 export const EARLY_REVOKE_FUNCTION = 'revoke' satisfies TaskFunction;

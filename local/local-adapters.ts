@@ -4,10 +4,12 @@ import { DynamoAuditLog } from '../functions/adapters/dynamodb-audit.js';
 import { createDocumentClient, createDynamoDbClient } from '../functions/adapters/dynamodb-client.js';
 import { DynamoDigestStore } from '../functions/adapters/dynamodb-digests.js';
 import { DynamoRequestStore } from '../functions/adapters/dynamodb-requests.js';
+import { DynamoResultStore } from '../functions/adapters/dynamodb-results.js';
 import { ephemeralFileSigner, fileSigner } from '../functions/adapters/file-signer.js';
 import { createProvisioners, type ProvisionerFactory } from '../functions/adapters/provisioners.js';
 import { hostPortEndpoints } from '../functions/adapters/rds-endpoint.js';
 import { type AdminCredentialsSource, StaticAdminCredentials } from '../functions/adapters/secrets-admin.js';
+import { statementRunner } from '../functions/adapters/statement-runner.js';
 import type { Deps, Metrics, Revoker, Workflow } from '../functions/application/ports.js';
 import { earlyRevokeInput } from '../functions/application/workflow-io.js';
 import { TargetUnavailableError } from '../functions/domain/errors.js';
@@ -181,6 +183,8 @@ export function localDeps(options: LocalDepsOptions): {
     requests: new DynamoRequestStore({ client: document, ...options.tables }),
     audit: new DynamoAuditLog({ client: document, ...options.tables }),
     provisioners,
+    statements: statementRunner(),
+    results: new DynamoResultStore({ client: document, requestsTable: options.tables.requestsTable }),
     mailer: options.outbox,
     workflow: lateWorkflow.workflow,
     policy: { policy: () => policy },

@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { EARLY_REVOKE_FUNCTION } from '../../functions/function-registry.js';
+import { EARLY_REVOKE_FUNCTION, STATEMENT_FUNCTION } from '../../functions/function-registry.js';
 import { ASL_SUBSTITUTIONS, SUBSTITUTION_HANDLERS } from '../../functions/workflow-tasks.js';
 import { type FunctionName, PROJECT_ROOT } from '../bundling.js';
 import { FUNCTION_NEEDS } from '../function-needs.js';
@@ -43,7 +43,8 @@ export class WorkflowConstruct extends Construct {
       const talksToDatabase = FUNCTION_NEEDS[handlerName].database;
       const fn = stackFunction(this, placeholder.replace(/Arn$/, ''), handlerName, props, {
         // Grant and revoke retry inside the state machine; a slow database must not hit the Lambda limit first.
-        timeout: Duration.seconds(talksToDatabase ? 60 : 30),
+        // The statement function runs a statement for up to MAX_STATEMENT_TIMEOUT_SECONDS, plus the user's make and drop.
+        timeout: Duration.seconds(handlerName === STATEMENT_FUNCTION ? 900 : talksToDatabase ? 60 : 30),
       });
       // Its task functions know the state machine by name only: a reference would be circular.
       bindNeeds(fn, {

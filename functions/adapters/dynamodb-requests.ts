@@ -26,6 +26,7 @@ import {
   type RequestStatus,
 } from '../domain/types.js';
 import { countLinkRefusal, linkRefusalCounts, REFUSALS_PREFIX } from './dynamodb-link-refusals.js';
+import { RESULT_PREFIX } from './dynamodb-results.js';
 import {
   auditItem,
   BY_FLAG_INDEX,
@@ -379,7 +380,12 @@ export class DynamoRequestStore implements RequestStore {
 
 /** Ids of the table's other items (idempotency records, link-refusal tallies), never a request's. */
 function isReservedId(id: string): boolean {
-  return id.startsWith(IDEMPOTENCY_PREFIX) || id.startsWith(REFUSALS_PREFIX) || id.startsWith(JOB_PREFIX);
+  return (
+    id.startsWith(IDEMPOTENCY_PREFIX) ||
+    id.startsWith(REFUSALS_PREFIX) ||
+    id.startsWith(JOB_PREFIX) ||
+    id.startsWith(RESULT_PREFIX)
+  );
 }
 
 /** A concurrent create with the same idempotency key can collide mid-flight; once it commits, ours fails cleanly. */

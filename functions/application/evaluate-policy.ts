@@ -9,17 +9,20 @@ import type { EvaluatePolicyInput, EvaluatePolicyOutput } from './workflow-io.js
 export async function evaluatePolicy(input: EvaluatePolicyInput, deps: Deps): Promise<EvaluatePolicyOutput> {
   const request = await loadRequest(deps, input.requestId);
   const now = deps.clock.now();
+  const kind = request.statements ? 'statement' : 'window';
   if (request.status === 'PENDING') {
     const deadline = request.approvalDeadline ? Date.parse(request.approvalDeadline) : now.getTime();
     const remaining = Math.ceil((deadline - now.getTime()) / 1000);
     // Past the deadline (say, run again after the approval step kept failing) it is EXPIRED, not waited on.
     return {
       decision: remaining > 0 ? 'needs-approval' : 'window-closed',
+      kind,
       approvalWindowSeconds: Math.max(1, remaining),
     };
   }
   return {
     decision: request.status === 'APPROVED' ? 'auto-approved' : 'closed',
+    kind,
     approvalWindowSeconds: levelOrUndefined(deps, request)?.approvalWindow ?? 1,
   };
 }

@@ -6,6 +6,7 @@
 
 import type { DigestSignature, SignedDigest, StreamAnchor } from '../domain/audit-anchor.js';
 import type { Policy, Privileges, Target } from '../domain/policy-schema.js';
+import type { StatementOutcome, StatementResult } from '../domain/statements.js';
 import type { AccessRequest, AuditDraft, AuditEvent, Identity, RequestStatus } from '../domain/types.js';
 
 export interface Clock {
@@ -236,6 +237,49 @@ export interface Workflow {
   stop(requestId: string, cause: string): Promise<void>;
 }
 
+/** How a statement request runs: the level's `statement` settings. */
+export interface StatementLimits {
+  timeoutSeconds: number;
+  maxRows: number;
+  maxBytes: number;
+}
+
+/** Runs a statement request's SQL as its temporary user (functions/adapters/statement-runner.ts). */
+export interface StatementRunner {
+  /**
+   * Connects with `credentials`, runs `statements` in order in one transaction under the statement timeout, and
+   * commits; keeps up to maxRows / maxBytes of each query's rows. Throws StatementFailedError (the database's
+   * message only) after rolling back. Its connection is closed whatever happened.
+   */
+  run(
+    target: Target,
+    credentials: Credentials,
+    statements: readonly string[],
+    limits: StatementLimits,
+  ): Promise<StatementOutcome[]>;
+  /**
+   * Each statement's query plan, computed with EXPLAIN (never ANALYZE) in a transaction that is rolled back; a
+   * statement that is not a query or DML, or that the database cannot plan, gets a line saying why.
+   */
+  explain(
+    target: Target,
+    credentials: Credentials,
+    statements: readonly string[],
+    limits: StatementLimits,
+  ): Promise<string[]>;
+}
+
+/**
+ * Where statement results are kept for their requester until their retention ends (DynamoDB TTL): never in
+ * logs, audit events or the workflow's history.
+ */
+export interface ResultStore {
+  /** Stores a request's result once; a second put for the same request keeps the first. */
+  put(result: StatementResult): Promise<void>;
+  /** The result, or undefined when there is none or its retention has passed. */
+  get(requestId: string, now: Date): Promise<StatementResult | undefined>;
+}
+
 export interface PolicySource {
   policy(): Policy;
 }
@@ -265,6 +309,10 @@ export interface Deps {
    * hold no admin secret and reach no database. Absent: the revoke runs in this process (tests, one-process runs).
    */
   revoker?: Revoker;
+  /** Runs statement requests (the execute-statement function only). */
+  statements?: StatementRunner;
+  /** Statement results (the execute-statement function writes them, the API reads them for the requester). */
+  results?: ResultStore;
   /** Where use cases report what they survived (an email that failed to send); never given a secret. */
   log: UseCaseLog;
 }

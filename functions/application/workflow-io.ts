@@ -21,6 +21,8 @@ export type EvaluatePolicyInput = z.infer<typeof EvaluatePolicyInput>;
 export const EVALUATION_DECISIONS = ['auto-approved', 'needs-approval', 'window-closed', 'closed'] as const;
 export const EvaluatePolicyOutput = z.object({
   decision: z.enum(EVALUATION_DECISIONS),
+  /** What approval leads to: a grant (`window`) or running the statements once (`statement`). */
+  kind: z.enum(['window', 'statement']),
   /** TimeoutSecondsPath of RequestApproval: Step Functions wants a positive integer. */
   approvalWindowSeconds: z.int().check(z.gte(1)),
 });
@@ -48,6 +50,16 @@ export const GrantOutput = z.discriminatedUnion('status', [
   z.object({ status: z.literal('SKIPPED') }),
 ]);
 export type GrantOutput = z.infer<typeof GrantOutput>;
+
+/** `explain: true` (the ExplainStatement state): the plans for approvers, before approval; nothing is run. */
+export const ExecuteStatementInput = z.object({ requestId: RequestId, explain: z.optional(z.boolean()) });
+export type ExecuteStatementInput = z.infer<typeof ExecuteStatementInput>;
+
+/** Only the request's end state: the rows stay in the result store, never in the workflow's history. */
+export const ExecuteStatementOutput = z.object({
+  status: z.enum(['EXECUTED', 'FAILED', 'SKIPPED', 'EXPLAINED']),
+});
+export type ExecuteStatementOutput = z.infer<typeof ExecuteStatementOutput>;
 
 export const REVOKE_REASONS = ['expired', 'early', 'execution-ended'] as const;
 /** Who ended the grant early: the API's authenticated caller, passed by the API's invoke (the workflow sends none). */
@@ -100,8 +112,11 @@ export type RecordOutcomeOutput = z.infer<typeof RecordOutcomeOutput>;
  */
 export const HAPPY_PATH_TRANSITIONS = 8;
 
-/** The approval path enters one state more: RequestApproval, between RouteDecision and Grant. */
-export const APPROVAL_PATH_TRANSITIONS = HAPPY_PATH_TRANSITIONS + 1;
+/**
+ * The approval path enters two states more: RequestApproval, and RouteApproved (grant a window, or run a
+ * statement request's SQL), between RouteDecision and Grant.
+ */
+export const APPROVAL_PATH_TRANSITIONS = HAPPY_PATH_TRANSITIONS + 2;
 
 /** Where the ASL lives, relative to the repository root (CDK and the local runner read the same file). */
 export const ASL_PATH = 'state-machines/access-request.asl.json';

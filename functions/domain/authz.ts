@@ -125,10 +125,29 @@ export function assertMayFetchCredentials(identity: Identity, request: AccessReq
   if (!isRequester(identity, request)) {
     throw new ForbiddenError('NOT_REQUESTER', 'only the requester may fetch credentials');
   }
+  if (request.statements) {
+    throw new PolicyRefusedError(
+      'NO_CREDENTIALS_FOR_STATEMENT',
+      'a statement request has no credentials: the workflow runs its statements once approved',
+    );
+  }
   if (request.status !== 'ACTIVE') {
     throw new PolicyRefusedError('REQUEST_NOT_ACTIVE', `the request is ${request.status}, not ACTIVE`, {
       details: { status: request.status },
     });
+  }
+}
+
+/** A statement request's result: its requester alone (approvers saw the SQL, never the data it returned). */
+export function assertMayReadResult(identity: Identity, request: AccessRequest): void {
+  if (!isRequester(identity, request)) {
+    throw new ForbiddenError('NOT_REQUESTER', "only the requester may read a statement request's result");
+  }
+  if (!request.statements) {
+    throw new PolicyRefusedError(
+      'NOT_A_STATEMENT_REQUEST',
+      'this request ran no statements: it has no result',
+    );
   }
 }
 

@@ -48,6 +48,23 @@ export const ERROR_CODES = {
   /** The caller is not on the level's break-glass list. */
   BREAK_GLASS_NOT_ELIGIBLE: 'forbidden',
   EXTENSION_EXCEEDS_MAX: 'invalid',
+  // statement requests (functions/domain/statements.ts)
+  /** The statements are longer than MAX_STATEMENTS_BYTES, or more than MAX_STATEMENTS. */
+  STATEMENT_TOO_LARGE: 'invalid',
+  /** A statement is blank, holds a NUL byte or another control character, or controls the transaction. */
+  STATEMENT_INVALID: 'invalid',
+  /** The level does not take statement requests (its `requests` lacks `statement`). */
+  STATEMENTS_NOT_ALLOWED: 'forbidden',
+  /** The level takes statement requests only (its `requests` lacks `window`). */
+  WINDOW_NOT_ALLOWED: 'forbidden',
+  /** A statement request has no credentials: the workflow runs it; nobody logs in. */
+  NO_CREDENTIALS_FOR_STATEMENT: 'conflict',
+  /** GET /requests/{id}/result on a request that is not a statement request. */
+  NOT_A_STATEMENT_REQUEST: 'conflict',
+  /** The statement has not run (yet), or failed: there is no result. */
+  RESULT_NOT_AVAILABLE: 'conflict',
+  /** The result's retention has passed. */
+  RESULT_EXPIRED: 'gone',
   EXTENSION_PENDING: 'conflict',
   IDEMPOTENCY_KEY_REUSED: 'conflict',
   // who may do what

@@ -1,10 +1,11 @@
 import { assertEligible, autoApproves } from './authz.js';
 import { formatDuration } from './duration.js';
-import { PolicyRefusedError } from './errors.js';
+import { PolicyRefusedError, ValidationError } from './errors.js';
 import { dbUserFor } from './naming.js';
 import type { AccessLevel, Policy, Target } from './policy-schema.js';
 import type { ExtendBody, NewRequestBody } from './schemas.js';
 import { narrowPrivileges } from './scope.js';
+import { assertKindAllowed, checkStatements, statementsDigest } from './statements.js';
 import {
   type AccessRequest,
   type AuditDraft,
@@ -61,12 +62,28 @@ export function evaluateNewRequest({ body, requester, policy, now, requestId }: 
     );
   }
   assertEligible(requester, level, { targetId: body.target, level: body.level, breakGlass });
+  const statements = body.statements;
+  assertKindAllowed(level, body.level, statements === undefined ? 'window' : 'statement');
+  if (statements !== undefined) {
+    if (body.duration !== undefined) {
+      throw new ValidationError('invalid input: duration: a statement request takes none', {
+        problems: ['duration: a statement request takes none (the level sets its statement timeout)'],
+      });
+    }
+    checkStatements(statements);
+  } else if (body.duration === undefined) {
+    throw new ValidationError('invalid input: duration: is required', {
+      problems: ['duration: is required'],
+    });
+  }
+  // A statement request's user lives for the statement timeout only; it never gets a window.
+  const durationSeconds = body.duration ?? level.statement.timeout;
   const maxDuration = breakGlass ? (level.breakGlass?.maxDuration ?? level.maxDuration) : level.maxDuration;
-  if (body.duration > maxDuration) {
+  if (durationSeconds > maxDuration) {
     throw new PolicyRefusedError(
       'DURATION_EXCEEDS_MAX',
-      `${formatDuration(body.duration)} exceeds the maximum of ${formatDuration(maxDuration)}`,
-      { details: { requestedSeconds: body.duration, maxSeconds: maxDuration } },
+      `${formatDuration(durationSeconds)} exceeds the maximum of ${formatDuration(maxDuration)}`,
+      { details: { requestedSeconds: durationSeconds, maxSeconds: maxDuration } },
     );
   }
   const reason = body.reason ?? '';
@@ -90,7 +107,8 @@ export function evaluateNewRequest({ body, requester, policy, now, requestId }: 
   const privileges = narrowPrivileges(level.privileges, body.scope);
 
   const at = now.toISOString();
-  const autoApproved = !breakGlass && autoApproves(level, requester, body.duration);
+  const autoApproved = !breakGlass && autoApproves(level, requester, durationSeconds);
+  const statementsSha256 = statements === undefined ? undefined : statementsDigest(statements);
   const approved = breakGlass || autoApproved;
   const request: AccessRequest = {
     id: requestId,
@@ -102,7 +120,8 @@ export function evaluateNewRequest({ body, requester, policy, now, requestId }: 
     ...(body.scope ? { scope: body.scope } : {}),
     reason,
     ...(ticket !== undefined ? { ticket } : {}),
-    durationSeconds: body.duration,
+    durationSeconds,
+    ...(statements !== undefined && statementsSha256 !== undefined ? { statements, statementsSha256 } : {}),
     breakGlass,
     autoApproved,
     status: approved ? 'APPROVED' : 'PENDING',
@@ -131,7 +150,10 @@ export function evaluateNewRequest({ body, requester, policy, now, requestId }: 
     details: {
       targetId: body.target,
       level: body.level,
-      durationSeconds: body.duration,
+      durationSeconds,
+      ...(statements !== undefined && statementsSha256 !== undefined
+        ? { statements: statements.length, statementsSha256 }
+        : {}),
       approvalsRequired: request.approvalsRequired,
       scoped: body.scope !== undefined,
       ...(body.once === true ? { once: true } : {}),

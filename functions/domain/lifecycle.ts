@@ -48,7 +48,11 @@ export type LifecycleEvent =
   | { type: 'extension-deny'; by: Identity; comment?: string }
   | { type: 'session-used'; openSessions: number }
   | { type: 'revoked'; reason: RevokeReason; by?: Identity; sessionsTerminated?: number }
-  | { type: 'revoke-failed'; error: { code: string; message: string } };
+  | { type: 'revoke-failed'; error: { code: string; message: string } }
+  | { type: 'execution-started' }
+  | { type: 'executed'; statements: { command?: string; rowCount: number | null }[] }
+  | { type: 'execution-failed'; error: { code: string; message: string } }
+  | { type: 'explained'; plans: string[] };
 
 export type LifecycleEventType = LifecycleEvent['type'];
 
@@ -66,6 +70,10 @@ export const LIFECYCLE_EVENT_TYPES = [
   'session-used',
   'revoked',
   'revoke-failed',
+  'execution-started',
+  'executed',
+  'execution-failed',
+  'explained',
 ] as const satisfies readonly LifecycleEventType[];
 
 /**
@@ -89,6 +97,12 @@ export const TRANSITIONS: Readonly<
   'session-used': { ACTIVE: ['ACTIVE'] },
   revoked: { ACTIVE: ['REVOKED'], REVOKE_FAILED: ['REVOKED'] },
   'revoke-failed': { ACTIVE: ['REVOKE_FAILED'], REVOKE_FAILED: ['REVOKE_FAILED'] },
+  // A statement request runs once instead of being granted: marked before it runs, then EXECUTED or FAILED.
+  'execution-started': { APPROVED: ['APPROVED'] },
+  executed: { APPROVED: ['EXECUTED'] },
+  'execution-failed': { APPROVED: ['FAILED'] },
+  // The statements' plans, shown to approvers while they decide.
+  explained: { PENDING: ['PENDING'] },
 };
 
 /** True if `event` may be applied to a request in `status`. */
@@ -194,7 +208,49 @@ function transition(
     }
     case 'deny':
     case 'cancel':
+      // Once its statements may have started, a statement request ends EXECUTED or FAILED, never CANCELLED.
+      if (event.type === 'cancel' && request.executionStartedAt) {
+        throw new InvalidTransitionError(`${request.status} (statements running)`, event.type);
+      }
       return closedByPerson(request, base, event, at);
+    case 'execution-started': {
+      if (!request.statements || request.executionStartedAt) {
+        throw new InvalidTransitionError(
+          `${request.status} (not a statement request waiting to run)`,
+          event.type,
+        );
+      }
+      const next: AccessRequest = { ...base, executionStartedAt: at };
+      return to(next, SYSTEM, 'execution-started', {
+        details: { dbUser: request.dbUser, statementsSha256: request.statementsSha256 ?? null },
+      });
+    }
+    case 'executed': {
+      if (!request.executionStartedAt) {
+        throw new InvalidTransitionError(`${request.status} (statements not started)`, event.type);
+      }
+      const next: AccessRequest = { ...base, status: 'EXECUTED', executedAt: at };
+      // Counts only: the rows a query returned are kept for the requester, never in the audit log.
+      return to(next, SYSTEM, 'executed', {
+        details: {
+          statements: event.statements.length,
+          rowCounts: event.statements.map((s) => (s.rowCount === null ? '-' : String(s.rowCount))).join(','),
+        },
+      });
+    }
+    case 'explained': {
+      if (!request.statements || request.explain) {
+        throw new InvalidTransitionError(`${request.status} (no statements to explain)`, event.type);
+      }
+      const next: AccessRequest = { ...base, explain: { plans: event.plans, at } };
+      return to(next, SYSTEM, 'explained', { details: { plans: event.plans.length } });
+    }
+    case 'execution-failed': {
+      const next: AccessRequest = { ...base, status: 'FAILED', lastError: { ...event.error, at } };
+      return to(next, SYSTEM, 'execution-failed', {
+        details: { code: event.error.code, message: event.error.message },
+      });
+    }
     case 'approval-expired': {
       const next: AccessRequest = {
         ...base,

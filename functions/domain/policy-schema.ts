@@ -14,6 +14,17 @@ import { DEFAULT_IDENTITY_TRUST, IdentityTrust, spoofablePattern } from './polic
 /** Hard ceiling on any grant, whatever a policy says. */
 export const MAX_GRANT_SECONDS = 12 * 3600;
 export const MAX_APPROVAL_WINDOW_SECONDS = 7 * 86400;
+/** Ceilings on a level's statement settings (statement requests): run time, result size and retention. */
+/** Under Lambda's 15-minute ceiling, with room to make and drop the user (cdk/constructs/workflow.ts). */
+export const MAX_STATEMENT_TIMEOUT_SECONDS = 10 * 60;
+export const MAX_STATEMENT_RESULT_ROWS = 10_000;
+/** A result is one DynamoDB item (400 KB at most), with room for its columns and counts. */
+export const MAX_STATEMENT_RESULT_BYTES = 256 * 1024;
+export const MAX_RESULT_RETENTION_SECONDS = 7 * 86400;
+
+/** What a level lets people ask for: a time-bound window of access, a statement run once, or both. */
+export const REQUEST_KINDS = ['window', 'statement'] as const;
+export type RequestKind = (typeof REQUEST_KINDS)[number];
 
 const durationField = (max: number, maxText: string) =>
   z.pipe(
@@ -204,6 +215,24 @@ export const AccessLevel = z
       { allowed: true, autoApproveUpTo: 0 },
     ),
     connectionLimit: z._default(z.int().check(z.gte(1), z.lte(100)), 5),
+    /** Which kinds of request the level takes: `window` (the default), `statement` (run once on approval), or both. */
+    requests: z._default(
+      z.array(z.enum(REQUEST_KINDS)).check(
+        z.minLength(1),
+        z.refine((kinds) => new Set(kinds).size === kinds.length, 'must not repeat a kind'),
+      ),
+      ['window'],
+    ),
+    /** How a statement request runs: its timeout, how much of a query's result is kept, and for how long. */
+    statement: z._default(
+      z.strictObject({
+        timeout: z._default(durationField(MAX_STATEMENT_TIMEOUT_SECONDS, '10m'), 30),
+        maxRows: z._default(z.int().check(z.gte(0), z.lte(MAX_STATEMENT_RESULT_ROWS)), 1000),
+        maxBytes: z._default(z.int().check(z.gte(1024), z.lte(MAX_STATEMENT_RESULT_BYTES)), 64 * 1024),
+        retention: z._default(durationField(MAX_RESULT_RETENTION_SECONDS, '7d'), 24 * 3600),
+      }),
+      { timeout: 30, maxRows: 1000, maxBytes: 64 * 1024, retention: 24 * 3600 },
+    ),
   })
   .check(
     z.superRefine((rule, ctx) => {
@@ -257,6 +286,13 @@ export const AccessLevel = z
           code: 'custom',
           path: ['breakGlass', 'maxDuration'],
           message: `must be ≤ the level's maxDuration (${formatDuration(rule.maxDuration)})`,
+        });
+      }
+      if (rule.requests.includes('statement') && rule.statement.timeout > rule.maxDuration) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['statement', 'timeout'],
+          message: 'must be ≤ the rule maxDuration (the statement user lives that long at most)',
         });
       }
       // An escalation due after the window closes would never happen: the request has EXPIRED by then.

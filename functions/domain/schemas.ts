@@ -57,7 +57,25 @@ export const RequestedScopeBody = z.strictObject({
 export const NewRequestBody = z.strictObject({
   target: id,
   level: id,
-  duration: DurationInput,
+  /** Required for a window request; a statement request takes none (its level's statement timeout bounds it). */
+  duration: z.optional(DurationInput),
+  /**
+   * A statement request: the SQL to run once on approval, one statement per entry, in order, in one transaction.
+   * Only the shape is checked here; size, control characters and blank entries are statements.ts's
+   * (STATEMENT_TOO_LARGE / STATEMENT_INVALID), so each refusal has its own code.
+   */
+  statements: z.optional(
+    z
+      .array(z.string())
+      .check(z.maxLength(1000))
+      .register(z.globalRegistry, {
+        description:
+          'A statement request: SQL run once on approval, one statement per entry, in order, in one transaction, as a ' +
+          "temporary user with the level's privileges (narrowed by scope). At most 20 statements and 32 KiB in all; no " +
+          'NUL bytes or control characters other than tab and newline; no transaction control (BEGIN, COMMIT…). ' +
+          'Send no duration with it. The result: GET /requests/{id}/result.',
+      }),
+  ),
   /** Optional here so a level with `requireReason: false` can omit it; a blank reason counts as missing. */
   reason: z.optional(text(1000)),
   ticket: z.optional(text(64)),
@@ -77,12 +95,8 @@ export const NewRequestBody = z.strictObject({
 });
 export type NewRequestBody = z.output<typeof NewRequestBody>;
 
-/**
- * The body fields that make a new request a statement request (issue #15, part 1). Named here so the check
- * below keeps working whichever of them the statement schema defines; absent from the schema, they are refused
- * as unknown fields before this check runs.
- */
-export const STATEMENT_FIELDS = ['statements', 'sql'] as const;
+/** The body field that makes a new request a statement request (issue #15, part 1). */
+export const STATEMENT_FIELDS = ['statements'] as const;
 
 /**
  * Checks across fields of a parsed new request that the schema cannot express. `once` hands out credentials

@@ -10,6 +10,7 @@ export const REQUEST_STATUSES = [
   'FAILED',
   'REVOKE_FAILED',
   'REVOKED',
+  'EXECUTED',
 ] as const;
 export type RequestStatus = (typeof REQUEST_STATUSES)[number];
 
@@ -20,6 +21,7 @@ export const TERMINAL_STATUSES: readonly RequestStatus[] = [
   'CANCELLED',
   'FAILED',
   'REVOKED',
+  'EXECUTED',
 ];
 
 /**
@@ -136,6 +138,22 @@ export interface AccessRequest {
    * the system first saw that session (absent until then); see ARCHITECTURE.md, "Use-once credentials".
    */
   once?: { usedAt?: string };
+  /**
+   * A statement request: the exact SQL approvers see and the workflow runs once, in one transaction, instead of
+   * granting a window (functions/domain/statements.ts). Absent on a window request.
+   */
+  statements?: string[];
+  /** SHA-256 (hex) of the statements (statementsDigest), as recorded in the `requested` audit event. */
+  statementsSha256?: string;
+  /**
+   * The statements' query plans (EXPLAIN, computed by the workflow as a temporary user before approval, never
+   * running them), one entry per statement, for approvers; a statement with no plan says why.
+   */
+  explain?: { plans: string[]; at: string };
+  /** Set, with a conditional write, just before the statements run: a retried task that finds it never runs them again. */
+  executionStartedAt?: string;
+  /** When the statements ran and committed (EXECUTED). */
+  executedAt?: string;
   /** Head of this request's audit hash chain. */
   auditSeq: number;
   auditHead: string;
@@ -198,6 +216,10 @@ export const AUDIT_ACTIONS = [
   'refused',
   'link-refused',
   'reviewed',
+  'execution-started',
+  'executed',
+  'execution-failed',
+  'explained',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -4,6 +4,7 @@ import { createRequest } from '../application/create-request.js';
 import { decideFromApi } from '../application/decide-request.js';
 import { extendRequest } from '../application/extend-request.js';
 import { getRequest } from '../application/get-request.js';
+import { getResult } from '../application/get-result.js';
 import { listRequests } from '../application/list-requests.js';
 import { listTargets } from '../application/list-targets.js';
 import type { Deps } from '../application/ports.js';
@@ -48,6 +49,7 @@ const OPERATIONS: Record<ApiOperation, (state: HttpState, deps: Deps) => Promise
   revokeRequest: (s, deps) => revokeEarly({ requestId: idOf(s), caller: callerOf(s), body: s.body }, deps),
   extendRequest: (s, deps) => extendRequest({ requestId: idOf(s), caller: callerOf(s), body: s.body }, deps),
   reviewRequest: (s, deps) => reviewRequest({ requestId: idOf(s), caller: callerOf(s), body: s.body }, deps),
+  getResult: (s, deps) => getResult({ requestId: idOf(s), caller: callerOf(s) }, deps),
   requestAudit: (s, deps) => requestAudit({ requestId: idOf(s), caller: callerOf(s) }, deps),
   listTargets: async (s, deps) => listTargets({ caller: callerOf(s) }, deps),
   openApi: async (_s, deps) => openApiDocument(deps.publicBaseUrl),

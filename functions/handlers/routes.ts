@@ -11,6 +11,7 @@ import {
   OpenApiResponse,
   RequestListResponse,
   RequestViewResponse,
+  StatementResultResponse,
   TargetsResponse,
 } from '../views/responses.js';
 
@@ -127,9 +128,15 @@ export const ROUTES = [
       'BREAK_GLASS_NOT_ELIGIBLE',
       'IDEMPOTENCY_KEY_REUSED',
       'ONCE_WITH_STATEMENT',
+      'STATEMENT_TOO_LARGE',
+      'STATEMENT_INVALID',
+      'STATEMENTS_NOT_ALLOWED',
+      'WINDOW_NOT_ALLOWED',
       'CONFLICT',
     ],
-    summary: 'Ask for access to a target at a level, for a duration, with a reason',
+    summary:
+      'Ask for access to a target at a level, for a duration, with a reason; or, with `statements` and no duration, ' +
+      'for those statements to be run once on approval (a statement request)',
   },
   {
     ...SIGNED_JSON,
@@ -220,6 +227,7 @@ export const ROUTES = [
     response: CredentialsResponse,
     errors: [
       'NOT_REQUESTER',
+      'NO_CREDENTIALS_FOR_STATEMENT',
       'REQUEST_NOT_ACTIVE',
       'ONCE_ALREADY_USED',
       'UNKNOWN_TARGET',
@@ -228,6 +236,17 @@ export const ROUTES = [
       'TARGET_NOT_CONFIGURED_FOR_IAM',
     ],
     summary: 'Fresh credentials for your active grant (a new password or a 15-minute IAM token)',
+  },
+  {
+    ...SIGNED_JSON,
+    method: 'GET',
+    path: '/requests/{id}/result',
+    operationId: 'getResult',
+    response: StatementResultResponse,
+    errors: ['NOT_REQUESTER', 'NOT_A_STATEMENT_REQUEST', 'RESULT_NOT_AVAILABLE', 'RESULT_EXPIRED'],
+    summary:
+      "A statement request's result: rows affected per statement, and a query's columns and rows up to the " +
+      "level's limits; for the requester alone, until the level's retention ends",
   },
   {
     ...SIGNED_JSON,

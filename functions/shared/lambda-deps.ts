@@ -2,6 +2,7 @@ import { DynamoAuditLog } from '../adapters/dynamodb-audit.js';
 import { createDocumentClient, createDynamoDbClient } from '../adapters/dynamodb-client.js';
 import { DynamoDigestStore } from '../adapters/dynamodb-digests.js';
 import { DynamoRequestStore } from '../adapters/dynamodb-requests.js';
+import { DynamoResultStore } from '../adapters/dynamodb-results.js';
 import { tableNamesFromEnv } from '../adapters/dynamodb-tables.js';
 import type {
   Deps,
@@ -10,6 +11,7 @@ import type {
   RequestStore,
   Revoker,
   Signer,
+  StatementRunner,
   Workflow,
 } from '../application/ports.js';
 import { envPolicySource } from './config.js';
@@ -41,6 +43,8 @@ export interface LambdaParts {
   signer?: Signer | undefined;
   /** The revoke function (lambdaRevoker), for early revokes from a function that reaches no database. */
   revoker?: Revoker;
+  /** Runs statement requests (adapters/statement-runner.ts: its engine modules load on first use). */
+  statements?: StatementRunner;
   /** Reads audit chains only (cdk/function-needs.ts `tables: 'audit-read'`): no requests table, no store for it. */
   auditOnly?: boolean;
 }
@@ -78,6 +82,10 @@ export function lambdaDeps(fn: string, parts: LambdaParts, env: NodeJS.ProcessEn
     mailer: parts.mailer ?? notWired<Mailer>('a mailer', fn),
     workflow: parts.workflow ?? notWired<Workflow>('a workflow', fn),
     ...(parts.revoker ? { revoker: parts.revoker } : {}),
+    ...(parts.statements ? { statements: parts.statements } : {}),
+    ...(parts.auditOnly
+      ? {}
+      : { results: new DynamoResultStore({ client, requestsTable: tables.requestsTable }) }),
     ...(digestsTable && parts.signer
       ? { anchoring: { digests: new DynamoDigestStore({ client, digestsTable }), signer: parts.signer } }
       : {}),

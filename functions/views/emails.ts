@@ -10,6 +10,8 @@ import {
   factsText,
   h,
   type RequestFacts,
+  statementsHtml,
+  statementsText,
   t,
 } from './render.js';
 
@@ -45,6 +47,7 @@ export function approvalRequestEmail(
     `${request.requesterEmail ?? request.requester} asks to ${what} ${facts.target.id}.`,
     '',
     factsText(list),
+    ...(request.statements && !options.extension ? ['', statementsText(request), ''] : []),
     `Approvals so far: ${approvalsLine(request, options.extension)}`,
     '',
     ...decideText,
@@ -54,6 +57,7 @@ export function approvalRequestEmail(
   const html = `<!doctype html><html lang="en"><body style="font-family:system-ui,sans-serif">
 <p>${h(request.requesterEmail ?? request.requester)} asks to ${what} ${h(facts.target.id)}.</p>
 ${factsHtml(list)}
+${options.extension ? '' : statementsHtml(request)}
 <p>Approvals so far: ${h(approvalsLine(request, options.extension))}</p>
 ${decideHtml}
 <p>If you did not expect this, ignore it; the request expires on its own.</p>

@@ -1,6 +1,15 @@
 /** The pages of the unauthenticated approval-link route: the confirmation form and the outcome. Pure rendering. */
 import type { PendingExtension } from '../domain/types.js';
-import { approvalsLine, escapeHtml, factsHtml, factsOf, h, page, type RequestFacts } from './render.js';
+import {
+  approvalsLine,
+  escapeHtml,
+  factsHtml,
+  factsOf,
+  h,
+  page,
+  type RequestFacts,
+  statementsHtml,
+} from './render.js';
 
 /**
  * The page a GET of an approval link shows: the facts, and a form whose buttons POST the decision with the
@@ -22,6 +31,7 @@ export function confirmationPage(
     `Decide on ${what}`,
     `<p>${h(options.approver)}, ${h(request.requesterEmail ?? request.requester)} asks for ${what} to ${h(facts.target.id)}.</p>
 ${factsHtml(factsOf(facts, options.extension))}
+${options.extension ? '' : statementsHtml(request)}
 <p>Approvals so far: ${h(approvalsLine(request, options.extension))}</p>
 <form method="post" action="${escapeHtml(options.actionUrl)}">
 <input type="hidden" name="csrf" value="${escapeHtml(options.csrf)}">

@@ -61,7 +61,15 @@ export function factsOf({ request, target }: RequestFacts, extension?: PendingEx
     { label: 'Environment', value: target.environment },
     { label: 'Level', value: request.level },
     { label: 'Privileges', value: privilegesSummary(request.privileges) },
-    { label: 'Duration', value: formatDuration(request.durationSeconds) },
+    ...(request.statements
+      ? [
+          {
+            label: 'Kind',
+            value: `statement request: the SQL below runs once on approval, in one transaction, and nobody logs in`,
+          },
+          { label: 'Statement timeout', value: formatDuration(request.durationSeconds) },
+        ]
+      : [{ label: 'Duration', value: formatDuration(request.durationSeconds) }]),
     { label: 'Reason', value: request.reason || '(none given)' },
     { label: 'Ticket', value: request.ticket ?? '(none)' },
   ];
@@ -78,6 +86,46 @@ export function factsOf({ request, target }: RequestFacts, extension?: PendingEx
     );
   }
   return facts;
+}
+
+/**
+ * A statement request's SQL for approvers, verbatim: escaped, monospaced, whitespace kept, one block per statement,
+ * with the SHA-256 the audit chain holds. Empty for a window request.
+ */
+export function statementsHtml(request: AccessRequest): string {
+  if (!request.statements) return '';
+  const plans = request.explain?.plans;
+  const pre =
+    'style="font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;white-space:pre-wrap;overflow-wrap:anywhere;background:#f4f4f4;border:1px solid #ccc;padding:8px;margin:0"';
+  const planOf = (i: number) =>
+    plans?.[i] === undefined
+      ? ''
+      : `<p style="margin:4px 0 2px;font-size:.85rem">Plan (EXPLAIN, computed without running it)</p><pre ${pre}><code>${h(plans[i] ?? '')}</code></pre>`;
+  const blocks = request.statements
+    .map(
+      (sql, i) =>
+        `<p style="margin:8px 0 2px">Statement ${i + 1} of ${request.statements?.length ?? 0}</p><pre style="font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;white-space:pre-wrap;overflow-wrap:anywhere;background:#f4f4f4;border:1px solid #ccc;padding:8px;margin:0"><code>${h(sql)}</code></pre>${planOf(i)}`,
+    )
+    .join('\n');
+  return `<section aria-label="Statements"><h2 style="font-size:1.1rem">Statements to run</h2>${blocks}<p style="font-size:.85rem">SHA-256: <code>${escapeHtml(request.statementsSha256 ?? '')}</code></p></section>`;
+}
+
+/** The same for plain text: each statement between markers, control characters other than tab and newline dropped. */
+export function statementsText(request: AccessRequest): string {
+  if (!request.statements) return '';
+  const total = request.statements.length;
+  const plans = request.explain?.plans;
+  const blocks = request.statements.map((sql, i) => {
+    const plan =
+      plans?.[i] === undefined ? '' : `\n----- its plan (EXPLAIN, not run) -----\n${t(plans[i] ?? '')}`;
+    return `----- statement ${i + 1} of ${total} -----\n${t(sql.replace(/\r\n?/g, '\n'))}${plan}`;
+  });
+  return [
+    'Statements to run:',
+    ...blocks,
+    '----- end -----',
+    `SHA-256: ${request.statementsSha256 ?? ''}`,
+  ].join('\n');
 }
 
 export function approvalsLine(request: AccessRequest, extension?: PendingExtension): string {

@@ -6,6 +6,7 @@ import type { AuditVerification } from '../application/request-audit.js';
 import type { RequestableTarget } from '../domain/authz.js';
 import { ERROR_CODES, type ErrorCode } from '../domain/errors.js';
 import { Privileges, TablePrivilege } from '../domain/policy-schema.js';
+import type { StatementResult } from '../domain/statements.js';
 import { AUDIT_ACTIONS, type AuditEvent, REQUEST_STATUSES } from '../domain/types.js';
 
 /**
@@ -105,11 +106,35 @@ export const RequestViewResponse = z.strictObject({
   lastError: z.optional(z.strictObject({ code: z.string(), message: z.string(), at: z.string() })),
   idempotencyKey: z.optional(z.string()),
   review: z.optional(Decision),
+  statements: z.optional(z.array(z.string())),
+  statementsSha256: z.optional(z.string()),
+  explain: z.optional(z.strictObject({ plans: z.array(z.string()), at: z.string() })),
+  executionStartedAt: z.optional(z.string()),
+  executedAt: z.optional(z.string()),
   auditSeq: z.number(),
   approvalLinksOpen: z.number(),
   /** Who was mailed a link for the decision waiting now (the request while PENDING, or a pending extension). */
   asked: z.array(z.string()),
   flagged: z.boolean(),
+});
+
+const ResultCellResponse = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+
+/** GET /requests/{id}/result: what a statement request's statements did, for its requester alone. */
+export const StatementResultResponse = z.strictObject({
+  requestId: z.string(),
+  requester: z.string(),
+  executedAt: z.string(),
+  expiresAt: z.string(),
+  statements: z.array(
+    z.strictObject({
+      command: z.optional(z.string()),
+      rowCount: z.nullable(z.number()),
+      columns: z.optional(z.array(z.string())),
+      rows: z.optional(z.array(z.array(ResultCellResponse))),
+      truncated: z.optional(z.boolean()),
+    }),
+  ),
 });
 
 /** GET /requests: one page, and the cursor of the next when there is one. */
@@ -244,4 +269,5 @@ export type ResponseTypesMatch = [
   Expect<Same<z.output<typeof AuditVerificationResponse>, AuditVerification>>,
   Expect<Same<z.output<typeof LinkRefusalCountResponse>, LinkRefusalCount>>,
   Expect<Same<z.output<typeof RequestableTargetResponse>, RequestableTarget>>,
+  Expect<Same<z.output<typeof StatementResultResponse>, StatementResult>>,
 ];

@@ -58,6 +58,11 @@ targets:
         maxDuration: 1h
         approvers: [alice@example.com]
         breakGlass: { allowed: true, requesters: [dave@example.com], notify: [carol@example.com] }
+      run:
+        privileges: ${READ}
+        maxDuration: 1h
+        autoApprove: {}
+        requests: [statement]
 `;
 }
 
@@ -232,6 +237,16 @@ export async function runScenario(
   await carol.post(`/requests/${urgent.id}/review`, { comment: 'seen' });
   await dave.post(`/requests/${urgent.id}/revoke`, { comment: 'fixed' });
   await waitFor(urgent.id, ['REVOKED'], 'break-glass');
+
+  log('a statement request, run once, and its result');
+  const statement = await dave.post<RequestView>('/requests', {
+    target: 'demo-pg',
+    level: 'run',
+    reason: 'iam-report scenario: run',
+    statements: ['SELECT 1 AS one'],
+  });
+  await waitFor(statement.id, ['EXECUTED'], 'statement-executed');
+  await dave.get(`/requests/${statement.id}/result`);
 
   log('a forged approval link');
   const forged = await fetch(`${runtime.url}/approvals/${approved.id}.forged`);

@@ -65,6 +65,7 @@ export const UNUSED_PERMISSIONS: Readonly<Partial<Record<FunctionName, readonly 
   ),
   grant: tables(sharedUpdate, BY_STATUS, BY_REQUESTER, BY_FLAG, APPENDS_ONLY),
   revoke: tables(sharedUpdate, BY_STATUS, BY_REQUESTER, BY_FLAG, APPENDS_ONLY),
+  'execute-statement': tables(sharedUpdate, BY_STATUS, BY_REQUESTER, BY_FLAG, APPENDS_ONLY),
   'record-outcome': tables(sharedUpdate, BY_STATUS, BY_REQUESTER, BY_FLAG, APPENDS_ONLY),
   api: tables(sharedUpdate),
   'approval-links': tables(BY_STATUS, BY_REQUESTER, BY_FLAG, APPENDS_ONLY),

@@ -241,7 +241,8 @@ describe('assembly mode', () => {
 
     const dave = client(runtime, 'dave@example.com');
     const offModel = await dave
-      .post('/requests', { target: 'demo-pg', level: 'read' })
+      // No target: off the model (a missing duration is not, since statement requests take none).
+      .post('/requests', { level: 'read', duration: '10m' })
       .catch((e: unknown) => e);
     expect(offModel).toBeInstanceOf(ApiRefusedError);
     expect(offModel).toMatchObject({

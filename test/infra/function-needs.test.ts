@@ -54,6 +54,7 @@ describe('FUNCTION_NEEDS, the table permissions and VPC placement are derived fr
       'credentials',
       'grant',
       'revoke',
+      'execute-statement',
       'record-outcome',
       'expiry-sweeper',
       'execution-status-change',
@@ -68,12 +69,13 @@ describe('FUNCTION_NEEDS, the table permissions and VPC placement are derived fr
     expect(WORKFLOW_HANDLERS).toEqual(['api', 'approval-links', 'request-approval', 'expiry-sweeper']);
   });
 
-  it('lets only the api start or stop executions, and only credentials connect as request users', () => {
+  it('lets only the api start or stop executions, and only credentials and execute-statement connect as request users', () => {
     const with_ = (pick: (n: FunctionName) => boolean | undefined) => HANDLER_NAMES.filter((n) => pick(n));
     expect(with_((n) => FUNCTION_NEEDS[n].workflow?.start)).toEqual(['api']);
     expect(with_((n) => FUNCTION_NEEDS[n].workflow?.stop)).toEqual(['api']);
     expect(with_((n) => FUNCTION_NEEDS[n].workflow?.decide)).toEqual(WORKFLOW_HANDLERS);
-    expect(with_((n) => FUNCTION_NEEDS[n].iamConnect)).toEqual(['credentials']);
+    // execute-statement logs in as a statement request's own user to run its SQL.
+    expect(with_((n) => FUNCTION_NEEDS[n].iamConnect)).toEqual(['credentials', 'execute-statement']);
   });
 
   it('lets only audit-digest sign digests, and gives it no write to the requests or audit table', () => {

@@ -109,6 +109,12 @@ const EXPECTED_STATEMENTS: Record<FunctionName, Statement[]> = {
   'request-approval': [...TABLES, SEND_EMAIL, DECIDE_FROM_TASK],
   grant: [...TABLES, ...TARGET_ADMIN],
   revoke: [...TABLES, ...TARGET_ADMIN],
+  // Logs in as the statement request's temporary user: an IAM token for iam targets, as credentials mints.
+  'execute-statement': [
+    ...TABLES,
+    ...TARGET_ADMIN,
+    { actions: ['rds-db:connect'], resources: [arn('rds-db', 'dbuser:*/jit_*')] },
+  ],
   'record-outcome': [...TABLES, ...TARGET_ADMIN, SEND_EMAIL],
   // Asynchronously invoked: Lambda sends a failed invocation to the trigger's dead-letter queue as the role.
   'expiry-sweeper': [...TABLES, ...TARGET_ADMIN, SEND_EMAIL, DECIDE, deadLetter('SweeperDeadLetterQueue')],
@@ -365,11 +371,11 @@ describe('IAM, least privilege', () => {
     ).toBe(`<${roleOf('audit-digest')}.Arn>`);
   });
 
-  it('lets only the credentials function connect to databases, and only as jit_ users', () => {
+  it('lets only the credentials and execute-statement functions connect to databases, and only as jit_ users', () => {
     const connectors = HANDLER_NAMES.filter((n) =>
       s.view.statementsOfRole(roleOf(n)).some((st) => st.actions.includes('rds-db:connect')),
     );
-    expect(connectors).toEqual(['credentials']);
+    expect(connectors).toEqual(['credentials', 'execute-statement']);
   });
 
   it('lets only the api start or stop executions, and only the functions that decide approvals complete tasks', () => {
@@ -384,7 +390,7 @@ describe('IAM, least privilege', () => {
     expect(holders('states:SendTaskFailure')).toEqual(deciders);
   });
 
-  it('lets the state machine invoke exactly its five task functions', () => {
+  it('lets the state machine invoke exactly its six task functions', () => {
     const invoke = s.view.statementsWithAction(
       'jit-db-access access-request state machine',
       'lambda:InvokeFunction',
@@ -394,6 +400,7 @@ describe('IAM, least privilege', () => {
         actions: ['lambda:InvokeFunction'],
         resources: [
           '<fn:evaluate-policy.Arn>',
+          '<fn:execute-statement.Arn>',
           '<fn:grant.Arn>',
           '<fn:record-outcome.Arn>',
           '<fn:request-approval.Arn>',
@@ -485,6 +492,7 @@ describe('the REST API', () => {
       'POST /requests/{id}/extend': iam('api', true),
       'POST /requests/{id}/review': iam('api'),
       'GET /requests/{id}/credentials': iam('credentials'),
+      'GET /requests/{id}/result': iam('api'),
       'GET /requests/{id}/audit': iam('api'),
       'GET /targets': iam('api'),
       'GET /openapi.json': { auth: 'NONE', target: 'api', validated: false },

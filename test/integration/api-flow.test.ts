@@ -3,6 +3,7 @@ import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyResult, Context } from 'aws-lambda';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { executeStatement } from '../../functions/application/execute-statement.js';
 import type { Credentials, Deps, Email } from '../../functions/application/ports.js';
 import { csrfTokenFor, parseLinkToken } from '../../functions/domain/link-tokens.js';
 import { Policy } from '../../functions/domain/policy-schema.js';
@@ -56,6 +57,12 @@ beforeAll(async () => {
         maxDuration: '1h',
         approvers: ['alice@example.com'],
         autoApprove: { maxDuration: '30m' },
+      },
+      run: {
+        privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] },
+        maxDuration: '1h',
+        autoApprove: {},
+        requests: ['statement'],
       },
     }),
   );
@@ -371,6 +378,29 @@ describe('the api on DynamoDB Local and PostgreSQL', () => {
     expect((await api('GET', '/requests?view=flagged', 'sec@example.com')).status).toBe(200);
     const reviewed = await api('POST', `/requests/${String(glass.json.id)}/review`, 'sec@example.com', {});
     expect(reviewed.json.flagged).toBe(false);
+  });
+
+  it("serves a statement request's result to its requester, once the workflow's task has run it", async () => {
+    const created = await api('POST', '/requests', 'dave@example.com', {
+      target: 'orders',
+      level: 'run',
+      reason: 'count orders',
+      statements: ['SELECT count(*) AS n FROM app.orders'],
+    });
+    expect(created.status).toBe(201);
+    const id = String(created.json.id);
+    expect((await api('GET', `/requests/${id}/result`, 'dave@example.com')).json.error?.code).toBe(
+      'RESULT_NOT_AVAILABLE',
+    );
+    // The workflow's ExecuteStatement task (the recording workflow runs none).
+    expect(await executeStatement({ requestId: id }, deps)).toEqual({ status: 'EXECUTED' });
+    const result = await api('GET', `/requests/${id}/result`, 'dave@example.com');
+    expect(result.status).toBe(200);
+    expect(result.json.statements).toEqual([
+      { command: 'SELECT', rowCount: 1, columns: ['n'], rows: [['1']] },
+    ]);
+    const other = await api('GET', `/requests/${id}/result`, 'alice@example.com');
+    expect([other.status, other.json.error?.code]).toEqual([403, 'NOT_REQUESTER']);
   });
 
   it('has parsed a real success of every route with its response schema', () => {

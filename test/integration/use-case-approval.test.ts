@@ -62,19 +62,39 @@ async function pending(token = `task-${Math.random().toString(36).slice(2)}`) {
 describe('evaluate-policy', () => {
   it('answers needs-approval with the seconds left until the approval deadline, the same on a retry', async () => {
     const id = await create();
-    expect(await evaluate(id)).toEqual({ decision: 'needs-approval', approvalWindowSeconds: 3600 });
+    expect(await evaluate(id)).toEqual({
+      decision: 'needs-approval',
+      kind: 'window',
+      approvalWindowSeconds: 3600,
+    });
     sys().clock.advance(600);
-    expect(await evaluate(id)).toEqual({ decision: 'needs-approval', approvalWindowSeconds: 3000 });
-    expect(await evaluate(id)).toEqual({ decision: 'needs-approval', approvalWindowSeconds: 3000 });
+    expect(await evaluate(id)).toEqual({
+      decision: 'needs-approval',
+      kind: 'window',
+      approvalWindowSeconds: 3000,
+    });
+    expect(await evaluate(id)).toEqual({
+      decision: 'needs-approval',
+      kind: 'window',
+      approvalWindowSeconds: 3000,
+    });
     expect(await actions(id)).toEqual(['requested']);
   });
 
   it('answers auto-approved for an auto-approved request and closed for a cancelled one', async () => {
     const quick = await create('quick', '20m');
-    expect(await evaluate(quick)).toEqual({ decision: 'auto-approved', approvalWindowSeconds: 3600 });
+    expect(await evaluate(quick)).toEqual({
+      decision: 'auto-approved',
+      kind: 'window',
+      approvalWindowSeconds: 3600,
+    });
     const cancelled = await create();
     await cancelRequest({ requestId: cancelled, caller: ERIN, body: {} }, sys().deps);
-    expect(await evaluate(cancelled)).toEqual({ decision: 'closed', approvalWindowSeconds: 3600 });
+    expect(await evaluate(cancelled)).toEqual({
+      decision: 'closed',
+      kind: 'window',
+      approvalWindowSeconds: 3600,
+    });
   });
 
   it('refuses an input that is not a request id', async () => {

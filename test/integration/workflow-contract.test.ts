@@ -54,8 +54,8 @@ function local(): WorkflowSubject {
   const handlers: TaskHandlers = {
     EvaluatePolicy: async (input) =>
       awaitingApproval.has(requestIdOf(input))
-        ? { decision: 'needs-approval', approvalWindowSeconds: 60 }
-        : { decision: 'auto-approved', approvalWindowSeconds: 60 },
+        ? { decision: 'needs-approval', kind: 'window', approvalWindowSeconds: 60 }
+        : { decision: 'auto-approved', kind: 'window', approvalWindowSeconds: 60 },
     RequestApproval: async (input) => {
       tokens.push((input as { taskToken: string }).taskToken);
       return null;
@@ -69,6 +69,8 @@ function local(): WorkflowSubject {
     RecordGrantFailed: async () => ({}),
     Revoke: async () => ({ revoked: true }),
     RecordRevokeFailed: async () => ({}),
+    ExecuteStatement: async () => ({ status: 'EXECUTED' }),
+    ExplainStatement: async () => ({ status: 'EXPLAINED' }),
   };
   const workflow = new LocalWorkflow({
     handlers,

@@ -3,9 +3,11 @@
  * provisioners with static admin credentials, a recording workflow, an outbox mailer and cryptographic ids
  * (every minted secret kept for no-leak scans). The policy can be swapped, as a redeploy would.
  */
+import { DynamoResultStore } from '../../functions/adapters/dynamodb-results.js';
 import { createProvisioners, type ProvisionerFactory } from '../../functions/adapters/provisioners.js';
 import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
 import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
+import { statementRunner } from '../../functions/adapters/statement-runner.js';
 import type { Deps, Email, UseCaseLog } from '../../functions/application/ports.js';
 import type { Policy } from '../../functions/domain/policy-schema.js';
 import { RecordingWorkflow, recordingIds } from './deps.js';
@@ -54,6 +56,8 @@ export async function apiTestDeps(options: {
     requests: tables.requests,
     audit: tables.audit,
     provisioners,
+    statements: statementRunner(),
+    results: new DynamoResultStore({ client: tables.doc, requestsTable: tables.names.requestsTable }),
     mailer: { send: async (email) => void outbox.push(email) },
     workflow,
     policy: { policy: () => policy },

@@ -13,9 +13,11 @@ import { expect } from 'vitest';
 import { DynamoAuditLog } from '../../functions/adapters/dynamodb-audit.js';
 import { createDocumentClient, createDynamoDbClient } from '../../functions/adapters/dynamodb-client.js';
 import { DynamoRequestStore } from '../../functions/adapters/dynamodb-requests.js';
+import { DynamoResultStore } from '../../functions/adapters/dynamodb-results.js';
 import { createTables } from '../../functions/adapters/dynamodb-tables.js';
 import { createProvisioners } from '../../functions/adapters/provisioners.js';
 import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
+import { statementRunner } from '../../functions/adapters/statement-runner.js';
 import type { RequestView } from '../../functions/application/common.js';
 import type { ReconcileMode } from '../../functions/application/expiry-sweeper.js';
 import type { Credentials, Deps, LinkRefusalCount } from '../../functions/application/ports.js';
@@ -41,6 +43,8 @@ export interface SystemOptions {
   dynamodbEndpoint: string;
   /** Superuser URL of the PostgreSQL server the targets live on (the admin credentials of every target). */
   pgAdminUrl: string;
+  /** Admin URL of the MySQL/MariaDB server the policy's mysql targets live on, if it has any. */
+  mysqlAdminUrl?: string;
   /** Retry pauses of the ASL, scaled down; default 50 ms. */
   retryIntervalMs?: number;
 }
@@ -159,7 +163,7 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     createDynamoDbClient({ endpoint: options.dynamodbEndpoint, region: 'us-east-1' }, {}),
   );
   const provisioners = createProvisioners({
-    admin: localAdminCredentials(options.pgAdminUrl, undefined),
+    admin: localAdminCredentials(options.pgAdminUrl, options.mysqlAdminUrl),
     endpoints: hostPortEndpoints,
     region: 'us-east-1',
     connectTimeoutMs: 2_000,
@@ -173,6 +177,8 @@ export async function startSystem(options: SystemOptions): Promise<System> {
     requests: new DynamoRequestStore({ client: document, ...tables }),
     audit: new DynamoAuditLog({ client: document, ...tables }),
     provisioners,
+    statements: statementRunner(),
+    results: new DynamoResultStore({ client: document, requestsTable: tables.requestsTable }),
     mailer: outbox,
     workflow: lateWorkflow.workflow,
     policy: { policy: () => policy },

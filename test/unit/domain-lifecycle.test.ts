@@ -70,6 +70,10 @@ function inStatus(status: RequestStatus): AccessRequest {
 function subjectFor(status: RequestStatus, type: LifecycleEventType): AccessRequest {
   const request = inStatus(status);
   if (type === 'session-used') return { ...request, once: {} };
+  if (type === 'execution-started' || type === 'explained') return { ...request, statements: ['SELECT 1'] };
+  if (type === 'executed') {
+    return { ...request, statements: ['SELECT 1'], executionStartedAt: NOW.toISOString() };
+  }
   if (type !== 'extension-requested') return request;
   const { extension: _none, ...rest } = request;
   return rest;
@@ -105,6 +109,14 @@ function sampleEvent(type: LifecycleEventType): LifecycleEvent {
       return { type, openSessions: 1 };
     case 'revoked':
       return { type, reason: 'expired' };
+    case 'execution-started':
+      return { type };
+    case 'executed':
+      return { type, statements: [{ command: 'SELECT', rowCount: 1 }] };
+    case 'execution-failed':
+      return { type, error: { code: 'StatementFailed', message: 'division by zero' } };
+    case 'explained':
+      return { type, plans: ['Result  (cost=0.00..0.01 rows=1 width=4)'] };
   }
 }
 
@@ -126,6 +138,10 @@ const DIAGRAM = new Set([
   'REVOKE_FAILED --revoked--> REVOKED',
   'ACTIVE --revoke-failed--> REVOKE_FAILED',
   'REVOKE_FAILED --revoke-failed--> REVOKE_FAILED',
+  'APPROVED --execution-started--> APPROVED',
+  'APPROVED --executed--> EXECUTED',
+  'APPROVED --execution-failed--> FAILED',
+  'PENDING --explained--> PENDING',
 ]);
 
 function errorOf(fn: () => unknown): { code: ErrorCode; message: string } {
@@ -149,7 +165,7 @@ describe('the transition table', () => {
   });
 
   it('leaves the terminal statuses with no way out', () => {
-    for (const status of ['DENIED', 'EXPIRED', 'CANCELLED', 'FAILED', 'REVOKED'] as const) {
+    for (const status of ['DENIED', 'EXPIRED', 'CANCELLED', 'FAILED', 'REVOKED', 'EXECUTED'] as const) {
       expect(LIFECYCLE_EVENT_TYPES.filter((e) => canApply(status, e))).toEqual([]);
     }
   });

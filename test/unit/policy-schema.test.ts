@@ -47,10 +47,41 @@ describe('Policy schema', () => {
       requireReason: true,
       extension: { allowed: true, autoApproveUpTo: 0 },
       connectionLimit: 5,
+      requests: ['window'],
+      statement: { timeout: 30, maxRows: 1000, maxBytes: 65536, retention: 86400 },
     });
   });
 
   it.each<[string, Change[], string[]]>([
+    [
+      'a statement timeout over 10m and a result past the ceilings',
+      [
+        [`${READ}.requests`, ['statement']],
+        [`${READ}.statement`, { timeout: '16m', maxRows: 10001, maxBytes: 300000, retention: '8d' }],
+      ],
+      [
+        'targets[0].levels.read.statement.timeout: must be ≤ 10m',
+        'targets[0].levels.read.statement.maxRows: Too big: expected number to be <=10000',
+        'targets[0].levels.read.statement.maxBytes: Too big: expected number to be <=262144',
+        'targets[0].levels.read.statement.retention: must be ≤ 7d',
+      ],
+    ],
+    [
+      'an unknown request kind, and one named twice',
+      [[`${READ}.requests`, ['window', 'window', 'query']]],
+      ['targets[0].levels.read.requests[2]: Invalid option: expected one of "window"|"statement"'],
+    ],
+    [
+      'a statement timeout longer than the level maxDuration',
+      [
+        [`${READ}.maxDuration`, '1m'],
+        [`${READ}.requests`, ['window', 'statement']],
+        [`${READ}.statement`, { timeout: '2m' }],
+      ],
+      [
+        'targets[0].levels.read.statement.timeout: must be ≤ the rule maxDuration (the statement user lives that long at most)',
+      ],
+    ],
     [
       'a maxDuration over 12h',
       [[`${READ}.maxDuration`, '13h']],

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   ASL_PATH,
   EvaluatePolicyOutput,
+  ExecuteStatementOutput,
   GrantOutput,
   RecordOutcomeInput,
   RevokeOutput,
@@ -132,6 +133,53 @@ describe('the access-request state machine definition', () => {
     expect(asl.States.GrantFailed?.Type).toBe('Fail');
   });
 
+  it('runs an approved statement request once instead of granting it, and its output carries no rows', () => {
+    const route = asl.States.RouteDecision?.Choices?.[0] as unknown as { And: unknown[]; Next: string };
+    expect(route).toEqual({
+      And: [
+        { Variable: '$.evaluation.decision', StringEquals: 'auto-approved' },
+        { Variable: '$.evaluation.kind', StringEquals: 'statement' },
+      ],
+      Next: 'ExecuteStatement',
+    });
+    expect(asl.States.RouteDecision?.Choices?.[1]).toEqual({
+      And: [
+        { Variable: '$.evaluation.decision', StringEquals: 'needs-approval' },
+        { Variable: '$.evaluation.kind', StringEquals: 'statement' },
+      ],
+      Next: 'ExplainStatement',
+    });
+    // The plans are best effort: approval is asked for whatever happens to them.
+    expect(asl.States.ExplainStatement).toMatchObject({
+      Type: 'Task',
+      Parameters: { 'requestId.$': '$.requestId', explain: true },
+      ResultPath: null,
+      Next: 'RequestApproval',
+    });
+    expect(asl.States.ExplainStatement?.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: null, Next: 'RequestApproval' },
+    ]);
+    expect(asl.States.RequestApproval?.Next).toBe('RouteApproved');
+    expect(asl.States.RouteApproved).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.evaluation.kind', StringEquals: 'statement', Next: 'ExecuteStatement' }],
+      Default: 'Grant',
+    });
+    expect(asl.States.ExecuteStatement).toMatchObject({
+      Type: 'Task',
+      Resource: `\${ExecuteStatementFunctionArn}`,
+      Parameters: { 'requestId.$': '$.requestId' },
+      Next: 'StatementSettled',
+    });
+    expect(asl.States.ExecuteStatement?.Retry?.[0]?.ErrorEquals).toContain('TargetUnavailableError');
+    expect(asl.States.ExecuteStatement?.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'RecordGrantFailed' },
+    ]);
+    expect(ExecuteStatementOutput.safeParse({ status: 'EXECUTED', rows: [[1]] }).data).toEqual({
+      status: 'EXECUTED',
+    });
+  });
+
   it('hands a revoke whose retries are spent to the sweeper instead of failing the execution', () => {
     expect(asl.States.Revoke?.Retry?.[0]?.ErrorEquals).toContain('TargetUnavailableError');
     expect(asl.States.Revoke?.Catch).toEqual([
@@ -158,8 +206,11 @@ describe('the access-request state machine definition', () => {
 
 describe('the task payload schemas', () => {
   it('accept the results the handlers return', () => {
-    expect(EvaluatePolicyOutput.parse({ decision: 'needs-approval', approvalWindowSeconds: 3600 })).toEqual({
+    expect(
+      EvaluatePolicyOutput.parse({ decision: 'needs-approval', kind: 'window', approvalWindowSeconds: 3600 }),
+    ).toEqual({
       decision: 'needs-approval',
+      kind: 'window',
       approvalWindowSeconds: 3600,
     });
     expect(GrantOutput.parse({ status: 'ACTIVE', expiresAt: '2030-01-01T10:00:00.000Z' })).toEqual({
@@ -172,12 +223,14 @@ describe('the task payload schemas', () => {
   });
 
   it('refuse an approval window that Step Functions could not use as TimeoutSecondsPath', () => {
-    expect(EvaluatePolicyOutput.safeParse({ decision: 'closed', approvalWindowSeconds: 0 }).success).toBe(
-      false,
-    );
-    expect(EvaluatePolicyOutput.safeParse({ decision: 'closed', approvalWindowSeconds: 1.5 }).success).toBe(
-      false,
-    );
+    expect(
+      EvaluatePolicyOutput.safeParse({ decision: 'closed', kind: 'window', approvalWindowSeconds: 0 })
+        .success,
+    ).toBe(false);
+    expect(
+      EvaluatePolicyOutput.safeParse({ decision: 'closed', kind: 'window', approvalWindowSeconds: 1.5 })
+        .success,
+    ).toBe(false);
   });
 
   it('refuse a request id that is not a lowercase ULID', () => {

@@ -44,13 +44,15 @@ function harness(handlers: Partial<TaskHandlers> = {}) {
   const calls: Call[] = [];
   const tokens: string[] = [];
   const defaults: TaskHandlers = {
-    EvaluatePolicy: async () => ({ decision: 'auto-approved', approvalWindowSeconds: 60 }),
+    EvaluatePolicy: async () => ({ decision: 'auto-approved', kind: 'window', approvalWindowSeconds: 60 }),
     RequestApproval: async () => null,
     RecordApprovalExpired: async () => ({}),
     Grant: async () => ({ status: 'ACTIVE', expiresAt: inSeconds(1) }),
     RecordGrantFailed: async () => ({}),
     Revoke: async () => ({ revoked: true }),
     RecordRevokeFailed: async () => ({}),
+    ExecuteStatement: async () => ({ status: 'EXECUTED' }),
+    ExplainStatement: async () => ({ status: 'EXPLAINED' }),
   };
   const recorded = Object.fromEntries(
     Object.entries({ ...defaults, ...handlers }).map(([state, handler]: [string, TaskHandler]) => [
@@ -94,7 +96,7 @@ const entered = (workflow: LocalWorkflow, executionArn: string) =>
     .map((event) => event.state);
 
 const needsApproval = (approvalWindowSeconds = 30): TaskHandler => {
-  return async () => ({ decision: 'needs-approval', approvalWindowSeconds });
+  return async () => ({ decision: 'needs-approval', kind: 'window', approvalWindowSeconds });
 };
 
 describe('the access-request workflow, run locally', () => {
@@ -215,7 +217,7 @@ describe('the access-request workflow, run locally', () => {
 
   it('ends without a grant when the request was already closed before the workflow ran', async () => {
     const { workflow, states } = harness({
-      EvaluatePolicy: async () => ({ decision: 'closed', approvalWindowSeconds: 1 }),
+      EvaluatePolicy: async () => ({ decision: 'closed', kind: 'window', approvalWindowSeconds: 1 }),
     });
     const { executionArn } = await workflow.start(REQUEST_ID, { requestId: REQUEST_ID });
 
@@ -258,8 +260,8 @@ describe('the access-request workflow, run locally', () => {
       EvaluatePolicy: async () => {
         evaluations += 1;
         return evaluations === 1
-          ? { decision: 'needs-approval', approvalWindowSeconds: 30 }
-          : { decision: 'window-closed', approvalWindowSeconds: 1 };
+          ? { decision: 'needs-approval', kind: 'window', approvalWindowSeconds: 30 }
+          : { decision: 'window-closed', kind: 'window', approvalWindowSeconds: 1 };
       },
       RequestApproval: async () => {
         throw new Error('the approval step broke');
@@ -451,11 +453,14 @@ describe('the access-request workflow, run locally', () => {
       'request-approval': handler('request-approval'),
       grant: handler('grant'),
       revoke: handler('revoke'),
+      'execute-statement': handler('execute-statement'),
       'record-outcome': handler('record-outcome'),
     });
 
     expect(Object.keys(byState).sort()).toEqual([
       'EvaluatePolicy',
+      'ExecuteStatement',
+      'ExplainStatement',
       'Grant',
       'RecordApprovalExpired',
       'RecordGrantFailed',

@@ -53,8 +53,16 @@ async function sweepApproved(deps: Deps, listed: AccessRequest, report: SweepRep
   }
 }
 
-/** When a request became APPROVED: its last approval, or its creation when auto-approved or break-glass. */
+/**
+ * When a request became APPROVED: its last approval, or its creation when auto-approved or break-glass; for a
+ * statement request being run, when its run started (the longest statement timeout, 10 minutes, ends well within
+ * ORPHANED_APPROVAL_AFTER_SECONDS of it, so a run is never failed under its feet).
+ */
 function approvedAt(request: AccessRequest): string {
-  const times = [request.createdAt, ...request.approvals.map((d) => d.at)].map((t) => Date.parse(t));
+  const times = [
+    request.createdAt,
+    ...request.approvals.map((d) => d.at),
+    ...(request.executionStartedAt ? [request.executionStartedAt] : []),
+  ].map((t) => Date.parse(t));
   return new Date(Math.max(...times)).toISOString();
 }

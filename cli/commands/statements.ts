@@ -1,0 +1,215 @@
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ResultCell, StatementResult } from '../../functions/domain/statements.js';
+import type { RequestStatus } from '../../functions/domain/types.js';
+import { UsageError } from '../client.js';
+import { type Command, type CommandContext, type Invocation, printResult } from '../command.js';
+import { table } from '../output.js';
+import { ACCESS_OPTIONS, type RequestView, requestPath } from './requests.js';
+
+/** Statement requests: `jitdb run` asks for SQL to be run once on approval, `jitdb result` prints what it did. */
+
+const SETTLED: readonly RequestStatus[] = ['EXECUTED', 'FAILED', 'DENIED', 'EXPIRED', 'CANCELLED'];
+const REFUSED: readonly RequestStatus[] = ['DENIED', 'EXPIRED', 'CANCELLED'];
+
+/**
+ * A file's SQL as statements: split at `;` outside quotes ('…', "…", `…`), dollar quotes ($$…$$, $tag$…$tag$)
+ * and comments (-- …, /* … *\/). Each statement keeps its text as written, without the `;`; blank ones are dropped.
+ */
+export function splitStatements(sql: string): string[] {
+  const statements: string[] = [];
+  let start = 0;
+  let i = 0;
+  const push = (end: number) => {
+    const text = sql.slice(start, end).trim();
+    if (text !== '') statements.push(text);
+  };
+  while (i < sql.length) {
+    const c = sql[i] ?? '';
+    const rest = sql.slice(i);
+    if (rest.startsWith('--')) {
+      const end = sql.indexOf('\n', i);
+      i = end < 0 ? sql.length : end + 1;
+    } else if (rest.startsWith('/*')) {
+      const end = sql.indexOf('*/', i + 2);
+      i = end < 0 ? sql.length : end + 2;
+    } else if (c === "'" || c === '"' || c === '`') {
+      i++;
+      while (i < sql.length) {
+        if (sql[i] === '\\' && c !== '"') i += 2;
+        else if (sql[i] === c && sql[i + 1] === c) i += 2;
+        else if (sql[i] === c) break;
+        else i++;
+      }
+      i++;
+    } else if (c === '$' && /^\$[A-Za-z_]?[A-Za-z0-9_]*\$/.test(rest)) {
+      const tag = /^\$[A-Za-z_]?[A-Za-z0-9_]*\$/.exec(rest)?.[0] ?? '$$';
+      const end = sql.indexOf(tag, i + tag.length);
+      i = end < 0 ? sql.length : end + tag.length;
+    } else if (c === ';') {
+      push(i);
+      start = i + 1;
+      i++;
+    } else i++;
+  }
+  push(sql.length);
+  return statements;
+}
+
+async function statementsOf(input: Invocation): Promise<string[]> {
+  const file = input.string('file');
+  const given = input.strings('sql');
+  if (given.length > 0 && file !== undefined) throw new UsageError('give --sql or --file, not both');
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      throw new UsageError(`cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const statements = splitStatements(text);
+    if (statements.length === 0) throw new UsageError(`${file} holds no statement`);
+    return statements;
+  }
+  if (given.length === 0)
+    throw new UsageError('--sql "…" (repeatable, one statement each) or --file change.sql is required');
+  return given;
+}
+
+export const runCommand: Command = {
+  name: 'run',
+  summary:
+    'ask for SQL to be run once on approval (a statement request: no credentials, the result kept for you)',
+  description: [
+    'Approvers see the exact SQL; once approved, the workflow runs it once as a temporary user with the',
+    "level's privileges, in one transaction under the level's statement timeout, then drops the user. The",
+    "result (rows affected; a query's rows up to the level's limit) is kept for you alone: `jitdb result <id>`.",
+  ].join('\n'),
+  args: ['<target>'],
+  options: {
+    level: { ...ACCESS_OPTIONS.level, required: true },
+    reason: ACCESS_OPTIONS.reason,
+    ticket: ACCESS_OPTIONS.ticket,
+    sql: { type: 'string', multiple: true, value: '"…"', help: 'one statement (repeatable, run in order)' },
+    file: {
+      type: 'string',
+      value: 'FILE',
+      help: 'a .sql file, split into statements at top-level semicolons',
+    },
+    wait: { type: 'boolean', help: 'wait until it has run (or was refused) and print the result' },
+  },
+  examples: [
+    'jitdb run demo-pg --level write --reason "fix order 42" --sql "update orders set status = \'paid\' where id = 42" --wait',
+    'jitdb run demo-pg --level write --reason "backfill" --file change.sql',
+  ],
+  async run(context, input) {
+    const target = input.arg(0);
+    const level = input.string('level');
+    const statements = await statementsOf(input);
+    const reason = input.string('reason');
+    const ticket = input.string('ticket');
+    const created = await context.client.post<RequestView>('/requests', {
+      target,
+      level,
+      statements,
+      ...(reason === undefined ? {} : { reason }),
+      ...(ticket === undefined ? {} : { ticket }),
+    });
+    if (!input.boolean('wait')) {
+      printResult(context, created, (r) =>
+        [
+          `${r.id} is ${r.status}`,
+          `${statements.length} statement(s), SHA-256 ${r.statementsSha256 ?? '?'}`,
+          `once it has run: jitdb result ${r.id}`,
+        ].join('\n'),
+      );
+      return 0;
+    }
+    if (!context.config.json) context.output.out(`${created.id} is ${created.status}`);
+    return waitAndPrint(context, created.id);
+  },
+};
+
+/** Polls until the statement request settles, then prints its result (EXECUTED) or why it did not run. */
+async function waitAndPrint(context: CommandContext, id: string): Promise<number> {
+  const pollMs = Number(context.env.JITDB_POLL_MS ?? 1000);
+  let request = await context.client.get<RequestView>(requestPath(id));
+  while (!SETTLED.includes(request.status)) {
+    await sleep(pollMs);
+    request = await context.client.get<RequestView>(requestPath(id));
+  }
+  if (request.status === 'EXECUTED') {
+    const result = await context.client.get<StatementResult>(requestPath(id, 'result'));
+    printResult(context, result, (r) => `${id} is EXECUTED\n${resultText(r)}`);
+    return 0;
+  }
+  printResult(context, request, (r) =>
+    [
+      `${r.id} is ${r.status}`,
+      ...(r.lastError ? [`reason: ${r.lastError.code}: ${r.lastError.message}`] : []),
+    ].join('\n'),
+  );
+  return REFUSED.includes(request.status) ? 4 : 3;
+}
+
+/** Each statement: what it did, and a query's rows as a table. */
+export function resultText(result: StatementResult): string {
+  const parts = result.statements.map((s, i) => {
+    const head = `statement ${i + 1}: ${s.command ?? 'done'}${s.rowCount === null ? '' : `, ${s.rowCount} row(s)`}`;
+    if (!s.columns) return head;
+    const columns = s.columns;
+    const rows = s.rows ?? [];
+    const body =
+      rows.length === 0
+        ? '(no rows)'
+        : table(
+            rows,
+            columns.map((header, c) => ({ header, value: (row: ResultCell[]) => cellText(row[c]) })),
+          );
+    const cut = s.truncated
+      ? `\n(${rows.length} of ${s.rowCount ?? '?'} rows kept: the level's result limit)`
+      : '';
+    return `${head}\n${body}${cut}`;
+  });
+  return [...parts, `kept until ${result.expiresAt}`].join('\n\n');
+}
+
+function cellText(cell: ResultCell | undefined): string {
+  return cell === null || cell === undefined ? 'NULL' : String(cell);
+}
+
+/** RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. */
+function csvField(cell: ResultCell | undefined): string {
+  const text = cell === null || cell === undefined ? '' : String(cell);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** Each query's rows as CSV (a header line, then the rows); several queries are separated by a blank line. */
+export function resultCsv(result: StatementResult): string {
+  return result.statements
+    .filter((s) => s.columns)
+    .map((s) => [s.columns ?? [], ...(s.rows ?? [])].map((row) => row.map(csvField).join(',')).join('\n'))
+    .join('\n\n');
+}
+
+export const resultCommand: Command = {
+  name: 'result',
+  summary: "what a statement request's SQL did: rows affected, a query's rows (yours alone)",
+  args: ['<id>'],
+  options: { csv: { type: 'boolean', help: "a query's rows as CSV (not with --json)" } },
+  examples: [
+    'jitdb result 01m83wct6xdqfgphc3n8h1hz1k',
+    'jitdb result 01m83wct6xdqfgphc3n8h1hz1k --csv > rows.csv',
+  ],
+  async run(context, input) {
+    const id = input.arg(0);
+    const result = await context.client.get<StatementResult>(requestPath(id, 'result'));
+    if (input.boolean('csv')) {
+      if (context.config.json) throw new UsageError('--csv and --json are exclusive');
+      context.output.out(resultCsv(result));
+      return 0;
+    }
+    printResult(context, result, resultText);
+    return 0;
+  },
+};

@@ -1,0 +1,16 @@
+import { statementRunner } from '../adapters/statement-runner.js';
+import { statementTask } from '../application/execute-statement.js';
+import type { Deps } from '../application/ports.js';
+import { ExecuteStatementInput } from '../application/workflow-io.js';
+import { lambdaDeps, lazyDeps } from '../shared/lambda-deps.js';
+import { lambdaProvisioners } from '../shared/lambda-provisioners.js';
+import type { DepsSource } from './http-middleware.js';
+import { type TaskHandlerOptions, taskLambda } from './lambda.js';
+
+export const createHandler = (deps: DepsSource<Deps>, options: TaskHandlerOptions = {}) =>
+  taskLambda(deps, ExecuteStatementInput, statementTask, options);
+export const handler = createHandler(
+  lazyDeps(() =>
+    lambdaDeps('execute-statement', { provisioners: lambdaProvisioners(), statements: statementRunner() }),
+  ),
+);

@@ -50,7 +50,13 @@ export function showRequest(request: RequestView): string {
     ['requester', request.requester],
     ['reason', request.reason],
     ['ticket', request.ticket],
-    ['duration', durationText(request)],
+    ['duration', request.statements ? undefined : durationText(request)],
+    [
+      'statements',
+      request.statements
+        ? `${request.statements.length}, SHA-256 ${request.statementsSha256 ?? '?'}${request.executedAt ? `; ran ${request.executedAt} (jitdb result ${request.id})` : ''}`
+        : undefined,
+    ],
     ['break-glass', request.breakGlass ? 'yes' : undefined],
     [
       'once',

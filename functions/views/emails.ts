@@ -26,7 +26,9 @@ export function approvalRequestEmail(
   const { request } = facts;
   const what = options.extension
     ? `more time (+${formatDuration(options.extension.durationSeconds)})`
-    : 'access';
+    : request.statements
+      ? `SQL to run once (${request.statements.length} statement${request.statements.length === 1 ? '' : 's'})`
+      : 'access';
   const prefix = options.escalation ? '[escalated] ' : '';
   const subject = `${prefix}Approve ${what}: ${t(request.requesterEmail ?? request.requester)} → ${facts.target.id} (${request.level})`;
   const list = factsOf(facts, options.extension);

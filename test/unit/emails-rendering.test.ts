@@ -44,6 +44,14 @@ describe('email rendering', () => {
     expect(plain.text).not.toContain('Use-once');
   });
 
+  it('names a statement request in the subject: what approvers approve is SQL that runs once', () => {
+    const email = approvalRequestEmail(
+      { request: { ...freshRequest(), statements: ['SELECT 1', 'UPDATE orders SET x = 1'] }, target },
+      { to: 'bob@example.com', link: 'https://api.example.com/approvals/tok' },
+    );
+    expect(email.subject).toBe('Approve SQL to run once (2 statements): erin@example.com → orders-db (read)');
+  });
+
   it("asks for an extension in words: 'Approve more time (+30m)', not 'Approve extend access'", () => {
     const extension = {
       id: 'ext-1',

@@ -61,15 +61,15 @@ describe('Policy schema', () => {
       ],
       [
         'targets[0].levels.read.statement.timeout: must be ≤ 10m',
-        'targets[0].levels.read.statement.maxRows: Too big: expected number to be <=10000',
-        'targets[0].levels.read.statement.maxBytes: Too big: expected number to be <=262144',
+        'targets[0].levels.read.statement.maxRows: must be ≤ 10000',
+        'targets[0].levels.read.statement.maxBytes: must be ≤ 262144',
         'targets[0].levels.read.statement.retention: must be ≤ 7d',
       ],
     ],
     [
       'an unknown request kind, and one named twice',
       [[`${READ}.requests`, ['window', 'window', 'query']]],
-      ['targets[0].levels.read.requests[2]: Invalid option: expected one of "window"|"statement"'],
+      ['targets[0].levels.read.requests[2]: must be one of: window, statement'],
     ],
     [
       'a statement timeout longer than the level maxDuration',

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { FUNCTION_NAMES, FUNCTIONS } from '../../functions/function-registry.js';
 import { TemplateView } from '../infra/template-view.js';
 
 // The example imports the package by name; here, that name is the sources, for the reference build.
@@ -162,7 +163,7 @@ describe('the npm package, installed in a new CDK app outside the repository', (
     const functions = Object.values(report.templates.Access?.Resources ?? {}).filter(
       (r) => r.Type === 'AWS::Lambda::Function',
     );
-    expect(functions.length).toBe(11);
+    expect(functions.length).toBe(FUNCTION_NAMES.length);
     const assets = readdirSync(path.join(consumer, 'cdk.out')).filter((d) => d.startsWith('asset.'));
     for (const asset of assets.filter((d) => existsSync(path.join(consumer, 'cdk.out', d, 'index.mjs')))) {
       expect(
@@ -213,9 +214,11 @@ describe('the npm package, installed in a new CDK app outside the repository', (
         .flatMap(actions)
         .filter((a) => !/^dynamodb:(GetItem|Query)$/.test(a)),
     ).toEqual(['dynamodb:PutItem']);
+    // Only the functions that log in as a request's user (credentials, execute-statement), pinned to the target.
     const connects = statements.filter((st) => actions(st).includes('rds-db:connect'));
-    expect(connects).toHaveLength(1);
-    expect(JSON.stringify(connects[0]?.Resource)).toContain('dbuser:db-ABCDEFGHIJKLMNOPQRSTUVWXY0/jit_*');
+    expect(connects).toHaveLength(FUNCTION_NAMES.filter((name) => FUNCTIONS[name].needs.iamConnect).length);
+    for (const connect of connects)
+      expect(JSON.stringify(connect.Resource)).toContain('dbuser:db-ABCDEFGHIJKLMNOPQRSTUVWXY0/jit_*');
     expect(
       statements.filter((st) => actions(st).includes('secretsmanager:GetSecretValue')).length,
     ).toBeGreaterThan(0);

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { FUNCTION_NAMES, FUNCTIONS } from '../../functions/function-registry.js';
+import { FUNCTION_NAMES, FUNCTIONS, type FunctionNeeds } from '../../functions/function-registry.js';
 import { TemplateView } from '../infra/template-view.js';
 
 // The example imports the package by name; here, that name is the sources, for the reference build.
@@ -216,7 +216,9 @@ describe('the npm package, installed in a new CDK app outside the repository', (
     ).toEqual(['dynamodb:PutItem']);
     // Only the functions that log in as a request's user (credentials, execute-statement), pinned to the target.
     const connects = statements.filter((st) => actions(st).includes('rds-db:connect'));
-    expect(connects).toHaveLength(FUNCTION_NAMES.filter((name) => FUNCTIONS[name].needs.iamConnect).length);
+    expect(connects).toHaveLength(
+      FUNCTION_NAMES.filter((name) => (FUNCTIONS[name].needs as FunctionNeeds).iamConnect).length,
+    );
     for (const connect of connects)
       expect(JSON.stringify(connect.Resource)).toContain('dbuser:db-ABCDEFGHIJKLMNOPQRSTUVWXY0/jit_*');
     expect(

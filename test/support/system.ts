@@ -249,7 +249,9 @@ export async function startSystem(options: SystemOptions): Promise<System> {
         (e) =>
           e.to.includes(approver) &&
           e.links.some((l) => l.includes(`/approvals/${id}.`)) &&
-          (purpose === 'extension' ? /Approve more time/ : /Approve access/).test(e.subject),
+          (purpose === 'extension' ? /Approve more time/ : /Approve (access|SQL to run once)/).test(
+            e.subject,
+          ),
         // A wait for an event, not a timing assertion: generous, since a loaded 2-core CI machine is slow.
         30_000,
       );

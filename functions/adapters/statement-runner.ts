@@ -1,40 +1,149 @@
 import type { Credentials, StatementLimits, StatementRunner } from '../application/ports.js';
 import type { Target } from '../domain/policy-schema.js';
-import { type ResultCell, type StatementOutcome, withoutLeadingComments } from '../domain/statements.js';
+import {
+  maskQuotedValues,
+  type ResultCell,
+  StatementFailedError,
+  type StatementOutcome,
+  withoutLeadingComments,
+} from '../domain/statements.js';
 
 /**
  * The StatementRunner: the engine module (and its driver) is imported on first use, as the provisioners do.
- * Each engine connects as the request's temporary user, never as the admin.
+ * Each engine connects as the request's temporary user, never as the admin; the steps around the statements
+ * (transaction, budget, deadline, rollback, close) are the same for both and live here.
  */
 export function statementRunner(): StatementRunner {
   return {
-    async run(
-      target: Target,
-      credentials: Credentials,
-      statements: readonly string[],
-      limits: StatementLimits,
-    ) {
-      if (target.engine === 'postgres') {
-        const { runPostgresStatements } = await import('./statement-runner-postgres.js');
-        return runPostgresStatements(target, credentials, statements, limits);
-      }
-      const { runMysqlStatements } = await import('./statement-runner-mysql.js');
-      return runMysqlStatements(target, credentials, statements, limits);
+    async run(target, credentials, statements, limits) {
+      return runStatements(await sessionFor(target, credentials, limits), statements, limits);
     },
-    async explain(
-      target: Target,
-      credentials: Credentials,
-      statements: readonly string[],
-      limits: StatementLimits,
-    ) {
-      if (target.engine === 'postgres') {
-        const { explainPostgresStatements } = await import('./statement-runner-postgres.js');
-        return explainPostgresStatements(target, credentials, statements, limits);
-      }
-      const { explainMysqlStatements } = await import('./statement-runner-mysql.js');
-      return explainMysqlStatements(target, credentials, statements, limits);
+    async explain(target, credentials, statements, limits) {
+      return explainStatements(await sessionFor(target, credentials, limits), statements, limits);
     },
   };
+}
+
+async function sessionFor(
+  target: Target,
+  credentials: Credentials,
+  limits: StatementLimits,
+): Promise<StatementSession> {
+  if (target.engine === 'postgres') {
+    const { postgresSession } = await import('./statement-runner-postgres.js');
+    return postgresSession(target, credentials, limits);
+  }
+  const { mysqlSession } = await import('./statement-runner-mysql.js');
+  return mysqlSession(target, credentials, limits);
+}
+
+/** What one engine does, as the request's temporary user, for the steps below. */
+export interface StatementSession {
+  /** Connects (bounded by the driver's connect timeout) with the server-side statement timeout set. */
+  connect(): Promise<void>;
+  /** A transaction-control command: START TRANSACTION, COMMIT or ROLLBACK. */
+  control(command: 'START TRANSACTION' | 'COMMIT' | 'ROLLBACK'): Promise<void>;
+  /** One statement, its rows streamed into `budget` (the rest read and dropped). */
+  runOne(text: string, budget: RowBudget): Promise<StatementRun>;
+  /** The EXPLAIN that plans `statement` without running it. */
+  explainText(statement: string): string;
+  /** An EXPLAIN's kept rows as the plan's lines. */
+  planLines(rows: readonly ResultCell[][], columns: readonly string[] | undefined): string[];
+  /** The error's message as the engine states it, without what may quote the data. */
+  messageOf(error: unknown): string;
+  /** Closes the connection at once, mid-statement (the deadline passed). */
+  abandon(): void;
+  /** Closes the connection after use. */
+  close(): Promise<void>;
+}
+
+/** What one statement did: a command's tag where the engine gives one, its row count, a query's columns. */
+export interface StatementRun {
+  command?: string | undefined;
+  rowCount: number | null;
+  columns: string[] | undefined;
+}
+
+/** Runs the statements in order in one transaction and commits; StatementFailedError after rolling back. */
+export async function runStatements(
+  session: StatementSession,
+  statements: readonly string[],
+  limits: StatementLimits,
+): Promise<StatementOutcome[]> {
+  let index = -1;
+  try {
+    return await inSession(session, limits, async () => {
+      await session.control('START TRANSACTION');
+      const outcomes: StatementOutcome[] = [];
+      let remaining = { maxRows: limits.maxRows, maxBytes: limits.maxBytes };
+      for (index = 0; index < statements.length; index++) {
+        const budget = new RowBudget(remaining);
+        const result = await session.runOne(statements[index] ?? '', budget);
+        outcomes.push(outcomeOf(result.command, result.rowCount, result.columns, budget));
+        remaining = budget.remaining();
+      }
+      index = statements.length;
+      await session.control('COMMIT');
+      return outcomes;
+    });
+  } catch (error) {
+    throw new StatementFailedError(
+      Math.min(Math.max(index, 0), statements.length - 1),
+      session.messageOf(error),
+    );
+  }
+}
+
+/** Each statement's plan, each in a transaction rolled back; one that cannot be planned gets a line saying why. */
+export async function explainStatements(
+  session: StatementSession,
+  statements: readonly string[],
+  limits: StatementLimits,
+): Promise<string[]> {
+  return inSession(session, limits, async () => {
+    const plans: string[] = [];
+    for (const statement of statements) {
+      if (!isExplainable(statement)) {
+        plans.push(NOT_EXPLAINABLE);
+        continue;
+      }
+      const budget = new RowBudget({ maxRows: 200, maxBytes: 16 * 1024 });
+      await session.control('START TRANSACTION');
+      try {
+        const { columns } = await session.runOne(session.explainText(statement), budget);
+        plans.push(boundedPlan(session.planLines(budget.rows, columns)));
+      } catch (error) {
+        plans.push(`(no plan: ${maskQuotedValues(session.messageOf(error))})`);
+      } finally {
+        await session.control('ROLLBACK').catch(() => undefined);
+      }
+    }
+    return plans;
+  });
+}
+
+/**
+ * Connects, does `work` within the client-side deadline, and closes; on a failure, rolls back first. Past the
+ * deadline the connection is abandoned instead: the revoke that follows ends the server's session for good.
+ */
+async function inSession<T>(
+  session: StatementSession,
+  limits: StatementLimits,
+  work: () => Promise<T>,
+): Promise<T> {
+  let abandoned = false;
+  try {
+    await session.connect();
+    return await withDeadline(work(), clientDeadlineMs(limits), () => {
+      abandoned = true;
+      session.abandon();
+    });
+  } catch (error) {
+    if (!abandoned) await session.control('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    if (!abandoned) await session.close().catch(() => undefined);
+  }
 }
 
 /**

@@ -1,50 +1,24 @@
-import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Runtime, startRuntime } from '../../local/runtime.js';
+import { type Ran, spawnCollecting } from '../support/child-output.js';
+import { JITDB_BIN, jitdbEnv, runJitdb } from '../support/jitdb-cli.js';
 import { CAROL_READ, demoPolicyYaml, testRuntimeOptions } from '../support/runtime.js';
 
-const BIN = path.resolve('cli/bin.js');
 const suffix = randomBytes(4).toString('hex');
 let workDir: string;
 let fakeBin: string;
 let runtime: Runtime | undefined;
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 function env(user: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    HOME: workDir,
-    JITDB_ENDPOINT: runtime?.url,
-    JITDB_USER: user,
-    JITDB_POLL_MS: '200',
-    ...extra,
-  };
+  return jitdbEnv(workDir, runtime?.url, user, extra);
 }
 
-function jitdb(user: string, args: string[], extra: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: env(user, extra), timeout: 60_000 },
-      (error, stdout, stderr) => {
-        resolve({
-          code: error && typeof error.code === 'number' ? error.code : error ? 1 : 0,
-          stdout,
-          stderr,
-        });
-      },
-    );
-  });
+function jitdb(user: string, args: string[], extra: NodeJS.ProcessEnv = {}): Promise<Ran> {
+  return runJitdb(args, env(user, extra));
 }
 
 async function requestAs(user: string, extraArgs: string[] = []): Promise<string> {
@@ -65,7 +39,7 @@ async function requestAs(user: string, extraArgs: string[] = []): Promise<string
 }
 
 /** Alice asks for the auto-approved `quick` level. */
-function requestQuick(duration: string, reason: string, ...extra: string[]): Promise<CliResult> {
+function requestQuick(duration: string, reason: string, ...extra: string[]): Promise<Ran> {
   return jitdb('alice@example.com', [
     'request',
     'demo',
@@ -243,10 +217,10 @@ describe('jitdb against the local runtime', () => {
   });
 
   it('connects to a target by asking for access itself: shows who was asked and the approval, then opens psql; a second connect reuses the grant', async () => {
-    const child = spawn(
+    const { output, exited } = spawnCollecting(
       process.execPath,
       [
-        BIN,
+        JITDB_BIN,
         'connect',
         'demo',
         '--level',
@@ -261,30 +235,21 @@ describe('jitdb against the local runtime', () => {
       ],
       { env: env('dave@example.com', { PATH: `${fakeBin}:${process.env.PATH}` }) },
     );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
     const deadline = Date.now() + 20_000;
     let id: string | undefined;
-    while (!id || !stderr.includes('asked: carol@example.com')) {
-      if (Date.now() > deadline) throw new Error(`no request or approvers shown: ${stderr}`);
-      id = /request ([0-7][0-9a-hjkmnp-tv-z]{25}) is PENDING/.exec(stderr)?.[1];
+    while (!id || !output.stderr.includes('asked: carol@example.com')) {
+      if (Date.now() > deadline) throw new Error(`no request or approvers shown: ${output.stderr}`);
+      id = /request ([0-7][0-9a-hjkmnp-tv-z]{25}) is PENDING/.exec(output.stderr)?.[1];
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    expect(stdout).toBe(''); // nothing connected while it waits
+    expect(output.stdout).toBe(''); // nothing connected while it waits
     const approved = await jitdb('carol@example.com', ['approve', id, '--comment', 'go']);
     expect(approved.code).toBe(0);
     expect(await exited).toBe(0);
-    expect(stderr).toContain('approved by carol@example.com (1 of 1)');
-    expect(stderr).toContain(`${id} is ACTIVE`);
-    expect(stderr).toContain(`connecting as jit_${id} to`);
-    expect(stdout.split('\n')[0]).toBe('argv: -c select 1');
+    expect(output.stderr).toContain('approved by carol@example.com (1 of 1)');
+    expect(output.stderr).toContain(`${id} is ACTIVE`);
+    expect(output.stderr).toContain(`connecting as jit_${id} to`);
+    expect(output.stdout.split('\n')[0]).toBe('argv: -c select 1');
 
     // Connecting again reuses the ACTIVE grant: no new request is filed.
     const again = await jitdb(
@@ -305,27 +270,22 @@ describe('jitdb against the local runtime', () => {
   });
 
   it('exits 4 when a request waited on with --wait is denied', async () => {
-    const child = spawn(
+    const { output, exited } = spawnCollecting(
       process.execPath,
-      [BIN, 'request', 'demo', '--level', 'read', '--for', '10m', '--reason', 'wait for me', '--wait'],
+      [JITDB_BIN, 'request', 'demo', '--level', 'read', '--for', '10m', '--reason', 'wait for me', '--wait'],
       { env: env('alice@example.com') },
     );
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
     const deadline = Date.now() + 20_000;
     let id: string | undefined;
     while (!id) {
-      if (Date.now() > deadline) throw new Error(`no request id printed: ${stdout}`);
-      id = /^([0-7][0-9a-hjkmnp-tv-z]{25}) is PENDING$/m.exec(stdout)?.[1];
+      if (Date.now() > deadline) throw new Error(`no request id printed: ${output.stdout}`);
+      id = /^([0-7][0-9a-hjkmnp-tv-z]{25}) is PENDING$/m.exec(output.stdout)?.[1];
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const denied = await jitdb('carol@example.com', ['deny', id, '--comment', 'not today']);
     expect(denied.code).toBe(0);
     expect(await exited).toBe(4);
-    expect(stdout.trimEnd().split('\n').at(-1)).toBe(`${id} is DENIED`);
+    expect(output.stdout.trimEnd().split('\n').at(-1)).toBe(`${id} is DENIED`);
   });
 
   it('exits 2 with the code when the server refuses', async () => {

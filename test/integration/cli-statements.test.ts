@@ -2,51 +2,24 @@
  * `jitdb run` and `jitdb result` against the local runtime (real PostgreSQL, DynamoDB Local, the real ASL): a
  * statement request from a file, approved by its approver, run once, its result printed as a table, JSON and CSV.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Runtime, startRuntime } from '../../local/runtime.js';
+import type { Ran } from '../support/child-output.js';
+import { jitdbEnv, runJitdb } from '../support/jitdb-cli.js';
 import { hostPortOf } from '../support/policies.js';
 import { testRuntimeOptions } from '../support/runtime.js';
 import { services } from '../support/services.js';
 
-const BIN = path.resolve('cli/bin.js');
 const suffix = randomBytes(4).toString('hex');
 let workDir: string;
 let runtime: Runtime | undefined;
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function jitdb(user: string, args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      {
-        env: {
-          PATH: process.env.PATH,
-          HOME: workDir,
-          JITDB_ENDPOINT: runtime?.url,
-          JITDB_USER: user,
-          JITDB_POLL_MS: '200',
-        },
-        timeout: 60_000,
-      },
-      (error, stdout, stderr) =>
-        resolve({
-          code: error && typeof error.code === 'number' ? error.code : error ? 1 : 0,
-          stdout,
-          stderr,
-        }),
-    );
-  });
+function jitdb(user: string, args: string[]): Promise<Ran> {
+  return runJitdb(args, jitdbEnv(workDir, runtime?.url, user));
 }
 
 beforeAll(async () => {

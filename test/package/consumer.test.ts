@@ -6,7 +6,6 @@
  * `npx jitdb`. Its template must be the one the repository builds from source for the same app (so every
  * least-privilege fact the infra tests prove carries over), hold those facts itself, and have no finding.
  */
-import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -16,6 +15,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FUNCTION_NAMES, FUNCTIONS, type FunctionNeeds } from '../../functions/function-registry.js';
 import { TemplateView } from '../infra/template-view.js';
+import { type Ran, spawnCollecting } from '../support/child-output.js';
 
 // The example imports the package by name; here, that name is the sources, for the reference build.
 vi.mock('jit-db-access', async () => await import('../../cdk/index.js'));
@@ -31,32 +31,16 @@ interface ExampleApp {
 const loadExample = async (): Promise<ExampleApp> =>
   (await import(/* @vite-ignore */ EXAMPLE_APP)) as ExampleApp;
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs a command to its end without blocking the event loop; throws with its output when it fails. */
-function run(command: string, args: string[], cwd: string, allowFailure = false): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env: { ...process.env, npm_config_update_notifier: 'false' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const ran = { code: code ?? 1, stdout, stderr };
-      if (code !== 0 && !allowFailure)
-        reject(new Error(`${command} ${args.join(' ')} exited ${code}\n${stdout}\n${stderr}`));
-      else resolve(ran);
-    });
+async function run(command: string, args: string[], cwd: string, allowFailure = false): Promise<Ran> {
+  const { output, exited } = spawnCollecting(command, args, {
+    cwd,
+    env: { ...process.env, npm_config_update_notifier: 'false' },
   });
+  const ran = { code: await exited, ...output };
+  if (ran.code !== 0 && !allowFailure)
+    throw new Error(`${command} ${args.join(' ')} exited ${ran.code}\n${ran.stdout}\n${ran.stderr}`);
+  return ran;
 }
 
 function installedVersion(name: string): string {

@@ -17,10 +17,9 @@ import { FUNCTION_NAMES, FUNCTIONS, type FunctionNeeds } from '../../functions/f
 import { TemplateView } from '../infra/template-view.js';
 import { type Ran, spawnCollecting } from '../support/child-output.js';
 
-// The example imports the package by name; here, that name is the sources, for the reference build.
-vi.mock('jit-db-access', async () => await import('../../cdk/index.js'));
 
 const ROOT = path.resolve('.');
+const PACKAGE_NAME = 'jit-db-access';
 const EXAMPLE = path.join(ROOT, 'examples/cdk-app');
 /** The example app, plain JavaScript (no types to import). */
 const EXAMPLE_APP = '../../examples/cdk-app/app.mjs';
@@ -117,7 +116,13 @@ beforeAll(async () => {
   );
   report = JSON.parse((await run(process.execPath, ['check.mjs'], consumer)).stdout) as ConsumerReport;
 
-  // The same example app, from the repository's sources (the mock above), synthesized here.
+  // The same example app, from the repository's sources, synthesized here: the example imports the package by
+  // name, which here means the sources. (Registered only now: resolving the name needs the dist/ that npm pack
+  // just built, and a fresh clone has none before.)
+  vi.doMock('jit-db-access', async () => await import('../../cdk/index.js'));
+  const sources = await import('../../cdk/index.js');
+  const byName = (await import(/* @vite-ignore */ PACKAGE_NAME)) as typeof sources;
+  if (byName.JitDbAccess !== sources.JitDbAccess) throw new Error('the reference app would not use the sources');
   const { buildApp } = await loadExample();
   const app = new App();
   buildApp(app);

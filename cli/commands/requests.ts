@@ -18,6 +18,7 @@ export type RequestView = Pick<AccessRequest, 'id' | 'status'> &
 
 const WAIT_DONE: readonly RequestStatus[] = [
   'ACTIVE',
+  'EXECUTED',
   'DENIED',
   'EXPIRED',
   'CANCELLED',
@@ -121,7 +122,7 @@ export function scopeText(scope: RequestedScope): string {
 }
 
 /** Why a request ended FAILED, from its last recorded error. */
-function failureText(request: RequestView): string {
+export function failureText(request: RequestView): string {
   return request.lastError
     ? `${request.lastError.code}: ${request.lastError.message}`
     : 'no reason recorded (see jitdb audit)';
@@ -176,12 +177,13 @@ function whenColumn(r: RequestView): string | undefined {
 /**
  * Polls until the request settles; a spinner on a TTY only. Who was asked, and each approval as it arrives,
  * are written to stderr (stdout keeps the result). With `summary: 'err'` the result goes to stderr too (for
- * `connect`, whose stdout is the database client's). Returns the exit code per the CLI contract.
+ * `connect`, whose stdout is the database client's); with `'none'` the caller prints it (`run`, which prints
+ * the statements' result). Returns the exit code per the CLI contract: 0 granted or run, 4 refused, 3 failed.
  */
 export async function waitForRequest(
   context: CommandContext,
   id: string,
-  options: { summary?: 'out' | 'err' } = {},
+  options: { summary?: 'out' | 'err' | 'none' } = {},
 ): Promise<number> {
   const pollMs = Number(context.env.JITDB_POLL_MS ?? 1000);
   const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
@@ -223,12 +225,12 @@ export async function waitForRequest(
     request.status === 'FAILED' ? `${statusLine(request)}: ${failureText(request)}` : statusLine(request);
   if (options.summary === 'err') {
     if (human) context.output.err(line);
-  } else {
+  } else if (options.summary !== 'none') {
     printResult(context, request, () => line);
     if (request.status === 'ACTIVE' && human)
       context.output.out(`next: jitdb creds ${request.id}   or   jitdb connect ${request.id}`);
   }
-  if (request.status === 'ACTIVE') return 0;
+  if (request.status === 'ACTIVE' || request.status === 'EXECUTED') return 0;
   if (WAIT_REFUSED.includes(request.status)) return 4;
   return 3;
 }

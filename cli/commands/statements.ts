@@ -1,16 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ResultCell, StatementResult } from '../../functions/domain/statements.js';
-import type { RequestStatus } from '../../functions/domain/types.js';
 import { UsageError } from '../client.js';
 import { type Command, type CommandContext, type Invocation, printResult } from '../command.js';
 import { table } from '../output.js';
-import { ACCESS_OPTIONS, type RequestView, requestPath } from './requests.js';
+import { ACCESS_OPTIONS, failureText, type RequestView, requestPath, waitForRequest } from './requests.js';
 
 /** Statement requests: `jitdb run` asks for SQL to be run once on approval, `jitdb result` prints what it did. */
-
-const SETTLED: readonly RequestStatus[] = ['EXECUTED', 'FAILED', 'DENIED', 'EXPIRED', 'CANCELLED'];
-const REFUSED: readonly RequestStatus[] = ['DENIED', 'EXPIRED', 'CANCELLED'];
 
 /**
  * A file's SQL as statements: split at `;` outside quotes ('…', "…", `…`), dollar quotes ($$…$$, $tag$…$tag$)
@@ -130,26 +125,19 @@ export const runCommand: Command = {
   },
 };
 
-/** Polls until the statement request settles, then prints its result (EXECUTED) or why it did not run. */
+/** Waits until the statement request settles, then prints its result (EXECUTED) or why it did not run. */
 async function waitAndPrint(context: CommandContext, id: string): Promise<number> {
-  const pollMs = Number(context.env.JITDB_POLL_MS ?? 1000);
-  let request = await context.client.get<RequestView>(requestPath(id));
-  while (!SETTLED.includes(request.status)) {
-    await sleep(pollMs);
-    request = await context.client.get<RequestView>(requestPath(id));
-  }
+  const code = await waitForRequest(context, id, { summary: 'none' });
+  const request = await context.client.get<RequestView>(requestPath(id));
   if (request.status === 'EXECUTED') {
     const result = await context.client.get<StatementResult>(requestPath(id, 'result'));
     printResult(context, result, (r) => `${id} is EXECUTED\n${resultText(r)}`);
     return 0;
   }
   printResult(context, request, (r) =>
-    [
-      `${r.id} is ${r.status}`,
-      ...(r.lastError ? [`reason: ${r.lastError.code}: ${r.lastError.message}`] : []),
-    ].join('\n'),
+    r.status === 'FAILED' ? `${r.id} is FAILED: ${failureText(r)}` : `${r.id} is ${r.status}`,
   );
-  return REFUSED.includes(request.status) ? 4 : 3;
+  return code;
 }
 
 /** Each statement: what it did, and a query's rows as a table. */

@@ -17,7 +17,6 @@ import { FUNCTION_NAMES, FUNCTIONS, type FunctionNeeds } from '../../functions/f
 import { TemplateView } from '../infra/template-view.js';
 import { type Ran, spawnCollecting } from '../support/child-output.js';
 
-
 const ROOT = path.resolve('.');
 const PACKAGE_NAME = 'jit-db-access';
 const EXAMPLE = path.join(ROOT, 'examples/cdk-app');
@@ -122,7 +121,8 @@ beforeAll(async () => {
   vi.doMock('jit-db-access', async () => await import('../../cdk/index.js'));
   const sources = await import('../../cdk/index.js');
   const byName = (await import(/* @vite-ignore */ PACKAGE_NAME)) as typeof sources;
-  if (byName.JitDbAccess !== sources.JitDbAccess) throw new Error('the reference app would not use the sources');
+  if (byName.JitDbAccess !== sources.JitDbAccess)
+    throw new Error('the reference app would not use the sources');
   const { buildApp } = await loadExample();
   const app = new App();
   buildApp(app);

@@ -20,7 +20,7 @@ export const targetsCommand: Command = {
         { header: 'TARGET', value: (r) => r.target.id },
         { header: 'ENGINE', value: (r) => r.target.engine },
         { header: 'ENV', value: (r) => r.target.environment },
-        { header: 'LEVEL', value: (r) => r.level.name },
+        { header: 'LEVEL', value: (r) => r.level.name + kindsNote(r.level.requests) },
         {
           header: 'MAX',
           value: (r) => formatDuration(r.level.maxDuration),
@@ -38,6 +38,12 @@ export const targetsCommand: Command = {
     return 0;
   },
 };
+
+/** A level that takes statement requests says so after its name (`jitdb run`); window-only ones say nothing. */
+function kindsNote(requests: TargetView['levels'][number]['requests'] | undefined): string {
+  if (!requests?.includes('statement')) return '';
+  return requests.includes('window') ? ' (+statements)' : ' (statements only)';
+}
 
 /** One row per level, each with its target. */
 function levelRows(

@@ -242,6 +242,8 @@ export interface RequestableLevel {
   extensionAutoApproveUpTo: number;
   privileges: string[];
   schemas: string[];
+  /** What may be asked for on it: a window of access, statements run once, or both. */
+  requests: AccessLevel['requests'];
 }
 
 export interface RequestableTarget {
@@ -294,6 +296,7 @@ function describeLevel(name: string, level: AccessLevel, identity: Identity): Re
     extensionAutoApproveUpTo: level.extension.allowed ? level.extension.autoApproveUpTo : 0,
     privileges: privilegeNames(level.privileges),
     schemas: schemaNames(level.privileges),
+    requests: level.requests,
   };
 }
 

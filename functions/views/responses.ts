@@ -226,6 +226,7 @@ const RequestableTargetResponse = z.strictObject({
       extensionAutoApproveUpTo: z.number(),
       privileges: z.array(z.string()),
       schemas: z.array(z.string()),
+      requests: z.array(z.enum(['window', 'statement'])),
     }),
   ),
 });

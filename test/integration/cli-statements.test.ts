@@ -108,6 +108,16 @@ SELECT id, status, 'a;b' AS "note, quoted" FROM public.orders WHERE id IN (103, 
     expect(other.stderr).toContain('NOT_REQUESTER');
   });
 
+  it('lists a statement-only level as such in jitdb targets, and in GET /targets', async () => {
+    const listed = await jitdb('alice@example.com', ['targets']);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toMatch(/\bchange \(statements only\)\s/);
+    const json = await jitdb('alice@example.com', ['targets', '--json']);
+    expect(
+      (JSON.parse(json.stdout) as { levels: { name: string; requests: string[] }[] }[])[0]?.levels,
+    ).toMatchObject([{ name: 'change', requests: ['statement'] }]);
+  });
+
   it('refuses --sql with --file, and no SQL at all, before calling the API', async () => {
     const both = await jitdb('alice@example.com', [
       'run',

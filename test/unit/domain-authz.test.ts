@@ -336,6 +336,7 @@ describe('requestableTargets', () => {
       extensionAutoApproveUpTo: 900,
       privileges: ['SELECT'],
       schemas: ['public'],
+      requests: ['window'],
     });
     expect(target?.levels[1]).toMatchObject({ approvalsRequired: 2, ticketPattern: '^(INC|CHG)-[0-9]+$' });
     expect(target?.levels[1]?.autoApproveUpTo).toBeUndefined();

@@ -69,18 +69,17 @@ export async function startServers(
   return { dynamo, postgres, mysql };
 }
 
+/** Where a started server moved a demo port: targets at one of `from` now belong at `to`. */
+export type PortMoves = Record<'postgres' | 'mysql', { from: number[]; to: number } | undefined>;
+
 /**
- * The policy with its loopback targets moved to the servers this runtime started, when those run on another
- * port than the policy names: `--pg-port 0` (or `--mysql-port 0`) picks a free port, and a target at the demo
- * port (54329, 33069) or at the port asked for would otherwise point at nothing. Given servers (JITDB_PG_URL,
- * JITDB_MYSQL_URL) are the user's: their targets are left as written.
+ * The ports the servers this runtime started moved, when they run on another port than the policy names:
+ * `--pg-port 0` (or `--mysql-port 0`) picks a free port, and a target at the demo port (54329, 33069) or at the
+ * port asked for would otherwise point at nothing. Given servers (JITDB_PG_URL, JITDB_MYSQL_URL) are the
+ * user's: their targets are left as written.
  */
-export function pointTargetsAtStartedServers(
-  policy: Policy,
-  options: ServerOptions,
-  servers: Pick<Servers, 'postgres' | 'mysql'>,
-): Policy {
-  const moves: Record<'postgres' | 'mysql', { from: number[]; to: number } | undefined> = {
+export function portMoves(options: ServerOptions, servers: Pick<Servers, 'postgres' | 'mysql'>): PortMoves {
+  return {
     postgres: options.pgUrl
       ? undefined
       : { from: [DEFAULT_PG_PORT, options.pgPort ?? DEFAULT_PG_PORT], to: portOf(servers.postgres.url) },
@@ -92,14 +91,44 @@ export function pointTargetsAtStartedServers(
             to: portOf(servers.mysql.url),
           },
   };
+}
+
+/** Whether a started server may sit on another port than the policy's, so its targets must wait to follow it. */
+export function portsMayMove(options: ServerOptions): boolean {
+  const moved = (given: string | undefined, port: number | undefined, demo: number) =>
+    given === undefined && port !== undefined && port !== demo;
+  return (
+    moved(options.pgUrl, options.pgPort, DEFAULT_PG_PORT) ||
+    moved(options.mysqlUrl, options.mysqlPort, DEFAULT_MYSQL_PORT)
+  );
+}
+
+/** The port a loopback target of `engine` at `port` moves to; undefined when it stays. */
+export function movedPort(
+  moves: PortMoves,
+  engine: 'postgres' | 'mysql',
+  host: string,
+  port: number,
+): number | undefined {
+  const move = moves[engine];
+  if (!move || !isLoopbackHost(host) || port === move.to || !move.from.includes(port)) return undefined;
+  return move.to;
+}
+
+/** The policy with its loopback targets moved to the servers this runtime started (see portMoves). */
+export function pointTargetsAtStartedServers(
+  policy: Policy,
+  options: ServerOptions,
+  servers: Pick<Servers, 'postgres' | 'mysql'>,
+): Policy {
+  const moves = portMoves(options, servers);
   return {
     ...policy,
     targets: policy.targets.map((target) => {
-      const move = moves[target.engine];
       const connection = target.connection;
-      if (!move || !('host' in connection) || !isLoopbackHost(connection.host)) return target;
-      if (connection.port === move.to || !move.from.includes(connection.port)) return target;
-      return { ...target, connection: { ...connection, port: move.to } };
+      if (!('host' in connection)) return target;
+      const port = movedPort(moves, target.engine, connection.host, connection.port);
+      return port === undefined ? target : { ...target, connection: { ...connection, port } };
     }),
   };
 }

@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Policy } from '../../functions/domain/policy-schema.js';
 import { readPolicyInput, validatePolicyData } from '../../functions/shared/config.js';
+import { movedPort, type PortMoves } from '../servers.js';
 
 /**
  * The policy an assembly is synthesized with (assembly mode, issue #14): the local policy file as written, with
@@ -56,19 +57,43 @@ export function withLocalSecrets(
   return { input: copy, secretArns };
 }
 
-/** Derives the assembly policy from the local policy file and writes it as JSON under `outdir`. */
+/**
+ * Derives the assembly policy from the local policy file and writes it as JSON under `outdir`; with `moves`,
+ * loopback targets follow servers started on other ports than the policy's (`--pg-port 0`), as in source mode.
+ */
 export function deriveAssemblyPolicy(options: {
   policyFile: string;
   outdir: string;
   account: string;
   region: string;
+  moves?: PortMoves;
 }): AssemblyPolicy {
   const source = resolve(options.policyFile);
   const { input, secretArns } = withLocalSecrets(readPolicyInput(source), options.account, options.region);
+  if (options.moves) moveTargetPorts(input, options.moves);
   // Throws PolicyFileError listing every problem, as the synth would.
   const policy = validatePolicyData(input, `${source} (with local admin secrets)`);
   mkdirSync(options.outdir, { recursive: true });
   const policyFile = join(resolve(options.outdir), DERIVED_POLICY_FILE);
   writeFileSync(policyFile, `${JSON.stringify(input, null, 2)}\n`);
   return { policyFile, input, policy, secretArns };
+}
+
+/** Moves, in a policy's input form, each loopback target's port the way `movedPort` says (in place). */
+export function moveTargetPorts(input: Record<string, unknown>, moves: PortMoves): void {
+  const targets = Array.isArray(input.targets) ? (input.targets as unknown[]) : [];
+  for (const target of targets) {
+    if (typeof target !== 'object' || target === null) continue;
+    const { engine, connection } = target as { engine?: unknown; connection?: unknown };
+    if (
+      (engine !== 'postgres' && engine !== 'mysql') ||
+      typeof connection !== 'object' ||
+      connection === null
+    )
+      continue;
+    const where = connection as { host?: unknown; port?: unknown };
+    if (typeof where.host !== 'string' || typeof where.port !== 'number') continue;
+    const port = movedPort(moves, engine, where.host, where.port);
+    if (port !== undefined) where.port = port;
+  }
 }

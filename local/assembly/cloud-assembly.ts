@@ -4,6 +4,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Policy } from '../../functions/domain/policy-schema.js';
+import type { PortMoves } from '../servers.js';
 import { deriveAssemblyPolicy } from './assembly-policy.js';
 import { DEFAULT_ACCOUNT, DEFAULT_REGION } from './read-assembly.js';
 
@@ -44,6 +45,8 @@ export interface SynthesizeOptions {
   region?: string;
   /** More CDK context (cdk/config.ts); `policyFile` is always the derived policy. */
   context?: Record<string, unknown>;
+  /** Servers started on other ports than the policy's: their loopback targets follow them. */
+  moves?: PortMoves;
 }
 
 export interface SynthesizedAssembly {
@@ -120,7 +123,13 @@ export async function synthesizeAssembly(options: SynthesizeOptions): Promise<Sy
   const account = options.account ?? DEFAULT_ACCOUNT;
   const region = options.region ?? DEFAULT_REGION;
   const outdir = resolve(options.outdir);
-  const derived = deriveAssemblyPolicy({ policyFile: options.policyFile, outdir, account, region });
+  const derived = deriveAssemblyPolicy({
+    policyFile: options.policyFile,
+    outdir,
+    account,
+    region,
+    ...(options.moves ? { moves: options.moves } : {}),
+  });
   const context = { senderEmail: LOCAL_SENDER_EMAIL, ...options.context, policyFile: derived.policyFile };
   const inputs = createHash('sha256')
     .update(JSON.stringify({ policy: derived.input, context, account, region, sources: sourcesHash() }))

@@ -20,7 +20,14 @@ import type { Policy } from '../../functions/domain/policy-schema.js';
 import { DEMO_DATABASE, loadSampleData } from '../demo-data.js';
 import { OutboxMailer } from '../outbox.js';
 import { beginRuntime } from '../running-parts.js';
-import { redact, type ServerOptions, startServers } from '../servers.js';
+import {
+  pointTargetsAtStartedServers,
+  portMoves,
+  portsMayMove,
+  redact,
+  type ServerOptions,
+  startServers,
+} from '../servers.js';
 import type { StateDir } from '../state-dir.js';
 import { LocalWorkflow, type TaskHandlers } from '../workflow-runner.js';
 import { type RunningApiGateway, type SignatureCheck, startApiGateway } from './api-gateway.js';
@@ -204,9 +211,12 @@ export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Pro
       parts.add(async () => rmSync(temporary, { recursive: true, force: true }));
       outdir = temporary;
     }
+    // A server started on another port than the policy names (--pg-port 0): its targets follow it, so the
+    // synth waits for the servers then, and bundles the policy with the ports they got (as source mode does).
+    const moves = portsMayMove(options) ? portMoves(options, await servers) : undefined;
     const synthesized = options.assemblyDir
       ? undefined
-      : await synthesizeAssembly({ policyFile: options.policyFile, outdir });
+      : await synthesizeAssembly({ policyFile: options.policyFile, outdir, ...(moves ? { moves } : {}) });
     const model = readAssembly(options.assemblyDir ?? synthesized?.dir ?? outdir);
     const { dynamo, postgres, mysql } = await servers;
     await createTemplateTables(dynamo.url, model.tables);
@@ -467,13 +477,27 @@ export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Pro
     parts.add(() => rules.stop());
     workflow.onStatusChange((event) => rules.publish(event as unknown as Record<string, unknown>));
 
+    const ruleTargeting = (registryName: string) => {
+      const rule = model.rules.find((r) =>
+        r.targets.some((t) => functionByName(t.functionLogicalId)?.registryName === registryName),
+      );
+      if (!rule) throw new RangeError(`no rule targets ${registryName}`);
+      return rule;
+    };
+    // One sweep before the banner, as in source mode: a grant that expired while nothing ran is revoked now.
+    await rules
+      .runSchedule(ruleTargeting('expiry-sweeper').logicalId)
+      .catch((error: unknown) =>
+        log(`start-up sweep: ${error instanceof Error ? error.message : String(error)}`),
+      );
+
     const ssoUrl = `${endpoint.url}${SIGN_IN_PATH}`;
     return {
       url: api.url,
       ssoUrl,
       awsEndpoint: endpoint.url,
       model,
-      policy,
+      policy: moves ? pointTargetsAtStartedServers(policy, options, await servers) : policy,
       outbox,
       gatekeeper,
       lambda,
@@ -490,11 +514,7 @@ export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Pro
         ...('url' in mysql ? [`  mysql      ${redact(mysql.url)}   ${mysql.describe}`] : []),
       ],
       runSchedule: async (registryName) => {
-        const rule = model.rules.find((r) =>
-          r.targets.some((t) => functionByName(t.functionLogicalId)?.registryName === registryName),
-        );
-        if (!rule) throw new RangeError(`no rule targets ${registryName}`);
-        await rules.runSchedule(rule.logicalId);
+        await rules.runSchedule(ruleTargeting(registryName).logicalId);
       },
       stop: stopAll,
     };

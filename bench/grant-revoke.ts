@@ -24,7 +24,7 @@ import {
 } from '../functions/domain/policy-schema.js';
 import { startMysql } from '../test/support/mysql-server.js';
 import { startPostgres } from '../test/support/postgres-server.js';
-import { countArgument, readTarget, runSettings, selectOn } from './support.js';
+import { countArgument, nearestRank, readTarget, runSettings, selectOn } from './support.js';
 
 export interface Timing {
   medianMs: number;
@@ -60,10 +60,7 @@ function newUser(): { requestId: string; dbUser: string } {
 }
 
 function timing(samples: number[]): Timing {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) =>
-    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? 0;
-  return { medianMs: round(at(0.5)), p99Ms: round(at(0.99)) };
+  return { medianMs: round(nearestRank(samples, 50) ?? 0), p99Ms: round(nearestRank(samples, 99) ?? 0) };
 }
 
 function round(ms: number): number {

@@ -26,7 +26,14 @@ import { newRequestId } from '../functions/domain/naming.js';
 import { Policy } from '../functions/domain/policy-schema.js';
 import { cryptoIds } from '../functions/shared/ids.js';
 import { startDynamoDbLocal } from '../local/dynamodb-local.js';
-import { numberArguments, positiveInteger, type RunOptions, readTarget, runSettings } from './support.js';
+import {
+  nearestRank,
+  numberArguments,
+  positiveInteger,
+  type RunOptions,
+  readTarget,
+  runSettings,
+} from './support.js';
 
 export interface LatencyFigures {
   p50Ms: number;
@@ -73,14 +80,12 @@ function linkEvent(method: 'GET' | 'POST', token: string, body?: string): APIGat
   } as APIGatewayProxyEvent;
 }
 
-function percentile(sorted: number[], p: number): number {
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return Math.round((sorted[i] ?? 0) * 10) / 10;
+function percentile(samples: number[], p: number): number {
+  return Math.round((nearestRank(samples, p) ?? 0) * 10) / 10;
 }
 
 function figures(samples: number[]): LatencyFigures {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return { p50Ms: percentile(sorted, 50), p95Ms: percentile(sorted, 95), samples: samples.length };
+  return { p50Ms: percentile(samples, 50), p95Ms: percentile(samples, 95), samples: samples.length };
 }
 
 const notWired = new Proxy({} as Provisioners, {

@@ -17,7 +17,7 @@ import { startDynamoDbLocal } from '../local/dynamodb-local.js';
 import { startEmbeddedPostgres } from '../local/embedded-postgres.js';
 import type { Runtime } from '../local/runtime.js';
 import { jitRoles } from '../test/support/jit-roles.js';
-import { countArgument, type RunOptions, runSettings } from './support.js';
+import { countArgument, nearestRank, type RunOptions, runSettings } from './support.js';
 
 export interface BenchStack {
   runtime: Runtime;
@@ -149,10 +149,7 @@ export async function http<T>(
 }
 
 export function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return Math.round(sorted[index] ?? Number.NaN);
+  return Math.round(nearestRank(values, p) ?? Number.NaN);
 }
 
 /** Polls `check` every `intervalMs` until it returns true or `timeoutMs` passes. */

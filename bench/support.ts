@@ -108,3 +108,9 @@ export function clientFor(
   client.on('error', () => undefined);
   return client;
 }
+
+/** The nearest-rank `p`-th percentile (p in percent) of `values`, unrounded; undefined when there are none. */
+export function nearestRank(values: readonly number[], p: number): number | undefined {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}

@@ -20,7 +20,7 @@ import { postgresGrantStatements } from '../functions/adapters/sql-privileges-po
 import type { Credentials } from '../functions/application/ports.js';
 import { Privileges } from '../functions/domain/policy-schema.js';
 import { type BenchStack, http, withBenchStack } from './load.js';
-import { clientFor, numberArguments, positiveInteger, selectOn } from './support.js';
+import { clientFor, nearestRank, numberArguments, positiveInteger, selectOn } from './support.js';
 
 export interface Figures {
   p50Ms: number;
@@ -50,11 +50,8 @@ export interface TimeToAccessResult {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function figures(samples: readonly number[]): Figures {
-  const round = (n: number) => Math.round(n * 10) / 10;
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) =>
-    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
-  return { p50Ms: round(at(0.5)), p99Ms: round(at(0.99)), samples: samples.length };
+  const at = (p: number) => Math.round((nearestRank(samples, p) ?? Number.NaN) * 10) / 10;
+  return { p50Ms: at(50), p99Ms: at(99), samples: samples.length };
 }
 
 /** Logs in as the grant's user until it works (the first successful login), then logs out. */

@@ -3,6 +3,7 @@ import type { Node } from 'constructs';
 import type { Policy } from '../functions/domain/policy-schema.js';
 import { loadPolicyFile } from '../functions/shared/config.js';
 import { PROJECT_ROOT } from './bundling.js';
+import { PROP_BOUNDS, withinBounds } from './jit-db-access.js';
 
 /** Everything the app is configured with: the policy file plus a few context values (cdk.json or `-c`). */
 export interface DeploymentConfig {
@@ -150,43 +151,49 @@ export function configFromContext(node: Node): DeploymentConfig {
     targetSecurityGroupIds: list(node.tryGetContext('targetSecurityGroupIds'), 'targetSecurityGroupIds'),
     targetResourceIds: record(node.tryGetContext('targetResourceIds'), 'targetResourceIds'),
     adminSecretKeyArns,
-    digestEveryMinutes: minutes(node.tryGetContext('digestEveryMinutes'), 'digestEveryMinutes', 5),
+    digestEveryMinutes: minutes(node.tryGetContext('digestEveryMinutes'), 'digestEveryMinutes'),
     ...wafRateLimitOf(node.tryGetContext('wafRateLimit')),
     ...backupRetentionOf(node.tryGetContext('backupRetentionDays')),
     databaseConcurrency:
-      wholeNumber(node.tryGetContext('databaseConcurrency'), 'databaseConcurrency', 0, 1000) ?? 10,
+      wholeNumber(node.tryGetContext('databaseConcurrency'), 'databaseConcurrency') ??
+      PROP_BOUNDS.databaseConcurrency.default,
   };
 }
 
-/** WAF's rate-based rules take 10 to 2,000,000,000 requests per 5-minute window. */
+/** The WAF rate limit, within PROP_BOUNDS.wafRateLimit. */
 function wafRateLimitOf(value: unknown): { wafRateLimit?: number } {
   if (value === undefined || value === null || value === '') return {};
   const parsed = typeof value === 'string' ? Number(value) : value;
-  if (typeof parsed !== 'number' || !Number.isInteger(parsed) || parsed < 10 || parsed > 2_000_000_000)
+  if (typeof parsed !== 'number' || !withinBounds('wafRateLimit', parsed))
     throw new Error('context wafRateLimit must be a whole number of requests per 5 minutes, from 10');
   return { wafRateLimit: parsed };
 }
 
-/** AWS Backup keeps a recovery point from 1 day to 100 years. */
+/** Days of AWS Backup retention, within PROP_BOUNDS.backupRetentionDays. */
 function backupRetentionOf(value: unknown): { backupRetentionDays?: number } {
-  const days = wholeNumber(value, 'backupRetentionDays', 1, 36_500);
+  const days = wholeNumber(value, 'backupRetentionDays');
   return days === undefined ? {} : { backupRetentionDays: days };
 }
 
-/** A whole number in [min, max] (a number, or a string as `-c` passes it); absent is undefined. */
-function wholeNumber(value: unknown, name: string, min: number, max: number): number | undefined {
+/** A whole number within the prop's bounds (a number, or a string as `-c` passes it); absent is undefined. */
+function wholeNumber(
+  value: unknown,
+  name: 'databaseConcurrency' | 'backupRetentionDays',
+): number | undefined {
   if (value === undefined || value === null || value === '') return undefined;
   const parsed = typeof value === 'string' ? Number(value) : value;
-  if (typeof parsed !== 'number' || !Number.isInteger(parsed) || parsed < min || parsed > max)
+  if (typeof parsed !== 'number' || !withinBounds(name, parsed)) {
+    const { min, max } = PROP_BOUNDS[name];
     throw new Error(`context ${name} must be a whole number from ${min} to ${max}`);
+  }
   return parsed;
 }
 
-/** A whole number of minutes from 1 to 60 (a number, or a string as `-c` passes it); absent is `fallback`. */
-function minutes(value: unknown, name: string, fallback: number): number {
-  if (value === undefined || value === null || value === '') return fallback;
+/** A whole number of minutes from 1 to 60 (a number, or a string as `-c` passes it); absent is the default. */
+function minutes(value: unknown, name: 'digestEveryMinutes'): number {
+  if (value === undefined || value === null || value === '') return PROP_BOUNDS[name].default;
   const parsed = typeof value === 'string' ? Number(value) : value;
-  if (typeof parsed !== 'number' || !Number.isInteger(parsed) || parsed < 1 || parsed > 60)
+  if (typeof parsed !== 'number' || !withinBounds(name, parsed))
     throw new Error(`context ${name} must be a whole number of minutes from 1 to 60`);
   return parsed;
 }

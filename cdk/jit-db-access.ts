@@ -372,30 +372,48 @@ function policyOf(given: string | PolicyInput): { policy: Policy; policyFile: st
   }
 }
 
+/**
+ * The bounds (and defaults) of the numeric props; the repository's `-c` context values (cdk/config.ts) are
+ * checked against the same.
+ */
+export const PROP_BOUNDS = {
+  databaseConcurrency: { min: 0, max: 1000, default: 10 },
+  /** WAF's rate-based rules take 10 to 2,000,000,000 requests per 5-minute window. */
+  wafRateLimit: { min: 10, max: 2_000_000_000 },
+  /** AWS Backup keeps a recovery point from 1 day to 100 years. */
+  backupRetentionDays: { min: 1, max: 36_500 },
+  digestEveryMinutes: { min: 1, max: 60, default: 5 },
+} as const;
+
+/** Whether `value` is a whole number within the bounds of `prop`. */
+export function withinBounds(prop: keyof typeof PROP_BOUNDS, value: number): boolean {
+  const { min, max } = PROP_BOUNDS[prop];
+  return Number.isInteger(value) && value >= min && value <= max;
+}
+
 function checkedConcurrency(value: number | undefined): number {
-  if (value === undefined) return 10;
-  if (!Number.isInteger(value) || value < 0 || value > 1000)
+  if (value === undefined) return PROP_BOUNDS.databaseConcurrency.default;
+  if (!withinBounds('databaseConcurrency', value))
     throw new Error(`JitDbAccess: databaseConcurrency must be a whole number from 0 to 1000, got ${value}`);
   return value;
 }
 
 function checkedDigestEvery(value: Duration | undefined): Duration {
-  const every = value ?? Duration.minutes(5);
-  const minutes = every.toMinutes({ integral: false });
-  if (!Number.isInteger(minutes) || minutes < 1 || minutes > 60)
+  const every = value ?? Duration.minutes(PROP_BOUNDS.digestEveryMinutes.default);
+  if (!withinBounds('digestEveryMinutes', every.toMinutes({ integral: false })))
     throw new Error(`JitDbAccess: digestEvery must be a whole number of minutes from 1 to 60`);
   return every;
 }
 
 function checkedWafRateLimit(value: number): number {
-  if (!Number.isInteger(value) || value < 10 || value > 2_000_000_000)
+  if (!withinBounds('wafRateLimit', value))
     throw new Error('JitDbAccess: wafRateLimit must be a whole number of requests per 5 minutes, from 10');
   return value;
 }
 
 /** Every table in a daily plan whose recovery points sit in their own vault, retained like the tables. */
 function backupPlan(scope: Construct, tables: dynamodb.ITable[], retentionDays: number): backup.BackupPlan {
-  if (!Number.isInteger(retentionDays) || retentionDays < 1 || retentionDays > 36_500)
+  if (!withinBounds('backupRetentionDays', retentionDays))
     throw new Error('JitDbAccessTables: backupRetentionDays must be a whole number from 1 to 36500');
   const vault = new backup.BackupVault(scope, 'BackupVault', { removalPolicy: RemovalPolicy.RETAIN });
   const plan = new backup.BackupPlan(scope, 'BackupPlan', {

@@ -179,7 +179,7 @@ async function grantFor(
   level: string,
 ): Promise<string | number> {
   const scope = JSON.stringify(parseScopeArguments(input.strings('scope')) ?? null);
-  const mine = (await myRequests(context)).filter(
+  const mine = (await myRequests(context, ['ACTIVE', 'PENDING', 'APPROVED'])).filter(
     (r) =>
       r.targetId === target &&
       r.level === level &&

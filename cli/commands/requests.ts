@@ -235,10 +235,24 @@ export async function waitForRequest(
   return 3;
 }
 
-/** The caller's own requests (the API's default view), newest first as the API lists them. */
-export async function myRequests(context: CommandContext): Promise<RequestView[]> {
-  const page = await context.client.get<{ items: RequestView[] } | RequestView[]>('/requests');
-  return Array.isArray(page) ? page : page.items;
+/** The caller's own requests (the API's default view) in these statuses, every page of each. */
+export async function myRequests(
+  context: CommandContext,
+  statuses: readonly RequestStatus[],
+): Promise<RequestView[]> {
+  const found: RequestView[] = [];
+  for (const status of statuses) {
+    let cursor: string | undefined;
+    do {
+      const page = await context.client.get<{ items: RequestView[]; cursor?: string } | RequestView[]>(
+        '/requests',
+        { status, limit: '100', ...(cursor ? { cursor } : {}) },
+      );
+      found.push(...(Array.isArray(page) ? page : page.items));
+      cursor = Array.isArray(page) ? undefined : page.cursor;
+    } while (cursor);
+  }
+  return found;
 }
 
 /** What a request asks for, as flags: `request` takes them, and `connect` when it asks for access itself. */

@@ -1,8 +1,8 @@
 import { ForbiddenError } from '../domain/errors.js';
 import { identityOfSignedCaller, type SignedCaller } from '../domain/identity.js';
 import type { Identity } from '../domain/types.js';
-import { refuseOnSecurityStream } from './common.js';
 import type { Deps } from './ports.js';
+import { refuseOnSecurityStream } from './refusals.js';
 
 /**
  * The caller's identity under the policy's trust model. A refusal (another account, a principal we cannot hold

@@ -2,17 +2,13 @@ import { assertMayCancel } from '../domain/authz.js';
 import { applyEvent } from '../domain/lifecycle.js';
 import { DecisionBody, parseInput } from '../domain/schemas.js';
 import type { Identity } from '../domain/types.js';
-import {
-  authorise,
-  completeApproval,
-  levelOf,
-  loadRequest,
-  notifyRetired,
-  type RequestView,
-  retryOnConflict,
-  viewOf,
-} from './common.js';
+import { completeApproval } from './approval-step.js';
+import { retryOnConflict } from './conflict-retry.js';
+import { notifyRetired } from './notifications.js';
 import type { Deps } from './ports.js';
+import { authorise } from './refusals.js';
+import { levelOf, loadRequest } from './request-lookup.js';
+import { type RequestView, viewOf } from './request-view.js';
 
 /** The requester withdraws a request not yet granted; the workflow's approval step fails with 'Cancelled'. */
 export async function cancelRequest(

@@ -4,8 +4,11 @@ import { evaluateNewRequest, findLevel } from '../domain/evaluate.js';
 import { assertNewRequestCoherent, NewRequestBody, parseInput } from '../domain/schemas.js';
 import type { Identity } from '../domain/types.js';
 import { breakGlassEmail } from '../views/emails.js';
-import { factsOf, type RequestView, refuseOnSecurityStream, sendSafely, viewOf } from './common.js';
+import { sendSafely } from './notifications.js';
 import type { Deps } from './ports.js';
+import { refuseOnSecurityStream } from './refusals.js';
+import { factsOf } from './request-lookup.js';
+import { type RequestView, viewOf } from './request-view.js';
 
 /** The body's fingerprint, key order ignored, so a re-POST with the same idempotency key can be compared. */
 export function bodyHashOf(body: NewRequestBody): string {

@@ -11,9 +11,9 @@ import {
 } from '../domain/link-tokens.js';
 import type { AccessRequest, AuditDraft, Identity, PendingExtension } from '../domain/types.js';
 import type { RequestFacts } from '../views/render.js';
-import { factsOf, levelOf, levelOrUndefined } from './common.js';
 import { type Decision, decideRequest } from './decide-request.js';
 import type { Deps } from './ports.js';
+import { factsOf, levelOf, levelOrUndefined } from './request-lookup.js';
 
 type LinkRefusalCode = Extract<
   ErrorCode,

@@ -4,18 +4,13 @@ import { applyEvent, type LifecycleEvent } from '../domain/lifecycle.js';
 import { refusalAudit } from '../domain/lifecycle-records.js';
 import { DecisionBody, parseInput } from '../domain/schemas.js';
 import type { AccessRequest, Identity } from '../domain/types.js';
-import {
-  authorise,
-  completeApproval,
-  levelOf,
-  loadRequest,
-  notifyRetired,
-  type RequestView,
-  recordOnRequest,
-  retryOnConflict,
-  viewOf,
-} from './common.js';
+import { completeApproval } from './approval-step.js';
+import { retryOnConflict } from './conflict-retry.js';
+import { notifyRetired } from './notifications.js';
 import type { Deps } from './ports.js';
+import { authorise, recordOnRequest } from './refusals.js';
+import { levelOf, loadRequest } from './request-lookup.js';
+import { type RequestView, viewOf } from './request-view.js';
 
 export type Decision = 'approve' | 'deny';
 

@@ -1,5 +1,5 @@
-import { levelOrUndefined, loadRequest } from './common.js';
 import type { Deps } from './ports.js';
+import { levelOrUndefined, loadRequest } from './request-lookup.js';
 import type { EvaluatePolicyInput, EvaluatePolicyOutput } from './workflow-io.js';
 
 /**

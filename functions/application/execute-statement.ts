@@ -2,8 +2,10 @@ import { ConflictError, TargetMisconfiguredError } from '../domain/errors.js';
 import { applyEvent } from '../domain/lifecycle.js';
 import { StatementFailedError } from '../domain/statements.js';
 import type { AccessRequest } from '../domain/types.js';
-import { grantSpec, levelOf, loadRequest, redactErrorText, retryOnConflict } from './common.js';
+import { retryOnConflict } from './conflict-retry.js';
 import type { CredentialProvisioner, Deps, GrantSpec, ResultStore, StatementRunner } from './ports.js';
+import { redactErrorText } from './redact.js';
+import { grantSpec, levelOf, loadRequest } from './request-lookup.js';
 import type { ExecuteStatementInput, ExecuteStatementOutput } from './workflow-io.js';
 
 /** How long past the statement timeout the temporary user may log in (VALID UNTIL): connecting and committing. */

@@ -1,8 +1,9 @@
 import { ConflictError } from '../domain/errors.js';
 import { isRequestId } from '../domain/naming.js';
-import { loadRequest, retryOnConflict } from './common.js';
+import { retryOnConflict } from './conflict-retry.js';
 import { expireUndecided, failNeverGranted, recordRevokeFailed, revokeErrorOf } from './failures.js';
 import type { Deps } from './ports.js';
+import { loadRequest } from './request-lookup.js';
 import { revokeGrant } from './revoke-grant.js';
 
 export interface ExecutionStatusChange {

@@ -5,16 +5,12 @@ import { applyEvent } from '../domain/lifecycle.js';
 import { emailRecipients, linksOrNotices } from '../domain/link-tokens.js';
 import { ExtendBody, parseInput } from '../domain/schemas.js';
 import type { Identity } from '../domain/types.js';
-import {
-  authorise,
-  emailLinks,
-  levelOf,
-  loadRequest,
-  type RequestView,
-  retryOnConflict,
-  viewOf,
-} from './common.js';
+import { retryOnConflict } from './conflict-retry.js';
+import { emailLinks } from './notifications.js';
 import type { Deps } from './ports.js';
+import { authorise } from './refusals.js';
+import { levelOf, loadRequest } from './request-lookup.js';
+import { type RequestView, viewOf } from './request-view.js';
 
 /**
  * More time on an active grant. Within the level's auto-approve allowance it applies at once (the database's

@@ -1,7 +1,8 @@
 import { applyEvent } from '../domain/lifecycle.js';
 import type { AccessRequest } from '../domain/types.js';
-import { redactErrorText, targetOf } from './common.js';
 import type { Deps } from './ports.js';
+import { redactErrorText } from './redact.js';
+import { targetOf } from './request-lookup.js';
 
 /** A failure as it is stored on the request (`lastError`) and in its audit event. */
 export interface FailureError {

@@ -1,8 +1,9 @@
 import { assertMayFetchCredentials } from '../domain/authz.js';
 import { DomainError } from '../domain/errors.js';
 import type { AuditDraft, Identity } from '../domain/types.js';
-import { authorise, grantSpec, levelOf, loadRequest, recordOnRequest } from './common.js';
 import type { Credentials, Deps } from './ports.js';
+import { authorise, recordOnRequest } from './refusals.js';
+import { grantSpec, levelOf, loadRequest } from './request-lookup.js';
 
 /**
  * Fresh credentials for the requester's active grant (a rotated password or a new IAM token). The audit

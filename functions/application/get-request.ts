@@ -1,6 +1,7 @@
 import type { Identity } from '../domain/types.js';
-import { loadViewable, type RequestView, viewOf } from './common.js';
 import type { Deps } from './ports.js';
+import { loadViewable } from './request-lookup.js';
+import { type RequestView, viewOf } from './request-view.js';
 
 /** One request, for its requester, its approvers, whoever already decided it and its reviewers. */
 export async function getRequest(

@@ -2,8 +2,9 @@ import { assertMayReadResult } from '../domain/authz.js';
 import { DomainError } from '../domain/errors.js';
 import type { StatementResult } from '../domain/statements.js';
 import type { Identity } from '../domain/types.js';
-import { authorise, loadRequest } from './common.js';
 import type { Deps } from './ports.js';
+import { authorise } from './refusals.js';
+import { loadRequest } from './request-lookup.js';
 
 /**
  * A statement request's result, for its requester alone (anyone else is refused, and the attempt audited).

@@ -1,8 +1,9 @@
 import { ConflictError, TargetMisconfiguredError } from '../domain/errors.js';
 import { applyEvent } from '../domain/lifecycle.js';
 import { grantExpiry } from '../domain/lifecycle-records.js';
-import { grantSpec, levelOf, loadRequest, retryOnConflict } from './common.js';
+import { retryOnConflict } from './conflict-retry.js';
 import type { Deps } from './ports.js';
+import { grantSpec, levelOf, loadRequest } from './request-lookup.js';
 import type { GrantInput, GrantOutput } from './workflow-io.js';
 
 /**

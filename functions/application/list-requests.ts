@@ -1,8 +1,9 @@
 import { isApprover, isDecisionBy, isRequester, isReviewer } from '../domain/authz.js';
 import { type ListQuery, ListQuery as ListQuerySchema, parseInput } from '../domain/schemas.js';
 import type { AccessRequest, Identity, RequestStatus } from '../domain/types.js';
-import { levelOrUndefined, type RequestView, viewOf } from './common.js';
 import type { Deps } from './ports.js';
+import { levelOrUndefined } from './request-lookup.js';
+import { type RequestView, viewOf } from './request-view.js';
 
 /** Pages read per status when collecting what an approver may decide (bounded work per call). */
 const MAX_PAGES = 20;

@@ -1,4 +1,4 @@
-import { loadRequest, notifyRetired, redactErrorText, retryOnConflict } from './common.js';
+import { retryOnConflict } from './conflict-retry.js';
 import {
   APPROVAL_NOT_DELIVERED,
   dropHalfMadeUser,
@@ -6,7 +6,10 @@ import {
   failNeverGranted,
   recordRevokeFailed,
 } from './failures.js';
+import { notifyRetired } from './notifications.js';
 import type { Deps } from './ports.js';
+import { redactErrorText } from './redact.js';
+import { loadRequest } from './request-lookup.js';
 import { revokeGrant } from './revoke-grant.js';
 import type { RecordOutcomeInput, TaskError } from './workflow-io.js';
 

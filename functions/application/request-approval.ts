@@ -2,8 +2,11 @@ import { approversOf } from '../domain/authz.js';
 import { emailRecipients, linksOrNotices } from '../domain/link-tokens.js';
 import type { AuditDraft } from '../domain/types.js';
 import { SYSTEM } from '../domain/types.js';
-import { completeApproval, emailLinks, levelOf, loadRequest, retryOnConflict } from './common.js';
+import { completeApproval } from './approval-step.js';
+import { retryOnConflict } from './conflict-retry.js';
+import { emailLinks } from './notifications.js';
 import type { Deps } from './ports.js';
+import { levelOf, loadRequest } from './request-lookup.js';
 import type { RequestApprovalInput } from './workflow-io.js';
 
 /**

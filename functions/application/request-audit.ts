@@ -3,8 +3,8 @@ import type { ChainVerification } from '../domain/audit-chain.js';
 import { linkRefusalStream, linkRefusalWindowOfSeq } from '../domain/link-refusals.js';
 import type { AuditEvent, Identity } from '../domain/types.js';
 import { anchorReport } from './audit-digest.js';
-import { loadViewable } from './common.js';
 import type { Deps, LinkRefusalCount } from './ports.js';
+import { loadViewable } from './request-lookup.js';
 
 /**
  * The chain check, and the check against the signed digests: `ok` only if both hold. `problem` is the chain's

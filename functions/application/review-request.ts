@@ -1,8 +1,11 @@
 import { applyReview } from '../domain/lifecycle.js';
 import { DecisionBody, parseInput } from '../domain/schemas.js';
 import type { Identity } from '../domain/types.js';
-import { authorise, loadRequest, type RequestView, retryOnConflict, viewOf } from './common.js';
+import { retryOnConflict } from './conflict-retry.js';
 import type { Deps } from './ports.js';
+import { authorise } from './refusals.js';
+import { loadRequest } from './request-lookup.js';
+import { type RequestView, viewOf } from './request-view.js';
 
 /**
  * A reviewer acknowledges a break-glass request: it leaves the flagged list, and the acknowledgement is

@@ -1,6 +1,7 @@
 import type { AccessRequest } from '../domain/types.js';
-import { grantSpec, levelOf, loadRequest, retryOnConflict } from './common.js';
+import { retryOnConflict } from './conflict-retry.js';
 import type { Deps } from './ports.js';
+import { grantSpec, levelOf, loadRequest } from './request-lookup.js';
 import { revokeGrant } from './revoke-grant.js';
 import type { RevokeInput, RevokeOutput } from './workflow-io.js';
 

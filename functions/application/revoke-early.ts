@@ -2,15 +2,11 @@ import { assertMayRevoke } from '../domain/authz.js';
 import { PolicyRefusedError } from '../domain/errors.js';
 import { DecisionBody, parseInput } from '../domain/schemas.js';
 import type { Identity } from '../domain/types.js';
-import {
-  authorise,
-  levelOrUndefined,
-  loadRequest,
-  type RequestView,
-  retryOnConflict,
-  viewOf,
-} from './common.js';
+import { retryOnConflict } from './conflict-retry.js';
 import type { Deps } from './ports.js';
+import { authorise } from './refusals.js';
+import { levelOrUndefined, loadRequest } from './request-lookup.js';
+import { type RequestView, viewOf } from './request-view.js';
 import { revokeGrant } from './revoke-grant.js';
 
 /**

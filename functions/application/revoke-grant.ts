@@ -1,8 +1,8 @@
 import { TargetUnavailableError } from '../domain/errors.js';
 import { applyEvent } from '../domain/lifecycle.js';
 import type { AccessRequest, Identity, RevokeReason } from '../domain/types.js';
-import { levelOrUndefined, loadRequest, targetOf } from './common.js';
 import type { Deps } from './ports.js';
+import { levelOrUndefined, loadRequest, targetOf } from './request-lookup.js';
 
 /**
  * The one revoke: drops the request's database user (ordered, idempotent) and records REVOKED. A request

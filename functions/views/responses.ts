@@ -1,8 +1,8 @@
 import * as z from 'zod/mini';
 import '../domain/zod-locale.js';
-import type { RequestView } from '../application/common.js';
 import type { Credentials, LinkRefusalCount } from '../application/ports.js';
 import type { AuditVerification } from '../application/request-audit.js';
+import type { RequestView } from '../application/request-view.js';
 import type { RequestableTarget } from '../domain/authz.js';
 import { ERROR_CODES, type ErrorCode } from '../domain/errors.js';
 import { Privileges, TablePrivilege } from '../domain/policy-schema.js';

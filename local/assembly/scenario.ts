@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { ApiClient } from '../../cli/client.js';
-import type { RequestView } from '../../functions/application/common.js';
 import type { Credentials } from '../../functions/application/ports.js';
+import type { RequestView } from '../../functions/application/request-view.js';
 import { freePort } from '../free-port.js';
 import { type AssemblyRuntime, startAssemblyRuntime } from './runtime.js';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../cli/client.js';
-import type { RequestView } from '../../functions/application/common.js';
+import type { RequestView } from '../../functions/application/request-view.js';
 import { type AssemblyRuntime, startAssemblyRuntime } from '../../local/assembly/runtime.js';
 import { DEFAULT_PG_PORT } from '../../local/servers.js';
 import { postgresPolicyYaml } from '../support/policies.js';

@@ -4,7 +4,7 @@ import {
   CONFLICT_BACKOFF_CAP_MS,
   conflictBackoffMs,
   retryOnConflict,
-} from '../../functions/application/common.js';
+} from '../../functions/application/conflict-retry.js';
 import { createRequest } from '../../functions/application/create-request.js';
 import { expirySweeper, SweepInput } from '../../functions/application/expiry-sweeper.js';
 import { grant } from '../../functions/application/grant.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { viewOf } from '../../functions/application/common.js';
+import { viewOf } from '../../functions/application/request-view.js';
 import { assertMayView, isReviewer, reviewersOf } from '../../functions/domain/authz.js';
 import { applyReview } from '../../functions/domain/lifecycle.js';
 import { isFlagged } from '../../functions/domain/lifecycle-records.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { RequestView } from '../../functions/application/common.js';
+import type { RequestView } from '../../functions/application/request-view.js';
 import { ALICE, CAROL, DAVE, ERIN, MALLORY, useAppSystem } from '../support/app-suite.js';
 import { services } from '../support/services.js';
 import { fileRequest, type Refusal, roleExists } from '../support/system.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RequestView } from '../../functions/application/common.js';
 import type { Credentials } from '../../functions/application/ports.js';
+import type { RequestView } from '../../functions/application/request-view.js';
 import { cryptoIds } from '../../functions/shared/ids.js';
 import { type RunningPostgres, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
 import { ALICE, useAppSystem } from '../support/app-suite.js';

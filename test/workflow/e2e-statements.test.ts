@@ -8,13 +8,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RequestView } from '../../functions/application/common.js';
 import {
   executeStatement,
   STATEMENT_OUTCOME_UNKNOWN,
 } from '../../functions/application/execute-statement.js';
 import { getResult } from '../../functions/application/get-result.js';
 import type { Deps, ResultStore } from '../../functions/application/ports.js';
+import type { RequestView } from '../../functions/application/request-view.js';
 import { executionArnFor } from '../../functions/application/workflow-io.js';
 import { evaluateNewRequest } from '../../functions/domain/evaluate.js';
 import type { StatementResult } from '../../functions/domain/statements.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { RequestView } from '../../functions/application/common.js';
 import type { Credentials } from '../../functions/application/ports.js';
+import type { RequestView } from '../../functions/application/request-view.js';
 import type { AuditEvent } from '../../functions/domain/types.js';
 import { ALICE, CAROL, useAppSystem } from '../support/app-suite.js';
 import { AUTO_READ } from '../support/policies.js';

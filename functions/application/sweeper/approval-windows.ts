@@ -2,17 +2,13 @@ import { isEscalated } from '../../domain/authz.js';
 import { ConflictError } from '../../domain/errors.js';
 import { applyEvent } from '../../domain/lifecycle.js';
 import { emailRecipients, linksOrNotices } from '../../domain/link-tokens.js';
-import {
-  completeApproval,
-  emailLinks,
-  levelOf,
-  loadRequest,
-  notifyRetired,
-  retryOnConflict,
-} from '../common.js';
+import { completeApproval } from '../approval-step.js';
+import { retryOnConflict } from '../conflict-retry.js';
 import { expireUndecided } from '../failures.js';
 import { listAllByStatus } from '../list-requests.js';
+import { emailLinks, notifyRetired } from '../notifications.js';
 import type { Deps } from '../ports.js';
+import { levelOf, loadRequest } from '../request-lookup.js';
 import type { SweepReport } from './report.js';
 
 /** Expires PENDING requests past their approval deadline (as of `now`) and escalates those past escalateAt. */

@@ -1,6 +1,7 @@
 import { ConflictError } from '../../domain/errors.js';
 import type { AccessRequest } from '../../domain/types.js';
-import { completeApproval, retryOnConflict } from '../common.js';
+import { completeApproval } from '../approval-step.js';
+import { retryOnConflict } from '../conflict-retry.js';
 import { APPROVAL_NOT_DELIVERED, failNeverGranted } from '../failures.js';
 import { listAllByStatus } from '../list-requests.js';
 import type { Deps } from '../ports.js';

@@ -1,10 +1,11 @@
 import { ConflictError, InvalidTransitionError } from '../../domain/errors.js';
 import { applyEvent } from '../../domain/lifecycle.js';
 import type { AccessRequest } from '../../domain/types.js';
-import { levelOrUndefined, retryOnConflict, targetOf } from '../common.js';
+import { retryOnConflict } from '../conflict-retry.js';
 import { revokeErrorOf } from '../failures.js';
 import { listAllByStatus } from '../list-requests.js';
 import type { Deps, OnceSession } from '../ports.js';
+import { levelOrUndefined, targetOf } from '../request-lookup.js';
 import { revokeGrant } from '../revoke-grant.js';
 import type { SweepReport } from './report.js';
 import { recordSweepRevokeFailure } from './revoke-due.js';

@@ -1,9 +1,9 @@
 import { requestIdOfDbUser } from '../../domain/naming.js';
 import type { Target } from '../../domain/policy-schema.js';
 import { type AccessRequest, type AuditDraft, SYSTEM } from '../../domain/types.js';
-import { securityStream } from '../common.js';
 import { listAllByStatus } from '../list-requests.js';
 import type { Deps } from '../ports.js';
+import { securityStream } from '../refusals.js';
 import type { SweepReport } from './report.js';
 
 /** A PENDING or APPROVED request this young may have a grant in flight whose user is already made. */

@@ -1,6 +1,6 @@
 import { ConflictError } from '../../domain/errors.js';
 import type { AccessRequest } from '../../domain/types.js';
-import { retryOnConflict } from '../common.js';
+import { retryOnConflict } from '../conflict-retry.js';
 import { recordRevokeFailed, revokeErrorOf } from '../failures.js';
 import { listAllByStatus } from '../list-requests.js';
 import type { Deps } from '../ports.js';

@@ -9,7 +9,6 @@ import type {
 } from '../application/ports.js';
 import {
   DomainError,
-  RevokeIncompleteError,
   ScopeObjectMissingError,
   TargetMisconfiguredError,
   TargetNotConfiguredForIamError,
@@ -17,13 +16,29 @@ import {
 } from '../domain/errors.js';
 import type { Target } from '../domain/policy-schema.js';
 import { driverTls, grantCredentials, randomPassword } from './connection-uri.js';
+import { mysqlRevokePlan } from './mysql-revoke.js';
+import {
+  adminPrivileges,
+  connectionCounter,
+  connectionsCounted,
+  ER_ACCESS_DENIED,
+  ER_BAD_DB_ERROR,
+  ER_CANNOT_USER,
+  ER_LOCK_DEADLOCK,
+  ER_NO_SUCH_TABLE,
+  ER_PLUGIN_IS_NOT_LOADED,
+  errno,
+  hasProcessPrivilege,
+  isRdsTarget,
+  sessionIds,
+  withoutSql,
+} from './mysql-sql.js';
 import {
   assertGrantCurrent,
   isUnavailableError,
   missingUserError,
   type ProvisionerDeps,
   type RevokePlan,
-  type RevokeStep,
   runRevokePlan,
   TRANSIENT_RETRIES,
   transientBackoffMs,
@@ -32,161 +47,6 @@ import type { Endpoint } from './rds-endpoint.js';
 import { mintGrantIamToken } from './rds-iam-token.js';
 import type { AdminCredentials } from './secrets-admin.js';
 import { mysqlAccount, mysqlGrantStatements } from './sql-privileges-mysql.js';
-
-const ER_ACCESS_DENIED = 1045;
-const ER_CANNOT_USER = 1396;
-const ER_NO_SUCH_TABLE = 1146;
-const ER_BAD_DB_ERROR = 1049;
-const ER_NO_SUCH_THREAD = 1094;
-const ER_PLUGIN_IS_NOT_LOADED = 1524;
-/** KILL of another user's thread without CONNECTION ADMIN / SUPER. */
-const ER_KILL_DENIED = 1095;
-const ER_SPECIFIC_ACCESS_DENIED = 1227;
-/** MySQL 8.0.22+: DROP USER of an account that is the DEFINER of a stored object. */
-const ER_CANNOT_USER_REFERENCED_AS_DEFINER = 4006;
-/** How long revoke waits for killed sessions to leave the process list. */
-const SESSION_EXIT_WAIT_MS = 5_000;
-/** InnoDB picked this statement as a deadlock victim (its transaction was rolled back): run it again. */
-const ER_LOCK_DEADLOCK = 1213;
-
-function errno(error: unknown): number | undefined {
-  const value = (error as { errno?: unknown } | undefined)?.errno;
-  return typeof value === 'number' ? value : undefined;
-}
-
-/**
- * A copy of a mysql2 error without its `sql` property: that holds the statement text, which for CREATE USER
- * and ALTER USER carries the password.
- */
-function withoutSql(error: unknown): unknown {
-  if (!(error instanceof Error)) return error;
-  const copy = new Error(error.message);
-  copy.name = error.name;
-  const source = error as Error & { code?: unknown; errno?: unknown; sqlState?: unknown };
-  Object.assign(copy, { code: source.code, errno: source.errno, sqlState: source.sqlState });
-  return copy;
-}
-
-/**
- * Whether sessions are ended with `CALL mysql.rds_kill` (the RDS master user has no SUPER to KILL with):
- * a target addressed by RDS instance or cluster is RDS; `rds` overrides that for a host/port target that is
- * RDS behind a proxy or tunnel.
- */
-export function isRdsTarget(target: Target): boolean {
-  return target.rds ?? ('rdsInstanceId' in target.connection || 'rdsClusterId' in target.connection);
-}
-
-/** Whether the admin holds PROCESS, probed with a table that requires it (roles included, nothing changed). */
-async function hasProcessPrivilege(connection: mysql.PoolConnection): Promise<boolean> {
-  try {
-    await connection.query('SELECT COUNT(*) FROM information_schema.INNODB_TRX');
-    return true;
-  } catch (error) {
-    if (errno(error) === ER_SPECIFIC_ACCESS_DENIED) return false;
-    throw error;
-  }
-}
-
-/** Ids of the user's sessions that the admin can see. */
-async function sessionIds(connection: mysql.PoolConnection, user: string): Promise<number[]> {
-  const [rows] = await connection.query<mysql.RowDataPacket[]>(
-    'SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = ? AND ID <> CONNECTION_ID()',
-    [user],
-  );
-  return rows.map((row) => Number(row.id));
-}
-
-/** Where the server counts each user's connections, if it does: MariaDB's user statistics or the performance schema. */
-async function connectionCounter(
-  connection: mysql.PoolConnection,
-): Promise<'userstat' | 'performance_schema' | undefined> {
-  const [[ps]] = await connection.query<mysql.RowDataPacket[]>('SELECT @@performance_schema AS on_');
-  if (Number(ps?.on_) === 1) return 'performance_schema';
-  try {
-    const [[stat]] = await connection.query<mysql.RowDataPacket[]>('SELECT @@userstat AS on_');
-    return Number(stat?.on_) === 1 ? 'userstat' : undefined;
-  } catch {
-    return undefined; // MySQL has no userstat
-  }
-}
-
-/** Connections the server counted for `user` (on any host) since it was created. */
-async function connectionsCounted(
-  connection: mysql.PoolConnection,
-  counter: 'userstat' | 'performance_schema',
-  user: string,
-): Promise<number> {
-  const [[row]] = await connection.query<mysql.RowDataPacket[]>(
-    counter === 'userstat'
-      ? 'SELECT COALESCE(SUM(TOTAL_CONNECTIONS), 0) AS n FROM information_schema.USER_STATISTICS WHERE USER = ?'
-      : 'SELECT COALESCE(SUM(TOTAL_CONNECTIONS), 0) AS n FROM performance_schema.accounts WHERE USER = ?',
-    [user],
-  );
-  return Number(row?.n ?? 0);
-}
-
-/** The DROP keyword for each kind of object a definer can leave; anything else is reported, not dropped. */
-const DROPPABLE: Record<string, string | undefined> = {
-  TRIGGER: 'TRIGGER',
-  PROCEDURE: 'PROCEDURE',
-  FUNCTION: 'FUNCTION',
-  EVENT: 'EVENT',
-  VIEW: 'VIEW',
-};
-
-/** `user` of a DEFINER `user@host`: everything before the last `@` (a user name may contain one). */
-const DEFINER_USER =
-  "LEFT(DEFINER, CHAR_LENGTH(DEFINER) - CHAR_LENGTH(SUBSTRING_INDEX(DEFINER, '@', -1)) - 1)";
-
-/** Triggers, routines, events and views whose DEFINER is `user` on any host. */
-async function definerObjects(
-  connection: mysql.PoolConnection,
-  user: string,
-): Promise<{ kind: string; schema: string; name: string }[]> {
-  const [rows] = await connection.query<mysql.RowDataPacket[]>(
-    `SELECT 'TRIGGER' AS kind, TRIGGER_SCHEMA AS db, TRIGGER_NAME AS name FROM information_schema.TRIGGERS WHERE ${DEFINER_USER} = ?
-     UNION ALL SELECT ROUTINE_TYPE, ROUTINE_SCHEMA, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ${DEFINER_USER} = ?
-     UNION ALL SELECT 'EVENT', EVENT_SCHEMA, EVENT_NAME FROM information_schema.EVENTS WHERE ${DEFINER_USER} = ?
-     UNION ALL SELECT 'VIEW', TABLE_SCHEMA, TABLE_NAME FROM information_schema.VIEWS WHERE ${DEFINER_USER} = ?`,
-    [user, user, user, user],
-  );
-  return rows.map((row) => ({ kind: String(row.kind), schema: String(row.db), name: String(row.name) }));
-}
-
-/**
- * The admin's global privileges, and whether it may grant on `database` (GRANT OPTION globally or on a
- * database-level row whose pattern matches it), from information_schema: the admin's own rows and its
- * enabled roles'.
- */
-async function adminPrivileges(
-  connection: mysql.PoolConnection,
-  database: string,
-): Promise<{ global: Set<string>; grantable: boolean }> {
-  const [[current]] = await connection.query<mysql.RowDataPacket[]>('SELECT CURRENT_USER() AS account');
-  const account = String(current?.account ?? '');
-  const at = account.lastIndexOf('@');
-  const grantees = [`'${account.slice(0, at)}'@'${account.slice(at + 1)}'`];
-  const [roles] = await connection.query<mysql.RowDataPacket[]>(
-    'SELECT * FROM information_schema.ENABLED_ROLES',
-  );
-  for (const role of roles) {
-    if (role.ROLE_NAME == null) continue;
-    grantees.push(`'${role.ROLE_NAME}'`, `'${role.ROLE_NAME}'@'${role.ROLE_HOST ?? '%'}'`);
-  }
-  const [globalRows] = await connection.query<mysql.RowDataPacket[]>(
-    'SELECT PRIVILEGE_TYPE AS privilege, IS_GRANTABLE AS grantable FROM information_schema.USER_PRIVILEGES WHERE GRANTEE IN (?)',
-    [grantees],
-  );
-  const [schemaRows] = await connection.query<mysql.RowDataPacket[]>(
-    `SELECT 1 FROM information_schema.SCHEMA_PRIVILEGES
-     WHERE GRANTEE IN (?) AND IS_GRANTABLE = 'YES' AND ? LIKE TABLE_SCHEMA LIMIT 1`,
-    [grantees, database],
-  );
-  return {
-    global: new Set(globalRows.map((row) => String(row.privilege))),
-    grantable: schemaRows.length > 0 || globalRows.some((row) => row.grantable === 'YES'),
-  };
-}
 
 /**
  * MySQL and MariaDB provisioner for `password` and `iam` targets. There is no VALID UNTIL: the password is
@@ -314,108 +174,12 @@ export class MysqlProvisioner implements CredentialProvisioner {
     return runRevokePlan(this.revokePlan(spec));
   }
 
-  /**
-   * Ordered, individually re-runnable: lock the account → kill its connections (and check none is left) →
-   * drop the triggers, routines, events and views it is the definer of → drop it. A session the admin cannot
-   * see or kill, or an object left behind, throws RevokeIncompleteError instead of reporting success.
-   */
   revokePlan(spec: Pick<GrantSpec, 'dbUser'>): RevokePlan {
-    const account = mysqlAccount(spec.dbUser);
-    let sessionsTerminated = 0;
-    let dropped = false;
-    const incomplete = (problem: string, cause?: unknown) =>
-      new RevokeIncompleteError(this.target.id, spec.dbUser, problem, cause);
-    const steps: RevokeStep[] = [
-      {
-        name: 'block-logins',
-        run: async () => {
-          await this.withConnection((connection) =>
-            connection.query(`ALTER USER IF EXISTS ${account} ACCOUNT LOCK`),
-          );
-        },
-      },
-      {
-        name: 'terminate-sessions',
-        run: async () => {
-          await this.withConnection(async (connection) => {
-            // Without PROCESS the process list shows only the admin's own sessions: "none found" would mean nothing.
-            if (!(await hasProcessPrivilege(connection))) {
-              throw incomplete('the admin lacks the PROCESS privilege, so it cannot see the user’s sessions');
-            }
-            const kill = isRdsTarget(this.target) ? 'CALL mysql.rds_kill(?)' : 'KILL CONNECTION ?';
-            for (const id of await sessionIds(connection, spec.dbUser)) {
-              try {
-                // DROP USER and ACCOUNT LOCK end no session: each one is killed by id.
-                await connection.query(kill, [id]);
-                sessionsTerminated += 1;
-              } catch (error) {
-                // The session ended on its own between the listing and the kill.
-                if (errno(error) === ER_NO_SUCH_THREAD) continue;
-                if (errno(error) === ER_KILL_DENIED) {
-                  throw incomplete(
-                    'the admin may not kill the user’s sessions (needs CONNECTION ADMIN or SUPER)',
-                    error,
-                  );
-                }
-                throw error;
-              }
-            }
-            // A killed session leaves the list once its thread has noticed: wait a little, then refuse.
-            const deadline = Date.now() + SESSION_EXIT_WAIT_MS;
-            let left = await sessionIds(connection, spec.dbUser);
-            while (left.length > 0 && Date.now() < deadline) {
-              await new Promise<void>((resolve) => setTimeout(resolve, 50));
-              left = await sessionIds(connection, spec.dbUser);
-            }
-            if (left.length > 0) throw incomplete(`${left.length} session(s) still open after KILL`);
-          });
-        },
-      },
-      {
-        name: 'drop-definer-objects',
-        run: async () => {
-          await this.withConnection(async (connection) => {
-            // MariaDB keeps them with a dangling definer (every later write to a trigger's table fails);
-            // MySQL 8.0.22+ refuses DROP USER. Their names were chosen by the user: always quoted by escapeId.
-            for (const object of await definerObjects(connection, spec.dbUser)) {
-              const keyword = DROPPABLE[object.kind];
-              if (keyword === undefined) continue; // left for the check below to report
-              const name = `${mysql.escapeId(object.schema, true)}.${mysql.escapeId(object.name, true)}`;
-              await connection.query(`DROP ${keyword} IF EXISTS ${name}`);
-            }
-            const left = await definerObjects(connection, spec.dbUser);
-            if (left.length > 0) {
-              const names = left.map((o) => `${o.kind} ${o.schema}.${o.name}`).join(', ');
-              throw incomplete(`objects with it as DEFINER are left: ${names}`);
-            }
-          });
-        },
-      },
-      {
-        name: 'drop-user',
-        run: async () => {
-          await this.withConnection(async (connection) => {
-            try {
-              // IF EXISTS answers with a warning, not an error, when there was no such user.
-              const [result] = await connection.query<mysql.ResultSetHeader>(
-                `DROP USER IF EXISTS ${account}`,
-              );
-              if (result.warningStatus === 0) dropped = true;
-            } catch (error) {
-              // MySQL 8.0.22+: a definer the admin could not see in information_schema.
-              if (errno(error) === ER_CANNOT_USER_REFERENCED_AS_DEFINER) {
-                throw incomplete(
-                  'DROP USER refused: it is still the DEFINER of stored objects',
-                  withoutSql(error),
-                );
-              }
-              throw error;
-            }
-          });
-        },
-      },
-    ];
-    return { steps, report: () => ({ dropped, sessionsTerminated }) };
+    return mysqlRevokePlan(
+      { id: this.target.id, rds: isRdsTarget(this.target) },
+      (work) => this.withConnection(work),
+      spec,
+    );
   }
 
   /**

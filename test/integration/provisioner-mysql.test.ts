@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isRdsTarget, MysqlProvisioner } from '../../functions/adapters/mysql-provisioner.js';
+import { MysqlProvisioner } from '../../functions/adapters/mysql-provisioner.js';
+import { isRdsTarget } from '../../functions/adapters/mysql-sql.js';
 import type { GrantSpec } from '../../functions/application/ports.js';
 import { TargetNotConfiguredForIamError } from '../../functions/domain/errors.js';
 import type { Target } from '../../functions/domain/policy-schema.js';

@@ -2,10 +2,13 @@
  * State transitions per happy-path request, counted from LocalWorkflow's execution history of the real ASL
  * (state-machines/access-request.asl.json), on the auto-approved and the approved path, and what they cost
  * on Step Functions Standard. Task handlers are stand-ins returning the workflow-io shapes: transitions
- * depend on the path through the ASL, not on what the Lambdas do inside.
+ * depend on the path through the ASL, not on what the Lambdas do inside. The Task states off both paths
+ * (statements, failure records) throw, so a run that strays fails rather than counting another path.
  *   npx tsx bench/transitions.ts [--requests 5]
  */
 import { pathToFileURL } from 'node:url';
+import type { TaskStateName } from '../functions/function-registry.js';
+import { TASK_STATES } from '../functions/workflow-tasks.js';
 import { LocalWorkflow, type TaskHandlers } from '../local/workflow-runner.js';
 import { countArgument, type RunOptions, runSettings } from './support.js';
 
@@ -39,22 +42,24 @@ function requestId(n: number): string {
 
 const inMs = (ms: number) => new Date(Date.now() + ms).toISOString();
 
+/** A Task state neither happy path enters: entered anyway, the run fails instead of counting another path. */
+const offPath = (state: TaskStateName) => async () => {
+  throw new Error(`${state} is off the happy path this bench counts`);
+};
+
 function stubs(decision: 'auto-approved' | 'needs-approval', onToken: (token: string) => void): TaskHandlers {
-  return {
+  const onPath: Partial<TaskHandlers> = {
     EvaluatePolicy: async () => ({ decision, kind: 'window', approvalWindowSeconds: 60 }),
     RequestApproval: async (input) => {
       const token = (input as { taskToken?: unknown }).taskToken;
       if (typeof token === 'string') onToken(token);
       return null;
     },
-    RecordApprovalExpired: async () => ({}),
     Grant: async () => ({ status: 'ACTIVE', expiresAt: inMs(50) }),
-    RecordGrantFailed: async () => ({}),
     Revoke: async () => ({ revoked: true }),
-    RecordRevokeFailed: async () => ({}),
-    ExecuteStatement: async () => ({ status: 'EXECUTED' }),
-    ExplainStatement: async () => ({ status: 'EXPLAINED' }),
   };
+  const states = Object.keys(TASK_STATES) as TaskStateName[];
+  return Object.fromEntries(states.map((state) => [state, onPath[state] ?? offPath(state)])) as TaskHandlers;
 }
 
 async function runPath(

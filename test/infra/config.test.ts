@@ -104,34 +104,41 @@ describe('the deployment configuration', () => {
     );
   });
 
-  it('reads the WAF rate limit as a whole number of requests per 5 minutes, off by default', () => {
-    expect(configOf({}).wafRateLimit).toBeUndefined();
-    expect(configOf({ wafRateLimit: '300' }).wafRateLimit).toBe(300);
-    for (const bad of ['9', '1.5', 'lots', 3_000_000_000]) {
-      expect(() => configOf({ wafRateLimit: bad })).toThrow(/wafRateLimit must be a whole number/);
-    }
-  });
-
-  it('reads the backup retention as whole days, no backup plan by default', () => {
-    expect(configOf({}).backupRetentionDays).toBeUndefined();
-    expect(configOf({ backupRetentionDays: '35' }).backupRetentionDays).toBe(35);
-    expect(configOf({ backupRetentionDays: 7 }).backupRetentionDays).toBe(7);
-    for (const bad of ['0', '1.5', 'forever', 40_000]) {
-      expect(() => configOf({ backupRetentionDays: bad })).toThrow(
-        /backupRetentionDays must be a whole number from 1 to 36500/,
-      );
-    }
-  });
-
-  it('reserves 10 concurrent executions per database function unless databaseConcurrency says otherwise', () => {
-    expect(configOf({}).databaseConcurrency).toBe(10);
-    expect(configOf({ databaseConcurrency: '0' }).databaseConcurrency).toBe(0);
-    expect(configOf({ databaseConcurrency: 25 }).databaseConcurrency).toBe(25);
-    for (const bad of ['-1', '2.5', 'many', 1001]) {
-      expect(() => configOf({ databaseConcurrency: bad })).toThrow(
-        /databaseConcurrency must be a whole number from 0 to 1000/,
-      );
-    }
+  it.each([
+    {
+      key: 'wafRateLimit',
+      what: 'the WAF rate limit as a whole number of requests per 5 minutes, off by default',
+      byDefault: undefined,
+      read: [['300', 300]],
+      bad: ['9', '1.5', 'lots', 3_000_000_000],
+      refusal: /wafRateLimit must be a whole number/,
+    },
+    {
+      key: 'backupRetentionDays',
+      what: 'the backup retention as whole days, no backup plan by default',
+      byDefault: undefined,
+      read: [
+        ['35', 35],
+        [7, 7],
+      ],
+      bad: ['0', '1.5', 'forever', 40_000],
+      refusal: /backupRetentionDays must be a whole number from 1 to 36500/,
+    },
+    {
+      key: 'databaseConcurrency',
+      what: 'the reserved concurrency per database function, 10 unless databaseConcurrency says otherwise',
+      byDefault: 10,
+      read: [
+        ['0', 0],
+        [25, 25],
+      ],
+      bad: ['-1', '2.5', 'many', 1001],
+      refusal: /databaseConcurrency must be a whole number from 0 to 1000/,
+    },
+  ] as const)('reads $what', ({ key, byDefault, read, bad, refusal }) => {
+    expect(configOf({})[key]).toBe(byDefault);
+    for (const [given, value] of read) expect(configOf({ [key]: given })[key]).toBe(value);
+    for (const value of bad) expect(() => configOf({ [key]: value })).toThrow(refusal);
   });
 
   it('defaults to the AWS example policy', () => {

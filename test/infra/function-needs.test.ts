@@ -49,7 +49,8 @@ describe('FUNCTION_NEEDS, the table permissions and VPC placement are derived fr
   });
 
   it('names the functions that reach databases, mail and Step Functions', () => {
-    // Not api nor approval-links: the functions that face callers reach no database and read no admin secret.
+    // Not api nor approval-links: the functions that face callers reach no database and read no admin secret;
+    // nor evaluate-policy, request-approval and audit-digest (their bundles carry no driver: bundles.test.ts).
     expect(DATABASE_HANDLERS).toEqual([
       'credentials',
       'grant',
@@ -58,6 +59,14 @@ describe('FUNCTION_NEEDS, the table permissions and VPC placement are derived fr
       'record-outcome',
       'expiry-sweeper',
       'execution-status-change',
+    ]);
+    const withoutDatabase = HANDLER_NAMES.filter((n) => !DATABASE_HANDLERS.includes(n));
+    expect(withoutDatabase).toEqual([
+      'api',
+      'approval-links',
+      'evaluate-policy',
+      'request-approval',
+      'audit-digest',
     ]);
     expect(MAILER_HANDLERS).toEqual([
       'api',

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DomainError, type ErrorCode } from '../../functions/domain/errors.js';
 import { evaluateNewRequest } from '../../functions/domain/evaluate.js';
 import { applyEvent } from '../../functions/domain/lifecycle.js';
-import { Policy } from '../../functions/domain/policy-schema.js';
+import { Policy, type RequestKind } from '../../functions/domain/policy-schema.js';
 import {
   checkStatements,
   MAX_STATEMENTS_BYTES,
@@ -10,21 +10,19 @@ import {
   StatementFailedError,
   statementsDigest,
 } from '../../functions/domain/statements.js';
+import { passwordTarget } from './support/policy-samples.js';
 
 const NOW = new Date('2026-03-01T10:00:00.000Z');
 const REQUEST_ID = '01j9z3k4m5n6p7q8r9s0t1v2w3';
 const alice = { principal: 'alice@example.com', email: 'alice@example.com', via: 'local' as const };
 
-const policyWith = (bothRequests: string[]) =>
+const policyWith = (bothRequests: RequestKind[]) =>
   Policy.parse({
     version: 1,
     targets: [
-      {
+      passwordTarget({
         id: 'orders',
-        engine: 'postgres',
-        connection: { host: 'db.internal', port: 5432 },
         database: 'orders',
-        credentialKind: 'password',
         levels: {
           fix: {
             privileges: { schemas: [{ name: 'public', privileges: ['UPDATE'] }] },
@@ -40,7 +38,7 @@ const policyWith = (bothRequests: string[]) =>
             requests: bothRequests,
           },
         },
-      },
+      }),
     ],
   });
 const policy = policyWith(['window', 'statement']);

@@ -4,6 +4,7 @@ import { evaluateNewRequest } from '../../../functions/domain/evaluate.js';
 import { type AccessLevel, Policy, type PolicyInput } from '../../../functions/domain/policy-schema.js';
 import type { NewRequestBody } from '../../../functions/domain/schemas.js';
 import type { AccessRequest, Identity } from '../../../functions/domain/types.js';
+import { passwordTarget } from './policy-samples.js';
 
 /** A fixed clock for domain tests. */
 export const NOW = new Date('2025-03-01T10:00:00.000Z');
@@ -31,13 +32,11 @@ export const requester: Identity = {
 export const policyInput: PolicyInput = {
   version: 1,
   targets: [
-    {
+    passwordTarget({
       id: 'orders-db',
-      engine: 'postgres',
       environment: 'production',
       connection: { host: '127.0.0.1', port: 5432 },
       database: 'orders',
-      credentialKind: 'password',
       levels: {
         read: {
           privileges: { schemas: [{ name: 'public', privileges: ['SELECT'] }] },
@@ -83,7 +82,7 @@ export const policyInput: PolicyInput = {
           autoApprove: { requesters: ['arn:aws:sts::123456789012:assumed-role/Robot/*'] },
         },
       },
-    },
+    }),
   ],
 };
 

@@ -1,16 +1,30 @@
 import type { PolicyInput } from '../../../functions/domain/policy-schema.js';
 
+type TargetInput = PolicyInput['targets'][number];
+
+/**
+ * A PostgreSQL target its users log in to with a password, on port 5432 of db.internal unless `fields`
+ * says otherwise; `fields` names it, its database and its levels.
+ */
+export function passwordTarget(
+  fields: Pick<TargetInput, 'id' | 'database' | 'levels'> & Partial<TargetInput>,
+): TargetInput {
+  return {
+    engine: 'postgres',
+    connection: { host: 'db.internal', port: 5432 },
+    credentialKind: 'password',
+    ...fields,
+  };
+}
+
 /** A minimal valid policy input; tests clone it and break one thing. */
 export function validPolicy(): PolicyInput {
   return {
     version: 1,
     targets: [
-      {
+      passwordTarget({
         id: 'app-db',
-        engine: 'postgres',
-        connection: { host: 'db.internal', port: 5432 },
         database: 'app',
-        credentialKind: 'password',
         levels: {
           read: {
             privileges: { schemas: [{ name: 'public', privileges: ['SELECT'] }] },
@@ -18,7 +32,7 @@ export function validPolicy(): PolicyInput {
             approvers: ['alice@example.com'],
           },
         },
-      },
+      }),
     ],
   };
 }

@@ -3,7 +3,7 @@ import type { ProvisionerDeps } from '../../functions/adapters/provisioner-commo
 import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
 import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
 import type { GrantSpec } from '../../functions/application/ports.js';
-import { Privileges, Target } from '../../functions/domain/policy-schema.js';
+import { type PolicyInput, Privileges, Target } from '../../functions/domain/policy-schema.js';
 
 /**
  * What the PostgreSQL and MariaDB provisioner suites build alike: request users, one-level targets on the
@@ -20,6 +20,33 @@ export function newDbUser(): { requestId: string; dbUser: string } {
 
 export type TargetOverrides = Partial<{ credentialKind: 'iam' | 'password'; port: number; database: string }>;
 
+type TargetInput = PolicyInput['targets'][number];
+
+/**
+ * A target's input whose one level `read` may SELECT in `schema`, by password unless `credentialKind` says
+ * otherwise; where it is (connection) and its TLS mode are the caller's to add.
+ */
+export function readTargetInput(
+  engine: 'postgres' | 'mysql',
+  id: string,
+  place: { database: string; schema: string },
+  credentialKind: TargetInput['credentialKind'] = 'password',
+): Omit<TargetInput, 'connection'> {
+  return {
+    id,
+    engine,
+    database: place.database,
+    credentialKind,
+    levels: {
+      read: {
+        privileges: { schemas: [{ name: place.schema, privileges: ['SELECT'] }] },
+        maxDuration: '1h',
+        autoApprove: {},
+      },
+    },
+  };
+}
+
 /** A target on 127.0.0.1 (no TLS, password unless overridden) whose one level `read` may SELECT in `schema`. */
 export function provisionerTarget(
   engine: 'postgres' | 'mysql',
@@ -27,20 +54,11 @@ export function provisionerTarget(
   defaults: { port: number; database: string; schema: string },
   overrides: TargetOverrides = {},
 ): Target {
+  const place = { database: overrides.database ?? defaults.database, schema: defaults.schema };
   return Target.parse({
-    id,
-    engine,
+    ...readTargetInput(engine, id, place, overrides.credentialKind),
     connection: { host: '127.0.0.1', port: overrides.port ?? defaults.port, region: 'eu-west-1' },
-    database: overrides.database ?? defaults.database,
-    credentialKind: overrides.credentialKind ?? 'password',
     tls: 'disable',
-    levels: {
-      read: {
-        privileges: { schemas: [{ name: defaults.schema, privileges: ['SELECT'] }] },
-        maxDuration: '1h',
-        autoApprove: {},
-      },
-    },
   });
 }
 

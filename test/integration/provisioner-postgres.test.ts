@@ -19,8 +19,7 @@ import { asSuperuserIn, objectsOwnedBy, tablesNamed } from '../support/postgres-
 import { createPostgresFixture, type PostgresFixture } from '../support/provisioner-databases.js';
 import {
   errorCode,
-  FAKE_AWS_CREDENTIALS,
-  provisionerPool,
+  postgresProvisionerPool,
   provisionerTarget,
   grantSpec as spec,
   type TargetOverrides,
@@ -31,9 +30,7 @@ let adminUrl: string;
 let port: number;
 let database: string;
 let admin: pg.Client;
-const provisioners = provisionerPool((t, deps) => new PostgresProvisioner(t, deps), {
-  awsCredentials: FAKE_AWS_CREDENTIALS,
-});
+const provisioners = postgresProvisionerPool();
 
 function target(overrides: TargetOverrides = {}): Target {
   return provisionerTarget('postgres', 'pg-test', { port, database, schema: 'app' }, overrides);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { PostgresProvisioner } from '../../functions/adapters/postgres-provisioner.js';
 import type { ProvisionerDeps } from '../../functions/adapters/provisioner-common.js';
 import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
 import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
@@ -92,6 +93,13 @@ export function provisionerPool<P extends { close(): Promise<void> }>(
       await Promise.allSettled(made.map((p) => p.close()));
     },
   };
+}
+
+/** The PostgreSQL provisioners of a suite: they sign IAM tokens with FAKE_AWS_CREDENTIALS where a target asks. */
+export function postgresProvisionerPool() {
+  return provisionerPool((t, deps) => new PostgresProvisioner(t, deps), {
+    awsCredentials: FAKE_AWS_CREDENTIALS,
+  });
 }
 
 /** A grant of `privileges` on `t` for a fresh user, ending in `expiresInSeconds`, at most 3 connections. */

@@ -17,6 +17,7 @@ import {
 } from '../support/provisioner-databases.js';
 import {
   errorCode,
+  grantedWith,
   postgresProvisionerPool,
   provisionerPool,
   provisionerTarget,
@@ -90,7 +91,7 @@ interface Engine {
   checkTarget(): Target;
 }
 
-/** What both engines read off their fixture and provisioner pool alike: the server, provisioners, teardown. */
+/** What both engines take alike from their fixture and provisioner pool: server, provisioners, teardown. */
 function fixtureParts(
   fixture: () => { adminUrl: string; port: number; drop(): Promise<void> } | undefined,
   provisioners: { create(t: Target, adminUrl: string): TestProvisioner; closeAll(): Promise<void> },
@@ -340,14 +341,8 @@ describe.each([postgres(), mariadb()])('$name provisioner contract', (engine) =>
   const loginRefusal = (uri: string) => errorCode(async () => (await engine.login(uri)).end());
   const sqlError = (session: ClientSession, sql: string) => errorCode(() => session.query(sql));
 
-  /** A fresh target, its provisioner, and the spec of a grant of `privileges` it has made. */
-  async function granted(privileges: unknown = engine.readApp()) {
-    const t = engine.target();
-    const p = engine.provisioner(t);
-    const s = spec(t, privileges);
-    await p.grant(s);
-    return { t, p, s };
-  }
+  const granted = (privileges: unknown = engine.readApp()) =>
+    grantedWith(engine.target, engine.provisioner, privileges);
 
   beforeAll(() => engine.setUp());
   afterAll(() => engine.tearDown());

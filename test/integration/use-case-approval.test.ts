@@ -51,7 +51,7 @@ const get = async (id: string) => {
   return request;
 };
 
-/** The last thing the use cases told the workflow: fail the step waiting on `token` with `error` and `cause`. */
+/** The use cases' last word to the workflow: fail the step waiting on `token` with `error` and `cause`. */
 function expectStepFailed(token: string, error: string, cause: string): void {
   expect(sys().workflow.calls.at(-1)).toEqual(['sendTaskFailure', token, error, cause]);
 }

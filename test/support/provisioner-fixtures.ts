@@ -48,7 +48,7 @@ export function readTargetInput(
   };
 }
 
-/** A target on 127.0.0.1 (no TLS, password unless overridden) whose one level `read` may SELECT in `schema`. */
+/** A target on 127.0.0.1 (no TLS, password unless overridden) whose one level `read` SELECTs in `schema`. */
 export function provisionerTarget(
   engine: 'postgres' | 'mysql',
   id: string,
@@ -95,7 +95,7 @@ export function provisionerPool<P extends { close(): Promise<void> }>(
   };
 }
 
-/** The PostgreSQL provisioners of a suite: they sign IAM tokens with FAKE_AWS_CREDENTIALS where a target asks. */
+/** A suite's PostgreSQL provisioners: they sign IAM tokens with FAKE_AWS_CREDENTIALS where a target asks. */
 export function postgresProvisionerPool() {
   return provisionerPool((t, deps) => new PostgresProvisioner(t, deps), {
     awsCredentials: FAKE_AWS_CREDENTIALS,
@@ -111,6 +111,22 @@ export function grantSpec(t: Target, privileges: unknown, expiresInSeconds = 360
     expiresAt: new Date(Date.now() + expiresInSeconds * 1000),
     connectionLimit: 3,
   };
+}
+
+/**
+ * A fresh target from `target`, a provisioner on it from `provisioner`, and the spec of a grant of
+ * `privileges` it has made: what a provisioner suite's tests start from.
+ */
+export async function grantedWith<P extends { grant(spec: GrantSpec): Promise<unknown> }>(
+  target: () => Target,
+  provisioner: (t: Target) => P,
+  privileges: unknown,
+): Promise<{ t: Target; p: P; s: GrantSpec }> {
+  const t = target();
+  const p = provisioner(t);
+  const s = grantSpec(t, privileges);
+  await p.grant(s);
+  return { t, p, s };
 }
 
 /** The driver's error code when `action` is refused; undefined when it succeeds. */

@@ -7,6 +7,7 @@ import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Target } from '../../functions/domain/policy-schema.js';
+import { readTargetInput } from '../support/provisioner-fixtures.js';
 
 /**
  * The admin connection's TLS against a server that speaks PostgreSQL's SSLRequest and then TLS with a
@@ -153,19 +154,7 @@ describe('TLS of the admin connection', () => {
 });
 
 describe('the TLS mode a target gets', () => {
-  const base = {
-    id: 'orders',
-    engine: 'postgres',
-    database: 'orders',
-    credentialKind: 'password',
-    levels: {
-      read: {
-        privileges: { schemas: [{ name: 'public', privileges: ['SELECT'] }] },
-        maxDuration: '1h',
-        autoApprove: {},
-      },
-    },
-  };
+  const base = readTargetInput('postgres', 'orders', { database: 'orders', schema: 'public' });
 
   it('verifies RDS targets by default, and encrypts host/port targets', () => {
     expect(Target.parse({ ...base, connection: { rdsInstanceId: 'orders-prod' } }).tls).toBe('verify-full');

@@ -21,36 +21,26 @@ function jitdb(user: string, args: string[], extra: NodeJS.ProcessEnv = {}): Pro
   return runJitdb(args, env(user, extra));
 }
 
+/** `jitdb request demo --level <level> --for <duration> --reason <reason> …` as `user`. */
+function request(
+  user: string,
+  level: string,
+  duration: string,
+  reason: string,
+  ...extra: string[]
+): Promise<Ran> {
+  return jitdb(user, ['request', 'demo', '--level', level, '--for', duration, '--reason', reason, ...extra]);
+}
+
 async function requestAs(user: string, extraArgs: string[] = []): Promise<string> {
-  const result = await jitdb(user, [
-    'request',
-    'demo',
-    '--level',
-    'read',
-    '--for',
-    '20m',
-    '--reason',
-    'cli flow',
-    '--json',
-    ...extraArgs,
-  ]);
+  const result = await request(user, 'read', '20m', 'cli flow', '--json', ...extraArgs);
   expect(result.code).toBe(0);
   return (JSON.parse(result.stdout) as { id: string }).id;
 }
 
 /** Alice asks for the auto-approved `quick` level. */
 function requestQuick(duration: string, reason: string, ...extra: string[]): Promise<Ran> {
-  return jitdb('alice@example.com', [
-    'request',
-    'demo',
-    '--level',
-    'quick',
-    '--for',
-    duration,
-    '--reason',
-    reason,
-    ...extra,
-  ]);
+  return request('alice@example.com', 'quick', duration, reason, ...extra);
 }
 
 async function statusOf(id: string): Promise<string> {
@@ -173,18 +163,14 @@ describe('jitdb against the local runtime', () => {
   });
 
   it('flags a break-glass request for its reviewers until one acknowledges it with jitdb review', async () => {
-    const created = await jitdb('alice@example.com', [
-      'request',
-      'demo',
-      '--level',
+    const created = await request(
+      'alice@example.com',
       'breakglass',
-      '--for',
       '10m',
-      '--reason',
       'outage',
       '--break-glass',
       '--json',
-    ]);
+    );
     expect(created.code).toBe(0);
     const id = (JSON.parse(created.stdout) as { id: string }).id;
 
@@ -289,16 +275,7 @@ describe('jitdb against the local runtime', () => {
   });
 
   it('exits 2 with the code when the server refuses', async () => {
-    const unknown = await jitdb('alice@example.com', [
-      'request',
-      'demo',
-      '--level',
-      'admin',
-      '--for',
-      '5m',
-      '--reason',
-      'x',
-    ]);
+    const unknown = await request('alice@example.com', 'admin', '5m', 'x');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/^refused: UNKNOWN_LEVEL: /);
 

@@ -22,6 +22,11 @@ function jitdb(user: string, args: string[]): Promise<Ran> {
   return runJitdb(args, jitdbEnv(workDir, runtime?.url, user));
 }
 
+/** Alice's `jitdb run demo --level change …`. */
+function runChange(...args: string[]): Promise<Ran> {
+  return jitdb('alice@example.com', ['run', 'demo', '--level', 'change', ...args]);
+}
+
 beforeAll(async () => {
   workDir = mkdtempSync(path.join(tmpdir(), 'jitdb-cli-statements-'));
   const { host, port } = hostPortOf(services().pgAdminUrl);
@@ -66,17 +71,7 @@ UPDATE public.orders SET status = 'paid' WHERE id = 104;
 SELECT id, status, 'a;b' AS "note, quoted" FROM public.orders WHERE id IN (103, 104) ORDER BY id;
 `,
     );
-    const waiting = jitdb('alice@example.com', [
-      'run',
-      'demo',
-      '--level',
-      'change',
-      '--reason',
-      'fix a refund',
-      '--file',
-      file,
-      '--wait',
-    ]);
+    const waiting = runChange('--reason', 'fix a refund', '--file', file, '--wait');
     const runtimeNow = runtime as Runtime;
     const mail = await runtimeNow.outbox.waitFor((e) => e.to.includes('carol@example.com'), 30_000);
     const id = /\/approvals\/([0-9a-z]{26})\./.exec(mail.links.join(' '))?.[1] ?? '';
@@ -119,18 +114,9 @@ SELECT id, status, 'a;b' AS "note, quoted" FROM public.orders WHERE id IN (103, 
   });
 
   it('refuses --sql with --file, and no SQL at all, before calling the API', async () => {
-    const both = await jitdb('alice@example.com', [
-      'run',
-      'demo',
-      '--level',
-      'change',
-      '--sql',
-      'SELECT 1',
-      '--file',
-      'x',
-    ]);
+    const both = await runChange('--sql', 'SELECT 1', '--file', 'x');
     expect([both.code, both.stderr.trim()]).toEqual([1, 'give --sql or --file, not both']);
-    const none = await jitdb('alice@example.com', ['run', 'demo', '--level', 'change']);
+    const none = await runChange();
     expect(none.code).toBe(1);
     expect(none.stderr).toContain('--sql');
   });

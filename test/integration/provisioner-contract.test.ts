@@ -3,7 +3,6 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlProvisioner } from '../../functions/adapters/mysql-provisioner.js';
-import { PostgresProvisioner } from '../../functions/adapters/postgres-provisioner.js';
 import type { CredentialProvisioner, Credentials, GrantSpec } from '../../functions/application/ports.js';
 import { TargetUnavailableError } from '../../functions/domain/errors.js';
 import type { Target } from '../../functions/domain/policy-schema.js';
@@ -18,7 +17,8 @@ import {
 } from '../support/provisioner-databases.js';
 import {
   errorCode,
-  FAKE_AWS_CREDENTIALS,
+  grantedWith,
+  postgresProvisionerPool,
   provisionerPool,
   provisionerTarget,
   grantSpec as spec,
@@ -91,18 +91,32 @@ interface Engine {
   checkTarget(): Target;
 }
 
+/** What both engines take alike from their fixture and provisioner pool: server, provisioners, teardown. */
+function fixtureParts(
+  fixture: () => { adminUrl: string; port: number; drop(): Promise<void> } | undefined,
+  provisioners: { create(t: Target, adminUrl: string): TestProvisioner; closeAll(): Promise<void> },
+): Pick<Engine, 'tearDown' | 'adminUrl' | 'port' | 'provisioner'> {
+  const adminUrl = () => fixture()?.adminUrl ?? '';
+  return {
+    async tearDown() {
+      await provisioners.closeAll();
+      await fixture()?.drop();
+    },
+    adminUrl,
+    port: () => fixture()?.port ?? 0,
+    provisioner: (t, url = adminUrl()) => provisioners.create(t, url),
+  };
+}
+
 const HOSTILE_TABLES = ['odd"name', 'x; DROP TABLE y', "Robert'); --"];
 
 function postgres(): Engine {
-  let adminUrl = '';
   let port = 0;
   let database = '';
   let otherDatabase = '';
   let admin: pg.Client;
   let fixture: PostgresFixture | undefined;
-  const provisioners = provisionerPool((t, deps) => new PostgresProvisioner(t, deps), {
-    awsCredentials: FAKE_AWS_CREDENTIALS,
-  });
+  const provisioners = postgresProvisionerPool();
   const q = pg.escapeIdentifier;
 
   const login = (uri: string) => openSession({ engine: 'postgres', uri });
@@ -112,23 +126,17 @@ function postgres(): Engine {
     codes: { loginRefused: '28P01', denied: '42501', killed: '57P01' },
     async setUp() {
       fixture = await createPostgresFixture('prov_pgc', ['other']);
-      ({ adminUrl, port, database, admin } = fixture);
+      ({ port, database, admin } = fixture);
       otherDatabase = fixture.extra.other as string;
       for (const name of HOSTILE_TABLES) {
         await admin.query(`CREATE TABLE weird.${q(name)} (id int)`);
         await admin.query(`INSERT INTO weird.${q(name)} VALUES (7)`);
       }
     },
-    async tearDown() {
-      await provisioners.closeAll();
-      await fixture?.drop();
-    },
-    adminUrl: () => adminUrl,
-    port: () => port,
+    ...fixtureParts(() => fixture, provisioners),
     database: () => database,
     target: (overrides = {}) =>
       provisionerTarget('postgres', 'pg-test', { port, database, schema: 'app' }, overrides),
-    provisioner: (t, url = adminUrl) => provisioners.create(t, url),
     readApp: () => ({ schemas: [{ name: 'app', privileges: ['SELECT'] }] }),
     ordersOnly: () => ({ schemas: [{ name: 'app', tables: ['orders'], privileges: ['SELECT'] }] }),
     appTable: (name) => `app.${name}`,
@@ -222,7 +230,6 @@ function postgres(): Engine {
 }
 
 function mariadb(): Engine {
-  let adminUrl = '';
   let port = 0;
   let app = '';
   let other = '';
@@ -249,7 +256,7 @@ function mariadb(): Engine {
     },
     async setUp() {
       fixture = await createMysqlFixture('prov_myc', ['other']);
-      ({ adminUrl, port, app, weird, admin } = fixture);
+      ({ port, app, weird, admin } = fixture);
       other = fixture.extra.other as string;
       await admin.query(`CREATE TABLE ${id(other)}.hidden (id int)`);
       for (const name of hostileTables) {
@@ -257,16 +264,10 @@ function mariadb(): Engine {
         await admin.query(`INSERT INTO ${id(weird)}.${id(name)} VALUES (7)`);
       }
     },
-    async tearDown() {
-      await provisioners.closeAll();
-      await fixture?.drop();
-    },
-    adminUrl: () => adminUrl,
-    port: () => port,
+    ...fixtureParts(() => fixture, provisioners),
     database: () => app,
     target: (overrides = {}) =>
       provisionerTarget('mysql', 'mysql-test', { port, database: app, schema: app }, overrides),
-    provisioner: (t, url = adminUrl) => provisioners.create(t, url),
     readApp: () => ({ schemas: [{ name: app, privileges: ['SELECT'] }] }),
     ordersOnly: () => ({ schemas: [{ name: app, tables: ['orders'], privileges: ['SELECT'] }] }),
     appTable: (name) => name,
@@ -340,6 +341,9 @@ describe.each([postgres(), mariadb()])('$name provisioner contract', (engine) =>
   const loginRefusal = (uri: string) => errorCode(async () => (await engine.login(uri)).end());
   const sqlError = (session: ClientSession, sql: string) => errorCode(() => session.query(sql));
 
+  const granted = (privileges: unknown = engine.readApp()) =>
+    grantedWith(engine.target, engine.provisioner, privileges);
+
   beforeAll(() => engine.setUp());
   afterAll(() => engine.tearDown());
 
@@ -375,10 +379,7 @@ describe.each([postgres(), mariadb()])('$name provisioner contract', (engine) =>
     });
 
     it('limits a narrowed level to its named tables', async () => {
-      const t = engine.target();
-      const p = engine.provisioner(t);
-      const s = spec(t, engine.ordersOnly());
-      await p.grant(s);
+      const { p, s } = await granted(engine.ordersOnly());
       const user = await engine.login((await p.credentials(s)).uri);
       expect(await user.query(`SELECT id FROM ${engine.appTable('orders')}`)).toEqual([{ id: 1 }]);
       expect(await sqlError(user, `SELECT * FROM ${engine.appTable('customers')}`)).toBe(codes.denied);
@@ -402,10 +403,7 @@ describe.each([postgres(), mariadb()])('$name provisioner contract', (engine) =>
     });
 
     it('rotates the password on every credentials fetch', async () => {
-      const t = engine.target();
-      const p = engine.provisioner(t);
-      const s = spec(t, engine.readApp());
-      await p.grant(s);
+      const { p, s } = await granted();
       const first = await p.credentials(s);
       const second = await p.credentials(s);
       expect(second.password).not.toBe(first.password);
@@ -415,10 +413,7 @@ describe.each([postgres(), mariadb()])('$name provisioner contract', (engine) =>
     });
 
     it('brings an existing user to the spec (logins allowed, new limit) when a grant is retried', async () => {
-      const t = engine.target();
-      const p = engine.provisioner(t);
-      const s = spec(t, engine.readApp());
-      await p.grant(s);
+      const { p, s } = await granted();
       await engine.blockAndLimit(s.dbUser, 1);
       expect(await engine.loginBlocked(s.dbUser)).toBe(true);
       await p.grant({ ...s, connectionLimit: 4 });
@@ -456,10 +451,7 @@ describe.each([postgres(), mariadb()])('$name provisioner contract', (engine) =>
     });
 
     it('lists only users whose name starts with the literal jit_', async () => {
-      const t = engine.target();
-      const p = engine.provisioner(t);
-      const s = spec(t, engine.readApp());
-      await p.grant(s);
+      const { p, s } = await granted();
       const lookalike = `jitx${randomBytes(4).toString('hex')}`;
       await engine.createLookalike(lookalike);
       const users = await p.listManagedUsers();
@@ -491,10 +483,7 @@ describe.each([postgres(), mariadb()])('$name provisioner contract', (engine) =>
     });
 
     it('succeeds twice, and on a user that was never created, reporting dropped: false', async () => {
-      const t = engine.target();
-      const p = engine.provisioner(t);
-      const s = spec(t, engine.readApp());
-      await p.grant(s);
+      const { t, p, s } = await granted();
       expect(await p.revoke(s)).toEqual({ dropped: true, sessionsTerminated: 0 });
       expect(await p.revoke(s)).toEqual({ dropped: false, sessionsTerminated: 0 });
       expect(await p.revoke(spec(t, engine.readApp()))).toEqual({ dropped: false, sessionsTerminated: 0 });

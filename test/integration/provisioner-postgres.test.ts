@@ -19,8 +19,8 @@ import { asSuperuserIn, objectsOwnedBy, tablesNamed } from '../support/postgres-
 import { createPostgresFixture, type PostgresFixture } from '../support/provisioner-databases.js';
 import {
   errorCode,
-  FAKE_AWS_CREDENTIALS,
-  provisionerPool,
+  grantedWith,
+  postgresProvisionerPool,
   provisionerTarget,
   grantSpec as spec,
   type TargetOverrides,
@@ -31,9 +31,7 @@ let adminUrl: string;
 let port: number;
 let database: string;
 let admin: pg.Client;
-const provisioners = provisionerPool((t, deps) => new PostgresProvisioner(t, deps), {
-  awsCredentials: FAKE_AWS_CREDENTIALS,
-});
+const provisioners = postgresProvisionerPool();
 
 function target(overrides: TargetOverrides = {}): Target {
   return provisionerTarget('postgres', 'pg-test', { port, database, schema: 'app' }, overrides);
@@ -45,14 +43,8 @@ function provisioner(t: Target, url = adminUrl, extra: Partial<ProvisionerDeps> 
 
 const READ_APP = { schemas: [{ name: 'app', privileges: ['SELECT'] }] };
 
-/** A fresh target, its provisioner, and the spec of a grant of `privileges` it has made. */
-async function granted(privileges: unknown = READ_APP) {
-  const t = target();
-  const p = provisioner(t);
-  const s = spec(t, privileges);
-  await p.grant(s);
-  return { t, p, s };
-}
+/** A fresh target, its provisioner, and the spec of a grant of `privileges` (read on `app`) it has made. */
+const granted = (privileges: unknown = READ_APP) => grantedWith(target, provisioner, privileges);
 
 async function login(uri: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: uri, connectionTimeoutMillis: 5_000 });

@@ -51,6 +51,11 @@ const get = async (id: string) => {
   return request;
 };
 
+/** The use cases' last word to the workflow: fail the step waiting on `token` with `error` and `cause`. */
+function expectStepFailed(token: string, error: string, cause: string): void {
+  expect(sys().workflow.calls.at(-1)).toEqual(['sendTaskFailure', token, error, cause]);
+}
+
 /** A pending request whose RequestApproval step ran with `token`; its approval emails and links. */
 async function pending(token = `task-${Math.random().toString(36).slice(2)}`) {
   const id = await create();
@@ -157,12 +162,7 @@ describe('request-approval', () => {
     const denied = await create();
     await decideRequest({ requestId: denied, caller: ALICE, decision: 'deny' }, sys().deps);
     await askApprovers(denied, 'task-late-denied');
-    expect(sys().workflow.calls.at(-1)).toEqual([
-      'sendTaskFailure',
-      'task-late-denied',
-      'Denied',
-      'request DENIED',
-    ]);
+    expectStepFailed('task-late-denied', 'Denied', 'request DENIED');
   });
 });
 
@@ -271,12 +271,7 @@ describe('expiry-sweeper on pending and approved requests', () => {
     expect(await sweep()).toMatchObject({ expired: 1, errors: 0 });
     expect(await sweep()).toMatchObject({ expired: 0 });
     expect((await get(id)).status).toBe('EXPIRED');
-    expect(sys().workflow.calls.at(-1)).toEqual([
-      'sendTaskFailure',
-      token,
-      'Cancelled',
-      'the approval window ended',
-    ]);
+    expectStepFailed(token, 'Cancelled', 'the approval window ended');
     expect(await actions(id)).toEqual(['requested', 'approval-requested', 'approval-expired']);
   });
 

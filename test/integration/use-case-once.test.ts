@@ -13,26 +13,21 @@ const { sys } = useOrdersSystem('uc-once', 'uconce');
 
 const sweep = () => sweeperHandler(sys().deps)({ reconcile: 'never' }, context);
 
-async function usedOnceGrant(): Promise<string> {
-  const { request } = await createRequest(
-    {
-      body: {
-        target: 'orders',
-        level: 'quick',
-        duration: '20m',
-        reason: 'one look',
-        ticket: 'INC-7',
-        once: true,
-      },
-      caller: ERIN,
-    },
-    sys().deps,
-  );
+/** ERIN's use-once request for `quick` on orders, granted; its id. */
+async function grantedOnce(reason: string): Promise<string> {
+  const body = { target: 'orders', level: 'quick', duration: '20m', reason, ticket: 'INC-7', once: true };
+  const { request } = await createRequest({ body, caller: ERIN }, sys().deps);
   await grantHandler(sys().deps)({ requestId: request.id }, context);
-  const credentials = await fetchCredentials({ requestId: request.id, caller: ERIN }, sys().deps);
+  return request.id;
+}
+
+/** A use-once grant whose one session has come and gone. */
+async function usedOnceGrant(): Promise<string> {
+  const requestId = await grantedOnce('one look');
+  const credentials = await fetchCredentials({ requestId, caller: ERIN }, sys().deps);
   const session = await openSession(credentials);
   await session.end();
-  return request.id;
+  return requestId;
 }
 
 describe('use-once revoke races', () => {
@@ -54,24 +49,10 @@ describe('use-once revoke races', () => {
   });
 
   it('leaves a use-once grant nobody used ACTIVE, sweep after sweep', async () => {
-    const { request } = await createRequest(
-      {
-        body: {
-          target: 'orders',
-          level: 'quick',
-          duration: '20m',
-          reason: 'later',
-          ticket: 'INC-7',
-          once: true,
-        },
-        caller: ERIN,
-      },
-      sys().deps,
-    );
-    await grantHandler(sys().deps)({ requestId: request.id }, context);
+    const id = await grantedOnce('later');
     await sweep();
     await sweep();
-    const stored = await sys().deps.requests.get(request.id);
+    const stored = await sys().deps.requests.get(id);
     expect(stored).toMatchObject({ status: 'ACTIVE', once: {} });
   });
 });

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { PostgresProvisioner } from '../../functions/adapters/postgres-provisioner.js';
 import type { ProvisionerDeps } from '../../functions/adapters/provisioner-common.js';
 import { hostPortEndpoints } from '../../functions/adapters/rds-endpoint.js';
 import { StaticAdminCredentials } from '../../functions/adapters/secrets-admin.js';
 import type { GrantSpec } from '../../functions/application/ports.js';
-import { Privileges, Target } from '../../functions/domain/policy-schema.js';
+import { type PolicyInput, Privileges, Target } from '../../functions/domain/policy-schema.js';
 
 /**
  * What the PostgreSQL and MariaDB provisioner suites build alike: request users, one-level targets on the
@@ -20,27 +21,45 @@ export function newDbUser(): { requestId: string; dbUser: string } {
 
 export type TargetOverrides = Partial<{ credentialKind: 'iam' | 'password'; port: number; database: string }>;
 
-/** A target on 127.0.0.1 (no TLS, password unless overridden) whose one level `read` may SELECT in `schema`. */
+type TargetInput = PolicyInput['targets'][number];
+
+/**
+ * A target's input whose one level `read` may SELECT in `schema`, by password unless `credentialKind` says
+ * otherwise; where it is (connection) and its TLS mode are the caller's to add.
+ */
+export function readTargetInput(
+  engine: 'postgres' | 'mysql',
+  id: string,
+  place: { database: string; schema: string },
+  credentialKind: TargetInput['credentialKind'] = 'password',
+): Omit<TargetInput, 'connection'> {
+  return {
+    id,
+    engine,
+    database: place.database,
+    credentialKind,
+    levels: {
+      read: {
+        privileges: { schemas: [{ name: place.schema, privileges: ['SELECT'] }] },
+        maxDuration: '1h',
+        autoApprove: {},
+      },
+    },
+  };
+}
+
+/** A target on 127.0.0.1 (no TLS, password unless overridden) whose one level `read` SELECTs in `schema`. */
 export function provisionerTarget(
   engine: 'postgres' | 'mysql',
   id: string,
   defaults: { port: number; database: string; schema: string },
   overrides: TargetOverrides = {},
 ): Target {
+  const place = { database: overrides.database ?? defaults.database, schema: defaults.schema };
   return Target.parse({
-    id,
-    engine,
+    ...readTargetInput(engine, id, place, overrides.credentialKind),
     connection: { host: '127.0.0.1', port: overrides.port ?? defaults.port, region: 'eu-west-1' },
-    database: overrides.database ?? defaults.database,
-    credentialKind: overrides.credentialKind ?? 'password',
     tls: 'disable',
-    levels: {
-      read: {
-        privileges: { schemas: [{ name: defaults.schema, privileges: ['SELECT'] }] },
-        maxDuration: '1h',
-        autoApprove: {},
-      },
-    },
   });
 }
 
@@ -76,6 +95,13 @@ export function provisionerPool<P extends { close(): Promise<void> }>(
   };
 }
 
+/** A suite's PostgreSQL provisioners: they sign IAM tokens with FAKE_AWS_CREDENTIALS where a target asks. */
+export function postgresProvisionerPool() {
+  return provisionerPool((t, deps) => new PostgresProvisioner(t, deps), {
+    awsCredentials: FAKE_AWS_CREDENTIALS,
+  });
+}
+
 /** A grant of `privileges` on `t` for a fresh user, ending in `expiresInSeconds`, at most 3 connections. */
 export function grantSpec(t: Target, privileges: unknown, expiresInSeconds = 3600): GrantSpec {
   return {
@@ -85,6 +111,22 @@ export function grantSpec(t: Target, privileges: unknown, expiresInSeconds = 360
     expiresAt: new Date(Date.now() + expiresInSeconds * 1000),
     connectionLimit: 3,
   };
+}
+
+/**
+ * A fresh target from `target`, a provisioner on it from `provisioner`, and the spec of a grant of
+ * `privileges` it has made: what a provisioner suite's tests start from.
+ */
+export async function grantedWith<P extends { grant(spec: GrantSpec): Promise<unknown> }>(
+  target: () => Target,
+  provisioner: (t: Target) => P,
+  privileges: unknown,
+): Promise<{ t: Target; p: P; s: GrantSpec }> {
+  const t = target();
+  const p = provisioner(t);
+  const s = grantSpec(t, privileges);
+  await p.grant(s);
+  return { t, p, s };
 }
 
 /** The driver's error code when `action` is refused; undefined when it succeeds. */

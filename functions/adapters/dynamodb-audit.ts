@@ -22,15 +22,7 @@ export interface DynamoAuditLogOptions extends TableNames {
 }
 
 export class DynamoAuditLog implements AuditLog {
-  private readonly client: DynamoDBDocumentClient;
-  private readonly requestsTable: string;
-  private readonly auditTable: string;
-
-  constructor(options: DynamoAuditLogOptions) {
-    this.client = options.client;
-    this.requestsTable = options.requestsTable;
-    this.auditTable = options.auditTable;
-  }
+  constructor(private readonly options: DynamoAuditLogOptions) {}
 
   async list(requestId: string): Promise<AuditEvent[]> {
     return this.listFrom(requestId, 1);
@@ -38,8 +30,8 @@ export class DynamoAuditLog implements AuditLog {
 
   async listFrom(requestId: string, fromSeq: number): Promise<AuditEvent[]> {
     try {
-      const items = await queryAll(this.client, {
-        TableName: this.auditTable,
+      const items = await queryAll(this.options.client, {
+        TableName: this.options.auditTable,
         KeyConditionExpression: 'requestId = :requestId AND seq >= :fromSeq',
         ExpressionAttributeValues: { ':requestId': requestId, ':fromSeq': fromSeq },
         ConsistentRead: true,
@@ -72,8 +64,8 @@ export class DynamoAuditLog implements AuditLog {
     const streams = new Set<string>();
     try {
       for (const day of daysBetween(since, until)) {
-        const items = await queryAll(this.client, {
-          TableName: this.auditTable,
+        const items = await queryAll(this.options.client, {
+          TableName: this.options.auditTable,
           IndexName: AUDIT_BY_DAY_INDEX,
           KeyConditionExpression: '#day = :day AND #at BETWEEN :since AND :until',
           ExpressionAttributeNames: { '#day': 'day', '#at': 'at' },
@@ -96,9 +88,9 @@ export class DynamoAuditLog implements AuditLog {
         prevHash: last?.hash ?? GENESIS_HASH,
       });
       try {
-        await this.client.send(
+        await this.options.client.send(
           new PutCommand({
-            TableName: this.auditTable,
+            TableName: this.options.auditTable,
             Item: auditItem(event),
             ConditionExpression: 'attribute_not_exists(requestId)',
           }),
@@ -116,9 +108,9 @@ export class DynamoAuditLog implements AuditLog {
 
   private async head(requestId: string): Promise<ChainHead | undefined> {
     try {
-      const result = await this.client.send(
+      const result = await this.options.client.send(
         new GetCommand({
-          TableName: this.requestsTable,
+          TableName: this.options.requestsTable,
           Key: { id: requestId },
           ConsistentRead: true,
           ProjectionExpression: 'auditSeq, auditHead',
@@ -134,7 +126,10 @@ export class DynamoAuditLog implements AuditLog {
 
   private async last(stream: string): Promise<AuditEvent | undefined> {
     try {
-      const item = await newestItem(this.client, this.auditTable, { key: 'requestId', value: stream });
+      const item = await newestItem(this.options.client, this.options.auditTable, {
+        key: 'requestId',
+        value: stream,
+      });
       return item ? fromAuditItem<AuditEvent>(item) : undefined;
     } catch (error) {
       throw new StoreUnavailableError('audit query', error);

@@ -20,13 +20,7 @@ export interface DynamoDigestStoreOptions {
 }
 
 export class DynamoDigestStore implements DigestStore {
-  private readonly client: DynamoDBDocumentClient;
-  private readonly table: string;
-
-  constructor(options: DynamoDigestStoreOptions) {
-    this.client = options.client;
-    this.table = options.digestsTable;
-  }
+  constructor(private readonly options: DynamoDigestStoreOptions) {}
 
   async latest(): Promise<SignedDigest | undefined> {
     const item = await this.newest(DIGEST_PK);
@@ -35,8 +29,12 @@ export class DynamoDigestStore implements DigestStore {
 
   async get(seq: number): Promise<SignedDigest | undefined> {
     try {
-      const result = await this.client.send(
-        new GetCommand({ TableName: this.table, Key: { pk: DIGEST_PK, sk: seq }, ConsistentRead: true }),
+      const result = await this.options.client.send(
+        new GetCommand({
+          TableName: this.options.digestsTable,
+          Key: { pk: DIGEST_PK, sk: seq },
+          ConsistentRead: true,
+        }),
       );
       return result.Item ? toDigest(result.Item) : undefined;
     } catch (error) {
@@ -52,9 +50,9 @@ export class DynamoDigestStore implements DigestStore {
 
   async put(digest: SignedDigest): Promise<void> {
     try {
-      await this.client.send(
+      await this.options.client.send(
         new PutCommand({
-          TableName: this.table,
+          TableName: this.options.digestsTable,
           Item: { pk: DIGEST_PK, sk: digest.seq, ...digest },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
@@ -68,9 +66,9 @@ export class DynamoDigestStore implements DigestStore {
     // here leaves older pointers, so those heads are simply anchored again by the next run.
     for (const head of digest.heads) {
       try {
-        await this.client.send(
+        await this.options.client.send(
           new PutCommand({
-            TableName: this.table,
+            TableName: this.options.digestsTable,
             Item: { pk: anchorPk(head.stream), sk: head.seq, hash: head.hash, digestSeq: digest.seq },
             ConditionExpression: 'attribute_not_exists(pk)',
           }),
@@ -85,7 +83,7 @@ export class DynamoDigestStore implements DigestStore {
 
   private async newest(pk: string): Promise<Record<string, unknown> | undefined> {
     try {
-      return await newestItem(this.client, this.table, { key: 'pk', value: pk });
+      return await newestItem(this.options.client, this.options.digestsTable, { key: 'pk', value: pk });
     } catch (error) {
       throw new StoreUnavailableError('digest query', error);
     }

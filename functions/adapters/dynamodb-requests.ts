@@ -79,15 +79,7 @@ export function idempotencyItemId(requester: string, idempotencyKey: string): st
 }
 
 export class DynamoRequestStore implements RequestStore {
-  private readonly client: DynamoDBDocumentClient;
-  private readonly requestsTable: string;
-  private readonly auditTable: string;
-
-  constructor(options: DynamoRequestStoreOptions) {
-    this.client = options.client;
-    this.requestsTable = options.requestsTable;
-    this.auditTable = options.auditTable;
-  }
+  constructor(private readonly options: DynamoRequestStoreOptions) {}
 
   async create(
     request: AccessRequest,
@@ -104,14 +96,14 @@ export class DynamoRequestStore implements RequestStore {
     const items: NonNullable<TransactWriteCommandInput['TransactItems']> = [
       {
         Put: {
-          TableName: this.requestsTable,
+          TableName: this.options.requestsTable,
           Item: toItem(stored),
           ConditionExpression: 'attribute_not_exists(id)',
         },
       },
       {
         Put: {
-          TableName: this.auditTable,
+          TableName: this.options.auditTable,
           Item: auditItem(event),
           ConditionExpression: 'attribute_not_exists(requestId)',
         },
@@ -126,11 +118,15 @@ export class DynamoRequestStore implements RequestStore {
         ttl: Math.floor(Date.parse(request.createdAt) / 1000) + IDEMPOTENCY_TTL_SECONDS,
       };
       items.push({
-        Put: { TableName: this.requestsTable, Item: idem, ConditionExpression: 'attribute_not_exists(id)' },
+        Put: {
+          TableName: this.options.requestsTable,
+          Item: idem,
+          ConditionExpression: 'attribute_not_exists(id)',
+        },
       });
     }
     try {
-      await sendRetryingConflicts(this.client, new TransactWriteCommand({ TransactItems: items }));
+      await sendRetryingConflicts(this.options.client, new TransactWriteCommand({ TransactItems: items }));
       return {
         request: stored,
         created: true,
@@ -152,9 +148,9 @@ export class DynamoRequestStore implements RequestStore {
   async claimPeriodic(job: string, now: Date, everySeconds: number): Promise<boolean> {
     const due = new Date(now.getTime() - everySeconds * 1000).toISOString();
     try {
-      await this.client.send(
+      await this.options.client.send(
         new PutCommand({
-          TableName: this.requestsTable,
+          TableName: this.options.requestsTable,
           Item: { id: `${JOB_PREFIX}${job}`, lastRunAt: now.toISOString() },
           ConditionExpression: 'attribute_not_exists(id) OR lastRunAt <= :due',
           ExpressionAttributeValues: { ':due': due },
@@ -170,8 +166,8 @@ export class DynamoRequestStore implements RequestStore {
   async get(id: string): Promise<AccessRequest | undefined> {
     if (isReservedId(id)) return undefined;
     try {
-      const result = await this.client.send(
-        new GetCommand({ TableName: this.requestsTable, Key: { id }, ConsistentRead: true }),
+      const result = await this.options.client.send(
+        new GetCommand({ TableName: this.options.requestsTable, Key: { id }, ConsistentRead: true }),
       );
       return result.Item ? fromItem(result.Item) : undefined;
     } catch (error) {
@@ -207,12 +203,12 @@ export class DynamoRequestStore implements RequestStore {
       auditHead: event.hash,
     };
     try {
-      await this.client.send(
+      await this.options.client.send(
         new TransactWriteCommand({
           TransactItems: [
             {
               Put: {
-                TableName: this.requestsTable,
+                TableName: this.options.requestsTable,
                 Item: toItem(stored),
                 ConditionExpression: '#version = :version AND #status = :status AND #auditSeq = :auditSeq',
                 ExpressionAttributeNames: {
@@ -229,7 +225,7 @@ export class DynamoRequestStore implements RequestStore {
             },
             {
               Put: {
-                TableName: this.auditTable,
+                TableName: this.options.auditTable,
                 Item: auditItem(event),
                 ConditionExpression: 'attribute_not_exists(requestId)',
               },
@@ -253,7 +249,7 @@ export class DynamoRequestStore implements RequestStore {
   ): Promise<Page<AccessRequest>> {
     assertStatus(status);
     const input: QueryCommandInput = {
-      TableName: this.requestsTable,
+      TableName: this.options.requestsTable,
       IndexName: BY_STATUS_INDEX,
       KeyConditionExpression:
         options.expiresBefore === undefined ? '#status = :status' : '#status = :status AND sortAt <= :before',
@@ -273,7 +269,7 @@ export class DynamoRequestStore implements RequestStore {
   ): Promise<Page<AccessRequest>> {
     if (options.status !== undefined) assertStatus(options.status);
     const input: QueryCommandInput = {
-      TableName: this.requestsTable,
+      TableName: this.options.requestsTable,
       IndexName: BY_REQUESTER_INDEX,
       KeyConditionExpression: 'requester = :requester',
       ExpressionAttributeValues: {
@@ -290,7 +286,7 @@ export class DynamoRequestStore implements RequestStore {
 
   async listFlagged(options: { limit?: number; cursor?: string } = {}): Promise<Page<AccessRequest>> {
     const input: QueryCommandInput = {
-      TableName: this.requestsTable,
+      TableName: this.options.requestsTable,
       IndexName: BY_FLAG_INDEX,
       KeyConditionExpression: '#flag = :flag',
       ExpressionAttributeNames: { '#flag': 'flag' },
@@ -317,7 +313,11 @@ export class DynamoRequestStore implements RequestStore {
   }
 
   private tables() {
-    return { client: this.client, requestsTable: this.requestsTable, auditTable: this.auditTable };
+    return {
+      client: this.options.client,
+      requestsTable: this.options.requestsTable,
+      auditTable: this.options.auditTable,
+    };
   }
 
   /**
@@ -336,7 +336,7 @@ export class DynamoRequestStore implements RequestStore {
     try {
       for (;;) {
         const remaining = limit - items.length;
-        const result = await this.client.send(
+        const result = await this.options.client.send(
           new QueryCommand({
             ...input,
             // Without a filter every evaluated item is returned, so asking for exactly the rest never overshoots.
@@ -364,8 +364,8 @@ export class DynamoRequestStore implements RequestStore {
     idemId: string,
   ): Promise<{ request: AccessRequest; bodyHash?: string } | undefined> {
     try {
-      const idem = await this.client.send(
-        new GetCommand({ TableName: this.requestsTable, Key: { id: idemId }, ConsistentRead: true }),
+      const idem = await this.options.client.send(
+        new GetCommand({ TableName: this.options.requestsTable, Key: { id: idemId }, ConsistentRead: true }),
       );
       const record = idem.Item as IdempotencyItem | undefined;
       if (!record) return undefined;

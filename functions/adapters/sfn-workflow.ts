@@ -37,25 +37,25 @@ export interface SfnWorkflowOptions {
 }
 
 export class SfnWorkflow implements Workflow {
-  private readonly client: SFNClient;
-  private readonly stateMachineArn: string;
-
-  constructor(options: SfnWorkflowOptions) {
-    this.client = options.client;
-    this.stateMachineArn = options.stateMachineArn;
-  }
+  constructor(private readonly options: SfnWorkflowOptions) {}
 
   async start(requestId: string, input: Record<string, unknown>): Promise<{ executionArn: string }> {
     const json = JSON.stringify(input);
     try {
-      const started = await this.client.send(
-        new StartExecutionCommand({ stateMachineArn: this.stateMachineArn, name: requestId, input: json }),
+      const started = await this.options.client.send(
+        new StartExecutionCommand({
+          stateMachineArn: this.options.stateMachineArn,
+          name: requestId,
+          input: json,
+        }),
       );
-      return { executionArn: started.executionArn ?? executionArnFor(this.stateMachineArn, requestId) };
+      return {
+        executionArn: started.executionArn ?? executionArnFor(this.options.stateMachineArn, requestId),
+      };
     } catch (error) {
       if (!(error instanceof ExecutionAlreadyExists)) throw error;
-      const executionArn = executionArnFor(this.stateMachineArn, requestId);
-      const existing = await this.client.send(new DescribeExecutionCommand({ executionArn }));
+      const executionArn = executionArnFor(this.options.stateMachineArn, requestId);
+      const existing = await this.options.client.send(new DescribeExecutionCommand({ executionArn }));
       if (!sameJson(existing.input, json)) {
         throw new ConflictError(`execution ${requestId} already exists with a different input`, error);
       }
@@ -65,13 +65,13 @@ export class SfnWorkflow implements Workflow {
 
   async sendTaskSuccess(taskToken: string, output: Record<string, unknown>): Promise<void> {
     await this.completing(() =>
-      this.client.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) })),
+      this.options.client.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(output) })),
     );
   }
 
   async sendTaskFailure(taskToken: string, error: string, cause: string): Promise<void> {
     await this.completing(() =>
-      this.client.send(
+      this.options.client.send(
         new SendTaskFailureCommand({
           taskToken,
           error: error.slice(0, MAX_ERROR_LENGTH),
@@ -83,9 +83,9 @@ export class SfnWorkflow implements Workflow {
 
   /** Stops the execution by its ARN, computed (never found by starting it: that could run a second one). */
   async stop(requestId: string, cause: string): Promise<void> {
-    const executionArn = executionArnFor(this.stateMachineArn, requestId);
+    const executionArn = executionArnFor(this.options.stateMachineArn, requestId);
     try {
-      await this.client.send(
+      await this.options.client.send(
         new StopExecutionCommand({ executionArn, cause: cause.slice(0, MAX_CAUSE_LENGTH) }),
       );
     } catch (error) {

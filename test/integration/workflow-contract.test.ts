@@ -1,15 +1,4 @@
-import {
-  DescribeExecutionCommand,
-  ExecutionAlreadyExists,
-  ExecutionDoesNotExist,
-  InvalidToken,
-  SendTaskFailureCommand,
-  SendTaskSuccessCommand,
-  SFNClient,
-  StartExecutionCommand,
-  StopExecutionCommand,
-  TaskTimedOut,
-} from '@aws-sdk/client-sfn';
+import * as SFN from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SfnWorkflow } from '../../functions/adapters/sfn-workflow.js';
@@ -136,30 +125,30 @@ const metadata = { $metadata: {} };
  *   a stop of a terminal execution); a name never started is ExecutionDoesNotExist.
  */
 function stepFunctions(): WorkflowSubject {
-  const sfn = mockClient(SFNClient);
+  const sfn = mockClient(SFN.SFNClient);
   const executions = new Map<string, { input: string; state: ExecutionState }>();
   const tokens = new Map<string, 'open' | 'closed'>();
   const expected: { command: string; input: unknown }[] = [];
   const arnOf = (requestId: string) => executionArnFor(STATE_MACHINE_ARN, requestId);
 
-  sfn.on(StartExecutionCommand).callsFake(({ name, input }) => {
+  sfn.on(SFN.StartExecutionCommand).callsFake(({ name, input }) => {
     const existing = executions.get(arnOf(name));
     if (!existing) {
       executions.set(arnOf(name), { input, state: 'running' });
       return { executionArn: arnOf(name), startDate: new Date() };
     }
     if (existing.state === 'running' && existing.input === input) return { executionArn: arnOf(name) };
-    throw new ExecutionAlreadyExists({ message: 'Execution Already Exists', ...metadata });
+    throw new SFN.ExecutionAlreadyExists({ message: 'Execution Already Exists', ...metadata });
   });
-  sfn.on(DescribeExecutionCommand).callsFake(({ executionArn }) => ({
+  sfn.on(SFN.DescribeExecutionCommand).callsFake(({ executionArn }) => ({
     executionArn,
     input: executions.get(executionArn)?.input,
   }));
   const complete = ({ taskToken }: { taskToken: string }) => {
     const state = tokens.get(taskToken);
-    if (state === undefined) throw new InvalidToken({ message: 'Invalid Token', ...metadata });
+    if (state === undefined) throw new SFN.InvalidToken({ message: 'Invalid Token', ...metadata });
     if (state === 'closed') {
-      throw new TaskTimedOut({
+      throw new SFN.TaskTimedOut({
         message: "Task Timed Out: 'Provided task does not exist anymore'",
         ...metadata,
       });
@@ -167,17 +156,17 @@ function stepFunctions(): WorkflowSubject {
     tokens.set(taskToken, 'closed');
     return {};
   };
-  sfn.on(SendTaskSuccessCommand).callsFake(complete);
-  sfn.on(SendTaskFailureCommand).callsFake(complete);
-  sfn.on(StopExecutionCommand).callsFake(({ executionArn }) => {
+  sfn.on(SFN.SendTaskSuccessCommand).callsFake(complete);
+  sfn.on(SFN.SendTaskFailureCommand).callsFake(complete);
+  sfn.on(SFN.StopExecutionCommand).callsFake(({ executionArn }) => {
     const execution = executions.get(executionArn);
-    if (!execution) throw new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', ...metadata });
+    if (!execution) throw new SFN.ExecutionDoesNotExist({ message: 'Execution Does Not Exist', ...metadata });
     execution.state = 'ended';
     return { stopDate: new Date() };
   });
 
   const adapter = new SfnWorkflow({
-    client: new SFNClient({ region: 'eu-west-1' }),
+    client: new SFN.SFNClient({ region: 'eu-west-1' }),
     stateMachineArn: STATE_MACHINE_ARN,
   });
   /** The port, noting first the exact requests the adapter must send for each call. */
@@ -206,7 +195,10 @@ function stepFunctions(): WorkflowSubject {
       return adapter.sendTaskFailure(taskToken, error, cause);
     },
     stop(requestId, cause) {
-      expected.push({ command: 'StopExecutionCommand', input: { executionArn: arnOf(requestId), cause } });
+      expected.push({
+        command: 'StopExecutionCommand',
+        input: { executionArn: arnOf(requestId), cause },
+      });
       return adapter.stop(requestId, cause);
     },
   };

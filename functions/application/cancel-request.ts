@@ -6,8 +6,8 @@ import { completeApproval } from './approval-step.js';
 import { retryOnConflict } from './conflict-retry.js';
 import { notifyRetired } from './notifications.js';
 import type { Deps } from './ports.js';
-import { authorise } from './refusals.js';
-import { levelOf, loadRequest } from './request-lookup.js';
+import { loadAuthorised } from './refusals.js';
+import { levelOf } from './request-lookup.js';
 import { type RequestView, viewOf } from './request-view.js';
 
 /** The requester withdraws a request not yet granted; the workflow's approval step fails with 'Cancelled'. */
@@ -17,8 +17,7 @@ export async function cancelRequest(
 ): Promise<RequestView> {
   const body = parseInput(DecisionBody, input.body);
   const { before, saved } = await retryOnConflict(async () => {
-    const request = await loadRequest(deps, input.requestId);
-    await authorise(deps, request, input.caller, () => assertMayCancel(input.caller, request));
+    const request = await loadAuthorised(deps, input.requestId, input.caller, assertMayCancel);
     const { level } = levelOf(deps, request);
     const { next, audit } = applyEvent(
       request,

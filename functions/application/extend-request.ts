@@ -8,8 +8,8 @@ import type { Identity } from '../domain/types.js';
 import { retryOnConflict } from './conflict-retry.js';
 import { emailLinks } from './notifications.js';
 import type { Deps } from './ports.js';
-import { authorise } from './refusals.js';
-import { levelOf, loadRequest } from './request-lookup.js';
+import { authorise, loadAuthorised } from './refusals.js';
+import { levelOf } from './request-lookup.js';
 import { type RequestView, viewOf } from './request-view.js';
 
 /**
@@ -24,8 +24,7 @@ export async function extendRequest(
   let emails: { approver: string; token?: string }[] = [];
   const saved = await retryOnConflict(async () => {
     const now = deps.clock.now();
-    const request = await loadRequest(deps, input.requestId);
-    await authorise(deps, request, input.caller, () => assertMayExtend(input.caller, request));
+    const request = await loadAuthorised(deps, input.requestId, input.caller, assertMayExtend);
     if (request.status === 'ACTIVE' && request.expiresAt && Date.parse(request.expiresAt) <= now.getTime()) {
       // Its revoke is due (the workflow or the sweeper is on it): more time now would race the revoke.
       throw new PolicyRefusedError('REQUEST_NOT_ACTIVE', `the grant expired at ${request.expiresAt}`, {

@@ -2,8 +2,8 @@ import { assertMayFetchCredentials } from '../domain/authz.js';
 import { DomainError } from '../domain/errors.js';
 import type { AuditDraft, Identity } from '../domain/types.js';
 import type { Credentials, Deps } from './ports.js';
-import { authorise, recordOnRequest } from './refusals.js';
-import { grantSpec, levelOf, loadRequest } from './request-lookup.js';
+import { loadAuthorised, recordOnRequest } from './refusals.js';
+import { grantSpec, levelOf } from './request-lookup.js';
 
 /**
  * Fresh credentials for the requester's active grant (a rotated password or a new IAM token). The audit
@@ -13,8 +13,7 @@ export async function fetchCredentials(
   input: { requestId: string; caller: Identity },
   deps: Deps,
 ): Promise<Credentials> {
-  const request = await loadRequest(deps, input.requestId);
-  await authorise(deps, request, input.caller, () => assertMayFetchCredentials(input.caller, request));
+  const request = await loadAuthorised(deps, input.requestId, input.caller, assertMayFetchCredentials);
   if (request.status === 'ACTIVE' && request.once?.usedAt !== undefined) {
     throw new DomainError(
       'ONCE_ALREADY_USED',

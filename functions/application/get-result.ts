@@ -3,8 +3,7 @@ import { DomainError } from '../domain/errors.js';
 import type { StatementResult } from '../domain/statements.js';
 import type { Identity } from '../domain/types.js';
 import type { Deps } from './ports.js';
-import { authorise } from './refusals.js';
-import { loadRequest } from './request-lookup.js';
+import { loadAuthorised } from './refusals.js';
 
 /**
  * A statement request's result, for its requester alone (anyone else is refused, and the attempt audited).
@@ -15,8 +14,7 @@ export async function getResult(
   input: { requestId: string; caller: Identity },
   deps: Deps,
 ): Promise<StatementResult> {
-  const request = await loadRequest(deps, input.requestId);
-  await authorise(deps, request, input.caller, () => assertMayReadResult(input.caller, request));
+  const request = await loadAuthorised(deps, input.requestId, input.caller, assertMayReadResult);
   if (request.status !== 'EXECUTED') {
     throw new DomainError(
       'RESULT_NOT_AVAILABLE',

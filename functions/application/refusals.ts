@@ -7,6 +7,7 @@ import { refusalAudit } from '../domain/lifecycle-records.js';
 import type { AccessRequest, Identity } from '../domain/types.js';
 import { retryOnConflict } from './conflict-retry.js';
 import type { Deps } from './ports.js';
+import { loadRequest } from './request-lookup.js';
 
 /** Refusals worth an audit event: someone tried to decide who must not. */
 const AUDITED_REFUSALS = new Set([
@@ -50,6 +51,21 @@ export async function authorise<T>(
     if (error instanceof ForbiddenError) await refuse(deps, request, caller, error);
     throw error;
   }
+}
+
+/**
+ * Loads a request and runs the caller's authorisation check on it (`assertMay…(caller, request)`); a
+ * ForbiddenError it throws is recorded on the request before it reaches the caller.
+ */
+export async function loadAuthorised(
+  deps: Deps,
+  requestId: string,
+  caller: Identity,
+  check: (caller: Identity, request: AccessRequest) => void,
+): Promise<AccessRequest> {
+  const request = await loadRequest(deps, requestId);
+  await authorise(deps, request, caller, () => check(caller, request));
+  return request;
 }
 
 /** Appends an audit event to a request without changing it, re-reading on conflicts. */

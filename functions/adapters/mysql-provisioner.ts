@@ -1,12 +1,5 @@
 import mysql from 'mysql2/promise';
-import type {
-  CredentialProvisioner,
-  Credentials,
-  GrantSpec,
-  OnceSession,
-  ProvisionerHealth,
-  RevokeReport,
-} from '../application/ports.js';
+import type { GrantSpec, OnceSession, ProvisionerHealth } from '../application/ports.js';
 import {
   DomainError,
   ScopeObjectMissingError,
@@ -14,8 +7,7 @@ import {
   TargetNotConfiguredForIamError,
   TargetUnavailableError,
 } from '../domain/errors.js';
-import type { Target } from '../domain/policy-schema.js';
-import { driverTls, grantCredentials, randomPassword } from './connection-uri.js';
+import { driverTls, randomPassword } from './connection-uri.js';
 import { mysqlRevokePlan } from './mysql-revoke.js';
 import {
   adminPrivileges,
@@ -34,32 +26,24 @@ import {
   withoutSql,
 } from './mysql-sql.js';
 import {
-  assertGrantCurrent,
   isUnavailableError,
   missingUserError,
-  type ProvisionerDeps,
   type RevokePlan,
-  runRevokePlan,
-  TRANSIENT_RETRIES,
-  transientBackoffMs,
+  rerunWhileTransient,
 } from './provisioner-common.js';
 import type { Endpoint } from './rds-endpoint.js';
-import { mintGrantIamToken } from './rds-iam-token.js';
 import type { AdminCredentials } from './secrets-admin.js';
 import { mysqlAccount, mysqlGrantStatements } from './sql-privileges-mysql.js';
+import { SqlProvisioner } from './sql-provisioner.js';
 
 /**
  * MySQL and MariaDB provisioner for `password` and `iam` targets. There is no VALID UNTIL: the password is
  * rotated by credentials() and expiry is enforced by revoke (lock, kill, drop). Identifiers are quoted with
  * mysql2's escapeId, values with its escape, on one pool of admin connections per target.
  */
-export class MysqlProvisioner implements CredentialProvisioner {
+export class MysqlProvisioner extends SqlProvisioner {
+  protected readonly engine = 'mysql';
   private poolPromise: Promise<{ pool: mysql.Pool; admin: AdminCredentials; endpoint: Endpoint }> | undefined;
-
-  constructor(
-    readonly target: Target,
-    private readonly deps: ProvisionerDeps,
-  ) {}
 
   async grant(spec: GrantSpec): Promise<{ host: string; port: number; database: string }> {
     const account = mysqlAccount(spec.dbUser);
@@ -118,20 +102,8 @@ export class MysqlProvisioner implements CredentialProvisioner {
     return { host: endpoint.host, port: endpoint.port, database: this.target.database };
   }
 
-  async credentials(spec: GrantSpec): Promise<Credentials> {
-    const now = this.deps.now?.() ?? new Date();
-    assertGrantCurrent(spec, now);
-    if (this.target.credentialKind === 'iam') {
-      const endpoint = await this.deps.endpoints.resolve(this.target);
-      const token = await mintGrantIamToken(
-        this.target,
-        endpoint,
-        { username: spec.dbUser, expiresAt: spec.expiresAt },
-        this.deps,
-        now,
-      );
-      return grantCredentials('mysql', this.target, endpoint, spec, token);
-    }
+  /** A fresh password for the grant's user; MySQL has no VALID UNTIL, revoke at expiry is the guard. */
+  protected async rotatePassword(spec: GrantSpec) {
     const password = randomPassword();
     const endpoint = await this.withConnection(async (connection) => {
       try {
@@ -143,10 +115,7 @@ export class MysqlProvisioner implements CredentialProvisioner {
         throw withoutSql(error);
       }
     });
-    return grantCredentials('mysql', this.target, endpoint, spec, {
-      password,
-      credentialExpiresAt: spec.expiresAt,
-    });
+    return { endpoint, password, credentialExpiresAt: spec.expiresAt };
   }
 
   /** MySQL has no in-database expiry: revoke at the new expiresAt is the only guard, so nothing to move. */
@@ -168,10 +137,6 @@ export class MysqlProvisioner implements CredentialProvisioner {
       return { used, openSessions };
     });
     return value;
-  }
-
-  async revoke(spec: Pick<GrantSpec, 'requestId' | 'dbUser' | 'target'>): Promise<RevokeReport> {
-    return runRevokePlan(this.revokePlan(spec));
   }
 
   revokePlan(spec: Pick<GrantSpec, 'dbUser'>): RevokePlan {
@@ -293,16 +258,12 @@ export class MysqlProvisioner implements CredentialProvisioner {
       }
       let broken = false;
       try {
-        for (let rerun = 0; ; rerun++) {
-          try {
-            const value = await work(connection);
-            return { ...endpoint, value };
-          } catch (error) {
-            // Every unit of work is idempotent (IF [NOT] EXISTS, GRANT, KILL by id): a rerun is safe.
-            if (errno(error) !== ER_LOCK_DEADLOCK || rerun >= TRANSIENT_RETRIES) throw error;
-            await new Promise<void>((resolve) => setTimeout(resolve, transientBackoffMs(rerun)));
-          }
-        }
+        // Every unit of work is idempotent (IF [NOT] EXISTS, GRANT, KILL by id): a rerun is safe.
+        const value = await rerunWhileTransient(
+          () => work(connection),
+          (error) => errno(error) === ER_LOCK_DEADLOCK,
+        );
+        return { ...endpoint, value };
       } catch (error) {
         if (error instanceof DomainError) throw error;
         broken = isUnavailableError(error);

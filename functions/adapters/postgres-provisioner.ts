@@ -1,20 +1,12 @@
 import pg from 'pg';
-import type {
-  CredentialProvisioner,
-  Credentials,
-  GrantSpec,
-  OnceSession,
-  ProvisionerHealth,
-  RevokeReport,
-} from '../application/ports.js';
+import type { GrantSpec, OnceSession, ProvisionerHealth } from '../application/ports.js';
 import {
   DomainError,
   ScopeObjectMissingError,
   TargetNotConfiguredForIamError,
   TargetUnavailableError,
 } from '../domain/errors.js';
-import type { Target } from '../domain/policy-schema.js';
-import { driverTls, grantCredentials, randomPassword } from './connection-uri.js';
+import { driverTls, randomPassword } from './connection-uri.js';
 import {
   connectableDatabases,
   ensureSeal,
@@ -25,36 +17,26 @@ import {
 import { postgresRevokePlan } from './postgres-revoke.js';
 import { databaseLockStatement, isAuthFailure, isTransientPostgresError, sqlState } from './postgres-sql.js';
 import {
-  assertGrantCurrent,
   isUnavailableError,
   missingUserError,
-  type ProvisionerDeps,
   type RevokePlan,
-  runRevokePlan,
-  TRANSIENT_RETRIES,
-  transientBackoffMs,
+  rerunWhileTransient,
 } from './provisioner-common.js';
 import type { Endpoint } from './rds-endpoint.js';
-import { mintGrantIamToken } from './rds-iam-token.js';
 import { scramVerifier } from './scram.js';
 import type { AdminCredentials } from './secrets-admin.js';
 import { postgresGrantStatements } from './sql-privileges-postgres.js';
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+import { SqlProvisioner } from './sql-provisioner.js';
 
 /**
  * PostgreSQL provisioner for `password` and `iam` targets. One pool of admin connections per database,
  * reused across requests; every identifier is quoted with `pg.escapeIdentifier`, every literal with
  * `pg.escapeLiteral`, and passwords are sent as SCRAM verifiers so the plain text never reaches the server.
  */
-export class PostgresProvisioner implements CredentialProvisioner {
+export class PostgresProvisioner extends SqlProvisioner {
+  protected readonly engine = 'postgres';
   private readonly pools = new Map<string, pg.Pool>();
   private access: Promise<{ admin: AdminCredentials; endpoint: Endpoint }> | undefined;
-
-  constructor(
-    readonly target: Target,
-    private readonly deps: ProvisionerDeps,
-  ) {}
 
   async grant(spec: GrantSpec): Promise<{ host: string; port: number; database: string }> {
     const { endpoint } = await this.connectionInfo();
@@ -134,25 +116,9 @@ export class PostgresProvisioner implements CredentialProvisioner {
     });
   }
 
-  async credentials(spec: GrantSpec): Promise<Credentials> {
-    const now = this.now();
-    assertGrantCurrent(spec, now);
+  /** A fresh password for the grant's role, and VALID UNTIL the grant's end. */
+  protected async rotatePassword(spec: GrantSpec) {
     const { endpoint } = await this.connectionInfo();
-    const secret =
-      this.target.credentialKind === 'iam'
-        ? await mintGrantIamToken(
-            this.target,
-            endpoint,
-            { username: spec.dbUser, expiresAt: spec.expiresAt },
-            this.deps,
-            now,
-          )
-        : await this.resetPassword(spec);
-    return grantCredentials('postgres', this.target, endpoint, spec, secret);
-  }
-
-  /** A fresh password for the grant's role, valid until the grant ends. */
-  private async resetPassword(spec: GrantSpec): Promise<{ password: string; credentialExpiresAt: Date }> {
     const password = randomPassword();
     const verifier = pg.escapeLiteral(await scramVerifier(password));
     await this.withClient(this.target.database, async (client) => {
@@ -167,7 +133,7 @@ export class PostgresProvisioner implements CredentialProvisioner {
         throw error;
       }
     });
-    return { password, credentialExpiresAt: spec.expiresAt };
+    return { endpoint, password, credentialExpiresAt: spec.expiresAt };
   }
 
   async extend(spec: GrantSpec, expiresAt: Date): Promise<void> {
@@ -181,10 +147,6 @@ export class PostgresProvisioner implements CredentialProvisioner {
         throw error;
       }
     });
-  }
-
-  async revoke(spec: Pick<GrantSpec, 'requestId' | 'dbUser' | 'target'>): Promise<RevokeReport> {
-    return runRevokePlan(this.revokePlan(spec));
   }
 
   /** The revoke as ordered, individually re-runnable steps (postgres-revoke.ts). */
@@ -265,10 +227,6 @@ export class PostgresProvisioner implements CredentialProvisioner {
     await Promise.allSettled(pools.map((pool) => pool.end()));
   }
 
-  private now(): Date {
-    return this.deps.now?.() ?? new Date();
-  }
-
   /** How every admin connection to `database` logs in, pooled or one-shot: TLS, timeouts, its name in pg_stat_activity. */
   private adminLogin(admin: AdminCredentials, endpoint: Endpoint, database: string): pg.ClientConfig {
     return {
@@ -339,15 +297,8 @@ export class PostgresProvisioner implements CredentialProvisioner {
       }
       let broken = false;
       try {
-        for (let rerun = 0; ; rerun++) {
-          try {
-            return await work(client, admin);
-          } catch (error) {
-            // Each unit of work is one transaction (or idempotent steps): running it again is safe.
-            if (!isTransientPostgresError(error) || rerun >= TRANSIENT_RETRIES) throw error;
-            await sleep(transientBackoffMs(rerun));
-          }
-        }
+        // Each unit of work is one transaction (or idempotent steps): running it again is safe.
+        return await rerunWhileTransient(() => work(client, admin), isTransientPostgresError);
       } catch (error) {
         if (error instanceof DomainError) throw error;
         broken = isUnavailableError(error);

@@ -92,9 +92,27 @@ export function isUnavailableError(error: unknown): boolean {
 }
 
 /** How often a statement refused by a transient conflict is run again, and the pause before each rerun. */
-export const TRANSIENT_RETRIES = 6;
-export function transientBackoffMs(attempt: number): number {
+const TRANSIENT_RETRIES = 6;
+function transientBackoffMs(attempt: number): number {
   // Jittered and growing: 10–20 ms, then up to ~320 ms; about 1 s in all before the error surfaces.
   const base = 10 * 2 ** Math.min(attempt, 5);
   return base + Math.floor(Math.random() * base);
+}
+
+/**
+ * Runs `work` again while it fails with an error `isTransient` accepts (a deadlock victim, a serialization
+ * failure), up to TRANSIENT_RETRIES times with jittered backoff. Every unit of work must be safe to rerun.
+ */
+export async function rerunWhileTransient<T>(
+  work: () => Promise<T>,
+  isTransient: (error: unknown) => boolean,
+): Promise<T> {
+  for (let rerun = 0; ; rerun++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!isTransient(error) || rerun >= TRANSIENT_RETRIES) throw error;
+      await new Promise<void>((resolve) => setTimeout(resolve, transientBackoffMs(rerun)));
+    }
+  }
 }

@@ -23,6 +23,7 @@ import {
   type TestDatabase,
 } from '../support/deps.js';
 import { services } from '../support/services.js';
+import { onSchema } from '../unit/support/policy-samples.js';
 
 const context = { awsRequestId: 'lambda-1', functionName: 'test' } as unknown as Context;
 
@@ -46,20 +47,20 @@ beforeAll(async () => {
   const policy = Policy.parse(
     ordersPolicyWithLevels(db, {
       read: {
-        privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] },
+        privileges: onSchema('app', 'SELECT'),
         maxDuration: '2h',
         approvers: ['alice@example.com', 'bob@example.com', 'carol@example.com'],
         approvalsRequired: 2,
         breakGlass: { allowed: true, requesters: ['erin@example.com'], notify: ['sec@example.com'] },
       },
       quick: {
-        privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] },
+        privileges: onSchema('app', 'SELECT'),
         maxDuration: '1h',
         approvers: ['alice@example.com'],
         autoApprove: { maxDuration: '30m' },
       },
       run: {
-        privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] },
+        privileges: onSchema('app', 'SELECT'),
         maxDuration: '1h',
         autoApprove: {},
         requests: ['statement'],

@@ -14,13 +14,14 @@ import {
 } from '../../functions/domain/types.js';
 import { pendingRequest, requestedDraft } from '../support/dynamodb-local.js';
 import { useDynamoTestTables } from '../support/dynamodb-suite.js';
+import { onSchema } from '../unit/support/policy-samples.js';
 
 const t = useDynamoTestTables('audit');
 
 const bob = { principal: 'bob@example.com', email: 'bob@example.com', via: 'approval-link' as const };
 const carol = { principal: 'carol@example.com', email: 'carol@example.com', via: 'iam' as const };
 const level = AccessLevel.parse({
-  privileges: { schemas: [{ name: 'public', privileges: ['SELECT'] }] },
+  privileges: onSchema('public', 'SELECT'),
   maxDuration: '1h',
   approvers: [bob.principal, carol.principal],
   approvalsRequired: 2,

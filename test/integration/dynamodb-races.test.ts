@@ -5,6 +5,7 @@ import { AccessLevel } from '../../functions/domain/policy-schema.js';
 import type { AccessRequest, Identity } from '../../functions/domain/types.js';
 import { pendingRequest, requestedDraft } from '../support/dynamodb-local.js';
 import { useDynamoTestTables } from '../support/dynamodb-suite.js';
+import { onSchema } from '../unit/support/policy-samples.js';
 
 const t = useDynamoTestTables('races');
 
@@ -15,7 +16,7 @@ const approvers: Identity[] = Array.from({ length: 50 }, (_, i) => ({
 }));
 
 const level = AccessLevel.parse({
-  privileges: { schemas: [{ name: 'public', privileges: ['SELECT'] }] },
+  privileges: onSchema('public', 'SELECT'),
   maxDuration: '1h',
   approvers: approvers.map((a) => a.principal),
 });

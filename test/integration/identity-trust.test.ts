@@ -17,6 +17,7 @@ import { type ApiTestDeps, apiTestDeps } from '../support/api-deps.js';
 import { apiGatewayEvent, type EventOptions } from '../support/apigw-events.js';
 import { createTestDatabase, type TestDatabase } from '../support/deps.js';
 import { services } from '../support/services.js';
+import { onSchema } from '../unit/support/policy-samples.js';
 
 /**
  * The trust model through the real Lambda handlers, with API Gateway-shaped events as AWS_IAM auth delivers
@@ -55,7 +56,7 @@ beforeAll(async () => {
   const { pgAdminUrl } = services();
   db = await createTestDatabase(pgAdminUrl, 'identity');
 
-  const read = { privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] }, maxDuration: '1h' };
+  const read = { privileges: onSchema('app', 'SELECT'), maxDuration: '1h' };
   const policy = Policy.parse({
     version: 1,
     identity: { people: { [FRANK_USER]: 'frank@example.com' } },

@@ -7,6 +7,7 @@ import type { Deps } from '../../functions/application/ports.js';
 import { Policy } from '../../functions/domain/policy-schema.js';
 import { type ApiTestDeps, apiTestDeps } from '../support/api-deps.js';
 import { services } from '../support/services.js';
+import { onSchema } from '../unit/support/policy-samples.js';
 
 /**
  * A target whose admin lacks what revoke will need is found at grant, before any user exists — not at expiry,
@@ -42,7 +43,7 @@ beforeAll(async () => {
         tls: 'disable',
         levels: {
           read: {
-            privileges: { schemas: [{ name: 'public', privileges: ['SELECT'] }] },
+            privileges: onSchema('public', 'SELECT'),
             maxDuration: '1h',
             autoApprove: {},
           },

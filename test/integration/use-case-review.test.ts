@@ -7,6 +7,7 @@ import { reviewRequest } from '../../functions/application/review-request.js';
 import type { PolicyInput } from '../../functions/domain/policy-schema.js';
 import type { Identity } from '../../functions/domain/types.js';
 import { ERIN, ordersPolicy, useOrdersSystem } from '../support/deps.js';
+import { onSchema } from '../unit/support/policy-samples.js';
 
 /** `orders` with a break-glass level whose notify address is a reviewer, and a global security reviewer. */
 function reviewedPolicy(base: PolicyInput): PolicyInput {
@@ -21,7 +22,7 @@ function reviewedPolicy(base: PolicyInput): PolicyInput {
         levels: {
           ...orders.levels,
           breakglass: {
-            privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] },
+            privileges: onSchema('app', 'SELECT'),
             maxDuration: '1h',
             approvers: ['alice@example.com'],
             breakGlass: {

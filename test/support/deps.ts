@@ -23,6 +23,7 @@ import { WorkflowTaskClosedError } from '../../functions/application/workflow-io
 import { Policy, type PolicyInput } from '../../functions/domain/policy-schema.js';
 import type { Identity } from '../../functions/domain/types.js';
 import { cryptoIds } from '../../functions/shared/ids.js';
+import { onSchema } from '../unit/support/policy-samples.js';
 import { type DynamoTestTables, dynamoTestTables } from './dynamodb-local.js';
 import { services } from './services.js';
 
@@ -166,7 +167,7 @@ export function ordersPolicy(db: TestDatabase, port = db.port): PolicyInput {
         tls: 'disable',
         levels: {
           read: {
-            privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] },
+            privileges: onSchema('app', 'SELECT'),
             maxDuration: '1h',
             approvers: ['alice@example.com', 'bob@example.com', 'carol@example.com'],
             approvalsRequired: 2,
@@ -175,7 +176,7 @@ export function ordersPolicy(db: TestDatabase, port = db.port): PolicyInput {
             extension: { autoApproveUpTo: '15m', maxTotal: '2h' },
           },
           quick: {
-            privileges: { schemas: [{ name: 'app', privileges: ['SELECT'] }] },
+            privileges: onSchema('app', 'SELECT'),
             maxDuration: '1h',
             approvers: ['alice@example.com'],
             autoApprove: { maxDuration: '30m' },

@@ -10,7 +10,7 @@ import {
   StatementFailedError,
   statementsDigest,
 } from '../../functions/domain/statements.js';
-import { passwordTarget } from './support/policy-samples.js';
+import { onSchema, passwordTarget } from './support/policy-samples.js';
 
 const NOW = new Date('2026-03-01T10:00:00.000Z');
 const REQUEST_ID = '01j9z3k4m5n6p7q8r9s0t1v2w3';
@@ -25,14 +25,14 @@ const policyWith = (bothRequests: RequestKind[]) =>
         database: 'orders',
         levels: {
           fix: {
-            privileges: { schemas: [{ name: 'public', privileges: ['UPDATE'] }] },
+            privileges: onSchema('public', 'UPDATE'),
             maxDuration: '1h',
             approvers: ['bob@example.com'],
             requests: ['statement'],
             statement: { timeout: '45s' },
           },
           both: {
-            privileges: { schemas: [{ name: 'public', privileges: ['SELECT'] }] },
+            privileges: onSchema('public', 'SELECT'),
             maxDuration: '1h',
             autoApprove: {},
             requests: bothRequests,

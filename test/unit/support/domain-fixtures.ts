@@ -4,7 +4,7 @@ import { evaluateNewRequest } from '../../../functions/domain/evaluate.js';
 import { type AccessLevel, Policy, type PolicyInput } from '../../../functions/domain/policy-schema.js';
 import type { NewRequestBody } from '../../../functions/domain/schemas.js';
 import type { AccessRequest, Identity } from '../../../functions/domain/types.js';
-import { passwordTarget } from './policy-samples.js';
+import { onSchema, passwordTarget } from './policy-samples.js';
 
 /** A fixed clock for domain tests. */
 export const NOW = new Date('2025-03-01T10:00:00.000Z');
@@ -39,7 +39,7 @@ export const policyInput: PolicyInput = {
       database: 'orders',
       levels: {
         read: {
-          privileges: { schemas: [{ name: 'public', privileges: ['SELECT'] }] },
+          privileges: onSchema('public', 'SELECT'),
           maxDuration: '1h',
           approvers: ['alice@example.com', 'bob@example.com'],
           autoApprove: { maxDuration: '15m' },
@@ -74,7 +74,7 @@ export const policyInput: PolicyInput = {
           extension: { allowed: false },
         },
         self: {
-          privileges: { schemas: [{ name: 'public', privileges: ['SELECT'] }] },
+          privileges: onSchema('public', 'SELECT'),
           maxDuration: '1h',
           approvers: ['arn:aws:sts::123456789012:assumed-role/Engineer/*'],
           allowSelfApproval: true,

@@ -1,6 +1,13 @@
 import type { PolicyInput } from '../../../functions/domain/policy-schema.js';
 
 type TargetInput = PolicyInput['targets'][number];
+type LevelPrivileges = NonNullable<TargetInput['levels'][string]>['privileges'];
+type SchemaPrivilege = NonNullable<LevelPrivileges['schemas']>[number]['privileges'][number];
+
+/** A level's privileges on one schema of its database: `onSchema('app', 'SELECT')`. */
+export function onSchema(name: string, ...privileges: SchemaPrivilege[]): LevelPrivileges {
+  return { schemas: [{ name, privileges }] };
+}
 
 /**
  * A PostgreSQL target its users log in to with a password, on port 5432 of db.internal unless `fields`
@@ -27,7 +34,7 @@ export function validPolicy(): PolicyInput {
         database: 'app',
         levels: {
           read: {
-            privileges: { schemas: [{ name: 'public', privileges: ['SELECT'] }] },
+            privileges: onSchema('public', 'SELECT'),
             maxDuration: '1h',
             approvers: ['alice@example.com'],
           },

@@ -1,18 +1,13 @@
 import type { LinkRefusalCount } from '../../functions/application/ports.js';
+import type { AuditVerification as ServerAuditVerification } from '../../functions/application/request-audit.js';
 import type { AnchorReport } from '../../functions/domain/audit-anchor.js';
 import type { AuditEvent } from '../../functions/domain/types.js';
 import type { Command } from '../command.js';
 import { table } from '../output.js';
 import { requestPath } from './requests.js';
 
-export interface AuditVerification {
-  ok: boolean;
-  events: number;
-  brokenAt?: number;
-  problem?: string;
-  /** How the events stand against the signed digests (absent from servers older than audit anchoring). */
-  anchor?: AnchorReport;
-}
+/** The server's verification; `anchor` is absent from servers older than audit anchoring. */
+type AuditVerification = Omit<ServerAuditVerification, 'anchor'> & { anchor?: AnchorReport };
 
 export const auditCommand: Command = {
   name: 'audit',

@@ -6,16 +6,9 @@
  * methods and auth, the EventBridge rules, the tables — and every AWS call a function makes is signed with its
  * own role session and evaluated against that role's policies from the template.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  CreateTableCommand,
-  type ProjectionType,
-  ResourceInUseException,
-  UpdateTimeToLiveCommand,
-} from '@aws-sdk/client-dynamodb';
-import { createDynamoDbClient } from '../../functions/adapters/dynamodb-client.js';
 import type { Policy } from '../../functions/domain/policy-schema.js';
 import { DEMO_DATABASE, loadSampleData } from '../demo-data.js';
 import { OutboxMailer } from '../outbox.js';
@@ -28,8 +21,7 @@ import {
   type ServerOptions,
   startServers,
 } from '../servers.js';
-import type { StateDir } from '../state-dir.js';
-import { LocalWorkflow, type TaskHandlers } from '../workflow-runner.js';
+import type { LocalWorkflow } from '../workflow-runner.js';
 import { type RunningApiGateway, type SignatureCheck, startApiGateway } from './api-gateway.js';
 import { localSecretArn } from './assembly-policy.js';
 import { type AwsEndpoint, startAwsEndpoint } from './aws-endpoint.js';
@@ -38,22 +30,22 @@ import { type RunningEventRules, startEventRules } from './event-rules.js';
 import { IamGatekeeper } from './gatekeeper.js';
 import { mayInvoke } from './lambda-permissions.js';
 import { LocalLambdaService } from './lambda-service.js';
-import type { AssemblyModel, FunctionModel, TableModel } from './model.js';
+import type { AssemblyModel, FunctionModel } from './model.js';
 import { requestBodyValidator } from './request-validation.js';
 import {
   dynamoDbEmulator,
   kmsEmulator,
-  type LocalKmsKey,
   type LocalRdsDatabase,
   type LocalSecret,
   lambdaEmulator,
-  localKmsKey,
   rdsEmulator,
   secretsManagerEmulator,
   sesV2Emulator,
   stepFunctionsEmulator,
 } from './services.js';
 import { LocalSessions, type RoleSession, SIGN_IN_PATH, signInRoute } from './sessions.js';
+import { assemblyWorkflow } from './state-machine.js';
+import { adminSecret, createTemplateTables, kmsKeys } from './template-resources.js';
 
 /** The SDK's per-service endpoint variables every function gets, all pointing at the one local endpoint. */
 export const ENDPOINT_VARIABLES = [
@@ -110,92 +102,6 @@ export interface AssemblyRuntime {
   /** Runs the schedule rule whose target is the named function (expiry-sweeper, audit-digest) now. */
   runSchedule(registryName: string): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** CreateTable from the template's definition (on-demand, as the template has it), and its TTL. */
-async function createTemplateTables(endpoint: string, tables: readonly TableModel[]): Promise<void> {
-  const client = createDynamoDbClient({ endpoint });
-  try {
-    for (const table of tables) {
-      try {
-        await client.send(
-          new CreateTableCommand({
-            TableName: table.tableName,
-            BillingMode: 'PAY_PER_REQUEST',
-            KeySchema: table.keySchema,
-            AttributeDefinitions: table.attributeDefinitions,
-            ...(table.globalSecondaryIndexes.length > 0
-              ? {
-                  GlobalSecondaryIndexes: table.globalSecondaryIndexes.map((index) => ({
-                    ...index,
-                    Projection: {
-                      ...index.Projection,
-                      ProjectionType: index.Projection.ProjectionType as ProjectionType,
-                    },
-                  })),
-                }
-              : {}),
-          }),
-        );
-        if (table.timeToLiveAttribute) {
-          await client.send(
-            new UpdateTimeToLiveCommand({
-              TableName: table.tableName,
-              TimeToLiveSpecification: { AttributeName: table.timeToLiveAttribute, Enabled: true },
-            }),
-          );
-        }
-      } catch (error) {
-        if (!(error instanceof ResourceInUseException)) throw error;
-      }
-    }
-  } finally {
-    client.destroy();
-  }
-}
-
-/** The admin login a target's secret holds: the local server's superuser, as an RDS-managed secret would. */
-function adminSecret(arn: string, adminUrl: string, engine: string): LocalSecret {
-  const url = new URL(adminUrl);
-  return {
-    arn,
-    name: arn.split(':secret:')[1]?.replace(/-[A-Za-z0-9]{6}$/, '') ?? arn,
-    secretString: JSON.stringify({
-      username: decodeURIComponent(url.username),
-      password: decodeURIComponent(url.password),
-      engine,
-      host: url.hostname,
-      port: Number(url.port),
-    }),
-  };
-}
-
-/** One P-256 key per SIGN_VERIFY key of the template, kept in the state directory so anchors survive a restart. */
-function kmsKeys(model: AssemblyModel, dir: StateDir | undefined): LocalKmsKey[] {
-  return model.kmsKeys
-    .filter((k) => k.keyUsage === 'SIGN_VERIFY')
-    .map((k) => {
-      if (!dir) return localKmsKey(k.arn);
-      const folder = join(dir.root, 'kms');
-      mkdirSync(folder, { recursive: true, mode: 0o700 });
-      const file = join(folder, `${k.arn.split('/').at(-1)}.pem`);
-      try {
-        return localKmsKey(k.arn, readFileSync(file, 'utf8'));
-      } catch {
-        const key = localKmsKey(k.arn);
-        writeFileSync(file, key.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-        return key;
-      }
-    });
-}
-
-/** The ARN a Task state invokes: its Resource (a function ARN) or its Parameters.FunctionName. */
-function taskFunctionArn(state: Record<string, unknown>): string | undefined {
-  const resource = String(state.Resource ?? '');
-  if (resource.startsWith('arn:aws:lambda:')) return resource;
-  const parameters = (state.Parameters ?? {}) as Record<string, unknown>;
-  const name = parameters.FunctionName ?? parameters['FunctionName.$'];
-  return typeof name === 'string' ? name : undefined;
 }
 
 /** Starts the servers, synthesizes (or takes) the assembly, and runs it. Stops what started if a part fails. */
@@ -353,35 +259,13 @@ export async function startAssemblyRuntime(options: AssemblyRuntimeOptions): Pro
     late.lambda = lambda;
     parts.add(() => lambda.stop());
 
-    const definition = JSON.parse(model.stateMachine.definition) as {
-      States: Record<string, Record<string, unknown>>;
-    };
-    const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
-    for (const [state, spec] of Object.entries(definition.States)) {
-      if (spec.Type !== 'Task') continue;
-      const arn = taskFunctionArn(spec);
-      if (!arn) throw new Error(`Task state ${state} names no function`);
-      handlers[state] = async (input) => {
-        // The state machine's own role must allow the invoke, as Step Functions' would.
-        const denied = await gatekeeper.evaluate(machineSession, [
-          { service: 'lambda', action: 'lambda:InvokeFunction', resource: arn },
-        ]);
-        if (denied) {
-          throw Object.assign(new Error(`states is not authorized to invoke ${arn}`), {
-            name: 'Lambda.AWSLambdaException',
-          });
-        }
-        const outcome = await invoke(arn, input);
-        if (outcome.ok) return outcome.result;
-        throw Object.assign(new Error(outcome.errorMessage), { name: outcome.errorType });
-      };
-    }
-    const workflow = new LocalWorkflow({
-      handlers: handlers as TaskHandlers,
-      stateMachineArn: model.stateMachine.arn,
-      definition: definition as never,
-      ...(options.retryIntervalMs !== undefined ? { retryIntervalMs: options.retryIntervalMs } : {}),
-      onListenerError: (error) => log(`execution status change: ${String(error)}`),
+    const workflow = assemblyWorkflow({
+      model,
+      gatekeeper,
+      machineSession,
+      invoke,
+      retryIntervalMs: options.retryIntervalMs,
+      log,
     });
     late.workflow = workflow;
     parts.add(() => workflow.close());

@@ -77,7 +77,7 @@ export function createHandler(deps: DepsSource<Deps>, options: HttpHandlerOption
 
 export const handler = createHandler(
   lazyDeps(() =>
-    lambdaDeps('api', {
+    lambdaDeps({
       mailer: lambdaMailer(),
       workflow: lambdaWorkflow(),
       // No provisioners: this function faces callers and reaches no database; an early revoke runs in the

@@ -60,5 +60,5 @@ export function createHandler(deps: DepsSource<Deps>, options: HttpHandlerOption
 
 // No provisioners: the unauthenticated route reaches no database and reads no admin secret.
 export const handler = createHandler(
-  lazyDeps(() => lambdaDeps('approval-links', { mailer: lambdaMailer(), workflow: lambdaWorkflow() })),
+  lazyDeps(() => lambdaDeps({ mailer: lambdaMailer(), workflow: lambdaWorkflow() })),
 );

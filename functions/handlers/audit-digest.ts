@@ -8,6 +8,4 @@ import { reportingTaskLambda, type TaskHandlerOptions } from './lambda.js';
 export const createHandler = (deps: DepsSource<Deps>, options: TaskHandlerOptions = {}) =>
   // The EventBridge schedule's event carries no `since`; `{since: <ISO time>}` re-reads from then (backfill).
   reportingTaskLambda(deps, DigestInput, auditDigest, 'audit digest done', options);
-export const handler = createHandler(
-  lazyDeps(() => lambdaDeps('audit-digest', { signer: lambdaSigner(), auditOnly: true })),
-);
+export const handler = createHandler(lazyDeps(() => lambdaDeps({ signer: lambdaSigner(), auditOnly: true })));

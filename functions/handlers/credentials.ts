@@ -23,6 +23,4 @@ export function createHandler(deps: DepsSource<Deps>, options: HttpHandlerOption
   );
 }
 
-export const handler = createHandler(
-  lazyDeps(() => lambdaDeps('credentials', { provisioners: lambdaProvisioners() })),
-);
+export const handler = createHandler(lazyDeps(() => lambdaDeps({ provisioners: lambdaProvisioners() })));

@@ -7,4 +7,4 @@ import { type TaskHandlerOptions, taskLambda } from './lambda.js';
 
 export const createHandler = (deps: DepsSource<Deps>, options: TaskHandlerOptions = {}) =>
   taskLambda(deps, EvaluatePolicyInput, evaluatePolicy, options);
-export const handler = createHandler(lazyDeps(() => lambdaDeps('evaluate-policy', {})));
+export const handler = createHandler(lazyDeps(() => lambdaDeps({})));

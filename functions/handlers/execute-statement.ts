@@ -10,7 +10,5 @@ import { type TaskHandlerOptions, taskLambda } from './lambda.js';
 export const createHandler = (deps: DepsSource<Deps>, options: TaskHandlerOptions = {}) =>
   taskLambda(deps, ExecuteStatementInput, statementTask, options);
 export const handler = createHandler(
-  lazyDeps(() =>
-    lambdaDeps('execute-statement', { provisioners: lambdaProvisioners(), statements: statementRunner() }),
-  ),
+  lazyDeps(() => lambdaDeps({ provisioners: lambdaProvisioners(), statements: statementRunner() })),
 );

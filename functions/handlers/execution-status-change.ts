@@ -37,6 +37,4 @@ export const createHandler = (deps: DepsSource<Deps>, options: TaskHandlerOption
     },
     options,
   );
-export const handler = createHandler(
-  lazyDeps(() => lambdaDeps('execution-status-change', { provisioners: lambdaProvisioners() })),
-);
+export const handler = createHandler(lazyDeps(() => lambdaDeps({ provisioners: lambdaProvisioners() })));

@@ -12,7 +12,7 @@ export const createHandler = (deps: DepsSource<Deps>, options: TaskHandlerOption
   reportingTaskLambda(deps, SweepInput, expirySweeper, 'sweep done', options);
 export const handler = createHandler(
   lazyDeps(() =>
-    lambdaDeps('expiry-sweeper', {
+    lambdaDeps({
       mailer: lambdaMailer(),
       workflow: lambdaWorkflow(),
       provisioners: lambdaProvisioners(),

@@ -10,7 +10,5 @@ import { type TaskHandlerOptions, taskLambda } from './lambda.js';
 export const createHandler = (deps: DepsSource<Deps>, options: TaskHandlerOptions = {}) =>
   taskLambda(deps, RecordOutcomeInput, recordOutcome, options);
 export const handler = createHandler(
-  lazyDeps(() =>
-    lambdaDeps('record-outcome', { mailer: lambdaMailer(), provisioners: lambdaProvisioners() }),
-  ),
+  lazyDeps(() => lambdaDeps({ mailer: lambdaMailer(), provisioners: lambdaProvisioners() })),
 );

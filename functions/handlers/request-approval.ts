@@ -10,5 +10,5 @@ import { type TaskHandlerOptions, taskLambda } from './lambda.js';
 export const createHandler = (deps: DepsSource<Deps>, options: TaskHandlerOptions = {}) =>
   taskLambda(deps, RequestApprovalInput, requestApproval, options);
 export const handler = createHandler(
-  lazyDeps(() => lambdaDeps('request-approval', { mailer: lambdaMailer(), workflow: lambdaWorkflow() })),
+  lazyDeps(() => lambdaDeps({ mailer: lambdaMailer(), workflow: lambdaWorkflow() })),
 );

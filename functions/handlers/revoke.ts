@@ -8,6 +8,4 @@ import { type TaskHandlerOptions, taskLambda } from './lambda.js';
 
 export const createHandler = (deps: DepsSource<Deps>, options: TaskHandlerOptions = {}) =>
   taskLambda(deps, RevokeInput, revokeTask, options);
-export const handler = createHandler(
-  lazyDeps(() => lambdaDeps('revoke', { provisioners: lambdaProvisioners() })),
-);
+export const handler = createHandler(lazyDeps(() => lambdaDeps({ provisioners: lambdaProvisioners() })));

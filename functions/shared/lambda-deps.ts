@@ -64,10 +64,12 @@ function notWired<T extends object>(port: string, fn: string): T {
 }
 
 /**
- * `Deps` for the Lambda function `fn`, from the environment: DynamoDB tables, the bundled policy, the system
+ * `Deps` for this Lambda function, from the environment: DynamoDB tables, the bundled policy, the system
  * clock, crypto ids, Powertools, plus whichever of mailer / workflow / provisioners the handler passes.
  */
-export function lambdaDeps(fn: string, parts: LambdaParts, env: NodeJS.ProcessEnv = process.env): Deps {
+export function lambdaDeps(parts: LambdaParts, env: NodeJS.ProcessEnv = process.env): Deps {
+  // Named in errors by its deployed name: the handler need not spell its registry name (the registry does).
+  const fn = env.AWS_LAMBDA_FUNCTION_NAME ?? 'this';
   const tables = tableNamesFromEnv(env, { requests: !parts.auditOnly });
   const client = createDocumentClient(createDynamoDbClient({}, env));
   const { digestsTable } = tables;

@@ -9,7 +9,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { lazyOnce } from '../../functions/adapters/lazy-once.js';
 import type { Deps } from '../../functions/application/ports.js';
-import { lazyDeps } from '../../functions/shared/lambda-deps.js';
+import { lambdaDeps, lazyDeps, PortNotWiredError } from '../../functions/shared/lambda-deps.js';
 import { lambdaMailer } from '../../functions/shared/lambda-mailer.js';
 import { lambdaWorkflow } from '../../functions/shared/lambda-workflow.js';
 
@@ -79,6 +79,27 @@ describe('lazyDeps', () => {
   it('elsewhere (a test importing a handler module), builds them on first use only', () => {
     const deps = lazyDeps(failing, {});
     expect(() => deps()).toThrow('REQUESTS_TABLE is not set');
+  });
+});
+
+describe('lambdaDeps', () => {
+  it('answers a port the handler did not wire with PortNotWiredError, naming the deployed function', async () => {
+    const env = {
+      REQUESTS_TABLE: 'requests',
+      AUDIT_TABLE: 'audit',
+      AWS_REGION: 'eu-west-1',
+      AWS_LAMBDA_FUNCTION_NAME: 'JitDbAccess-GrantFunction',
+    };
+    const deps = lambdaDeps({}, env);
+    // Thrown at the call (inside an async use case that still rejects its promise).
+    expect(() => deps.mailer.send(EMAIL)).toThrow(PortNotWiredError);
+    expect(() => deps.mailer.send(EMAIL)).toThrow(
+      'the JitDbAccess-GrantFunction function is not wired with a mailer',
+    );
+    expect(() => deps.workflow.stop('01j9z3k4m5n6p7q8r9s0t1v2w3', 'x')).toThrow(
+      'the JitDbAccess-GrantFunction function is not wired with a workflow',
+    );
+    expect(ses.calls()).toHaveLength(0);
   });
 });
 

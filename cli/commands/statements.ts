@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { sqlPieces } from '../../functions/domain/sql-text.js';
 import type { ResultCell, StatementResult } from '../../functions/domain/statements.js';
 import { UsageError } from '../client.js';
 import { type Command, type CommandContext, type Invocation, printResult } from '../command.js';
@@ -14,38 +15,17 @@ import { ACCESS_OPTIONS, failureText, type RequestView, requestPath, waitForRequ
 export function splitStatements(sql: string): string[] {
   const statements: string[] = [];
   let start = 0;
-  let i = 0;
   const push = (end: number) => {
     const text = sql.slice(start, end).trim();
     if (text !== '') statements.push(text);
   };
-  while (i < sql.length) {
-    const c = sql[i] ?? '';
-    const rest = sql.slice(i);
-    if (rest.startsWith('--')) {
-      const end = sql.indexOf('\n', i);
-      i = end < 0 ? sql.length : end + 1;
-    } else if (rest.startsWith('/*')) {
-      const end = sql.indexOf('*/', i + 2);
-      i = end < 0 ? sql.length : end + 2;
-    } else if (c === "'" || c === '"' || c === '`') {
-      i++;
-      while (i < sql.length) {
-        if (sql[i] === '\\' && c !== '"') i += 2;
-        else if (sql[i] === c && sql[i + 1] === c) i += 2;
-        else if (sql[i] === c) break;
-        else i++;
-      }
-      i++;
-    } else if (c === '$' && /^\$[A-Za-z_]?[A-Za-z0-9_]*\$/.test(rest)) {
-      const tag = /^\$[A-Za-z_]?[A-Za-z0-9_]*\$/.exec(rest)?.[0] ?? '$$';
-      const end = sql.indexOf(tag, i + tag.length);
-      i = end < 0 ? sql.length : end + tag.length;
-    } else if (c === ';') {
+  for (const piece of sqlPieces(sql)) {
+    if (piece.kind !== 'code') continue;
+    for (let i = piece.start; i < piece.end; i++) {
+      if (sql[i] !== ';') continue;
       push(i);
       start = i + 1;
-      i++;
-    } else i++;
+    }
   }
   push(sql.length);
   return statements;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { DomainError, PolicyRefusedError } from './errors.js';
 import type { AccessLevel, RequestKind } from './policy-schema.js';
+import { sqlPieces } from './sql-text.js';
 
 /**
  * Statement requests: SQL approved as written and run once by the workflow. What a statement may be is decided
@@ -44,7 +45,34 @@ export function withoutLeadingComments(sql: string): string {
   }
 }
 
-/** Refuses statements that must not be stored: too many or too large, blank, control characters, transaction control. */
+/**
+ * A credential written into the SQL: a password given as a literal (CREATE/ALTER ROLE|USER … PASSWORD '…',
+ * IDENTIFIED BY '…', SET PASSWORD, PASSWORD('…'), a column named password set to a literal, OPTIONS
+ * (password '…')), or inside a literal (a connection string's password=…, a URI's user:secret@). The SQL is
+ * stored on the request, mailed to approvers and shown by the API, and a secret must be in none of them.
+ */
+const PASSWORD_IN_CODE =
+  /\bpassword\s*(?:=\s*|\(\s*)?''|\bidentified\s+(?:with\s+\S+\s+)?by\b|\bidentified\s+with\s+\S*password\S*\s+as\b|^\s*set\s+password\b/i;
+const PASSWORD_IN_TEXT =
+  /\b(?:password|passwd|pwd)\s*=\s*[^\s'";,)]|[a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:[^\s/@]+@/i;
+
+export function carriesCredential(sql: string): boolean {
+  const pieces = sqlPieces(sql);
+  // Strings become '' and identifiers their names, so the keyword checks see code only.
+  const code = pieces
+    .map((p) =>
+      p.kind === 'string' ? "''" : p.kind === 'identifier' ? p.text : p.kind === 'comment' ? ' ' : p.text,
+    )
+    .join('');
+  return (
+    PASSWORD_IN_CODE.test(code) || pieces.some((p) => p.kind === 'string' && PASSWORD_IN_TEXT.test(p.text))
+  );
+}
+
+/**
+ * Refuses statements that must not be stored: too many or too large, blank, control characters, transaction
+ * control, a credential in the text.
+ */
 export function checkStatements(statements: readonly string[]): void {
   if (statements.length === 0) {
     throw new DomainError('STATEMENT_INVALID', 'statements: at least one statement is required', {
@@ -84,6 +112,13 @@ export function checkStatements(statements: readonly string[]): void {
       refuse(
         'transaction-control',
         'must not begin, end or split the transaction: the statements run in one',
+      );
+    }
+    if (carriesCredential(body)) {
+      // The message never repeats the statement: the secret stays out of the response and any log of it.
+      refuse(
+        'credential',
+        'must not carry a password or another credential: the SQL is stored with the request and shown to approvers',
       );
     }
   });

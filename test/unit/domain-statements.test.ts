@@ -10,6 +10,7 @@ import {
   StatementFailedError,
   statementsDigest,
 } from '../../functions/domain/statements.js';
+import { domainErrorFrom } from './support/domain-fixtures.js';
 import { onSchema, passwordTarget } from './support/policy-samples.js';
 
 const NOW = new Date('2026-03-01T10:00:00.000Z');
@@ -77,6 +78,40 @@ describe('checkStatements', () => {
     ['more than 32 KiB', [`SELECT '${'é'.repeat(MAX_STATEMENTS_BYTES / 2)}'`], 'STATEMENT_TOO_LARGE'],
   ])('refuses %s', (_name, statements, code) => {
     expect(codeOf(() => checkStatements(statements as string[]))).toBe(code);
+  });
+
+  it.each([
+    ["ALTER ROLE app PASSWORD 'hunter2'"],
+    ["alter user app with encrypted password 'md5abc'"],
+    ["CREATE USER app IDENTIFIED BY 'hunter2'"],
+    ["ALTER USER 'app'@'%' IDENTIFIED WITH mysql_native_password BY 'hunter2'"],
+    ["alter user app identified with mysql_native_password as '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19'"],
+    ["SET PASSWORD FOR 'app'@'%' = PASSWORD('hunter2')"],
+    ["SET PASSWORD = 'hunter2'"],
+    ["UPDATE app_users SET password = 'hunter2' WHERE id = 1"],
+    ["CREATE USER MAPPING FOR app SERVER remote OPTIONS (user 'app', password 'hunter2')"],
+    ["SELECT * FROM dblink('host=db user=app password=hunter2', 'SELECT 1') AS t(x int)"],
+    ["SELECT * FROM dblink('postgres://app:hunter2@db/app', 'SELECT 1') AS t(x int)"],
+    ['ALTER ROLE app PASSWORD $$hunter2$$'],
+  ])('refuses a credential in the SQL, without repeating it: %s', (statement) => {
+    const error = domainErrorFrom(() => checkStatements(['SELECT 1', statement]));
+    expect(error).toMatchObject({ code: 'STATEMENT_INVALID', details: { index: 1, problem: 'credential' } });
+    expect(JSON.stringify(error)).not.toContain('hunter2');
+  });
+
+  it('accepts SQL that merely mentions passwords in names, comments or plain text', () => {
+    expect(
+      codeOf(() =>
+        checkStatements([
+          'SELECT password_reset_at FROM app_users WHERE id = 1',
+          "UPDATE tickets SET note = 'reset the password' WHERE id = 2",
+          "UPDATE tickets SET note = 'it''s the password' WHERE id = 3",
+          '-- set password = x later\nSELECT 1',
+          'ALTER ROLE app PASSWORD NULL',
+          "SELECT 'https://docs.example.com/password' AS link",
+        ]),
+      ),
+    ).toBeUndefined();
   });
 
   it('accepts multi-line SQL with tabs, comments and words that merely start like transaction control', () => {

@@ -333,6 +333,12 @@ describe('statement requests refused at the door (4xx with a code, nothing store
       'STATEMENT_INVALID',
     ],
     [
+      'a password written into the SQL',
+      () => file('change', engine, ["ALTER ROLE app_owner PASSWORD 'Sup3r-s3cret!'"]),
+      400,
+      'STATEMENT_INVALID',
+    ],
+    [
       'statements on a window-only level',
       () => file('read', engine, ['SELECT 1']),
       403,
@@ -382,6 +388,8 @@ describe('statement requests refused at the door (4xx with a code, nothing store
     expect(answer.status).toBe(status);
     expect(answer.body.error.code).toBe(code);
     expect(await system.scanTables()).toBe(before);
+    expect(JSON.stringify(answer.body)).not.toContain('Sup3r-s3cret!');
+    expect(system.logs().join('\n')).not.toContain('Sup3r-s3cret!');
   });
 });
 

@@ -10,6 +10,8 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { randomPassword } from '../functions/adapters/connection-uri.js';
 import { MysqlProvisioner } from '../functions/adapters/mysql-provisioner.js';
+import { definerObjects } from '../functions/adapters/mysql-revoke.js';
+import { hasProcessPrivilege, sessionIds } from '../functions/adapters/mysql-sql.js';
 import { PostgresProvisioner } from '../functions/adapters/postgres-provisioner.js';
 import { hostPortEndpoints } from '../functions/adapters/rds-endpoint.js';
 import { scramVerifier } from '../functions/adapters/scram.js';
@@ -212,7 +214,11 @@ async function benchMysql(adminUrl: string, cycles: number): Promise<EngineResul
         for (const statement of mysqlGrantStatements(privileges, dbUser)) await raw.query(statement);
         await raw.query(`ALTER USER ${account} IDENTIFIED BY ${mysql.escape(randomPassword())}`);
         await raw.query(`ALTER USER ${account} ACCOUNT LOCK`);
-        await raw.query('SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?', [dbUser]);
+        // The reads a correct revoke cannot skip: that the admin sees every session (PROCESS), the user's
+        // sessions, and the objects it is the DEFINER of (the provisioner's own queries).
+        await hasProcessPrivilege(raw);
+        await sessionIds(raw, dbUser);
+        await definerObjects(raw, dbUser);
         await raw.query(`DROP USER ${account}`);
       },
     );

@@ -44,7 +44,7 @@ export function isRdsTarget(target: Target): boolean {
 }
 
 /** Whether the admin holds PROCESS, probed with a table that requires it (roles included, nothing changed). */
-export async function hasProcessPrivilege(connection: mysql.PoolConnection): Promise<boolean> {
+export async function hasProcessPrivilege(connection: mysql.Connection): Promise<boolean> {
   try {
     await connection.query('SELECT COUNT(*) FROM information_schema.INNODB_TRX');
     return true;
@@ -55,7 +55,7 @@ export async function hasProcessPrivilege(connection: mysql.PoolConnection): Pro
 }
 
 /** Ids of the user's sessions that the admin can see. */
-export async function sessionIds(connection: mysql.PoolConnection, user: string): Promise<number[]> {
+export async function sessionIds(connection: mysql.Connection, user: string): Promise<number[]> {
   const [rows] = await connection.query<mysql.RowDataPacket[]>(
     'SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = ? AND ID <> CONNECTION_ID()',
     [user],

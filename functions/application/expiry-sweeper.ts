@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import '../domain/zod-locale.js';
+import { listAllByStatus } from './list-requests.js';
 import type { Deps } from './ports.js';
 import { sweepApprovalWindows } from './sweeper/approval-windows.js';
 import { sweepApprovedRequests } from './sweeper/approved-requests.js';
@@ -32,8 +33,15 @@ export type SweepInput = z.infer<typeof SweepInput>;
 export async function expirySweeper(input: SweepInput, deps: Deps): Promise<SweepReport> {
   const now = deps.clock.now();
   const report = emptyReport();
-  await sweepOnceSessions(deps, report);
-  await revokeDue(deps, now, report);
+  // One listing of the ACTIVE grants serves both revoking jobs; a grant the first revoked is not the second's.
+  const active = await listAllByStatus(deps, 'ACTIVE');
+  const settledOnce = await sweepOnceSessions(deps, report, active);
+  await revokeDue(
+    deps,
+    now,
+    report,
+    active.filter((r) => !settledOnce.has(r.id)),
+  );
   await sweepApprovalWindows(deps, now, report);
   await sweepApprovedRequests(deps, report);
   const mode = input.reconcile ?? 'hourly';

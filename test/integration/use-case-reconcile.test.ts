@@ -197,6 +197,23 @@ describe('sweep modes', () => {
     expect(await reconciled()).toBe(true);
   });
 
+  it('lists the ACTIVE grants once a sweep, for the use-once and the expiry job alike', async () => {
+    const listed: string[] = [];
+    const requests = new Proxy(sys.deps.requests, {
+      get(store, key, receiver) {
+        const value = Reflect.get(store, key, receiver);
+        if (key !== 'listByStatus' || typeof value !== 'function') return value;
+        return (status: string, ...rest: unknown[]) => {
+          listed.push(status);
+          return value.call(store, status, ...rest);
+        };
+      },
+    });
+    await expirySweeper({ reconcile: 'never' }, { ...sys.deps, requests });
+    expect(listed.filter((s) => s === 'ACTIVE')).toEqual(['ACTIVE']);
+    expect([...listed].sort()).toEqual(['ACTIVE', 'APPROVED', 'PENDING', 'REVOKE_FAILED']);
+  });
+
   it('accepts only the named modes; nothing is hourly', () => {
     expect(
       [{}, { reconcile: 'never' }, { reconcile: 'hourly' }, { reconcile: 'now' }].map(

@@ -7,12 +7,15 @@ import type { Deps } from '../ports.js';
 import { revokeGrant } from '../revoke-grant.js';
 import type { SweepReport } from './report.js';
 
-/** Revokes ACTIVE grants past expiresAt (as of `now`) and retries every REVOKE_FAILED one. */
-export async function revokeDue(deps: Deps, now: Date, report: SweepReport): Promise<void> {
+/** Revokes the `active` grants past expiresAt (as of `now`) and retries every REVOKE_FAILED one. */
+export async function revokeDue(
+  deps: Deps,
+  now: Date,
+  report: SweepReport,
+  active: readonly AccessRequest[],
+): Promise<void> {
   const due = [
-    ...(await listAllByStatus(deps, 'ACTIVE')).filter(
-      (r) => r.expiresAt && Date.parse(r.expiresAt) <= now.getTime(),
-    ),
+    ...active.filter((r) => r.expiresAt && Date.parse(r.expiresAt) <= now.getTime()),
     ...(await listAllByStatus(deps, 'REVOKE_FAILED')),
   ];
   for (const request of due) await sweepRevoke(deps, request, report);

@@ -60,6 +60,10 @@ export async function startMariadb(options: MariadbOptions = {}): Promise<Starte
       ? besideData
       : path.join(tmpdir(), `jitdb-mysqld-${randomBytes(6).toString('hex')}.sock`);
   const passwordFile = path.join(dir, 'admin-password');
+  // Its own temporary directory: internal temp tables and sort files never share /tmp with other processes,
+  // whose clean-ups could remove them under a running query (seen as Errcode 2 under parallel load).
+  const tmpDir = path.join(dir, 'tmp');
+  mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
   const port = options.port ? options.port : await freePort();
   const fresh = !existsSync(path.join(dataDir, 'mysql'));
   const asRoot = process.getuid?.() === 0 ? ['--user=root'] : [];
@@ -82,6 +86,7 @@ export async function startMariadb(options: MariadbOptions = {}): Promise<Starte
         '--no-defaults',
         `--datadir=${dataDir}`,
         `--socket=${socket}`,
+        `--tmpdir=${tmpDir}`,
         `--port=${port}`,
         '--bind-address=127.0.0.1',
         '--skip-name-resolve',

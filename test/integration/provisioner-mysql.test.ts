@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlProvisioner } from '../../functions/adapters/mysql-provisioner.js';
@@ -75,6 +77,24 @@ afterAll(async () => {
   await provisioners.closeAll();
   await admin.query(`DROP DATABASE IF EXISTS ${id(lookalikeDb)}`);
   await fixture.drop();
+});
+
+describe('the local MariaDB server', () => {
+  it.skipIf(process.env.JITDB_MYSQL_URL !== undefined)(
+    'keeps its temporary tables and sort files in a directory of its own (owner-only), not the shared /tmp',
+    async () => {
+      const connection = await mysql.createConnection({ uri: adminUrl });
+      try {
+        const [[row]] = await connection.query<mysql.RowDataPacket[]>('SELECT @@tmpdir AS dir');
+        const dir = String(row?.dir);
+        expect(path.basename(dir)).toBe('tmp');
+        expect(path.basename(path.dirname(dir))).toMatch(/^jitdb-mysql-/);
+        expect(statSync(dir).mode & 0o777).toBe(0o700);
+      } finally {
+        await connection.end();
+      }
+    },
+  );
 });
 
 describe('MySQL password provisioner', () => {

@@ -1,5 +1,6 @@
-import type { Duration } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { SERVICE_NAME } from './jit-function.js';
 
@@ -30,4 +31,25 @@ export function metricAlarm(
     comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
   });
+}
+
+/**
+ * Fires as soon as a message waits in a dead-letter queue: a trigger that did not run (the invoking rule could
+ * not reach its function, or the function failed every attempt).
+ */
+export function deadLetterAlarm(
+  scope: Construct,
+  id: string,
+  queue: sqs.IQueue,
+  alarmDescription: string,
+): cloudwatch.Alarm {
+  return metricAlarm(
+    scope,
+    id,
+    alarmDescription,
+    queue.metricApproximateNumberOfMessagesVisible({
+      period: Duration.minutes(5),
+      statistic: cloudwatch.Stats.MAXIMUM,
+    }),
+  );
 }

@@ -8,7 +8,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { metricAlarm, serviceMetric } from './alarms.js';
+import { deadLetterAlarm, metricAlarm, serviceMetric } from './alarms.js';
 import { bindNeeds, type DigestAnchoring, type FunctionConstructProps, stackFunction } from './bindings.js';
 import { deadLetterQueue, scheduleRule } from './expiry.js';
 import type { JitFunction } from './jit-function.js';
@@ -90,14 +90,11 @@ export class AuditAnchorConstruct extends Construct {
         'The audit digest function is failing: new audit events are not being anchored',
         this.digestFunction.metricErrors({ period: Duration.minutes(15), statistic: cloudwatch.Stats.SUM }),
       ),
-      metricAlarm(
+      deadLetterAlarm(
         this,
         'DigestDeadLetterAlarm',
+        this.digestDeadLetterQueue,
         'A digest run was lost: the schedule could not invoke its function, or the function failed every attempt',
-        this.digestDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
-          period: Duration.minutes(5),
-          statistic: cloudwatch.Stats.MAXIMUM,
-        }),
       ),
     ];
     const alarmAction = new actions.SnsAction(props.alarmTopic);

@@ -8,7 +8,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { metricAlarm, serviceMetric } from './alarms.js';
+import { deadLetterAlarm, metricAlarm, serviceMetric } from './alarms.js';
 import { bindNeeds, type FunctionConstructProps, stackFunction } from './bindings.js';
 import type { DatabaseNetwork, JitFunction } from './jit-function.js';
 
@@ -104,14 +104,11 @@ export class ExpiryConstruct extends Construct {
       3,
     );
     this.deadLetterAlarms = [this.sweeperDeadLetterQueue, this.executionEndedDeadLetterQueue].map((queue) =>
-      metricAlarm(
+      deadLetterAlarm(
         queue,
         'DepthAlarm',
+        queue,
         'A revocation trigger was lost: EventBridge could not invoke its function, or the function failed every attempt',
-        queue.metricApproximateNumberOfMessagesVisible({
-          period: Duration.minutes(5),
-          statistic: cloudwatch.Stats.MAXIMUM,
-        }),
       ),
     );
     for (const alarm of [this.revokeFailedAlarm, this.sweeperErrorsAlarm, ...this.deadLetterAlarms]) {

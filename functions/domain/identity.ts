@@ -67,7 +67,8 @@ export interface SignedCaller {
 /**
  * The identity of a signed caller under the trust model, or a ForbiddenError: ACCOUNT_NOT_TRUSTED for an
  * account outside `trust.accounts` (`self` = `homeAccount`, the account the functions run in), and
- * UNSUPPORTED_PRINCIPAL for an ARN that names nobody we can hold to account (a federated user).
+ * UNSUPPORTED_PRINCIPAL for an ARN that names nobody we can hold to account (a federated user, or a session of
+ * an identity provider's role whose name is not an email and that the directory does not map).
  */
 export function identityOfSignedCaller(
   caller: SignedCaller,
@@ -93,6 +94,16 @@ export function identityOfSignedCaller(
     );
   }
   const email = trustedEmail(parsed, trust);
+  if (email === undefined && parsed.kind === 'role-session' && setsSessionName(trust, parsed.role)) {
+    // The identity provider named the session, but not with an email: taken as the role, every user of the
+    // permission set would be one person (each another's requester), and one user under two permission sets
+    // two people (their own approver). Refused instead of guessed.
+    throw new ForbiddenError(
+      'UNSUPPORTED_PRINCIPAL',
+      `sessions of ${parsed.role} must be named with the user's email (set by the identity provider); this one is not`,
+      { details: { role: parsed.role } },
+    );
+  }
   return { principal: caller.userArn, ...(email ? { email } : {}), via: 'iam' };
 }
 
@@ -102,8 +113,13 @@ function trustedEmail(parsed: ParsedPrincipal, trust: IdentityTrust): string | u
   const listed = Object.hasOwn(trust.people, key) ? trust.people[key] : undefined;
   if (listed) return listed.toLowerCase();
   if (parsed.kind !== 'role-session') return undefined;
-  if (!trust.emailSessionRoles.some((pattern) => globMatches(pattern, parsed.role))) return undefined;
+  if (!setsSessionName(trust, parsed.role)) return undefined;
   return isEmail(parsed.session) ? parsed.session.toLowerCase() : undefined;
+}
+
+/** Whether an identity provider, not the caller, names this role's sessions (`emailSessionRoles`). */
+function setsSessionName(trust: IdentityTrust, role: string): boolean {
+  return trust.emailSessionRoles.some((pattern) => globMatches(pattern, role));
 }
 
 export function isEmail(text: string): boolean {

@@ -245,6 +245,18 @@ describe('who the caller is, on the Lambda path', () => {
     expect(events.map((e) => e.action)).not.toContain('credentials-issued');
   });
 
+  it('refuses Identity Center sessions not named with an email, so users of one permission set are not one person', async () => {
+    const { id } = await requestAs(ERIN, 'quick');
+    await grantHandler(deps)({ requestId: id }, context);
+    const bob = `arn:aws:sts::${HOME}:assumed-role/AWSReservedSSO_Engineer_0a1b2c3d4e5f6a7b/bob`;
+    const res = await api('GET', `/requests/${id}/credentials`, bob);
+    expectRefused(res, 403, (await securityEvents()).at(-1), { code: 'UNSUPPORTED_PRINCIPAL', actor: bob });
+    const asked = await api('POST', '/requests', bob, {
+      body: { target: 'orders', level: 'read', duration: '20m', reason: 'x' },
+    });
+    expect(asked.json.error?.code).toBe('UNSUPPORTED_PRINCIPAL');
+  });
+
   it('never honours x-jitdb-user on the Lambda path', async () => {
     const { id } = await requestAs(ERIN, 'read');
     const ci = session('CiRole', 'build-42');

@@ -33,9 +33,15 @@ describe('identityOfSignedCaller', () => {
     expect(identityOfSignedCaller({ userArn: arn }, trust, HOME)).toEqual({ principal: arn, via: 'iam' });
   });
 
-  it('reads no email from a non-email Identity Center session name', () => {
+  it('refuses a non-email Identity Center session name: as the role, it would not tell its users apart', () => {
     const arn = `arn:aws:sts::${HOME}:assumed-role/AWSReservedSSO_ReadOnly_0123456789abcdef/alice`;
-    expect(identityOfSignedCaller({ userArn: arn }, trust, HOME).email).toBeUndefined();
+    expect(() => identityOfSignedCaller({ userArn: arn }, trust, HOME)).toThrow(
+      expect.objectContaining({ code: 'UNSUPPORTED_PRINCIPAL' }),
+    );
+    // The directory may still map the permission set's role to one person.
+    const role = `arn:aws:iam::${HOME}:role/AWSReservedSSO_ReadOnly_0123456789abcdef`;
+    const mapped = { ...trust, people: { [role]: 'readonly-team@example.com' } };
+    expect(identityOfSignedCaller({ userArn: arn }, mapped, HOME).email).toBe('readonly-team@example.com');
   });
 
   it('takes the email of a directory entry for an IAM user or every session of a role', () => {

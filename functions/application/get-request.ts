@@ -1,6 +1,6 @@
 import type { Identity } from '../domain/types.js';
 import type { Deps } from './ports.js';
-import { loadViewable } from './request-lookup.js';
+import { loadViewable } from './refusals.js';
 import { type RequestView, viewOf } from './request-view.js';
 
 /** One request, for its requester, its approvers, whoever already decided it and its reviewers. */

@@ -2,12 +2,13 @@
  * Refusals on the record: a refused attempt to decide, review or view is an audit event on the request (in the
  * same transaction, no status change), or on the day's security stream when no stored request is concerned.
  */
+import { assertMayView } from '../domain/authz.js';
 import { ConflictError, type DomainError, ForbiddenError } from '../domain/errors.js';
 import { refusalAudit } from '../domain/lifecycle-records.js';
 import type { AccessRequest, Identity } from '../domain/types.js';
 import { retryOnConflict } from './conflict-retry.js';
 import type { Deps } from './ports.js';
-import { loadRequest } from './request-lookup.js';
+import { levelOrUndefined, loadRequest } from './request-lookup.js';
 
 /** Refusals worth an audit event: someone tried to decide who must not. */
 const AUDITED_REFUSALS = new Set([
@@ -66,6 +67,16 @@ export async function loadAuthorised(
   const request = await loadRequest(deps, requestId);
   await authorise(deps, request, caller, () => check(caller, request));
   return request;
+}
+
+/**
+ * Loads a request the caller may view: its requester, its approvers, whoever already decided it, its reviewers.
+ * Anyone else's attempt is refused (NOT_ALLOWED) and recorded on the request, as a refused decision is.
+ */
+export async function loadViewable(deps: Deps, requestId: string, caller: Identity): Promise<AccessRequest> {
+  return loadAuthorised(deps, requestId, caller, (who, request) =>
+    assertMayView(who, request, levelOrUndefined(deps, request), deps.clock.now(), deps.policy.policy()),
+  );
 }
 
 /** Appends an audit event to a request without changing it, re-reading on conflicts. */

@@ -4,7 +4,7 @@ import { linkRefusalStream, linkRefusalWindowOfSeq } from '../domain/link-refusa
 import type { AuditEvent, Identity } from '../domain/types.js';
 import { anchorReport } from './audit-digest.js';
 import type { Deps, LinkRefusalCount } from './ports.js';
-import { loadViewable } from './request-lookup.js';
+import { loadViewable } from './refusals.js';
 
 /**
  * The chain check, and the check against the signed digests: `ok` only if both hold. `problem` is the chain's

@@ -1,9 +1,8 @@
 /** A stored request and what it means in the current policy: its target, its level, the grant it asks for. */
-import { assertMayView } from '../domain/authz.js';
 import { RequestNotFoundError } from '../domain/errors.js';
 import { findLevel } from '../domain/evaluate.js';
 import type { AccessLevel, Target } from '../domain/policy-schema.js';
-import type { AccessRequest, Identity } from '../domain/types.js';
+import type { AccessRequest } from '../domain/types.js';
 import type { RequestFacts } from '../views/render.js';
 import type { Deps, GrantSpec } from './ports.js';
 
@@ -54,11 +53,4 @@ export function grantSpec(
 
 export function factsOf(request: AccessRequest, target: Target): RequestFacts {
   return { request, target: { id: target.id, environment: target.environment, engine: target.engine } };
-}
-
-/** Loads a request the caller may view: its requester, its approvers, whoever already decided it, its reviewers. */
-export async function loadViewable(deps: Deps, requestId: string, caller: Identity): Promise<AccessRequest> {
-  const request = await loadRequest(deps, requestId);
-  assertMayView(caller, request, levelOrUndefined(deps, request), deps.clock.now(), deps.policy.policy());
-  return request;
 }

@@ -269,7 +269,6 @@ describe('the api on DynamoDB Local and PostgreSQL', () => {
       ['POST', `/requests/${id}/cancel`, '[', 400, 'MALFORMED_JSON'],
       ['POST', `/requests/${id}/revoke`, { x: 1 }, 400, 'VALIDATION_FAILED'],
       ['POST', `/requests/${id}/extend`, { duration: 'soon', reason: 'r' }, 400, 'VALIDATION_FAILED'],
-      ['GET', `/requests/${id}/audit`, undefined, 403, 'NOT_ALLOWED'],
       ['GET', '/requests/01jn9x7k2m0000000000000000', undefined, 404, 'REQUEST_NOT_FOUND'],
     ];
     for (const [method, path, body, status, code] of cases) {
@@ -277,6 +276,24 @@ describe('the api on DynamoDB Local and PostgreSQL', () => {
       expect([path, res.status, res.json.error?.code]).toEqual([path, status, code]);
     }
     expect(await countItems()).toBe(before);
+  });
+
+  it("refuses a stranger's look at a request or its audit trail with 403 NOT_ALLOWED, and records each attempt", async () => {
+    const { id } = await createPending();
+    const before = await deps.requests.get(id);
+    for (const path of [`/requests/${id}`, `/requests/${id}/audit`]) {
+      const res = await api('GET', path, 'zed@example.com');
+      expect([path, res.status, res.json.error?.code]).toEqual([path, 403, 'NOT_ALLOWED']);
+      expect(JSON.stringify(res.json)).not.toContain(NEW_REQUEST.reason);
+      expect((await deps.audit.list(id)).at(-1)).toMatchObject({
+        action: 'refused',
+        actor: 'zed@example.com',
+        details: { code: 'NOT_ALLOWED' },
+      });
+    }
+    // Only the audit bookkeeping moved: the request itself is as it was.
+    const audit = { version: 0, auditHead: '', auditSeq: 0, updatedAt: '' };
+    expect({ ...(await deps.requests.get(id)), ...audit }).toEqual({ ...before, ...audit });
   });
 
   it('issues credentials that connect to PostgreSQL with the level enforced, then revokes early', async () => {

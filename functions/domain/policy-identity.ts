@@ -46,10 +46,23 @@ export const DEFAULT_IDENTITY_TRUST: IdentityTrust = {
 /**
  * Why an ARN pattern would trust a name the caller chose, or undefined. A pattern may name a role session only
  * for roles whose session names an identity provider sets; for any other role, whoever assumes it picks the name.
+ * `*` matches any run of characters, `:` and `/` included, so a pattern that can match a role session at all
+ * (service sts, or a `*` where the service is) must have the plain shape `…:assumed-role/<role>/<session or *>`,
+ * or leave the rest open (end in `/*` or `:*`): anything else could pin a session name through a wildcard.
  */
 export function spoofablePattern(pattern: string, emailSessionRoles: readonly string[]): string | undefined {
-  const session = /^arn:[^:]*:sts::[^:]*:assumed-role\/([^/]+)\/(.+)$/.exec(pattern);
-  if (!session) return undefined;
+  if (!pattern.startsWith('arn:')) return undefined; // an email: matched against trusted emails only
+  const [, partition = '', service = ''] = pattern.split(':');
+  const canMatchSession = service === 'sts' || service.includes('*') || partition.includes('*');
+  if (!canMatchSession) return undefined;
+  const session = /^arn:[^:*]*\*?[^:*]*:(?:sts|\*):\*?:(?:\d{12}|\*):assumed-role\/([^/]+)\/([^/]+)$/.exec(
+    pattern,
+  );
+  if (!session) {
+    const openEnded = /[:/]\*$/.test(pattern) && pattern.indexOf('*') === pattern.length - 1;
+    if (openEnded) return undefined;
+    return `a pattern that can match role sessions must read arn:aws:sts::<account>:assumed-role/<role>/<session or *>: a * elsewhere can stand for a session name the caller chooses`;
+  }
   const [, role = '', name = ''] = session;
   if (name === '*') return undefined;
   if (emailSessionRoles.some((trusted) => globCovers(trusted, role))) return undefined;

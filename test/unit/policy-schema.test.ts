@@ -354,6 +354,27 @@ describe('the trust model and eligibility in the policy', () => {
         "targets[0].levels.read.requesters[0]: the session name of role '*' is chosen by whoever assumes it; name the role (assumed-role/*/*), list the person's email, or add the role to identity.emailSessionRoles if an identity provider sets its session names",
       ],
     ],
+    ...[
+      'arn:aws:sts:*:111111111111:assumed-role/GitHubActions/alice@example.com',
+      'arn:aws:*::111111111111:assumed-role/GitHubActions/alice@example.com',
+    ].map((pattern): [string, [string, unknown][], string[]] => [
+      `a wildcard field that still pins a session name: ${pattern}`,
+      [[`${READ}.approvers`, [pattern]]],
+      [
+        "targets[0].levels.read.approvers[0]: the session name of role 'GitHubActions' is chosen by whoever assumes it; name the role (assumed-role/GitHubActions/*), list the person's email, or add the role to identity.emailSessionRoles if an identity provider sets its session names",
+      ],
+    ]),
+    ...[
+      'arn:aws:sts::111111111111:assumed-role/GitHubActions*alice@example.com',
+      'arn:aws:sts::111111111111:*alice@example.com',
+      'arn:*:111111111111:assumed-role/GitHubActions/alice@example.com',
+    ].map((pattern): [string, [string, unknown][], string[]] => [
+      `a * standing for the role's slash: ${pattern}`,
+      [[`${READ}.approvers`, [pattern]]],
+      [
+        'targets[0].levels.read.approvers[0]: a pattern that can match role sessions must read arn:aws:sts::<account>:assumed-role/<role>/<session or *>: a * elsewhere can stand for a session name the caller chooses',
+      ],
+    ]),
     [
       'break-glass without its own requesters',
       [[`${READ}.breakGlass`, { allowed: true, notify: ['security@example.com'] }]],

@@ -107,7 +107,7 @@ export async function connectableDatabases(
 ): Promise<string[]> {
   const result = await client.query<{ datname: string }>(
     `SELECT datname FROM pg_database
-     WHERE datallowconn AND NOT datistemplate AND datname <> $2 AND has_database_privilege($1, datname, 'CONNECT')
+     WHERE datallowconn AND NOT datistemplate AND datname <> $2 AND pg_catalog.has_database_privilege($1, datname, 'CONNECT')
      ORDER BY datname`,
     [role, database],
   );
@@ -115,6 +115,6 @@ export async function connectableDatabases(
 }
 
 /** Where a use-once role stands: no row when it is gone. */
-export const ONCE_SESSION_SQL = `SELECT shobj_description(r.oid, 'pg_authid') = ${pg.escapeLiteral(ONCE_USED_COMMENT)} AS "sealed",
+export const ONCE_SESSION_SQL = `SELECT pg_catalog.shobj_description(r.oid, 'pg_authid') = ${pg.escapeLiteral(ONCE_USED_COMMENT)} AS "sealed",
   (SELECT count(*)::int FROM pg_stat_activity a WHERE a.usename = r.rolname AND a.pid <> pg_backend_pid()) AS "open"
   FROM pg_roles r WHERE r.rolname = $1`;

@@ -178,7 +178,7 @@ export class PostgresProvisioner extends SqlProvisioner {
         // Up to PostgreSQL 15, CREATEROLE may grant any non-superuser role; from 16 only those it has ADMIN OPTION on.
         const result = await client.query<{ exists: boolean; admin: boolean | null }>(
           `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1) AS exists,
-                  (SELECT pg_has_role(current_user, oid, 'MEMBER WITH ADMIN OPTION') FROM pg_roles WHERE rolname = $1) AS admin`,
+                  (SELECT pg_catalog.pg_has_role(current_user, oid, 'MEMBER WITH ADMIN OPTION') FROM pg_roles WHERE rolname = $1) AS admin`,
           [role],
         );
         const row = result.rows[0];
@@ -239,6 +239,10 @@ export class PostgresProvisioner extends SqlProvisioner {
       connectionTimeoutMillis: this.deps.connectTimeoutMs ?? 5_000,
       application_name: 'jit-db-access',
       statement_timeout: 30_000,
+      // Only the system catalog resolves unqualified names: a function a database user planted in a schema on
+      // the default path (public.pg_terminate_backend(int, int), a closer match than the built-in) would
+      // otherwise run with the admin's rights.
+      options: '-c search_path=pg_catalog,pg_temp',
     };
   }
 

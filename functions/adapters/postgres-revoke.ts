@@ -57,7 +57,7 @@ export function postgresRevokePlan(
         withClient(target.database, async (client) => {
           const [, , membership] = await client
             .query<{ member: boolean }>(
-              `${databaseLockStatement(target.database)}; ALTER ROLE ${user} NOLOGIN; SELECT pg_has_role(current_user, ${pg.escapeLiteral(role)}, 'USAGE') AS member`,
+              `${databaseLockStatement(target.database)}; ALTER ROLE ${user} NOLOGIN; SELECT pg_catalog.pg_has_role(current_user, ${pg.escapeLiteral(role)}, 'USAGE') AS member`,
             )
             .then((results) => results as unknown as pg.QueryResult<{ member: boolean }>[])
             .catch((error: unknown) => {
@@ -79,7 +79,7 @@ export function postgresRevokePlan(
           // pg_stat_activity covers every database of the server; the timeout waits until each backend is gone.
           const result = await client.query<{ n: number }>(
             `SELECT count(*)::int AS n FROM (
-               SELECT pg_terminate_backend(pid, 5000) AS ended FROM pg_stat_activity
+               SELECT pg_catalog.pg_terminate_backend(pid, 5000) AS ended FROM pg_catalog.pg_stat_activity
                WHERE usename = $1 AND pid <> pg_backend_pid()) AS t
              WHERE ended`,
             [role],
@@ -100,7 +100,7 @@ export function postgresRevokePlan(
         // Databases where pg_shdepend says the role owns or was granted something, plus the target's.
         const databases = await withClient(target.database, async (client) => {
           const result = await client.query<{ datname: string; connectable: boolean; member: boolean }>(
-            `SELECT d.datname, d.datallowconn AS connectable, pg_has_role(current_user, $1, 'USAGE') AS member
+            `SELECT d.datname, d.datallowconn AS connectable, pg_catalog.pg_has_role(current_user, $1, 'USAGE') AS member
              FROM pg_database d
              WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
                AND (d.datname = $2 OR EXISTS (

@@ -34,5 +34,5 @@ export function databaseLockKey(database: string): string {
 
 /** The statement that takes the database's lock until the end of the current transaction. */
 export function databaseLockStatement(database: string): string {
-  return `SELECT pg_advisory_xact_lock(${databaseLockKey(database)})`;
+  return `SELECT pg_catalog.pg_advisory_xact_lock(${databaseLockKey(database)})`;
 }

@@ -293,6 +293,44 @@ describe('PostgreSQL revoke', () => {
   });
 });
 
+describe('PostgreSQL admin SQL and what a database user planted', () => {
+  /**
+   * CREATE on public granted to PUBLIC (PostgreSQL ≤ 14's default, kept by in-place upgrades): the user plants
+   * functions that match the admin's calls more closely than the built-ins, each recording who ran it.
+   */
+  async function plantedBy(uri: string): Promise<void> {
+    const user = await login(uri);
+    const record = 'INSERT INTO public.planted_ran VALUES (current_user)';
+    await user.query(`
+      CREATE FUNCTION public.pg_terminate_backend(integer, integer) RETURNS boolean LANGUAGE sql
+        AS $f$ ${record}; SELECT pg_catalog.pg_terminate_backend($1, $2::bigint) $f$;
+      CREATE FUNCTION public.shobj_description(oid, text) RETURNS text LANGUAGE sql
+        AS $f$ ${record}; SELECT pg_catalog.shobj_description($1, $2::name) $f$;
+      CREATE FUNCTION public.has_database_privilege(text, name, text) RETURNS boolean LANGUAGE sql
+        AS $f$ ${record}; SELECT pg_catalog.has_database_privilege($1, $2, $3) $f$;`);
+    // A session stays open, so revoke has a backend to end.
+  }
+
+  it('never runs them as the admin: not in revoke, a use-once grant or its session check', async () => {
+    await admin.query(`GRANT CREATE ON SCHEMA public TO PUBLIC;
+      CREATE TABLE IF NOT EXISTS public.planted_ran (who text); GRANT INSERT ON public.planted_ran TO PUBLIC`);
+    try {
+      const { p, s } = await granted();
+      await plantedBy((await p.credentials(s)).uri);
+      const once = { ...spec(target(), READ_APP), once: true as const, connectionLimit: 1 };
+      await p.grant(once);
+      await p.onceSession(once);
+      await p.revoke(once);
+      expect(await p.revoke(s)).toMatchObject({ dropped: true, sessionsTerminated: 1 });
+      expect((await admin.query('SELECT who FROM public.planted_ran')).rows).toEqual([]);
+    } finally {
+      await admin.query(
+        'REVOKE CREATE ON SCHEMA public FROM PUBLIC; DROP TABLE IF EXISTS public.planted_ran',
+      );
+    }
+  });
+});
+
 describe('PostgreSQL health check', () => {
   /** A login role with `attributes`, as an admin URL; dropped after the test. */
   async function adminRole(attributes: string, work: (url: string) => Promise<void>): Promise<void> {

@@ -52,9 +52,9 @@ export function withoutLeadingComments(sql: string): string {
  * stored on the request, mailed to approvers and shown by the API, and a secret must be in none of them.
  */
 const PASSWORD_IN_CODE =
-  /\bpassword\s*(?:=\s*|\(\s*)?''|\bidentified\s+(?:with\s+\S+\s+)?by\b|\bidentified\s+with\s+\S*password\S*\s+as\b|^\s*set\s+password\b/i;
+  /\bpassword\s*(?:=\s*|\(\s*)?(?:e|u&)?''|\bidentified\s+(?:with\s+\S+\s+)?by\b|\bidentified\s+with\s+\S*password\S*\s+as\b|^\s*set\s+password\b/i;
 const PASSWORD_IN_TEXT =
-  /\b(?:password|passwd|pwd)\s*=\s*[^\s'";,)]|[a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:[^\s/@]+@/i;
+  /\b(?:password|passwd|pwd)\s*=\s*['"]?[^\s'";,)]|[a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:[^\s/@]+@/i;
 
 export function carriesCredential(sql: string): boolean {
   const pieces = sqlPieces(sql);

@@ -93,6 +93,9 @@ describe('checkStatements', () => {
     ["SELECT * FROM dblink('host=db user=app password=hunter2', 'SELECT 1') AS t(x int)"],
     ["SELECT * FROM dblink('postgres://app:hunter2@db/app', 'SELECT 1') AS t(x int)"],
     ['ALTER ROLE app PASSWORD $$hunter2$$'],
+    ["ALTER ROLE app PASSWORD E'hunter2'"],
+    ["ALTER ROLE app PASSWORD U&'hunter2'"],
+    ["SELECT dblink_connect('host=db user=app password=''hunter2''')"],
   ])('refuses a credential in the SQL, without repeating it: %s', (statement) => {
     const error = domainErrorFrom(() => checkStatements(['SELECT 1', statement]));
     expect(error).toMatchObject({ code: 'STATEMENT_INVALID', details: { index: 1, problem: 'credential' } });

@@ -102,6 +102,15 @@ export const DANGEROUS_ROLES: Readonly<Partial<Record<BuiltInRole, string>>> = {
   pg_signal_backend: "can cancel and terminate other roles' sessions: the application's and the admin's",
 };
 
+/**
+ * Table privileges whose effects outlive the grant or reach past the level's own changes: granted only where a
+ * level names them again in `allowDangerousPrivileges`.
+ */
+export const DANGEROUS_PRIVILEGES: Readonly<Partial<Record<TablePrivilege, string>>> = {
+  TRIGGER:
+    "lets the user create triggers that run on every later write: on PostgreSQL they outlive the revoke (a trigger has no owner DROP OWNED could find), and on MySQL/MariaDB it may also drop the application's own triggers",
+};
+
 export const SchemaGrant = z
   .strictObject({
     /** PostgreSQL schema, or MySQL database. */
@@ -153,6 +162,8 @@ export const AccessLevel = z
     privileges: Privileges,
     /** The dangerous built-in roles (DANGEROUS_ROLES) this level may grant, named again on purpose. */
     allowDangerousRoles: z._default(z.array(BuiltInRole), []),
+    /** The dangerous table privileges (DANGEROUS_PRIVILEGES) this level may grant, named again on purpose. */
+    allowDangerousPrivileges: z._default(z.array(TablePrivilege), []),
     maxDuration: durationField(MAX_GRANT_SECONDS, '12h'),
     approvers: z._default(z.array(ApproverPattern), []),
     /** Who may ask for this level at all. Absent: any caller the trust model accepts. */
@@ -245,6 +256,18 @@ export const AccessLevel = z
             message: `${role} ${danger}; name it in allowDangerousRoles to grant it anyway`,
           });
         }
+      });
+      rule.privileges.schemas.forEach((schema, i) => {
+        schema.privileges.forEach((privilege, j) => {
+          const danger = DANGEROUS_PRIVILEGES[privilege];
+          if (danger && !rule.allowDangerousPrivileges.includes(privilege)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['privileges', 'schemas', i, 'privileges', j],
+              message: `${privilege} ${danger}; name it in allowDangerousPrivileges to grant it anyway`,
+            });
+          }
+        });
       });
       const autoApproves = rule.autoApprove !== undefined || rule.breakGlass?.allowed === true;
       if (rule.approvers.length === 0 && !autoApproves) {

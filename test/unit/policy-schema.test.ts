@@ -38,6 +38,7 @@ describe('Policy schema', () => {
       },
       maxDuration: 3600,
       allowDangerousRoles: [],
+      allowDangerousPrivileges: [],
       approvers: ['alice@example.com'],
       approvalLinks: true,
       linkLifetime: 86400,
@@ -407,6 +408,19 @@ describe('the trust model and eligibility in the policy', () => {
       problemsAfter([`${READ}.privileges`, { roles: [role] }], [`${READ}.allowDangerousRoles`, [role]]),
     ).toEqual([]);
     expect(problemsAfter([`${READ}.privileges`, { roles: ['pg_monitor'] }])).toEqual([]);
+  });
+
+  it('refuses TRIGGER unless the level names it in allowDangerousPrivileges, and says why', () => {
+    const withTrigger = { schemas: [{ name: 'public', privileges: ['SELECT', 'TRIGGER'] }] };
+    const problems = problemsAfter([`${READ}.privileges`, withTrigger]);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(
+      'targets[0].levels.read.privileges.schemas[0].privileges[1]: TRIGGER lets the user create triggers that run on every later write: on PostgreSQL they outlive the revoke',
+    );
+    expect(problems[0]).toContain('name it in allowDangerousPrivileges to grant it anyway');
+    expect(
+      problemsAfter([`${READ}.privileges`, withTrigger], [`${READ}.allowDangerousPrivileges`, ['TRIGGER']]),
+    ).toEqual([]);
   });
 
   it('accepts a session-name pattern on a role an identity provider names, and role-wide patterns anywhere', () => {

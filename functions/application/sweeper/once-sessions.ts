@@ -49,7 +49,7 @@ async function settleOnce(deps: Deps, request: AccessRequest, report: SweepRepor
   } catch (error) {
     if (error instanceof ConflictError || error instanceof InvalidTransitionError) return false;
     await recordSweepRevokeFailure(deps, request, error, report);
-    // Recorded REVOKE_FAILED: the revoking job must not try it again in this sweep.
+    // Recorded REVOKE_FAILED: no longer one of the ACTIVE grants; the expiry job retries it as REVOKE_FAILED.
     return true;
   }
 }

@@ -3,6 +3,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlProvisioner } from '../../functions/adapters/mysql-provisioner.js';
+import { sealInstallSql } from '../../functions/adapters/postgres-once.js';
 import { PostgresProvisioner } from '../../functions/adapters/postgres-provisioner.js';
 import type { GrantSpec } from '../../functions/application/ports.js';
 import { DomainError } from '../../functions/domain/errors.js';
@@ -123,6 +124,104 @@ describe('PostgreSQL use-once grants', () => {
       await bootstrap.end();
     }
   });
+
+  // The attack: a role with CREATE on the database (often the application's own user) makes schema jitdb and
+  // the seal function before the first use-once grant. CREATE OR REPLACE would keep that role the owner, and
+  // the admin's login trigger would run its code at every login: here, as whoever logs in (SECURITY INVOKER),
+  // it notes the login and makes its planter a superuser when the admin logs in.
+  it.each([
+    {
+      title: 'owns the schema and the function',
+      adminMakesSchema: false,
+      named: ['schema jitdb is owned by'],
+    },
+    {
+      title: 'may create in an admin-owned schema and made the function',
+      adminMakesSchema: true,
+      named: ['may create objects in schema jitdb'],
+    },
+  ])(
+    'refuses a use-once grant with TARGET_MISCONFIGURED when another role $title: none of its code runs as the admin',
+    async ({ adminMakesSchema, named }) => {
+      const suffix = randomBytes(4).toString('hex');
+      const bootstrap = new pg.Client({ connectionString: pgFixture.adminUrl });
+      await bootstrap.connect();
+      const database = `once_planted_${suffix}`;
+      const planter = `planter_${suffix}`;
+      const password = randomBytes(12).toString('hex');
+      const adminUrl = new URL(pgFixture.adminUrl);
+      adminUrl.pathname = `/${database}`;
+      const planterUrl = new URL(adminUrl);
+      planterUrl.username = planter;
+      planterUrl.password = password;
+      const admin = new pg.Client({ connectionString: adminUrl.toString() });
+      try {
+        await bootstrap.query(`CREATE DATABASE ${database}`);
+        await bootstrap.query(`CREATE ROLE ${planter} LOGIN PASSWORD ${pg.escapeLiteral(password)}`);
+        await bootstrap.query(`GRANT CREATE ON DATABASE ${database} TO ${planter}`);
+        await admin.connect();
+        await admin.query('CREATE TABLE public.ran (who text); GRANT INSERT ON public.ran TO PUBLIC');
+        if (adminMakesSchema)
+          await admin.query(`CREATE SCHEMA jitdb; GRANT CREATE ON SCHEMA jitdb TO ${planter}`);
+        const app = await pgLogin(planterUrl.toString());
+        await app.query(`${adminMakesSchema ? '' : 'CREATE SCHEMA jitdb;'}
+        CREATE FUNCTION jitdb.seal_once_login() RETURNS event_trigger LANGUAGE plpgsql AS $planted$
+        BEGIN
+          INSERT INTO public.ran VALUES (current_user);
+          IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+            EXECUTE 'ALTER ROLE ${planter} SUPERUSER';
+          END IF;
+        END $planted$`);
+        await app.end();
+
+        const t = provisionerTarget('postgres', 'once-planted', {
+          port: pgFixture.port,
+          database,
+          schema: 'public',
+        });
+        const p = pgProvisioners.create(t, adminUrl.toString());
+        const s = onceSpec(grantSpec(t, { schemas: [{ name: 'public', privileges: ['SELECT'] }] }));
+        const refusal = await p.grant(s).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        expect(refusal).toBeInstanceOf(DomainError);
+        expect((refusal as DomainError).code).toBe('TARGET_MISCONFIGURED');
+        for (const problem of [...named, `function jitdb.seal_once_login() is owned by ${planter}`]) {
+          expect((refusal as DomainError).message).toContain(problem);
+        }
+        // The install checks again under the database's lock, in its own transaction: it refuses too.
+        await expect(admin.query(sealInstallSql(database))).rejects.toMatchObject({
+          code: 'JDB01',
+          message: expect.stringContaining(`owned by ${planter}`),
+        });
+
+        // Nothing was installed or adopted: no trigger, the function is still the planter's, no role was made.
+        expect(
+          (await admin.query("SELECT 1 FROM pg_event_trigger WHERE evtname = 'jitdb_seal_once_login'")).rows,
+        ).toEqual([]);
+        const owner = await admin.query(
+          "SELECT proowner::regrole::text AS owner, prosecdef FROM pg_proc WHERE proname = 'seal_once_login'",
+        );
+        expect(owner.rows).toEqual([{ owner: planter, prosecdef: false }]);
+        expect((await bootstrap.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [s.dbUser])).rows).toEqual(
+          [],
+        );
+        // An admin login runs none of the planter's code.
+        await (await pgLogin(adminUrl.toString())).end();
+        expect((await admin.query('SELECT who FROM public.ran')).rows).toEqual([]);
+        expect(
+          (await bootstrap.query('SELECT rolsuper FROM pg_roles WHERE rolname = $1', [planter])).rows,
+        ).toEqual([{ rolsuper: false }]);
+        await p.close();
+      } finally {
+        await admin.end().catch(() => undefined);
+        await bootstrap.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+        await bootstrap.query(`DROP ROLE IF EXISTS ${planter}`);
+        await bootstrap.end();
+      }
+    },
+  );
 });
 
 describe('MariaDB use-once grants', () => {

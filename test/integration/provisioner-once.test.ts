@@ -96,7 +96,10 @@ describe('PostgreSQL use-once grants', () => {
     try {
       await bootstrap.query(`CREATE DATABASE ${database}`);
       await bootstrap.query(`CREATE ROLE ${limited} LOGIN CREATEROLE PASSWORD ${pg.escapeLiteral(password)}`);
-      await bootstrap.query(`GRANT CREATE ON DATABASE ${database} TO ${limited}`);
+      // Not CONNECT for PUBLIC: a use-once grant elsewhere on this server (another test file) seals every
+      // database its role may reach, and would meet this one half-made or being dropped.
+      await bootstrap.query(`REVOKE CONNECT ON DATABASE ${database} FROM PUBLIC`);
+      await bootstrap.query(`GRANT CONNECT, CREATE ON DATABASE ${database} TO ${limited}`);
       const url = new URL(pgFixture.adminUrl);
       url.username = limited;
       url.password = password;
@@ -155,7 +158,9 @@ describe('PostgreSQL use-once grants', () => {
     try {
       await bootstrap.query(`CREATE DATABASE ${database}`);
       await bootstrap.query(`CREATE ROLE ${planter} LOGIN PASSWORD ${pg.escapeLiteral(password)}`);
-      await bootstrap.query(`GRANT CREATE ON DATABASE ${database} TO ${planter}`);
+      // Not CONNECT for PUBLIC, as above: other use-once grants on this server would meet the planted seal.
+      await bootstrap.query(`REVOKE CONNECT ON DATABASE ${database} FROM PUBLIC`);
+      await bootstrap.query(`GRANT CONNECT, CREATE ON DATABASE ${database} TO ${planter}`);
       await admin.connect();
       await admin.query('CREATE TABLE public.ran (who text); GRANT INSERT ON public.ran TO PUBLIC');
       if (options.adminMakesSchema)

@@ -110,7 +110,7 @@ export async function anchorReport(
   if (latestDigest && latestDigest.seq > 1) {
     const before = await checked(await digests.get(latestDigest.seq - 1));
     if (before) evidence.beforeLatest = before;
-    const first = await checked(latestDigest.seq === 2 ? before?.digest : await digests.get(1));
+    const first = latestDigest.seq === 2 ? before : await checked(await digests.get(1));
     if (first) evidence.first = first;
   }
   if (anchor) {

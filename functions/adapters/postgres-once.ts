@@ -21,7 +21,9 @@ const SCHEMA = 'jitdb';
 const FUNCTION = `${SCHEMA}.seal_once_login`;
 const TRIGGER = 'jitdb_seal_once_login';
 /** In the function's body: an installed seal without it is an older one, replaced by the next grant. */
-const SEAL_VERSION = 'jitdb seal v2';
+const SEAL_VERSION = 'jitdb seal v3';
+/** The SQLSTATE the install raises when the seal's objects are not the admin's (see SEAL_PROBLEMS_SQL). */
+const FOREIGN_SEAL_STATE = 'JDB01';
 /** Login event triggers arrived in PostgreSQL 17. */
 const LOGIN_TRIGGERS_FROM = 170000;
 
@@ -31,13 +33,13 @@ const LOGIN_TRIGGERS_FROM = 170000;
  * use-once role it seals the role; if sealing fails, this login fails too (closed, not open).
  */
 const SEAL_FUNCTION_SQL = `CREATE OR REPLACE FUNCTION ${FUNCTION}() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $seal$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $seal$
 -- ${SEAL_VERSION}
 BEGIN
-  IF session_user::text LIKE 'jit\\_%' AND shobj_description(
-       (SELECT oid FROM pg_roles WHERE rolname = session_user), 'pg_authid') = ${pg.escapeLiteral(ONCE_ROLE_COMMENT)} THEN
-    EXECUTE format('ALTER ROLE %I NOLOGIN', session_user);
-    EXECUTE format('COMMENT ON ROLE %I IS %L', session_user, ${pg.escapeLiteral(ONCE_USED_COMMENT)});
+  IF session_user::text LIKE 'jit\\_%' AND pg_catalog.shobj_description(
+       (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = session_user), 'pg_authid') = ${pg.escapeLiteral(ONCE_ROLE_COMMENT)} THEN
+    EXECUTE pg_catalog.format('ALTER ROLE %I NOLOGIN', session_user);
+    EXECUTE pg_catalog.format('COMMENT ON ROLE %I IS %L', session_user, ${pg.escapeLiteral(ONCE_USED_COMMENT)});
   END IF;
 END
 $seal$`;
@@ -48,11 +50,54 @@ export function sealRoleSql(role: string): string {
   return `ALTER ROLE ${user} NOLOGIN; COMMENT ON ROLE ${user} IS ${pg.escapeLiteral(ONCE_USED_COMMENT)}`;
 }
 
-/** The statements that install the seal in one database; idempotent, serialised by the database's lock. */
+/**
+ * What makes the seal's objects someone else's: the schema, the function or the event trigger owned by a role
+ * other than the admin (current_user) or a superuser, another role that may create in the schema, or the event
+ * trigger running some other function. CREATE SCHEMA IF NOT EXISTS and CREATE OR REPLACE FUNCTION keep an
+ * existing object's owner, so a role with CREATE on the database (often the application's own user) could
+ * pre-create them: the admin's login trigger would then run that role's code at every login, the admin's
+ * included (a SECURITY INVOKER body runs as whoever logs in), or do nothing at all. A superuser owner is
+ * accepted: only superusers may change what one owns. One text per problem; empty when the seal is the admin's.
+ */
+const SEAL_PROBLEMS_SQL = `WITH trusted AS (
+    SELECT oid FROM pg_catalog.pg_roles WHERE rolsuper OR rolname = current_user),
+  ns AS (SELECT oid, nspowner, nspacl FROM pg_catalog.pg_namespace WHERE nspname = '${SCHEMA}'),
+  fn AS (SELECT p.oid, p.proowner FROM pg_catalog.pg_proc p JOIN ns ON p.pronamespace = ns.oid
+         WHERE p.proname = 'seal_once_login' AND p.pronargs = 0),
+  trg AS (SELECT evtowner, evtfoid FROM pg_catalog.pg_event_trigger WHERE evtname = '${TRIGGER}')
+SELECT ARRAY(
+  SELECT format('schema ${SCHEMA} is owned by %s', nspowner::regrole) FROM ns
+   WHERE nspowner NOT IN (SELECT oid FROM trusted)
+  UNION ALL
+  SELECT format('%s may create objects in schema ${SCHEMA}',
+                CASE a.grantee WHEN 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END)
+    FROM ns, aclexplode(ns.nspacl) a
+   WHERE a.privilege_type = 'CREATE' AND a.grantee NOT IN (SELECT oid FROM trusted)
+  UNION ALL
+  SELECT format('function ${FUNCTION}() is owned by %s', proowner::regrole) FROM fn
+   WHERE proowner NOT IN (SELECT oid FROM trusted)
+  UNION ALL
+  SELECT format('event trigger ${TRIGGER} is owned by %s', evtowner::regrole) FROM trg
+   WHERE evtowner NOT IN (SELECT oid FROM trusted)
+  UNION ALL
+  SELECT format('event trigger ${TRIGGER} runs %s, not ${FUNCTION}()', evtfoid::regprocedure) FROM trg
+   WHERE evtfoid IS DISTINCT FROM (SELECT oid FROM fn))`;
+
+/**
+ * The statements that install the seal in one database; idempotent, serialised by the database's lock. The
+ * ownership check runs in the same transaction, after the schema exists and before anything is replaced: once
+ * the schema is the admin's and nobody else may create in it, nobody else can change what follows.
+ */
 export function sealInstallSql(database: string): string {
   return [
     databaseLockStatement(database),
     `CREATE SCHEMA IF NOT EXISTS ${SCHEMA}`,
+    `DO $check$ DECLARE problems text[]; BEGIN
+       problems := (${SEAL_PROBLEMS_SQL});
+       IF cardinality(problems) > 0 THEN
+         RAISE EXCEPTION USING ERRCODE = '${FOREIGN_SEAL_STATE}', MESSAGE = array_to_string(problems, '; ');
+       END IF;
+     END $check$`,
     `REVOKE ALL ON SCHEMA ${SCHEMA} FROM PUBLIC`,
     SEAL_FUNCTION_SQL,
     `REVOKE ALL ON FUNCTION ${FUNCTION}() FROM PUBLIC`,
@@ -65,17 +110,36 @@ export function sealInstallSql(database: string): string {
   ].join(';\n');
 }
 
-/** Whether the seal is installed and enabled in the database the client is connected to. */
+/** Whether the seal is installed and enabled in the database the client is connected to, and whose it is. */
 const SEAL_PRESENT_SQL = `SELECT current_setting('server_version_num')::int AS version,
   coalesce(current_setting('event_triggers', true), 'on') = 'on' AS enabled,
+  (${SEAL_PROBLEMS_SQL}) AS problems,
   EXISTS (SELECT 1 FROM pg_event_trigger t JOIN pg_proc p ON p.oid = t.evtfoid
           WHERE t.evtname = '${TRIGGER}' AND t.evtevent = 'login' AND t.evtenabled = 'A'
             AND p.prosrc LIKE '%${SEAL_VERSION}%') AS present`;
 
-/** Installs the seal in the client's database unless present; refuses a server or admin that cannot have it. */
+/** The refusal when the seal's objects are not the admin's alone: what is wrong, and how to start over. */
+function foreignSealError(targetId: string, database: string, problems: string): TargetMisconfiguredError {
+  return new TargetMisconfiguredError(targetId, [
+    `use-once credentials need the login seal in ${database} to be the admin's alone, but ${problems}: ` +
+      "that role could run its own code at every login, the admin's included, or switch the seal off. " +
+      `Check what schema ${SCHEMA} holds, then as the admin DROP EVENT TRIGGER IF EXISTS ${TRIGGER} and ` +
+      `DROP SCHEMA ${SCHEMA} CASCADE; the next use-once grant installs the seal afresh`,
+  ]);
+}
+
+/**
+ * Installs the seal in the client's database unless present; refuses a server or admin that cannot have it, and
+ * a seal whose schema, function or trigger another role owns or may change.
+ */
 export async function ensureSeal(client: pg.ClientBase, targetId: string, database: string): Promise<void> {
-  const found = await client.query<{ version: number; enabled: boolean; present: boolean }>(SEAL_PRESENT_SQL);
-  const { version = 0, enabled = false, present = false } = found.rows[0] ?? {};
+  const found = await client.query<{
+    version: number;
+    enabled: boolean;
+    problems: string[];
+    present: boolean;
+  }>(SEAL_PRESENT_SQL);
+  const { version = 0, enabled = false, problems = [], present = false } = found.rows[0] ?? {};
   if (version < LOGIN_TRIGGERS_FROM) {
     throw new TargetMisconfiguredError(targetId, [
       'use-once credentials need PostgreSQL 17 or later (login event triggers)',
@@ -86,10 +150,15 @@ export async function ensureSeal(client: pg.ClientBase, targetId: string, databa
       `use-once credentials need event triggers on in ${database} (event_triggers is off)`,
     ]);
   }
+  if (problems.length > 0) throw foreignSealError(targetId, database, problems.join('; '));
   if (present) return;
   try {
     await client.query(sealInstallSql(database));
   } catch (error) {
+    // Made someone else's between the look above and the install's lock.
+    if (sqlState(error) === FOREIGN_SEAL_STATE) {
+      throw foreignSealError(targetId, database, String((error as Error).message));
+    }
     if (sqlState(error) === '42501') {
       throw new TargetMisconfiguredError(targetId, [
         `use-once credentials need an admin that may create event triggers in ${database} (a superuser, or the RDS master user)`,

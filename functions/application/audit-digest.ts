@@ -103,18 +103,15 @@ export async function anchorReport(
     digest
       ? { digest, signatureOk: await signer.verify(digestMessage(digest), digest.signature) }
       : undefined;
-  const [latestDigest, anchor, first] = await Promise.all([
-    digests.latest(),
-    digests.anchorOf(stream),
-    digests.get(1),
-  ]);
+  const [latestDigest, anchor] = await Promise.all([digests.latest(), digests.anchorOf(stream)]);
   const evidence: DigestEvidence = {};
   const latest = await checked(latestDigest);
   if (latest) evidence.latest = latest;
-  if (first) evidence.first = first;
   if (latestDigest && latestDigest.seq > 1) {
     const before = await checked(await digests.get(latestDigest.seq - 1));
     if (before) evidence.beforeLatest = before;
+    const first = latestDigest.seq === 2 ? before : await checked(await digests.get(1));
+    if (first) evidence.first = first;
   }
   if (anchor) {
     evidence.anchor = anchor;
@@ -125,5 +122,5 @@ export async function anchorReport(
       if (after) evidence.afterAnchor = after;
     }
   }
-  return checkAnchor(events, evidence);
+  return checkAnchor(stream, events, evidence);
 }

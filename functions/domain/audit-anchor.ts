@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { canonicalJson, hashAuditEvent } from './audit-chain.js';
+import { isRequestId, requestIdTime } from './naming.js';
 import { type AuditEvent, GENESIS_HASH } from './types.js';
 
 /** A signature over an audit digest: ECDSA P-256 over SHA-256, DER-encoded, base64. */
@@ -116,8 +117,8 @@ export interface DigestEvidence {
   latest?: { digest: SignedDigest; signatureOk: boolean };
   /** The digest before the latest (absent when the latest is the first, or when it is missing). */
   beforeLatest?: { digest: SignedDigest; signatureOk: boolean };
-  /** The first digest: events before its time may predate anchoring. */
-  first?: SignedDigest;
+  /** The first digest: events before its time may predate anchoring (absent when missing, or the latest is it). */
+  first?: { digest: SignedDigest; signatureOk: boolean };
   /** The stream's anchor pointer and the digest it names (absent if that digest is missing). */
   anchor?: StreamAnchor;
   anchorDigest?: { digest: SignedDigest; signatureOk: boolean };
@@ -135,8 +136,18 @@ export const DIGEST_OVERLAP_SECONDS = 120;
  * Checks a chain's events (already verified internally by verifyChain) against the signed digests:
  * the digests verify and chain, the anchored head is still in the events, and nothing older than the newest
  * digest is left out of it.
+ *
+ * "Older" leans only on what a writer of the tables cannot choose where it can: the signed digests (their
+ * times, and when anchoring started), a request's id (a ULID: its creation time, which the request's first
+ * event shares) and the digest a pointer names (an event after the head it anchored was written after it). The
+ * events' own `at` and the pointers are the writer's to change: an event's `at` only ever moves its time later
+ * than those bounds, and a chain with no pointer is held to its request's creation time.
  */
-export function checkAnchor(events: readonly AuditEvent[], evidence: DigestEvidence): AnchorReport {
+export function checkAnchor(
+  stream: string,
+  events: readonly AuditEvent[],
+  evidence: DigestEvidence,
+): AnchorReport {
   const { latest } = evidence;
   if (!latest && evidence.anchor) {
     return {
@@ -161,6 +172,13 @@ export function checkAnchor(events: readonly AuditEvent[], evidence: DigestEvide
     if (digestHash(before.digest) !== latest.digest.previousDigestHash)
       return fail(`digest ${latest.digest.seq} does not chain to digest ${before.digest.seq}`);
   }
+  // When anchoring started: the first digest's signed time (digests count from 1, so a later one implies it).
+  const first = latest.digest.seq === 1 ? latest : evidence.first;
+  if (!first) return fail('digest 1 is missing');
+  if (!first.signatureOk) return fail(`digest ${first.digest.seq}'s signature does not verify`);
+  const startedAt = Date.parse(first.digest.at);
+  const dueBy = Date.parse(latest.digest.at) - DIGEST_OVERLAP_SECONDS * 1000;
+  const due = (ms: number) => ms >= startedAt && ms < dueBy;
   let upToSeq = 0;
   let anchored: AnchorReport['anchored'];
   const { anchor } = evidence;
@@ -192,15 +210,32 @@ export function checkAnchor(events: readonly AuditEvent[], evidence: DigestEvide
     upToSeq = anchor.seq;
     anchored = { digestSeq: signed.digest.seq, digestAt: signed.digest.at, upToSeq };
   }
-  const window = unanchored(events, upToSeq);
-  const first = window.unanchoredSince;
-  if (first) {
-    const startedAt = evidence.first?.at ?? latest.digest.at;
-    const dueBy = Date.parse(latest.digest.at) - DIGEST_OVERLAP_SECONDS * 1000;
-    const at = Date.parse(first.at);
-    if (at >= Date.parse(startedAt) && at < dueBy) {
+  const request = isRequestId(stream);
+  if (!anchored && request) {
+    // Its first event was written when the request was made: a digest since then (less the overlap) anchored it.
+    const created = requestIdTime(stream);
+    if (due(created)) {
       return fail(
-        `event ${first.seq} (${first.at}) is older than digest ${latest.digest.seq} but no digest anchors it: ` +
+        `request ${stream} was created at ${new Date(created).toISOString()} (its id says so), before digest ` +
+          `${latest.digest.seq}, but no digest anchors its chain: its anchor pointer was removed, ` +
+          'or its events were kept from the digests',
+      );
+    }
+  }
+  const window = unanchored(events, upToSeq);
+  const next = window.unanchoredSince;
+  if (next) {
+    // Never earlier than the anchoring digest's time (the digest read the chain after it), or the request's
+    // creation: a backdated `at` cannot place the event before anchoring started.
+    const floor = anchored
+      ? Date.parse(anchored.digestAt)
+      : request
+        ? requestIdTime(stream)
+        : Number.NEGATIVE_INFINITY;
+    const own = Date.parse(next.at);
+    if (due(Number.isNaN(own) ? floor : Math.max(own, floor))) {
+      return fail(
+        `event ${next.seq} (${next.at}) is older than digest ${latest.digest.seq} but no digest anchors it: ` +
           'it was kept from the digest, or written with a false time',
       );
     }

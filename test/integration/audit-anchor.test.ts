@@ -2,6 +2,7 @@
  * Audit anchoring on DynamoDB Local: the digest function's run, and verification against the signed digests,
  * including what a compromised writer of the requests and audit tables can and cannot do.
  */
+import { randomBytes } from 'node:crypto';
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DynamoDigestStore } from '../../functions/adapters/dynamodb-digests.js';
@@ -9,6 +10,7 @@ import { ephemeralFileSigner } from '../../functions/adapters/file-signer.js';
 import { anchorReport, auditDigest } from '../../functions/application/audit-digest.js';
 import type { Deps, Signer } from '../../functions/application/ports.js';
 import { chainEvent } from '../../functions/domain/audit-chain.js';
+import { newRequestId } from '../../functions/domain/naming.js';
 import type { AccessRequest, AuditDraft, AuditEvent } from '../../functions/domain/types.js';
 import { TestClock } from '../support/deps.js';
 import {
@@ -223,6 +225,51 @@ describe('a compromised writer of the requests and audit tables', () => {
     expect(await report(f, a)).toMatchObject({
       ok: false,
       problem: `event 3 (${at(6)}) is older than digest 2 but no digest anchors it: it was kept from the digest, or written with a false time`,
+    });
+  });
+});
+
+describe('a writer of the audit and digests tables without the key', () => {
+  it('cannot hide a rewritten chain by deleting its anchor pointer and dating its events before anchoring began', async () => {
+    const f = await fixture();
+    await digestAt(f, -10);
+    // A request made after digest 1, as its id says (ids carry their creation time).
+    const id = newRequestId(T0, randomBytes(10));
+    const { request } = await f.t.requests.create(pendingRequest({ id }), requestedDraft(at(0)));
+    const a = await f.t.requests.recordEvent(request, note(at(1), 'the real note'));
+    await digestAt(f, 5);
+    await digestAt(f, 10);
+    expect(await report(f, a)).toMatchObject({ ok: true, anchored: { digestSeq: 2, upToSeq: 2 } });
+
+    await f.t.doc.send(
+      new DeleteCommand({ TableName: f.t.names.digestsTable, Key: { pk: `anchor#${id}`, sk: 2 } }),
+    );
+    let prevHash = '0'.repeat(64);
+    for (const event of await f.t.audit.list(id)) {
+      const { requestId: _r, seq, prevHash: _p, hash: _h, ...draft } = event;
+      const backdated = chainEvent(
+        { ...draft, at: at(-60 + seq), ...(seq === 2 ? { comment: 'a different note' } : {}) },
+        { requestId: id, seq, prevHash },
+      );
+      await f.t.doc.send(new PutCommand({ TableName: f.t.names.auditTable, Item: backdated }));
+      prevHash = backdated.hash;
+    }
+    await f.t.doc.send(
+      new UpdateCommand({
+        TableName: f.t.names.requestsTable,
+        Key: { id },
+        UpdateExpression: 'SET auditHead = :head',
+        ExpressionAttributeValues: { ':head': prevHash },
+      }),
+    );
+
+    expect(await f.t.audit.verify(id)).toEqual({ ok: true, events: 2 });
+    expect(await report(f, a)).toEqual({
+      ok: false,
+      problem:
+        `request ${id} was created at ${at(0)} (its id says so), before digest 3, but no digest anchors its ` +
+        'chain: its anchor pointer was removed, or its events were kept from the digests',
+      latestDigest: { seq: 3, at: at(10) },
     });
   });
 });

@@ -3,6 +3,7 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlProvisioner } from '../../functions/adapters/mysql-provisioner.js';
+import { sealInstallSql } from '../../functions/adapters/postgres-once.js';
 import { PostgresProvisioner } from '../../functions/adapters/postgres-provisioner.js';
 import type { GrantSpec } from '../../functions/application/ports.js';
 import { DomainError } from '../../functions/domain/errors.js';
@@ -95,7 +96,10 @@ describe('PostgreSQL use-once grants', () => {
     try {
       await bootstrap.query(`CREATE DATABASE ${database}`);
       await bootstrap.query(`CREATE ROLE ${limited} LOGIN CREATEROLE PASSWORD ${pg.escapeLiteral(password)}`);
-      await bootstrap.query(`GRANT CREATE ON DATABASE ${database} TO ${limited}`);
+      // Not CONNECT for PUBLIC: a use-once grant elsewhere on this server (another test file) seals every
+      // database its role may reach, and would meet this one half-made or being dropped.
+      await bootstrap.query(`REVOKE CONNECT ON DATABASE ${database} FROM PUBLIC`);
+      await bootstrap.query(`GRANT CONNECT, CREATE ON DATABASE ${database} TO ${limited}`);
       const url = new URL(pgFixture.adminUrl);
       url.username = limited;
       url.password = password;
@@ -122,6 +126,150 @@ describe('PostgreSQL use-once grants', () => {
       await bootstrap.query(`DROP ROLE IF EXISTS ${limited}`);
       await bootstrap.end();
     }
+  });
+
+  /**
+   * A fresh database where a role with CREATE on it (as the application's own user often has) made the seal
+   * function, with `body`, in a schema jitdb it made too, or that the admin made and let it create in. The
+   * caller's `work` gets the admin's URL and client there; everything is dropped afterwards.
+   */
+  async function withPlantedSeal(
+    options: { adminMakesSchema: boolean; body: (planter: string) => string },
+    work: (planted: {
+      database: string;
+      planter: string;
+      adminUrl: URL;
+      admin: pg.Client;
+      bootstrap: pg.Client;
+    }) => Promise<void>,
+  ): Promise<void> {
+    const suffix = randomBytes(4).toString('hex');
+    const bootstrap = new pg.Client({ connectionString: pgFixture.adminUrl });
+    await bootstrap.connect();
+    const database = `once_planted_${suffix}`;
+    const planter = `planter_${suffix}`;
+    const password = randomBytes(12).toString('hex');
+    const adminUrl = new URL(pgFixture.adminUrl);
+    adminUrl.pathname = `/${database}`;
+    const planterUrl = new URL(adminUrl);
+    planterUrl.username = planter;
+    planterUrl.password = password;
+    const admin = new pg.Client({ connectionString: adminUrl.toString() });
+    try {
+      await bootstrap.query(`CREATE DATABASE ${database}`);
+      await bootstrap.query(`CREATE ROLE ${planter} LOGIN PASSWORD ${pg.escapeLiteral(password)}`);
+      // Not CONNECT for PUBLIC, as above: other use-once grants on this server would meet the planted seal.
+      await bootstrap.query(`REVOKE CONNECT ON DATABASE ${database} FROM PUBLIC`);
+      await bootstrap.query(`GRANT CONNECT, CREATE ON DATABASE ${database} TO ${planter}`);
+      await admin.connect();
+      await admin.query('CREATE TABLE public.ran (who text); GRANT INSERT ON public.ran TO PUBLIC');
+      if (options.adminMakesSchema)
+        await admin.query(`CREATE SCHEMA jitdb; GRANT CREATE ON SCHEMA jitdb TO ${planter}`);
+      const app = await pgLogin(planterUrl.toString());
+      await app.query(`${options.adminMakesSchema ? '' : 'CREATE SCHEMA jitdb;'}
+        CREATE FUNCTION jitdb.seal_once_login() RETURNS event_trigger LANGUAGE plpgsql AS $planted$
+        ${options.body(planter)}
+        $planted$`);
+      await app.end();
+      await work({ database, planter, adminUrl, admin, bootstrap });
+    } finally {
+      await admin.end().catch(() => undefined);
+      await bootstrap.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      await bootstrap.query(`DROP ROLE IF EXISTS ${planter}`);
+      await bootstrap.end();
+    }
+  }
+
+  async function refusalOfOnceGrant(database: string, adminUrl: URL) {
+    const t = provisionerTarget('postgres', 'once-planted', {
+      port: pgFixture.port,
+      database,
+      schema: 'public',
+    });
+    const p = pgProvisioners.create(t, adminUrl.toString());
+    const s = onceSpec(grantSpec(t, { schemas: [{ name: 'public', privileges: ['SELECT'] }] }));
+    const refusal = await p.grant(s).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await p.close();
+    expect(refusal).toBeInstanceOf(DomainError);
+    expect((refusal as DomainError).code).toBe('TARGET_MISCONFIGURED');
+    return { message: (refusal as DomainError).message, dbUser: s.dbUser };
+  }
+
+  // The attack: CREATE OR REPLACE would keep the planter the owner, and the admin's login trigger would run its
+  // code at every login. Here, as whoever logs in (SECURITY INVOKER), it notes the login and makes its planter
+  // a superuser when the admin logs in.
+  it.each([
+    {
+      title: 'owns the schema and the function',
+      adminMakesSchema: false,
+      named: (planter: string) => `schema jitdb is owned by ${planter}`,
+    },
+    {
+      title: 'may create in an admin-owned schema and made the function',
+      adminMakesSchema: true,
+      named: (planter: string) => `${planter} may create objects in schema jitdb`,
+    },
+  ])(
+    'refuses a use-once grant with TARGET_MISCONFIGURED when another role $title: none of its code runs as the admin',
+    async ({ adminMakesSchema, named }) => {
+      const body = (planter: string) => `BEGIN
+          INSERT INTO public.ran VALUES (current_user);
+          IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+            EXECUTE 'ALTER ROLE ${planter} SUPERUSER';
+          END IF;
+        END`;
+      await withPlantedSeal(
+        { adminMakesSchema, body },
+        async ({ database, planter, adminUrl, admin, bootstrap }) => {
+          const { message, dbUser } = await refusalOfOnceGrant(database, adminUrl);
+          expect(message).toContain(named(planter));
+          expect(message).toContain(`function jitdb.seal_once_login() is owned by ${planter}`);
+          // The install checks again under the database's lock, in its own transaction: it refuses too.
+          await expect(admin.query(sealInstallSql(database))).rejects.toMatchObject({
+            code: 'JDB01',
+            message: expect.stringContaining(`owned by ${planter}`),
+          });
+
+          // Nothing was installed or adopted: no trigger, the function is still the planter's, no role was made.
+          expect(
+            (await admin.query("SELECT 1 FROM pg_event_trigger WHERE evtname = 'jitdb_seal_once_login'"))
+              .rows,
+          ).toEqual([]);
+          const owner = await admin.query(
+            "SELECT proowner::regrole::text AS owner, prosecdef FROM pg_proc WHERE proname = 'seal_once_login'",
+          );
+          expect(owner.rows).toEqual([{ owner: planter, prosecdef: false }]);
+          expect((await bootstrap.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [dbUser])).rows).toEqual(
+            [],
+          );
+          // An admin login runs none of the planter's code.
+          await (await pgLogin(adminUrl.toString())).end();
+          expect((await admin.query('SELECT who FROM public.ran')).rows).toEqual([]);
+          expect(
+            (await bootstrap.query('SELECT rolsuper FROM pg_roles WHERE rolname = $1', [planter])).rows,
+          ).toEqual([{ rolsuper: false }]);
+        },
+      );
+    },
+  );
+
+  it('refuses a use-once grant where an earlier version already put the login trigger on a planted function', async () => {
+    const body = () => 'BEGIN END';
+    await withPlantedSeal(
+      { adminMakesSchema: false, body },
+      async ({ database, planter, adminUrl, admin }) => {
+        // What the seal's earlier versions did: CREATE OR REPLACE kept the planter's function, then the trigger.
+        await admin.query(
+          'CREATE EVENT TRIGGER jitdb_seal_once_login ON login EXECUTE FUNCTION jitdb.seal_once_login()',
+        );
+        const { message } = await refusalOfOnceGrant(database, adminUrl);
+        expect(message).toContain(`function jitdb.seal_once_login() is owned by ${planter}`);
+        expect(message).toContain('DROP EVENT TRIGGER IF EXISTS jitdb_seal_once_login');
+      },
+    );
   });
 });
 

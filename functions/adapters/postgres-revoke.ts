@@ -28,6 +28,22 @@ function dependencyText(error: unknown): string {
   return String(typeof detail === 'string' && detail !== '' ? detail : message).replaceAll('\n', '; ');
 }
 
+/** How long one try to set NOLOGIN waits for the role's catalog row before its sessions are ended again. */
+const ROLE_ROW_LOCK_TIMEOUT = '500ms';
+/** Tries at NOLOGIN, each after ending the role's sessions: a lock still held after all is not the user's. */
+const BLOCK_LOGINS_TRIES = 8;
+
+/** Ends every backend of the role named $1 in every database of the server, waiting until each is gone. */
+const TERMINATE_SQL = `SELECT count(*)::int AS n FROM (
+  SELECT pg_catalog.pg_terminate_backend(pid, 5000) AS ended FROM pg_catalog.pg_stat_activity
+  WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()) AS t
+WHERE ended`;
+
+/** The role's open backends and prepared transactions: what can still hold a lock or run a statement. */
+const LEFT_SQL = `SELECT
+  (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid())::int AS sessions,
+  (SELECT count(*) FROM pg_catalog.pg_prepared_xacts WHERE owner = $1)::int AS prepared`;
+
 /**
  * The revoke as ordered, individually re-runnable steps: block logins → end sessions (and check none is
  * left) → DROP OWNED in every database where the role owns or holds something → drop the role. Never
@@ -35,6 +51,15 @@ function dependencyText(error: unknown): string {
  * objects that outlive it. What DROP OWNED cannot remove (an object another role's object depends on, a
  * database it owns, anything in a database that takes no connections) makes a step throw
  * RevokeIncompleteError instead of reporting success.
+ *
+ * Nothing the user holds may make a step wait: its sessions can hold the row of its own role (an open
+ * `ALTER ROLE CURRENT_USER PASSWORD …`) and any advisory lock, the database lock included, and a prepared
+ * transaction keeps both after its session is gone. So every step that takes a lock first ends the role's
+ * sessions and rolls back its prepared transactions: block-logins sets NOLOGIN under a short lock_timeout and
+ * ends the sessions again between tries, and it takes no database lock (a single-row update of the role; a
+ * concurrent grant's ALTER ROLE on the same row is waited for or retried as transient). The database lock is
+ * taken only from drop-owned on, after terminate-sessions has shown that no session or prepared transaction of
+ * the role is left and logins are blocked.
  */
 export function postgresRevokePlan(
   target: RevokeTarget,
@@ -50,25 +75,80 @@ export function postgresRevokePlan(
   const ignoreMissingRole = (error: unknown) => {
     if (sqlState(error) !== '42704') throw error;
   };
+
+  /**
+   * Ends the role's sessions, then rolls back its prepared transactions (in their databases, as the role: only
+   * the role that prepared one or a superuser may finish it; the admin is a member). `client` is connected to
+   * the target's database, and a non-superuser admin must already be a member of the role.
+   */
+  const endSessions = async (client: pg.PoolClient): Promise<void> => {
+    const ended = await client.query<{ n: number }>(TERMINATE_SQL, [role]);
+    sessionsTerminated += ended.rows[0]?.n ?? 0;
+    const prepared = await client.query<{ gid: string; database: string }>(
+      'SELECT gid, database FROM pg_catalog.pg_prepared_xacts WHERE owner = $1 ORDER BY database, gid',
+      [role],
+    );
+    for (const database of new Set(prepared.rows.map((row) => row.database))) {
+      // The target's own database on this connection: a second one from the same pool could wait on itself.
+      const inDatabase: WithAdminClient = (name, work) =>
+        name === target.database ? work(client) : withClient(name, work);
+      await inDatabase(database, async (other) => {
+        try {
+          await other.query(`SET ROLE ${user}`);
+        } catch (error) {
+          ignoreMissingRole(error);
+          return;
+        }
+        try {
+          for (const { gid } of prepared.rows.filter((row) => row.database === database)) {
+            // 42704: finished meanwhile (another revoke, or its own COMMIT PREPARED before logins were blocked).
+            await other.query(`ROLLBACK PREPARED ${pg.escapeLiteral(gid)}`).catch(ignoreMissingRole);
+          }
+        } finally {
+          await other.query('RESET ROLE');
+        }
+      });
+    }
+  };
+
   const steps: RevokeStep[] = [
     {
       name: 'block-logins',
       run: () =>
         withClient(target.database, async (client) => {
-          const [, , membership] = await client
-            .query<{ member: boolean }>(
-              `${databaseLockStatement(target.database)}; ALTER ROLE ${user} NOLOGIN; SELECT pg_catalog.pg_has_role(current_user, ${pg.escapeLiteral(role)}, 'USAGE') AS member`,
-            )
-            .then((results) => results as unknown as pg.QueryResult<{ member: boolean }>[])
-            .catch((error: unknown) => {
-              ignoreMissingRole(error);
-              return [];
-            });
-          if (membership?.rows[0]?.member === false) {
+          const found = await client.query<{ member: boolean }>(
+            `SELECT pg_catalog.pg_has_role(current_user, oid, 'USAGE') AS member FROM pg_catalog.pg_roles WHERE rolname = $1`,
+            [role],
+          );
+          const membership = found.rows[0];
+          if (membership === undefined) return;
+          if (!membership.member) {
             // A non-superuser admin (RDS) may only end the role's sessions and drop its objects as a member.
-            await client
-              .query(`${databaseLockStatement(target.database)}; GRANT ${user} TO CURRENT_USER`)
-              .catch(ignoreMissingRole);
+            // 23505: a concurrent revoke of the same role granted it a moment ago.
+            await client.query(`GRANT ${user} TO CURRENT_USER`).catch((error: unknown) => {
+              if (sqlState(error) !== '23505') ignoreMissingRole(error);
+            });
+          }
+          for (let tries = 1; ; tries++) {
+            // Whatever its sessions hold is released with them; the tiny gap before NOLOGIN is covered by the
+            // next try, and a session that logs in after it by terminate-sessions.
+            await endSessions(client);
+            try {
+              await client.query(
+                `SELECT pg_catalog.set_config('lock_timeout', '${ROLE_ROW_LOCK_TIMEOUT}', true); ALTER ROLE ${user} NOLOGIN`,
+              );
+              return;
+            } catch (error) {
+              if (sqlState(error) === '42704') return;
+              // 55P03 lock_not_available: the role's row is held past lock_timeout.
+              if (sqlState(error) !== '55P03') throw error;
+              if (tries >= BLOCK_LOGINS_TRIES) {
+                throw incomplete(
+                  `NOLOGIN waited on its role's row ${tries} times, its sessions ended before each: another role's transaction holds it`,
+                  error,
+                );
+              }
+            }
           }
         }),
     },
@@ -76,22 +156,15 @@ export function postgresRevokePlan(
       name: 'terminate-sessions',
       run: () =>
         withClient(target.database, async (client) => {
-          // pg_stat_activity covers every database of the server; the timeout waits until each backend is gone.
-          const result = await client.query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM (
-               SELECT pg_catalog.pg_terminate_backend(pid, 5000) AS ended FROM pg_catalog.pg_stat_activity
-               WHERE usename = $1 AND pid <> pg_backend_pid()) AS t
-             WHERE ended`,
-            [role],
-          );
-          sessionsTerminated += result.rows[0]?.n ?? 0;
-          // Logins are blocked: a session still listed is one that did not end, not a new one.
-          const left = await client.query<{ n: number }>(
-            'SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()',
-            [role],
-          );
-          const open = left.rows[0]?.n ?? 0;
-          if (open > 0) throw incomplete(`${open} session(s) still open after pg_terminate_backend`);
+          await endSessions(client);
+          // Logins are blocked: a session still listed is one that did not end, not a new one; and with no
+          // session left, no prepared transaction can appear.
+          const left = await client.query<{ sessions: number; prepared: number }>(LEFT_SQL, [role]);
+          const { sessions = 0, prepared = 0 } = left.rows[0] ?? {};
+          if (sessions > 0) throw incomplete(`${sessions} session(s) still open after pg_terminate_backend`);
+          if (prepared > 0) {
+            throw incomplete(`${prepared} prepared transaction(s) left after ROLLBACK PREPARED`);
+          }
         }),
     },
     {

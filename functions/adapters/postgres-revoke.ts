@@ -33,11 +33,43 @@ const ROLE_ROW_LOCK_TIMEOUT = '500ms';
 /** Tries at NOLOGIN, each after ending the role's sessions: a lock still held after all is not the user's. */
 const BLOCK_LOGINS_TRIES = 8;
 
-/** Ends every backend of the role named $1 in every database of the server, waiting until each is gone. */
-const TERMINATE_SQL = `SELECT count(*)::int AS n FROM (
+/** Ends every backend of `role` in every database of the server, waiting until each is gone; counts them. */
+function terminateSql(role: string): string {
+  return `SELECT count(*)::int AS n FROM (
   SELECT pg_catalog.pg_terminate_backend(pid, 5000) AS ended FROM pg_catalog.pg_stat_activity
-  WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()) AS t
+  WHERE usename = ${pg.escapeLiteral(role)} AND pid <> pg_catalog.pg_backend_pid()) AS t
 WHERE ended`;
+}
+
+/**
+ * With the role's name in the transaction-local setting jitdb.revoke_role: signals every backend of the role
+ * and looks again (2 ms apart, at most 2000 times) until none is left, then sets NOLOGIN with no round trip in
+ * between, so a session that logged in again has no time to take the role's row first. Signalling all at once
+ * rather than waiting for each in turn leaves no moment where the first ended has logged in again while the
+ * last is still exiting. The number of backends ended goes to the transaction-local setting
+ * jitdb.sessions_ended. The body holds no name: one would have to be quoted for the dollar quote too.
+ */
+const END_SESSIONS_THEN_NOLOGIN = `DO $jitdb$
+DECLARE
+  target_role text := pg_catalog.current_setting('jitdb.revoke_role');
+  live int[];
+  ended int[] := '{}';
+BEGIN
+  FOR look IN 1..2000 LOOP
+    -- pg_stat_activity is read once per transaction unless this drops that copy: each round must look again.
+    PERFORM pg_catalog.pg_stat_clear_snapshot();
+    SELECT pg_catalog.array_agg(a.pid) INTO live FROM pg_catalog.pg_stat_activity a
+    WHERE a.usename = target_role AND a.pid <> pg_catalog.pg_backend_pid();
+    EXIT WHEN live IS NULL;
+    PERFORM pg_catalog.pg_terminate_backend(p) FROM pg_catalog.unnest(live) AS p;
+    ended := ended || live;
+    PERFORM pg_catalog.pg_sleep(0.002);
+  END LOOP;
+  PERFORM pg_catalog.set_config('jitdb.sessions_ended',
+    (SELECT count(DISTINCT p) FROM pg_catalog.unnest(ended) AS p)::text, true);
+  EXECUTE pg_catalog.format('ALTER ROLE %I NOLOGIN', target_role);
+END
+$jitdb$`;
 
 /** The role's open backends and prepared transactions: what can still hold a lock or run a statement. */
 const LEFT_SQL = `SELECT
@@ -55,8 +87,9 @@ const LEFT_SQL = `SELECT
  * Nothing the user holds may make a step wait: its sessions can hold the row of its own role (an open
  * `ALTER ROLE CURRENT_USER PASSWORD …`) and any advisory lock, the database lock included, and a prepared
  * transaction keeps both after its session is gone. So every step that takes a lock first ends the role's
- * sessions and rolls back its prepared transactions: block-logins sets NOLOGIN under a short lock_timeout and
- * ends the sessions again between tries, and it takes no database lock (a single-row update of the role; a
+ * sessions and rolls back its prepared transactions: block-logins sets NOLOGIN right after its sessions are gone
+ * (END_SESSIONS_THEN_NOLOGIN), under a short lock_timeout, and tries again if the row was taken back; it takes
+ * no database lock (a single-row update of the role; a
  * concurrent grant's ALTER ROLE on the same row is waited for or retried as transient). The database lock is
  * taken only from drop-owned on, after terminate-sessions has shown that no session or prepared transaction of
  * the role is left and logins are blocked.
@@ -77,13 +110,11 @@ export function postgresRevokePlan(
   };
 
   /**
-   * Ends the role's sessions, then rolls back its prepared transactions (in their databases, as the role: only
-   * the role that prepared one or a superuser may finish it; the admin is a member). `client` is connected to
-   * the target's database, and a non-superuser admin must already be a member of the role.
+   * Rolls back the role's prepared transactions, in their databases, as the role: only the role that prepared
+   * one or a superuser may finish it. `client` is connected to the target's database, and a non-superuser admin
+   * must already be a member of the role.
    */
-  const endSessions = async (client: pg.PoolClient): Promise<void> => {
-    const ended = await client.query<{ n: number }>(TERMINATE_SQL, [role]);
-    sessionsTerminated += ended.rows[0]?.n ?? 0;
+  const rollbackPrepared = async (client: pg.PoolClient): Promise<void> => {
     const prepared = await client.query<{ gid: string; database: string }>(
       'SELECT gid, database FROM pg_catalog.pg_prepared_xacts WHERE owner = $1 ORDER BY database, gid',
       [role],
@@ -130,13 +161,18 @@ export function postgresRevokePlan(
             });
           }
           for (let tries = 1; ; tries++) {
-            // Whatever its sessions hold is released with them; the tiny gap before NOLOGIN is covered by the
-            // next try, and a session that logs in after it by terminate-sessions.
-            await endSessions(client);
+            // Whatever its sessions and prepared transactions hold is released with them. A session that logs
+            // in before NOLOGIN commits is ended by terminate-sessions. (A try that times out loses its count
+            // of ended sessions: sessionsTerminated can be low, never high.)
+            await rollbackPrepared(client);
             try {
-              await client.query(
-                `SELECT pg_catalog.set_config('lock_timeout', '${ROLE_ROW_LOCK_TIMEOUT}', true); ALTER ROLE ${user} NOLOGIN`,
-              );
+              const results = (await client.query(
+                `SELECT pg_catalog.set_config('jitdb.revoke_role', ${pg.escapeLiteral(role)}, true);
+                 SELECT pg_catalog.set_config('lock_timeout', '${ROLE_ROW_LOCK_TIMEOUT}', true);
+                 ${END_SESSIONS_THEN_NOLOGIN};
+                 SELECT pg_catalog.current_setting('jitdb.sessions_ended')::int AS n`,
+              )) as unknown as pg.QueryResult<{ n: number }>[];
+              sessionsTerminated += results.at(-1)?.rows[0]?.n ?? 0;
               return;
             } catch (error) {
               if (sqlState(error) === '42704') return;
@@ -156,7 +192,9 @@ export function postgresRevokePlan(
       name: 'terminate-sessions',
       run: () =>
         withClient(target.database, async (client) => {
-          await endSessions(client);
+          const ended = await client.query<{ n: number }>(terminateSql(role));
+          sessionsTerminated += ended.rows[0]?.n ?? 0;
+          await rollbackPrepared(client);
           // Logins are blocked: a session still listed is one that did not end, not a new one; and with no
           // session left, no prepared transaction can appear.
           const left = await client.query<{ sessions: number; prepared: number }>(LEFT_SQL, [role]);

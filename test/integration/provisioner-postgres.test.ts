@@ -401,6 +401,36 @@ describe('PostgreSQL revoke against a user that holds locks', () => {
     withRoleAdmin((url) => revokeWhileHeld(hold, url)),
   );
 
+  it('wins against a user that logs in again and again to take its row back', async () => {
+    const { p, s } = await granted();
+    const credentials = await p.credentials(s);
+    let holds = 0;
+    /** Until its login is refused: log in, take (or queue for) the role's row in an open transaction. */
+    const retake = async (): Promise<void> => {
+      for (;;) {
+        const session = await login(credentials.uri).catch((error: { code?: string }) => error.code);
+        // 53300: over the role's connection limit for now; anything else: refused for good.
+        if (session === '53300') continue;
+        if (typeof session !== 'object') return;
+        await session
+          .query("BEGIN; ALTER ROLE CURRENT_USER PASSWORD 'held'")
+          .then(() => holds++)
+          .catch(() => undefined);
+      }
+    };
+    const attackers = [retake(), retake(), retake(), retake(), retake()];
+    // Three logged in (the role's limit): one holds the row, two wait to take it the moment it is released.
+    await waitFor(async () => {
+      const open = await admin.query('SELECT 1 FROM pg_stat_activity WHERE usename = $1', [s.dbUser]);
+      return holds >= 1 && open.rowCount === 3;
+    });
+    const started = Date.now();
+    expect(await p.revoke(s)).toMatchObject({ dropped: true });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await Promise.all(attackers);
+    expect(await roleExists(s.dbUser)).toBe(false);
+  });
+
   it('ends the session but fails with REVOKE_INCOMPLETE while another role holds its row, then finishes', async () => {
     const { p, s } = await granted();
     const user = await login((await p.credentials(s)).uri);

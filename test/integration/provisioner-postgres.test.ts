@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MysqlProvisioner } from '../../functions/adapters/mysql-provisioner.js';
@@ -327,6 +330,163 @@ describe('PostgreSQL admin SQL and what a database user planted', () => {
       await admin.query(
         'REVOKE CREATE ON SCHEMA public FROM PUBLIC; DROP TABLE IF EXISTS public.planted_ran',
       );
+    }
+  });
+});
+
+describe('PostgreSQL revoke against a user that holds locks', () => {
+  /**
+   * Anything a temporary user can hold from its own session: the row of its own role (any role may change its
+   * own password) and the provisioner's database lock (its key is computable from the source). Revoke ends the
+   * session first, so neither makes it wait; before, it waited out the 30 s statement timeout on every try.
+   */
+  const HOLDS = {
+    'an open ALTER ROLE on itself': () => "BEGIN; ALTER ROLE CURRENT_USER PASSWORD 'held'",
+    'the database lock': () => `SELECT pg_advisory_lock(${databaseLockKey(database)})`,
+  };
+
+  /** A CREATEROLE admin as on RDS (no superuser, no pg_signal_backend) that may grant reads on `app`. */
+  async function withRoleAdmin(work: (url: string) => Promise<void>): Promise<void> {
+    const name = `lockadm_${randomBytes(4).toString('hex')}`;
+    const password = randomBytes(12).toString('hex');
+    await admin.query(`CREATE ROLE ${name} LOGIN CREATEROLE PASSWORD ${pg.escapeLiteral(password)};
+      GRANT USAGE ON SCHEMA app TO ${name} WITH GRANT OPTION;
+      GRANT SELECT ON ALL TABLES IN SCHEMA app TO ${name} WITH GRANT OPTION`);
+    const url = new URL(adminUrl);
+    url.username = name;
+    url.password = password;
+    try {
+      await work(url.toString());
+    } finally {
+      await admin.query(`DROP OWNED BY ${name}; DROP ROLE ${name}`);
+    }
+  }
+
+  async function asSuperuser(url: string, sql: string): Promise<unknown[]> {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const results = await client.query(sql);
+      return (Array.isArray(results) ? results.at(-1) : results)?.rows ?? [];
+    } finally {
+      await client.end();
+    }
+  }
+
+  async function revokeWhileHeld(hold: () => string, url = adminUrl): Promise<void> {
+    const t = target();
+    const p = provisioner(t, url);
+    const s = spec(t, READ_APP);
+    await p.grant(s);
+    const credentials = await p.credentials(s);
+    const user = await login(credentials.uri);
+    await user.query(hold());
+    const started = Date.now();
+    expect(await p.revoke(s)).toEqual({ dropped: true, sessionsTerminated: 1 });
+    // Far below the admin's 30 s statement timeout, which the revoke used to wait out.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await expect(user.query('SELECT 1')).rejects.toThrow();
+    expect(await roleExists(s.dbUser)).toBe(false);
+    expect(await loginRefusal(credentials.uri)).toBe('28P01');
+    await user.end().catch(() => undefined);
+    await p.close();
+  }
+
+  it.each(Object.entries(HOLDS))(
+    'ends a session holding %s, blocks its login and drops the role',
+    (_, hold) => revokeWhileHeld(hold),
+  );
+
+  it.each(Object.entries(HOLDS))('does so under a non-superuser CREATEROLE admin: %s', (_, hold) =>
+    withRoleAdmin((url) => revokeWhileHeld(hold, url)),
+  );
+
+  it('wins against a user that logs in again and again to take its row back', async () => {
+    const { p, s } = await granted();
+    const credentials = await p.credentials(s);
+    let holds = 0;
+    /** Until its login is refused: log in, take (or queue for) the role's row in an open transaction. */
+    const retake = async (): Promise<void> => {
+      for (;;) {
+        const session = await login(credentials.uri).catch((error: { code?: string }) => error.code);
+        // 53300: over the role's connection limit for now; anything else: refused for good.
+        if (session === '53300') continue;
+        if (typeof session !== 'object') return;
+        await session
+          .query("BEGIN; ALTER ROLE CURRENT_USER PASSWORD 'held'")
+          .then(() => holds++)
+          .catch(() => undefined);
+      }
+    };
+    const attackers = [retake(), retake(), retake(), retake(), retake()];
+    // Three logged in (the role's limit): one holds the row, two wait to take it the moment it is released.
+    await waitFor(async () => {
+      const open = await admin.query('SELECT 1 FROM pg_stat_activity WHERE usename = $1', [s.dbUser]);
+      return holds >= 1 && open.rowCount === 3;
+    });
+    const started = Date.now();
+    expect(await p.revoke(s)).toMatchObject({ dropped: true });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await Promise.all(attackers);
+    expect(await roleExists(s.dbUser)).toBe(false);
+  });
+
+  it('ends the session but fails with REVOKE_INCOMPLETE while another role holds its row, then finishes', async () => {
+    const { p, s } = await granted();
+    const user = await login((await p.credentials(s)).uri);
+    const other = new pg.Client({ connectionString: adminUrl });
+    await other.connect();
+    try {
+      await other.query(`BEGIN; ALTER ROLE ${pg.escapeIdentifier(s.dbUser)} CONNECTION LIMIT 2`);
+      await expect(p.revoke(s)).rejects.toMatchObject({
+        code: 'REVOKE_INCOMPLETE',
+        message: expect.stringContaining('NOLOGIN'),
+      });
+      await expect(user.query('SELECT 1')).rejects.toThrow();
+      await other.query('ROLLBACK');
+      expect(await p.revoke(s)).toEqual({ dropped: true, sessionsTerminated: 0 });
+    } finally {
+      await other.end();
+      await user.end().catch(() => undefined);
+    }
+  });
+
+  it('rolls back the prepared transactions that keep both locks after the session is gone', async () => {
+    // A separate server: PREPARE TRANSACTION needs max_prepared_transactions > 0, set only at server start.
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'jitdb-pg-prepared-'));
+    let server = await startEmbeddedPostgres({ dataDir, persistent: true });
+    try {
+      await asSuperuser(server.url, 'ALTER SYSTEM SET max_prepared_transactions = 4');
+      await server.stop();
+      server = await startEmbeddedPostgres({ dataDir, persistent: true, port: server.port });
+      await asSuperuser(
+        server.url,
+        `CREATE SCHEMA app; CREATE TABLE app.orders (id int); CREATE ROLE rds_iam;
+         CREATE ROLE prepadm LOGIN CREATEROLE PASSWORD 'prepadm-pw';
+         GRANT USAGE ON SCHEMA app TO prepadm WITH GRANT OPTION;
+         GRANT SELECT ON ALL TABLES IN SCHEMA app TO prepadm WITH GRANT OPTION`,
+      );
+      const roleAdmin = new URL(server.url);
+      roleAdmin.username = 'prepadm';
+      roleAdmin.password = 'prepadm-pw';
+      for (const url of [server.url, roleAdmin.toString()]) {
+        const t = target({ port: server.port, database: 'postgres' });
+        const p = provisioner(t, url);
+        const s = spec(t, READ_APP);
+        await p.grant(s);
+        const user = await login((await p.credentials(s)).uri);
+        await user.query(`BEGIN; ALTER ROLE CURRENT_USER PASSWORD 'held'; PREPARE TRANSACTION 'row'`);
+        await user.query(
+          `BEGIN; SELECT pg_advisory_xact_lock(${databaseLockKey('postgres')}); PREPARE TRANSACTION 'lock'`,
+        );
+        await user.end();
+        expect(await p.revoke(s)).toEqual({ dropped: true, sessionsTerminated: 0 });
+        expect(await asSuperuser(server.url, 'SELECT gid FROM pg_prepared_xacts')).toEqual([]);
+        await p.close();
+      }
+    } finally {
+      await server.stop();
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 });

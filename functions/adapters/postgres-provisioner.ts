@@ -93,7 +93,13 @@ export class PostgresProvisioner extends SqlProvisioner {
       }
       if (!once) return;
       for (const database of await connectableDatabases(client, spec.dbUser, this.target.database)) {
-        await this.withOneShotClient(database, (other) => ensureSeal(other, this.target.id, database));
+        try {
+          await this.withOneShotClient(database, (other) => ensureSeal(other, this.target.id, database));
+        } catch (error) {
+          // Dropped since the listing (3D000): nobody can log in to it, so there is nothing to seal.
+          if (error instanceof TargetUnavailableError && sqlState(error.cause) === '3D000') continue;
+          throw error;
+        }
       }
       await client.query(`ALTER ROLE ${user} LOGIN`);
     });

@@ -86,46 +86,46 @@ describe('PostgreSQL use-once grants', () => {
     expect(await p.onceSession(s)).toEqual({ used: false, openSessions: 0 });
   });
 
-  it('refuses a use-once grant with TARGET_MISCONFIGURED under an admin that may not create event triggers, leaving no role', async () => {
+  /**
+   * A database of its own with one login role (`attributes`) that may connect and create in it, both dropped
+   * after. Not CONNECT for PUBLIC: a use-once grant elsewhere on this server (another test file) seals every
+   * database its role may reach, and would meet this one half-made, planted or being dropped.
+   */
+  async function withScratchDatabase(
+    prefix: string,
+    attributes: string,
+    work: (scratch: { database: string; role: string; roleUrl: URL; bootstrap: pg.Client }) => Promise<void>,
+  ): Promise<void> {
     const suffix = randomBytes(4).toString('hex');
     const bootstrap = new pg.Client({ connectionString: pgFixture.adminUrl });
     await bootstrap.connect();
-    const database = `once_fresh_${suffix}`;
-    const limited = `creatorole_${suffix}`;
+    const database = `${prefix}_${suffix}`;
+    const role = `${prefix}_role_${suffix}`;
     const password = randomBytes(12).toString('hex');
+    const roleUrl = new URL(pgFixture.adminUrl);
+    roleUrl.username = role;
+    roleUrl.password = password;
+    roleUrl.pathname = `/${database}`;
     try {
       await bootstrap.query(`CREATE DATABASE ${database}`);
-      await bootstrap.query(`CREATE ROLE ${limited} LOGIN CREATEROLE PASSWORD ${pg.escapeLiteral(password)}`);
-      // Not CONNECT for PUBLIC: a use-once grant elsewhere on this server (another test file) seals every
-      // database its role may reach, and would meet this one half-made or being dropped.
+      await bootstrap.query(`CREATE ROLE ${role} LOGIN ${attributes} PASSWORD ${pg.escapeLiteral(password)}`);
       await bootstrap.query(`REVOKE CONNECT ON DATABASE ${database} FROM PUBLIC`);
-      await bootstrap.query(`GRANT CONNECT, CREATE ON DATABASE ${database} TO ${limited}`);
-      const url = new URL(pgFixture.adminUrl);
-      url.username = limited;
-      url.password = password;
-      url.pathname = `/${database}`;
-      const t = provisionerTarget('postgres', 'once-fresh', {
-        port: pgFixture.port,
-        database,
-        schema: 'public',
-      });
-      const p = pgProvisioners.create(t, url.toString());
-      const s = onceSpec(grantSpec(t, { schemas: [{ name: 'public', privileges: ['SELECT'] }] }));
-      const refusal = await p.grant(s).then(
-        () => undefined,
-        (error: unknown) => error,
-      );
-      expect(refusal).toBeInstanceOf(DomainError);
-      expect((refusal as DomainError).code).toBe('TARGET_MISCONFIGURED');
-      expect((refusal as DomainError).message).toContain('event triggers');
-      const role = await bootstrap.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [s.dbUser]);
-      expect(role.rows).toEqual([]);
-      await p.close();
+      await bootstrap.query(`GRANT CONNECT, CREATE ON DATABASE ${database} TO ${role}`);
+      await work({ database, role, roleUrl, bootstrap });
     } finally {
       await bootstrap.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-      await bootstrap.query(`DROP ROLE IF EXISTS ${limited}`);
+      await bootstrap.query(`DROP ROLE IF EXISTS ${role}`);
       await bootstrap.end();
     }
+  }
+
+  it('refuses a use-once grant with TARGET_MISCONFIGURED under an admin that may not create event triggers, leaving no role', async () => {
+    await withScratchDatabase('once_fresh', 'CREATEROLE', async ({ database, roleUrl, bootstrap }) => {
+      const { message, dbUser } = await refusalOfOnceGrant(database, roleUrl);
+      expect(message).toContain('event triggers');
+      const role = await bootstrap.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [dbUser]);
+      expect(role.rows).toEqual([]);
+    });
   });
 
   /**
@@ -143,41 +143,26 @@ describe('PostgreSQL use-once grants', () => {
       bootstrap: pg.Client;
     }) => Promise<void>,
   ): Promise<void> {
-    const suffix = randomBytes(4).toString('hex');
-    const bootstrap = new pg.Client({ connectionString: pgFixture.adminUrl });
-    await bootstrap.connect();
-    const database = `once_planted_${suffix}`;
-    const planter = `planter_${suffix}`;
-    const password = randomBytes(12).toString('hex');
-    const adminUrl = new URL(pgFixture.adminUrl);
-    adminUrl.pathname = `/${database}`;
-    const planterUrl = new URL(adminUrl);
-    planterUrl.username = planter;
-    planterUrl.password = password;
-    const admin = new pg.Client({ connectionString: adminUrl.toString() });
-    try {
-      await bootstrap.query(`CREATE DATABASE ${database}`);
-      await bootstrap.query(`CREATE ROLE ${planter} LOGIN PASSWORD ${pg.escapeLiteral(password)}`);
-      // Not CONNECT for PUBLIC, as above: other use-once grants on this server would meet the planted seal.
-      await bootstrap.query(`REVOKE CONNECT ON DATABASE ${database} FROM PUBLIC`);
-      await bootstrap.query(`GRANT CONNECT, CREATE ON DATABASE ${database} TO ${planter}`);
-      await admin.connect();
-      await admin.query('CREATE TABLE public.ran (who text); GRANT INSERT ON public.ran TO PUBLIC');
-      if (options.adminMakesSchema)
-        await admin.query(`CREATE SCHEMA jitdb; GRANT CREATE ON SCHEMA jitdb TO ${planter}`);
-      const app = await pgLogin(planterUrl.toString());
-      await app.query(`${options.adminMakesSchema ? '' : 'CREATE SCHEMA jitdb;'}
-        CREATE FUNCTION jitdb.seal_once_login() RETURNS event_trigger LANGUAGE plpgsql AS $planted$
-        ${options.body(planter)}
-        $planted$`);
-      await app.end();
-      await work({ database, planter, adminUrl, admin, bootstrap });
-    } finally {
-      await admin.end().catch(() => undefined);
-      await bootstrap.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-      await bootstrap.query(`DROP ROLE IF EXISTS ${planter}`);
-      await bootstrap.end();
-    }
+    await withScratchDatabase('once_planted', '', async ({ database, role: planter, roleUrl, bootstrap }) => {
+      const adminUrl = new URL(pgFixture.adminUrl);
+      adminUrl.pathname = `/${database}`;
+      const admin = new pg.Client({ connectionString: adminUrl.toString() });
+      try {
+        await admin.connect();
+        await admin.query('CREATE TABLE public.ran (who text); GRANT INSERT ON public.ran TO PUBLIC');
+        if (options.adminMakesSchema)
+          await admin.query(`CREATE SCHEMA jitdb; GRANT CREATE ON SCHEMA jitdb TO ${planter}`);
+        const app = await pgLogin(roleUrl.toString());
+        await app.query(`${options.adminMakesSchema ? '' : 'CREATE SCHEMA jitdb;'}
+          CREATE FUNCTION jitdb.seal_once_login() RETURNS event_trigger LANGUAGE plpgsql AS $planted$
+          ${options.body(planter)}
+          $planted$`);
+        await app.end();
+        await work({ database, planter, adminUrl, admin, bootstrap });
+      } finally {
+        await admin.end().catch(() => undefined);
+      }
+    });
   }
 
   async function refusalOfOnceGrant(database: string, adminUrl: URL) {

@@ -71,6 +71,28 @@ async function roleOid(name: string): Promise<number> {
   return result.rows[0]?.oid ?? -1;
 }
 
+/**
+ * Runs `work` with the admin URL of a fresh login role that `create(name, password literal)` makes (SQL run as the
+ * superuser); the role and what it owns are dropped after.
+ */
+async function withAdminLogin(
+  prefix: string,
+  create: (name: string, password: string) => string,
+  work: (url: string) => Promise<void>,
+): Promise<void> {
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`;
+  const password = randomBytes(12).toString('hex');
+  await admin.query(create(name, pg.escapeLiteral(password)));
+  const url = new URL(adminUrl);
+  url.username = name;
+  url.password = password;
+  try {
+    await work(url.toString());
+  } finally {
+    await admin.query(`DROP OWNED BY ${name}; DROP ROLE ${name}`);
+  }
+}
+
 let fixture: PostgresFixture;
 
 beforeAll(async () => {
@@ -346,21 +368,14 @@ describe('PostgreSQL revoke against a user that holds locks', () => {
   };
 
   /** A CREATEROLE admin as on RDS (no superuser, no pg_signal_backend) that may grant reads on `app`. */
-  async function withRoleAdmin(work: (url: string) => Promise<void>): Promise<void> {
-    const name = `lockadm_${randomBytes(4).toString('hex')}`;
-    const password = randomBytes(12).toString('hex');
-    await admin.query(`CREATE ROLE ${name} LOGIN CREATEROLE PASSWORD ${pg.escapeLiteral(password)};
-      GRANT USAGE ON SCHEMA app TO ${name} WITH GRANT OPTION;
-      GRANT SELECT ON ALL TABLES IN SCHEMA app TO ${name} WITH GRANT OPTION`);
-    const url = new URL(adminUrl);
-    url.username = name;
-    url.password = password;
-    try {
-      await work(url.toString());
-    } finally {
-      await admin.query(`DROP OWNED BY ${name}; DROP ROLE ${name}`);
-    }
-  }
+  const withRoleAdmin = (work: (url: string) => Promise<void>) =>
+    withAdminLogin(
+      'lockadm',
+      (name, password) => `CREATE ROLE ${name} LOGIN CREATEROLE PASSWORD ${password};
+        GRANT USAGE ON SCHEMA app TO ${name} WITH GRANT OPTION;
+        GRANT SELECT ON ALL TABLES IN SCHEMA app TO ${name} WITH GRANT OPTION`,
+      work,
+    );
 
   async function asSuperuser(url: string, sql: string): Promise<unknown[]> {
     const client = new pg.Client({ connectionString: url });
@@ -493,19 +508,12 @@ describe('PostgreSQL revoke against a user that holds locks', () => {
 
 describe('PostgreSQL health check', () => {
   /** A login role with `attributes`, as an admin URL; dropped after the test. */
-  async function adminRole(attributes: string, work: (url: string) => Promise<void>): Promise<void> {
-    const name = `chkadm_${randomBytes(4).toString('hex')}`;
-    const password = randomBytes(12).toString('hex');
-    await admin.query(`CREATE ROLE ${name} LOGIN ${attributes} PASSWORD ${pg.escapeLiteral(password)}`);
-    const url = new URL(adminUrl);
-    url.username = name;
-    url.password = password;
-    try {
-      await work(url.toString());
-    } finally {
-      await admin.query(`DROP ROLE ${name}`);
-    }
-  }
+  const adminRole = (attributes: string, work: (url: string) => Promise<void>) =>
+    withAdminLogin(
+      'chkadm',
+      (name, password) => `CREATE ROLE ${name} LOGIN ${attributes} PASSWORD ${password}`,
+      work,
+    );
 
   /** The IAM target whose one level also grants pg_read_all_data. */
   function iamTargetGrantingARole(): Target {

@@ -71,6 +71,14 @@ async function requestWithEvents(f: Fixture, minute: number, count: number): Pro
   return request;
 }
 
+/** A fresh fixture with a request of `count` events (minutes 0 on) that digest 1, at minute 5, anchored. */
+async function anchoredRequest(count: number): Promise<{ f: Fixture; a: AccessRequest }> {
+  const f = await fixture();
+  const a = await requestWithEvents(f, 0, count);
+  await digestAt(f, 5);
+  return { f, a };
+}
+
 async function digestAt(f: Fixture, minute: number) {
   f.clock.set(at(minute));
   return auditDigest({}, f.deps);
@@ -169,9 +177,7 @@ describe('the audit digest', () => {
 
 describe('a compromised writer of the requests and audit tables', () => {
   it('cannot rewrite an anchored event unnoticed, even after recomputing the whole chain', async () => {
-    const f = await fixture();
-    const a = await requestWithEvents(f, 0, 4);
-    await digestAt(f, 5);
+    const { f, a } = await anchoredRequest(4);
 
     await rewriteConsistently(f, a.id, 2, 'nothing to see here');
 
@@ -196,9 +202,7 @@ describe('a compromised writer of the requests and audit tables', () => {
   });
 
   it('can rewrite events not yet anchored: the report names that window', async () => {
-    const f = await fixture();
-    const a = await requestWithEvents(f, 0, 2);
-    await digestAt(f, 5);
+    const { f, a } = await anchoredRequest(2);
     const a3 = await f.t.requests.recordEvent(a, note(at(6), 'after the digest'));
     await rewriteConsistently(f, a.id, 3, 'rewritten before any digest saw it');
 
@@ -210,9 +214,7 @@ describe('a compromised writer of the requests and audit tables', () => {
   });
 
   it('cannot keep an event from the digests unnoticed: once a digest is past it, it is reported', async () => {
-    const f = await fixture();
-    const a = await requestWithEvents(f, 0, 2);
-    await digestAt(f, 5);
+    const { f, a } = await anchoredRequest(2);
     // Written without the by-day index attribute, so no digest finds the chain.
     const hidden = chainEvent(note(at(6), 'kept from the digest'), {
       requestId: a.id,
@@ -276,9 +278,7 @@ describe('a writer of the audit and digests tables without the key', () => {
 
 describe('tampering with the digests', () => {
   it('reports a digest whose signature does not verify', async () => {
-    const f = await fixture();
-    const a = await requestWithEvents(f, 0, 2);
-    await digestAt(f, 5);
+    const { f, a } = await anchoredRequest(2);
     const stored = await f.t.doc.send(
       new GetCommand({ TableName: f.t.names.digestsTable, Key: { pk: 'digest', sk: 1 } }),
     );
@@ -290,9 +290,7 @@ describe('tampering with the digests', () => {
   });
 
   it('reports digests signed with any other key', async () => {
-    const f = await fixture();
-    const a = await requestWithEvents(f, 0, 2);
-    await digestAt(f, 5);
+    const { f, a } = await anchoredRequest(2);
     const other = { ...f.deps, anchoring: { digests: f.digests, signer: ephemeralFileSigner() } } as Deps;
 
     expect(await anchorReport(a.id, await f.t.audit.list(a.id), other)).toMatchObject({
@@ -302,9 +300,7 @@ describe('tampering with the digests', () => {
   });
 
   it('detects a deleted latest digest that anchored the chain, through its anchor pointer', async () => {
-    const f = await fixture();
-    const a = await requestWithEvents(f, 0, 2);
-    await digestAt(f, 5);
+    const { f, a } = await anchoredRequest(2);
     const a3 = await f.t.requests.recordEvent(a, note(at(6), 'anchored by digest 2'));
     await digestAt(f, 10);
     await deleteDigest(f, 2);
@@ -329,9 +325,7 @@ describe('tampering with the digests', () => {
       reported: { ok: true, latestDigest: { seq: 1, at: at(5) } },
     },
   ])('$title', async ({ deleted, reported }) => {
-    const f = await fixture();
-    const a = await requestWithEvents(f, 0, 2);
-    await digestAt(f, 5);
+    const { f, a } = await anchoredRequest(2);
     await digestAt(f, 10);
     await deleteDigest(f, deleted);
 

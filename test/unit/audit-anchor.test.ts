@@ -112,13 +112,14 @@ describe('checkAnchor: events after the anchored head', () => {
     } satisfies DigestEvidence;
   };
 
+  /** The check of a chain whose first two events digest 1 anchored, and whose third is dated `third`. */
+  const withThirdAt = (third: string) => {
+    const events = chain(id, ['2026-11-10T00:00:00.000Z', '2026-11-10T00:01:00.000Z', third]);
+    return checkAnchor(id, events, anchoredTwo(events));
+  };
+
   it('fails when the first unanchored event is dated before the digest that anchored the head before it', () => {
-    const events = chain(id, [
-      '2026-11-10T00:00:00.000Z',
-      '2026-11-10T00:01:00.000Z',
-      '2026-10-01T00:00:00.000Z',
-    ]);
-    expect(checkAnchor(id, events, anchoredTwo(events))).toMatchObject({
+    expect(withThirdAt('2026-10-01T00:00:00.000Z')).toMatchObject({
       ok: false,
       problem: expect.stringMatching(
         /^event 3 \(2026-10-01T00:00:00.000Z\) is older than digest 3 but no digest anchors it/,
@@ -127,12 +128,7 @@ describe('checkAnchor: events after the anchored head', () => {
   });
 
   it('passes an event written after the newest digest, naming the window', () => {
-    const events = chain(id, [
-      '2026-11-10T00:00:00.000Z',
-      '2026-11-10T00:01:00.000Z',
-      '2026-11-20T00:06:00.000Z',
-    ]);
-    expect(checkAnchor(id, events, anchoredTwo(events))).toEqual({
+    expect(withThirdAt('2026-11-20T00:06:00.000Z')).toEqual({
       ok: true,
       anchored: { digestSeq: 1, digestAt: '2026-11-10T00:05:00.000Z', upToSeq: 2 },
       unanchoredSince: { seq: 3, at: '2026-11-20T00:06:00.000Z' },

@@ -32,17 +32,8 @@ function hasForbiddenControl(text: string): boolean {
 
 /** The statement's text with leading whitespace and comments (`-- …`, `/* … *\/`) removed. */
 export function withoutLeadingComments(sql: string): string {
-  let rest = sql;
-  for (;;) {
-    const trimmed = rest.replace(/^\s+/, '');
-    if (trimmed.startsWith('--')) {
-      const end = trimmed.indexOf('\n');
-      rest = end === -1 ? '' : trimmed.slice(end + 1);
-    } else if (trimmed.startsWith('/*')) {
-      const end = trimmed.indexOf('*/');
-      rest = end === -1 ? '' : trimmed.slice(end + 2);
-    } else return trimmed;
-  }
+  const first = sqlPieces(sql).find((p) => p.kind !== 'comment' && (p.kind !== 'code' || /\S/.test(p.text)));
+  return first ? sql.slice(first.start).replace(/^\s+/, '') : '';
 }
 
 /**
